@@ -1,0 +1,2 @@
+//! stampede: replays login storms and measures whether, and how fast, the target recovers.
+pub mod units;
