@@ -1,2 +1,3 @@
 //! stampede: replays login storms and measures whether, and how fast, the target recovers.
+pub mod record;
 pub mod units;

@@ -191,7 +191,8 @@ impl FromStr for Share {
                 .map_err(|_| UnitError::Share(s.to_string()))?
                 / 100.0
         } else {
-            t.parse::<f64>().map_err(|_| UnitError::Share(s.to_string()))?
+            t.parse::<f64>()
+                .map_err(|_| UnitError::Share(s.to_string()))?
         };
         if !(0.0..=1.0).contains(&v) {
             return Err(UnitError::Share(s.to_string()));
@@ -301,7 +302,14 @@ mod tests {
 
     #[test]
     fn rates() {
-        let cases = [("2000/s", 2000.0), ("120/m", 2.0), ("3600/h", 1.0), ("50", 50.0), ("1_000/s", 1000.0), ("10/100ms", 100.0)];
+        let cases = [
+            ("2000/s", 2000.0),
+            ("120/m", 2.0),
+            ("3600/h", 1.0),
+            ("50", 50.0),
+            ("1_000/s", 1000.0),
+            ("10/100ms", 100.0),
+        ];
         for (text, per_s) in cases {
             let r: Rate = text.parse().unwrap();
             assert!((r.0 - per_s).abs() < 1e-9, "{text}: {}", r.0);
