@@ -1,0 +1,125 @@
+//! Where each field of a YAML document stands: `storm.waves[1].spread` → line 14.
+//! serde_yaml does not expose positions, so the text is walked once more with
+//! yaml-rust2's event parser, which does.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+#[derive(Debug, Default, Clone)]
+pub struct Lines {
+    at: HashMap<String, usize>,
+}
+
+enum Frame {
+    Map { path: String, key: Option<String> },
+    Seq { path: String, index: usize },
+}
+
+#[derive(Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    at: HashMap<String, usize>,
+}
+
+impl Walker {
+    /// The path of the node that starts now, advancing the parent's state.
+    fn child_path(&mut self) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Seq { path, index }) => {
+                let p = format!("{path}[{index}]");
+                *index += 1;
+                Some(p)
+            }
+            Some(Frame::Map { path, key }) => key.take().map(|k| {
+                if path.is_empty() {
+                    k
+                } else {
+                    format!("{path}.{k}")
+                }
+            }),
+        }
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let line = mark.line();
+        match ev {
+            Event::Scalar(value, ..) => {
+                let expecting_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                if expecting_key {
+                    if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
+                        let full = if path.is_empty() {
+                            value.clone()
+                        } else {
+                            format!("{path}.{value}")
+                        };
+                        self.at.entry(full).or_insert(line);
+                        *key = Some(value);
+                    }
+                } else if let Some(p) = self.child_path() {
+                    self.at.entry(p).or_insert(line);
+                }
+            }
+            Event::MappingStart(..) => {
+                let path = self.child_path().unwrap_or_default();
+                self.at.entry(path.clone()).or_insert(line);
+                self.stack.push(Frame::Map { path, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.child_path().unwrap_or_default();
+                self.at.entry(path.clone()).or_insert(line);
+                self.stack.push(Frame::Seq { path, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            Event::Alias(_) => {
+                self.child_path();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Lines {
+    pub fn of(text: &str) -> Lines {
+        let mut w = Walker::default();
+        // A document that does not parse gets no lines; serde_yaml reports the syntax error.
+        let _ = Parser::new_from_str(text).load(&mut w, false);
+        Lines { at: w.at }
+    }
+
+    /// The line of `path`, or of its nearest ancestor that has one.
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let mut p = path.to_string();
+        loop {
+            if let Some(l) = self.at.get(&p) {
+                return Some(*l);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p.truncate(cut);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_fields_and_list_items() {
+        let text = "name: x\nstorm:\n  waves:\n    - { name: a, at: 0s }\n    - name: b\n      spread: bogus\nclient:\n  login:\n    - { name: auth, request: POST /login }\n";
+        let l = Lines::of(text);
+        assert_eq!(l.line("name"), Some(1));
+        assert_eq!(l.line("storm.waves"), Some(3));
+        assert_eq!(l.line("storm.waves[0].at"), Some(4));
+        assert_eq!(l.line("storm.waves[1].spread"), Some(6));
+        assert_eq!(l.line("client.login[0].request"), Some(9));
+        // Unknown leaf: its parent's line.
+        assert_eq!(l.line("storm.waves[1].nope"), Some(5));
+    }
+}

@@ -1,0 +1,168 @@
+//! The profile as written: loose types (scalars kept as text) so that one validation
+//! pass can report every problem. Unknown fields are caught by `serde_ignored`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::Text;
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawProfile {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub seed: Option<Text>,
+    pub target: Option<RawTarget>,
+    pub population: Option<RawPopulation>,
+    pub time_scale: Option<Text>,
+    pub baseline: Option<RawBaseline>,
+    pub storm: Option<RawStorm>,
+    pub client: Option<RawClient>,
+    pub observe: Option<RawObserve>,
+    pub slo: Option<RawSlo>,
+    pub gate: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawTarget {
+    /// `embedded`, a preset name, or a mapping of overlay settings.
+    pub overlay: Option<serde_yaml::Value>,
+    pub nodes: Option<Vec<String>>,
+    pub pick: Option<Text>,
+    pub timeout: Option<Text>,
+    pub connection: Option<Text>,
+    pub max_connections: Option<Text>,
+    pub max_in_flight: Option<Text>,
+    pub metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawMetrics {
+    pub url: Option<String>,
+    pub series: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawPopulation {
+    pub clients: Option<Text>,
+    pub simulate: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawBaseline {
+    pub duration: Option<Text>,
+    pub rate: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawStorm {
+    pub waves: Option<Vec<RawWave>>,
+    pub trace: Option<RawTrace>,
+    pub downtime: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawWave {
+    pub name: Option<String>,
+    pub at: Option<Text>,
+    pub share: Option<Text>,
+    pub spread: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawTrace {
+    File(String),
+    Spec {
+        file: String,
+        #[serde(default)]
+        counts: Option<Text>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawClient {
+    pub login: Option<Vec<RawStep>>,
+    pub retry: Option<RawRetry>,
+    pub session: Option<RawSession>,
+    pub on_reboot: Option<Vec<RawStep>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawStep {
+    pub name: Option<String>,
+    /// `POST /login`
+    pub request: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub body: Option<String>,
+    pub expect: Option<RawExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawExpect {
+    One(Text),
+    Many(Vec<Text>),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawRetry {
+    pub policy: Option<Text>,
+    pub base: Option<Text>,
+    pub cap: Option<Text>,
+    pub jitter: Option<Text>,
+    pub max_attempts: Option<Text>,
+    pub honor_retry_after: Option<Text>,
+    pub budget: Option<RawBudget>,
+    pub throttle: Option<RawThrottle>,
+}
+
+/// gRPC's retry throttling: a token bucket per client.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawBudget {
+    pub max_tokens: Option<Text>,
+    pub token_ratio: Option<Text>,
+}
+
+/// The SRE book's client-side adaptive throttling.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawThrottle {
+    pub k: Option<Text>,
+    pub window: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawSession {
+    pub keepalive: Option<RawStep>,
+    pub every: Option<Text>,
+    pub initially_online: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawObserve {
+    pub window: Option<Text>,
+    pub until_recovered: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawSlo {
+    pub success_rate: Option<Text>,
+    pub p99: Option<Text>,
+    pub hold: Option<Text>,
+    pub min_requests: Option<Text>,
+}

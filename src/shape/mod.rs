@@ -1,0 +1,362 @@
+//! The plan: who reboots when and when each first login is due. A pure function of
+//! the profile and its seed; it knows nothing of tokio and is tested without a clock.
+
+mod dist;
+
+use std::time::Duration;
+
+pub use dist::{Dist, DistError};
+
+use crate::profile::{Profile, StormSource};
+use crate::rng::{Stream, unit, unit_open};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// The client goes down (its session ends; `on_reboot` requests are sent).
+    Reboot,
+    /// The client wants to log in: its first attempt is due.
+    Login,
+}
+
+/// One planned event. 16 bytes: the plan of ten million clients fits in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// Microseconds from the run's start.
+    pub at_us: u64,
+    pub client: u32,
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn at(&self) -> Duration {
+        Duration::from_micros(self.at_us)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Ordered by time (then client, then kind).
+    pub events: Vec<Event>,
+    /// End of the baseline: the earliest instant a storm reboot can happen.
+    pub trigger_start: Duration,
+    /// When the storm's last first login is due (the trigger's start if there is no storm).
+    pub storm_end: Duration,
+    /// When the run stops sending new work.
+    pub end: Duration,
+    /// Clients of the storm: ids 0..storm_clients.
+    pub storm_clients: u32,
+    /// Background clients: ids from `background_first` upwards.
+    pub background_first: u32,
+    pub background_clients: u32,
+}
+
+fn micros(secs: f64) -> u64 {
+    (secs.max(0.0) * 1e6).round() as u64
+}
+
+impl Plan {
+    pub fn new(p: &Profile) -> Plan {
+        let seed = p.seed;
+        let scale = p.time_scale;
+        let trigger = p.baseline.duration;
+        let trigger_us = trigger.as_micros() as u64;
+        let wants_reboots = !p.client.on_reboot.is_empty() || p.client.session.is_some();
+        let mut events = Vec::new();
+        let mut next_id: u32 = 0;
+        let push = |events: &mut Vec<Event>, client: u32, reboot_s: f64| {
+            let reboot = trigger_us + micros(reboot_s / scale);
+            let down = p.storm.downtime.sample(
+                unit_open(seed, Stream::Downtime, client as u64, 0),
+                unit_open(seed, Stream::Downtime, client as u64, 1),
+            );
+            if wants_reboots {
+                events.push(Event {
+                    at_us: reboot,
+                    client,
+                    kind: EventKind::Reboot,
+                });
+            }
+            events.push(Event {
+                at_us: reboot + micros(down / scale),
+                client,
+                kind: EventKind::Login,
+            });
+        };
+        match &p.storm.source {
+            StormSource::Waves(waves) => {
+                // The trigger is the earliest instant any wave can reboot a client.
+                let origin = waves
+                    .iter()
+                    .map(|w| w.at.as_secs_f64() + w.spread.range().0)
+                    .fold(f64::INFINITY, f64::min);
+                let mut sizes: Vec<u32> = waves
+                    .iter()
+                    .map(|w| (w.share.0 * p.population.simulated as f64).round() as u32)
+                    .collect();
+                // Rounding must not drive more clients than the population has.
+                let total: u64 = sizes.iter().map(|&s| s as u64).sum();
+                if total > p.population.simulated as u64
+                    && let Some(last) = sizes.last_mut()
+                {
+                    *last -= (total - p.population.simulated as u64) as u32;
+                }
+                for (w, n) in waves.iter().zip(sizes) {
+                    for _ in 0..n {
+                        let c = next_id;
+                        next_id += 1;
+                        let s = w.spread.sample(
+                            unit_open(seed, Stream::Spread, c as u64, 0),
+                            unit_open(seed, Stream::Spread, c as u64, 1),
+                        );
+                        push(&mut events, c, w.at.as_secs_f64() + s - origin);
+                    }
+                }
+            }
+            StormSource::Trace { events: rows, .. } => {
+                let origin = rows
+                    .iter()
+                    .map(|(t, _)| t.as_secs_f64())
+                    .fold(f64::INFINITY, f64::min);
+                for (row, (t, n)) in rows.iter().enumerate() {
+                    // Stochastic rounding keeps the expected count exact when a row stands
+                    // for a fraction of a virtual client.
+                    let whole = n.floor();
+                    let extra = (unit(seed, Stream::TraceRound, row as u64, 0) < n - whole) as u32;
+                    for _ in 0..(whole as u32 + extra) {
+                        let c = next_id;
+                        next_id += 1;
+                        push(&mut events, c, t.as_secs_f64() - origin);
+                    }
+                }
+            }
+            StormSource::None => {}
+        }
+        let storm_clients = next_id;
+        let storm_end = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Login)
+            .map(|e| e.at())
+            .max()
+            .unwrap_or(trigger)
+            .max(trigger);
+        let end = storm_end + p.observe.after_storm;
+        // Background logins: a Poisson process over the whole run, from clients who are
+        // not part of the simulated population's initial sessions.
+        let background_first = storm_clients.max(p.population.simulated);
+        let rate = p.baseline.rate.per_sec();
+        let mut background = 0u32;
+        if rate > 0.0 {
+            let mut t = 0.0;
+            let end_s = end.as_secs_f64();
+            loop {
+                t += -unit_open(seed, Stream::Background, background as u64, 0).ln() / rate;
+                if t >= end_s {
+                    break;
+                }
+                events.push(Event {
+                    at_us: micros(t),
+                    client: background_first + background,
+                    kind: EventKind::Login,
+                });
+                background += 1;
+            }
+        }
+        events.sort_unstable_by_key(|e| (e.at_us, e.client, e.kind));
+        Plan {
+            events,
+            trigger_start: trigger,
+            storm_end,
+            end,
+            storm_clients,
+            background_first,
+            background_clients: background,
+        }
+    }
+
+    pub fn first_logins(&self) -> u64 {
+        self.events
+            .iter()
+            .filter(|e| e.kind == EventKind::Login)
+            .count() as u64
+    }
+
+    /// First logins due per window of `window`, from 0 to the plan's end.
+    pub fn logins_per_window(&self, window: Duration) -> Vec<u64> {
+        let w = window.as_micros() as u64;
+        let n = self.end.as_micros() as u64 / w + 1;
+        let mut out = vec![0u64; n as usize];
+        for e in self.events.iter().filter(|e| e.kind == EventKind::Login) {
+            let i = (e.at_us / w) as usize;
+            if i < out.len() {
+                out[i] += 1;
+            }
+        }
+        out
+    }
+
+    /// Only the clients this shard owns (`index` of `count`, 0-based): client ids are
+    /// dealt round-robin, so every shard's storm has the same shape.
+    pub fn shard(mut self, index: u32, count: u32) -> Plan {
+        if count > 1 {
+            self.events.retain(|e| e.client % count == index);
+        }
+        self
+    }
+}
+
+/// Reads a trace: one timestamp per line (seconds from the trace's start), or `t,count`
+/// rows. `#` starts a comment; a header line whose first field is not a number is
+/// skipped. Returns (offset, count) rows, or the first bad line with the reason.
+pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let l = line.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        let mut fields = l.split(',').map(str::trim);
+        let t = fields.next().unwrap_or("");
+        let t = match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => v,
+            Ok(_) => return Err((line_no, format!("time `{t}` must be zero or more seconds"))),
+            Err(_) if rows.is_empty() && line_no == 1 => continue,
+            Err(_) => return Err((line_no, format!("`{t}` is not a time in seconds"))),
+        };
+        let count = match fields.next() {
+            None => 1.0,
+            Some(c) => match c.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => {
+                    return Err((
+                        line_no,
+                        format!("count `{c}` must be a number, zero or more"),
+                    ));
+                }
+            },
+        };
+        if fields.next().is_some() {
+            return Err((line_no, "expected `t` or `t,count`".into()));
+        }
+        rows.push((Duration::from_secs_f64(t), count));
+    }
+    if rows.is_empty() {
+        return Err((1, "the trace has no rows".into()));
+    }
+    Ok(rows)
+}
+
+/// A one-line picture of a series: ▁▂▃▄▅▆▇█ (resampled to `width`).
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let per = values.len().div_ceil(width);
+    let buckets: Vec<u64> = values.chunks(per).map(|c| c.iter().sum()).collect();
+    let max = *buckets.iter().max().unwrap_or(&0);
+    buckets
+        .iter()
+        .map(|&v| {
+            if max == 0 || v == 0 {
+                ' '
+            } else {
+                BARS[((v as f64 / max as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn profile(storm: &str) -> Profile {
+        let text = format!(
+            "name: t\nseed: 3\ntarget: {{ nodes: [http://127.0.0.1:1] }}\npopulation: {{ clients: 10000, simulate: 1000 }}\ntime_scale: 60\nbaseline: {{ duration: 10s, rate: 20/s }}\n{storm}\nclient:\n  login: [ {{ request: POST /login }} ]\nobserve: {{ until_recovered: 30s }}\n"
+        );
+        crate::profile::parse(&text, Path::new("t.yaml"), &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn same_seed_same_plan_and_ordered() {
+        let p = profile(
+            "storm: { waves: [ { at: 0s, share: 50%, spread: normal(sd 5m) } ], downtime: 'uniform(30s, 2m)' }",
+        );
+        let a = Plan::new(&p);
+        let b = Plan::new(&p);
+        assert_eq!(a.events, b.events);
+        assert!(a.events.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+        let mut other = p.clone();
+        other.seed = 4;
+        assert_ne!(Plan::new(&other).events, a.events);
+    }
+
+    #[test]
+    fn waves_give_their_share_in_the_scaled_window() {
+        let p = profile(
+            "storm: { waves: [ { at: 0s, share: 30%, spread: uniform(10m) }, { at: 20m, share: 20%, spread: spike } ], downtime: 1m }",
+        );
+        let plan = Plan::new(&p);
+        assert_eq!(plan.storm_clients, 500);
+        let storm: Vec<&Event> = plan
+            .events
+            .iter()
+            .filter(|e| e.client < plan.storm_clients)
+            .collect();
+        assert_eq!(storm.len(), 500);
+        // Scale 60: wave 1 spans 10 s of run time after the trigger (10 s) plus 1 s downtime.
+        for e in &storm {
+            let t = e.at().as_secs_f64();
+            if e.client < 300 {
+                assert!((11.0..=21.0).contains(&t), "wave 1 at {t}");
+            } else {
+                assert!((t - 31.0).abs() < 1e-6, "wave 2 at {t}");
+            }
+        }
+        assert!((plan.storm_end.as_secs_f64() - 31.0).abs() < 1e-6);
+        assert_eq!(plan.end, plan.storm_end + Duration::from_secs(30));
+    }
+
+    #[test]
+    fn background_is_poisson_at_the_rate() {
+        let p = profile("");
+        let plan = Plan::new(&p);
+        assert_eq!(plan.storm_clients, 0);
+        // 20/s over 40 s: 800 expected; Poisson sd ≈ 28.
+        let n = plan.background_clients as f64;
+        assert!((n - 800.0).abs() < 120.0, "{n}");
+        assert!(
+            plan.events
+                .iter()
+                .all(|e| e.client >= plan.background_first)
+        );
+    }
+
+    #[test]
+    fn shards_partition_the_plan() {
+        let p = profile("storm: { waves: [ { at: 0s, share: 100%, spread: uniform(1m) } ] }");
+        let full = Plan::new(&p);
+        let parts: Vec<Plan> = (0..3).map(|i| Plan::new(&p).shard(i, 3)).collect();
+        let total: usize = parts.iter().map(|s| s.events.len()).sum();
+        assert_eq!(total, full.events.len());
+        assert!(parts.iter().all(|s| s.events.len() > full.events.len() / 4));
+    }
+
+    #[test]
+    fn traces_parse_both_forms() {
+        assert_eq!(parse_trace("t\n0\n1.5\n").unwrap().len(), 2);
+        let rows = parse_trace("# counts\n0,10\n60,2.5\n").unwrap();
+        assert_eq!(rows[1], (Duration::from_secs(60), 2.5));
+        assert_eq!(parse_trace("0,1\nx,2\n").unwrap_err().0, 2);
+        assert_eq!(parse_trace("0,-1\n").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn sparkline_draws_the_shape() {
+        assert_eq!(sparkline(&[0, 1, 2, 4, 8], 5), " ▂▃▅█");
+    }
+}
