@@ -1,4 +1,5 @@
 //! stampede: replays login storms and measures whether, and how fast, the target recovers.
+pub mod client;
 pub mod profile;
 pub mod record;
 pub mod rng;
