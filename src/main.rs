@@ -1,1 +1,372 @@
-fn main() {}
+//! The `stampede` command: parses, runs, maps the outcome to an exit code.
+//! Exit codes: 0 success, 1 a threshold failed, 2 bad input, 3 the run could not proceed.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use stampede::engine::{EngineOptions, Progress, Snapshot};
+use stampede::profile::{self, Profile};
+use stampede::report::{Report, Shard, terminal};
+use stampede::run::{RunOptions, plan_for};
+use stampede::shape::sparkline;
+use stampede::units::{Dur, Rate, format_duration};
+
+#[derive(Parser)]
+#[command(
+    name = "stampede",
+    version,
+    about = "Replays login storms and measures whether, and how fast, the target recovers."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Storm the profile's target and write the report.
+    Run(RunArgs),
+    /// Check a profile and show the storm's shape without sending anything.
+    #[command(alias = "plan")]
+    Validate {
+        profile: PathBuf,
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
+    /// Merge the report.json of several shards of one run into one report.
+    Merge {
+        reports: Vec<PathBuf>,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    profile: PathBuf,
+    /// Output folder [default: reports/<name>-<timestamp>/].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Safety ceiling on requests per second (e.g. 5000/s). Not a pacer: delayed
+    /// requests still count their latency from their intended instant.
+    #[arg(long)]
+    max_rate: Option<Rate>,
+    /// Run only shard I of N (`--shard 2/4`, 1-based); all shards start at one instant.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Override the profile's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// No live progress.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or("write the shard as I/N, e.g. 2/4")?;
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| "I is not a number")?,
+        n.trim().parse().map_err(|_| "N is not a number")?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: I must be from 1 to N"));
+    }
+    Ok(Shard {
+        index: i - 1,
+        count: n,
+    })
+}
+
+const BAD_INPUT: u8 = 2;
+const CANNOT_PROCEED: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    rt.block_on(async {
+        match cli.cmd {
+            Cmd::Run(args) => cmd_run(args).await,
+            Cmd::Validate { profile, shard } => cmd_validate(&profile, shard),
+            Cmd::Merge { reports, out } => cmd_merge(&reports, &out),
+        }
+    })
+}
+
+fn load(path: &Path) -> Result<Profile, ExitCode> {
+    profile::load(path).map_err(|e| {
+        eprint!("error: {e}");
+        ExitCode::from(BAD_INPUT)
+    })
+}
+
+fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
+    let p = match load(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let started = Instant::now();
+    let plan = plan_for(&p, shard);
+    let took = started.elapsed();
+    let per_window = plan.logins_per_window(p.observe.window);
+    let peak =
+        per_window.iter().max().copied().unwrap_or(0) as f64 / p.observe.window.as_secs_f64();
+    let first = plan.first_logins();
+    println!("{}: valid", path.display());
+    println!(
+        "  {} — {}",
+        p.name,
+        if p.description.is_empty() {
+            "(no description)"
+        } else {
+            &p.description
+        }
+    );
+    println!(
+        "  clients: {} rebooting in the storm + {} background logins (population {} modelled, {} simulated, 1 stands for {:.0})",
+        terminal::thousands(plan.storm_clients as u64),
+        terminal::thousands(plan.background_clients as u64),
+        terminal::thousands(p.population.modelled),
+        terminal::thousands(p.population.simulated as u64),
+        p.population.weight()
+    );
+    println!(
+        "  first attempts due: {} · peak {:.0}/s (per {} window)",
+        terminal::thousands(first),
+        peak,
+        Dur(p.observe.window)
+    );
+    println!(
+        "  trigger at {} · storm ends {} · sending stops {} (time scale {}×)",
+        format_duration(plan.trigger_start),
+        format_duration(plan.storm_end),
+        format_duration(plan.end),
+        p.time_scale
+    );
+    let r = &p.client.retry;
+    println!(
+        "  retry: {:?} base {} cap {} jitter {:?}, at most {} attempts{}",
+        r.kind,
+        Dur(r.base),
+        Dur(r.cap),
+        r.jitter,
+        r.max_attempts,
+        if r.honor_retry_after {
+            ", honours Retry-After"
+        } else {
+            ""
+        }
+    );
+    println!("  shape |{}|", sparkline(&per_window, 60));
+    println!("  (plan built in {took:.2?}; nothing was sent)");
+    ExitCode::SUCCESS
+}
+
+fn default_out(p: &Profile) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    let stamp = format!("{}-{}", &stamp[..8], &stamp[8..14]);
+    let name: String = p
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    PathBuf::from("reports").join(format!("{}-{stamp}", name.trim_matches('-')))
+}
+
+struct Live {
+    bar: Option<ProgressBar>,
+    last_line: Instant,
+}
+
+impl Live {
+    fn new(quiet: bool, planned: Duration) -> Live {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(planned.as_millis() as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} [{bar:30.cyan/blue}] {msg}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Live {
+            bar,
+            last_line: Instant::now(),
+        }
+    }
+}
+
+fn describe(s: &Snapshot) -> String {
+    format!(
+        "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}",
+        format_duration(Duration::from_secs(s.elapsed.as_secs())),
+        format_duration(s.planned),
+        s.offered_rate,
+        s.achieved_rate,
+        s.last_success
+            .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+        s.last_p99_ms.map_or("-".into(), |v| format!("{v:.0}ms")),
+        s.in_flight,
+        s.locked_out,
+        if s.stopping { " · draining" } else { "" }
+    )
+}
+
+impl Progress for Live {
+    fn update(&mut self, s: &Snapshot) {
+        match &self.bar {
+            Some(b) => {
+                b.set_position(s.elapsed.as_millis() as u64);
+                b.set_message(describe(s));
+            }
+            None => {
+                // Not a terminal (CI): a plain line every 5 s.
+                if self.last_line.elapsed() >= Duration::from_secs(5) {
+                    self.last_line = Instant::now();
+                    eprintln!("{}", describe(s));
+                }
+            }
+        }
+    }
+}
+
+async fn cmd_run(args: RunArgs) -> ExitCode {
+    let mut p = match load(&args.profile) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(seed) = args.seed {
+        p.seed = seed;
+    }
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out(&p));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
+    tokio::spawn(async move {
+        let mut level = 0u8;
+        loop {
+            wait_signal().await;
+            level += 1;
+            eprintln!(
+                "\n{}",
+                if level == 1 {
+                    "stopping: no new attempts; waiting for those in flight (Ctrl-C again to stop at once)"
+                } else {
+                    "stopping now"
+                }
+            );
+            let _ = stop_tx.send(level);
+        }
+    });
+    let plan_end = plan_for(&p, args.shard).end;
+    let mut live = Live::new(args.quiet, plan_end);
+    let opts = RunOptions {
+        engine: Some(EngineOptions {
+            max_rate: args.max_rate.map(|r| r.per_sec()),
+            stop: Some(stop_rx),
+            scrape: None,
+        }),
+        shard: args.shard,
+    };
+    let result = stampede::run::run(&p, opts, &mut live).await;
+    if let Some(b) = &live.bar {
+        b.finish_and_clear();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    print!("{}", terminal::summary(&report));
+    if let Err(e) = report
+        .write(&out_dir)
+        .with_context(|| format!("writing the report into {}", out_dir.display()))
+    {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(CANNOT_PROCEED);
+    }
+    println!("\n  report: {}", out_dir.join("report.json").display());
+    if report.interrupted {
+        eprintln!("the run was interrupted: the report covers what was sent until then");
+        return ExitCode::from(CANNOT_PROCEED);
+    }
+    ExitCode::SUCCESS
+}
+
+async fn wait_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn cmd_merge(paths: &[PathBuf], out: &Path) -> ExitCode {
+    let mut parts = Vec::new();
+    for p in paths {
+        match Report::read(p) {
+            Ok(r) => parts.push(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    }
+    let merged = match Report::merge(&parts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    print!("{}", terminal::summary(&merged));
+    match merged.write(out) {
+        Ok(_) => {
+            println!("\n  merged report: {}", out.join("report.json").display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(CANNOT_PROCEED)
+        }
+    }
+}

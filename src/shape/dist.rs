@@ -161,10 +161,10 @@ impl fmt::Display for Dist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = |s: f64| format_duration(std::time::Duration::from_secs_f64(s.max(0.0)));
         match *self {
-            Dist::Fixed(v) if v == 0.0 => f.write_str("spike"),
+            Dist::Fixed(0.0) => f.write_str("spike"),
             Dist::Fixed(v) => write!(f, "fixed({})", d(v)),
             Dist::Uniform { low, high } => write!(f, "uniform({}, {})", d(low), d(high)),
-            Dist::Normal { mean, sd } if mean == 0.0 => write!(f, "normal(sd {})", d(sd)),
+            Dist::Normal { mean: 0.0, sd } => write!(f, "normal(sd {})", d(sd)),
             Dist::Normal { mean, sd } => write!(f, "normal(mean {}, sd {})", d(mean), d(sd)),
             Dist::Exponential { mean } => write!(f, "exponential({})", d(mean)),
         }

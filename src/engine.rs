@@ -1,0 +1,664 @@
+//! The open-model scheduler. One task owns the plan cursor, a heap of due timers
+//! (retries, keepalives), every client's compact state and the recorder: no locks on
+//! the hot path. Each attempt runs as its own task and reports back over a channel.
+//! Attempts are fired at their intended instants; the engine never slows its schedule
+//! down: it measures its own send lag and counts what it could not start.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::client::{ClientState, Next, Phase};
+use crate::profile::{Profile, Step, Vars};
+use crate::record::{AttemptRecord, Class, Counter, Recorder, StepResult, Window};
+use crate::rng::{Stream, unit};
+use crate::shape::{EventKind, Plan};
+use crate::transport::{FlowResult, Transport};
+
+/// Knobs of one run that are not part of the profile.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Safety ceiling on requests per second (governor). Delayed requests still count
+    /// their latency from the intended instant.
+    pub max_rate: Option<f64>,
+    /// Flips to true to stop sending (Ctrl-C, SIGTERM). A second flip abandons the drain.
+    pub stop: Option<watch::Receiver<u8>>,
+    /// Scrape the target's Prometheus metrics from this URL every window.
+    pub scrape: Option<(String, Vec<String>)>,
+}
+
+/// What the live display is told a few times a second.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub elapsed: Duration,
+    pub planned: Duration,
+    pub attempts: u64,
+    pub logins_ok: u64,
+    pub failed: u64,
+    pub in_flight: u64,
+    pub locked_out: u64,
+    pub gave_up: u64,
+    /// Attempts sent per second over the last closed window.
+    pub offered_rate: f64,
+    /// Logins completed per second over the last closed window.
+    pub achieved_rate: f64,
+    pub last_p99_ms: Option<f64>,
+    pub last_success: Option<f64>,
+    pub stopping: bool,
+}
+
+pub trait Progress: Send {
+    fn update(&mut self, s: &Snapshot);
+}
+
+impl Progress for () {
+    fn update(&mut self, _: &Snapshot) {}
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    Completed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EngineStats {
+    /// Attempts that were still in flight when the drain gave up on them.
+    pub abandoned: u64,
+    pub unstarted: u64,
+    pub throttled: u64,
+    pub keepalives_sent: u64,
+    pub on_reboot_sent: u64,
+    /// Scrapes of the target's metrics that failed.
+    pub scrape_errors: u64,
+}
+
+pub struct EngineOutput {
+    pub windows: Vec<Window>,
+    pub stop: StopReason,
+    pub started_at: SystemTime,
+    /// Run time when sending stopped.
+    pub ended: Duration,
+    pub stats: EngineStats,
+}
+
+enum Done {
+    Login {
+        client: u32,
+        intended: Duration,
+        first: bool,
+        res: FlowResult,
+    },
+    Keepalive {
+        client: u32,
+        epoch: u16,
+        intended: Duration,
+        ok: bool,
+    },
+    Scrape {
+        at: Duration,
+        series: Option<Vec<(String, f64)>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Retry,
+    Keepalive,
+}
+
+/// (due µs, client, kind, epoch): 16 bytes.
+type Timer = Reverse<(u64, u32, TimerKind, u16)>;
+
+struct Engine<'a> {
+    p: &'a Profile,
+    start: Instant,
+    clients: Vec<ClientState>,
+    heap: BinaryHeap<Timer>,
+    rec: Recorder,
+    transport: Arc<Transport>,
+    login: Arc<[Step]>,
+    keepalive: Arc<[Step]>,
+    on_reboot: Arc<[Step]>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    tx: mpsc::UnboundedSender<Done>,
+    in_flight: u64,
+    locked_out: u64,
+    totals: Snapshot,
+    stats: EngineStats,
+}
+
+pub async fn run(
+    p: &Profile,
+    plan: &Plan,
+    transport: Arc<Transport>,
+    opts: EngineOptions,
+    progress: &mut dyn Progress,
+) -> EngineOutput {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let n_clients = (plan.background_first as usize + plan.background_clients as usize)
+        .max(p.population.simulated as usize);
+    let limiter = opts
+        .max_rate
+        .and_then(|r| NonZeroU32::new(r.round().max(1.0) as u32))
+        .map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r))));
+    let mut e = Engine {
+        p,
+        start: Instant::now(),
+        clients: vec![ClientState::default(); n_clients],
+        heap: BinaryHeap::new(),
+        rec: Recorder::new(
+            p.observe.window,
+            p.client.login.iter().map(|s| s.name.clone()).collect(),
+        ),
+        transport,
+        login: p.client.login.clone().into(),
+        keepalive: p
+            .client
+            .session
+            .iter()
+            .map(|s| s.keepalive.clone())
+            .collect::<Vec<_>>()
+            .into(),
+        on_reboot: p.client.on_reboot.clone().into(),
+        limiter,
+        tx: tx.clone(),
+        in_flight: 0,
+        locked_out: 0,
+        totals: Snapshot {
+            planned: plan.end,
+            ..Default::default()
+        },
+        stats: EngineStats::default(),
+    };
+    let started_at = SystemTime::now();
+    e.start_sessions();
+    let scraper = opts.scrape.clone().map(|(url, series)| {
+        tokio::spawn(scrape_loop(
+            url,
+            series,
+            p.observe.window,
+            e.start,
+            tx.clone(),
+        ))
+    });
+    let mut stop = opts.stop.clone();
+    let mut stop_level = 0u8;
+    let mut cursor = 0usize;
+    let mut last_progress = Duration::ZERO;
+    let mut stopped_at: Option<Duration> = None;
+    let drain = p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500);
+    loop {
+        while let Ok(d) = rx.try_recv() {
+            e.complete(d);
+        }
+        let now = e.start.elapsed();
+        let sending = stopped_at.is_none() && now < plan.end;
+        if sending {
+            // Everything due by now leaves now; lateness is measured, never absorbed.
+            loop {
+                let plan_due = plan.events.get(cursor).map(|ev| ev.at_us);
+                let heap_due = e.heap.peek().map(|t| t.0.0);
+                let now_us = e.start.elapsed().as_micros() as u64;
+                match (plan_due, heap_due) {
+                    (Some(a), h) if a <= now_us && h.is_none_or(|h| a <= h) => {
+                        let ev = plan.events[cursor];
+                        cursor += 1;
+                        e.plan_event(ev.client, ev.kind, ev.at());
+                    }
+                    (_, Some(h)) if h <= now_us => {
+                        let Reverse((at, client, kind, epoch)) = e.heap.pop().expect("peeked");
+                        e.timer(client, kind, epoch, Duration::from_micros(at));
+                    }
+                    _ => break,
+                }
+            }
+        } else if stopped_at.is_none() {
+            stopped_at = Some(now.min(plan.end));
+        }
+        e.rec.set_locked_out(now, e.locked_out);
+        e.rec.close_ready(now);
+        if now >= last_progress + Duration::from_millis(200) {
+            last_progress = now;
+            e.snapshot(now, stopped_at.is_some());
+            progress.update(&e.totals);
+        }
+        if let Some(s) = stopped_at
+            && (e.in_flight == 0 || now > s + drain || stop_level >= 2)
+        {
+            e.stats.abandoned = e.in_flight;
+            break;
+        }
+        let next_due = if stopped_at.is_some() {
+            None
+        } else {
+            let a = plan.events.get(cursor).map(|ev| ev.at_us);
+            let h = e.heap.peek().map(|t| t.0.0);
+            [a, h, Some(plan.end.as_micros() as u64)]
+                .into_iter()
+                .flatten()
+                .min()
+        };
+        let now_us = e.start.elapsed().as_micros() as u64;
+        let tick = now_us + 100_000;
+        let wake_us = next_due.unwrap_or(tick).min(tick);
+        if wake_us <= now_us {
+            continue;
+        }
+        // tokio's timer has millisecond granularity: sleep to just before the instant,
+        // then yield until it, so sends leave within microseconds of their schedule.
+        let early = wake_us.saturating_sub(1_000);
+        tokio::select! {
+            biased;
+            changed = async {
+                match stop.as_mut() {
+                    Some(s) => s.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if changed {
+                    stop_level = *stop.as_ref().expect("stop channel").borrow();
+                    if stop_level >= 1 && stopped_at.is_none() {
+                        stopped_at = Some(e.start.elapsed());
+                    }
+                } else {
+                    stop = None;
+                }
+            }
+            Some(d) = rx.recv() => e.complete(d),
+            _ = async {
+                if early > now_us {
+                    tokio::time::sleep_until(e.start + Duration::from_micros(early)).await;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            } => {}
+        }
+    }
+    if let Some(s) = scraper {
+        s.abort();
+    }
+    let interrupted = stop_level >= 1;
+    let ended = stopped_at.unwrap_or(plan.end);
+    let windows = e.rec.finish(ended);
+    EngineOutput {
+        windows,
+        stop: if interrupted {
+            StopReason::Interrupted
+        } else {
+            StopReason::Completed
+        },
+        started_at,
+        ended,
+        stats: e.stats,
+    }
+}
+
+impl Engine<'_> {
+    fn start_sessions(&mut self) {
+        let Some(s) = &self.p.client.session else {
+            return;
+        };
+        if !s.initially_online {
+            return;
+        }
+        let every = s.every.as_micros() as f64;
+        for c in 0..self.p.population.simulated {
+            self.clients[c as usize].phase = Phase::LoggedIn;
+            let phase = unit(self.p.seed, Stream::KeepalivePhase, c as u64, 0) * every;
+            self.heap
+                .push(Reverse((phase as u64, c, TimerKind::Keepalive, 0)));
+        }
+    }
+
+    fn plan_event(&mut self, client: u32, kind: EventKind, at: Duration) {
+        match kind {
+            EventKind::Reboot => {
+                let c = &mut self.clients[client as usize];
+                c.end_session();
+                self.rec.count(at, Counter::Reboot);
+                if !self.on_reboot.is_empty() {
+                    self.stats.on_reboot_sent += 1;
+                    let t = self.transport.clone();
+                    let steps = self.on_reboot.clone();
+                    let vars = Vars {
+                        client: client as u64,
+                        attempt: 1,
+                        node: t.pick(client as u64, 0, c.node as usize),
+                    };
+                    // Fire and forget: a rebooting machine does not wait for the answer.
+                    tokio::spawn(async move {
+                        t.flow(&steps, vars, true).await;
+                    });
+                }
+            }
+            EventKind::Login => {
+                let c = &mut self.clients[client as usize];
+                if c.phase == Phase::LoggedIn {
+                    return;
+                }
+                c.begin_login();
+                self.locked_out += 1;
+                self.attempt(client, at, true);
+            }
+        }
+    }
+
+    fn timer(&mut self, client: u32, kind: TimerKind, epoch: u16, at: Duration) {
+        let c = self.clients[client as usize];
+        match kind {
+            TimerKind::Retry => {
+                if c.phase == Phase::Wanting {
+                    self.attempt(client, at, false);
+                }
+            }
+            TimerKind::Keepalive => {
+                if c.phase != Phase::LoggedIn || c.epoch != epoch {
+                    return;
+                }
+                if self.keepalive.is_empty() {
+                    return;
+                }
+                self.stats.keepalives_sent += 1;
+                let t = self.transport.clone();
+                let step = self.keepalive.clone();
+                let tx = self.tx.clone();
+                let vars = Vars {
+                    client: client as u64,
+                    attempt: 1,
+                    node: t.pick(client as u64, 0, c.node as usize),
+                };
+                tokio::spawn(async move {
+                    let r = t.flow(&step, vars, true).await;
+                    let _ = tx.send(Done::Keepalive {
+                        client,
+                        epoch,
+                        intended: at,
+                        ok: r.class.is_ok(),
+                    });
+                });
+            }
+        }
+    }
+
+    /// Sends one login attempt of `client`, intended at `at`.
+    fn attempt(&mut self, client: u32, at: Duration, first: bool) {
+        let p = self.p;
+        let c = &mut self.clients[client as usize];
+        let admitted = c.admit(&p.client.retry, at, p.seed, client as u64);
+        let attempt_no = c.attempts as u32;
+        if !admitted || self.in_flight >= p.target.max_in_flight as u64 {
+            let class = if admitted {
+                Class::Unstarted
+            } else {
+                Class::Throttled
+            };
+            if admitted {
+                self.stats.unstarted += 1;
+            } else {
+                self.stats.throttled += 1;
+            }
+            let now = Instant::now();
+            let res = FlowResult {
+                class,
+                retry_after: None,
+                started: now,
+                sent: now,
+                done: now,
+                steps: Vec::new(),
+                node: 0,
+            };
+            self.finish_attempt(client, at, first, res);
+            return;
+        }
+        self.in_flight += 1;
+        self.rec.attempt_started(at, self.start.elapsed());
+        let t = self.transport.clone();
+        let node = t.pick(client as u64, attempt_no, c.node as usize);
+        let vars = Vars {
+            client: client as u64,
+            attempt: attempt_no,
+            node,
+        };
+        let tx = self.tx.clone();
+        let steps = self.login.clone();
+        let limiter = self.limiter.clone();
+        tokio::spawn(async move {
+            if let Some(l) = limiter {
+                l.until_ready().await;
+            }
+            let res = t.flow(&steps, vars, false).await;
+            let _ = tx.send(Done::Login {
+                client,
+                intended: at,
+                first,
+                res,
+            });
+        });
+    }
+
+    fn complete(&mut self, d: Done) {
+        match d {
+            Done::Login {
+                client,
+                intended,
+                first,
+                res,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.finish_attempt(client, intended, first, res);
+            }
+            Done::Keepalive {
+                client,
+                epoch,
+                intended,
+                ok,
+            } => {
+                let now = self.start.elapsed();
+                let c = &mut self.clients[client as usize];
+                if c.epoch != epoch || c.phase != Phase::LoggedIn {
+                    return;
+                }
+                if ok {
+                    self.rec.count(intended, Counter::KeepaliveOk);
+                    let every = self
+                        .p
+                        .client
+                        .session
+                        .as_ref()
+                        .map_or(Duration::from_secs(30), |s| s.every);
+                    let due = (intended + every).max(now);
+                    self.heap.push(Reverse((
+                        due.as_micros() as u64,
+                        client,
+                        TimerKind::Keepalive,
+                        epoch,
+                    )));
+                } else {
+                    // The session is gone (orphaned, or the target is down): log in again.
+                    self.rec.count(intended, Counter::KeepaliveFailed);
+                    self.rec.count(now, Counter::Relogin);
+                    c.end_session();
+                    c.begin_login();
+                    self.locked_out += 1;
+                    self.attempt(client, now, true);
+                }
+            }
+            Done::Scrape { at, series } => match series {
+                Some(s) => self.rec.set_target(at, s),
+                None => self.stats.scrape_errors += 1,
+            },
+        }
+    }
+
+    fn finish_attempt(&mut self, client: u32, intended: Duration, first: bool, res: FlowResult) {
+        let p = self.p;
+        let intended_at = self.start + intended;
+        let sent = res.sent.max(intended_at);
+        // The generator's own lateness: dispatch − intended (a wait for a pooled
+        // connection is the target side's doing and shows in latency, not here).
+        let lag = res.started.saturating_duration_since(intended_at);
+        let mut steps = res.steps;
+        if let Some(s0) = steps.first_mut() {
+            // The first step's user-felt latency starts at the intended instant.
+            *s0 = StepResult {
+                latency: s0.latency + lag,
+                ..*s0
+            };
+        }
+        self.rec.attempt_done(&AttemptRecord {
+            intended,
+            first,
+            class: res.class,
+            send_lag: lag,
+            latency: res.done.saturating_duration_since(intended_at),
+            service: res.done.saturating_duration_since(sent),
+            steps,
+        });
+        let now = self.start.elapsed();
+        let c = &mut self.clients[client as usize];
+        if matches!(
+            res.class,
+            Class::Refused | Class::Connect | Class::Timeout | Class::Reset
+        ) {
+            // A failover client moves to its next host.
+            c.node = c.node.wrapping_add(1);
+        }
+        let next = c.on_result(
+            &p.client.retry,
+            res.class.is_ok(),
+            res.retry_after,
+            now,
+            p.seed,
+            client as u64,
+        );
+        match next {
+            Next::LoggedIn => {
+                self.locked_out = self.locked_out.saturating_sub(1);
+                if let Some(s) = &p.client.session {
+                    let due = now + s.every;
+                    self.heap.push(Reverse((
+                        due.as_micros() as u64,
+                        client,
+                        TimerKind::Keepalive,
+                        c.epoch,
+                    )));
+                }
+            }
+            Next::RetryIn(d) => {
+                let due = now + d;
+                self.heap.push(Reverse((
+                    due.as_micros() as u64,
+                    client,
+                    TimerKind::Retry,
+                    c.epoch,
+                )));
+            }
+            Next::GiveUp(_) => {
+                self.rec.count(intended, Counter::GaveUp);
+                self.totals.gave_up += 1;
+            }
+        }
+        if res.class.was_sent() {
+            self.totals.attempts += 1;
+            if res.class.is_ok() {
+                self.totals.logins_ok += 1;
+            } else {
+                self.totals.failed += 1;
+            }
+        }
+    }
+
+    fn snapshot(&mut self, now: Duration, stopping: bool) {
+        let t = &mut self.totals;
+        t.elapsed = now;
+        t.in_flight = self.in_flight;
+        t.locked_out = self.locked_out;
+        t.stopping = stopping;
+        if let Some(w) = self.rec.last_closed() {
+            let secs = w.len_ms as f64 / 1000.0;
+            t.offered_rate = w.attempts as f64 / secs;
+            t.achieved_rate = w.logins_ok as f64 / secs;
+            t.last_p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
+            t.last_success = w.success_rate();
+        }
+    }
+}
+
+async fn scrape_loop(
+    url: String,
+    series: Vec<String>,
+    every: Duration,
+    start: Instant,
+    tx: mpsc::UnboundedSender<Done>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(every.max(Duration::from_millis(500)))
+        .no_proxy()
+        .build()
+    {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let at = start.elapsed();
+        let got = match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => {
+                r.text().await.ok().map(|t| parse_prometheus(&t, &series))
+            }
+            _ => None,
+        };
+        if tx.send(Done::Scrape { at, series: got }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Samples of the Prometheus text format: `name{labels} value`. Keeps the named series
+/// (by metric name, labels included in the key), or all of them when none is named.
+pub fn parse_prometheus(text: &str, keep: &[String]) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let split = if let Some(close) = l.find('}') {
+                close + 1
+            } else {
+                l.find(char::is_whitespace)?
+            };
+            let (key, rest) = l.split_at(split);
+            let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
+            let name = key.split('{').next().unwrap_or(key);
+            (keep.is_empty() || keep.iter().any(|k| k == name || k == key))
+                .then(|| (key.to_string(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_is_read() {
+        let text =
+            "# HELP q queue\n# TYPE q gauge\nq 12\nlogins_total{result=\"ok\"} 3e3\nother 1\n";
+        let all = parse_prometheus(text, &[]);
+        assert_eq!(all.len(), 3);
+        let some = parse_prometheus(text, &["logins_total".to_string()]);
+        assert_eq!(
+            some,
+            vec![("logins_total{result=\"ok\"}".to_string(), 3000.0)]
+        );
+    }
+}

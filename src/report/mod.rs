@@ -1,0 +1,318 @@
+//! The run's results as documents: `report.json` (versioned, schema in
+//! `schema/report.schema.json`), the HdrHistogram interval log, and the terminal
+//! summary. Aggregation lives in `record`; this module only renders.
+
+pub mod terminal;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EngineStats, StopReason};
+use crate::record::{HistError, HistSummary, Window, merge};
+
+pub const SCHEMA: &str = "stampede.report/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub stampede_version: String,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub interrupted: bool,
+    pub stop_reason: StopReason,
+    /// What was stormed, in words: node URLs or the embedded overlay.
+    pub target: String,
+    /// The profile as written (`${VAR}` unexpanded: no secrets).
+    pub profile: serde_json::Value,
+    pub plan: PlanFacts,
+    pub engine: EngineFacts,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<Shard>,
+    pub windows: Vec<Window>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PlanFacts {
+    pub window_ms: u64,
+    pub trigger_start_ms: u64,
+    pub storm_end_ms: u64,
+    /// When sending was planned to stop ...
+    pub end_ms: u64,
+    /// ... and when it did (earlier if interrupted).
+    pub ended_ms: u64,
+    pub storm_clients: u64,
+    pub background_clients: u64,
+    pub planned_first_attempts: u64,
+    pub population_modelled: u64,
+    pub population_simulated: u64,
+    pub time_scale: f64,
+    /// Planned first logins per window.
+    pub first_logins_per_window: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct EngineFacts {
+    #[serde(flatten)]
+    pub stats: EngineStats,
+    /// Actual send − intended instant over the whole run.
+    pub send_lag_ms: HistSummary,
+    /// True when the generator itself fell behind its schedule (p99 send lag over 10 ms
+    /// or attempts unstarted): the figures then understate the load asked for.
+    pub behind: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct StepTotals {
+    pub name: String,
+    pub ok: u64,
+    pub failed: u64,
+    pub latency_ms: HistSummary,
+    pub service_ms: HistSummary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Totals {
+    pub attempts: u64,
+    pub first_attempts: u64,
+    pub retries: u64,
+    pub logins_ok: u64,
+    pub logins_failed: u64,
+    pub clients_gave_up: u64,
+    pub throttled: u64,
+    pub unstarted: u64,
+    pub relogins: u64,
+    pub keepalives_ok: u64,
+    pub keepalives_failed: u64,
+    /// Attempts sent ÷ logins wanted (first attempts).
+    pub retry_amplification: f64,
+    pub outcomes: BTreeMap<String, u64>,
+    pub latency_ms: HistSummary,
+    pub service_ms: HistSummary,
+    pub steps: Vec<StepTotals>,
+}
+
+impl Totals {
+    /// Exact: counts add up, histograms are merged.
+    pub fn of(windows: &[Window]) -> Result<Totals, HistError> {
+        let mut t = Totals::default();
+        for w in windows {
+            t.attempts += w.attempts;
+            t.first_attempts += w.first_attempts;
+            t.retries += w.retries;
+            t.logins_ok += w.logins_ok;
+            t.logins_failed += w.logins_failed;
+            t.clients_gave_up += w.gave_up;
+            t.throttled += w.throttled;
+            t.unstarted += w.unstarted;
+            t.relogins += w.relogins;
+            t.keepalives_ok += w.keepalives_ok;
+            t.keepalives_failed += w.keepalives_failed;
+            for (k, v) in &w.outcomes {
+                *t.outcomes.entry(k.clone()).or_default() += v;
+            }
+        }
+        t.retry_amplification = if t.first_attempts > 0 {
+            t.attempts as f64 / t.first_attempts as f64
+        } else {
+            0.0
+        };
+        t.latency_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.latency_ms))?);
+        t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
+        let names: Vec<String> = windows
+            .iter()
+            .find(|w| !w.steps.is_empty())
+            .map(|w| w.steps.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default();
+        for (i, name) in names.into_iter().enumerate() {
+            let steps: Vec<_> = windows.iter().filter_map(|w| w.steps.get(i)).collect();
+            t.steps.push(StepTotals {
+                name,
+                ok: steps.iter().map(|s| s.ok).sum(),
+                failed: steps.iter().map(|s| s.failed).sum(),
+                latency_ms: HistSummary::of(&merge(steps.iter().map(|s| &s.latency_ms))?),
+                service_ms: HistSummary::of(&merge(steps.iter().map(|s| &s.service_ms))?),
+            });
+        }
+        Ok(t)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a stampede report: {why}")]
+    NotAReport { path: PathBuf, why: String },
+    #[error(transparent)]
+    Hist(#[from] HistError),
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename: a full disk or a
+/// crash leaves the previous file or none, never half a report.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    pub fn read(path: &Path) -> Result<Report, ReportError> {
+        let file = if path.is_dir() {
+            path.join("report.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| ReportError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
+                path: file.clone(),
+                why: e.to_string(),
+            })?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => {
+                return Err(ReportError::NotAReport {
+                    path: file,
+                    why: format!("schema `{other}`, this stampede reads `{SCHEMA}`"),
+                });
+            }
+            None => {
+                return Err(ReportError::NotAReport {
+                    path: file,
+                    why: "no `schema` field".into(),
+                });
+            }
+        }
+        serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
+            path: file,
+            why: e.to_string(),
+        })
+    }
+
+    /// The latency histograms of every window as an HdrHistogram interval log: untagged
+    /// intervals are latency from the intended instant, `service` the service time.
+    pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
+        let mut out = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        {
+            let mut b = IntervalLogWriterBuilder::new();
+            b.add_comment(&format!(
+                "stampede {} run `{}`, values in microseconds",
+                self.stampede_version, self.name
+            ));
+            b.with_max_value_divisor(1000.0);
+            let mut w =
+                b.begin_log_with(&mut out, &mut ser)
+                    .map_err(|source| ReportError::Write {
+                        path: "latency.hlog".into(),
+                        source,
+                    })?;
+            let service = Tag::new("service").expect("a valid tag");
+            for win in &self.windows {
+                let start = Duration::from_millis(win.start_ms);
+                let len = Duration::from_millis(win.len_ms);
+                let lat = win.latency_ms.histogram()?;
+                let svc = win.service_ms.histogram()?;
+                let io = |e| ReportError::Write {
+                    path: "latency.hlog".into(),
+                    source: std::io::Error::other(format!("{e:?}")),
+                };
+                w.write_histogram(&lat, start, len, None).map_err(io)?;
+                w.write_histogram(&svc, start, len, Some(service))
+                    .map_err(io)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes report.json and latency.hlog into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let json = dir.join("report.json");
+        write_atomic(&json, self.to_json().as_bytes())?;
+        let hlog = dir.join("latency.hlog");
+        write_atomic(&hlog, &self.hlog()?)?;
+        Ok(vec![json, hlog])
+    }
+
+    /// Merges shard reports of one run (same profile, same windows) exactly.
+    pub fn merge(parts: &[Report]) -> Result<Report, String> {
+        let first = parts.first().ok_or("nothing to merge")?;
+        let mut out = first.clone();
+        for p in &parts[1..] {
+            if p.name != first.name
+                || p.seed != first.seed
+                || p.plan.window_ms != first.plan.window_ms
+            {
+                return Err(format!(
+                    "`{}` (seed {}) is not a shard of `{}` (seed {})",
+                    p.name, p.seed, first.name, first.seed
+                ));
+            }
+            for (a, b) in out.windows.iter_mut().zip(&p.windows) {
+                a.merge(b).map_err(|e| e.to_string())?;
+            }
+            if out.windows.len() < p.windows.len() {
+                let from = out.windows.len();
+                out.windows.extend(p.windows[from..].iter().cloned());
+            }
+            for (a, b) in out
+                .plan
+                .first_logins_per_window
+                .iter_mut()
+                .zip(&p.plan.first_logins_per_window)
+            {
+                *a += b;
+            }
+            out.interrupted |= p.interrupted;
+            out.plan.storm_clients += p.plan.storm_clients;
+            out.plan.background_clients += p.plan.background_clients;
+            out.plan.planned_first_attempts += p.plan.planned_first_attempts;
+        }
+        out.shard = None;
+        out.totals = Totals::of(&out.windows).map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,140 @@
+//! The summary printed at the end of a run, and the plan printed by `validate`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Report;
+use crate::record::HistSummary;
+use crate::units::format_duration;
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format_duration(Duration::from_secs_f64(v / 1000.0))
+    } else if v >= 10.0 {
+        format!("{v:.0}ms")
+    } else {
+        format!("{v:.2}ms")
+    }
+}
+
+/// `12,345`
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn hist_row(label: &str, h: &HistSummary) -> String {
+    if h.count == 0 {
+        return format!("  {label:<26} (none)\n");
+    }
+    format!(
+        "  {label:<26} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}\n",
+        ms(h.p50),
+        ms(h.p90),
+        ms(h.p99),
+        ms(h.p999),
+        ms(h.max)
+    )
+}
+
+pub fn summary(r: &Report) -> String {
+    let t = &r.totals;
+    let mut s = String::new();
+    let status = if r.interrupted {
+        "interrupted"
+    } else {
+        "completed"
+    };
+    let _ = writeln!(
+        s,
+        "\nstampede · {} · seed {} · {}",
+        r.name, r.seed, r.target
+    );
+    let _ = writeln!(
+        s,
+        "  run {} ({status}) · window {} · trigger at {} · storm ended {}",
+        format_duration(Duration::from_millis(r.plan.ended_ms)),
+        format_duration(Duration::from_millis(r.plan.window_ms)),
+        format_duration(Duration::from_millis(r.plan.trigger_start_ms)),
+        format_duration(Duration::from_millis(r.plan.storm_end_ms)),
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "  {:<26} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "logins", "attempts", "first", "retries", "ok", "failed", "gave up"
+    );
+    let _ = writeln!(
+        s,
+        "  {:<26} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "",
+        thousands(t.attempts),
+        thousands(t.first_attempts),
+        thousands(t.retries),
+        thousands(t.logins_ok),
+        thousands(t.logins_failed),
+        thousands(t.clients_gave_up)
+    );
+    let ok_pct = if t.attempts > 0 {
+        100.0 * t.logins_ok as f64 / t.attempts as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        s,
+        "  success {ok_pct:.2}% of attempts · retry amplification {:.2}×",
+        t.retry_amplification
+    );
+    let _ = writeln!(s);
+    s.push_str(&hist_row("latency (from intended)", &t.latency_ms));
+    s.push_str(&hist_row("service time (from send)", &t.service_ms));
+    for st in &t.steps {
+        s.push_str(&hist_row(
+            &format!(
+                "step {} ({} ok, {} failed)",
+                st.name,
+                thousands(st.ok),
+                thousands(st.failed)
+            ),
+            &st.latency_ms,
+        ));
+    }
+    let outcomes: Vec<String> = t
+        .outcomes
+        .iter()
+        .map(|(k, v)| format!("{k} {}", thousands(*v)))
+        .collect();
+    let _ = writeln!(s, "\n  outcomes: {}", outcomes.join(" · "));
+    if t.relogins + t.keepalives_ok + t.keepalives_failed > 0 {
+        let _ = writeln!(
+            s,
+            "  sessions: keepalives ok {} · failed {} · re-logins {}",
+            thousands(t.keepalives_ok),
+            thousands(t.keepalives_failed),
+            thousands(t.relogins)
+        );
+    }
+    let e = &r.engine;
+    let _ = writeln!(
+        s,
+        "  generator: send lag p99 {} max {} · unstarted {} · throttled {} · abandoned {}{}",
+        ms(e.send_lag_ms.p99),
+        ms(e.send_lag_ms.max),
+        thousands(e.stats.unstarted),
+        thousands(e.stats.throttled),
+        thousands(e.stats.abandoned),
+        if e.behind {
+            "  ← the generator fell behind its schedule: the target got less load than planned"
+        } else {
+            ""
+        }
+    );
+    s
+}

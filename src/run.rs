@@ -1,0 +1,150 @@
+//! One whole run as a library call: start the target if it is embedded, build the
+//! plan, drive the engine, and assemble the report.
+
+use std::time::Duration;
+
+use crate::engine::{self, EngineOptions, Progress};
+use crate::profile::{Endpoint, Profile};
+use crate::record::{HistSummary, merge};
+use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA, Shard, Totals};
+use crate::shape::Plan;
+use crate::transport::{Transport, TransportError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the embedded overlay: {0}")]
+    Overlay(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("the target does not answer: {0}")]
+    Unreachable(String),
+    #[error("the recorded histograms are inconsistent: {0}")]
+    Record(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub engine: Option<EngineOptions>,
+    pub shard: Option<Shard>,
+}
+
+/// The plan this run will follow (the shard's part of it, if sharded).
+pub fn plan_for(p: &Profile, shard: Option<Shard>) -> Plan {
+    let plan = Plan::new(p);
+    match shard {
+        Some(s) => plan.shard(s.index, s.count),
+        None => plan,
+    }
+}
+
+pub async fn run(
+    p: &Profile,
+    opts: RunOptions,
+    progress: &mut dyn Progress,
+) -> Result<Report, RunError> {
+    let plan = plan_for(p, opts.shard);
+    let mut engine_opts = opts.engine.unwrap_or(EngineOptions {
+        max_rate: None,
+        stop: None,
+        scrape: None,
+    });
+    let (nodes, target_name, overlay) = match &p.target.endpoint {
+        Endpoint::Nodes(nodes) => (
+            nodes.clone(),
+            nodes
+                .iter()
+                .map(|n| n.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            None,
+        ),
+        Endpoint::Embedded(settings) => {
+            let (node, name, handle) = crate::embedded::start(settings, p)
+                .await
+                .map_err(RunError::Overlay)?;
+            (vec![node], name, Some(handle))
+        }
+    };
+    if let Some(m) = &p.target.metrics {
+        let url = match &m.url {
+            Some(u) => u.clone(),
+            None => format!("{}/metrics", nodes[0].url),
+        };
+        engine_opts.scrape = Some((url, m.series.clone()));
+    }
+    let transport = Transport::new(
+        &nodes,
+        p.target.pick,
+        p.target.timeout,
+        p.target.connection,
+        p.target.max_connections,
+        p.seed,
+    )
+    .await?;
+    preflight(&nodes, p.target.timeout).await?;
+    let out = engine::run(p, &plan, transport, engine_opts, progress).await;
+    if let Some(h) = overlay {
+        crate::embedded::stop(h).await;
+    }
+    let totals = Totals::of(&out.windows).map_err(|e| RunError::Record(e.to_string()))?;
+    let lag = HistSummary::of(
+        &merge(out.windows.iter().map(|w| &w.send_lag_ms))
+            .map_err(|e| RunError::Record(e.to_string()))?,
+    );
+    let behind = lag.p99 > 10.0 || out.stats.unstarted > 0;
+    let window = p.observe.window;
+    Ok(Report {
+        schema: SCHEMA.to_string(),
+        stampede_version: env!("CARGO_PKG_VERSION").to_string(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        seed: p.seed,
+        started_at: humantime::format_rfc3339_seconds(out.started_at).to_string(),
+        interrupted: out.stop == engine::StopReason::Interrupted,
+        stop_reason: out.stop,
+        target: target_name,
+        profile: serde_json::to_value(&p.raw).unwrap_or_default(),
+        plan: PlanFacts {
+            window_ms: window.as_millis() as u64,
+            trigger_start_ms: plan.trigger_start.as_millis() as u64,
+            storm_end_ms: plan.storm_end.as_millis() as u64,
+            end_ms: plan.end.as_millis() as u64,
+            ended_ms: out.ended.as_millis() as u64,
+            storm_clients: plan.storm_clients as u64,
+            background_clients: plan.background_clients as u64,
+            planned_first_attempts: plan.first_logins(),
+            population_modelled: p.population.modelled,
+            population_simulated: p.population.simulated as u64,
+            time_scale: p.time_scale,
+            first_logins_per_window: plan.logins_per_window(window),
+        },
+        engine: EngineFacts {
+            stats: out.stats,
+            send_lag_ms: lag,
+            behind,
+        },
+        shard: opts.shard,
+        windows: out.windows,
+        totals,
+    })
+}
+
+/// One TCP connect to each node before anything is sent: a target that is not there
+/// is an error of the run (exit 3), not a storm of refused connections.
+async fn preflight(nodes: &[crate::profile::Node], timeout: Duration) -> Result<(), RunError> {
+    for n in nodes {
+        let addr = (n.host.as_str(), n.port);
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(RunError::Unreachable(format!("{}: {e}", n.url))),
+            Err(_) => {
+                return Err(RunError::Unreachable(format!(
+                    "{}: no answer within {}",
+                    n.url,
+                    crate::units::Dur(timeout)
+                )));
+            }
+        }
+    }
+    Ok(())
+}

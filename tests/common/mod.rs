@@ -1,0 +1,125 @@
+//! Test targets: axum servers on 127.0.0.1:0 whose behaviour is scripted, counting the
+//! connections they accept and the requests they see.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use tokio::time::Instant;
+
+#[derive(Clone, Default)]
+pub struct Script {
+    /// Answer 503 + Retry-After to each client's first N tries.
+    pub fail_first: u32,
+    pub retry_after: Option<&'static str>,
+    /// Stall the request arriving first after this instant (from server start) for 1 s.
+    pub stall_at: Option<Duration>,
+    /// Fail every request (503, no Retry-After) between these instants from server start.
+    pub outage: Option<(Duration, Duration)>,
+}
+
+pub struct Target {
+    pub addr: SocketAddr,
+    pub accepts: Arc<AtomicU64>,
+    pub requests: Arc<AtomicU64>,
+    pub tries: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+struct S {
+    script: Script,
+    start: Instant,
+    requests: Arc<AtomicU64>,
+    tries: Arc<Mutex<HashMap<String, u32>>>,
+    stalled: Mutex<bool>,
+}
+
+async fn handle(State(s): State<Arc<S>>, _h: HeaderMap, body: Bytes) -> Response {
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    let now = s.start.elapsed();
+    if let Some((from, to)) = s.script.outage
+        && now >= from
+        && now < to
+    {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if let Some(at) = s.script.stall_at
+        && now >= at
+    {
+        let first = {
+            let mut st = s.stalled.lock().unwrap();
+            !std::mem::replace(&mut *st, true)
+        };
+        if first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    let client = String::from_utf8_lossy(&body).to_string();
+    let n = {
+        let mut t = s.tries.lock().unwrap();
+        let e = t.entry(client).or_default();
+        *e += 1;
+        *e
+    };
+    if n <= s.script.fail_first {
+        let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        if let Some(ra) = s.script.retry_after {
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static(ra));
+        }
+        return r;
+    }
+    (StatusCode::OK, "{}").into_response()
+}
+
+pub async fn serve(script: Script) -> Target {
+    let accepts = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let tries = Arc::new(Mutex::new(HashMap::new()));
+    let state = Arc::new(S {
+        script,
+        start: Instant::now(),
+        requests: requests.clone(),
+        tries: tries.clone(),
+        stalled: Mutex::new(false),
+    });
+    let app = Router::new()
+        .route("/login", post(handle))
+        .route("/join", post(handle))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counter = accepts.clone();
+    let listener = listener.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Target {
+        addr,
+        accepts,
+        requests,
+        tries,
+    }
+}
+
+/// Writes a profile into a fresh temporary folder and returns its path.
+pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("profile.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn load(text: &str) -> stampede::profile::Profile {
+    stampede::profile::parse(text, Path::new("test.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
