@@ -1,0 +1,208 @@
+//! The `stampede` binary as users and CI call it: exit codes, files written, Ctrl-C.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Script, profile_file, serve};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stampede"))
+}
+
+fn schema_check(report: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(10)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+fn profile(addr: std::net::SocketAddr, clients: u32, until: &str) -> String {
+    format!(
+        r#"
+name: cli-test
+seed: 5
+target: {{ nodes: ["http://{addr}"], timeout: 1s }}
+population: {{ simulate: {clients} }}
+baseline: {{ duration: 500ms, rate: 50/s }}
+storm:
+  waves: [ {{ at: 0s, share: 100%, spread: "uniform(1s)" }} ]
+client:
+  login: [ {{ name: auth, request: POST /login, body: "{{{{client}}}}" }} ]
+observe: {{ window: 500ms, until_recovered: {until} }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
+    let t = serve(Script {
+        fail_first: 1,
+        retry_after: Some("0"),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 300, "1s"));
+    let out = dir.path().join("out");
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", "-q"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("retry amplification"), "{stdout}");
+    let out = dir.path().join("out");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["interrupted"], false);
+    // Every client that wanted to log in either did or was still waiting for its retry
+    // when sending stopped; none gave up (one 503 each, ten attempts allowed).
+    let t = &report["totals"];
+    let last = report["windows"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        t["first_attempts"].as_u64().unwrap(),
+        300 + report["plan"]["background_clients"].as_u64().unwrap()
+    );
+    assert_eq!(
+        t["logins_ok"].as_u64().unwrap() + last["locked_out"].as_u64().unwrap(),
+        t["first_attempts"].as_u64().unwrap()
+    );
+    assert!(t["logins_ok"].as_u64().unwrap() >= 300);
+    // The interval log is one HdrHistogram tools read: two intervals (latency, service) per window.
+    let hlog = std::fs::read(out.join("latency.hlog")).unwrap();
+    let intervals = hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&hlog)
+        .filter(|e| {
+            matches!(
+                e,
+                Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))
+            )
+        })
+        .count();
+    assert_eq!(intervals, 2 * report["windows"].as_array().unwrap().len());
+}
+
+#[test]
+fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name: broken\ntarget: { nodes: [\"ftp://x\"], timeout: soon }\npopulation: { simulate: lots }\nclient:\n  login: [ { request: fetch /login } ]\n  retry: { policy: sometimes }\nwhatever: 1\n";
+    let path = profile_file(dir.path(), text);
+    let o = bin().arg("run").arg(&path).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "profile.yaml:2: target.nodes[0]",
+        "profile.yaml:2: target.timeout",
+        "profile.yaml:3: population.simulate",
+        "profile.yaml:5: client.login[0].request",
+        "profile.yaml:6: client.retry.policy",
+        "profile.yaml:7: whatever: unknown field",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn a_missing_profile_or_bad_flag_exits_2() {
+    let o = bin()
+        .args(["run", "/nonexistent/profile.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the file"));
+    let o = bin()
+        .args(["run", "x.yaml", "--shard", "5/4"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn validate_shows_the_plan_and_sends_nothing() {
+    let t = serve(Script::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 1000, "5s"));
+    let o = tokio::task::spawn_blocking(move || bin().arg("validate").arg(&path).output().unwrap())
+        .await
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{s}");
+    assert!(s.contains("1,000 rebooting"), "{s}");
+    assert!(s.contains("peak"), "{s}");
+    assert!(s.contains("shape |"), "{s}");
+    assert_eq!(t.requests.load(Ordering::Relaxed), 0);
+    assert_eq!(t.accepts.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
+    let t = serve(Script::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 500, "60s"));
+    let out = dir.path().join("out");
+    let mut child = bin()
+        .args(["run", "-q"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent_before = t.requests.load(Ordering::Relaxed);
+    assert!(sent_before > 0);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "an interrupted run is not a passing run"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["stop_reason"], "interrupted");
+    assert!(
+        report["plan"]["ended_ms"].as_u64().unwrap() < 10_000,
+        "stopped long before the planned 61 s"
+    );
+    assert!(report["totals"]["logins_ok"].as_u64().unwrap() > 0);
+    let after = t.requests.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        t.requests.load(Ordering::Relaxed),
+        after,
+        "nothing is sent after the stop"
+    );
+}
