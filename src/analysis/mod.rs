@@ -5,6 +5,7 @@
 //! windows: no clock, no network.
 
 pub mod compare;
+pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
 pub mod gate;
 pub mod junit;
 pub mod recovery;
