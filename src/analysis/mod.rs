@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
+pub use junit::junit;
 pub mod gate;
 pub mod junit;
 pub mod recovery;
