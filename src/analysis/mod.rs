@@ -7,6 +7,7 @@
 pub mod compare;
 pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
 pub use junit::junit;
+pub use summary::{Totals, markdown, totals};
 pub mod gate;
 pub mod junit;
 pub mod recovery;
