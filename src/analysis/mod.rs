@@ -5,6 +5,7 @@
 //! windows: no clock, no network.
 
 pub mod compare;
+pub use compare::{Comparison, compare};
 pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
 pub use junit::junit;
 pub use summary::{Totals, markdown, totals};
