@@ -5,17 +5,18 @@
 //! windows: no clock, no network.
 
 pub mod compare;
-pub use compare::{Comparison, compare};
-pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
-pub use junit::junit;
-pub use summary::{Totals, markdown, totals};
 pub mod gate;
 pub mod junit;
 pub mod recovery;
 pub mod summary;
 pub mod sweep;
 
+pub use compare::{Comparison, compare};
+pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
+pub use junit::junit;
 pub use recovery::{Recovery, SloSpec, Timeline, Verdict, analyze};
+pub use summary::{Totals, markdown, totals};
+pub use sweep::{Sweep, aggregate};
 
 use hdrhistogram::Histogram;
 
