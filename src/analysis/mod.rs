@@ -1,6 +1,6 @@
 //! Analysis of a run's recorded windows: recovery against the SLO
 //! ([`recovery`]), typed CI thresholds ([`gate`]), JUnit and Markdown output for CI
-//! ([`junit`], [`summary`]), run-to-run comparison ([`compare`]) and the aggregation of
+//! ([`junit`](mod@junit), [`summary`]), run-to-run comparison ([`compare`](mod@compare)) and the aggregation of
 //! an intensity × seed sweep ([`sweep`]). Everything here is a pure function of the
 //! windows: no clock, no network.
 

@@ -365,7 +365,7 @@ fn slo_used(spec: &SloSpec, base: &Baseline, backoff_cap: Duration, window_ms: u
             s
         }
         (None, Some(b)) if derive => {
-            let s = (b - SUCCESS_MARGIN).min(SUCCESS_CEILING).max(0.0);
+            let s = (b - SUCCESS_MARGIN).clamp(0.0, SUCCESS_CEILING);
             how.push(format!(
                 "success ≥ {} (min(99%, baseline {} − 1 point))",
                 pct(s),
