@@ -1,7 +1,9 @@
 //! stampede: replays login storms and measures whether, and how fast, the target recovers.
 //!
 //! Data flow: profile → plan (pure, seeded) → engine (tokio) → recorder (per-window
-//! HdrHistograms) → report. `run::run` is the whole run as one library call.
+//! HdrHistograms) → report → analysis (recovery, gates). `run::run` is the whole run
+//! as one library call.
+pub mod analysis;
 pub mod client;
 pub mod embedded;
 pub mod engine;
