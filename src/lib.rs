@@ -1,2 +1,3 @@
 //! stampede: replays login storms and measures whether, and how fast, the target recovers.
+pub mod overlay;
 pub mod units;
