@@ -283,7 +283,7 @@ impl<T> Model<T> {
             budget: 0.0,
             // Unused capacity does not pile up while idle beyond 20 ms of work.
             burst: (capacity * 0.020).max(1.0),
-            promotion_tokens: promotion_rate.max(1.0),
+            promotion_tokens: promotion_rate,
             window: FailureWindow::new(config.failure_window.0),
             shed: false,
             actions,
@@ -463,6 +463,13 @@ impl<T> Model<T> {
     }
 
     fn promote(&mut self, now: Duration, dt: f64) {
+        let cap = self.promotion_rate.max(1.0);
+        self.promotion_tokens = (self.promotion_tokens + self.promotion_rate * dt).min(cap);
+        // The 2007 bug holds the whole pipeline: no host is chosen, and hosts that have
+        // finished warming up wait instead of serving.
+        if self.promotion_suspended(now) {
+            return;
+        }
         while let Some(&(ready, c)) = self.warming.front() {
             if ready > now {
                 break;
@@ -477,11 +484,6 @@ impl<T> Model<T> {
                 self.stats.promotions += 1;
             }
             self.refresh_candidate(c);
-        }
-        let cap = self.promotion_rate.max(1.0);
-        self.promotion_tokens = (self.promotion_tokens + self.promotion_rate * dt).min(cap);
-        if self.promotion_suspended(now) {
-            return;
         }
         let desired = (self.up.len() as f64 * (1.0 + self.spare)).ceil() as u64;
         let mut have =
