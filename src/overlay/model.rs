@@ -297,21 +297,23 @@ impl<T> Model<T> {
         m
     }
 
-    /// Logs in `0..n` at t=0 over enough supernodes (capacity `n × (1 + spare)`) formed
-    /// from the first eligible hosts among them. If too few are eligible, the clients
-    /// that find no slot stay up without a session.
+    /// Logs in `0..n` at t=0 over enough supernodes (capacity `n × (1 + spare)`) hosted
+    /// by the first eligible clients among them. The harness relies on every one of
+    /// `0..n` being logged in, so if too few of them are eligible (small `n`), the first
+    /// non-eligible ones host the rest of the initial supernodes.
     fn populate(&mut self, n: u64) {
         let k = self.slots_per_host as u64;
         let wanted = ((n as f64 * (1.0 + self.spare)) / k as f64).ceil() as u64;
         let mut hosts = 0;
-        for c in 0..n {
-            if hosts >= wanted {
-                break;
-            }
-            if self.is_eligible(c) {
-                self.up.insert(c);
-                self.add_supernode(Some(c), self.slots_per_host);
-                hosts += 1;
+        for pass_eligible in [true, false] {
+            for c in 0..n {
+                if hosts >= wanted {
+                    break;
+                }
+                if self.is_eligible(c) == pass_eligible {
+                    self.add_supernode(Some(c), self.slots_per_host);
+                    hosts += 1;
+                }
             }
         }
         for c in 0..n {

@@ -445,3 +445,14 @@ fn a_client_that_leaves_while_queued_is_not_attached() {
     assert_eq!(out, [(1, LoginResult::Rejected(Reject::NoSlot))]);
     assert_eq!(m.online(), 0);
 }
+
+#[test]
+fn a_small_initial_population_is_all_logged_in() {
+    for n in [1, 3, 10, 49] {
+        let m: Model<()> = Model::new(&OverlayConfig {
+            initial_online: n,
+            ..OverlayConfig::default()
+        });
+        assert_eq!(m.online() as u64, n, "initial_online {n}");
+    }
+}

@@ -136,6 +136,10 @@ fn bad_request(reason: String) -> Response {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // serde would also take a struct written as an array (`[1]`); only objects are meant.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err("malformed JSON: expected an object such as {\"client\":42}".into());
+    }
     serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "invalid body",
