@@ -170,6 +170,8 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
+    #[error("unknown overlay mode `{0}`: use one of healthy, bug-2007, unbounded, december-2010")]
+    UnknownMode(String),
     #[error("overlay config is not valid YAML for the schema: {0}")]
     Parse(#[from] serde_yaml::Error),
     #[error("overlay config has {} problem(s): {}", .0.len(), join_problems(.0))]
@@ -300,6 +302,54 @@ impl OverlayConfig {
         }
     }
 
+    /// What `stampede overlay --mode M [--config FILE]` runs: the preset `mode`, with the
+    /// fields the YAML file gives replacing the preset's, validated.
+    pub fn load(mode: &str, file: Option<&Path>) -> Result<OverlayConfig, ConfigError> {
+        let base = Self::preset(mode).ok_or_else(|| ConfigError::UnknownMode(mode.into()))?;
+        match file {
+            None => Ok(base),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::from_yaml_over(&base, &text)
+            }
+        }
+    }
+
+    /// Parses YAML whose top-level fields replace those of `base`, and validates.
+    pub fn from_yaml_over(base: &OverlayConfig, text: &str) -> Result<OverlayConfig, ConfigError> {
+        let mut merged = serde_yaml::to_value(base)?;
+        match serde_yaml::from_str::<serde_yaml::Value>(text)? {
+            serde_yaml::Value::Mapping(over) => {
+                let m = merged
+                    .as_mapping_mut()
+                    .expect("a struct serializes to a mapping");
+                for (k, v) in over {
+                    m.insert(k, v);
+                }
+            }
+            serde_yaml::Value::Null => {}
+            other => {
+                return Err(ConfigError::Invalid(vec![(
+                    String::new(),
+                    format!(
+                        "expected a mapping of settings, found {}",
+                        crate::units::yaml_kind(&other)
+                    ),
+                )]));
+            }
+        }
+        let cfg: OverlayConfig = serde_yaml::from_value(merged)?;
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<OverlayConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -411,6 +461,32 @@ mod tests {
             OverlayConfig::from_yaml_str("supernode_slots: 0"),
             Err(ConfigError::Invalid(p)) if p.len() == 1
         ));
+    }
+
+    #[test]
+    fn a_file_overrides_the_mode_preset() {
+        let base = OverlayConfig::preset("december-2010").unwrap();
+        let c =
+            OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
+        assert_eq!(c.capacity.per_sec(), 300.0);
+        assert_eq!(c.initial_online, 5);
+        assert_eq!(
+            c.self_shutdown.unwrap().load.0,
+            0.9,
+            "the preset's own fields stay"
+        );
+        assert!(OverlayConfig::from_yaml_over(&base, "").is_ok());
+        assert!(OverlayConfig::from_yaml_over(&base, "[1]").is_err());
+        assert!(OverlayConfig::from_yaml_over(&base, "capacity: 0/s").is_err());
+        assert!(matches!(
+            OverlayConfig::load("bug-2008", None),
+            Err(ConfigError::UnknownMode(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.yaml");
+        std::fs::write(&path, "allocation: healthy\n").unwrap();
+        let c = OverlayConfig::load("bug-2007", Some(&path)).unwrap();
+        assert_eq!(c.allocation, Allocation::Healthy);
     }
 
     #[test]
