@@ -1,0 +1,503 @@
+//! The overlay's settings: plain data with defaults, a `validate` that reports every
+//! problem at once, presets for the named failure modes, and YAML loading.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{Dur, Rate, Share};
+
+/// What the login server does with a login it cannot start at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueuePolicy {
+    /// At most `capacity × client_timeout` waiting; over that, 503 + Retry-After. A login
+    /// whose client has waited longer than `client_timeout` is dropped, not worked on.
+    Bounded,
+    /// Plain FIFO without a deadline check: overloaded, it spends all its capacity on
+    /// clients that have given up (throughput = capacity, goodput = 0).
+    Unbounded,
+}
+
+/// How new supernodes are promoted to replace lost ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocation {
+    /// Promotion keeps up with the slot deficit whatever the load.
+    Healthy,
+    /// Promotion is suspended while the recent login failure ratio is above
+    /// `bug_threshold`: the shortage causes failures and the failures stop the healing.
+    #[serde(rename = "bug-2007")]
+    Bug2007,
+}
+
+impl Allocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Allocation::Healthy => "healthy",
+            Allocation::Bug2007 => "bug-2007",
+        }
+    }
+}
+
+impl QueuePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueuePolicy::Bounded => "bounded",
+            QueuePolicy::Unbounded => "unbounded",
+        }
+    }
+}
+
+/// December 2010 variant: a hosted supernode whose slot load goes over `load` shuts
+/// itself down and orphans its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfShutdown {
+    pub load: Share,
+}
+
+/// An operator action at a time from overlay start. Exactly one of
+/// `inject_mega_supernodes` (with `slots`) or `shed` is given.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Action {
+    pub at: Dur,
+    /// Number of dedicated supernodes to add (they never leave nor shut down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inject_mega_supernodes: Option<u32>,
+    /// Slots of each injected mega-supernode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
+    /// Turn shedding of optional work (keepalive processing cost) on or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<bool>,
+}
+
+/// What an action does, once validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ActionKind {
+    InjectMega { count: u32, slots: u32 },
+    Shed(bool),
+}
+
+impl Action {
+    /// `None` when the action is not valid (see `OverlayConfig::validate`).
+    pub fn kind(&self) -> Option<ActionKind> {
+        match (self.inject_mega_supernodes, self.slots, self.shed) {
+            (Some(count), Some(slots), None) if count > 0 && slots > 0 => {
+                Some(ActionKind::InjectMega { count, slots })
+            }
+            (None, None, Some(on)) => Some(ActionKind::Shed(on)),
+            _ => None,
+        }
+    }
+}
+
+/// Upper bound on `initial_online`: every online client costs about 100 bytes of model.
+pub const MAX_INITIAL_ONLINE: u64 = 20_000_000;
+/// Upper bound on mega-supernodes per action or admin call.
+pub const MAX_MEGA_PER_CALL: u32 = 10_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OverlayConfig {
+    /// Seed of the deterministic choice of supernode-capable hosts.
+    pub seed: u64,
+    /// μ: logins the login server completes per second, whatever the concurrency.
+    pub capacity: Rate,
+    pub queue: QueuePolicy,
+    /// How long a client waits for a login answer before giving up. Sets the bounded
+    /// queue's bound (capacity × client_timeout) and its deadline, and what counts as wasted.
+    pub client_timeout: Dur,
+    /// Sent as `Retry-After` (whole seconds, rounded up, at least 1) with every 503.
+    pub retry_after: Dur,
+    /// Fraction of client ids eligible to host a supernode (chosen by hash of id and seed).
+    pub supernode_share: Share,
+    /// Clients one hosted supernode serves.
+    pub supernode_slots: u32,
+    /// Slots the allocator keeps above demand (logged-in clients + queued logins).
+    pub spare_slots: Share,
+    /// Warm-up between choosing a host for promotion and its supernode serving.
+    pub promotion_delay: Dur,
+    /// At most this many promotions start per second.
+    pub promotion_rate: Rate,
+    pub allocation: Allocation,
+    /// Window of the login failure ratio that `bug-2007` looks at.
+    pub failure_window: Dur,
+    /// `bug-2007` suspends promotion while the failure ratio is above this.
+    pub bug_threshold: Share,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_shutdown: Option<SelfShutdown>,
+    /// Work one keepalive costs, as a fraction of one login's work. Shedding sets it to 0.
+    pub keepalive_cost: Share,
+    /// Clients `0..initial_online` are logged in at t=0, spread over supernodes formed
+    /// from the eligible hosts among them.
+    pub initial_online: u64,
+    pub actions: Vec<Action>,
+}
+
+impl Default for OverlayConfig {
+    /// A healthy overlay with spare capacity: 2000 logins/s, a bounded deadline-aware
+    /// queue, 5% of hosts eligible with 50 slots each (2.5 slots per client if all host).
+    fn default() -> Self {
+        OverlayConfig {
+            seed: 1,
+            capacity: Rate(2000.0),
+            queue: QueuePolicy::Bounded,
+            client_timeout: Dur::from_secs_f64(2.0),
+            retry_after: Dur::from_secs_f64(2.0),
+            supernode_share: Share(0.05),
+            supernode_slots: 50,
+            spare_slots: Share(0.25),
+            promotion_delay: Dur::from_secs_f64(5.0),
+            promotion_rate: Rate(100.0),
+            allocation: Allocation::Healthy,
+            failure_window: Dur::from_secs_f64(10.0),
+            bug_threshold: Share(0.20),
+            self_shutdown: None,
+            keepalive_cost: Share(0.0),
+            initial_online: 10_000,
+            actions: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read overlay config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("unknown overlay mode `{0}`: use one of healthy, bug-2007, unbounded, december-2010")]
+    UnknownMode(String),
+    #[error("overlay config is not valid YAML for the schema: {0}")]
+    Parse(#[from] serde_yaml::Error),
+    #[error("overlay config has {} problem(s): {}", .0.len(), join_problems(.0))]
+    Invalid(Vec<(String, String)>),
+}
+
+fn join_problems(p: &[(String, String)]) -> String {
+    p.iter()
+        .map(|(f, m)| format!("{f}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl OverlayConfig {
+    /// Every problem, not the first: (field path relative to the config, message).
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut bad = |f: &str, m: String| out.push((f.to_string(), m));
+        let mu = self.capacity.per_sec();
+        if !(mu.is_finite() && mu > 0.0) {
+            bad("capacity", format!("must be a positive rate, got {mu}/s"));
+        } else if mu > 10_000_000.0 {
+            bad("capacity", "must be at most 10000000/s".into());
+        }
+        if self.client_timeout.0.is_zero() {
+            bad("client_timeout", "must be more than 0s".into());
+        }
+        if self.retry_after.0.is_zero() {
+            bad("retry_after", "must be more than 0s".into());
+        }
+        if self.supernode_slots == 0 {
+            bad("supernode_slots", "must be at least 1".into());
+        }
+        share_ok(&mut bad, "supernode_share", self.supernode_share);
+        share_ok(&mut bad, "spare_slots", self.spare_slots);
+        share_ok(&mut bad, "bug_threshold", self.bug_threshold);
+        share_ok(&mut bad, "keepalive_cost", self.keepalive_cost);
+        let pr = self.promotion_rate.per_sec();
+        if !(pr.is_finite() && pr >= 0.0) {
+            bad(
+                "promotion_rate",
+                format!("must be a rate of 0/s or more, got {pr}/s"),
+            );
+        }
+        if self.failure_window.0 < std::time::Duration::from_millis(100) {
+            bad("failure_window", "must be at least 100ms".into());
+        }
+        if let Some(s) = self.self_shutdown {
+            share_ok(&mut bad, "self_shutdown.load", s.load);
+            if s.load.0 <= 0.0 {
+                bad("self_shutdown.load", "must be more than 0%".into());
+            }
+        }
+        if self.initial_online > MAX_INITIAL_ONLINE {
+            bad(
+                "initial_online",
+                format!("must be at most {MAX_INITIAL_ONLINE}"),
+            );
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let p = |f: &str| format!("actions[{i}].{f}");
+            match (a.inject_mega_supernodes, a.shed) {
+                (Some(_), Some(_)) => bad(
+                    &format!("actions[{i}]"),
+                    "give either inject_mega_supernodes or shed, not both".into(),
+                ),
+                (None, None) => bad(
+                    &format!("actions[{i}]"),
+                    "does nothing: give inject_mega_supernodes (with slots) or shed".into(),
+                ),
+                (Some(n), None) => {
+                    if n == 0 || n > MAX_MEGA_PER_CALL {
+                        bad(
+                            &p("inject_mega_supernodes"),
+                            format!("must be between 1 and {MAX_MEGA_PER_CALL}"),
+                        );
+                    }
+                    match a.slots {
+                        None => bad(
+                            &p("slots"),
+                            "is required with inject_mega_supernodes".into(),
+                        ),
+                        Some(0) => bad(&p("slots"), "must be at least 1".into()),
+                        Some(_) => {}
+                    }
+                }
+                (None, Some(_)) => {
+                    if a.slots.is_some() {
+                        bad(&p("slots"), "only goes with inject_mega_supernodes".into());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The named presets the CLI's `--mode` picks from.
+    pub fn preset(name: &str) -> Option<OverlayConfig> {
+        let base = OverlayConfig::default();
+        Some(match name {
+            "healthy" => base,
+            "bug-2007" => OverlayConfig {
+                allocation: Allocation::Bug2007,
+                ..base
+            },
+            "unbounded" => OverlayConfig {
+                queue: QueuePolicy::Unbounded,
+                ..base
+            },
+            "december-2010" => OverlayConfig {
+                self_shutdown: Some(SelfShutdown { load: Share(0.9) }),
+                ..base
+            },
+            _ => return None,
+        })
+    }
+
+    pub const PRESETS: [&'static str; 4] = ["healthy", "bug-2007", "unbounded", "december-2010"];
+
+    /// Parses YAML (fields absent take their defaults) and validates.
+    pub fn from_yaml_str(text: &str) -> Result<OverlayConfig, ConfigError> {
+        let cfg: OverlayConfig = serde_yaml::from_str(text)?;
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// What `stampede overlay --mode M [--config FILE]` runs: the preset `mode`, with the
+    /// fields the YAML file gives replacing the preset's, validated.
+    pub fn load(mode: &str, file: Option<&Path>) -> Result<OverlayConfig, ConfigError> {
+        let base = Self::preset(mode).ok_or_else(|| ConfigError::UnknownMode(mode.into()))?;
+        match file {
+            None => Ok(base),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::from_yaml_over(&base, &text)
+            }
+        }
+    }
+
+    /// Parses YAML whose top-level fields replace those of `base`, and validates.
+    pub fn from_yaml_over(base: &OverlayConfig, text: &str) -> Result<OverlayConfig, ConfigError> {
+        let mut merged = serde_yaml::to_value(base)?;
+        match serde_yaml::from_str::<serde_yaml::Value>(text)? {
+            serde_yaml::Value::Mapping(over) => {
+                let m = merged
+                    .as_mapping_mut()
+                    .expect("a struct serializes to a mapping");
+                for (k, v) in over {
+                    m.insert(k, v);
+                }
+            }
+            serde_yaml::Value::Null => {}
+            other => {
+                return Err(ConfigError::Invalid(vec![(
+                    String::new(),
+                    format!(
+                        "expected a mapping of settings, found {}",
+                        crate::units::yaml_kind(&other)
+                    ),
+                )]));
+            }
+        }
+        let cfg: OverlayConfig = serde_yaml::from_value(merged)?;
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    pub fn from_yaml_file(path: &Path) -> Result<OverlayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml_str(&text)
+    }
+
+    /// The bounded queue's bound: μ × client_timeout, at least 1.
+    pub fn queue_bound(&self) -> usize {
+        let b = (self.capacity.per_sec() * self.client_timeout.as_secs_f64()).ceil();
+        if b.is_finite() && b >= 1.0 {
+            b as usize
+        } else {
+            1
+        }
+    }
+
+    /// `Retry-After` in whole seconds, rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        (self.retry_after.as_secs_f64().ceil() as u64).max(1)
+    }
+}
+
+fn share_ok(bad: &mut impl FnMut(&str, String), field: &str, s: Share) {
+    if !(0.0..=1.0).contains(&s.0) {
+        bad(field, format!("must be between 0% and 100%, got {}", s.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_presets_are_valid() {
+        assert!(OverlayConfig::default().validate().is_empty());
+        for name in OverlayConfig::PRESETS {
+            let c = OverlayConfig::preset(name).unwrap();
+            assert!(c.validate().is_empty(), "{name}");
+        }
+        assert!(OverlayConfig::preset("nope").is_none());
+    }
+
+    #[test]
+    fn yaml_with_units_and_actions() {
+        let c = OverlayConfig::from_yaml_str(
+            "capacity: 500/s\nallocation: bug-2007\nqueue: unbounded\nsupernode_share: 10%\n\
+             self_shutdown: { load: 90% }\n\
+             actions: [{ at: 90s, inject_mega_supernodes: 4, slots: 20000 }, { at: 2m, shed: true }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.capacity.per_sec(), 500.0);
+        assert_eq!(c.allocation, Allocation::Bug2007);
+        assert_eq!(c.queue, QueuePolicy::Unbounded);
+        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9);
+        assert_eq!(c.actions[1].at.0.as_secs(), 120);
+        assert_eq!(
+            c.actions[0].kind(),
+            Some(ActionKind::InjectMega {
+                count: 4,
+                slots: 20000
+            })
+        );
+        assert_eq!(c.initial_online, 10_000, "absent fields keep defaults");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(OverlayConfig::from_yaml_str("capacty: 5/s\n").is_err());
+        assert!(OverlayConfig::from_yaml_str("actions: [{ at: 1s, shed: true, x: 1 }]").is_err());
+    }
+
+    #[test]
+    fn validate_reports_every_problem_with_its_path() {
+        let c = OverlayConfig {
+            capacity: Rate(0.0),
+            supernode_slots: 0,
+            client_timeout: Dur::default(),
+            actions: vec![
+                Action {
+                    at: Dur::from_secs_f64(1.0),
+                    inject_mega_supernodes: Some(2),
+                    ..Action::default()
+                },
+                Action::default(),
+                Action {
+                    shed: Some(true),
+                    inject_mega_supernodes: Some(1),
+                    slots: Some(3),
+                    ..Action::default()
+                },
+            ],
+            ..OverlayConfig::default()
+        };
+        let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "capacity",
+                "client_timeout",
+                "supernode_slots",
+                "actions[0].slots",
+                "actions[1]",
+                "actions[2]"
+            ]
+        );
+        assert!(matches!(
+            OverlayConfig::from_yaml_str("supernode_slots: 0"),
+            Err(ConfigError::Invalid(p)) if p.len() == 1
+        ));
+    }
+
+    #[test]
+    fn a_file_overrides_the_mode_preset() {
+        let base = OverlayConfig::preset("december-2010").unwrap();
+        let c =
+            OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
+        assert_eq!(c.capacity.per_sec(), 300.0);
+        assert_eq!(c.initial_online, 5);
+        assert_eq!(
+            c.self_shutdown.unwrap().load.0,
+            0.9,
+            "the preset's own fields stay"
+        );
+        assert!(OverlayConfig::from_yaml_over(&base, "").is_ok());
+        assert!(OverlayConfig::from_yaml_over(&base, "[1]").is_err());
+        assert!(OverlayConfig::from_yaml_over(&base, "capacity: 0/s").is_err());
+        assert!(matches!(
+            OverlayConfig::load("bug-2008", None),
+            Err(ConfigError::UnknownMode(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.yaml");
+        std::fs::write(&path, "allocation: healthy\n").unwrap();
+        let c = OverlayConfig::load("bug-2007", Some(&path)).unwrap();
+        assert_eq!(c.allocation, Allocation::Healthy);
+    }
+
+    #[test]
+    fn derived_values() {
+        let c = OverlayConfig::default();
+        assert_eq!(c.queue_bound(), 4000);
+        assert_eq!(c.retry_after_secs(), 2);
+        let c = OverlayConfig {
+            retry_after: Dur::from_secs_f64(0.2),
+            ..c
+        };
+        assert_eq!(c.retry_after_secs(), 1);
+    }
+}

@@ -1,0 +1,188 @@
+//! Prometheus text exposition (format 0.0.4) of a model snapshot.
+
+use std::fmt::Write;
+
+use super::config::{Allocation, QueuePolicy};
+use super::model::Snapshot;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> String {
+    let st = &s.stats;
+    let mut o = String::with_capacity(4096);
+    let info = format!(
+        "{{allocation=\"{}\",queue=\"{}\"}}",
+        allocation.as_str(),
+        queue.as_str()
+    );
+    metric(
+        &mut o,
+        "overlay_info",
+        "gauge",
+        "Modes the overlay runs in (always 1).",
+        &[(&info, 1.0)],
+    );
+    let g =
+        |o: &mut String, name: &str, help: &str, v: f64| metric(o, name, "gauge", help, &[("", v)]);
+    let c = |o: &mut String, name: &str, help: &str, v: u64| {
+        metric(o, name, "counter", help, &[("", v as f64)])
+    };
+    g(
+        &mut o,
+        "overlay_uptime_seconds",
+        "Seconds since the overlay started.",
+        s.now.as_secs_f64(),
+    );
+    g(
+        &mut o,
+        "overlay_queue_depth",
+        "Logins waiting for the login server.",
+        s.queue_depth as f64,
+    );
+    g(
+        &mut o,
+        "overlay_clients_online",
+        "Clients with a valid session.",
+        s.online as f64,
+    );
+    g(
+        &mut o,
+        "overlay_clients_up",
+        "Clients whose machine is up (logged in, orphaned or trying), not left.",
+        s.up as f64,
+    );
+    g(
+        &mut o,
+        "overlay_supernodes_active",
+        "Supernodes serving, mega-supernodes included.",
+        s.supernodes as f64,
+    );
+    g(
+        &mut o,
+        "overlay_supernodes_mega",
+        "Injected mega-supernodes.",
+        s.mega_supernodes as f64,
+    );
+    g(
+        &mut o,
+        "overlay_supernodes_warming",
+        "Hosts chosen for promotion, still warming up.",
+        s.warming as f64,
+    );
+    g(
+        &mut o,
+        "overlay_supernode_slots_total",
+        "Slots of all active supernodes.",
+        s.slots_total as f64,
+    );
+    g(
+        &mut o,
+        "overlay_supernode_slots_free",
+        "Free slots of all active supernodes.",
+        s.slots_free as f64,
+    );
+    g(
+        &mut o,
+        "overlay_login_failure_ratio",
+        "Failed / (failed + ok) logins over the failure window.",
+        s.failure_ratio,
+    );
+    g(
+        &mut o,
+        "overlay_promotion_suspended",
+        "1 while the bug-2007 allocator refuses to promote.",
+        bool_f(s.promotion_suspended),
+    );
+    g(
+        &mut o,
+        "overlay_shed",
+        "1 while optional work is shed.",
+        bool_f(s.shed),
+    );
+    c(
+        &mut o,
+        "overlay_logins_completed_total",
+        "Logins the login server did the work for (throughput).",
+        st.completed,
+    );
+    c(
+        &mut o,
+        "overlay_logins_ok_total",
+        "Logins answered 200.",
+        st.ok,
+    );
+    c(
+        &mut o,
+        "overlay_logins_wasted_total",
+        "Logins completed after their client's timeout had passed.",
+        st.wasted,
+    );
+    metric(
+        &mut o,
+        "overlay_logins_rejected_total",
+        "counter",
+        "Logins answered 503, by reason.",
+        &[
+            ("{reason=\"queue_full\"}", st.rejected_queue_full as f64),
+            ("{reason=\"expired\"}", st.rejected_expired as f64),
+            ("{reason=\"no_slot\"}", st.rejected_no_slot as f64),
+        ],
+    );
+    metric(
+        &mut o,
+        "overlay_keepalives_total",
+        "counter",
+        "Keepalives, by result.",
+        &[
+            ("{result=\"ok\"}", st.keepalive_ok as f64),
+            ("{result=\"gone\"}", st.keepalive_gone as f64),
+        ],
+    );
+    c(
+        &mut o,
+        "overlay_leaves_total",
+        "Clients that left (rebooted).",
+        st.leaves,
+    );
+    c(
+        &mut o,
+        "overlay_sessions_orphaned_total",
+        "Sessions lost because their supernode disappeared.",
+        st.orphaned,
+    );
+    c(
+        &mut o,
+        "overlay_promotions_total",
+        "Hosts promoted to supernode.",
+        st.promotions,
+    );
+    metric(
+        &mut o,
+        "overlay_supernode_shutdowns_total",
+        "counter",
+        "Supernodes lost, by cause.",
+        &[
+            ("{cause=\"leave\"}", st.shutdowns_leave as f64),
+            ("{cause=\"self_shutdown\"}", st.shutdowns_self as f64),
+        ],
+    );
+    c(
+        &mut o,
+        "overlay_mega_supernodes_injected_total",
+        "Mega-supernodes injected by operators.",
+        st.mega_injected,
+    );
+    o
+}
+
+fn bool_f(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}

@@ -1,0 +1,108 @@
+//! The reference target overlay: a login service whose failure is known by construction.
+//!
+//! It models an overlay network's login path in real time: a login server of fixed
+//! capacity behind a bounded (deadline-aware) or unbounded FIFO queue, supernodes hosted
+//! by a share of the clients, orphaning when a host leaves, and self-healing by promotion
+//! that is either healthy or suspended by recent failures (the August 2007 bug). The
+//! pure core is [`model::Model`]; [`spawn`] serves it over HTTP.
+//!
+//! Endpoints (bodies are JSON; a client id is a number or a string of digits):
+//! - `POST /login {"client":id}` → 200 `{"supernode":id}`, or 503 + `Retry-After` with
+//!   `{"error":"queue_full"|"expired"|"no_slot"}`.
+//! - `POST /keepalive {"client":id}` → 200 if the session is valid, 410 if orphaned/unknown.
+//! - `POST /leave {"client":id}` → 204; a supernode it hosts goes, its clients are orphaned.
+//! - `GET /metrics` (Prometheus text), `GET /healthz`.
+//! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`.
+//! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
+//!
+//! Bad input is answered 400 with a one-line reason, unknown paths 404.
+
+pub mod config;
+pub mod metrics;
+pub mod model;
+#[cfg(test)]
+mod model_tests;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{
+    Action, ActionKind, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown,
+};
+
+/// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
+pub struct OverlayHandle {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    processing: Option<JoinHandle<()>>,
+}
+
+impl OverlayHandle {
+    /// Stops accepting connections, lets requests in flight finish (at most 2 s), then
+    /// stops the processing loop.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        if let Some(p) = self.processing.take() {
+            p.abort();
+        }
+    }
+}
+
+impl Drop for OverlayHandle {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
+        if let Some(p) = self.processing.take() {
+            p.abort();
+        }
+    }
+}
+
+/// Starts the overlay on `listen` (port 0 allowed) in the current tokio runtime.
+/// An invalid config is an `InvalidInput` error that lists every problem.
+pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result<OverlayHandle> {
+    let problems = config.validate();
+    if !problems.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            ConfigError::Invalid(problems),
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(server::Shared::new(config));
+    let app = server::router(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let processing = tokio::spawn(server::run_processing(shared));
+    Ok(OverlayHandle {
+        addr,
+        stop: Some(stop),
+        server: Some(server),
+        processing: Some(processing),
+    })
+}

@@ -1,0 +1,260 @@
+//! HTTP layer over the model: one mutex around it, held for microseconds per request,
+//! and one processing loop that advances it every millisecond and answers the logins
+//! it finished through oneshot channels (sent after the lock is released).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use tokio::sync::oneshot;
+
+use super::config::{MAX_MEGA_PER_CALL, OverlayConfig};
+use super::metrics;
+use super::model::{LoginResult, Model, Reject};
+
+pub type Ticket = oneshot::Sender<LoginResult>;
+
+pub struct Shared {
+    model: Mutex<Model<Ticket>>,
+    start: Instant,
+    retry_after: HeaderValue,
+    config: OverlayConfig,
+}
+
+impl Shared {
+    pub fn new(config: OverlayConfig) -> Self {
+        Shared {
+            model: Mutex::new(Model::new(&config)),
+            start: Instant::now(),
+            retry_after: HeaderValue::from(config.retry_after_secs()),
+            config,
+        }
+    }
+
+    /// A panic elsewhere must not turn every later request into a panic too.
+    fn model(&self) -> MutexGuard<'_, Model<Ticket>> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// Advances the model every millisecond until the task is aborted.
+pub async fn run_processing(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_millis(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut done = Vec::with_capacity(1024);
+    loop {
+        every.tick().await;
+        let now = shared.now();
+        shared.model().tick(now, &mut done);
+        for (ticket, result) in done.drain(..) {
+            let _ = ticket.send(result); // the client may have gone; nothing to do then
+        }
+    }
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/keepalive", post(keepalive))
+        .route("/leave", post(leave))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .route("/admin/mega-supernodes", post(admin_mega))
+        .route("/admin/shed", post(admin_shed))
+        .with_state(shared)
+}
+
+/// A client id: a JSON number, or a string of decimal digits (profiles template ids
+/// into bodies as text, e.g. `{"client":"{{client}}"}`).
+#[derive(Debug, Clone, Copy)]
+struct ClientId(u64);
+
+impl<'de> Deserialize<'de> for ClientId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ClientId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a client id: an integer from 0 to 2^64-1")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ClientId, E> {
+                Ok(ClientId(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ClientId, E> {
+                u64::try_from(v)
+                    .map(ClientId)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ClientId, E> {
+                if !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_digit())
+                    && let Ok(n) = v.parse()
+                {
+                    return Ok(ClientId(n));
+                }
+                Err(E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct ClientBody {
+    client: ClientId,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MegaBody {
+    count: u32,
+    slots: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShedBody {
+    enabled: bool,
+}
+
+fn bad_request(reason: String) -> Response {
+    let mut line = reason.replace(['\n', '\r'], " ");
+    line.push('\n');
+    (StatusCode::BAD_REQUEST, line).into_response()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // serde would also take a struct written as an array (`[1]`); only objects are meant.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err("malformed JSON: expected an object such as {\"client\":42}".into());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "invalid body",
+            _ => "malformed JSON",
+        };
+        format!("{what}: {e}")
+    })
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn unavailable(shared: &Shared, reason: Reject) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, shared.retry_after.clone()),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        format!("{{\"error\":\"{}\"}}", reason.as_str()),
+    )
+        .into_response()
+}
+
+async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let client = match parse::<ClientBody>(&body) {
+        Ok(b) => b.client.0,
+        Err(r) => return bad_request(r),
+    };
+    let (tx, rx) = oneshot::channel();
+    let queued = s.model().enqueue(client, s.now(), tx);
+    if let Err((reason, _)) = queued {
+        return unavailable(&s, reason);
+    }
+    match rx.await {
+        Ok(LoginResult::Ok { supernode }) => {
+            json(StatusCode::OK, format!("{{\"supernode\":{supernode}}}"))
+        }
+        Ok(LoginResult::Rejected(reason)) => unavailable(&s, reason),
+        // The processing loop is gone: the overlay is shutting down.
+        Err(_) => unavailable(&s, Reject::Expired),
+    }
+}
+
+async fn keepalive(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let client = match parse::<ClientBody>(&body) {
+        Ok(b) => b.client.0,
+        Err(r) => return bad_request(r),
+    };
+    if s.model().keepalive(client) {
+        StatusCode::OK.into_response()
+    } else {
+        (StatusCode::GONE, "no session: log in again\n").into_response()
+    }
+}
+
+async fn leave(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let client = match parse::<ClientBody>(&body) {
+        Ok(b) => b.client.0,
+        Err(r) => return bad_request(r),
+    };
+    s.model().leave(client);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
+    let snap = s.model().snapshot(s.now());
+    let text = metrics::render(&snap, s.config.allocation, s.config.queue);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn admin_mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let b = match parse::<MegaBody>(&body) {
+        Ok(b) => b,
+        Err(r) => return bad_request(r),
+    };
+    if b.count == 0 || b.count > MAX_MEGA_PER_CALL {
+        return bad_request(format!("count must be between 1 and {MAX_MEGA_PER_CALL}"));
+    }
+    if b.slots == 0 {
+        return bad_request("slots must be at least 1".into());
+    }
+    let ids = s.model().inject_mega(b.count, b.slots);
+    let body = serde_json::json!({ "supernodes": ids }).to_string();
+    json(StatusCode::OK, body)
+}
+
+async fn admin_shed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let b = match parse::<ShedBody>(&body) {
+        Ok(b) => b,
+        Err(r) => return bad_request(r),
+    };
+    s.model().set_shed(b.enabled);
+    json(StatusCode::OK, format!("{{\"shed\":{}}}", b.enabled))
+}
