@@ -45,6 +45,21 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Serve the reference overlay for other tools (curl, wrk, a browser).
+    Overlay {
+        /// Address to listen on (loopback only is wise: it is a test target).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Preset: healthy, bug-2007, unbounded, december-2010.
+        #[arg(long, default_value = "healthy")]
+        mode: String,
+        /// YAML file of overlay settings that replace the preset's.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Clients 0..N are logged in when it starts.
+        #[arg(long)]
+        initial_online: Option<u64>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,6 +81,17 @@ struct RunArgs {
     /// No live progress.
     #[arg(long, short)]
     quiet: bool,
+    /// A threshold (repeatable), e.g. `--gate "recovery_time < 3m"`; replaces the
+    /// profile's `gate` list.
+    #[arg(long = "gate", value_name = "EXPR")]
+    gates: Vec<String>,
+    /// Write the thresholds as JUnit XML (one test case each) to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a Markdown summary for a CI job page to FILE (also appended to
+    /// $GITHUB_STEP_SUMMARY when that is set).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {
@@ -85,6 +111,7 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     })
 }
 
+const GATE_FAILED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const CANNOT_PROCEED: u8 = 3;
 
@@ -105,6 +132,12 @@ fn main() -> ExitCode {
             Cmd::Run(args) => cmd_run(args).await,
             Cmd::Validate { profile, shard } => cmd_validate(&profile, shard),
             Cmd::Merge { reports, out } => cmd_merge(&reports, &out),
+            Cmd::Overlay {
+                listen,
+                mode,
+                config,
+                initial_online,
+            } => cmd_overlay(listen, &mode, config.as_deref(), initial_online).await,
         }
     })
 }
@@ -263,6 +296,18 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
     if let Some(seed) = args.seed {
         p.seed = seed;
     }
+    if !args.gates.is_empty() {
+        let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
+        match stampede::analysis::parse_all(&args.gates, &steps) {
+            Ok(t) => p.gate = t,
+            Err(errors) => {
+                for (i, e) in errors {
+                    eprintln!("error: --gate {:?}: {e}", args.gates[i]);
+                }
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out(&p));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u8);
     tokio::spawn(async move {
@@ -311,10 +356,104 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
         return ExitCode::from(CANNOT_PROCEED);
     }
     println!("\n  report: {}", out_dir.join("report.json").display());
+    if let Err(code) = ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref()) {
+        return code;
+    }
     if report.interrupted {
         eprintln!("the run was interrupted: the report covers what was sent until then");
         return ExitCode::from(CANNOT_PROCEED);
     }
+    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    if failed > 0 {
+        eprintln!("{failed} threshold(s) failed");
+        return ExitCode::from(GATE_FAILED);
+    }
+    ExitCode::SUCCESS
+}
+
+/// JUnit XML and the Markdown job summary, where asked for.
+fn ci_outputs(
+    report: &Report,
+    junit: Option<&Path>,
+    summary: Option<&Path>,
+) -> Result<(), ExitCode> {
+    let write = |path: &Path, text: &str| {
+        stampede::report::write_atomic(path, text.as_bytes()).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(CANNOT_PROCEED)
+        })
+    };
+    if let Some(path) = junit {
+        write(
+            path,
+            &stampede::analysis::junit(&format!("stampede {}", report.name), &report.thresholds),
+        )?;
+    }
+    let Some(rec) = &report.recovery else {
+        return Ok(());
+    };
+    let md = stampede::analysis::markdown(&report.name, rec, &report.thresholds, &report.totals);
+    if let Some(path) = summary {
+        write(path, &md)?;
+    }
+    if let Ok(gh) = std::env::var("GITHUB_STEP_SUMMARY")
+        && !gh.is_empty()
+    {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&gh)
+        {
+            let _ = writeln!(f, "{md}");
+        }
+    }
+    Ok(())
+}
+
+async fn cmd_overlay(
+    listen: std::net::SocketAddr,
+    mode: &str,
+    config: Option<&Path>,
+    initial_online: Option<u64>,
+) -> ExitCode {
+    let mut cfg = match stampede::overlay::OverlayConfig::load(mode, config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    if let Some(n) = initial_online {
+        cfg.initial_online = n;
+        let problems = cfg.validate();
+        if !problems.is_empty() {
+            for (field, msg) in problems {
+                eprintln!("error: {field}: {msg}");
+            }
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
+    let h = match stampede::overlay::spawn(cfg.clone(), listen).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    println!(
+        "reference overlay ({mode}: {} allocation, {} queue, capacity {}, {} clients online) on http://{}",
+        cfg.allocation.as_str(),
+        cfg.queue.as_str(),
+        cfg.capacity,
+        cfg.initial_online,
+        h.addr
+    );
+    println!(
+        "  POST /login /keepalive /leave {{\"client\": N}} · GET /metrics · POST /admin/mega-supernodes /admin/shed · Ctrl-C stops"
+    );
+    wait_signal().await;
+    h.shutdown().await;
     ExitCode::SUCCESS
 }
 
@@ -340,6 +479,28 @@ async fn wait_signal() {
     }
 }
 
+/// Recovery of a merged run, from the merged windows. The SLO the shards used is kept
+/// where the profile set it; what they derived is derived again from the whole baseline.
+fn reanalyze(r: &mut Report) {
+    use stampede::analysis::{SloSpec, Timeline, analyze};
+    let Some(prev) = r.recovery.as_ref().map(|x| x.slo.clone()) else {
+        return;
+    };
+    let ms = Duration::from_millis;
+    let timeline = Timeline {
+        trigger_start: ms(r.plan.trigger_start_ms),
+        storm_end: ms(r.plan.storm_end_ms),
+        observe_end: ms(r.plan.ended_ms),
+    };
+    let slo = SloSpec {
+        success_rate: (!prev.derived).then_some(prev.success_rate),
+        p99: (!prev.derived).then(|| prev.p99()),
+        hold: Some(prev.hold()),
+        min_requests: prev.min_requests,
+    };
+    r.recovery = Some(analyze(&r.windows, &timeline, &slo, Duration::ZERO));
+}
+
 fn cmd_merge(paths: &[PathBuf], out: &Path) -> ExitCode {
     let mut parts = Vec::new();
     for p in paths {
@@ -352,7 +513,10 @@ fn cmd_merge(paths: &[PathBuf], out: &Path) -> ExitCode {
         }
     }
     let merged = match Report::merge(&parts) {
-        Ok(m) => m,
+        Ok(mut m) => {
+            reanalyze(&mut m);
+            m
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(BAD_INPUT);

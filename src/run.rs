@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use crate::analysis::{SloSpec, Timeline, analyze, evaluate};
 use crate::engine::{self, EngineOptions, Progress};
-use crate::profile::{Endpoint, Profile};
+use crate::profile::{Endpoint, Profile, RetryKind, RetryPolicy};
 use crate::record::{HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA, Shard, Totals};
 use crate::shape::Plan;
@@ -58,8 +59,8 @@ pub async fn run(
                 .join(", "),
             None,
         ),
-        Endpoint::Embedded(settings) => {
-            let (node, name, handle) = crate::embedded::start(settings, p)
+        Endpoint::Embedded(cfg) => {
+            let (node, name, handle) = crate::embedded::start(cfg)
                 .await
                 .map_err(RunError::Overlay)?;
             (vec![node], name, Some(handle))
@@ -84,7 +85,7 @@ pub async fn run(
     preflight(&nodes, p.target.timeout).await?;
     let out = engine::run(p, &plan, transport, engine_opts, progress).await;
     if let Some(h) = overlay {
-        crate::embedded::stop(h).await;
+        h.shutdown().await;
     }
     let totals = Totals::of(&out.windows).map_err(|e| RunError::Record(e.to_string()))?;
     let lag = HistSummary::of(
@@ -93,6 +94,18 @@ pub async fn run(
     );
     let behind = lag.p99 > 10.0 || out.stats.unstarted > 0;
     let window = p.observe.window;
+    let timeline = Timeline {
+        trigger_start: plan.trigger_start,
+        storm_end: plan.storm_end,
+        observe_end: out.ended,
+    };
+    let recovery = analyze(
+        &out.windows,
+        &timeline,
+        &slo_spec(p),
+        backoff_cap(&p.client.retry),
+    );
+    let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),
         stampede_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -126,7 +139,29 @@ pub async fn run(
         shard: opts.shard,
         windows: out.windows,
         totals,
+        recovery: Some(recovery),
+        thresholds,
     })
+}
+
+/// The SLO the profile sets; what it leaves out is derived from the baseline.
+pub fn slo_spec(p: &Profile) -> SloSpec {
+    SloSpec {
+        success_rate: p.slo.success_rate,
+        p99: p.slo.p99,
+        hold: p.slo.hold,
+        min_requests: p.slo.min_requests,
+    }
+}
+
+/// The longest wait a client's retry policy can add between two attempts: `hold` must
+/// be long enough that a wave of retries is not mistaken for recovery.
+pub fn backoff_cap(r: &RetryPolicy) -> Duration {
+    match r.kind {
+        RetryKind::Exponential => r.cap,
+        RetryKind::Fixed => r.base,
+        RetryKind::Immediate | RetryKind::None => Duration::ZERO,
+    }
 }
 
 /// One TCP connect to each node before anything is sent: a target that is not there

@@ -15,7 +15,7 @@ pub use compare::{Comparison, compare};
 pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
 pub use junit::junit;
 pub use recovery::{Recovery, SloSpec, Timeline, Verdict, analyze};
-pub use summary::{Totals, markdown, totals};
+pub use summary::markdown;
 pub use sweep::{Sweep, aggregate};
 
 use hdrhistogram::Histogram;

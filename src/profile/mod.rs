@@ -37,7 +37,8 @@ pub struct Profile {
     pub client: ClientSpec,
     pub observe: Observe,
     pub slo: Slo,
-    pub gate: Vec<String>,
+    /// Thresholds, parsed and checked against the flow's step names.
+    pub gate: Vec<crate::analysis::Threshold>,
     /// The document as written (`${VAR}` not expanded: no secret in it), for the report.
     pub raw: RawProfile,
     pub path: PathBuf,
@@ -59,8 +60,8 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 pub enum Endpoint {
-    /// The reference overlay, started in-process; its settings as written.
-    Embedded(serde_yaml::Value),
+    /// The reference overlay, started in-process.
+    Embedded(Box<crate::overlay::OverlayConfig>),
     Nodes(Vec<Node>),
 }
 
@@ -491,8 +492,8 @@ impl Validator<'_> {
             }
         };
         let seed = self.value("seed", &raw.seed, 1u64);
-        let target = self.target(raw.target.as_ref());
         let population = self.population(raw.population.as_ref());
+        let target = self.target(raw.target.as_ref(), &population);
         let time_scale = self.value("time_scale", &raw.time_scale, 1.0f64);
         if !(time_scale.is_finite() && time_scale > 0.0) {
             self.err(
@@ -558,7 +559,7 @@ impl Validator<'_> {
                 "needs population.simulate above zero",
             );
         }
-        let gate = raw.gate.clone().unwrap_or_default();
+        let gate = self.gate(raw.gate.as_deref().unwrap_or_default(), &client);
         if !self.problems.is_empty() {
             return None;
         }
@@ -580,7 +581,20 @@ impl Validator<'_> {
         })
     }
 
-    fn target(&mut self, raw: Option<&raw::RawTarget>) -> Option<Target> {
+    fn gate(&mut self, exprs: &[String], client: &ClientSpec) -> Vec<crate::analysis::Threshold> {
+        let steps: Vec<String> = client.login.iter().map(|s| s.name.clone()).collect();
+        match crate::analysis::parse_all(exprs, &steps) {
+            Ok(t) => t,
+            Err(errors) => {
+                for (i, e) in errors {
+                    self.err(&format!("gate[{i}]"), e);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn target(&mut self, raw: Option<&raw::RawTarget>, population: &Population) -> Option<Target> {
         let Some(t) = raw else {
             self.err("target", "missing: say `overlay: embedded` or list `nodes`");
             return None;
@@ -590,7 +604,25 @@ impl Validator<'_> {
                 self.err("target.nodes", "give either `overlay` or `nodes`, not both");
                 None
             }
-            (Some(o), None) => Some(Endpoint::Embedded(o.clone())),
+            (Some(o), None) => {
+                let timeout = self
+                    .unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2)))
+                    .0;
+                match crate::embedded::config(o, timeout, population.simulated as u64) {
+                    Ok(c) => Some(Endpoint::Embedded(Box::new(c))),
+                    Err(problems) => {
+                        for (path, msg) in problems {
+                            let field = if path.is_empty() {
+                                "target.overlay".to_string()
+                            } else {
+                                format!("target.overlay.{path}")
+                            };
+                            self.err(&field, msg);
+                        }
+                        None
+                    }
+                }
+            }
             (None, Some(nodes)) if nodes.is_empty() => {
                 self.err("target.nodes", "the list is empty");
                 None

@@ -13,6 +13,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::{Recovery, ThresholdResult};
 use crate::engine::{EngineStats, StopReason};
 use crate::record::{HistError, HistSummary, Window, merge};
 
@@ -39,6 +40,13 @@ pub struct Report {
     pub shard: Option<Shard>,
     pub windows: Vec<Window>,
     pub totals: Totals,
+    /// Whether and when the target recovered (absent only in reports merged from
+    /// shards before analysis).
+    #[serde(default)]
+    pub recovery: Option<Recovery>,
+    /// The profile's thresholds with what was measured.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -45,6 +45,35 @@ fn hist_row(label: &str, h: &HistSummary) -> String {
 }
 
 pub fn summary(r: &Report) -> String {
+    let mut s = figures(r);
+    if let Some(rec) = &r.recovery {
+        let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict, rec.summary);
+        let _ = writeln!(s, "  SLO: {}", rec.slo.how);
+        for n in &rec.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
+    }
+    if !r.thresholds.is_empty() {
+        let passed = r.thresholds.iter().filter(|t| t.passed).count();
+        let _ = writeln!(
+            s,
+            "\n  thresholds: {passed} of {} passed",
+            r.thresholds.len()
+        );
+        for t in &r.thresholds {
+            let _ = writeln!(
+                s,
+                "    {} {:<40} measured {}",
+                if t.passed { "✓" } else { "✗" },
+                t.expr,
+                t.measured
+            );
+        }
+    }
+    s
+}
+
+fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
     let status = if r.interrupted {
