@@ -81,8 +81,7 @@ impl ClientState {
             return true;
         };
         self.decay(now, t.window);
-        let p = ((self.thr_requests - t.k as f32 * self.thr_accepts) / (self.thr_requests + 1.0))
-            .max(0.0);
+        let p = ((self.thr_requests - t.k as f32 * self.thr_accepts) / (self.thr_requests + 1.0)).max(0.0);
         self.thr_requests += 1.0;
         let u = unit(
             seed,
@@ -181,11 +180,7 @@ pub fn backoff(p: &RetryPolicy, n: u32, prev: Duration, u: f64) -> Duration {
         Jitter::Full => u * d,
         Jitter::Equal => d / 2.0 + u * d / 2.0,
         Jitter::Decorrelated => {
-            let prev = if prev.is_zero() {
-                base
-            } else {
-                prev.as_secs_f64()
-            };
+            let prev = if prev.is_zero() { base } else { prev.as_secs_f64() };
             let hi = (3.0 * prev).max(base);
             (base + u * (hi - base)).min(cap)
         }
@@ -214,20 +209,9 @@ mod tests {
     #[test]
     fn exponential_backoff_table() {
         let p = policy(RetryKind::Exponential, Jitter::None);
-        let cases = [
-            (1, 1.0),
-            (2, 2.0),
-            (3, 4.0),
-            (5, 16.0),
-            (6, 30.0),
-            (40, 30.0),
-        ];
+        let cases = [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (6, 30.0), (40, 30.0)];
         for (n, want) in cases {
-            assert_eq!(
-                backoff(&p, n, Duration::ZERO, 0.5).as_secs_f64(),
-                want,
-                "n={n}"
-            );
+            assert_eq!(backoff(&p, n, Duration::ZERO, 0.5).as_secs_f64(), want, "n={n}");
         }
         let full = policy(RetryKind::Exponential, Jitter::Full);
         assert_eq!(backoff(&full, 3, Duration::ZERO, 0.25).as_secs_f64(), 1.0);
@@ -235,30 +219,14 @@ mod tests {
         assert_eq!(backoff(&equal, 3, Duration::ZERO, 0.5).as_secs_f64(), 3.0);
         let dec = policy(RetryKind::Exponential, Jitter::Decorrelated);
         // U(base, 3·prev): prev 4 s, u = 0.5 → 1 + 0.5·11 = 6.5 s; capped at 30 s.
+        assert_eq!(backoff(&dec, 3, Duration::from_secs(4), 0.5).as_secs_f64(), 6.5);
+        assert_eq!(backoff(&dec, 9, Duration::from_secs(25), 0.99).as_secs_f64(), 30.0);
         assert_eq!(
-            backoff(&dec, 3, Duration::from_secs(4), 0.5).as_secs_f64(),
-            6.5
-        );
-        assert_eq!(
-            backoff(&dec, 9, Duration::from_secs(25), 0.99).as_secs_f64(),
-            30.0
-        );
-        assert_eq!(
-            backoff(
-                &policy(RetryKind::Immediate, Jitter::Full),
-                4,
-                Duration::ZERO,
-                0.9
-            ),
+            backoff(&policy(RetryKind::Immediate, Jitter::Full), 4, Duration::ZERO, 0.9),
             Duration::ZERO
         );
         assert_eq!(
-            backoff(
-                &policy(RetryKind::Fixed, Jitter::None),
-                4,
-                Duration::ZERO,
-                0.9
-            ),
+            backoff(&policy(RetryKind::Fixed, Jitter::None), 4, Duration::ZERO, 0.9),
             Duration::from_secs(1)
         );
     }
@@ -271,14 +239,7 @@ mod tests {
         let mut delays = Vec::new();
         loop {
             assert!(c.admit(&p, Duration::ZERO, 1, 9));
-            match c.on_result(
-                &p,
-                false,
-                Some(Duration::from_secs(3)),
-                Duration::ZERO,
-                1,
-                9,
-            ) {
+            match c.on_result(&p, false, Some(Duration::from_secs(3)), Duration::ZERO, 1, 9) {
                 Next::RetryIn(d) => delays.push(d.as_secs()),
                 Next::GiveUp(r) => {
                     assert_eq!(r, GiveUpReason::MaxAttempts);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use crate::overlay::{OverlayConfig, OverlayHandle};
+use crate::overlay::OverlayConfig;
 use crate::profile::Node;
 use crate::units::Dur;
 
@@ -15,11 +15,7 @@ use crate::units::Dur;
 /// otherwise, the overlay's client timeout is the target's request timeout and the
 /// simulated population is online when the run starts. Problems come back as
 /// (path under `target.overlay`, message), all of them.
-pub fn config(
-    settings: &Value,
-    timeout: Duration,
-    population: u64,
-) -> Result<OverlayConfig, Vec<(String, String)>> {
+pub fn config(settings: &Value, timeout: Duration, population: u64) -> Result<OverlayConfig, Vec<(String, String)>> {
     let (preset, mut over) = match settings {
         Value::String(s) if s == "embedded" => ("healthy".to_string(), serde_yaml::Mapping::new()),
         Value::String(s) => (s.clone(), serde_yaml::Mapping::new()),
@@ -49,39 +45,78 @@ pub fn config(
         )]);
     };
     if !over.contains_key("client_timeout") {
-        over.insert(
-            "client_timeout".into(),
-            Value::String(Dur(timeout).to_string()),
-        );
+        over.insert("client_timeout".into(), Value::String(Dur(timeout).to_string()));
     }
     if !over.contains_key("initial_online") {
         over.insert("initial_online".into(), Value::Number(population.into()));
     }
-    let mut merged =
-        serde_yaml::to_value(&base).map_err(|e| vec![(String::new(), e.to_string())])?;
-    let m = merged
-        .as_mapping_mut()
-        .expect("a struct serializes to a mapping");
+    let mut merged = serde_yaml::to_value(&base).map_err(|e| vec![(String::new(), e.to_string())])?;
+    let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
     for (k, v) in over {
         m.insert(k, v);
     }
-    let cfg: OverlayConfig =
-        serde_yaml::from_value(merged).map_err(|e| vec![(String::new(), e.to_string())])?;
+    let cfg: OverlayConfig = serde_yaml::from_value(merged).map_err(|e| vec![(String::new(), e.to_string())])?;
     let problems = cfg.validate();
-    if problems.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(problems)
+    if problems.is_empty() { Ok(cfg) } else { Err(problems) }
+}
+
+/// The embedded overlay, running on a runtime of its own.
+pub struct Embedded {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Embedded {
+    /// Stops the overlay and waits for its thread.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
     }
 }
 
-/// Starts it; returns the node to storm, a description, and the handle to stop it.
-pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, OverlayHandle), String> {
+/// Starts it on its own thread and single-threaded runtime, so the target's work never
+/// delays the engine's scheduler (sharing one runtime's workers, the generator's send
+/// lag would measure the target). Returns the node to storm, a description, and the
+/// handle to stop it.
+pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), String> {
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("static address");
-    let h = crate::overlay::spawn(cfg.clone(), listen)
-        .await
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<Result<SocketAddr, String>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let config = cfg.clone();
+    let thread = std::thread::Builder::new()
+        .name("overlay".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = addr_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match crate::overlay::spawn(config, listen).await {
+                    Ok(h) => {
+                        let _ = addr_tx.send(Ok(h.addr));
+                        let _ = stop_rx.await;
+                        h.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        })
         .map_err(|e| e.to_string())?;
-    let url = format!("http://{}", h.addr);
+    let addr = addr_rx.await.map_err(|_| "the overlay thread stopped".to_string())??;
+    let h = Embedded {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+    let url = format!("http://{addr}");
     let node = Node::parse(&url).map_err(|e| e.to_string())?;
     let name = format!(
         "embedded overlay at {url} ({} allocation, {} queue, capacity {})",

@@ -144,8 +144,8 @@ pub async fn run(
     progress: &mut dyn Progress,
 ) -> EngineOutput {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let n_clients = (plan.background_first as usize + plan.background_clients as usize)
-        .max(p.population.simulated as usize);
+    let n_clients =
+        (plan.background_first as usize + plan.background_clients as usize).max(p.population.simulated as usize);
     let limiter = opts
         .max_rate
         .and_then(|r| NonZeroU32::new(r.round().max(1.0) as u32))
@@ -181,15 +181,10 @@ pub async fn run(
     };
     let started_at = SystemTime::now();
     e.start_sessions();
-    let scraper = opts.scrape.clone().map(|(url, series)| {
-        tokio::spawn(scrape_loop(
-            url,
-            series,
-            p.observe.window,
-            e.start,
-            tx.clone(),
-        ))
-    });
+    let scraper = opts
+        .scrape
+        .clone()
+        .map(|(url, series)| tokio::spawn(scrape_loop(url, series, p.observe.window, e.start, tx.clone())));
     let mut stop = opts.stop.clone();
     let mut stop_level = 0u8;
     let mut cursor = 0usize;
@@ -242,10 +237,7 @@ pub async fn run(
         } else {
             let a = plan.events.get(cursor).map(|ev| ev.at_us);
             let h = e.heap.peek().map(|t| t.0.0);
-            [a, h, Some(plan.end.as_micros() as u64)]
-                .into_iter()
-                .flatten()
-                .min()
+            [a, h, Some(plan.end.as_micros() as u64)].into_iter().flatten().min()
         };
         let now_us = e.start.elapsed().as_micros() as u64;
         let tick = now_us + 100_000;
@@ -314,8 +306,7 @@ impl Engine<'_> {
         for c in 0..self.p.population.simulated {
             self.clients[c as usize].phase = Phase::LoggedIn;
             let phase = unit(self.p.seed, Stream::KeepalivePhase, c as u64, 0) * every;
-            self.heap
-                .push(Reverse((phase as u64, c, TimerKind::Keepalive, 0)));
+            self.heap.push(Reverse((phase as u64, c, TimerKind::Keepalive, 0)));
         }
     }
 
@@ -396,11 +387,7 @@ impl Engine<'_> {
         let admitted = c.admit(&p.client.retry, at, p.seed, client as u64);
         let attempt_no = c.attempts as u32;
         if !admitted || self.in_flight >= p.target.max_in_flight as u64 {
-            let class = if admitted {
-                Class::Unstarted
-            } else {
-                Class::Throttled
-            };
+            let class = if admitted { Class::Unstarted } else { Class::Throttled };
             if admitted {
                 self.stats.unstarted += 1;
             } else {
@@ -476,12 +463,8 @@ impl Engine<'_> {
                         .as_ref()
                         .map_or(Duration::from_secs(30), |s| s.every);
                     let due = (intended + every).max(now);
-                    self.heap.push(Reverse((
-                        due.as_micros() as u64,
-                        client,
-                        TimerKind::Keepalive,
-                        epoch,
-                    )));
+                    self.heap
+                        .push(Reverse((due.as_micros() as u64, client, TimerKind::Keepalive, epoch)));
                 } else {
                     // The session is gone (orphaned, or the target is down): log in again.
                     self.rec.count(intended, Counter::KeepaliveFailed);
@@ -545,22 +528,14 @@ impl Engine<'_> {
                 self.locked_out = self.locked_out.saturating_sub(1);
                 if let Some(s) = &p.client.session {
                     let due = now + s.every;
-                    self.heap.push(Reverse((
-                        due.as_micros() as u64,
-                        client,
-                        TimerKind::Keepalive,
-                        c.epoch,
-                    )));
+                    self.heap
+                        .push(Reverse((due.as_micros() as u64, client, TimerKind::Keepalive, c.epoch)));
                 }
             }
             Next::RetryIn(d) => {
                 let due = now + d;
-                self.heap.push(Reverse((
-                    due.as_micros() as u64,
-                    client,
-                    TimerKind::Retry,
-                    c.epoch,
-                )));
+                self.heap
+                    .push(Reverse((due.as_micros() as u64, client, TimerKind::Retry, c.epoch)));
             }
             Next::GiveUp(_) => {
                 self.rec.count(intended, Counter::GaveUp);
@@ -614,9 +589,7 @@ async fn scrape_loop(
         tick.tick().await;
         let at = start.elapsed();
         let got = match client.get(&url).send().await {
-            Ok(r) if r.status().is_success() => {
-                r.text().await.ok().map(|t| parse_prometheus(&t, &series))
-            }
+            Ok(r) if r.status().is_success() => r.text().await.ok().map(|t| parse_prometheus(&t, &series)),
             _ => None,
         };
         if tx.send(Done::Scrape { at, series: got }).is_err() {
@@ -639,8 +612,7 @@ pub fn parse_prometheus(text: &str, keep: &[String]) -> Vec<(String, f64)> {
             let (key, rest) = l.split_at(split);
             let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
             let name = key.split('{').next().unwrap_or(key);
-            (keep.is_empty() || keep.iter().any(|k| k == name || k == key))
-                .then(|| (key.to_string(), value))
+            (keep.is_empty() || keep.iter().any(|k| k == name || k == key)).then(|| (key.to_string(), value))
         })
         .collect()
 }
@@ -651,14 +623,10 @@ mod tests {
 
     #[test]
     fn prometheus_text_is_read() {
-        let text =
-            "# HELP q queue\n# TYPE q gauge\nq 12\nlogins_total{result=\"ok\"} 3e3\nother 1\n";
+        let text = "# HELP q queue\n# TYPE q gauge\nq 12\nlogins_total{result=\"ok\"} 3e3\nother 1\n";
         let all = parse_prometheus(text, &[]);
         assert_eq!(all.len(), 3);
         let some = parse_prometheus(text, &["logins_total".to_string()]);
-        assert_eq!(
-            some,
-            vec![("logins_total{result=\"ok\"}".to_string(), 3000.0)]
-        );
+        assert_eq!(some, vec![("logins_total{result=\"ok\"}".to_string(), 3000.0)]);
     }
 }

@@ -95,9 +95,7 @@ struct RunArgs {
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or("write the shard as I/N, e.g. 2/4")?;
+    let (i, n) = s.split_once('/').ok_or("write the shard as I/N, e.g. 2/4")?;
     let (i, n): (u32, u32) = (
         i.trim().parse().map_err(|_| "I is not a number")?,
         n.trim().parse().map_err(|_| "N is not a number")?,
@@ -105,10 +103,7 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     if n == 0 || i == 0 || i > n {
         return Err(format!("shard {i}/{n}: I must be from 1 to N"));
     }
-    Ok(Shard {
-        index: i - 1,
-        count: n,
-    })
+    Ok(Shard { index: i - 1, count: n })
 }
 
 const GATE_FAILED: u8 = 1;
@@ -117,10 +112,7 @@ const CANNOT_PROCEED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -158,8 +150,7 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
     let plan = plan_for(&p, shard);
     let took = started.elapsed();
     let per_window = plan.logins_per_window(p.observe.window);
-    let peak =
-        per_window.iter().max().copied().unwrap_or(0) as f64 / p.observe.window.as_secs_f64();
+    let peak = per_window.iter().max().copied().unwrap_or(0) as f64 / p.observe.window.as_secs_f64();
     let first = plan.first_logins();
     println!("{}: valid", path.display());
     println!(
@@ -231,6 +222,7 @@ fn default_out(p: &Profile) -> PathBuf {
 
 struct Live {
     bar: Option<ProgressBar>,
+    quiet: bool,
     last_line: Instant,
 }
 
@@ -239,16 +231,15 @@ impl Live {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(planned.as_millis() as u64);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{bar:30.cyan/blue}] {msg}",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30.cyan/blue}] {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
             );
             b
         });
         Live {
             bar,
+            quiet,
             last_line: Instant::now(),
         }
     }
@@ -261,8 +252,7 @@ fn describe(s: &Snapshot) -> String {
         format_duration(s.planned),
         s.offered_rate,
         s.achieved_rate,
-        s.last_success
-            .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+        s.last_success.map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
         s.last_p99_ms.map_or("-".into(), |v| format!("{v:.0}ms")),
         s.in_flight,
         s.locked_out,
@@ -279,7 +269,7 @@ impl Progress for Live {
             }
             None => {
                 // Not a terminal (CI): a plain line every 5 s.
-                if self.last_line.elapsed() >= Duration::from_secs(5) {
+                if !self.quiet && self.last_line.elapsed() >= Duration::from_secs(5) {
                     self.last_line = Instant::now();
                     eprintln!("{}", describe(s));
                 }
@@ -372,11 +362,7 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
 }
 
 /// JUnit XML and the Markdown job summary, where asked for.
-fn ci_outputs(
-    report: &Report,
-    junit: Option<&Path>,
-    summary: Option<&Path>,
-) -> Result<(), ExitCode> {
+fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), ExitCode> {
     let write = |path: &Path, text: &str| {
         stampede::report::write_atomic(path, text.as_bytes()).map_err(|e| {
             eprintln!("error: {e}");
@@ -400,11 +386,7 @@ fn ci_outputs(
         && !gh.is_empty()
     {
         use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&gh)
-        {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(&gh) {
             let _ = writeln!(f, "{md}");
         }
     }
@@ -460,14 +442,13 @@ async fn cmd_overlay(
 async fn wait_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -104,11 +104,7 @@ impl HistSummary {
     pub fn of(h: &Histogram<u64>) -> Self {
         let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
         let q = |p: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(p))
-            }
+            if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(p)) }
         };
         HistSummary {
             count: h.len(),
@@ -163,9 +159,7 @@ pub fn decode(s: &str) -> Result<Histogram<u64>, HistError> {
 }
 
 /// Adds the histogram of every summary into one.
-pub fn merge<'a>(
-    parts: impl IntoIterator<Item = &'a HistSummary>,
-) -> Result<Histogram<u64>, HistError> {
+pub fn merge<'a>(parts: impl IntoIterator<Item = &'a HistSummary>) -> Result<Histogram<u64>, HistError> {
     let mut total = new_hist();
     for p in parts {
         total.add(p.histogram()?).map_err(HistError::Add)?;
@@ -562,15 +556,8 @@ mod tests {
         assert_eq!(r.close_ready(Duration::from_millis(2500)), 2);
         let w = r.finish(Duration::from_secs(3));
         assert_eq!(w.len(), 3);
-        assert_eq!(
-            (w[0].attempts, w[0].first_attempts, w[0].logins_ok),
-            (1, 1, 1)
-        );
-        assert!(
-            (w[0].latency_ms.p99 - 1500.0).abs() < 2.0,
-            "{}",
-            w[0].latency_ms.p99
-        );
+        assert_eq!((w[0].attempts, w[0].first_attempts, w[0].logins_ok), (1, 1, 1));
+        assert!((w[0].latency_ms.p99 - 1500.0).abs() < 2.0, "{}", w[0].latency_ms.p99);
         assert_eq!((w[1].retries, w[1].logins_failed), (1, 1));
         assert_eq!(w[1].outcomes.get("http_503_retry_after"), Some(&1));
         assert_eq!(w[1].success_rate(), Some(0.0));

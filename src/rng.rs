@@ -51,10 +51,7 @@ mod tests {
     #[test]
     fn draws_are_reproducible_and_independent() {
         assert_eq!(draw(7, Stream::Spread, 1, 2), draw(7, Stream::Spread, 1, 2));
-        assert_ne!(
-            draw(7, Stream::Spread, 1, 2),
-            draw(7, Stream::Downtime, 1, 2)
-        );
+        assert_ne!(draw(7, Stream::Spread, 1, 2), draw(7, Stream::Downtime, 1, 2));
         assert_ne!(draw(7, Stream::Spread, 1, 2), draw(8, Stream::Spread, 1, 2));
         assert_ne!(draw(7, Stream::Spread, 1, 2), draw(7, Stream::Spread, 2, 1));
         // A frozen value: changing the mixing changes every plan; do it knowingly.

@@ -38,11 +38,7 @@ pub fn plan_for(p: &Profile, shard: Option<Shard>) -> Plan {
     }
 }
 
-pub async fn run(
-    p: &Profile,
-    opts: RunOptions,
-    progress: &mut dyn Progress,
-) -> Result<Report, RunError> {
+pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
     let plan = plan_for(p, opts.shard);
     let mut engine_opts = opts.engine.unwrap_or(EngineOptions {
         max_rate: None,
@@ -52,17 +48,11 @@ pub async fn run(
     let (nodes, target_name, overlay) = match &p.target.endpoint {
         Endpoint::Nodes(nodes) => (
             nodes.clone(),
-            nodes
-                .iter()
-                .map(|n| n.url.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            nodes.iter().map(|n| n.url.as_str()).collect::<Vec<_>>().join(", "),
             None,
         ),
         Endpoint::Embedded(cfg) => {
-            let (node, name, handle) = crate::embedded::start(cfg)
-                .await
-                .map_err(RunError::Overlay)?;
+            let (node, name, handle) = crate::embedded::start(cfg).await.map_err(RunError::Overlay)?;
             (vec![node], name, Some(handle))
         }
     };
@@ -89,8 +79,7 @@ pub async fn run(
     }
     let totals = Totals::of(&out.windows).map_err(|e| RunError::Record(e.to_string()))?;
     let lag = HistSummary::of(
-        &merge(out.windows.iter().map(|w| &w.send_lag_ms))
-            .map_err(|e| RunError::Record(e.to_string()))?,
+        &merge(out.windows.iter().map(|w| &w.send_lag_ms)).map_err(|e| RunError::Record(e.to_string()))?,
     );
     let behind = lag.p99 > 10.0 || out.stats.unstarted > 0;
     let window = p.observe.window;
@@ -99,12 +88,7 @@ pub async fn run(
         storm_end: plan.storm_end,
         observe_end: out.ended,
     };
-    let recovery = analyze(
-        &out.windows,
-        &timeline,
-        &slo_spec(p),
-        backoff_cap(&p.client.retry),
-    );
+    let recovery = analyze(&out.windows, &timeline, &slo_spec(p), backoff_cap(&p.client.retry));
     let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),

@@ -139,9 +139,7 @@ impl Transport {
             return 0;
         }
         match self.pick {
-            Pick::Random => {
-                (draw(self.seed, Stream::Pick, client, attempt as u64) % n as u64) as usize
-            }
+            Pick::Random => (draw(self.seed, Stream::Pick, client, attempt as u64) % n as u64) as usize,
             Pick::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
             Pick::Hash => (crate::rng::mix64(client) % n as u64) as usize,
             Pick::Failover => failover_index % n,
@@ -202,11 +200,7 @@ impl Transport {
                     }
                 }
             };
-            let began = if results.is_empty() {
-                started
-            } else {
-                step_start
-            };
+            let began = if results.is_empty() { started } else { step_start };
             results.push(StepResult {
                 class: c,
                 latency: done - began,
@@ -276,9 +270,7 @@ fn build(step: &Step, d: &Dest, vars: Vars, scratch: &mut String) -> Request<Ful
 }
 
 async fn connect(addr: SocketAddr) -> Result<Sender, Class> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| classify_io(&e))?;
+    let stream = TcpStream::connect(addr).await.map_err(|e| classify_io(&e))?;
     let _ = stream.set_nodelay(true);
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
@@ -291,9 +283,7 @@ async fn connect(addr: SocketAddr) -> Result<Sender, Class> {
     Ok(sender)
 }
 
-async fn read(
-    resp: Response<hyper::body::Incoming>,
-) -> Result<(StatusCode, Option<Duration>), Class> {
+async fn read(resp: Response<hyper::body::Incoming>) -> Result<(StatusCode, Option<Duration>), Class> {
     let status = resp.status();
     let retry_after = resp
         .headers()
@@ -311,9 +301,7 @@ pub fn classify_io(e: &io::Error) -> Class {
     use io::ErrorKind as K;
     match e.kind() {
         K::ConnectionRefused => Class::Refused,
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-            Class::Reset
-        }
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => Class::Reset,
         K::TimedOut => Class::Timeout,
         _ => Class::Connect,
     }

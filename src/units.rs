@@ -186,13 +186,9 @@ impl FromStr for Share {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         let v = if let Some(p) = t.strip_suffix('%') {
-            p.trim()
-                .parse::<f64>()
-                .map_err(|_| UnitError::Share(s.to_string()))?
-                / 100.0
+            p.trim().parse::<f64>().map_err(|_| UnitError::Share(s.to_string()))? / 100.0
         } else {
-            t.parse::<f64>()
-                .map_err(|_| UnitError::Share(s.to_string()))?
+            t.parse::<f64>().map_err(|_| UnitError::Share(s.to_string()))?
         };
         if !(0.0..=1.0).contains(&v) {
             return Err(UnitError::Share(s.to_string()));

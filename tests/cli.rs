@@ -13,8 +13,7 @@ fn bin() -> Command {
 }
 
 fn schema_check(report: &serde_json::Value) {
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
     let v = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = v
         .iter_errors(report)
@@ -68,11 +67,7 @@ async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("retry amplification"), "{stdout}");
     let out = dir.path().join("out");
     let report: serde_json::Value =
@@ -95,12 +90,7 @@ async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
     // The interval log is one HdrHistogram tools read: two intervals (latency, service) per window.
     let hlog = std::fs::read(out.join("latency.hlog")).unwrap();
     let intervals = hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&hlog)
-        .filter(|e| {
-            matches!(
-                e,
-                Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))
-            )
-        })
+        .filter(|e| matches!(e, Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))))
         .count();
     assert_eq!(intervals, 2 * report["windows"].as_array().unwrap().len());
 }
@@ -128,16 +118,10 @@ fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
 
 #[test]
 fn a_missing_profile_or_bad_flag_exits_2() {
-    let o = bin()
-        .args(["run", "/nonexistent/profile.yaml"])
-        .output()
-        .unwrap();
+    let o = bin().args(["run", "/nonexistent/profile.yaml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the file"));
-    let o = bin()
-        .args(["run", "x.yaml", "--shard", "5/4"])
-        .output()
-        .unwrap();
+    let o = bin().args(["run", "x.yaml", "--shard", "5/4"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -183,11 +167,7 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
-    assert_eq!(
-        status.code(),
-        Some(3),
-        "an interrupted run is not a passing run"
-    );
+    assert_eq!(status.code(), Some(3), "an interrupted run is not a passing run");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     schema_check(&report);

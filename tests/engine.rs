@@ -56,11 +56,7 @@ async fn clients_give_up_after_max_attempts() {
         ..Default::default()
     })
     .await;
-    let p = load(&storm(
-        t.addr,
-        100,
-        "  retry: { policy: immediate, max_attempts: 4 }",
-    ));
+    let p = load(&storm(t.addr, 100, "  retry: { policy: immediate, max_attempts: 4 }"));
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
     assert_eq!(r.totals.attempts, 400);
     assert_eq!(r.totals.clients_gave_up, 100);
@@ -96,11 +92,7 @@ observe: {{ window: 500ms, until_recovered: 0s }}
     let lat = &r.totals.latency_ms;
     let svc = &r.totals.service_ms;
     assert!(lat.count > 300, "{}", lat.count);
-    assert!(
-        lat.max >= 950.0,
-        "the stalled second must show: max {}",
-        lat.max
-    );
+    assert!(lat.max >= 950.0, "the stalled second must show: max {}", lat.max);
     assert!(
         lat.p99 > 500.0,
         "many attempts waited behind the stall: p99 {}",
@@ -137,11 +129,8 @@ async fn fresh_mode_opens_one_connection_per_client_for_the_whole_flow() {
 #[tokio::test]
 async fn reuse_mode_keeps_connections() {
     let t = serve(Script::default()).await;
-    let text = storm(t.addr, 300, "")
-        .replace("connection: fresh", "connection: reuse, max_connections: 4");
-    let r = run(&load(&text), RunOptions::default(), &mut ())
-        .await
-        .unwrap();
+    let text = storm(t.addr, 300, "").replace("connection: fresh", "connection: reuse, max_connections: 4");
+    let r = run(&load(&text), RunOptions::default(), &mut ()).await.unwrap();
     assert_eq!(r.totals.logins_ok, 300);
     // At most the pool's four, plus the preflight check's one.
     assert!(

@@ -23,9 +23,7 @@ struct Conn(SendRequest<Full<Bytes>>);
 impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .unwrap();
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
         tokio::spawn(conn);
         Conn(send)
     }
@@ -61,9 +59,7 @@ async fn post(addr: SocketAddr, path: &str, body: &str) -> Reply {
 }
 
 async fn start(cfg: OverlayConfig) -> OverlayHandle {
-    overlay::spawn(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    overlay::spawn(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 fn client(c: u64) -> String {
@@ -100,18 +96,14 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
         let (series, value) = line.rsplit_once(' ').expect("sample: series value");
         let name = series.split('{').next().unwrap();
         assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "metric name {name}"
         );
         if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
             assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
             for pair in labels[1..labels.len() - 1].split(',') {
                 let (k, v) = pair.split_once('=').expect("label=value");
-                assert!(
-                    !k.is_empty() && v.starts_with('"') && v.ends_with('"'),
-                    "{line}"
-                );
+                assert!(!k.is_empty() && v.starts_with('"') && v.ends_with('"'), "{line}");
             }
         }
         assert!(
@@ -119,10 +111,7 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
             "no HELP/TYPE for {name}"
         );
         if typed[name] == "counter" {
-            assert!(
-                name.ends_with("_total"),
-                "counter {name} should end in _total"
-            );
+            assert!(name.ends_with("_total"), "counter {name} should end in _total");
         }
         let v: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
         samples.insert(series.to_string(), v);
@@ -152,10 +141,7 @@ async fn login_keepalive_and_orphaning_after_a_host_leaves() {
     })
     .await;
     let a = h.addr;
-    assert_eq!(
-        call(a, Method::GET, "/healthz", "").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(call(a, Method::GET, "/healthz", "").await.status, StatusCode::OK);
     let m = metrics(a).await;
     assert_eq!(m["overlay_clients_online"], 100.0);
     assert_eq!(m["overlay_supernodes_active"], 3.0);
@@ -165,10 +151,7 @@ async fn login_keepalive_and_orphaning_after_a_host_leaves() {
         let r = conn.call(Method::POST, "/keepalive", &client(c)).await;
         assert_eq!(r.status, StatusCode::OK, "client {c} is logged in at t=0");
     }
-    assert_eq!(
-        post(a, "/keepalive", &client(5000)).await.status,
-        StatusCode::GONE
-    );
+    assert_eq!(post(a, "/keepalive", &client(5000)).await.status, StatusCode::GONE);
 
     let r = post(a, "/login", &client(5000)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -196,18 +179,12 @@ async fn login_keepalive_and_orphaning_after_a_host_leaves() {
     assert!(gone.len() > 20 && gone.len() < 50, "{gone:?}");
     // The host's own session ended by its leave, not by orphaning.
     assert_eq!(m["overlay_sessions_orphaned_total"] as usize, gone.len());
-    assert_eq!(
-        m["overlay_keepalives_total{result=\"gone\"}"] as usize,
-        gone.len() + 1
-    );
+    assert_eq!(m["overlay_keepalives_total{result=\"gone\"}"] as usize, gone.len() + 1);
 
     // An orphan logs in again and is back.
     let c = gone[0];
     assert_eq!(post(a, "/login", &client(c)).await.status, StatusCode::OK);
-    assert_eq!(
-        post(a, "/keepalive", &client(c)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(post(a, "/keepalive", &client(c)).await.status, StatusCode::OK);
     h.shutdown().await;
 }
 
@@ -229,10 +206,7 @@ async fn no_free_slot_is_503_with_retry_after_until_mega_supernodes_arrive() {
     let ids: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(ids["supernodes"].as_array().unwrap().len(), 2);
     for c in 0..10 {
-        assert_eq!(
-            post(h.addr, "/login", &client(c)).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(post(h.addr, "/login", &client(c)).await.status, StatusCode::OK);
     }
     assert_eq!(
         post(h.addr, "/login", &client(10)).await.status,
@@ -280,10 +254,7 @@ async fn bounded_queue_answers_503_with_retry_after_over_its_bound() {
     assert!(full >= 8, "{full} queue_full, {ok} ok");
     assert!(started.elapsed() < Duration::from_secs(3));
     let m = metrics(addr).await;
-    assert_eq!(
-        m["overlay_logins_rejected_total{reason=\"queue_full\"}"],
-        full as f64
-    );
+    assert_eq!(m["overlay_logins_rejected_total{reason=\"queue_full\"}"], full as f64);
     h.shutdown().await;
 }
 
@@ -314,12 +285,7 @@ async fn bad_input_is_400_with_a_one_line_reason() {
     ];
     for (path, body) in cases {
         let r = post(h.addr, path, body).await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{path} {body}: {}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body}: {}", r.body);
         let reason = r.body.strip_suffix('\n').unwrap_or(&r.body);
         assert!(
             !reason.is_empty() && !reason.contains('\n'),
@@ -328,19 +294,13 @@ async fn bad_input_is_400_with_a_one_line_reason() {
     }
     let r = post(h.addr, "/login", "{}").await;
     assert!(r.body.contains("missing field `client`"), "{}", r.body);
-    assert_eq!(
-        post(h.addr, "/nope", "{}").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(post(h.addr, "/nope", "{}").await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         call(h.addr, Method::GET, "/login", "").await.status,
         StatusCode::METHOD_NOT_ALLOWED
     );
     // Still serving after all that.
-    assert_eq!(
-        post(h.addr, "/keepalive", &client(3)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(post(h.addr, "/keepalive", &client(3)).await.status, StatusCode::OK);
     h.shutdown().await;
 }
 
@@ -348,10 +308,7 @@ async fn bad_input_is_400_with_a_one_line_reason() {
 async fn metrics_parse_and_counters_move() {
     let h = start(OverlayConfig::preset("bug-2007").unwrap()).await;
     let before = metrics(h.addr).await;
-    assert_eq!(
-        before["overlay_info{allocation=\"bug-2007\",queue=\"bounded\"}"],
-        1.0
-    );
+    assert_eq!(before["overlay_info{allocation=\"bug-2007\",queue=\"bounded\"}"], 1.0);
     assert_eq!(before["overlay_logins_completed_total"], 0.0);
     assert_eq!(before["overlay_clients_online"], 10_000.0);
     for name in [
@@ -374,13 +331,8 @@ async fn metrics_parse_and_counters_move() {
         conn.call(Method::POST, "/keepalive", &client(c)).await;
     }
     conn.call(Method::POST, "/leave", &client(20_000)).await;
-    let r = conn
-        .call(Method::POST, "/admin/shed", r#"{"enabled":true}"#)
-        .await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
-        (StatusCode::OK, r#"{"shed":true}"#)
-    );
+    let r = conn.call(Method::POST, "/admin/shed", r#"{"enabled":true}"#).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, r#"{"shed":true}"#));
     let after = metrics(h.addr).await;
     assert_eq!(after["overlay_logins_completed_total"], 20.0);
     assert_eq!(after["overlay_logins_ok_total"], 20.0);
@@ -410,10 +362,7 @@ async fn configured_actions_fire_in_real_time() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        post(h.addr, "/login", &client(1)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(post(h.addr, "/login", &client(1)).await.status, StatusCode::OK);
     h.shutdown().await;
 }
 
@@ -432,10 +381,7 @@ async fn invalid_config_is_refused_and_shutdown_closes_the_port() {
     .expect("invalid config");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let text = err.to_string();
-    assert!(
-        text.contains("capacity") && text.contains("supernode_slots"),
-        "{text}"
-    );
+    assert!(text.contains("capacity") && text.contains("supernode_slots"), "{text}");
 
     let h = start(OverlayConfig::default()).await;
     let addr = h.addr;

@@ -67,11 +67,7 @@ impl Comparison {
                     r.base.clone(),
                     r.new.clone(),
                     r.change_pct.map_or("–".into(), |c| format!("{c:+.1}%")),
-                    if r.regressed {
-                        "REGRESSED".into()
-                    } else {
-                        String::new()
-                    },
+                    if r.regressed { "REGRESSED".into() } else { String::new() },
                 ]
             })
             .collect();
@@ -153,22 +149,12 @@ fn success(w: &[Window]) -> Option<f64> {
 fn gave_up(w: &[Window]) -> Fig {
     let n: u64 = w.iter().map(|x| x.gave_up).sum();
     let clients: u64 = w.iter().map(|x| x.first_attempts).sum();
-    let share = if clients > 0 {
-        n as f64 / clients as f64
-    } else {
-        0.0
-    };
+    let share = if clients > 0 { n as f64 / clients as f64 } else { 0.0 };
     (Some(share), format!("{n} ({})", pct(share)))
 }
 
 /// Compares a new run with a base run; `tolerance` is relative (0.1 = 10 %).
-pub fn compare(
-    base: &[Window],
-    base_rec: &Recovery,
-    new: &[Window],
-    new_rec: &Recovery,
-    tolerance: f64,
-) -> Comparison {
+pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &Recovery, tolerance: f64) -> Comparison {
     let tol = tolerance.max(0.0);
     let ms = |x: f64| fmt_ms(x);
     let mut rows = Vec::new();
@@ -203,9 +189,7 @@ pub fn compare(
 
     let (bh, _) = login_hist(base);
     let (nh, _) = login_hist(new);
-    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| {
-        (!h.is_empty()).then(|| us_to_ms(h.value_at_quantile(p)))
-    };
+    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| (!h.is_empty()).then(|| us_to_ms(h.value_at_quantile(p)));
     for (name, p) in [("login.p50", 0.5), ("login.p99", 0.99)] {
         rows.push(row(
             name.into(),
@@ -290,10 +274,7 @@ pub fn compare(
             1.0,
         ));
     }
-    Comparison {
-        tolerance: tol,
-        rows,
-    }
+    Comparison { tolerance: tol, rows }
 }
 
 #[cfg(test)]

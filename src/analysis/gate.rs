@@ -51,9 +51,7 @@ pub enum GateError {
         "unknown metric `{metric}`: known are recovery_time, recovery_time_from_storm_end, verdict, success_rate, retry_amplification, achieved_rate, gave_up, down_share, peak_locked_out, and login.STAT or STEP.STAT (STAT: p50 p90 p95 p99 p999 max mean){steps}"
     )]
     UnknownMetric { metric: String, steps: String },
-    #[error(
-        "`{metric}`: `{stat}` is not a statistic; write one of p50, p90, p95, p99, p999, max, mean"
-    )]
+    #[error("`{metric}`: `{stat}` is not a statistic; write one of p50, p90, p95, p99, p999, max, mean")]
     UnknownStat { metric: String, stat: String },
     #[error("`{metric}`: the login flow has no step `{step}`; its steps are {steps}")]
     UnknownStep {
@@ -154,12 +152,7 @@ impl fmt::Display for Metric {
             Metric::RecoveryTime => f.write_str("recovery_time"),
             Metric::RecoveryTimeFromStormEnd => f.write_str("recovery_time_from_storm_end"),
             Metric::Verdict => f.write_str("verdict"),
-            Metric::Latency { step, stat } => write!(
-                f,
-                "{}.{}",
-                step.as_deref().unwrap_or("login"),
-                stat.as_str()
-            ),
+            Metric::Latency { step, stat } => write!(f, "{}.{}", step.as_deref().unwrap_or("login"), stat.as_str()),
             Metric::SuccessRate => f.write_str("success_rate"),
             Metric::RetryAmplification => f.write_str("retry_amplification"),
             Metric::AchievedRate => f.write_str("achieved_rate"),
@@ -248,10 +241,7 @@ pub fn parse(expr: &str) -> Result<Threshold, GateError> {
 
 /// Parses every threshold and checks step names against `step_names`; returns every
 /// error with the index of its expression.
-pub fn parse_all(
-    exprs: &[String],
-    step_names: &[String],
-) -> Result<Vec<Threshold>, Vec<(usize, GateError)>> {
+pub fn parse_all(exprs: &[String], step_names: &[String]) -> Result<Vec<Threshold>, Vec<(usize, GateError)>> {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for (i, e) in exprs.iter().enumerate() {
@@ -260,11 +250,7 @@ pub fn parse_all(
             Err(err) => errors.push((i, err)),
         }
     }
-    if errors.is_empty() {
-        Ok(ok)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(ok) } else { Err(errors) }
 }
 
 fn split_op(expr: &str) -> Option<(&str, Op, &str)> {
@@ -294,11 +280,7 @@ fn join_steps(steps: &[String]) -> String {
     if steps.is_empty() {
         "none".into()
     } else {
-        steps
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -317,9 +299,7 @@ fn parse_metric(name: &str, steps: Option<&[String]>) -> Result<Metric, GateErro
             let Some((scope, stat)) = other.rsplit_once('.').filter(|(a, _)| !a.is_empty()) else {
                 return Err(GateError::UnknownMetric {
                     metric: other.to_string(),
-                    steps: steps
-                        .map(|s| format!("; steps: {}", join_steps(s)))
-                        .unwrap_or_default(),
+                    steps: steps.map(|s| format!("; steps: {}", join_steps(s))).unwrap_or_default(),
                 });
             };
             let stat = Stat::parse(stat).ok_or_else(|| GateError::UnknownStat {
@@ -401,10 +381,7 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
 const VERDICT_OPS: &str = "`==`, `!=` or `in [..]` with verdict names";
 
 fn parse_verdicts(metric: &Metric, v: &str) -> Result<Vec<Verdict>, GateError> {
-    let inner = v
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(v);
+    let inner = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
     let mut out = Vec::new();
     for name in inner.split(',').map(str::trim) {
         let verdict = name.parse::<Verdict>().map_err(|_| GateError::BadValue {
@@ -542,16 +519,9 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             let done: u64 = w.iter().map(|x| x.logins_ok + x.logins_failed).sum();
             value_or(ratio(ok, done), &share, "no completed logins")
         }
-        Metric::RetryAmplification => value_or(
-            rec.retry_amplification,
-            &|x| format!("{x:.2}×"),
-            "no first attempts",
-        ),
+        Metric::RetryAmplification => value_or(rec.retry_amplification, &|x| format!("{x:.2}×"), "no first attempts"),
         Metric::AchievedRate => {
-            let sent: u64 = w
-                .iter()
-                .map(|x| x.first_attempts.saturating_sub(x.relogins))
-                .sum();
+            let sent: u64 = w.iter().map(|x| x.first_attempts.saturating_sub(x.relogins)).sum();
             let v = ratio(sent, planned).unwrap_or(1.0);
             Measure::Value(v, format!("{} ({sent} of {planned})", pct(v)))
         }
@@ -567,9 +537,7 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             }
         }
         Metric::DownShare => value_or(rec.down_share, &share, "no judged windows"),
-        Metric::PeakLockedOut => {
-            Measure::Value(rec.peak_locked_out as f64, rec.peak_locked_out.to_string())
-        }
+        Metric::PeakLockedOut => Measure::Value(rec.peak_locked_out as f64, rec.peak_locked_out.to_string()),
         Metric::Verdict => unreachable!("verdicts are evaluated apart"),
     }
 }
@@ -695,10 +663,7 @@ mod tests {
     fn parses_metrics_operators_and_units() {
         let t = parse(" recovery_time < 3m ").unwrap();
         assert_eq!(t.expr, "recovery_time < 3m");
-        assert_eq!(
-            t.cond,
-            Cond::Compare(Op::Lt, Bound::Duration(Duration::from_secs(180)))
-        );
+        assert_eq!(t.cond, Cond::Compare(Op::Lt, Bound::Duration(Duration::from_secs(180))));
         let t = parse("login.p99<=800ms").unwrap();
         assert_eq!(
             t.metric,
@@ -728,9 +693,7 @@ mod tests {
             Cond::Compare(Op::Lt, Bound::Share(0.01))
         );
         assert_eq!(
-            parse("verdict in [recovered, never_degraded]")
-                .unwrap()
-                .cond,
+            parse("verdict in [recovered, never_degraded]").unwrap().cond,
             Cond::Verdict {
                 negate: false,
                 any_of: vec![Verdict::Recovered, Verdict::NeverDegraded]
@@ -743,10 +706,7 @@ mod tests {
                 any_of: vec![Verdict::Metastable]
             }
         );
-        assert_eq!(
-            parse("join.p999 >= 1s").unwrap().metric.to_string(),
-            "join.p999"
-        );
+        assert_eq!(parse("join.p999 >= 1s").unwrap().metric.to_string(), "join.p999");
     }
 
     #[test]
@@ -756,24 +716,12 @@ mod tests {
             ("login.p99 800ms", "has no comparison"),
             ("recovery_time <", "has no value"),
             ("latency < 3s", "unknown metric `latency`"),
-            (
-                "login.p98 < 1s",
-                "`p98` is not a statistic; write one of p50",
-            ),
+            ("login.p98 < 1s", "`p98` is not a statistic; write one of p50"),
             ("login.p99 < 800", "write a duration with its unit"),
-            (
-                "login.p99 < fast",
-                "`fast` is not a valid value for `login.p99`",
-            ),
+            ("login.p99 < fast", "`fast` is not a valid value for `login.p99`"),
             ("success_rate > 120%", "write a percentage"),
-            (
-                "verdict < recovered",
-                "cannot use `<`: it takes `==`, `!=` or `in",
-            ),
-            (
-                "verdict == healed",
-                "`healed` is not a valid value for `verdict`",
-            ),
+            ("verdict < recovered", "cannot use `<`: it takes `==`, `!=` or `in"),
+            ("verdict == healed", "`healed` is not a valid value for `verdict`"),
             ("retry_amplification < -1", "write a number of 0 or more"),
             ("gave_up < lots", "count of clients (`100`) or a share"),
             ("down_share in [1]", "cannot use `in`"),

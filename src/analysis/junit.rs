@@ -93,29 +93,17 @@ mod tests {
         assert_eq!(root.tag_name().name(), "testsuites");
         assert_eq!(root.attribute("failures"), Some("2"));
         let suite = root.children().find(|n| n.is_element()).unwrap();
-        assert_eq!(
-            suite.attribute("name"),
-            Some("patch <tuesday> & \"friends\"")
-        );
-        let cases: Vec<_> = suite
-            .children()
-            .filter(|n| n.has_tag_name("testcase"))
-            .collect();
+        assert_eq!(suite.attribute("name"), Some("patch <tuesday> & \"friends\""));
+        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
         assert_eq!(cases.len(), 3);
         assert_eq!(cases[0].attribute("name"), Some("login.p99 < 800ms"));
-        let failure = cases[0]
-            .children()
-            .find(|n| n.has_tag_name("failure"))
-            .unwrap();
+        let failure = cases[0].children().find(|n| n.has_tag_name("failure")).unwrap();
         assert_eq!(
             failure.attribute("message"),
             Some("login.p99 was 1.2s; required login.p99 < 800ms")
         );
         assert!(!cases[1].children().any(|n| n.has_tag_name("failure")));
-        let odd = cases[2]
-            .children()
-            .find(|n| n.has_tag_name("failure"))
-            .unwrap();
+        let odd = cases[2].children().find(|n| n.has_tag_name("failure")).unwrap();
         assert_eq!(
             odd.text(),
             Some("a&b.p99 was it's \u{FFFD} \"odd\"; required a&b.p99 <= 1s")

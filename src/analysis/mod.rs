@@ -24,9 +24,7 @@ use crate::record::{self, HistSummary, Window};
 
 /// Adds the histograms picked from every window. Windows whose histogram does not
 /// decode are left out and counted, so a report can say it is not exact.
-pub(crate) fn merge_hists<'a>(
-    parts: impl IntoIterator<Item = &'a HistSummary>,
-) -> (Histogram<u64>, usize) {
+pub(crate) fn merge_hists<'a>(parts: impl IntoIterator<Item = &'a HistSummary>) -> (Histogram<u64>, usize) {
     let mut total = record::new_hist();
     let mut skipped = 0;
     for p in parts {

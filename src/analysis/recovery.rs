@@ -311,8 +311,7 @@ impl Recovery {
         self.recovery_time_ms.map(Duration::from_millis)
     }
     pub fn recovery_time_from_storm_end(&self) -> Option<Duration> {
-        self.recovery_time_from_storm_end_ms
-            .map(Duration::from_millis)
+        self.recovery_time_from_storm_end_ms.map(Duration::from_millis)
     }
     pub fn recovered_at(&self) -> Option<Duration> {
         self.recovered_at_ms.map(Duration::from_millis)
@@ -374,10 +373,7 @@ fn slo_used(spec: &SloSpec, base: &Baseline, backoff_cap: Duration, window_ms: u
             s
         }
         _ => {
-            how.push(format!(
-                "success ≥ {} (fixed default)",
-                pct(FIXED_SUCCESS_RATE)
-            ));
+            how.push(format!("success ≥ {} (fixed default)", pct(FIXED_SUCCESS_RATE)));
             FIXED_SUCCESS_RATE
         }
     };
@@ -441,10 +437,7 @@ fn judge(w: &Window, slo: &SloUsed, timeline: (u64, u64)) -> WindowHealth {
     let p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
     let need = slo.min_requests.max(1);
     let (state, reason) = if completed < need {
-        (
-            Health::Unjudged,
-            format!("{completed} completed < {need} needed"),
-        )
+        (Health::Unjudged, format!("{completed} completed < {need} needed"))
     } else {
         let sr = success_rate.unwrap_or(0.0);
         let p99 = p99_ms.unwrap_or(0.0);
@@ -456,10 +449,7 @@ fn judge(w: &Window, slo: &SloUsed, timeline: (u64, u64)) -> WindowHealth {
             bad.push(format!("p99 {} > {}", fmt_ms(p99), fmt_ms(slo.p99_ms)));
         }
         if bad.is_empty() {
-            (
-                Health::Healthy,
-                format!("success {}, p99 {}", pct(sr), fmt_ms(p99)),
-            )
+            (Health::Healthy, format!("success {}, p99 {}", pct(sr), fmt_ms(p99)))
         } else {
             (Health::Unhealthy, bad.join("; "))
         }
@@ -484,20 +474,14 @@ fn judge(w: &Window, slo: &SloUsed, timeline: (u64, u64)) -> WindowHealth {
         attempts: w.attempts,
         first_attempts: w.first_attempts,
         fresh_arrivals: fresh(w),
-        retry_amplification: (w.first_attempts > 0)
-            .then(|| w.attempts as f64 / w.first_attempts as f64),
+        retry_amplification: (w.first_attempts > 0).then(|| w.attempts as f64 / w.first_attempts as f64),
         goodput: w.logins_ok,
         locked_out: w.locked_out,
     }
 }
 
 /// The first run that recovers: `(first window, one past the run's last window)`.
-fn recovering_run(
-    post: &[WindowHealth],
-    hold: usize,
-    storm_end_ms: u64,
-    window_ms: u64,
-) -> Option<(usize, usize)> {
+fn recovering_run(post: &[WindowHealth], hold: usize, storm_end_ms: u64, window_ms: u64) -> Option<(usize, usize)> {
     let mut i = 0;
     while i < post.len() {
         if post[i].state != Health::Healthy {
@@ -549,24 +533,12 @@ fn unhealthy_run(post: &[WindowHealth], from: usize, len: usize) -> Option<usize
 }
 
 /// Judges the recovery of a run from its windows. See the module doc for every rule.
-pub fn analyze(
-    windows: &[Window],
-    timeline: &Timeline,
-    slo: &SloSpec,
-    backoff_cap: Duration,
-) -> Recovery {
-    let window_ms = windows
-        .iter()
-        .map(|w| w.len_ms)
-        .find(|&l| l > 0)
-        .unwrap_or(1000);
+pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &SloSpec, backoff_cap: Duration) -> Recovery {
+    let window_ms = windows.iter().map(|w| w.len_ms).find(|&l| l > 0).unwrap_or(1000);
     let trigger_ms = ms(timeline.trigger_start);
     let storm_end_ms = ms(timeline.storm_end).max(trigger_ms);
     let observe_end_ms = ms(timeline.observe_end);
-    let observed: Vec<&Window> = windows
-        .iter()
-        .filter(|w| w.start_ms < observe_end_ms)
-        .collect();
+    let observed: Vec<&Window> = windows.iter().filter(|w| w.start_ms < observe_end_ms).collect();
     let base_windows: Vec<&Window> = observed
         .iter()
         .copied()
@@ -646,10 +618,7 @@ pub fn analyze(
             .map_or(0, |k| k + 1);
         let tail = &post[since..];
         let tail_unhealthy = tail.iter().filter(|h| h.state == Health::Unhealthy).count();
-        let feedback: u64 = post_windows[since..]
-            .iter()
-            .map(|w| w.retries + w.relogins)
-            .sum();
+        let feedback: u64 = post_windows[since..].iter().map(|w| w.retries + w.relogins).sum();
         if tail.len() >= hold && tail_unhealthy >= relapse_len && feedback > 0 {
             metastable_since_ms = Some(tail[0].start_ms.max(trigger_ms));
             Verdict::Metastable
@@ -672,9 +641,7 @@ pub fn analyze(
             "Not judged: no window after the trigger had {} completed logins.",
             slo.min_requests.max(1)
         ),
-        Verdict::NeverDegraded => {
-            "Never degraded: every judged window after the trigger met the SLO.".to_string()
-        }
+        Verdict::NeverDegraded => "Never degraded: every judged window after the trigger met the SLO.".to_string(),
         Verdict::Recovered | Verdict::RecoveredThenRelapsed => {
             let rt = recovery_time_ms.unwrap_or(0);
             let after = match from_storm_end_ms {
@@ -799,10 +766,7 @@ mod tests {
         assert_eq!(r.recovered_at_ms, Some(12_000));
         assert_eq!(r.recovery_time(), Some(S * 7));
         assert_eq!(r.recovery_time_from_storm_end_ms, Some(2_000));
-        assert_eq!(
-            r.summary,
-            "Recovered 7s after the trigger (2s after the storm ended)."
-        );
+        assert_eq!(r.summary, "Recovered 7s after the trigger (2s after the storm ended).");
         assert_eq!(r.health[6].reason, "p99 900ms > 500ms");
         // 7 unhealthy of 15 judged windows after the trigger.
         assert!((r.down_share.unwrap() - 7.0 / 15.0).abs() < 1e-9);
@@ -852,11 +816,7 @@ mod tests {
         assert_eq!(r.verdict, Verdict::NotRecovered);
         // No retries anywhere: nothing kept it down, so not metastable either.
         assert_eq!(r.metastable_since_ms, None);
-        assert!(
-            r.summary.starts_with("Not recovered within 17s"),
-            "{}",
-            r.summary
-        );
+        assert!(r.summary.starts_with("Not recovered within 17s"), "{}", r.summary);
     }
 
     #[test]
@@ -932,11 +892,7 @@ mod tests {
         assert_eq!(r.baseline.fresh_arrivals_per_window, 100.0);
         assert_eq!(r.verdict, Verdict::Metastable);
         assert_eq!(r.metastable_since_ms, Some(7_000));
-        assert!(
-            r.summary.contains("back at baseline for 10s"),
-            "{}",
-            r.summary
-        );
+        assert!(r.summary.contains("back at baseline for 10s"), "{}", r.summary);
         // Retry amplification after the trigger: (3·1000 + 10·1000) ÷ (3·1000 + 10·100).
         assert!((r.retry_amplification.unwrap() - 13_000.0 / 4_000.0).abs() < 1e-9);
         assert_eq!(r.health[8].retry_amplification, Some(10.0));
@@ -1036,10 +992,7 @@ mod tests {
         w[4].locked_out = 70;
         w[5].locked_out = 70;
         let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
-        assert_eq!(
-            (r.peak_locked_out, r.peak_locked_out_at_ms),
-            (70, Some(4_000))
-        );
+        assert_eq!((r.peak_locked_out, r.peak_locked_out_at_ms), (70, Some(4_000)));
         assert_eq!(r.attempts, 700);
         assert_eq!(r.goodput, 600);
         assert!((r.goodput_share.unwrap() - 600.0 / 700.0).abs() < 1e-9);

@@ -11,9 +11,7 @@ use crate::units::format_duration;
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ")
 }
 
 /// Inline code that survives backticks inside.
@@ -40,12 +38,7 @@ fn icon(v: Verdict) -> &'static str {
 }
 
 /// The CI job summary of one run.
-pub fn markdown(
-    name: &str,
-    recovery: &Recovery,
-    results: &[ThresholdResult],
-    totals: &Totals,
-) -> String {
+pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], totals: &Totals) -> String {
     let mut m = String::new();
     let failed = results.iter().filter(|r| !r.passed).count();
     m.push_str(&format!(
@@ -71,10 +64,7 @@ pub fn markdown(
         }
         m.push('\n');
     }
-    let rt = match (
-        recovery.recovery_time(),
-        recovery.recovery_time_from_storm_end(),
-    ) {
+    let rt = match (recovery.recovery_time(), recovery.recovery_time_from_storm_end()) {
         (Some(t), Some(s)) => format!(
             "{} after the trigger, {} after the storm",
             format_duration(t),
@@ -91,8 +81,7 @@ pub fn markdown(
                 "{} ok, {} failed ({} success)",
                 totals.logins_ok,
                 totals.logins_failed,
-                pct(totals.logins_ok as f64
-                    / (totals.logins_ok + totals.logins_failed).max(1) as f64)
+                pct(totals.logins_ok as f64 / (totals.logins_ok + totals.logins_failed).max(1) as f64)
             ),
         ),
         (
@@ -107,9 +96,7 @@ pub fn markdown(
         ),
         (
             "Retry amplification after the trigger",
-            recovery
-                .retry_amplification
-                .map_or("–".into(), |a| format!("{a:.2}×")),
+            recovery.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×")),
         ),
         ("Clients that gave up", totals.clients_gave_up.to_string()),
         (
@@ -125,10 +112,7 @@ pub fn markdown(
             "Down share after the trigger",
             recovery.down_share.map_or("–".into(), pct),
         ),
-        (
-            "Peak locked-out clients",
-            recovery.peak_locked_out.to_string(),
-        ),
+        ("Peak locked-out clients", recovery.peak_locked_out.to_string()),
         ("SLO", recovery.slo.how.clone()),
     ];
     m.push_str("### Key figures\n\n| | |\n| --- | --- |\n");

@@ -84,10 +84,7 @@ pub fn aggregate(runs: &[(f64, u64, Recovery)]) -> Sweep {
             verdicts,
         });
     }
-    let first_failure = levels
-        .iter()
-        .find(|l| l.not_recovered > 0)
-        .map(|l| l.intensity);
+    let first_failure = levels.iter().find(|l| l.not_recovered > 0).map(|l| l.intensity);
     let cliff = levels
         .iter()
         .find(|l| l.not_recovered * 2 > l.runs)
@@ -112,14 +109,7 @@ fn ms(v: Option<u64>) -> String {
 impl Sweep {
     /// A plain-text table, one line per intensity, and the cliff.
     pub fn render(&self) -> String {
-        let head = [
-            "intensity",
-            "runs",
-            "recovered",
-            "median",
-            "range",
-            "not recovered",
-        ];
+        let head = ["intensity", "runs", "recovered", "median", "range", "not recovered"];
         let body: Vec<[String; 6]> = self
             .levels
             .iter()
@@ -136,8 +126,7 @@ impl Sweep {
                     if l.failed_seeds.is_empty() {
                         "0".into()
                     } else {
-                        let seeds: Vec<String> =
-                            l.failed_seeds.iter().map(u64::to_string).collect();
+                        let seeds: Vec<String> = l.failed_seeds.iter().map(u64::to_string).collect();
                         format!("{} (seeds {})", l.not_recovered, seeds.join(", "))
                     },
                 ]
@@ -233,10 +222,7 @@ mod tests {
         let l2 = &s.levels[1];
         // 2, 3, 4, 9 s → median 3.5 s, range 2–9 s.
         assert_eq!(l2.median_recovery_ms, Some(3_500));
-        assert_eq!(
-            (l2.min_recovery_ms, l2.max_recovery_ms),
-            (Some(2_000), Some(9_000))
-        );
+        assert_eq!((l2.min_recovery_ms, l2.max_recovery_ms), (Some(2_000), Some(9_000)));
         assert_eq!(s.levels[0].median_recovery_ms, Some(500));
         let l3 = &s.levels[2];
         assert_eq!((l3.recovered, l3.not_recovered), (2, 1));
@@ -248,23 +234,15 @@ mod tests {
         let text = s.render();
         assert!(text.contains("1 (seeds 1)"), "{text}");
         assert!(text.contains("2s – 9s"), "{text}");
-        assert!(text.ends_with(
-            "always recovered up to: 2; first failure at: 3; cliff (most runs fail) at: 4\n"
-        ));
+        assert!(text.ends_with("always recovered up to: 2; first failure at: 3; cliff (most runs fail) at: 4\n"));
     }
 
     #[test]
     fn a_sweep_without_failures_has_no_cliff() {
         let s = aggregate(&[(1.0, 1, rec(Some(1))), (5.0, 1, rec(Some(2)))]);
-        assert_eq!(
-            (s.first_failure, s.cliff, s.safe_up_to),
-            (None, None, Some(5.0))
-        );
+        assert_eq!((s.first_failure, s.cliff, s.safe_up_to), (None, None, Some(5.0)));
         let s = aggregate(&[(1.0, 1, rec(None))]);
-        assert_eq!(
-            (s.first_failure, s.cliff, s.safe_up_to),
-            (Some(1.0), Some(1.0), None)
-        );
+        assert_eq!((s.first_failure, s.cliff, s.safe_up_to), (Some(1.0), Some(1.0), None));
         assert!(aggregate(&[]).levels.is_empty());
     }
 }

@@ -85,9 +85,7 @@ impl Action {
     /// `None` when the action is not valid (see `OverlayConfig::validate`).
     pub fn kind(&self) -> Option<ActionKind> {
         match (self.inject_mega_supernodes, self.slots, self.shed) {
-            (Some(count), Some(slots), None) if count > 0 && slots > 0 => {
-                Some(ActionKind::InjectMega { count, slots })
-            }
+            (Some(count), Some(slots), None) if count > 0 && slots > 0 => Some(ActionKind::InjectMega { count, slots }),
             (None, None, Some(on)) => Some(ActionKind::Shed(on)),
             _ => None,
         }
@@ -166,10 +164,7 @@ impl Default for OverlayConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read overlay config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("unknown overlay mode `{0}`: use one of healthy, bug-2007, unbounded, december-2010")]
     UnknownMode(String),
     #[error("overlay config is not valid YAML for the schema: {0}")]
@@ -211,10 +206,7 @@ impl OverlayConfig {
         share_ok(&mut bad, "keepalive_cost", self.keepalive_cost);
         let pr = self.promotion_rate.per_sec();
         if !(pr.is_finite() && pr >= 0.0) {
-            bad(
-                "promotion_rate",
-                format!("must be a rate of 0/s or more, got {pr}/s"),
-            );
+            bad("promotion_rate", format!("must be a rate of 0/s or more, got {pr}/s"));
         }
         if self.failure_window.0 < std::time::Duration::from_millis(100) {
             bad("failure_window", "must be at least 100ms".into());
@@ -226,10 +218,7 @@ impl OverlayConfig {
             }
         }
         if self.initial_online > MAX_INITIAL_ONLINE {
-            bad(
-                "initial_online",
-                format!("must be at most {MAX_INITIAL_ONLINE}"),
-            );
+            bad("initial_online", format!("must be at most {MAX_INITIAL_ONLINE}"));
         }
         for (i, a) in self.actions.iter().enumerate() {
             let p = |f: &str| format!("actions[{i}].{f}");
@@ -250,10 +239,7 @@ impl OverlayConfig {
                         );
                     }
                     match a.slots {
-                        None => bad(
-                            &p("slots"),
-                            "is required with inject_mega_supernodes".into(),
-                        ),
+                        None => bad(&p("slots"), "is required with inject_mega_supernodes".into()),
                         Some(0) => bad(&p("slots"), "must be at least 1".into()),
                         Some(_) => {}
                     }
@@ -323,9 +309,7 @@ impl OverlayConfig {
         let mut merged = serde_yaml::to_value(base)?;
         match serde_yaml::from_str::<serde_yaml::Value>(text)? {
             serde_yaml::Value::Mapping(over) => {
-                let m = merged
-                    .as_mapping_mut()
-                    .expect("a struct serializes to a mapping");
+                let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
                 for (k, v) in over {
                     m.insert(k, v);
                 }
@@ -361,11 +345,7 @@ impl OverlayConfig {
     /// The bounded queue's bound: μ × client_timeout, at least 1.
     pub fn queue_bound(&self) -> usize {
         let b = (self.capacity.per_sec() * self.client_timeout.as_secs_f64()).ceil();
-        if b.is_finite() && b >= 1.0 {
-            b as usize
-        } else {
-            1
-        }
+        if b.is_finite() && b >= 1.0 { b as usize } else { 1 }
     }
 
     /// `Retry-After` in whole seconds, rounded up, at least 1.
@@ -409,10 +389,7 @@ mod tests {
         assert_eq!(c.actions[1].at.0.as_secs(), 120);
         assert_eq!(
             c.actions[0].kind(),
-            Some(ActionKind::InjectMega {
-                count: 4,
-                slots: 20000
-            })
+            Some(ActionKind::InjectMega { count: 4, slots: 20000 })
         );
         assert_eq!(c.initial_online, 10_000, "absent fields keep defaults");
     }
@@ -466,15 +443,10 @@ mod tests {
     #[test]
     fn a_file_overrides_the_mode_preset() {
         let base = OverlayConfig::preset("december-2010").unwrap();
-        let c =
-            OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
+        let c = OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
         assert_eq!(c.capacity.per_sec(), 300.0);
         assert_eq!(c.initial_online, 5);
-        assert_eq!(
-            c.self_shutdown.unwrap().load.0,
-            0.9,
-            "the preset's own fields stay"
-        );
+        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9, "the preset's own fields stay");
         assert!(OverlayConfig::from_yaml_over(&base, "").is_ok());
         assert!(OverlayConfig::from_yaml_over(&base, "[1]").is_err());
         assert!(OverlayConfig::from_yaml_over(&base, "capacity: 0/s").is_err());

@@ -30,11 +30,8 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
         "Modes the overlay runs in (always 1).",
         &[(&info, 1.0)],
     );
-    let g =
-        |o: &mut String, name: &str, help: &str, v: f64| metric(o, name, "gauge", help, &[("", v)]);
-    let c = |o: &mut String, name: &str, help: &str, v: u64| {
-        metric(o, name, "counter", help, &[("", v as f64)])
-    };
+    let g = |o: &mut String, name: &str, help: &str, v: f64| metric(o, name, "gauge", help, &[("", v)]);
+    let c = |o: &mut String, name: &str, help: &str, v: u64| metric(o, name, "counter", help, &[("", v as f64)]);
     g(
         &mut o,
         "overlay_uptime_seconds",
@@ -101,24 +98,14 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
         "1 while the bug-2007 allocator refuses to promote.",
         bool_f(s.promotion_suspended),
     );
-    g(
-        &mut o,
-        "overlay_shed",
-        "1 while optional work is shed.",
-        bool_f(s.shed),
-    );
+    g(&mut o, "overlay_shed", "1 while optional work is shed.", bool_f(s.shed));
     c(
         &mut o,
         "overlay_logins_completed_total",
         "Logins the login server did the work for (throughput).",
         st.completed,
     );
-    c(
-        &mut o,
-        "overlay_logins_ok_total",
-        "Logins answered 200.",
-        st.ok,
-    );
+    c(&mut o, "overlay_logins_ok_total", "Logins answered 200.", st.ok);
     c(
         &mut o,
         "overlay_logins_wasted_total",

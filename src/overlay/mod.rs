@@ -31,9 +31,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{
-    Action, ActionKind, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown,
-};
+pub use config::{Action, ActionKind, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {
@@ -52,10 +50,7 @@ impl OverlayHandle {
         }
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), server)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
                 abort.abort();
             }
         }

@@ -173,11 +173,7 @@ impl FailureWindow {
     fn ratio(&mut self, now: Duration) -> f64 {
         self.expire(now);
         let n = self.ok + self.failed;
-        if n == 0 {
-            0.0
-        } else {
-            self.failed as f64 / n as f64
-        }
+        if n == 0 { 0.0 } else { self.failed as f64 / n as f64 }
     }
 }
 
@@ -377,9 +373,7 @@ impl<T> Model<T> {
     pub fn inject_mega(&mut self, count: u32, slots: u32) -> Vec<u64> {
         self.stats.mega_injected += count as u64;
         self.mega += count as usize;
-        (0..count)
-            .map(|_| self.add_supernode(None, slots.max(1)))
-            .collect()
+        (0..count).map(|_| self.add_supernode(None, slots.max(1))).collect()
     }
 
     pub fn set_shed(&mut self, on: bool) {
@@ -424,8 +418,7 @@ impl<T> Model<T> {
                 self.stats.wasted += 1;
             }
             let result = self.complete_login(p.client);
-            self.window
-                .record(now, matches!(result, LoginResult::Ok { .. }));
+            self.window.record(now, matches!(result, LoginResult::Ok { .. }));
             out.push((p.ticket, result));
         }
         if self.queue.is_empty() {
@@ -488,8 +481,7 @@ impl<T> Model<T> {
             self.refresh_candidate(c);
         }
         let desired = (self.up.len() as f64 * (1.0 + self.spare)).ceil() as u64;
-        let mut have =
-            self.slots_total + self.warming_until.len() as u64 * self.slots_per_host as u64;
+        let mut have = self.slots_total + self.warming_until.len() as u64 * self.slots_per_host as u64;
         while have < desired && self.promotion_tokens >= 1.0 {
             let Some(c) = self.candidates.pop_first() else {
                 break;

@@ -36,10 +36,7 @@ fn capacity_is_respected() {
         m.tick(ms(t), &mut out);
     }
     let done = m.stats().completed;
-    assert!(
-        (999..=1001).contains(&done),
-        "completed {done} in 1 s at 1000/s"
-    );
+    assert!((999..=1001).contains(&done), "completed {done} in 1 s at 1000/s");
     assert_eq!(out.len() as u64, done);
     assert_eq!(m.queue_depth() as u64, 5000 - done);
     // FIFO: the first to arrive are the first served.
@@ -157,17 +154,11 @@ fn overload(queue: QueuePolicy, offered: u64, secs: u64) -> (u64, u64) {
 fn unbounded_queue_wastes_capacity_on_clients_that_gave_up() {
     // 3× overload at 100/s with a 1 s client timeout, 10 s: measured over the last 5 s.
     let (completed, wasted) = overload(QueuePolicy::Unbounded, 300, 10);
-    assert!(
-        (495..=505).contains(&completed),
-        "throughput stays μ: {completed}"
-    );
+    assert!((495..=505).contains(&completed), "throughput stays μ: {completed}");
     assert_eq!(wasted, completed, "goodput is zero");
     let (completed, wasted) = overload(QueuePolicy::Bounded, 300, 10);
     assert!((495..=505).contains(&completed), "{completed}");
-    assert_eq!(
-        wasted, 0,
-        "the deadline-aware queue serves only waiting clients"
-    );
+    assert_eq!(wasted, 0, "the deadline-aware queue serves only waiting clients");
 }
 
 fn population(n: u64, allocation: Allocation) -> OverlayConfig {
@@ -209,13 +200,8 @@ fn eligibility_is_a_deterministic_share_of_ids() {
     });
     let n = (0..100_000).filter(|&c| a.is_eligible(c)).count();
     assert!((4700..5300).contains(&n), "{n} of 100000 at 5%");
-    let same = (0..100_000)
-        .filter(|&c| a.is_eligible(c) && b.is_eligible(c))
-        .count();
-    assert!(
-        same < 500,
-        "another seed picks other hosts: {same} in common"
-    );
+    let same = (0..100_000).filter(|&c| a.is_eligible(c) && b.is_eligible(c)).count();
+    assert!(same < 500, "another seed picks other hosts: {same} in common");
 }
 
 #[test]
@@ -320,11 +306,7 @@ fn healthy_promotion_refills_supernodes_after_a_mass_leave() {
     let gone = s.mass_leave();
     assert_eq!(gone, 25);
     s.run_until(2.0);
-    assert!(
-        s.logged_out() > 500,
-        "the leave orphaned many: {}",
-        s.logged_out()
-    );
+    assert!(s.logged_out() > 500, "the leave orphaned many: {}", s.logged_out());
     s.run_until(15.0);
     assert_eq!(s.logged_out(), 0, "every client that is up is back");
     assert!(s.m.stats().promotions >= 20, "{:?}", s.m.stats());
@@ -348,11 +330,7 @@ fn bug_2007_stops_promoting_while_failures_are_high_and_resumes_after_mega_super
     assert!(!s.m.promotion_suspended(ms(s.t)));
     s.run_until(30.0);
     assert_eq!(s.logged_out(), 0);
-    assert!(
-        s.m.stats().promotions > 0,
-        "promotion resumed: {:?}",
-        s.m.stats()
-    );
+    assert!(s.m.stats().promotions > 0, "promotion resumed: {:?}", s.m.stats());
 }
 
 #[test]
@@ -376,11 +354,7 @@ fn self_shutdown_cascades() {
         (s.m.stats().shutdowns_self, s.m.supernodes())
     };
     let (shut, left) = cascade(None);
-    assert_eq!(
-        (shut, left),
-        (0, 42),
-        "without self-shutdown the spare slots absorb it"
-    );
+    assert_eq!((shut, left), (0, 42), "without self-shutdown the spare slots absorb it");
     let (shut, left) = cascade(Some(0.9));
     assert!(shut > 20, "8 lost hosts set off {shut} self-shutdowns");
     assert!(left < 20, "{left} supernodes left");
@@ -429,10 +403,7 @@ fn config_actions_fire_at_their_time() {
     assert_eq!(m.supernodes(), 0);
     m.tick(ms(2500), &mut out);
     let snap = m.snapshot(ms(2500));
-    assert_eq!(
-        (snap.supernodes, snap.mega_supernodes, snap.slots_total),
-        (3, 3, 30)
-    );
+    assert_eq!((snap.supernodes, snap.mega_supernodes, snap.slots_total), (3, 3, 30));
 }
 
 #[test]

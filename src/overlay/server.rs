@@ -152,10 +152,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
 fn json(status: StatusCode, body: String) -> Response {
     (
         status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response()
@@ -166,10 +163,7 @@ fn unavailable(shared: &Shared, reason: Reject) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         [
             (header::RETRY_AFTER, shared.retry_after.clone()),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
         ],
         format!("{{\"error\":\"{}\"}}", reason.as_str()),
     )
@@ -187,9 +181,7 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         return unavailable(&s, reason);
     }
     match rx.await {
-        Ok(LoginResult::Ok { supernode }) => {
-            json(StatusCode::OK, format!("{{\"supernode\":{supernode}}}"))
-        }
+        Ok(LoginResult::Ok { supernode }) => json(StatusCode::OK, format!("{{\"supernode\":{supernode}}}")),
         Ok(LoginResult::Rejected(reason)) => unavailable(&s, reason),
         // The processing loop is gone: the overlay is shutting down.
         Err(_) => unavailable(&s, Reject::Expired),
@@ -221,10 +213,7 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.model().snapshot(s.now());
     let text = metrics::render(&snap, s.config.allocation, s.config.queue);
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(metrics::CONTENT_TYPE),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))],
         text,
     )
         .into_response()

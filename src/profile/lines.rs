@@ -33,13 +33,10 @@ impl Walker {
                 *index += 1;
                 Some(p)
             }
-            Some(Frame::Map { path, key }) => key.take().map(|k| {
-                if path.is_empty() {
-                    k
-                } else {
-                    format!("{path}.{k}")
-                }
-            }),
+            Some(Frame::Map { path, key }) => {
+                key.take()
+                    .map(|k| if path.is_empty() { k } else { format!("{path}.{k}") })
+            }
         }
     }
 }

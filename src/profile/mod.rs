@@ -89,9 +89,7 @@ impl Node {
             return Err(format!("`{url}` has no host"));
         }
         let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-            let (h, after) = h
-                .split_once(']')
-                .ok_or_else(|| format!("`{url}`: unclosed `[`"))?;
+            let (h, after) = h.split_once(']').ok_or_else(|| format!("`{url}`: unclosed `[`"))?;
             (h.to_string(), after.strip_prefix(':'))
         } else {
             match authority.rsplit_once(':') {
@@ -341,11 +339,7 @@ pub fn load(path: &Path) -> Result<Profile, ProfileError> {
 
 /// Parses and validates profile text; `path` names it in errors and anchors relative
 /// paths (traces); `env` resolves `${VAR}`.
-pub fn parse(
-    text: &str,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Profile, ProfileError> {
+pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, ProfileError> {
     let fail = |problems| ProfileError {
         file: path.to_path_buf(),
         problems,
@@ -398,9 +392,7 @@ fn path_string(p: &serde_ignored::Path) -> String {
                 format!("{parent}.{key}")
             }
         }
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-            path_string(parent)
-        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => path_string(parent),
     }
 }
 
@@ -450,13 +442,7 @@ impl Validator<'_> {
         }
     }
 
-    fn choice<T: Copy>(
-        &mut self,
-        field: &str,
-        v: &Option<Text>,
-        default: T,
-        options: &[(&str, T)],
-    ) -> T {
+    fn choice<T: Copy>(&mut self, field: &str, v: &Option<Text>, default: T, options: &[(&str, T)]) -> T {
         let Some(Text(s)) = v else { return default };
         match options.iter().find(|(name, _)| name == s) {
             Some((_, t)) => *t,
@@ -484,10 +470,7 @@ impl Validator<'_> {
         let name = match &raw.name {
             Some(n) if !n.trim().is_empty() => n.clone(),
             _ => {
-                self.err(
-                    "name",
-                    "every profile needs a name (it names the report folder)",
-                );
+                self.err("name", "every profile needs a name (it names the report folder)");
                 String::new()
             }
         };
@@ -503,18 +486,14 @@ impl Validator<'_> {
         }
         let b = raw.baseline.clone().unwrap_or_default();
         let baseline = Baseline {
-            duration: self
-                .unit("baseline.duration", &b.duration, Dur(Duration::ZERO))
-                .0,
+            duration: self.unit("baseline.duration", &b.duration, Dur(Duration::ZERO)).0,
             rate: self.unit("baseline.rate", &b.rate, Rate(0.0)),
         };
         let storm = self.storm(raw.storm.as_ref(), &population);
         let client = self.client(raw.client.as_ref());
         let o = raw.observe.clone().unwrap_or_default();
         let observe = Observe {
-            window: self
-                .unit("observe.window", &o.window, Dur(Duration::from_secs(1)))
-                .0,
+            window: self.unit("observe.window", &o.window, Dur(Duration::from_secs(1))).0,
             after_storm: self
                 .unit(
                     "observe.until_recovered",
@@ -528,14 +507,11 @@ impl Validator<'_> {
         }
         let s = raw.slo.clone().unwrap_or_default();
         let slo = Slo {
-            success_rate: s.success_rate.as_ref().map(|_| {
-                self.unit("slo.success_rate", &s.success_rate, Share(0.99))
-                    .0
-            }),
-            p99: s
-                .p99
+            success_rate: s
+                .success_rate
                 .as_ref()
-                .map(|_| self.unit("slo.p99", &s.p99, Dur::default()).0),
+                .map(|_| self.unit("slo.success_rate", &s.success_rate, Share(0.99)).0),
+            p99: s.p99.as_ref().map(|_| self.unit("slo.p99", &s.p99, Dur::default()).0),
             hold: s
                 .hold
                 .as_ref()
@@ -605,9 +581,7 @@ impl Validator<'_> {
                 None
             }
             (Some(o), None) => {
-                let timeout = self
-                    .unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2)))
-                    .0;
+                let timeout = self.unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2))).0;
                 match crate::embedded::config(o, timeout, population.simulated as u64) {
                     Ok(c) => Some(Endpoint::Embedded(Box::new(c))),
                     Err(problems) => {
@@ -659,9 +633,7 @@ impl Validator<'_> {
                 ("failover", Pick::Failover),
             ],
         );
-        let timeout = self
-            .unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2)))
-            .0;
+        let timeout = self.unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2))).0;
         if timeout.is_zero() {
             self.err("target.timeout", "must be above zero");
         }
@@ -707,12 +679,12 @@ impl Validator<'_> {
         let simulated = self.value("population.simulate", &p.simulate, 1000u32);
         let modelled = self.value("population.clients", &p.clients, simulated as u64);
         if (modelled as f64) < simulated as f64 {
-            self.err("population.simulate", format!("drives more virtual clients ({simulated}) than the population it models ({modelled})"));
+            self.err(
+                "population.simulate",
+                format!("drives more virtual clients ({simulated}) than the population it models ({modelled})"),
+            );
         }
-        Population {
-            modelled,
-            simulated,
-        }
+        Population { modelled, simulated }
     }
 
     fn storm(&mut self, raw: Option<&raw::RawStorm>, pop: &Population) -> Storm {
@@ -735,7 +707,10 @@ impl Validator<'_> {
                 for (i, w) in waves.iter().enumerate() {
                     let f = |k: &str| format!("storm.waves[{i}].{k}");
                     if w.share.is_none() {
-                        self.err(&f("share"), "missing: the share of the population that reboots in this wave, e.g. 35%");
+                        self.err(
+                            &f("share"),
+                            "missing: the share of the population that reboots in this wave, e.g. 35%",
+                        );
                     }
                     let wave = Wave {
                         name: w.name.clone().unwrap_or_else(|| format!("wave {}", i + 1)),
@@ -778,10 +753,7 @@ impl Validator<'_> {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
-                self.err(
-                    "storm.trace",
-                    format!("cannot read `{}`: {e}", path.display()),
-                );
+                self.err("storm.trace", format!("cannot read `{}`: {e}", path.display()));
                 return StormSource::None;
             }
         };
@@ -844,10 +816,7 @@ impl Validator<'_> {
                 Err(_) => self.err(&hf, format!("`{k}` is not a valid header name")),
             }
         }
-        let body = s
-            .body
-            .as_ref()
-            .map(|b| self.template(&format!("{field}.body"), b));
+        let body = s.body.as_ref().map(|b| self.template(&format!("{field}.body"), b));
         let expect = match &s.expect {
             None => default_expect.to_vec(),
             Some(raw::RawExpect::One(t)) => vec![self.status(&format!("{field}.expect"), t)],
@@ -871,10 +840,7 @@ impl Validator<'_> {
         match t.0.parse::<u16>() {
             Ok(s) if (100..=599).contains(&s) => s,
             _ => {
-                self.err(
-                    field,
-                    format!("`{}` is not an HTTP status (100 to 599)", t.0),
-                );
+                self.err(field, format!("`{}` is not an HTTP status (100 to 599)", t.0));
                 200
             }
         }
@@ -884,7 +850,10 @@ impl Validator<'_> {
         let c = raw.cloned().unwrap_or_default();
         let login: Vec<Step> = match &c.login {
             None => {
-                self.err("client.login", "missing: list the login flow's steps, e.g. `- { name: auth, request: POST /login, expect: 200 }`");
+                self.err(
+                    "client.login",
+                    "missing: list the login flow's steps, e.g. `- { name: auth, request: POST /login, expect: 200 }`",
+                );
                 Vec::new()
             }
             Some(steps) if steps.is_empty() => {
@@ -926,12 +895,8 @@ impl Validator<'_> {
         );
         let retry = RetryPolicy {
             kind,
-            base: self
-                .unit("client.retry.base", &r.base, Dur(Duration::from_secs(1)))
-                .0,
-            cap: self
-                .unit("client.retry.cap", &r.cap, Dur(Duration::from_secs(60)))
-                .0,
+            base: self.unit("client.retry.base", &r.base, Dur(Duration::from_secs(1))).0,
+            cap: self.unit("client.retry.cap", &r.cap, Dur(Duration::from_secs(60))).0,
             jitter: self.choice(
                 "client.retry.jitter",
                 &r.jitter,
@@ -948,11 +913,7 @@ impl Validator<'_> {
                 &r.max_attempts,
                 if kind == RetryKind::None { 1 } else { 10u32 },
             ),
-            honor_retry_after: self.value(
-                "client.retry.honor_retry_after",
-                &r.honor_retry_after,
-                true,
-            ),
+            honor_retry_after: self.value("client.retry.honor_retry_after", &r.honor_retry_after, true),
             budget: r.budget.as_ref().map(|b| RetryBudget {
                 max_tokens: self.value("client.retry.budget.max_tokens", &b.max_tokens, 10.0),
                 token_ratio: self.value("client.retry.budget.token_ratio", &b.token_ratio, 0.1),
@@ -960,11 +921,7 @@ impl Validator<'_> {
             throttle: r.throttle.as_ref().map(|t| AdaptiveThrottle {
                 k: self.value("client.retry.throttle.k", &t.k, 2.0),
                 window: self
-                    .unit(
-                        "client.retry.throttle.window",
-                        &t.window,
-                        Dur(Duration::from_secs(120)),
-                    )
+                    .unit("client.retry.throttle.window", &t.window, Dur(Duration::from_secs(120)))
                     .0,
             }),
         };
@@ -983,10 +940,7 @@ impl Validator<'_> {
         if let Some(b) = retry.budget
             && !(b.max_tokens > 0.0 && b.token_ratio > 0.0)
         {
-            self.err(
-                "client.retry.budget",
-                "max_tokens and token_ratio must be above zero",
-            );
+            self.err("client.retry.budget", "max_tokens and token_ratio must be above zero");
         }
         if let Some(t) = retry.throttle
             && t.k < 1.0
@@ -1000,15 +954,31 @@ impl Validator<'_> {
             let keepalive = match &s.keepalive {
                 Some(k) => self.step("client.session.keepalive", k, &[200]),
                 None => {
-                    self.err("client.session.keepalive", "missing: the request that keeps a session alive, e.g. `{ request: POST /keepalive }`");
-                    Step { name: "keepalive".into(), method: hyper::Method::POST, path: Template::literal("/"), headers: vec![], body: None, expect: vec![200] }
+                    self.err(
+                        "client.session.keepalive",
+                        "missing: the request that keeps a session alive, e.g. `{ request: POST /keepalive }`",
+                    );
+                    Step {
+                        name: "keepalive".into(),
+                        method: hyper::Method::POST,
+                        path: Template::literal("/"),
+                        headers: vec![],
+                        body: None,
+                        expect: vec![200],
+                    }
                 }
             };
-            let every = self.unit("client.session.every", &s.every, Dur(Duration::from_secs(30))).0;
+            let every = self
+                .unit("client.session.every", &s.every, Dur(Duration::from_secs(30)))
+                .0;
             if every < Duration::from_millis(100) {
                 self.err("client.session.every", "must be at least 100ms");
             }
-            Session { keepalive, every, initially_online: self.value("client.session.initially_online", &s.initially_online, true) }
+            Session {
+                keepalive,
+                every,
+                initially_online: self.value("client.session.initially_online", &s.initially_online, true),
+            }
         });
         let on_reboot = c.on_reboot.as_ref().map_or_else(Vec::new, |steps| {
             steps
@@ -1096,11 +1066,7 @@ gate: [ "recovery_time < 3m" ]
         }
         let colour = e.problems.iter().find(|p| p.field == "colour").unwrap();
         assert_eq!(colour.line, Some(4));
-        let timeout = e
-            .problems
-            .iter()
-            .find(|p| p.field == "target.timeout")
-            .unwrap();
+        let timeout = e.problems.iter().find(|p| p.field == "target.timeout").unwrap();
         assert_eq!(timeout.line, Some(7));
         let text = e.to_string();
         assert!(text.contains("bad.yaml:7: target.timeout:"), "{text}");
@@ -1115,10 +1081,7 @@ gate: [ "recovery_time < 3m" ]
 
     #[test]
     fn environment_variables_fill_templates_but_not_the_report() {
-        let text = GOOD.replace(
-            r#"body: '{"client":"{{client}}"}'"#,
-            r#"body: '{"token":"${TOKEN}"}'"#,
-        );
+        let text = GOOD.replace(r#"body: '{"client":"{{client}}"}'"#, r#"body: '{"token":"${TOKEN}"}'"#);
         let env = |k: &str| (k == "TOKEN").then(|| "hunter2".to_string());
         let p = parse(&text, Path::new("p.yaml"), &env).unwrap();
         let body = p.client.login[0].body.as_ref().unwrap().render(Vars {

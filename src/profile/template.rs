@@ -28,10 +28,7 @@ pub struct Vars {
 
 impl Template {
     /// Parses `text`, resolving `${VAR}` through `env`. Every problem is returned.
-    pub fn parse(
-        text: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Template, Vec<String>> {
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Template, Vec<String>> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut errors = Vec::new();
@@ -48,7 +45,9 @@ impl Template {
                     "attempt" => Part::Attempt,
                     "node" => Part::Node,
                     other => {
-                        errors.push(format!("unknown template variable `{{{{{other}}}}}` (known: client, attempt, node)"));
+                        errors.push(format!(
+                            "unknown template variable `{{{{{other}}}}}` (known: client, attempt, node)"
+                        ));
                         Part::Lit(String::new())
                     }
                 };
@@ -129,11 +128,7 @@ mod tests {
 
     #[test]
     fn renders_variables_and_environment() {
-        let t = Template::parse(
-            r#"{"client":"{{client}}","try":{{ attempt }},"t":"${TOKEN}"}"#,
-            &env,
-        )
-        .unwrap();
+        let t = Template::parse(r#"{"client":"{{client}}","try":{{ attempt }},"t":"${TOKEN}"}"#, &env).unwrap();
         let s = t.render(Vars {
             client: 42,
             attempt: 3,

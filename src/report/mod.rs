@@ -164,15 +164,9 @@ impl Totals {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a stampede report: {why}")]
     NotAReport { path: PathBuf, why: String },
     #[error(transparent)]
@@ -210,11 +204,10 @@ impl Report {
             path: file.clone(),
             source,
         })?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
-                path: file.clone(),
-                why: e.to_string(),
-            })?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
+            path: file.clone(),
+            why: e.to_string(),
+        })?;
         match v.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
             Some(other) => {
@@ -248,12 +241,12 @@ impl Report {
                 self.stampede_version, self.name
             ));
             b.with_max_value_divisor(1000.0);
-            let mut w =
-                b.begin_log_with(&mut out, &mut ser)
-                    .map_err(|source| ReportError::Write {
-                        path: "latency.hlog".into(),
-                        source,
-                    })?;
+            let mut w = b
+                .begin_log_with(&mut out, &mut ser)
+                .map_err(|source| ReportError::Write {
+                    path: "latency.hlog".into(),
+                    source,
+                })?;
             let service = Tag::new("service").expect("a valid tag");
             for win in &self.windows {
                 let start = Duration::from_millis(win.start_ms);
@@ -265,8 +258,7 @@ impl Report {
                     source: std::io::Error::other(format!("{e:?}")),
                 };
                 w.write_histogram(&lat, start, len, None).map_err(io)?;
-                w.write_histogram(&svc, start, len, Some(service))
-                    .map_err(io)?;
+                w.write_histogram(&svc, start, len, Some(service)).map_err(io)?;
             }
         }
         Ok(out)
@@ -290,10 +282,7 @@ impl Report {
         let first = parts.first().ok_or("nothing to merge")?;
         let mut out = first.clone();
         for p in &parts[1..] {
-            if p.name != first.name
-                || p.seed != first.seed
-                || p.plan.window_ms != first.plan.window_ms
-            {
+            if p.name != first.name || p.seed != first.seed || p.plan.window_ms != first.plan.window_ms {
                 return Err(format!(
                     "`{}` (seed {}) is not a shard of `{}` (seed {})",
                     p.name, p.seed, first.name, first.seed

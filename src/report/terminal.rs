@@ -55,11 +55,7 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().filter(|t| t.passed).count();
-        let _ = writeln!(
-            s,
-            "\n  thresholds: {passed} of {} passed",
-            r.thresholds.len()
-        );
+        let _ = writeln!(s, "\n  thresholds: {passed} of {} passed", r.thresholds.len());
         for t in &r.thresholds {
             let _ = writeln!(
                 s,
@@ -76,16 +72,8 @@ pub fn summary(r: &Report) -> String {
 fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
-    let status = if r.interrupted {
-        "interrupted"
-    } else {
-        "completed"
-    };
-    let _ = writeln!(
-        s,
-        "\nstampede · {} · seed {} · {}",
-        r.name, r.seed, r.target
-    );
+    let status = if r.interrupted { "interrupted" } else { "completed" };
+    let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(
         s,
         "  run {} ({status}) · window {} · trigger at {} · storm ended {}",

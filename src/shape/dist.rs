@@ -70,13 +70,10 @@ impl Dist {
 }
 
 fn dur(text: &str, s: &str) -> Result<f64, DistError> {
-    s.trim()
-        .parse::<Dur>()
-        .map(|d| d.as_secs_f64())
-        .map_err(|e| DistError {
-            text: text.to_string(),
-            why: e.to_string(),
-        })
+    s.trim().parse::<Dur>().map(|d| d.as_secs_f64()).map_err(|e| DistError {
+        text: text.to_string(),
+        why: e.to_string(),
+    })
 }
 
 impl FromStr for Dist {
@@ -93,14 +90,10 @@ impl FromStr for Dist {
         let Some((name, rest)) = t.split_once('(') else {
             return dur(text, t).map(Dist::Fixed);
         };
-        let args = rest.strip_suffix(')').ok_or_else(|| {
-            err("missing `)` (inside a `{ ... }` mapping, quote it: 'uniform(30s, 3m)')")
-        })?;
-        let args: Vec<&str> = args
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .collect();
+        let args = rest
+            .strip_suffix(')')
+            .ok_or_else(|| err("missing `)` (inside a `{ ... }` mapping, quote it: 'uniform(30s, 3m)')"))?;
+        let args: Vec<&str> = args.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
         // Arguments may be named (`sd 8m`, `mean 2m`) or positional.
         let named = |key: &str| -> Option<&str> {
             args.iter().find_map(|a| {
@@ -182,55 +175,17 @@ mod tests {
             ("spike", Dist::Fixed(0.0)),
             ("30s", Dist::Fixed(30.0)),
             ("fixed(2m)", Dist::Fixed(120.0)),
-            (
-                "uniform(30s, 3m)",
-                Dist::Uniform {
-                    low: 30.0,
-                    high: 180.0,
-                },
-            ),
-            (
-                "uniform(10m)",
-                Dist::Uniform {
-                    low: 0.0,
-                    high: 600.0,
-                },
-            ),
-            (
-                "normal(sd 8m)",
-                Dist::Normal {
-                    mean: 0.0,
-                    sd: 480.0,
-                },
-            ),
-            (
-                "normal(mean 2m, sd 30s)",
-                Dist::Normal {
-                    mean: 120.0,
-                    sd: 30.0,
-                },
-            ),
-            (
-                "normal(2m, 30s)",
-                Dist::Normal {
-                    mean: 120.0,
-                    sd: 30.0,
-                },
-            ),
+            ("uniform(30s, 3m)", Dist::Uniform { low: 30.0, high: 180.0 }),
+            ("uniform(10m)", Dist::Uniform { low: 0.0, high: 600.0 }),
+            ("normal(sd 8m)", Dist::Normal { mean: 0.0, sd: 480.0 }),
+            ("normal(mean 2m, sd 30s)", Dist::Normal { mean: 120.0, sd: 30.0 }),
+            ("normal(2m, 30s)", Dist::Normal { mean: 120.0, sd: 30.0 }),
             ("exponential(5m)", Dist::Exponential { mean: 300.0 }),
             ("decay(mean 1m)", Dist::Exponential { mean: 60.0 }),
         ];
         for (text, want) in cases {
-            assert_eq!(
-                text.parse::<Dist>().unwrap_or_else(|e| panic!("{e}")),
-                want,
-                "{text}"
-            );
-            assert_eq!(
-                want.to_string().parse::<Dist>().unwrap(),
-                want,
-                "display round trip"
-            );
+            assert_eq!(text.parse::<Dist>().unwrap_or_else(|e| panic!("{e}")), want, "{text}");
+            assert_eq!(want.to_string().parse::<Dist>().unwrap(), want, "display round trip");
         }
         for bad in [
             "uniform(3m, 30s)",
@@ -248,31 +203,19 @@ mod tests {
     fn samples_have_the_right_moments_and_bounds() {
         let n = 50_000u64;
         for d in [
-            Dist::Uniform {
-                low: 30.0,
-                high: 180.0,
-            },
-            Dist::Normal {
-                mean: 100.0,
-                sd: 10.0,
-            },
+            Dist::Uniform { low: 30.0, high: 180.0 },
+            Dist::Normal { mean: 100.0, sd: 10.0 },
             Dist::Exponential { mean: 60.0 },
         ] {
             let (lo, hi) = d.range();
             let mut sum = 0.0;
             for i in 0..n {
-                let v = d.sample(
-                    unit_open(1, Stream::Spread, i, 0),
-                    unit_open(1, Stream::Spread, i, 1),
-                );
+                let v = d.sample(unit_open(1, Stream::Spread, i, 0), unit_open(1, Stream::Spread, i, 1));
                 assert!(v >= lo - 1e-9 && v <= hi + 1e-9, "{d}: {v}");
                 sum += v;
             }
             let mean = sum / n as f64;
-            assert!(
-                (mean - d.mean()).abs() < d.mean() * 0.02,
-                "{d}: mean {mean}"
-            );
+            assert!((mean - d.mean()).abs() < d.mean() * 0.02, "{d}: mean {mean}");
         }
     }
 }

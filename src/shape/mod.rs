@@ -113,10 +113,7 @@ impl Plan {
                 }
             }
             StormSource::Trace { events: rows, .. } => {
-                let origin = rows
-                    .iter()
-                    .map(|(t, _)| t.as_secs_f64())
-                    .fold(f64::INFINITY, f64::min);
+                let origin = rows.iter().map(|(t, _)| t.as_secs_f64()).fold(f64::INFINITY, f64::min);
                 for (row, (t, n)) in rows.iter().enumerate() {
                     // Stochastic rounding keeps the expected count exact when a row stands
                     // for a fraction of a virtual client.
@@ -174,10 +171,7 @@ impl Plan {
     }
 
     pub fn first_logins(&self) -> u64 {
-        self.events
-            .iter()
-            .filter(|e| e.kind == EventKind::Login)
-            .count() as u64
+        self.events.iter().filter(|e| e.kind == EventKind::Login).count() as u64
     }
 
     /// First logins due per window of `window`, from 0 to the plan's end.
@@ -228,10 +222,7 @@ pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> 
             Some(c) => match c.parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => v,
                 _ => {
-                    return Err((
-                        line_no,
-                        format!("count `{c}` must be a number, zero or more"),
-                    ));
+                    return Err((line_no, format!("count `{c}` must be a number, zero or more")));
                 }
             },
         };
@@ -277,8 +268,7 @@ mod tests {
         let text = format!(
             "name: t\nseed: 3\ntarget: {{ nodes: [http://127.0.0.1:1] }}\npopulation: {{ clients: 10000, simulate: 1000 }}\ntime_scale: 60\nbaseline: {{ duration: 10s, rate: 20/s }}\n{storm}\nclient:\n  login: [ {{ request: POST /login }} ]\nobserve: {{ until_recovered: 30s }}\n"
         );
-        crate::profile::parse(&text, Path::new("t.yaml"), &|_| None)
-            .unwrap_or_else(|e| panic!("{e}"))
+        crate::profile::parse(&text, Path::new("t.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -302,11 +292,7 @@ mod tests {
         );
         let plan = Plan::new(&p);
         assert_eq!(plan.storm_clients, 500);
-        let storm: Vec<&Event> = plan
-            .events
-            .iter()
-            .filter(|e| e.client < plan.storm_clients)
-            .collect();
+        let storm: Vec<&Event> = plan.events.iter().filter(|e| e.client < plan.storm_clients).collect();
         assert_eq!(storm.len(), 500);
         // Scale 60: wave 1 spans 10 s of run time after the trigger (10 s) plus 1 s downtime.
         for e in &storm {
@@ -329,11 +315,7 @@ mod tests {
         // 20/s over 40 s: 800 expected; Poisson sd ≈ 28.
         let n = plan.background_clients as f64;
         assert!((n - 800.0).abs() < 120.0, "{n}");
-        assert!(
-            plan.events
-                .iter()
-                .all(|e| e.client >= plan.background_first)
-        );
+        assert!(plan.events.iter().all(|e| e.client >= plan.background_first));
     }
 
     #[test]

@@ -74,8 +74,7 @@ async fn handle(State(s): State<Arc<S>>, _h: HeaderMap, body: Bytes) -> Response
     if n <= s.script.fail_first {
         let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
         if let Some(ra) = s.script.retry_after {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static(ra));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static(ra));
         }
         return r;
     }
@@ -120,6 +119,5 @@ pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
 }
 
 pub fn load(text: &str) -> stampede::profile::Profile {
-    stampede::profile::parse(text, Path::new("test.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("{e}"))
+    stampede::profile::parse(text, Path::new("test.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
