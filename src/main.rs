@@ -106,6 +106,22 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     Ok(Shard { index: i - 1, count: n })
 }
 
+/// `println!` that does not panic when stdout is closed (`stampede validate p | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 const GATE_FAILED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const CANNOT_PROCEED: u8 = 3;
@@ -152,8 +168,8 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
     let per_window = plan.logins_per_window(p.observe.window);
     let peak = per_window.iter().max().copied().unwrap_or(0) as f64 / p.observe.window.as_secs_f64();
     let first = plan.first_logins();
-    println!("{}: valid", path.display());
-    println!(
+    out!("{}: valid", path.display());
+    out!(
         "  {} — {}",
         p.name,
         if p.description.is_empty() {
@@ -162,7 +178,7 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
             &p.description
         }
     );
-    println!(
+    out!(
         "  clients: {} rebooting in the storm + {} background logins (population {} modelled, {} simulated, 1 stands for {:.0})",
         terminal::thousands(plan.storm_clients as u64),
         terminal::thousands(plan.background_clients as u64),
@@ -170,13 +186,13 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
         terminal::thousands(p.population.simulated as u64),
         p.population.weight()
     );
-    println!(
+    out!(
         "  first attempts due: {} · peak {:.0}/s (per {} window)",
         terminal::thousands(first),
         peak,
         Dur(p.observe.window)
     );
-    println!(
+    out!(
         "  trigger at {} · storm ends {} · sending stops {} (time scale {}×)",
         format_duration(plan.trigger_start),
         format_duration(plan.storm_end),
@@ -184,7 +200,7 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
         p.time_scale
     );
     let r = &p.client.retry;
-    println!(
+    out!(
         "  retry: {:?} base {} cap {} jitter {:?}, at most {} attempts{}",
         r.kind,
         Dur(r.base),
@@ -197,8 +213,8 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
             ""
         }
     );
-    println!("  shape |{}|", sparkline(&per_window, 60));
-    println!("  (plan built in {took:.2?}; nothing was sent)");
+    out!("  shape |{}|", sparkline(&per_window, 60));
+    out!("  (plan built in {took:.2?}; nothing was sent)");
     ExitCode::SUCCESS
 }
 
@@ -337,7 +353,7 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
             return ExitCode::from(CANNOT_PROCEED);
         }
     };
-    print!("{}", terminal::summary(&report));
+    out_raw!("{}", terminal::summary(&report));
     if let Err(e) = report
         .write(&out_dir)
         .with_context(|| format!("writing the report into {}", out_dir.display()))
@@ -345,7 +361,7 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(CANNOT_PROCEED);
     }
-    println!("\n  report: {}", out_dir.join("report.json").display());
+    out!("\n  report: {}", out_dir.join("report.json").display());
     if let Err(code) = ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref()) {
         return code;
     }
@@ -423,7 +439,7 @@ async fn cmd_overlay(
             return ExitCode::from(CANNOT_PROCEED);
         }
     };
-    println!(
+    out!(
         "reference overlay ({mode}: {} allocation, {} queue, capacity {}, {} clients online) on http://{}",
         cfg.allocation.as_str(),
         cfg.queue.as_str(),
@@ -431,7 +447,7 @@ async fn cmd_overlay(
         cfg.initial_online,
         h.addr
     );
-    println!(
+    out!(
         "  POST /login /keepalive /leave {{\"client\": N}} · GET /metrics · POST /admin/mega-supernodes /admin/shed · Ctrl-C stops"
     );
     wait_signal().await;
@@ -503,10 +519,10 @@ fn cmd_merge(paths: &[PathBuf], out: &Path) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    print!("{}", terminal::summary(&merged));
+    out_raw!("{}", terminal::summary(&merged));
     match merged.write(out) {
         Ok(_) => {
-            println!("\n  merged report: {}", out.join("report.json").display());
+            out!("\n  merged report: {}", out.join("report.json").display());
             ExitCode::SUCCESS
         }
         Err(e) => {

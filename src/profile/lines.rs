@@ -33,10 +33,9 @@ impl Walker {
                 *index += 1;
                 Some(p)
             }
-            Some(Frame::Map { path, key }) => {
-                key.take()
-                    .map(|k| if path.is_empty() { k } else { format!("{path}.{k}") })
-            }
+            Some(Frame::Map { path, key }) => key
+                .take()
+                .map(|k| if path.is_empty() { k } else { format!("{path}.{k}") }),
         }
     }
 }

@@ -203,6 +203,7 @@ impl Plan {
 /// skipped. Returns (offset, count) rows, or the first bad line with the reason.
 pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> {
     let mut rows = Vec::new();
+    let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let l = line.split('#').next().unwrap_or("").trim();
@@ -214,7 +215,10 @@ pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> 
         let t = match t.parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 => v,
             Ok(_) => return Err((line_no, format!("time `{t}` must be zero or more seconds"))),
-            Err(_) if rows.is_empty() && line_no == 1 => continue,
+            Err(_) if rows.is_empty() && !header_seen => {
+                header_seen = true;
+                continue;
+            }
             Err(_) => return Err((line_no, format!("`{t}` is not a time in seconds"))),
         };
         let count = match fields.next() {
@@ -331,6 +335,11 @@ mod tests {
     #[test]
     fn traces_parse_both_forms() {
         assert_eq!(parse_trace("t\n0\n1.5\n").unwrap().len(), 2);
+        assert_eq!(
+            parse_trace("# comment\n\nt,count\n0,3\n").unwrap(),
+            vec![(Duration::ZERO, 3.0)]
+        );
+        assert_eq!(parse_trace("t\nx\n").unwrap_err().0, 2, "one header only");
         let rows = parse_trace("# counts\n0,10\n60,2.5\n").unwrap();
         assert_eq!(rows[1], (Duration::from_secs(60), 2.5));
         assert_eq!(parse_trace("0,1\nx,2\n").unwrap_err().0, 2);
