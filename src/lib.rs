@@ -14,5 +14,6 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod shape;
+pub mod sweep;
 pub mod transport;
 pub mod units;

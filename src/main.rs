@@ -45,6 +45,27 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Compare two runs: what changed, and a non-zero exit on a regression.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Allowed worsening before a change counts as a regression.
+        #[arg(long, default_value = "10%")]
+        tolerance: stampede::units::Share,
+    },
+    /// Run the profile at several storm intensities and seeds; report where recovery stops.
+    Sweep {
+        profile: PathBuf,
+        /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
+        #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
+        intensity: Vec<f64>,
+        /// Seeds per intensity (the profile's seed, +1, +2, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: u32,
+        /// Output folder for sweep.json [default: reports/<name>-sweep-<timestamp>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Serve the reference overlay for other tools (curl, wrk, a browser).
     Overlay {
         /// Address to listen on (loopback only is wise: it is a test target).
@@ -140,6 +161,13 @@ fn main() -> ExitCode {
             Cmd::Run(args) => cmd_run(args).await,
             Cmd::Validate { profile, shard } => cmd_validate(&profile, shard),
             Cmd::Merge { reports, out } => cmd_merge(&reports, &out),
+            Cmd::Compare { base, new, tolerance } => cmd_compare(&base, &new, tolerance.0),
+            Cmd::Sweep {
+                profile,
+                intensity,
+                seeds,
+                out,
+            } => cmd_sweep(&profile, &intensity, seeds, out).await,
             Cmd::Overlay {
                 listen,
                 mode,
@@ -215,6 +243,105 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
     );
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
+    ExitCode::SUCCESS
+}
+
+fn cmd_compare(base: &Path, new: &Path, tolerance: f64) -> ExitCode {
+    let read = |p: &Path| {
+        Report::read(p).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(BAD_INPUT)
+        })
+    };
+    let (b, n) = match (read(base), read(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(c), _) | (_, Err(c)) => return c,
+    };
+    let (Some(br), Some(nr)) = (&b.recovery, &n.recovery) else {
+        eprintln!("error: both reports need their recovery analysis (written by `stampede run`)");
+        return ExitCode::from(BAD_INPUT);
+    };
+    let cmp = stampede::analysis::compare(&b.windows, br, &n.windows, nr, tolerance);
+    out!(
+        "base {} ({}) vs new {} ({})",
+        base.display(),
+        b.started_at,
+        new.display(),
+        n.started_at
+    );
+    out_raw!("{}", cmp.render());
+    if cmp.any_regression() {
+        eprintln!("regression beyond the {:.0}% tolerance", tolerance * 100.0);
+        return ExitCode::from(GATE_FAILED);
+    }
+    ExitCode::SUCCESS
+}
+
+async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<PathBuf>) -> ExitCode {
+    let p = match load(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if seeds == 0 || intensities.is_empty() {
+        eprintln!("error: a sweep needs at least one intensity and one seed");
+        return ExitCode::from(BAD_INPUT);
+    }
+    let budget = match stampede::sweep::budget(&p, intensities, seeds) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    out!(
+        "sweep of {}: {} intensities × {seeds} seeds = {} runs, about {} (Ctrl-C stops)",
+        p.name,
+        intensities.len(),
+        intensities.len() as u32 * seeds,
+        format_duration(budget)
+    );
+    let each = |r: &stampede::sweep::SweepRun| {
+        out!(
+            "  intensity {:>5} seed {:>4}: {:>6} storm clients · {} · {}",
+            r.intensity,
+            r.seed,
+            r.storm_clients,
+            r.recovery.verdict,
+            r.recovery
+                .recovery_time_ms
+                .map_or("–".into(), |ms| format_duration(Duration::from_millis(ms)))
+        );
+    };
+    let mut quiet = ();
+    let report = tokio::select! {
+        r = stampede::sweep::sweep(&p, intensities, seeds, each, &mut quiet) => r,
+        _ = wait_signal() => {
+            eprintln!("sweep interrupted: no result written");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    out_raw!("\n{}", report.sweep.render());
+    let dir = out.unwrap_or_else(|| {
+        default_out(&p).with_file_name(format!(
+            "{}-sweep",
+            default_out(&p).file_name().unwrap_or_default().to_string_lossy()
+        ))
+    });
+    let json = serde_json::to_string_pretty(&report).expect("a sweep serializes");
+    if let Err(e) = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| {
+        stampede::report::write_atomic(&dir.join("sweep.json"), json.as_bytes()).map_err(|e| e.to_string())
+    }) {
+        eprintln!("error: {e}");
+        return ExitCode::from(CANNOT_PROCEED);
+    }
+    out!("  sweep: {}", dir.join("sweep.json").display());
     ExitCode::SUCCESS
 }
 

@@ -11,8 +11,14 @@ use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA, Shard, Totals};
 use crate::shape::Plan;
 use crate::transport::{Transport, TransportError};
 
+/// Above this p99 send lag (ms), or with any attempt unstarted, the report says the
+/// generator fell behind its schedule.
+pub const BEHIND_P99_MS: f64 = 25.0;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("{0}")]
+    Input(String),
     #[error("cannot start the embedded overlay: {0}")]
     Overlay(String),
     #[error(transparent)]
@@ -81,7 +87,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let lag = HistSummary::of(
         &merge(out.windows.iter().map(|w| &w.send_lag_ms)).map_err(|e| RunError::Record(e.to_string()))?,
     );
-    let behind = lag.p99 > 10.0 || out.stats.unstarted > 0;
+    let behind = lag.p99 > BEHIND_P99_MS || out.stats.unstarted > 0;
     let window = p.observe.window;
     let timeline = Timeline {
         trigger_start: plan.trigger_start,

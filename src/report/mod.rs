@@ -80,7 +80,7 @@ pub struct EngineFacts {
     pub stats: EngineStats,
     /// Actual send − intended instant over the whole run.
     pub send_lag_ms: HistSummary,
-    /// True when the generator itself fell behind its schedule (p99 send lag over 10 ms
+    /// True when the generator itself fell behind its schedule (p99 send lag over 25 ms
     /// or attempts unstarted): the figures then understate the load asked for.
     pub behind: bool,
 }

@@ -148,7 +148,7 @@ fn figures(r: &Report) -> String {
         thousands(e.stats.throttled),
         thousands(e.stats.abandoned),
         if e.behind {
-            "  ← the generator fell behind its schedule: the target got less load than planned"
+            "\n  ← the generator fell behind its schedule: latencies still count from the intended instants, but the target got the load later than planned"
         } else {
             ""
         }

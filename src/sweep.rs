@@ -1,0 +1,122 @@
+//! Finding the cliff: the same profile at several storm intensities, each with several
+//! seeds. Intensity multiplies the storm: every wave's share (or every trace row's
+//! count); 1 is the profile as written.
+
+use std::time::Duration;
+
+use crate::analysis::{Recovery, Sweep, aggregate};
+use crate::engine::Progress;
+use crate::profile::{Profile, StormSource};
+use crate::run::{RunError, RunOptions, run};
+use crate::shape::Plan;
+
+/// The profile with its storm multiplied by `k`, or why that cannot be.
+pub fn at_intensity(p: &Profile, k: f64) -> Result<Profile, String> {
+    if !(k.is_finite() && k > 0.0) {
+        return Err(format!("intensity {k} must be a number above zero"));
+    }
+    let mut q = p.clone();
+    match &mut q.storm.source {
+        StormSource::Waves(waves) => {
+            let total: f64 = waves.iter().map(|w| w.share.0 * k).sum();
+            if total > 1.0 + 1e-9 {
+                return Err(format!(
+                    "intensity {k}: the waves would reboot {:.0}% of the population (at most 100%)",
+                    total * 100.0
+                ));
+            }
+            for w in waves.iter_mut() {
+                w.share.0 *= k;
+            }
+        }
+        StormSource::Trace { events, .. } => {
+            for (_, n) in events.iter_mut() {
+                *n *= k;
+            }
+        }
+        StormSource::None => return Err("the profile has no storm to scale".into()),
+    }
+    Ok(q)
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SweepRun {
+    pub intensity: f64,
+    pub seed: u64,
+    pub storm_clients: u64,
+    pub recovery: Recovery,
+}
+
+/// The sweep's result as written in `sweep.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SweepReport {
+    pub schema: String,
+    pub name: String,
+    pub runs: Vec<SweepRun>,
+    pub sweep: Sweep,
+}
+
+/// How long the sweep will take: the sum of the runs' planned durations.
+pub fn budget(p: &Profile, intensities: &[f64], seeds: u32) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    for &k in intensities {
+        let q = at_intensity(p, k)?;
+        total += Plan::new(&q).end * seeds;
+    }
+    Ok(total)
+}
+
+/// Runs every (intensity, seed) in turn; `each` is told of every run as it ends.
+pub async fn sweep(
+    p: &Profile,
+    intensities: &[f64],
+    seeds: u32,
+    mut each: impl FnMut(&SweepRun),
+    progress: &mut dyn Progress,
+) -> Result<SweepReport, RunError> {
+    let mut runs = Vec::new();
+    for &k in intensities {
+        let scaled = at_intensity(p, k).map_err(RunError::Input)?;
+        for s in 0..seeds as u64 {
+            let mut q = scaled.clone();
+            q.seed = p.seed.wrapping_add(s);
+            let r = run(&q, RunOptions::default(), progress).await?;
+            let one = SweepRun {
+                intensity: k,
+                seed: q.seed,
+                storm_clients: r.plan.storm_clients,
+                recovery: r.recovery.expect("every run is analysed"),
+            };
+            each(&one);
+            runs.push(one);
+        }
+    }
+    let sweep = aggregate(
+        &runs
+            .iter()
+            .map(|r| (r.intensity, r.seed, r.recovery.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Ok(SweepReport {
+        schema: "stampede.sweep/v1".into(),
+        name: p.name.clone(),
+        runs,
+        sweep,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intensity_scales_the_waves_and_refuses_more_than_everyone() {
+        let text = "name: s\ntarget: { nodes: [http://127.0.0.1:1] }\npopulation: { simulate: 1000 }\nstorm: { waves: [ { share: 20% }, { at: 1m, share: 10% } ] }\nclient: { login: [ { request: POST /l } ] }\n";
+        let p = crate::profile::parse(text, std::path::Path::new("s.yaml"), &|_| None).unwrap();
+        let q = at_intensity(&p, 2.0).unwrap();
+        assert_eq!(Plan::new(&q).storm_clients, 600);
+        assert!(at_intensity(&p, 4.0).unwrap_err().contains("120%"));
+        assert!(at_intensity(&p, 0.0).is_err());
+    }
+}
