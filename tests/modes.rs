@@ -39,10 +39,15 @@ slo: {{ success_rate: 90%, p99: 900ms, hold: 4s }}
     )
 }
 
-const OVERLAY: &str = "capacity: 60/s, supernode_slots: 20, promotion_delay: 2s, promotion_rate: 20/s";
+const OVERLAY: &str = "capacity: 150/s, supernode_slots: 50, promotion_delay: 2s, promotion_rate: 20/s";
 const PERSISTENT: &str = "{ policy: exponential, base: 200ms, cap: 1s, jitter: full, max_attempts: 10000 }";
 
+/// The storms are real-time experiments against a real target: run them one at a time,
+/// or on 2 cores they starve each other and measure the machine instead.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn go(text: &str) -> Report {
+    let _turn = ONE_AT_A_TIME.lock().await;
     run(&load(text), RunOptions::default(), &mut ())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -76,7 +81,7 @@ fn storm_span(r: &Report) -> (u64, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_overlay_dips_and_recovers() {
-    let r = go(&storm(&format!("{{ preset: healthy, {OVERLAY} }}"), PERSISTENT, "12s")).await;
+    let r = go(&storm(&format!("{{ preset: healthy, {OVERLAY} }}"), PERSISTENT, "20s")).await;
     let (trigger, storm_end, end) = storm_span(&r);
     let ws = &r.windows;
     assert!(
@@ -135,7 +140,7 @@ async fn operator_fix_brings_bug_2007_back() {
     let overlay = format!(
         "{{ preset: bug-2007, {OVERLAY}, actions: [ {{ at: 22s, inject_mega_supernodes: 10, slots: 400 }} ] }}"
     );
-    let r = go(&storm(&overlay, PERSISTENT, "22s")).await;
+    let r = go(&storm(&overlay, PERSISTENT, "30s")).await;
     let (_, storm_end, end) = storm_span(&r);
     let ws = &r.windows;
     assert!(storm_end < 22, "the fix comes after the storm: {storm_end}");
@@ -165,15 +170,15 @@ async fn unbounded_queue_with_immediate_retries_never_recovers_but_backoff_does(
             r#"
 name: retry-storm
 seed: 4
-target: {{ overlay: {{ preset: unbounded, capacity: 80/s, supernode_slots: 100 }}, timeout: 500ms }}
-population: {{ simulate: 1_000 }}
-baseline: {{ duration: 4s, rate: 20/s }}
+target: {{ overlay: {{ preset: unbounded, capacity: 120/s, supernode_slots: 100 }}, timeout: 500ms }}
+population: {{ simulate: 500 }}
+baseline: {{ duration: 4s, rate: 10/s }}
 storm:
   waves: [ {{ at: 0s, share: 60%, spread: "uniform(2s)" }} ]
 client:
   login: [ {{ name: auth, request: POST /login, body: '{{"client": {{{{client}}}}}}' }} ]
   retry: {retry}
-observe: {{ window: 1s, until_recovered: 14s }}
+observe: {{ window: 1s, until_recovered: 25s }}
 slo: {{ success_rate: 90%, p99: 450ms, hold: 4s }}
 "#
         )
@@ -191,7 +196,7 @@ slo: {{ success_rate: 90%, p99: 450ms, hold: 4s }}
     assert_eq!(immediate.recovery.as_ref().unwrap().recovered_at_ms, None);
 
     let backoff = go(&text(
-        "{ policy: exponential, base: 500ms, cap: 4s, jitter: full, max_attempts: 100000 }",
+        "{ policy: exponential, base: 500ms, cap: 30s, jitter: full, max_attempts: 100000 }",
     ))
     .await;
     let ws = &backoff.windows;
