@@ -182,7 +182,16 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// A duration as a headline reads it: tenths of a second under a minute, whole
+/// seconds above (window edges make anything finer noise).
 fn human(ms: u64) -> String {
+    let ms = if ms >= 60_000 {
+        (ms + 500) / 1000 * 1000
+    } else if ms >= 1000 {
+        (ms + 50) / 100 * 100
+    } else {
+        ms
+    };
     format_duration(Duration::from_millis(ms))
 }
 
@@ -230,7 +239,7 @@ struct Header {
     generator: Vec<(String, String)>,
     behind: bool,
     steps: Vec<StepRow>,
-    outcomes: Vec<(String, u64, String)>,
+    outcomes: Vec<(String, String, String)>,
     notes: Vec<String>,
     slo_how: Option<String>,
     profile_yaml: String,
@@ -246,9 +255,9 @@ struct Threshold {
 #[derive(Serialize)]
 struct StepRow {
     name: String,
-    count: u64,
-    ok: u64,
-    failed: u64,
+    count: String,
+    ok: String,
+    failed: String,
     p50: String,
     p90: String,
     p99: String,
@@ -261,9 +270,9 @@ impl StepRow {
         let f = |v: f64, n: u64| if n == 0 { "–".into() } else { fmt_ms(v) };
         StepRow {
             name: name.into(),
-            count: ok + failed,
-            ok,
-            failed,
+            count: count(ok + failed),
+            ok: count(ok),
+            failed: count(failed),
             p50: f(lat.p50, lat.count),
             p90: f(lat.p90, lat.count),
             p99: f(lat.p99, lat.count),
@@ -277,7 +286,7 @@ fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -292,10 +301,16 @@ impl Header {
         let mut subline = Vec::new();
         let mut figures = Vec::new();
         if let Some(rec) = rec {
-            if let (Some(t), Verdict::Recovered) =
-                (rec.recovery_time_from_storm_end_ms, rec.verdict)
-            {
-                subline.push(format!("{} after the storm ended", human(t)));
+            match (rec.verdict, rec.recovered_at_ms) {
+                (Verdict::Recovered, Some(at)) if at < rec.storm_end_ms => subline.push(format!(
+                    "before the storm ended (it ran until {})",
+                    human(rec.storm_end_ms)
+                )),
+                (Verdict::Recovered, Some(at)) => subline.push(format!(
+                    "{} after the storm ended",
+                    human(at - rec.storm_end_ms)
+                )),
+                _ => {}
             }
             if let Some(at) = rec.relapsed_at_ms {
                 subline.push(format!("relapsed at {}", human(at)));
@@ -421,6 +436,10 @@ impl Header {
             })
             .collect();
         outcomes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let outcomes = outcomes
+            .into_iter()
+            .map(|(k, n, s)| (k, count(n), s))
+            .collect();
         Header {
             name: r.name.clone(),
             description: r.description.clone(),

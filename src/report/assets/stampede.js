@@ -1,7 +1,7 @@
 /* stampede report: draws the charts from the JSON block with uPlot.
    Time charts share one x axis (seconds from the start): drag to zoom all of them,
-   double-click to zoom out. After drawing, <body data-rendered="N"> holds the number
-   of charts drawn; errors land in <body data-errors> (see the page head). */
+   double-click to zoom out. After drawing, the body's data-rendered attribute holds the number
+   of charts drawn; errors land in its data-errors (see the page head). */
 (function () {
   "use strict";
   var errors = window.__stampedeErrors || (window.__stampedeErrors = []);
@@ -129,7 +129,7 @@
     ctx.font = 11 * pr + "px system-ui, sans-serif";
     ctx.fillStyle = colour;
     ctx.textAlign = right ? "right" : "left";
-    ctx.fillText(text, x + (right ? -4 : 4) * pr, u.bbox.top + (12 + 13 * row) * pr);
+    ctx.fillText(text, x + (right ? -4 : 4) * pr, u.bbox.top + (17 + 13 * row) * pr);
   }
   function vline(u, at, colour, text, dash, row) {
     if (at == null) return;
@@ -168,10 +168,16 @@
   }
 
   /* Marks of one run; `who` prefixes the labels when two runs share a chart. */
+  /* The storm is a strip along the top, the down time a tint: they overlap. */
+  function stormStrip(u, m, row) {
+    if (!m || !(m.storm_end > m.trigger)) return;
+    var x0 = clampX(u, m.trigger), x1 = clampX(u, m.storm_end), h = 5 * PR();
+    if (x1 <= x0) return;
+    u.ctx.fillStyle = C.warn;
+    u.ctx.fillRect(x0, u.bbox.top + row * h, x1 - x0, h);
+  }
   function shading(u, m, faint) {
-    if (!m) return;
-    shade(u, m.trigger, m.storm_end, C.storm);
-    if (faint) return;
+    if (!m || faint) return;
     if (m.recovered != null) shade(u, m.trigger, m.recovered, C.down);
     if (m.relapsed != null) shade(u, m.relapsed, m.end, C.down);
     if (m.recovered == null && m.down) shade(u, m.trigger, m.end, C.down);
@@ -179,6 +185,7 @@
   function lines(u, m, who, dash) {
     if (!m) return;
     var p = who ? who + ": " : "", row = who === "base" ? 1 : 0;
+    stormStrip(u, m, row);
     vline(u, m.trigger, C.muted, p + "trigger", dash || [], row);
     vline(u, m.storm_end, C.muted, p + "storm ends", dash || [4, 3], row);
     vline(u, m.recovered, C.good, p + "recovered", dash || [], row);
@@ -290,7 +297,13 @@
           }
           ctx.restore();
         }],
-        draw: [function (u) { lines(u, run.marks, null, null); }],
+        draw: [function (u) {
+          var m = run.marks;
+          stormStrip(u, m, 0);
+          [m.trigger, m.storm_end, m.recovered, m.relapsed].forEach(function (at, i) {
+            vline(u, at, i === 2 ? C.good : i === 3 ? C.bad : C.fg, null, i === 1 ? [4, 3] : [], 0);
+          });
+        }],
         setScale: [syncX],
       },
     };
@@ -403,7 +416,7 @@
     var series = [{ label: "percentile", value: function (u, v) { return v == null ? "–" : nines(v); } }];
     picked.forEach(function (c, i) {
       var base = /^base: /.test(c.label), service = /service time/.test(c.label);
-      var colour = palette[(/baseline/.test(c.label) ? 0 : /storm/.test(c.label) ? 1 : i + 2) % palette.length];
+      var colour = service ? C.c2 : palette[(/baseline/.test(c.label) ? 0 : /storm/.test(c.label) ? 1 : i + 3) % palette.length];
       series.push({
         label: c.label + " (" + c.count.toLocaleString("en-US") + ")",
         stroke: colour, width: service ? 1.4 : 2.2,
