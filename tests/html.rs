@@ -223,15 +223,42 @@ async fn a_hostile_profile_name_is_shown_not_run() {
     assert!(body_attr(&o.dom, "data-rendered").is_some_and(|n| n != "0"));
 }
 
-/// Renders an existing report to look at: `STAMPEDE_HTML_REPORT=dir-or-json
-/// STAMPEDE_HTML_KEEP=/out cargo test --test html -- --ignored`.
+/// Renders existing reports to look at: `STAMPEDE_HTML_REPORT=a[,b,...]
+/// STAMPEDE_HTML_KEEP=/out cargo test --test html -- --ignored`. One page per report;
+/// with several, also the first two compared and all of them as a sweep (intensity
+/// 1, 2, ... in the order given).
 #[test]
 #[ignore = "a tool for looking at real reports"]
-fn render_a_report_file() {
-    let src = std::env::var_os("STAMPEDE_HTML_REPORT").expect("STAMPEDE_HTML_REPORT is set");
-    let r = Report::read(Path::new(&src)).unwrap();
+fn render_report_files() {
+    let src = std::env::var("STAMPEDE_HTML_REPORT").expect("STAMPEDE_HTML_REPORT is set");
+    let reports: Vec<Report> = src
+        .split(',')
+        .map(|p| Report::read(Path::new(p)).unwrap())
+        .collect();
     let (_tmp, dir) = workdir();
-    let o = open(&html::render(&r).unwrap(), &dir, &r.name.replace('/', "_"));
-    assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""));
-    eprintln!("screenshot: {}", o.screenshot.display());
+    let mut pages = Vec::new();
+    for r in &reports {
+        pages.push((r.name.replace('/', "_"), html::render(r).unwrap()));
+    }
+    if let [a, b, ..] = &reports[..] {
+        let (ra, rb) = (a.recovery.as_ref().unwrap(), b.recovery.as_ref().unwrap());
+        let cmp = stampede::analysis::compare(&a.windows, ra, &b.windows, rb, 0.1);
+        pages.push(("compare".into(), html::render_compare(a, b, &cmp).unwrap()));
+        let runs: Vec<_> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((i + 1) as f64, r.seed, r.recovery.clone().unwrap()))
+            .collect();
+        let sweep = stampede::analysis::aggregate(&runs);
+        pages.push(("sweep".into(), html::render_sweep(&sweep, "look").unwrap()));
+    }
+    for (stem, page) in pages {
+        let o = open(&page, &dir, &stem);
+        assert_eq!(
+            body_attr(&o.dom, "data-errors").as_deref(),
+            Some(""),
+            "{stem}"
+        );
+        eprintln!("screenshot: {}", o.screenshot.display());
+    }
 }

@@ -230,6 +230,7 @@ struct Header {
     shard: Option<String>,
     headline: String,
     verdict_class: &'static str,
+    story: Vec<Chapter>,
     verdict: String,
     summary: String,
     subline: Vec<String>,
@@ -243,6 +244,153 @@ struct Header {
     notes: Vec<String>,
     slo_how: Option<String>,
     profile_yaml: String,
+}
+
+/// One part of the story the charts tell: the storm, the collapse, the recovery.
+#[derive(Serialize)]
+struct Chapter {
+    title: &'static str,
+    text: String,
+    class: &'static str,
+}
+
+/// Storm, collapse, recovery (or not), in words, from the windows and the analysis.
+fn story(r: &Report) -> Vec<Chapter> {
+    let Some(rec) = &r.recovery else {
+        return Vec::new();
+    };
+    let per_s = |w: &Window, v: u64| v as f64 * 1000.0 / w.len_ms.max(1) as f64;
+    let after: Vec<&Window> = r
+        .windows
+        .iter()
+        .filter(|w| w.start_ms + w.len_ms > rec.trigger_start_ms)
+        .collect();
+    let peak = |f: &dyn Fn(&Window) -> f64| {
+        after
+            .iter()
+            .map(|w| (f(w), w.start_ms))
+            .fold(None, |best: Option<(f64, u64)>, (v, at)| match best {
+                Some((b, _)) if b >= v => best,
+                _ => Some((v, at)),
+            })
+    };
+    let mut out = Vec::new();
+    let mut storm = format!(
+        "{} clients rebooted and came to log in between {} and {}",
+        count(r.plan.storm_clients),
+        human(rec.trigger_start_ms),
+        human(rec.storm_end_ms)
+    );
+    if let Some((v, at)) = peak(&|w| per_s(w, w.attempts)) {
+        let retries = after.iter().map(|w| w.retries).sum::<u64>();
+        storm.push_str(&format!(
+            "; attempts peaked at {}/s at {}, {} of them retries overall",
+            count(v.round() as u64),
+            human(at),
+            count(retries)
+        ));
+    }
+    out.push(Chapter {
+        title: "Storm",
+        text: storm + ".",
+        class: "warn",
+    });
+    let judged = rec.health.iter().filter(|h| {
+        h.start_ms + rec.window_ms > rec.trigger_start_ms && h.state != Health::Unjudged
+    });
+    let worst = judged
+        .filter_map(|h| h.success_rate.map(|s| (s, h.start_ms)))
+        .fold(None, |best: Option<(f64, u64)>, (s, at)| match best {
+            Some((b, _)) if b <= s => best,
+            _ => Some((s, at)),
+        });
+    let p99 = peak(&|w| {
+        if w.latency_ms.count > 0 {
+            w.latency_ms.p99
+        } else {
+            0.0
+        }
+    });
+    let collapse = match (rec.verdict, worst, p99) {
+        (Verdict::NeverDegraded, _, Some((p, at))) => Chapter {
+            title: "No collapse",
+            text: format!(
+                "every judged window stayed within the SLO; p99 peaked at {} at {}.",
+                fmt_ms(p),
+                human(at)
+            ),
+            class: "good",
+        },
+        (_, Some((s, s_at)), Some((p, p_at))) => Chapter {
+            title: "Collapse",
+            text: format!(
+                "success fell to {} at {} and p99 rose to {} at {}; {} clients were locked out at the worst ({}).",
+                pct(s),
+                human(s_at),
+                fmt_ms(p),
+                human(p_at),
+                count(rec.peak_locked_out),
+                rec.peak_locked_out_at_ms.map_or("–".into(), human)
+            ),
+            class: "bad",
+        },
+        _ => Chapter {
+            title: "Collapse",
+            text: "too few logins completed after the trigger to tell.".into(),
+            class: "unknown",
+        },
+    };
+    out.push(collapse);
+    let end = r
+        .windows
+        .last()
+        .map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
+    let (title, text, class) = match rec.verdict {
+        Verdict::Recovered | Verdict::RecoveredThenRelapsed => (
+            "Recovery",
+            format!(
+                "healthy for a hold of {} from {}, {} after the trigger{}",
+                human(rec.slo.hold_ms),
+                rec.recovered_at_ms.map_or("–".into(), human),
+                rec.recovery_time_ms.map_or("–".into(), human),
+                match rec.relapsed_at_ms {
+                    Some(at) => format!(", then relapsed at {}.", human(at)),
+                    None => ".".into(),
+                }
+            ),
+            if rec.verdict == Verdict::Recovered {
+                "good"
+            } else {
+                "warn"
+            },
+        ),
+        Verdict::NeverDegraded => ("Recovery", "nothing to recover from.".into(), "good"),
+        Verdict::Metastable => (
+            "No recovery",
+            format!(
+                "the offered load was back at baseline from {}, yet the target stayed down to the end ({}): its own retries hold it down.",
+                rec.metastable_since_ms.map_or("–".into(), human),
+                human(end)
+            ),
+            "bad",
+        ),
+        Verdict::NotRecovered => (
+            "No recovery",
+            format!(
+                "no hold of {} healthy windows before the end ({}).",
+                human(rec.slo.hold_ms),
+                human(end)
+            ),
+            "bad",
+        ),
+        Verdict::InsufficientData => (
+            "Recovery",
+            "too few completed logins to judge.".into(),
+            "unknown",
+        ),
+    };
+    out.push(Chapter { title, text, class });
+    out
 }
 
 #[derive(Serialize)]
@@ -451,6 +599,7 @@ impl Header {
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
             headline,
             verdict_class,
+            story: story(r),
             verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
             summary: rec.map_or(String::new(), |r| r.summary.clone()),
             subline,

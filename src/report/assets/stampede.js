@@ -144,7 +144,11 @@
     ctx.moveTo(x, u.bbox.top);
     ctx.lineTo(x, u.bbox.top + u.bbox.height);
     ctx.stroke();
-    if (text) label(u, x, row || 0, text, colour);
+    if (text) {
+      u.ctx.font = 11 * pr + "px system-ui, sans-serif";
+      var right = x + u.ctx.measureText(text).width + 8 * pr > u.bbox.left + u.bbox.width;
+      label(u, x, row || 0, text, colour, right);
+    }
     ctx.restore();
   }
   function hline(u, y, colour, text, scale) {
@@ -176,34 +180,41 @@
     u.ctx.fillStyle = C.warn;
     u.ctx.fillRect(x0, u.bbox.top + row * h, x1 - x0, h);
   }
-  function shading(u, m, faint) {
-    if (!m || faint) return;
+  function shading(u, m, faint, row) {
+    if (!m) return;
+    stormStrip(u, m, row || 0);
+    if (faint) return;
     if (m.recovered != null) shade(u, m.trigger, m.recovered, C.down);
     if (m.relapsed != null) shade(u, m.relapsed, m.end, C.down);
     if (m.recovered == null && m.down) shade(u, m.trigger, m.end, C.down);
   }
-  function lines(u, m, who, dash) {
+  /* Lines and labels of one run `r` ({ marks, who, dash, shared, plain }): `shared`,
+     the other run has the same trigger and storm end and draws them, unprefixed
+     (`plain`). */
+  function lines(u, r) {
+    var m = r.marks, who = r.who, dash = r.dash;
     if (!m) return;
-    var p = who ? who + ": " : "", row = who === "base" ? 1 : 0;
-    stormStrip(u, m, row);
-    vline(u, m.trigger, C.muted, p + "trigger", dash || [], row);
-    vline(u, m.storm_end, C.muted, p + "storm ends", dash || [4, 3], row);
+    var p = who ? who + ": " : "", row = who === "base" ? 2 : 0;
+    if (!r.shared) {
+      vline(u, m.trigger, C.muted, (r.plain ? "" : p) + "trigger", dash || [], row);
+      vline(u, m.storm_end, C.muted, (r.plain ? "" : p) + "storm ends", dash || [4, 3], row);
+    }
     vline(u, m.recovered, C.good, p + "recovered", dash || [], row);
     vline(u, m.relapsed, C.bad, p + "relapsed", dash || [], row);
     vline(u, m.metastable_since, C.c5, p + "load back at baseline", dash || [2, 2], row + 1);
-    if (m.recovered == null && m.down && u.valToPos(m.end, "x", true) <= u.bbox.left + u.bbox.width + 1) {
-      label(u, clampX(u, m.end), row + 1, p + m.headline.toLowerCase(), C.bad, true);
+    if (m.recovered == null && m.down && u.valToPos(m.trigger, "x", true) < u.bbox.left + u.bbox.width - 120 * PR()) {
+      label(u, clampX(u, m.end), row + 1, p + m.headline.toLowerCase() + " →", C.bad, true);
     }
   }
   function markHooks(runs, hlines) {
     return {
       drawClear: [function (u) {
         u.ctx.save();
-        runs.forEach(function (r) { shading(u, r.marks, r.faint); });
+        runs.forEach(function (r) { if (!r.shared) shading(u, r.marks, r.faint, r.who === "base" ? 1 : 0); });
         u.ctx.restore();
       }],
       draw: [function (u) {
-        runs.forEach(function (r) { lines(u, r.marks, r.who, r.dash); });
+        runs.forEach(function (r) { lines(u, r); });
         (hlines || []).forEach(function (h) { hline(u, h.y, h.colour, h.text, h.scale); });
       }],
       setScale: [syncX],
@@ -232,7 +243,7 @@
       : { range: spec.range || function (u, mn, mx) {
           var hi = mx == null ? 1 : mx;
           (spec.hlines || []).forEach(function (h) { hi = Math.max(hi, h.y); });
-          return [Math.min(0, mn == null ? 0 : mn), hi > 0 ? hi * 1.08 : 1];
+          return [Math.min(0, mn == null ? 0 : mn), hi > 0 ? hi * 1.15 : 1];
         } };
     var stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
     var series = [{ label: "time", value: function (u, v) { return fmtSec(v); } }];
@@ -295,11 +306,11 @@
             ctx.fillStyle = colour(run.health[i]);
             ctx.fillRect(x0, u.bbox.top, x1 - x0 + 0.5, u.bbox.height);
           }
+          stormStrip(u, run.marks, 0);
           ctx.restore();
         }],
         draw: [function (u) {
           var m = run.marks;
-          stormStrip(u, m, 0);
           [m.trigger, m.storm_end, m.recovered, m.relapsed].forEach(function (at, i) {
             vline(u, at, i === 2 ? C.good : i === 3 ? C.bad : C.fg, null, i === 1 ? [4, 3] : [], 0);
           });
@@ -463,7 +474,8 @@
     var seen = {}, t = [];
     b.t.concat(n.t).forEach(function (v) { var k = v.toFixed(3); if (!seen[k]) { seen[k] = 1; t.push(v); } });
     t.sort(function (x, y) { return x - y; });
-    var runs = [{ marks: b.marks, who: "base", dash: [6, 4], faint: true }, { marks: n.marks, who: "new" }];
+    var same = b.marks.trigger === n.marks.trigger && b.marks.storm_end === n.marks.storm_end;
+    var runs = [{ marks: b.marks, who: "base", dash: [6, 4], faint: true, shared: same }, { marks: n.marks, who: "new", plain: same }];
     var both = function (label, pick, colour, extra) {
       return [
         Object.assign({ label: "base " + label, values: align(t, b, pick(b)), colour: colour, dash: [6, 4], width: 1.4 }, extra || {}),
@@ -501,9 +513,17 @@
     var opts = {
       height: 340,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: false }, y: { range: function (u, mn, mx) { return [0, (mx || 1) * 1.1]; } }, pct: { range: [0, 100] } },
+      scales: {
+        x: { time: false, range: function () {
+          var lo = x[0], hi = x[x.length - 1], pad = x.length > 1 ? (hi - lo) / (x.length - 1) / 2 : 0.5;
+          return [lo - pad, hi + pad];
+        } },
+        y: { range: function (u, mn, mx) { return [0, (mx || 1) * 1.15]; } },
+        pct: { range: [0, 100] },
+      },
       axes: [
-        axis({ label: "storm intensity", labelSize: 22 }),
+        axis(Object.assign({ label: "storm intensity", labelSize: 22 },
+          x.length <= 24 ? { splits: function () { return x; }, values: function (u, v) { return v.map(String); } } : {})),
         axis({ size: 64, values: function (u, v) { return v.map(fmtSec); }, label: "recovery time", labelSize: 22 }),
         axis({ scale: "pct", side: 1, size: 50, grid: { show: false }, values: function (u, v) { return v.map(function (p) { return p + "%"; }); } }),
       ],
