@@ -324,9 +324,12 @@ fn story(r: &Report) -> Vec<Chapter> {
         (_, Some((s, s_at)), Some((p, p_at))) => Chapter {
             title: "Collapse",
             text: format!(
-                "success fell to {} at {} and p99 rose to {} at {}; {} clients were locked out at the worst ({}).",
-                pct(s),
-                human(s_at),
+                "{} and p99 rose to {} at {}; {} clients were locked out at the worst ({}).",
+                if s + 1e-9 >= rec.slo.success_rate {
+                    format!("success stayed at {} or better", pct(s))
+                } else {
+                    format!("success fell to {} at {}", pct(s), human(s_at))
+                },
                 fmt_ms(p),
                 human(p_at),
                 count(rec.peak_locked_out),
