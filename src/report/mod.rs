@@ -2,6 +2,7 @@
 //! `schema/report.schema.json`), the HdrHistogram interval log, and the terminal
 //! summary. Aggregation lives in `record`; this module only renders.
 
+pub mod html;
 pub mod terminal;
 
 use std::collections::BTreeMap;

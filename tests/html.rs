@@ -1,0 +1,264 @@
+//! The HTML report of a real run against the embedded reference overlay, opened in
+//! headless Chromium: the charts must draw, the verdict must show, no script may fail
+//! and nothing from the profile may execute.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::load;
+use stampede::report::Report;
+use stampede::report::html;
+use stampede::run::{RunOptions, run};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn profile(name: &str) -> String {
+    format!(
+        r#"
+name: '{name}'
+description: A short storm against the embedded overlay, for the HTML report test.
+seed: 3
+target:
+  overlay: {{ preset: healthy, capacity: 150/s, supernode_slots: 20, promotion_delay: 1s, promotion_rate: 20/s }}
+  timeout: 1s
+  connection: fresh
+  metrics: {{ series: [overlay_clients_online, overlay_supernodes_active, overlay_queue_depth] }}
+population: {{ clients: 2_000_000, simulate: 1_200 }}
+time_scale: 60
+baseline: {{ duration: 2s, rate: 40/s }}
+storm:
+  waves:
+    - {{ name: burst, at: 0s, share: 30%, spread: "normal(sd 40s)" }}
+  downtime: uniform(5s, 20s)
+client:
+  login:
+    - {{ name: auth, request: POST /login, body: '{{"client": {{{{client}}}}}}', expect: 200 }}
+  retry: {{ policy: exponential, base: 200ms, cap: 1s, jitter: full, max_attempts: 8, honor_retry_after: true }}
+observe: {{ window: 250ms, until_recovered: 3s }}
+slo: {{ success_rate: 95%, p99: 500ms, hold: 1s }}
+gate:
+  - "retry_amplification < 5"
+"#
+    )
+}
+
+async fn real_run(name: &str) -> Report {
+    let p = load(&profile(name));
+    run(&p, RunOptions::default(), &mut ())
+        .await
+        .expect("the run against the embedded overlay completes")
+}
+
+fn chromium() -> &'static str {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install it (`apt-get install chromium`; the CI script does) \
+         to check that the HTML report's charts draw"
+    );
+    CHROMIUM
+}
+
+/// Runs headless Chromium on `page` with `extra` arguments; returns stdout.
+fn chrome(page: &Path, profile_dir: &Path, extra: &[String]) -> String {
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-quic",
+            "--hide-scrollbars",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile_dir.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium starts");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the DOM is UTF-8")
+}
+
+/// The value of attribute `name` on the dumped `<body>`.
+fn body_attr(dom: &str, name: &str) -> Option<String> {
+    let at = dom.find("<body")?;
+    let tag = &dom[at..at + dom[at..].find('>')?];
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let len = tag[start..].find('"')?;
+    Some(tag[start..start + len].to_string())
+}
+
+struct Opened {
+    dom: String,
+    screenshot: PathBuf,
+}
+
+/// Writes `html` into `dir`, dumps its DOM after the scripts ran and takes a screenshot.
+fn open(html: &str, dir: &Path, stem: &str) -> Opened {
+    let page = dir.join(format!("{stem}.html"));
+    std::fs::write(&page, html).unwrap();
+    // A fresh browser profile per launch: parallel tests must not share one.
+    let profiles = tempfile::tempdir().unwrap();
+    let dom = chrome(&page, &profiles.path().join("dom"), &["--dump-dom".into()]);
+    let screenshot = dir.join(format!("{stem}.png"));
+    chrome(
+        &page,
+        &profiles.path().join("shot"),
+        &[
+            format!("--screenshot={}", screenshot.display()),
+            "--window-size=1400,3000".into(),
+        ],
+    );
+    assert!(
+        std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 10_000),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+    Opened { dom, screenshot }
+}
+
+/// Where to keep what the test wrote, to look at it: `STAMPEDE_HTML_KEEP=/some/dir`.
+fn workdir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("STAMPEDE_HTML_KEEP") {
+        Some(d) => {
+            std::fs::create_dir_all(&d).unwrap();
+            PathBuf::from(d)
+        }
+        None => tmp.path().to_path_buf(),
+    };
+    (tmp, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
+    chromium();
+    let report = real_run("html-smoke").await;
+    let rec = report.recovery.as_ref().expect("the run was analysed");
+    let html = html::render(&report).unwrap();
+    let (_tmp, dir) = workdir();
+    let o = open(&html, &dir, "run");
+
+    assert_eq!(
+        body_attr(&o.dom, "data-errors").as_deref(),
+        Some(""),
+        "script errors"
+    );
+    let rendered: usize = body_attr(&o.dom, "data-rendered")
+        .expect("the page script finished")
+        .parse()
+        .unwrap();
+    let containers = o.dom.matches(r#"<div class="chart">"#).count();
+    let plots = o.dom.matches(r#"<div class="uplot"#).count();
+    let canvases = o.dom.matches("<canvas").count();
+    let series: std::collections::BTreeSet<&String> = report
+        .windows
+        .iter()
+        .flat_map(|w| w.target.keys())
+        .collect();
+    assert_eq!(
+        series.len(),
+        3,
+        "the overlay's metrics were scraped: {series:?}"
+    );
+    // Health, load, success, latency, service time, outcomes, locked out, send lag,
+    // one per target series, and the two latency distributions (login, per step).
+    assert_eq!(rendered, 8 + series.len() + 2, "charts drawn");
+    assert_eq!(rendered, containers, "every chart container holds a chart");
+    assert_eq!(plots, rendered);
+    assert!(canvases >= rendered, "{canvases} canvases");
+
+    let headline = match rec.verdict {
+        stampede::analysis::Verdict::Recovered => "Recovered in ",
+        stampede::analysis::Verdict::NeverDegraded => "Never degraded",
+        stampede::analysis::Verdict::NotRecovered => "Not recovered",
+        stampede::analysis::Verdict::Metastable => "Metastable",
+        other => panic!("unexpected verdict {other}"),
+    };
+    assert!(
+        o.dom.contains(&format!(r#"id="verdict">{headline}"#)),
+        "verdict `{headline}` shown"
+    );
+    assert!(o.dom.contains("Target: overlay_clients_online"));
+    assert_eq!(body_attr(&o.dom, "data-pwned"), None);
+    eprintln!("screenshot: {}", o.screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_profile_name_is_shown_not_run() {
+    chromium();
+    let hostile = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
+    let report = real_run(hostile).await;
+    assert_eq!(report.name, hostile);
+    let html = html::render(&report).unwrap();
+    let (_tmp, dir) = workdir();
+    let o = open(&html, &dir, "hostile");
+
+    assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""));
+    assert_eq!(
+        body_attr(&o.dom, "data-pwned"),
+        None,
+        "the name ran as script"
+    );
+    let h1 = o
+        .dom
+        .find(r#"<h1 id="profile-name">"#)
+        .expect("the name's heading");
+    let heading = &o.dom[h1..h1 + o.dom[h1..].find("</h1>").unwrap()];
+    assert!(
+        heading.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x"),
+        "the name is text: {heading}"
+    );
+    assert!(!heading.contains("<img"), "no element made from the name");
+    assert!(body_attr(&o.dom, "data-rendered").is_some_and(|n| n != "0"));
+}
+
+/// Renders existing reports to look at: `STAMPEDE_HTML_REPORT=a[,b,...]
+/// STAMPEDE_HTML_KEEP=/out cargo test --test html -- --ignored`. One page per report;
+/// with several, also the first two compared and all of them as a sweep (intensity
+/// 1, 2, ... in the order given).
+#[test]
+#[ignore = "a tool for looking at real reports"]
+fn render_report_files() {
+    let src = std::env::var("STAMPEDE_HTML_REPORT").expect("STAMPEDE_HTML_REPORT is set");
+    let reports: Vec<Report> = src
+        .split(',')
+        .map(|p| Report::read(Path::new(p)).unwrap())
+        .collect();
+    let (_tmp, dir) = workdir();
+    let mut pages = Vec::new();
+    for r in &reports {
+        pages.push((r.name.replace('/', "_"), html::render(r).unwrap()));
+    }
+    if let [a, b, ..] = &reports[..] {
+        let (ra, rb) = (a.recovery.as_ref().unwrap(), b.recovery.as_ref().unwrap());
+        let cmp = stampede::analysis::compare(&a.windows, ra, &b.windows, rb, 0.1);
+        pages.push(("compare".into(), html::render_compare(a, b, &cmp).unwrap()));
+        let runs: Vec<_> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((i + 1) as f64, r.seed, r.recovery.clone().unwrap()))
+            .collect();
+        let sweep = stampede::analysis::aggregate(&runs);
+        pages.push(("sweep".into(), html::render_sweep(&sweep, "look").unwrap()));
+    }
+    for (stem, page) in pages {
+        let o = open(&page, &dir, &stem);
+        assert_eq!(
+            body_attr(&o.dom, "data-errors").as_deref(),
+            Some(""),
+            "{stem}"
+        );
+        eprintln!("screenshot: {}", o.screenshot.display());
+    }
+}
