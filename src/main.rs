@@ -45,10 +45,21 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Render the HTML report again from a run's report.json (or a sweep's sweep.json).
+    Report {
+        /// A run folder, a report.json or a sweep.json.
+        input: PathBuf,
+        /// Where to write the page [default: beside the input].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Compare two runs: what changed, and a non-zero exit on a regression.
     Compare {
         base: PathBuf,
         new: PathBuf,
+        /// Also write both runs overlaid as an HTML page.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
         /// Allowed worsening before a change counts as a regression.
         #[arg(long, default_value = "10%")]
         tolerance: stampede::units::Share,
@@ -161,7 +172,13 @@ fn main() -> ExitCode {
             Cmd::Run(args) => cmd_run(args).await,
             Cmd::Validate { profile, shard } => cmd_validate(&profile, shard),
             Cmd::Merge { reports, out } => cmd_merge(&reports, &out),
-            Cmd::Compare { base, new, tolerance } => cmd_compare(&base, &new, tolerance.0),
+            Cmd::Report { input, out } => cmd_report(&input, out.as_deref()),
+            Cmd::Compare {
+                base,
+                new,
+                out,
+                tolerance,
+            } => cmd_compare(&base, &new, out.as_deref(), tolerance.0),
             Cmd::Sweep {
                 profile,
                 intensity,
@@ -246,7 +263,64 @@ fn cmd_validate(path: &Path, shard: Option<Shard>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn cmd_compare(base: &Path, new: &Path, tolerance: f64) -> ExitCode {
+fn cmd_report(input: &Path, out: Option<&Path>) -> ExitCode {
+    let file = if input.is_dir() {
+        if input.join("sweep.json").exists() {
+            input.join("sweep.json")
+        } else {
+            input.join("report.json")
+        }
+    } else {
+        input.to_path_buf()
+    };
+    let is_sweep = file.file_name().is_some_and(|n| n == "sweep.json");
+    let html = if is_sweep {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return ExitCode::from(BAD_INPUT);
+            }
+        };
+        match serde_json::from_str::<stampede::sweep::SweepReport>(&text) {
+            Ok(s) => stampede::report::html::render_sweep(&s.sweep, &s.name).map_err(|e| e.to_string()),
+            Err(e) => {
+                eprintln!("error: {} is not a stampede sweep: {e}", file.display());
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    } else {
+        match Report::read(&file) {
+            Ok(r) => stampede::report::html::render(&r).map_err(|e| e.to_string()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    };
+    let html = match html {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot render {}: {e}", file.display());
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+    };
+    let dest = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| file.with_extension("html"));
+    match stampede::report::write_atomic(&dest, html.as_bytes()) {
+        Ok(()) => {
+            out!("{}", dest.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(CANNOT_PROCEED)
+        }
+    }
+}
+
+fn cmd_compare(base: &Path, new: &Path, html: Option<&Path>, tolerance: f64) -> ExitCode {
     let read = |p: &Path| {
         Report::read(p).map_err(|e| {
             eprintln!("error: {e}");
@@ -270,6 +344,20 @@ fn cmd_compare(base: &Path, new: &Path, tolerance: f64) -> ExitCode {
         n.started_at
     );
     out_raw!("{}", cmp.render());
+    if let Some(path) = html {
+        let page = match stampede::report::html::render_compare(&b, &n, &cmp) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: cannot render the comparison: {e}");
+                return ExitCode::from(CANNOT_PROCEED);
+            }
+        };
+        if let Err(e) = stampede::report::write_atomic(path, page.as_bytes()) {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_PROCEED);
+        }
+        out!("  comparison: {}", path.display());
+    }
     if cmp.any_regression() {
         eprintln!("regression beyond the {:.0}% tolerance", tolerance * 100.0);
         return ExitCode::from(GATE_FAILED);
@@ -341,7 +429,16 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
         eprintln!("error: {e}");
         return ExitCode::from(CANNOT_PROCEED);
     }
-    out!("  sweep: {}", dir.join("sweep.json").display());
+    match stampede::report::html::render_sweep(&report.sweep, &report.name) {
+        Ok(page) => {
+            if let Err(e) = stampede::report::write_atomic(&dir.join("sweep.html"), page.as_bytes()) {
+                eprintln!("error: {e}");
+                return ExitCode::from(CANNOT_PROCEED);
+            }
+        }
+        Err(e) => eprintln!("warning: cannot render sweep.html: {e}"),
+    }
+    out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());
     ExitCode::SUCCESS
 }
 
@@ -488,7 +585,11 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(CANNOT_PROCEED);
     }
-    out!("\n  report: {}", out_dir.join("report.json").display());
+    out!(
+        "\n  report: {} (open {} in a browser)",
+        out_dir.join("report.json").display(),
+        out_dir.join("report.html").display()
+    );
     if let Err(code) = ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref()) {
         return code;
     }

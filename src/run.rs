@@ -88,6 +88,18 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         &merge(out.windows.iter().map(|w| &w.send_lag_ms)).map_err(|e| RunError::Record(e.to_string()))?,
     );
     let behind = lag.p99 > BEHIND_P99_MS || out.stats.unstarted > 0;
+    let missing_series: Vec<String> = p
+        .target
+        .metrics
+        .iter()
+        .flat_map(|m| m.series.iter())
+        .filter(|name| {
+            !out.windows
+                .iter()
+                .any(|w| w.target.keys().any(|k| k.split('{').next() == Some(name.as_str())))
+        })
+        .cloned()
+        .collect();
     let window = p.observe.window;
     let timeline = Timeline {
         trigger_start: plan.trigger_start,
@@ -124,6 +136,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         engine: EngineFacts {
             stats: out.stats,
             send_lag_ms: lag,
+            missing_series,
             behind,
         },
         shard: opts.shard,

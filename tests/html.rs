@@ -149,11 +149,7 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     let (_tmp, dir) = workdir();
     let o = open(&html, &dir, "run");
 
-    assert_eq!(
-        body_attr(&o.dom, "data-errors").as_deref(),
-        Some(""),
-        "script errors"
-    );
+    assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""), "script errors");
     let rendered: usize = body_attr(&o.dom, "data-rendered")
         .expect("the page script finished")
         .parse()
@@ -161,16 +157,8 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     let containers = o.dom.matches(r#"<div class="chart">"#).count();
     let plots = o.dom.matches(r#"<div class="uplot"#).count();
     let canvases = o.dom.matches("<canvas").count();
-    let series: std::collections::BTreeSet<&String> = report
-        .windows
-        .iter()
-        .flat_map(|w| w.target.keys())
-        .collect();
-    assert_eq!(
-        series.len(),
-        3,
-        "the overlay's metrics were scraped: {series:?}"
-    );
+    let series: std::collections::BTreeSet<&String> = report.windows.iter().flat_map(|w| w.target.keys()).collect();
+    assert_eq!(series.len(), 3, "the overlay's metrics were scraped: {series:?}");
     // Health, load, success, latency, service time, outcomes, locked out, send lag,
     // one per target series, and the two latency distributions (login, per step).
     assert_eq!(rendered, 8 + series.len() + 2, "charts drawn");
@@ -205,15 +193,8 @@ async fn a_hostile_profile_name_is_shown_not_run() {
     let o = open(&html, &dir, "hostile");
 
     assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""));
-    assert_eq!(
-        body_attr(&o.dom, "data-pwned"),
-        None,
-        "the name ran as script"
-    );
-    let h1 = o
-        .dom
-        .find(r#"<h1 id="profile-name">"#)
-        .expect("the name's heading");
+    assert_eq!(body_attr(&o.dom, "data-pwned"), None, "the name ran as script");
+    let h1 = o.dom.find(r#"<h1 id="profile-name">"#).expect("the name's heading");
     let heading = &o.dom[h1..h1 + o.dom[h1..].find("</h1>").unwrap()];
     assert!(
         heading.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x"),
@@ -231,10 +212,7 @@ async fn a_hostile_profile_name_is_shown_not_run() {
 #[ignore = "a tool for looking at real reports"]
 fn render_report_files() {
     let src = std::env::var("STAMPEDE_HTML_REPORT").expect("STAMPEDE_HTML_REPORT is set");
-    let reports: Vec<Report> = src
-        .split(',')
-        .map(|p| Report::read(Path::new(p)).unwrap())
-        .collect();
+    let reports: Vec<Report> = src.split(',').map(|p| Report::read(Path::new(p)).unwrap()).collect();
     let (_tmp, dir) = workdir();
     let mut pages = Vec::new();
     for r in &reports {
@@ -254,11 +232,7 @@ fn render_report_files() {
     }
     for (stem, page) in pages {
         let o = open(&page, &dir, &stem);
-        assert_eq!(
-            body_attr(&o.dom, "data-errors").as_deref(),
-            Some(""),
-            "{stem}"
-        );
+        assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""), "{stem}");
         eprintln!("screenshot: {}", o.screenshot.display());
     }
 }

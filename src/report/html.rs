@@ -295,21 +295,19 @@ fn story(r: &Report) -> Vec<Chapter> {
         text: storm + ".",
         class: "warn",
     });
-    let judged = rec.health.iter().filter(|h| {
-        h.start_ms + rec.window_ms > rec.trigger_start_ms && h.state != Health::Unjudged
-    });
-    let worst = judged
-        .filter_map(|h| h.success_rate.map(|s| (s, h.start_ms)))
-        .fold(None, |best: Option<(f64, u64)>, (s, at)| match best {
+    let judged = rec
+        .health
+        .iter()
+        .filter(|h| h.start_ms + rec.window_ms > rec.trigger_start_ms && h.state != Health::Unjudged);
+    let worst = judged.filter_map(|h| h.success_rate.map(|s| (s, h.start_ms))).fold(
+        None,
+        |best: Option<(f64, u64)>, (s, at)| match best {
             Some((b, _)) if b <= s => best,
             _ => Some((s, at)),
-        });
+        },
+    );
     let p99 = peak(&|w| {
-        if w.latency_ms.count > 0 {
-            w.latency_ms.p99
-        } else {
-            0.0
-        }
+        if w.latency_ms.count > 0 { w.latency_ms.p99 } else { 0.0 }
     });
     let collapse = match (rec.verdict, worst, p99) {
         (Verdict::NeverDegraded, _, Some((p, at))) => Chapter {
@@ -344,10 +342,7 @@ fn story(r: &Report) -> Vec<Chapter> {
         },
     };
     out.push(collapse);
-    let end = r
-        .windows
-        .last()
-        .map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
+    let end = r.windows.last().map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
     let (title, text, class) = match rec.verdict {
         Verdict::Recovered | Verdict::RecoveredThenRelapsed => (
             "Recovery",
@@ -386,11 +381,7 @@ fn story(r: &Report) -> Vec<Chapter> {
             ),
             "bad",
         ),
-        Verdict::InsufficientData => (
-            "Recovery",
-            "too few completed logins to judge.".into(),
-            "unknown",
-        ),
+        Verdict::InsufficientData => ("Recovery", "too few completed logins to judge.".into(), "unknown"),
     };
     out.push(Chapter { title, text, class });
     out
@@ -457,10 +448,9 @@ impl Header {
                     "before the storm ended (it ran until {})",
                     human(rec.storm_end_ms)
                 )),
-                (Verdict::Recovered, Some(at)) => subline.push(format!(
-                    "{} after the storm ended",
-                    human(at - rec.storm_end_ms)
-                )),
+                (Verdict::Recovered, Some(at)) => {
+                    subline.push(format!("{} after the storm ended", human(at - rec.storm_end_ms)))
+                }
                 _ => {}
             }
             if let Some(at) = rec.relapsed_at_ms {
@@ -550,11 +540,7 @@ impl Header {
         let generator = vec![
             (
                 "send lag p99".into(),
-                format!(
-                    "{} (max {})",
-                    fmt_ms(e.send_lag_ms.p99),
-                    fmt_ms(e.send_lag_ms.max)
-                ),
+                format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
             ),
             ("attempts unstarted".into(), count(e.stats.unstarted)),
             ("throttled by clients".into(), count(e.stats.throttled)),
@@ -587,10 +573,7 @@ impl Header {
             })
             .collect();
         outcomes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let outcomes = outcomes
-            .into_iter()
-            .map(|(k, n, s)| (k, count(n), s))
-            .collect();
+        let outcomes = outcomes.into_iter().map(|(k, n, s)| (k, count(n), s)).collect();
         Header {
             name: r.name.clone(),
             description: r.description.clone(),
@@ -711,19 +694,13 @@ impl RunData {
             }
         };
         let series = |f: &dyn Fn(&Window) -> u64| ws.iter().map(|w| rate(w, f(w))).collect();
-        let (mut latency, mut service, mut lag) =
-            (Pcts::default(), Pcts::default(), Pcts::default());
+        let (mut latency, mut service, mut lag) = (Pcts::default(), Pcts::default(), Pcts::default());
         for w in ws {
             latency.push(&w.latency_ms);
             service.push(&w.service_ms);
             lag.push(&w.send_lag_ms);
         }
-        let mut classes: Vec<(String, u64)> = r
-            .totals
-            .outcomes
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
+        let mut classes: Vec<(String, u64)> = r.totals.outcomes.iter().map(|(k, v)| (k.clone(), *v)).collect();
         classes.sort_by(|a, b| (a.0 != "ok").cmp(&(b.0 != "ok")).then(b.1.cmp(&a.1)));
         let outcomes = classes
             .into_iter()
@@ -738,12 +715,7 @@ impl RunData {
         let names: BTreeSet<&String> = ws.iter().flat_map(|w| w.target.keys()).collect();
         let target = names
             .into_iter()
-            .map(|k| {
-                (
-                    k.clone(),
-                    ws.iter().map(|w| w.target.get(k).copied()).collect(),
-                )
-            })
+            .map(|k| (k.clone(), ws.iter().map(|w| w.target.get(k).copied()).collect()))
             .collect();
         let (mut health, mut health_reason) = (vec![0u8; n], vec![String::new(); n]);
         if let Some(rec) = &r.recovery {
@@ -762,16 +734,11 @@ impl RunData {
             .iter()
             .map(|w| {
                 let i = w.index as usize;
-                rate(
-                    w,
-                    r.plan.first_logins_per_window.get(i).copied().unwrap_or(0),
-                )
+                rate(w, r.plan.first_logins_per_window.get(i).copied().unwrap_or(0))
             })
             .collect();
         let rec = r.recovery.as_ref();
-        let end = ws
-            .last()
-            .map_or(secs(r.plan.ended_ms), |w| secs(w.start_ms + w.len_ms));
+        let end = ws.last().map_or(secs(r.plan.ended_ms), |w| secs(w.start_ms + w.len_ms));
         let marks = Marks {
             trigger: secs(rec.map_or(r.plan.trigger_start_ms, |x| x.trigger_start_ms)),
             storm_end: secs(rec.map_or(r.plan.storm_end_ms, |x| x.storm_end_ms)),
@@ -799,10 +766,7 @@ impl RunData {
             failed: series(&|w| w.logins_failed),
             gave_up: series(&|w| w.gave_up),
             relogins: series(&|w| w.relogins),
-            success: ws
-                .iter()
-                .map(|w| w.success_rate().map(|s| r3(s * 100.0)))
-                .collect(),
+            success: ws.iter().map(|w| w.success_rate().map(|s| r3(s * 100.0))).collect(),
             latency,
             service,
             outcomes,
@@ -828,10 +792,8 @@ fn latency_groups(r: &Report) -> Result<Vec<(String, Histogram<u64>)>, HtmlError
         .recovery
         .as_ref()
         .map_or(r.plan.trigger_start_ms, |x| x.trigger_start_ms);
-    let (before, after): (Vec<&Window>, Vec<&Window>) = r
-        .windows
-        .iter()
-        .partition(|w| w.start_ms + w.len_ms <= trigger);
+    let (before, after): (Vec<&Window>, Vec<&Window>) =
+        r.windows.iter().partition(|w| w.start_ms + w.len_ms <= trigger);
     let mut out = Vec::new();
     for (label, ws) in [("baseline", &before), ("storm and after", &after)] {
         out.push((
@@ -951,19 +913,14 @@ mod tests {
             w.outcomes.insert("ok".into(), w.logins_ok);
             if w.logins_failed > 0 {
                 w.outcomes.insert("timeout".into(), w.logins_failed / 2);
-                w.outcomes.insert(
-                    "http_503_retry_after".into(),
-                    w.logins_failed - w.logins_failed / 2,
-                );
+                w.outcomes
+                    .insert("http_503_retry_after".into(), w.logins_failed - w.logins_failed / 2);
             }
             w.locked_out = w.logins_failed * 3;
             w.in_flight_max = w.attempts / 4;
             for (k, v) in [
                 ("overlay_online_clients", 10_000.0 - w.locked_out as f64),
-                (
-                    "overlay_supernodes_active",
-                    40.0 - (w.logins_failed / 10) as f64,
-                ),
+                ("overlay_supernodes_active", 40.0 - (w.logins_failed / 10) as f64),
                 ("overlay_queue_depth", w.logins_failed as f64 * 2.0),
                 (name, i as f64),
             ] {
@@ -1022,9 +979,7 @@ mod tests {
     fn data_block(page: &str) -> &str {
         let open = r#"<script type="application/json" id="stampede-data">"#;
         let start = page.find(open).expect("the page has a data block") + open.len();
-        let len = page[start..]
-            .find("</script>")
-            .expect("the block is closed");
+        let len = page[start..].find("</script>").expect("the block is closed");
         &page[start..start + len]
     }
 
@@ -1056,10 +1011,7 @@ mod tests {
         let down = report(120, 1000, "down", "");
         let page = render(&down).unwrap();
         let verdict = down.recovery.as_ref().unwrap().verdict;
-        assert!(matches!(
-            verdict,
-            Verdict::NotRecovered | Verdict::Metastable
-        ));
+        assert!(matches!(verdict, Verdict::NotRecovered | Verdict::Metastable));
         let word = if verdict == Verdict::Metastable {
             "Metastable"
         } else {
@@ -1073,10 +1025,7 @@ mod tests {
     fn nothing_is_fetched_from_the_network() {
         let page = render(&ok_report()).unwrap();
         assert_eq!(external_refs(&page), Vec::<String>::new());
-        assert!(
-            page.contains("default-src 'none'"),
-            "the CSP forbids fetches"
-        );
+        assert!(page.contains("default-src 'none'"), "the CSP forbids fetches");
         // The check itself finds what it looks for.
         let bad = r#"<img src="https://cdn.example/x.png"><link href='//fonts.example/f'>"#;
         assert_eq!(external_refs(bad).len(), 2);
@@ -1089,17 +1038,10 @@ mod tests {
         let page = render(&report(60, 45, name, desc)).unwrap();
         let body = page.replace(data_block(&page), "");
         assert!(!body.contains(name), "raw name in the markup");
-        assert!(
-            !body.contains("<img src=x"),
-            "raw description in the markup"
-        );
+        assert!(!body.contains("<img src=x"), "raw description in the markup");
         assert!(body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
         assert!(body.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
-        assert_eq!(
-            body.matches("<script").count(),
-            4,
-            "only the page's own scripts"
-        );
+        assert_eq!(body.matches("<script").count(), 4, "only the page's own scripts");
     }
 
     #[test]
@@ -1157,10 +1099,7 @@ mod tests {
         assert!((at(1.0).unwrap() - 900.0).abs() < 2.0, "x = 1 is p90");
         assert!((at(2.0).unwrap() - 990.0).abs() < 2.0, "x = 2 is p99");
         let last = *ms.iter().flatten().last().unwrap();
-        assert!(
-            (last - 1000.0).abs() < 1.0,
-            "the last point is the max, {last}"
-        );
+        assert!((last - 1000.0).abs() < 1.0, "the last point is the max, {last}");
     }
 
     #[test]
@@ -1182,9 +1121,7 @@ mod tests {
         let runs: Vec<_> = [(1.0, 45), (1.0, 50), (2.0, 80), (2.0, 1000), (3.0, 1000)]
             .iter()
             .enumerate()
-            .map(|(seed, &(k, heal))| {
-                (k, seed as u64, report(120, heal, "s", "").recovery.unwrap())
-            })
+            .map(|(seed, &(k, heal))| (k, seed as u64, report(120, heal, "s", "").recovery.unwrap()))
             .collect();
         let sweep = aggregate(&runs);
         let page = render_sweep(&sweep, "<b>bold</b>").unwrap();

@@ -81,6 +81,9 @@ pub struct EngineFacts {
     pub stats: EngineStats,
     /// Actual send − intended instant over the whole run.
     pub send_lag_ms: HistSummary,
+    /// Series the profile asked to scrape that the target never exposed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_series: Vec<String>,
     /// True when the generator itself fell behind its schedule (p99 send lag over 25 ms
     /// or attempts unstarted): the figures then understate the load asked for.
     pub behind: bool,
@@ -172,6 +175,8 @@ pub enum ReportError {
     NotAReport { path: PathBuf, why: String },
     #[error(transparent)]
     Hist(#[from] HistError),
+    #[error("cannot render the HTML report: {0}")]
+    Render(String),
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a full disk or a
@@ -265,7 +270,8 @@ impl Report {
         Ok(out)
     }
 
-    /// Writes report.json and latency.hlog into `dir` (created if needed).
+    /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).
+    /// The JSON goes first: whatever fails after it, the results are kept.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
             path: dir.to_path_buf(),
@@ -275,7 +281,10 @@ impl Report {
         write_atomic(&json, self.to_json().as_bytes())?;
         let hlog = dir.join("latency.hlog");
         write_atomic(&hlog, &self.hlog()?)?;
-        Ok(vec![json, hlog])
+        let page = dir.join("report.html");
+        let html = html::render(self).map_err(|e| ReportError::Render(e.to_string()))?;
+        write_atomic(&page, html.as_bytes())?;
+        Ok(vec![json, hlog, page])
     }
 
     /// Merges shard reports of one run (same profile, same windows) exactly.

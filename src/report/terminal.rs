@@ -46,6 +46,13 @@ fn hist_row(label: &str, h: &HistSummary) -> String {
 
 pub fn summary(r: &Report) -> String {
     let mut s = figures(r);
+    if !r.engine.missing_series.is_empty() {
+        let _ = writeln!(
+            s,
+            "  note: the target never exposed {}",
+            r.engine.missing_series.join(", ")
+        );
+    }
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict, rec.summary);
         let _ = writeln!(s, "  SLO: {}", rec.slo.how);
