@@ -290,6 +290,9 @@ struct StepHists {
 
 struct Live {
     w: Window,
+    /// Outcome counts keyed by class; named only when the window closes (no string per
+    /// attempt on the hot path).
+    outcomes: Vec<(Class, u64)>,
     open: u64,
     lag: Histogram<u64>,
     latency: Histogram<u64>,
@@ -307,6 +310,7 @@ impl Live {
                 len_ms,
                 ..Window::default()
             },
+            outcomes: Vec::new(),
             open: 0,
             lag: new_hist(),
             latency: new_hist(),
@@ -323,7 +327,17 @@ impl Live {
         }
     }
 
+    fn count(&mut self, class: Class) {
+        match self.outcomes.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, n)) => *n += 1,
+            None => self.outcomes.push((class, 1)),
+        }
+    }
+
     fn close(mut self, steps: &[String]) -> Window {
+        for (class, n) in self.outcomes.drain(..) {
+            *self.w.outcomes.entry(class.to_string()).or_default() += n;
+        }
         self.w.send_lag_ms = HistSummary::of(&self.lag);
         self.w.latency_ms = HistSummary::of(&self.latency);
         self.w.service_ms = HistSummary::of(&self.service);
@@ -410,8 +424,8 @@ impl Recorder {
         if sent {
             l.open = l.open.saturating_sub(1);
         }
+        l.count(a.class);
         let w = &mut l.w;
-        *w.outcomes.entry(a.class.to_string()).or_default() += 1;
         match a.class {
             Class::Throttled => {
                 w.throttled += 1;

@@ -16,8 +16,10 @@ use hyper::client::conn::http1;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::sync::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, Semaphore};
+
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::profile::{ConnMode, Node, Pick, Step, Vars};
@@ -162,7 +164,8 @@ impl Transport {
         if pooled {
             // The wait for a free connection is part of the first step's latency.
             _permit = d.pool.slots.acquire().await.ok();
-            let mut idle = d.pool.idle.lock().await;
+            // Held for a pop, never across an await.
+            let mut idle = d.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
             while let Some(s) = idle.pop() {
                 if !s.is_closed() {
                     sender = Some(s);
@@ -221,7 +224,7 @@ impl Transport {
             && let Some(s) = sender
             && !s.is_closed()
         {
-            d.pool.idle.lock().await.push(s);
+            d.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(s);
         }
         FlowResult {
             class,
