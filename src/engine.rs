@@ -149,7 +149,11 @@ pub async fn run(
     let limiter = opts
         .max_rate
         .and_then(|r| NonZeroU32::new(r.round().max(1.0) as u32))
-        .map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r))));
+        .map(|r| {
+            // A ceiling, not a budget: at most 10 ms worth of requests in a burst.
+            let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("at least 1");
+            Arc::new(RateLimiter::direct(Quota::per_second(r).allow_burst(burst)))
+        });
     let mut e = Engine {
         p,
         start: Instant::now(),

@@ -168,3 +168,56 @@ async fn windows_cover_the_run_and_merge_back_to_the_totals() {
     let back: stampede::report::Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back.totals, r.totals);
 }
+
+#[tokio::test]
+async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
+    let t = serve(Script::default()).await;
+    // 400 clients due within half a second; the ceiling lets 200/s through.
+    let p = load(&storm(t.addr, 400, ""));
+    let opts = RunOptions {
+        engine: Some(stampede::engine::EngineOptions {
+            max_rate: Some(200.0),
+            stop: None,
+            scrape: None,
+        }),
+        shard: None,
+    };
+    let r = run(&p, opts, &mut ()).await.unwrap();
+    assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
+    // The last ones waited about 1.5 s for the limiter: users felt it, the server did not.
+    assert!(
+        r.totals.latency_ms.max > 1000.0,
+        "latency max {}",
+        r.totals.latency_ms.max
+    );
+    assert!(
+        r.totals.service_ms.p99 < 100.0,
+        "service p99 {}",
+        r.totals.service_ms.p99
+    );
+}
+
+#[tokio::test]
+async fn shards_split_the_clients_and_merge_back_exactly() {
+    use stampede::report::{Report, Shard};
+    let t = serve(Script::default()).await;
+    let p = load(&storm(t.addr, 300, ""));
+    let mut parts = Vec::new();
+    for index in 0..3 {
+        let opts = RunOptions {
+            engine: None,
+            shard: Some(Shard { index, count: 3 }),
+        };
+        parts.push(run(&p, opts, &mut ()).await.unwrap());
+    }
+    assert!(
+        parts.iter().all(|r| r.totals.first_attempts == 100),
+        "ids are dealt round-robin"
+    );
+    let merged = Report::merge(&parts).unwrap();
+    assert_eq!(merged.totals.first_attempts, 300);
+    assert_eq!(merged.totals.logins_ok, 300);
+    let lat: u64 = parts.iter().map(|r| r.totals.latency_ms.count).sum();
+    assert_eq!(merged.totals.latency_ms.count, lat, "histograms add exactly");
+    assert_eq!(t.requests.load(Ordering::Relaxed), 300);
+}
