@@ -167,8 +167,20 @@ fn main() -> ExitCode {
             return ExitCode::from(CANNOT_PROCEED);
         }
     };
+    // The command runs as a task on the workers, not on the thread that blocks on the
+    // runtime: the engine's scheduler then shares threads with the requests it starts,
+    // instead of being woken across threads for every completion.
     rt.block_on(async {
-        match cli.cmd {
+        tokio::spawn(dispatch(cli.cmd)).await.unwrap_or_else(|e| {
+            eprintln!("error: the run stopped unexpectedly: {e}");
+            ExitCode::from(CANNOT_PROCEED)
+        })
+    })
+}
+
+async fn dispatch(cmd: Cmd) -> ExitCode {
+    {
+        match cmd {
             Cmd::Run(args) => cmd_run(args).await,
             Cmd::Validate { profile, shard } => cmd_validate(&profile, shard),
             Cmd::Merge { reports, out } => cmd_merge(&reports, &out),
@@ -192,7 +204,7 @@ fn main() -> ExitCode {
                 initial_online,
             } => cmd_overlay(listen, &mode, config.as_deref(), initial_online).await,
         }
-    })
+    }
 }
 
 fn load(path: &Path) -> Result<Profile, ExitCode> {

@@ -525,6 +525,12 @@ impl Recorder {
             }
             self.closed.push(l.close(&self.steps));
         }
+        // The last window may have closed while the run drained; it carries the gauge as
+        // it stands when the run ends.
+        let locked_out = self.locked_out;
+        if let Some(last) = self.closed.iter_mut().rev().find(|w| w.index < end_idx) {
+            last.locked_out = locked_out;
+        }
         self.closed
     }
 }
