@@ -115,6 +115,9 @@ done
 sed -i 's/uniform(10m)/uniform(30m)/' "$work/pop1000000.yaml"
 rss=$( { gen /usr/bin/time -f "%M" "$bin" run -q "$work/pop1000000.yaml" --out "$work/pop" >/dev/null; } 2>&1 | tail -1)
 row "peak RSS, storm of 1,000,000 clients (MiB)" "$((rss / 1024))" "-" "-" "target < 256 MiB"
+sed -i 's/uniform(10m)/uniform(30m)/' "$work/pop10000000.yaml"
+rss=$( { gen /usr/bin/time -f "%M" "$bin" run -q "$work/pop10000000.yaml" --out "$work/pop10" >/dev/null; } 2>&1 | tail -1)
+row "peak RSS, storm of 10,000,000 clients (MiB)" "$((rss / 1024))" "-" "-" "target < 1024 MiB"
 
 echo "reference overlay logins/s (healthy, spare capacity) ..." >&2
 echo "capacity: 1000000/s" > "$work/overlay.yaml"
