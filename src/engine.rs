@@ -194,6 +194,9 @@ pub async fn run(
     let mut cursor = 0usize;
     let mut last_progress = Duration::ZERO;
     let mut stopped_at: Option<Duration> = None;
+    // Falls back to tokio's millisecond timer if the thread cannot be started.
+    let precise = crate::timer::PreciseTimer::start().ok();
+    let mut last_wake_us = 0u64;
     let drain = p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500);
     let mut last_housekeeping = Duration::ZERO;
     let plan_end_us = plan.end.as_micros() as u64;
@@ -259,6 +262,11 @@ pub async fn run(
         // loop took the core from the requests (32k against 53k logins/s on one core)
         // and made sends later, not earlier. Under load completions wake the loop far
         // more often than the timer does.
+        // Deadlines closer than the timer's resolution to the last wake-up are merged.
+        let wake_at_us = wake_us.max(last_wake_us + crate::timer::RESOLUTION.as_micros() as u64);
+        if let Some(t) = &precise {
+            t.set((e.start + Duration::from_micros(wake_at_us)).into_std());
+        }
         tokio::select! {
             biased;
             changed = async {
@@ -273,7 +281,14 @@ pub async fn run(
                 }
             }
             Some(d) = rx.recv() => e.complete(d),
-            _ = tokio::time::sleep_until(e.start + Duration::from_micros(wake_us)) => {}
+            _ = async {
+                match &precise {
+                    Some(t) => t.wait().await,
+                    None => tokio::time::sleep_until(e.start + Duration::from_micros(wake_us)).await,
+                }
+            } => {
+                last_wake_us = e.start.elapsed().as_micros() as u64;
+            }
         }
     }
     if let Some(s) = scraper {

@@ -15,5 +15,6 @@ pub mod rng;
 pub mod run;
 pub mod shape;
 pub mod sweep;
+pub mod timer;
 pub mod transport;
 pub mod units;
