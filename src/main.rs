@@ -400,7 +400,10 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
         intensities.len() as u32 * seeds,
         format_duration(budget)
     );
-    let each = |r: &stampede::sweep::SweepRun| {
+    // Runs are kept as they finish, so that Ctrl-C still leaves the sweep so far.
+    let done = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = done.clone();
+    let each = move |r: &stampede::sweep::SweepRun| {
         out!(
             "  intensity {:>5} seed {:>4}: {:>6} storm clients · {} · {}",
             r.intensity,
@@ -411,13 +414,15 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
                 .recovery_time_ms
                 .map_or("–".into(), |ms| format_duration(Duration::from_millis(ms)))
         );
+        kept.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
     };
     let mut quiet = ();
     let report = tokio::select! {
         r = stampede::sweep::sweep(&p, intensities, seeds, each, &mut quiet) => r,
         _ = wait_signal() => {
-            eprintln!("sweep interrupted: no result written");
-            return ExitCode::from(CANNOT_PROCEED);
+            eprintln!("sweep interrupted: writing the runs that finished");
+            let runs = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
+            Ok(stampede::sweep::report(&p.name, runs, true))
         }
     };
     let report = match report {
@@ -451,6 +456,9 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
         Err(e) => eprintln!("warning: cannot render sweep.html: {e}"),
     }
     out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());
+    if report.interrupted {
+        return ExitCode::from(CANNOT_PROCEED);
+    }
     ExitCode::SUCCESS
 }
 

@@ -53,6 +53,9 @@ pub struct SweepRun {
 pub struct SweepReport {
     pub schema: String,
     pub name: String,
+    /// Stopped before every run was done: the sweep covers the runs that finished.
+    #[serde(default)]
+    pub interrupted: bool,
     pub runs: Vec<SweepRun>,
     pub sweep: Sweep,
 }
@@ -92,18 +95,24 @@ pub async fn sweep(
             runs.push(one);
         }
     }
+    Ok(report(&p.name, runs, false))
+}
+
+/// The sweep of the runs done so far.
+pub fn report(name: &str, runs: Vec<SweepRun>, interrupted: bool) -> SweepReport {
     let sweep = aggregate(
         &runs
             .iter()
             .map(|r| (r.intensity, r.seed, r.recovery.clone()))
             .collect::<Vec<_>>(),
     );
-    Ok(SweepReport {
+    SweepReport {
         schema: "stampede.sweep/v1".into(),
-        name: p.name.clone(),
+        name: name.to_string(),
+        interrupted,
         runs,
         sweep,
-    })
+    }
 }
 
 #[cfg(test)]
