@@ -637,6 +637,42 @@ struct Marks {
     down: bool,
     verdict: String,
     headline: String,
+    /// Operator actions on the embedded overlay (from the profile): when, and what.
+    actions: Vec<Action>,
+}
+
+#[derive(Serialize)]
+struct Action {
+    at: f64,
+    label: String,
+}
+
+/// The overlay's timed operator actions as the profile wrote them
+/// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots` or `shed`).
+fn operator_actions(r: &Report) -> Vec<Action> {
+    let Some(list) = r.profile.pointer("/target/overlay/actions").and_then(|a| a.as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|a| {
+            let at = a.get("at").and_then(|v| match v {
+                serde_json::Value::String(s) => s.parse::<crate::units::Dur>().ok(),
+                serde_json::Value::Number(n) => n.as_f64().map(crate::units::Dur::from_secs_f64),
+                _ => None,
+            })?;
+            let label = if let Some(n) = a.get("inject_mega_supernodes").and_then(|v| v.as_u64()) {
+                format!("operator: +{n} mega-supernodes")
+            } else if let Some(on) = a.get("shed").and_then(|v| v.as_bool()) {
+                format!("operator: shedding {}", if on { "on" } else { "off" })
+            } else {
+                "operator action".to_string()
+            };
+            Some(Action {
+                at: at.as_secs_f64(),
+                label,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -746,6 +782,7 @@ impl RunData {
             }),
             verdict: rec.map_or("not analysed".into(), |x| x.verdict.to_string()),
             headline: headline(r).0,
+            actions: operator_actions(r),
         };
         Ok(RunData {
             name: r.name.clone(),

@@ -202,6 +202,9 @@
     vline(u, m.recovered, C.good, p + "recovered", dash || [], row);
     vline(u, m.relapsed, C.bad, p + "relapsed", dash || [], row);
     vline(u, m.metastable_since, C.c5, p + "load back at baseline", dash || [2, 2], row + 1);
+    (m.actions || []).forEach(function (a) {
+      vline(u, a.at, C.warn, p + a.label, dash || [6, 2], row + 2);
+    });
     if (m.recovered == null && m.down && u.valToPos(m.trigger, "x", true) < u.bbox.left + u.bbox.width - 120 * PR()) {
       label(u, clampX(u, m.end), row + 1, p + m.headline.toLowerCase() + " →", C.bad, true);
     }
