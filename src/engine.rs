@@ -338,11 +338,7 @@ impl Engine<'_> {
                     self.stats.on_reboot_sent += 1;
                     let t = self.transport.clone();
                     let steps = self.on_reboot.clone();
-                    let vars = Vars {
-                        client: client as u64,
-                        attempt: 1,
-                        node: t.pick(client as u64, 0, c.node as usize),
-                    };
+                    let vars = session_vars(&t, client, c);
                     // Fire and forget: a rebooting machine does not wait for the answer.
                     tokio::spawn(async move {
                         t.flow(&steps, vars, true).await;
@@ -380,11 +376,7 @@ impl Engine<'_> {
                 let t = self.transport.clone();
                 let step = self.keepalive.clone();
                 let tx = self.tx.clone();
-                let vars = Vars {
-                    client: client as u64,
-                    attempt: 1,
-                    node: t.pick(client as u64, 0, c.node as usize),
-                };
+                let vars = session_vars(&t, client, &c);
                 tokio::spawn(async move {
                     let r = t.flow(&step, vars, true).await;
                     let _ = tx.send(Done::Keepalive {
@@ -583,6 +575,16 @@ impl Engine<'_> {
             t.last_p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
             t.last_success = w.success_rate();
         }
+    }
+}
+
+/// Template variables of a session request (keepalive, on-reboot): not a login attempt,
+/// sent to the node the client's own host cache points at.
+fn session_vars(t: &Transport, client: u32, c: &ClientState) -> Vars {
+    Vars {
+        client: client as u64,
+        attempt: 1,
+        node: t.pick(client as u64, 0, c.node as usize),
     }
 }
 
