@@ -1,15 +1,18 @@
 //! The open-model scheduler. One task owns the plan cursor, a heap of due timers
-//! (retries, keepalives), every client's compact state and the recorder: no locks on
-//! the hot path. Each attempt runs as its own task and reports back over a channel.
+//! (retries, keepalives), every client's compact state, the connection pools, the
+//! requests in flight and the recorder: no locks and no channels on the hot path. Each
+//! flow is a future polled by that task (a `FuturesUnordered`), so a completion is
+//! handled where it lands, without a task spawn or a cross-thread wake-up.
 //! Attempts are fired at their intended instants; the engine never slows its schedule
 //! down: it measures its own send lag and counts what it could not start.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -19,7 +22,7 @@ use crate::profile::{Profile, Step, Vars};
 use crate::record::{AttemptRecord, Class, Counter, Recorder, StepResult, Window};
 use crate::rng::{Stream, unit};
 use crate::shape::{EventKind, Plan};
-use crate::transport::{FlowResult, Transport};
+use crate::transport::{Conn, FlowResult, Transport};
 
 /// Knobs of one run that are not part of the profile.
 #[derive(Debug, Clone)]
@@ -90,23 +93,54 @@ pub struct EngineOutput {
     pub stats: EngineStats,
 }
 
-enum Done {
+/// What a flow is for, carried through it to its completion.
+#[derive(Debug, Clone, Copy)]
+enum JobKind {
     Login {
         client: u32,
         intended: Duration,
         first: bool,
-        res: FlowResult,
     },
     Keepalive {
         client: u32,
         epoch: u16,
         intended: Duration,
-        ok: bool,
     },
-    Scrape {
-        at: Duration,
-        series: Option<Vec<(String, f64)>>,
-    },
+    /// Fire and forget: a rebooting machine does not wait for the answer.
+    OnReboot,
+}
+
+/// A flow ready to go, or waiting in its node's pool for a connection.
+struct Job {
+    kind: JobKind,
+    steps: Arc<[Step]>,
+    vars: Vars,
+    pooled: bool,
+    /// Dispatch: a wait for a pooled connection counts from here.
+    started: Instant,
+}
+
+/// A finished flow, with its connection if that can carry another request.
+struct Flowed {
+    kind: JobKind,
+    pooled: bool,
+    res: FlowResult,
+    conn: Option<Conn>,
+}
+
+/// Keep-alive connections to one node; at most `max_connections` in use at once. An
+/// attempt that waits for a connection waits on its own clock: its latency counts from
+/// its intended instant, so a saturated pool shows instead of hiding.
+#[derive(Default)]
+struct NodePool {
+    idle: Vec<Conn>,
+    busy: usize,
+    waiting: VecDeque<Job>,
+}
+
+struct Scraped {
+    at: Duration,
+    series: Option<Vec<(String, f64)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,13 +163,55 @@ struct Engine<'a> {
     keepalive: Arc<[Step]>,
     on_reboot: Arc<[Step]>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    tx: mpsc::UnboundedSender<Done>,
+    pools: Vec<NodePool>,
+    /// Flows to start on the next pass, with their pooled connection if one was idle.
+    starts: Vec<(Job, Option<Conn>)>,
     in_flight: u64,
     locked_out: u64,
     totals: Snapshot,
     stats: EngineStats,
 }
 
+/// Polls the flow set for completions: at most `max` of them, and only ever returns
+/// pending when none is ready (the waker is then registered).
+fn poll_completions<F: std::future::Future<Output = Flowed>>(
+    flows: &mut FuturesUnordered<F>,
+    cx: &mut std::task::Context<'_>,
+    out: &mut Vec<Flowed>,
+    max: usize,
+) -> std::task::Poll<()> {
+    use std::task::Poll;
+    while out.len() < max {
+        match flows.poll_next_unpin(cx) {
+            Poll::Ready(Some(f)) => out.push(f),
+            Poll::Ready(None) | Poll::Pending => break,
+        }
+    }
+    if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
+}
+
+async fn run_job(
+    t: Arc<Transport>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    job: Job,
+    conn: Option<Conn>,
+) -> Flowed {
+    if let (Some(l), JobKind::Login { .. }) = (&limiter, job.kind) {
+        l.until_ready().await;
+    }
+    let (res, conn) = t.flow(&job.steps, job.vars, conn, job.started).await;
+    Flowed {
+        kind: job.kind,
+        pooled: job.pooled,
+        res,
+        conn,
+    }
+}
+
+/// Runs the plan against the transport. All of the run's I/O happens in this one
+/// future: the caller should poll it `unconstrained`, or tokio's per-task budget makes
+/// it yield every 128 socket operations for no one's benefit (it still yields when
+/// nothing is ready, and the flow set yields after a round of polls).
 pub async fn run(
     p: &Profile,
     plan: &Plan,
@@ -143,7 +219,7 @@ pub async fn run(
     opts: EngineOptions,
     progress: &mut dyn Progress,
 ) -> EngineOutput {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Scraped>();
     let n_clients =
         (plan.background_first as usize + plan.background_clients as usize).max(p.population.simulated as usize);
     let limiter = opts
@@ -154,6 +230,9 @@ pub async fn run(
             let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("at least 1");
             Arc::new(RateLimiter::direct(Quota::per_second(r).allow_burst(burst)))
         });
+    let transport_nodes = transport.nodes();
+    let mut flows = FuturesUnordered::new();
+    let mut completed: Vec<Flowed> = Vec::new();
     let mut e = Engine {
         p,
         start: Instant::now(),
@@ -174,7 +253,8 @@ pub async fn run(
             .into(),
         on_reboot: p.client.on_reboot.clone().into(),
         limiter,
-        tx: tx.clone(),
+        pools: (0..transport_nodes).map(|_| NodePool::default()).collect(),
+        starts: Vec::new(),
         in_flight: 0,
         locked_out: 0,
         totals: Snapshot {
@@ -194,14 +274,14 @@ pub async fn run(
     let mut cursor = 0usize;
     let mut last_progress = Duration::ZERO;
     let mut stopped_at: Option<Duration> = None;
-    // Falls back to tokio's millisecond timer if the thread cannot be started.
-    let precise = crate::timer::PreciseTimer::start().ok();
+    // Falls back to tokio's millisecond timer where there is no timerfd.
+    let mut precise = crate::timer::PreciseTimer::new().ok();
     let drain = p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500);
     let mut last_housekeeping = Duration::ZERO;
     let plan_end_us = plan.end.as_micros() as u64;
     loop {
-        while let Ok(d) = rx.try_recv() {
-            e.complete(d);
+        while let Ok(s) = rx.try_recv() {
+            e.scraped(s);
         }
         if let Some(s) = stop.as_mut()
             && s.has_changed().unwrap_or(false)
@@ -265,8 +345,11 @@ pub async fn run(
         // in one pass, at most that late, and an over-offered run costs at most a few
         // thousand wake-ups a second instead of one per pass.
         let wake_at_us = wake_us.max(now_us + crate::timer::RESOLUTION.as_micros() as u64);
-        if let Some(t) = &precise {
+        if let Some(t) = precise.as_mut() {
             t.set((e.start + Duration::from_micros(wake_at_us)).into_std());
+        }
+        for (job, conn) in e.starts.drain(..) {
+            flows.push(run_job(e.transport.clone(), e.limiter.clone(), job, conn));
         }
         tokio::select! {
             biased;
@@ -281,13 +364,22 @@ pub async fn run(
                     _ => stop = None,
                 }
             }
-            Some(d) = rx.recv() => e.complete(d),
+            () = std::future::poll_fn(|cx| poll_completions(&mut flows, cx, &mut completed, 512)) => {
+                for f in completed.drain(..) {
+                    e.complete(f);
+                }
+            }
+            Some(s) = rx.recv() => e.scraped(s),
             _ = async {
                 match &precise {
                     Some(t) => t.wait().await,
                     None => tokio::time::sleep_until(e.start + Duration::from_micros(wake_us)).await,
                 }
-            } => {}
+            } => {
+                if let Some(t) = precise.as_mut() {
+                    t.fired();
+                }
+            }
         }
     }
     if let Some(s) = scraper {
@@ -336,13 +428,8 @@ impl Engine<'_> {
                 self.rec.count(at, Counter::Reboot);
                 if !self.on_reboot.is_empty() {
                     self.stats.on_reboot_sent += 1;
-                    let t = self.transport.clone();
-                    let steps = self.on_reboot.clone();
-                    let vars = session_vars(&t, client, c);
-                    // Fire and forget: a rebooting machine does not wait for the answer.
-                    tokio::spawn(async move {
-                        t.flow(&steps, vars, true).await;
-                    });
+                    let vars = session_vars(&self.transport, client, c);
+                    self.dispatch(JobKind::OnReboot, self.on_reboot.clone(), vars, true);
                 }
             }
             EventKind::Login => {
@@ -373,19 +460,13 @@ impl Engine<'_> {
                     return;
                 }
                 self.stats.keepalives_sent += 1;
-                let t = self.transport.clone();
-                let step = self.keepalive.clone();
-                let tx = self.tx.clone();
-                let vars = session_vars(&t, client, &c);
-                tokio::spawn(async move {
-                    let r = t.flow(&step, vars, true).await;
-                    let _ = tx.send(Done::Keepalive {
-                        client,
-                        epoch,
-                        intended: at,
-                        ok: r.class.is_ok(),
-                    });
-                });
+                let vars = session_vars(&self.transport, client, &c);
+                let kind = JobKind::Keepalive {
+                    client,
+                    epoch,
+                    intended: at,
+                };
+                self.dispatch(kind, self.keepalive.clone(), vars, true);
             }
         }
     }
@@ -418,47 +499,75 @@ impl Engine<'_> {
         }
         self.in_flight += 1;
         self.rec.attempt_started(at, now);
-        let t = self.transport.clone();
-        let node = t.pick(client as u64, attempt_no, c.node as usize);
+        let node = self.transport.pick(client as u64, attempt_no, c.node as usize);
         let vars = Vars {
             client: client as u64,
             attempt: attempt_no,
             node,
         };
-        let tx = self.tx.clone();
-        let steps = self.login.clone();
-        let limiter = self.limiter.clone();
-        tokio::spawn(async move {
-            if let Some(l) = limiter {
-                l.until_ready().await;
-            }
-            let res = t.flow(&steps, vars, false).await;
-            let _ = tx.send(Done::Login {
-                client,
-                intended: at,
-                first,
-                res,
-            });
-        });
+        let kind = JobKind::Login {
+            client,
+            intended: at,
+            first,
+        };
+        let pooled = self.transport.reuses();
+        self.dispatch(kind, self.login.clone(), vars, pooled);
     }
 
-    fn complete(&mut self, d: Done) {
-        match d {
-            Done::Login {
+    /// Starts a flow on the next pass: at once for a fresh connection, or with a pooled
+    /// one (idle, or opened if the pool has room), or queued until one is handed back.
+    fn dispatch(&mut self, kind: JobKind, steps: Arc<[Step]>, vars: Vars, pooled: bool) {
+        let job = Job {
+            kind,
+            steps,
+            vars,
+            pooled,
+            started: Instant::now(),
+        };
+        if !pooled {
+            self.starts.push((job, None));
+            return;
+        }
+        let max = self.transport.max_connections();
+        let pool = &mut self.pools[vars.node];
+        if pool.busy < max {
+            pool.busy += 1;
+            let conn = take_idle(&mut pool.idle, job.started);
+            self.starts.push((job, conn));
+        } else {
+            pool.waiting.push_back(job);
+        }
+    }
+
+    fn complete(&mut self, f: Flowed) {
+        if f.pooled {
+            let pool = &mut self.pools[f.res.node];
+            pool.busy = pool.busy.saturating_sub(1);
+            if let Some(c) = f.conn {
+                pool.idle.push(c);
+            }
+            if let Some(job) = pool.waiting.pop_front() {
+                pool.busy += 1;
+                let conn = take_idle(&mut pool.idle, Instant::now());
+                self.starts.push((job, conn));
+            }
+        }
+        match f.kind {
+            JobKind::Login {
                 client,
                 intended,
                 first,
-                res,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.finish_attempt(client, intended, first, res);
+                self.finish_attempt(client, intended, first, f.res);
             }
-            Done::Keepalive {
+            JobKind::OnReboot => {}
+            JobKind::Keepalive {
                 client,
                 epoch,
                 intended,
-                ok,
             } => {
+                let ok = f.res.class.is_ok();
                 let now = self.start.elapsed();
                 let c = &mut self.clients[client as usize];
                 if c.epoch != epoch || c.phase != Phase::LoggedIn {
@@ -485,10 +594,13 @@ impl Engine<'_> {
                     self.attempt(client, now, true, now);
                 }
             }
-            Done::Scrape { at, series } => match series {
-                Some(s) => self.rec.set_target(at, s),
-                None => self.stats.scrape_errors += 1,
-            },
+        }
+    }
+
+    fn scraped(&mut self, s: Scraped) {
+        match s.series {
+            Some(series) => self.rec.set_target(s.at, series),
+            None => self.stats.scrape_errors += 1,
         }
     }
 
@@ -578,6 +690,16 @@ impl Engine<'_> {
     }
 }
 
+/// The most recently returned idle connection that is still open.
+fn take_idle(idle: &mut Vec<Conn>, now: Instant) -> Option<Conn> {
+    while let Some(c) = idle.pop() {
+        if c.still_open(now) {
+            return Some(c);
+        }
+    }
+    None
+}
+
 /// Template variables of a session request (keepalive, on-reboot): not a login attempt,
 /// sent to the node the client's own host cache points at.
 fn session_vars(t: &Transport, client: u32, c: &ClientState) -> Vars {
@@ -593,7 +715,7 @@ async fn scrape_loop(
     series: Vec<String>,
     every: Duration,
     start: Instant,
-    tx: mpsc::UnboundedSender<Done>,
+    tx: mpsc::UnboundedSender<Scraped>,
 ) {
     let client = match reqwest::Client::builder()
         .timeout(every.max(Duration::from_millis(500)))
@@ -612,7 +734,7 @@ async fn scrape_loop(
             Ok(r) if r.status().is_success() => r.text().await.ok().map(|t| parse_prometheus(&t, &series)),
             _ => None,
         };
-        if tx.send(Done::Scrape { at, series: got }).is_err() {
+        if tx.send(Scraped { at, series: got }).is_err() {
             return;
         }
     }

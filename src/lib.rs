@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod client;
 pub mod embedded;
 pub mod engine;
+pub mod http1;
 pub mod overlay;
 pub mod profile;
 pub mod record;

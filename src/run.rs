@@ -79,7 +79,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
-    let out = engine::run(p, &plan, transport, engine_opts, progress).await;
+    let out = tokio::task::unconstrained(engine::run(p, &plan, transport, engine_opts, progress)).await;
     if let Some(h) = overlay {
         h.shutdown().await;
     }

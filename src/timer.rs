@@ -1,118 +1,134 @@
 //! A wake-up with sub-millisecond precision for the scheduler. tokio's timer wheel has
-//! millisecond granularity, which alone puts a send up to 1 ms behind its instant; a
-//! yield loop to beat it took the core from the requests (measured). This thread
-//! sleeps on a condvar until the deadline (an hrtimer-backed futex wait on Linux) and
-//! wakes the scheduler through a `Notify`: precise, and idle while it waits.
+//! millisecond granularity, which alone puts a send up to 1 ms behind its instant, and a
+//! yield loop to beat it took the core from the requests (measured).
+//!
+//! This is a Linux timerfd registered with tokio's own reactor: arming it is one
+//! syscall, it fires with hrtimer precision, and the wake-up arrives through the same
+//! epoll wait as the sockets' readiness: no extra thread, no cross-thread hand-off. (The
+//! first version was a condvar thread; it cost about 15 % of the throughput at
+//! saturation in context switches on a single core.)
 
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-use tokio::sync::Notify;
 
 /// Deadlines closer together than this are merged: the scheduler then sends what is due
 /// in one pass, at most this late.
 pub const RESOLUTION: Duration = Duration::from_micros(250);
 
-struct Shared {
-    deadline: Mutex<State>,
-    changed: Condvar,
-    notify: Notify,
-}
-
-struct State {
-    at: Option<Instant>,
-    stop: bool,
-}
-
+#[cfg(target_os = "linux")]
 pub struct PreciseTimer {
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    /// The deadline the timer is armed for, if any.
+    armed: Option<Instant>,
 }
 
+#[cfg(target_os = "linux")]
 impl PreciseTimer {
-    pub fn start() -> std::io::Result<PreciseTimer> {
-        let shared = Arc::new(Shared {
-            deadline: Mutex::new(State { at: None, stop: false }),
-            changed: Condvar::new(),
-            notify: Notify::new(),
-        });
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("stampede-timer".into())
-            .spawn(move || {
-                let mut st = s.deadline.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if st.stop {
-                        return;
-                    }
-                    match st.at {
-                        None => st = s.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
-                        Some(at) => {
-                            let now = Instant::now();
-                            if now >= at {
-                                st.at = None;
-                                s.notify.notify_one();
-                            } else {
-                                st = s
-                                    .changed
-                                    .wait_timeout(st, at - now)
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .0;
-                            }
-                        }
-                    }
-                }
-            })?;
-        Ok(PreciseTimer {
-            shared,
-            thread: Some(thread),
-        })
+    pub fn new() -> std::io::Result<PreciseTimer> {
+        use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        // SAFETY: the AsyncFd owns the timerfd, which stays open and is never replaced
+        // while registered (tokio's I/O-safety requirement).
+        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)? };
+        Ok(PreciseTimer { fd, armed: None })
     }
 
-    /// Wake the waiter at `at` (an earlier pending deadline stands).
-    pub fn set(&self, at: Instant) {
-        let mut st = self.shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
-        if st.at.is_none_or(|cur| at < cur) {
-            st.at = Some(at);
-            self.shared.changed.notify_one();
+    /// Wake the waiter at `at`. An earlier deadline already armed stands: waking early
+    /// costs one pass that finds nothing due, re-arming costs a syscall every pass.
+    pub fn set(&mut self, at: Instant) {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        if self.armed.is_some_and(|cur| cur <= at) {
+            return;
+        }
+        // Relative: a zero value would disarm, so never less than a microsecond.
+        let rel = at
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(1));
+        let spec = Itimerspec {
+            it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+            it_value: Timespec {
+                tv_sec: rel.as_secs() as _,
+                tv_nsec: rel.subsec_nanos() as _,
+            },
+        };
+        if timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec).is_ok() {
+            self.armed = Some(at);
         }
     }
 
-    /// Resolves at the deadline last set (or at once if it has already passed).
+    /// Resolves when the armed deadline has passed (never, if none is armed).
     pub async fn wait(&self) {
-        self.shared.notify.notified().await;
+        if self.armed.is_none() {
+            return std::future::pending().await;
+        }
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return std::future::pending().await;
+            };
+            let mut expirations = [0u8; 8];
+            match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut expirations).map_err(std::io::Error::from)) {
+                Ok(_) => return,
+                // Spurious readiness: wait for the next edge.
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The caller saw `wait` resolve: nothing is armed any more.
+    pub fn fired(&mut self) {
+        self.armed = None;
     }
 }
 
-impl Drop for PreciseTimer {
-    fn drop(&mut self) {
-        if let Ok(mut st) = self.shared.deadline.lock() {
-            st.stop = true;
-        }
-        self.shared.changed.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+/// Elsewhere the scheduler falls back to tokio's millisecond timer.
+#[cfg(not(target_os = "linux"))]
+pub struct PreciseTimer;
+
+#[cfg(not(target_os = "linux"))]
+impl PreciseTimer {
+    pub fn new() -> std::io::Result<PreciseTimer> {
+        Err(std::io::ErrorKind::Unsupported.into())
     }
+    pub fn set(&mut self, _: Instant) {}
+    pub async fn wait(&self) {
+        std::future::pending().await
+    }
+    pub fn fired(&mut self) {}
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn wakes_close_to_the_deadline() {
-        let t = PreciseTimer::start().unwrap();
+    async fn wakes_close_to_the_deadline_never_before() {
+        let mut t = PreciseTimer::new().unwrap();
         let mut worst = Duration::ZERO;
         for i in 0..20u64 {
             let at = Instant::now() + Duration::from_micros(300 + 100 * i);
             t.set(at);
             t.wait().await;
-            let late = Instant::now().saturating_duration_since(at);
+            t.fired();
             assert!(Instant::now() >= at, "never early");
-            worst = worst.max(late);
+            worst = worst.max(Instant::now().saturating_duration_since(at));
         }
         // Generous for a loaded CI machine; tokio's own timer would be up to 1 ms late.
         assert!(worst < Duration::from_millis(20), "{worst:?}");
+    }
+
+    #[tokio::test]
+    async fn an_earlier_deadline_stands_and_a_later_one_waits() {
+        let mut t = PreciseTimer::new().unwrap();
+        let start = Instant::now();
+        t.set(start + Duration::from_millis(5));
+        t.set(start + Duration::from_secs(60));
+        t.wait().await;
+        t.fired();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // Nothing armed: waiting does not resolve.
+        let r = tokio::time::timeout(Duration::from_millis(20), t.wait()).await;
+        assert!(r.is_err());
     }
 }

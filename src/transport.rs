@@ -1,8 +1,9 @@
-//! The login flow over HTTP/1.1. Built on hyper's connection API rather than reqwest's
-//! pooled client: `fresh` mode must really open one connection per login attempt and
-//! keep it across the flow's steps, errors must be told apart exactly (refused, reset,
-//! timeout), and the hot path must not pay for a general-purpose client. reqwest is
-//! used where those do not matter (scraping the target's metrics).
+//! The login flow over HTTP/1.1, on connections the engine owns. `fresh` mode really
+//! opens one connection per login attempt and keeps it across the flow's steps; errors
+//! are told apart exactly (refused, reset, timeout, a cut or malformed answer); and the
+//! hot path is a write of composed bytes and a parsed read (http1.rs) in the engine's
+//! own task: no connection task, no channel per request. reqwest is used where none of
+//! that matters (scraping the target's metrics).
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,23 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use std::sync::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
-
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::http1::{Chunked, Framing, compose, parse_head};
 use crate::profile::{ConnMode, Node, Pick, Step, Vars};
 use crate::record::{Class, StepResult};
 use crate::rng::{Stream, draw};
-
-type Sender = http1::SendRequest<Full<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -40,18 +32,8 @@ pub enum TransportError {
 #[derive(Debug)]
 struct Dest {
     addr: SocketAddr,
-    host: HeaderValue,
+    host: String,
     base_path: String,
-    pool: Pool,
-}
-
-/// Keep-alive connections to one node; at most `max` in use at once. An attempt that
-/// waits for a connection waits on its own clock: its latency counts from its intended
-/// instant, so a saturated pool shows instead of hiding.
-#[derive(Debug)]
-struct Pool {
-    idle: Mutex<Vec<Sender>>,
-    slots: Semaphore,
 }
 
 /// The result of one request or flow.
@@ -70,12 +52,182 @@ pub struct FlowResult {
     pub node: usize,
 }
 
+/// One open connection, with the buffers its requests and answers pass through.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    /// Received bytes not yet consumed: `buf[..filled]`.
+    buf: Vec<u8>,
+    filled: usize,
+    out: Vec<u8>,
+    scratch: String,
+    /// False once the connection cannot carry another request (closed, cut, or the
+    /// server said `Connection: close`).
+    reusable: bool,
+    idle_since: Instant,
+}
+
+/// A connection idle longer than this is checked for a close by the server before reuse
+/// (a syscall: under load connections come back within microseconds and skip it).
+const STALE_AFTER: Duration = Duration::from_millis(100);
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Result<Conn, Class> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| classify_io(&e))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            buf: vec![0; 4096],
+            filled: 0,
+            out: Vec::with_capacity(512),
+            scratch: String::with_capacity(128),
+            reusable: true,
+            idle_since: Instant::now(),
+        })
+    }
+
+    pub fn is_reusable(&self) -> bool {
+        self.reusable
+    }
+
+    /// Whether a connection taken from the idle pool can still carry a request: one that
+    /// has been idle a while may have been closed by the server meanwhile.
+    pub fn still_open(&self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.idle_since) < STALE_AFTER {
+            return true;
+        }
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        // Non-blocking (tokio's sockets are): no data and no close is WouldBlock.
+        match socket2::SockRef::from(&self.stream).peek(&mut probe) {
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            // A close (0), or bytes nobody asked for: either way not reusable.
+            Ok(_) => false,
+        }
+    }
+
+    /// Sends one request and reads its whole answer; returns the status and Retry-After.
+    async fn exchange(&mut self, step: &Step, d: &Dest, vars: Vars) -> Result<(u16, Option<Duration>), Class> {
+        self.out.clear();
+        compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
+        self.stream.write_all(&self.out).await.map_err(|e| classify_io(&e))?;
+        let head_request = step.method == http::Method::HEAD;
+        let head = loop {
+            if self.filled > 0 {
+                match parse_head(&self.buf[..self.filled], head_request) {
+                    Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => {
+                        self.consume(h.len);
+                        continue;
+                    }
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {}
+                    Err(_) => {
+                        self.reusable = false;
+                        return Err(Class::Body);
+                    }
+                }
+            }
+            // Closed before a whole answer: the server dropped the request.
+            if self.fill().await? == 0 {
+                self.reusable = false;
+                return Err(Class::Reset);
+            }
+        };
+        self.consume(head.len);
+        // The body is read whole: the connection can then be reused, and a cut body shows.
+        match head.framing {
+            Framing::Empty => {}
+            Framing::Length(n) => {
+                let mut left = n;
+                loop {
+                    let take = left.min(self.filled as u64);
+                    self.consume(take as usize);
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                    if self.fill().await? == 0 {
+                        self.reusable = false;
+                        return Err(Class::Body);
+                    }
+                }
+            }
+            Framing::Chunked => {
+                let mut c = Chunked::default();
+                loop {
+                    let used = c.feed(&self.buf[..self.filled]).map_err(|_| {
+                        self.reusable = false;
+                        Class::Body
+                    })?;
+                    self.consume(used);
+                    if c.is_done() {
+                        break;
+                    }
+                    if self.fill().await? == 0 {
+                        self.reusable = false;
+                        return Err(Class::Body);
+                    }
+                }
+            }
+            Framing::UntilClose => loop {
+                self.filled = 0;
+                if self.fill().await? == 0 {
+                    break;
+                }
+            },
+        }
+        if head.close || self.filled > 0 {
+            // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
+            self.reusable = false;
+        } else {
+            // The answer is whole and nothing else is due until the next request: forget
+            // the stale read readiness rather than pay a read that would block.
+            let _ = self
+                .stream
+                .try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        }
+        Ok((head.status, head.retry_after))
+    }
+
+    /// Reads more bytes; 0 means the server closed the connection.
+    async fn fill(&mut self) -> Result<usize, Class> {
+        if self.filled == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(crate::http1::MAX_HEAD * 2);
+            if grown == self.buf.len() {
+                // A head that long is rejected by the parser before this.
+                self.reusable = false;
+                return Err(Class::Body);
+            }
+            self.buf.resize(grown, 0);
+        }
+        match self.stream.read(&mut self.buf[self.filled..]).await {
+            Ok(n) => {
+                self.filled += n;
+                Ok(n)
+            }
+            Err(e) => {
+                self.reusable = false;
+                Err(classify_io(&e))
+            }
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if n >= self.filled {
+            self.filled = 0;
+        } else {
+            self.buf.copy_within(n..self.filled, 0);
+            self.filled -= n;
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Transport {
     dests: Vec<Dest>,
     pick: Pick,
     timeout: Duration,
     mode: ConnMode,
+    max_connections: usize,
     seed: u64,
     next: AtomicUsize,
 }
@@ -111,12 +263,8 @@ impl Transport {
             };
             dests.push(Dest {
                 addr,
-                host: HeaderValue::from_str(&host).expect("a parsed host is a valid header"),
+                host,
                 base_path: n.base_path.clone(),
-                pool: Pool {
-                    idle: Mutex::new(Vec::new()),
-                    slots: Semaphore::new(max_connections),
-                },
             });
         }
         Ok(Arc::new(Transport {
@@ -124,6 +272,7 @@ impl Transport {
             pick,
             timeout,
             mode,
+            max_connections: max_connections.max(1),
             seed,
             next: AtomicUsize::new(0),
         }))
@@ -131,6 +280,16 @@ impl Transport {
 
     pub fn nodes(&self) -> usize {
         self.dests.len()
+    }
+
+    /// Connections to one node in use at once, at most (pooled flows).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Whether login attempts take their connection from the pool.
+    pub fn reuses(&self) -> bool {
+        self.mode == ConnMode::Reuse
     }
 
     /// Which node a request of `client` goes to (`failover_index` is the client's own
@@ -148,45 +307,30 @@ impl Transport {
         }
     }
 
-    /// Runs `steps` in order for one client; stops at the first step that fails.
-    /// `fresh` opens one connection for the whole flow; `reuse` (or `pooled`) takes one
-    /// from the node's pool.
-    pub async fn flow(&self, steps: &[Step], vars: Vars, pooled: bool) -> FlowResult {
+    /// Runs `steps` in order for one client on `conn` (a pooled connection) or on one it
+    /// opens; stops at the first step that fails. `started` is when the engine
+    /// dispatched the flow. Returns the connection if it can carry another request.
+    pub async fn flow(
+        &self,
+        steps: &[Step],
+        vars: Vars,
+        mut conn: Option<Conn>,
+        started: Instant,
+    ) -> (FlowResult, Option<Conn>) {
         let node = vars.node;
         let d = &self.dests[node];
-        let started = Instant::now();
-        let pooled = pooled || self.mode == ConnMode::Reuse;
         let mut results = Vec::with_capacity(steps.len());
         let mut retry_after = None;
         let mut class = Class::Ok;
-        let mut _permit = None;
-        let mut sender: Option<Sender> = None;
-        if pooled {
-            // The wait for a free connection is part of the first step's latency.
-            _permit = d.pool.slots.acquire().await.ok();
-            // Held for a pop, never across an await.
-            let mut idle = d.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-            while let Some(s) = idle.pop() {
-                if !s.is_closed() {
-                    sender = Some(s);
-                    break;
-                }
-            }
-        }
         let sent = Instant::now();
         let mut step_start = sent;
-        let mut body = String::new();
         for step in steps {
             let deadline = step_start + self.timeout;
             let r = tokio::time::timeout_at(deadline, async {
-                if sender.is_none() {
-                    sender = Some(connect(d.addr).await?);
+                if conn.is_none() {
+                    conn = Some(Conn::open(d.addr).await?);
                 }
-                let s = sender.as_mut().expect("connected above");
-                s.ready().await.map_err(|e| classify_hyper(&e))?;
-                let req = build(step, d, vars, &mut body);
-                let resp = s.send_request(req).await.map_err(|e| classify_hyper(&e))?;
-                read(resp).await
+                conn.as_mut().expect("opened above").exchange(step, d, vars).await
             })
             .await;
             let done = Instant::now();
@@ -194,12 +338,12 @@ impl Transport {
                 Err(_) => (Class::Timeout, None),
                 Ok(Err(c)) => (c, None),
                 Ok(Ok((status, ra))) => {
-                    if step.expect.contains(&status.as_u16()) {
+                    if step.expect.contains(&status) {
                         (Class::Ok, None)
-                    } else if ra.is_some() && (status.as_u16() == 429 || status.as_u16() == 503) {
-                        (Class::RetryAfter(status.as_u16()), ra)
+                    } else if ra.is_some() && (status == 429 || status == 503) {
+                        (Class::RetryAfter(status), ra)
                     } else {
-                        (Class::Status(status.as_u16()), None)
+                        (Class::Status(status), None)
                     }
                 }
             };
@@ -213,91 +357,30 @@ impl Transport {
             if !c.is_ok() {
                 class = c;
                 retry_after = ra;
-                // A connection that failed mid-flow is not reused.
+                // A connection that failed mid-flow (or timed out mid-answer) is not reused.
                 if !matches!(c, Class::Status(_) | Class::RetryAfter(_)) {
-                    sender = None;
+                    conn = None;
                 }
                 break;
             }
         }
-        if pooled
-            && let Some(s) = sender
-            && !s.is_closed()
-        {
-            d.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(s);
-        }
-        FlowResult {
-            class,
-            retry_after,
-            started,
-            sent,
-            done: step_start,
-            steps: results,
-            node,
-        }
+        let conn = conn.filter(|c| c.reusable).map(|mut c| {
+            c.idle_since = step_start;
+            c
+        });
+        (
+            FlowResult {
+                class,
+                retry_after,
+                started,
+                sent,
+                done: step_start,
+                steps: results,
+                node,
+            },
+            conn,
+        )
     }
-}
-
-fn build(step: &Step, d: &Dest, vars: Vars, scratch: &mut String) -> Request<Full<Bytes>> {
-    scratch.clear();
-    scratch.push_str(&d.base_path);
-    step.path.render_into(scratch, vars);
-    let mut b = Request::builder()
-        .method(step.method.clone())
-        .uri(scratch.as_str())
-        .header(HOST, d.host.clone());
-    let mut has_type = false;
-    for (name, value) in &step.headers {
-        has_type |= name == CONTENT_TYPE;
-        b = b.header(name, value.render(vars));
-    }
-    let body = match &step.body {
-        Some(t) => {
-            if !has_type {
-                b = b.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-            Bytes::from(t.render(vars))
-        }
-        None => Bytes::new(),
-    };
-    b.body(Full::new(body)).unwrap_or_else(|_| {
-        // A rendered header value that is not valid HTTP; send the request without it
-        // rather than stop the run: the target's answer will say what is wrong.
-        Request::builder()
-            .method(step.method.clone())
-            .uri("/")
-            .header(HOST, d.host.clone())
-            .body(Full::new(Bytes::new()))
-            .expect("static request")
-    })
-}
-
-async fn connect(addr: SocketAddr) -> Result<Sender, Class> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| classify_io(&e))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| classify_hyper(&e))?;
-    tokio::spawn(async move {
-        // Errors show up on the request side.
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-async fn read(resp: Response<hyper::body::Incoming>) -> Result<(StatusCode, Option<Duration>), Class> {
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
-    // The body is read whole: the connection can then be reused, and a cut body shows.
-    resp.into_body().collect().await.map_err(|_| Class::Body)?;
-    Ok((status, retry_after))
 }
 
 pub fn classify_io(e: &io::Error) -> Class {
@@ -307,24 +390,5 @@ pub fn classify_io(e: &io::Error) -> Class {
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => Class::Reset,
         K::TimedOut => Class::Timeout,
         _ => Class::Connect,
-    }
-}
-
-fn classify_hyper(e: &hyper::Error) -> Class {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return classify_io(io);
-        }
-        src = s.source();
-    }
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        Class::Reset
-    } else if e.is_parse() {
-        Class::Body
-    } else if e.is_timeout() {
-        Class::Timeout
-    } else {
-        Class::Reset
     }
 }

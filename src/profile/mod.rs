@@ -196,9 +196,9 @@ pub struct Wave {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub name: String,
-    pub method: hyper::Method,
+    pub method: http::Method,
     pub path: Template,
-    pub headers: Vec<(hyper::header::HeaderName, Template)>,
+    pub headers: Vec<(http::header::HeaderName, Template)>,
     pub body: Option<Template>,
     pub expect: Vec<u16>,
 }
@@ -781,18 +781,18 @@ impl Validator<'_> {
                     &format!("{field}.request"),
                     "missing: write the method and path, e.g. `POST /login`",
                 );
-                (hyper::Method::GET, Template::literal("/"))
+                (http::Method::GET, Template::literal("/"))
             }
             Some(r) => {
                 let (m, p) = r.split_once(char::is_whitespace).unwrap_or(("GET", r));
-                let method = match hyper::Method::from_bytes(m.as_bytes()) {
+                let method = match http::Method::from_bytes(m.as_bytes()) {
                     Ok(m) if m.as_str().chars().all(|c| c.is_ascii_uppercase()) => m,
                     _ => {
                         self.err(
                             &format!("{field}.request"),
                             format!("`{m}` is not an HTTP method (GET, POST, PUT, ...)"),
                         );
-                        hyper::Method::GET
+                        http::Method::GET
                     }
                 };
                 let p = p.trim();
@@ -808,7 +808,7 @@ impl Validator<'_> {
         let mut headers = Vec::new();
         for (k, val) in s.headers.clone().unwrap_or_default() {
             let hf = format!("{field}.headers.{k}");
-            match hyper::header::HeaderName::from_bytes(k.as_bytes()) {
+            match http::header::HeaderName::from_bytes(k.as_bytes()) {
                 Ok(h) => {
                     let t = self.template(&hf, &val);
                     headers.push((h, t));
@@ -960,7 +960,7 @@ impl Validator<'_> {
                     );
                     Step {
                         name: "keepalive".into(),
-                        method: hyper::Method::POST,
+                        method: http::Method::POST,
                         path: Template::literal("/"),
                         headers: vec![],
                         body: None,

@@ -1,0 +1,419 @@
+//! The bytes of HTTP/1.1 on the hot path, without I/O: composing a step's request into
+//! a reused buffer, and reading a response head and body framing out of what has
+//! arrived. The transport drives these over its sockets; everything here is tested
+//! without a network.
+//!
+//! Why not hyper: a login is one small request and one small answer. hyper's client
+//! runs a connection task per connection and hands every request and response across
+//! channels, which profiled as the largest user-space cost per login (bench/compare.sh).
+//! Here a login is a write of bytes composed in place and a read parsed by `httparse`
+//! (the parser hyper itself uses), inside the task that scheduled it.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use crate::profile::{Step, Vars};
+
+/// The longest response head read before the answer is called malformed.
+pub const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// Appends the request of `step` to `out`.
+pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut Vec<u8>, scratch: &mut String) {
+    out.extend_from_slice(step.method.as_str().as_bytes());
+    out.push(b' ');
+    scratch.clear();
+    scratch.push_str(base_path);
+    step.path.render_into(scratch, vars);
+    if scratch.is_empty() {
+        scratch.push('/');
+    }
+    // A rendered path is the profile's own text; keep it on one request line.
+    push_clean(out, scratch);
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_type = false;
+    for (name, value) in &step.headers {
+        has_type |= name == http::header::CONTENT_TYPE;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        scratch.clear();
+        value.render_into(scratch, vars);
+        push_clean(out, scratch);
+        out.extend_from_slice(b"\r\n");
+    }
+    match &step.body {
+        Some(t) => {
+            if !has_type {
+                out.extend_from_slice(b"content-type: application/json\r\n");
+            }
+            scratch.clear();
+            t.render_into(scratch, vars);
+            let _ = write!(out, "content-length: {}\r\n\r\n", scratch.len());
+            out.extend_from_slice(scratch.as_bytes());
+        }
+        None => {
+            if matches!(step.method.as_str(), "POST" | "PUT" | "PATCH") {
+                out.extend_from_slice(b"content-length: 0\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Line breaks and NULs would split a request line or header: they are left out, and
+/// the target's answer says what is wrong with what remains.
+fn push_clean(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        out.extend(s.bytes().filter(|b| !matches!(b, b'\r' | b'\n' | 0)));
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// How the body of a response is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the server closes the connection.
+    UntilClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub framing: Framing,
+    /// The server will close the connection (or did not speak HTTP/1.1 keep-alive).
+    pub close: bool,
+    /// Bytes of the head, up to and including the blank line.
+    pub len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadResponse {
+    #[error("not an HTTP/1.x response")]
+    Parse,
+    #[error("response head longer than {MAX_HEAD} bytes")]
+    HeadTooLong,
+    #[error("invalid content-length")]
+    Length,
+    #[error("invalid chunked body")]
+    Chunk,
+}
+
+/// Reads a response head from the start of `buf`: `Ok(None)` until all of it has
+/// arrived. Informational (1xx) heads are returned like any other; the caller skips them.
+pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, BadResponse> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut headers);
+    let len = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(BadResponse::HeadTooLong),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(BadResponse::HeadTooLong),
+        Err(_) => return Err(BadResponse::Parse),
+    };
+    let status = r.code.ok_or(BadResponse::Parse)?;
+    let mut close = r.version != Some(1);
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut retry_after = None;
+    for h in r.headers.iter() {
+        let v = h.value;
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or(BadResponse::Length)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(BadResponse::Length);
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Chunked must be the last coding; anything else is read until close.
+            let last = v.rsplit(|&b| b == b',').next().unwrap_or(v);
+            chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            if !chunked {
+                close = true;
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in v.split(|&b| b == b',') {
+                let t = token.trim_ascii();
+                if t.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") && r.version == Some(0) {
+                    close = false;
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("retry-after") {
+            retry_after = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64);
+        }
+    }
+    let framing = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        if n == 0 { Framing::Empty } else { Framing::Length(n) }
+    } else {
+        close = true;
+        Framing::UntilClose
+    };
+    Ok(Some(Head {
+        status,
+        retry_after,
+        framing,
+        close,
+        len,
+    }))
+}
+
+/// A chunked body, decoded only as far as knowing where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Chunked {
+    /// Reading a chunk-size line: the size so far, and whether an extension began.
+    #[default]
+    Start,
+    Size(u64, bool),
+    SizeLf(u64),
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// Reading trailer lines; true when the current line is empty so far.
+    Trailer(bool),
+    TrailerLf(bool),
+    Done,
+}
+
+impl Chunked {
+    /// Feeds bytes; returns how many were consumed. Stops at the end of the body, so
+    /// what follows (a next response) is left over.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<usize, BadResponse> {
+        let mut i = 0;
+        while i < buf.len() {
+            let b = buf[i];
+            *self = match *self {
+                Chunked::Start => match hex(b) {
+                    Some(d) => Chunked::Size(d, false),
+                    None => return Err(BadResponse::Chunk),
+                },
+                Chunked::Size(n, ext) => match (hex(b), ext) {
+                    (Some(d), false) => {
+                        if n > (u64::MAX >> 8) {
+                            return Err(BadResponse::Chunk);
+                        }
+                        Chunked::Size(n << 4 | d, false)
+                    }
+                    _ if b == b'\r' => Chunked::SizeLf(n),
+                    (_, true) => Chunked::Size(n, true),
+                    _ if b == b';' || b == b' ' || b == b'\t' => Chunked::Size(n, true),
+                    _ => return Err(BadResponse::Chunk),
+                },
+                Chunked::SizeLf(n) => match b {
+                    b'\n' if n == 0 => Chunked::Trailer(true),
+                    b'\n' => Chunked::Data(n),
+                    _ => return Err(BadResponse::Chunk),
+                },
+                Chunked::Data(n) => {
+                    let take = n.min((buf.len() - i) as u64);
+                    i += take as usize;
+                    *self = if take == n {
+                        Chunked::DataCr
+                    } else {
+                        Chunked::Data(n - take)
+                    };
+                    continue;
+                }
+                Chunked::DataCr if b == b'\r' => Chunked::DataLf,
+                Chunked::DataLf if b == b'\n' => Chunked::Start,
+                Chunked::DataCr | Chunked::DataLf => return Err(BadResponse::Chunk),
+                Chunked::Trailer(empty) => match b {
+                    b'\r' => Chunked::TrailerLf(empty),
+                    _ => Chunked::Trailer(false),
+                },
+                Chunked::TrailerLf(empty) => match b {
+                    b'\n' if empty => {
+                        *self = Chunked::Done;
+                        return Ok(i + 1);
+                    }
+                    b'\n' => Chunked::Trailer(true),
+                    _ => return Err(BadResponse::Chunk),
+                },
+                Chunked::Done => return Ok(i),
+            };
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    pub fn is_done(&self) -> bool {
+        *self == Chunked::Done
+    }
+}
+
+fn hex(b: u8) -> Option<u64> {
+    (b as char).to_digit(16).map(u64::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Template;
+
+    fn step(method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Step {
+        let env = |_: &str| None;
+        Step {
+            name: "s".into(),
+            method: method.parse().unwrap(),
+            path: Template::parse(path, &env).unwrap(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), Template::parse(v, &env).unwrap()))
+                .collect(),
+            body: body.map(|b| Template::parse(b, &env).unwrap()),
+            expect: vec![200],
+        }
+    }
+
+    fn vars() -> Vars {
+        Vars {
+            client: 42,
+            attempt: 2,
+            node: 1,
+        }
+    }
+
+    fn composed(s: &Step, base: &str) -> String {
+        let mut out = Vec::new();
+        compose(s, "127.0.0.1:8080", base, vars(), &mut out, &mut String::new());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn composes_a_get_and_a_templated_post() {
+        assert_eq!(
+            composed(&step("GET", "/login", None, &[]), ""),
+            "GET /login HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n"
+        );
+        let s = step(
+            "POST",
+            "/c/{{client}}",
+            Some(r#"{"client":{{client}},"try":{{attempt}}}"#),
+            &[("x-node", "{{node}}")],
+        );
+        assert_eq!(
+            composed(&s, "/api"),
+            "POST /api/c/42 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-node: 1\r\n\
+             content-type: application/json\r\ncontent-length: 23\r\n\r\n{\"client\":42,\"try\":2}"
+                .replace("23", &r#"{"client":42,"try":2}"#.len().to_string())
+        );
+        let typed = step("PUT", "/x", Some("a=1"), &[("Content-Type", "text/plain")]);
+        let t = composed(&typed, "");
+        assert!(t.contains("content-type: text/plain\r\n") && !t.contains("json"), "{t}");
+        assert!(composed(&step("POST", "/x", None, &[]), "").contains("content-length: 0\r\n"));
+    }
+
+    #[test]
+    fn a_line_break_cannot_split_the_request() {
+        let s = step("GET", "/a", None, &[("x-evil", "a\r\nx-injected: 1")]);
+        let t = composed(&s, "");
+        assert!(t.contains("x-evil: ax-injected: 1\r\n"), "{t}");
+    }
+
+    #[test]
+    fn reads_heads_and_their_framing() {
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.status, h.framing, h.close, h.len),
+            (200, Framing::Length(3), false, 38)
+        );
+        assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Len", false), Ok(None));
+        let h = parse_head(
+            b"HTTP/1.1 503 x\r\nretry-after: 2.5\r\ncontent-length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (h.status, h.retry_after, h.framing),
+            (503, Some(Duration::from_millis(2500)), Framing::Empty)
+        );
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.framing, h.close), (Framing::UntilClose, true));
+        let h = parse_head(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert!(h.close, "HTTP/1.0 closes unless it says keep-alive");
+        let h = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Empty);
+        let h = parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Empty, "a HEAD answer has no body");
+        let h = parse_head(
+            b"HTTP/1.1 429 x\r\nretry-after: soon\r\ncontent-length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.retry_after, None);
+    }
+
+    #[test]
+    fn rejects_what_is_not_http() {
+        assert_eq!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", false), Err(BadResponse::Parse));
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", false),
+            Err(BadResponse::Length)
+        );
+        assert_eq!(
+            parse_head(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+                false
+            ),
+            Err(BadResponse::Length)
+        );
+        let mut long = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
+        long.resize(MAX_HEAD + 10, b'a');
+        assert_eq!(parse_head(&long, false), Err(BadResponse::HeadTooLong));
+    }
+
+    #[test]
+    fn finds_the_end_of_a_chunked_body_fed_in_any_pieces() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-t: 1\r\n\r\nNEXT";
+        let end = body.len() - 4;
+        for split in 1..body.len() {
+            let mut c = Chunked::default();
+            let mut used = 0;
+            for piece in body.chunks(split) {
+                if c.is_done() {
+                    break;
+                }
+                used += c.feed(piece).unwrap();
+            }
+            assert!(c.is_done(), "split {split}");
+            assert_eq!(used, end, "split {split}");
+        }
+        let mut c = Chunked::default();
+        assert_eq!(c.feed(b"0\r\n\r\n"), Ok(5));
+        assert!(c.is_done());
+        assert_eq!(Chunked::default().feed(b"zz\r\n"), Err(BadResponse::Chunk));
+        assert_eq!(Chunked::default().feed(b"2\r\nabX"), Err(BadResponse::Chunk));
+    }
+}
