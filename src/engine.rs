@@ -34,6 +34,52 @@ pub struct EngineOptions {
     pub stop: Option<watch::Receiver<u8>>,
     /// Scrape the target's Prometheus metrics from this URL every window.
     pub scrape: Option<(String, Vec<String>)>,
+    /// The part of the clients this engine owns, when several engines (threads or
+    /// machines) share a run: clients with `id % count == index`. The plan is already
+    /// cut to them; this cuts the session timers and the client table.
+    pub part: Part,
+    /// How many engines run side by side in this process (threads): the profile's
+    /// in-flight ceiling, connection pool and `max_rate` are split between them.
+    pub share: u32,
+    /// The instant the run's time counts from, shared by engines running side by side.
+    /// None: when this engine starts.
+    pub start: Option<Instant>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_rate: None,
+            stop: None,
+            scrape: None,
+            part: Part::WHOLE,
+            share: 1,
+            start: None,
+        }
+    }
+}
+
+/// Clients `id % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Part {
+    pub const WHOLE: Part = Part { index: 0, count: 1 };
+
+    pub fn owns(self, client: u32) -> bool {
+        client % self.count == self.index
+    }
+
+    /// Part `index` of `count` within this one: its clients are a subset of ours.
+    pub fn split(self, index: u32, count: u32) -> Part {
+        Part {
+            index: self.index + self.count * index,
+            count: self.count * count,
+        }
+    }
 }
 
 /// What the live display is told a few times a second.
@@ -167,6 +213,10 @@ struct Engine<'a> {
     /// Flows to start on the next pass, with their pooled connection if one was idle.
     starts: Vec<(Job, Option<Conn>)>,
     in_flight: u64,
+    max_in_flight: u64,
+    /// Pooled connections per node this engine may use at once.
+    max_connections: usize,
+    part: Part,
     locked_out: u64,
     totals: Snapshot,
     stats: EngineStats,
@@ -222,21 +272,25 @@ pub async fn run(
     let (tx, mut rx) = mpsc::unbounded_channel::<Scraped>();
     let n_clients =
         (plan.background_first as usize + plan.background_clients as usize).max(p.population.simulated as usize);
+    let part = opts.part;
+    let share = opts.share.max(1);
     let limiter = opts
         .max_rate
-        .and_then(|r| NonZeroU32::new(r.round().max(1.0) as u32))
+        .and_then(|r| NonZeroU32::new((r / share as f64).round().max(1.0) as u32))
         .map(|r| {
             // A ceiling, not a budget: at most 10 ms worth of requests in a burst.
             let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("at least 1");
             Arc::new(RateLimiter::direct(Quota::per_second(r).allow_burst(burst)))
         });
     let transport_nodes = transport.nodes();
+    let max_connections = transport.max_connections();
     let mut flows = FuturesUnordered::new();
     let mut completed: Vec<Flowed> = Vec::new();
     let mut e = Engine {
         p,
-        start: Instant::now(),
-        clients: vec![ClientState::default(); n_clients],
+        start: opts.start.unwrap_or_else(Instant::now),
+        // Only this part's clients: client `id` lives at `id / part.count`.
+        clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
         heap: BinaryHeap::new(),
         rec: Recorder::new(
             p.observe.window,
@@ -256,6 +310,9 @@ pub async fn run(
         pools: (0..transport_nodes).map(|_| NodePool::default()).collect(),
         starts: Vec::new(),
         in_flight: 0,
+        max_in_flight: (p.target.max_in_flight as u64).div_ceil(share as u64),
+        max_connections: max_connections.div_ceil(share as usize),
+        part,
         locked_out: 0,
         totals: Snapshot {
             planned: plan.end,
@@ -263,6 +320,8 @@ pub async fn run(
         },
         stats: EngineStats::default(),
     };
+    // Engines sharing a start wait for it together: a send before it would be early.
+    tokio::time::sleep_until(e.start).await;
     let started_at = SystemTime::now();
     e.start_sessions();
     let scraper = opts
@@ -413,8 +472,8 @@ impl Engine<'_> {
             return;
         }
         let every = s.every.as_micros() as f64;
-        for c in 0..self.p.population.simulated {
-            self.clients[c as usize].phase = Phase::LoggedIn;
+        for c in (self.part.index..self.p.population.simulated).step_by(self.part.count as usize) {
+            self.clients[(c / self.part.count) as usize].phase = Phase::LoggedIn;
             let phase = unit(self.p.seed, Stream::KeepalivePhase, c as u64, 0) * every;
             self.heap.push(Reverse((phase as u64, c, TimerKind::Keepalive, 0)));
         }
@@ -423,7 +482,7 @@ impl Engine<'_> {
     fn plan_event(&mut self, client: u32, kind: EventKind, at: Duration, now: Duration) {
         match kind {
             EventKind::Reboot => {
-                let c = &mut self.clients[client as usize];
+                let c = &mut self.clients[(client / self.part.count) as usize];
                 c.end_session();
                 self.rec.count(at, Counter::Reboot);
                 if !self.on_reboot.is_empty() {
@@ -433,7 +492,7 @@ impl Engine<'_> {
                 }
             }
             EventKind::Login => {
-                let c = &mut self.clients[client as usize];
+                let c = &mut self.clients[(client / self.part.count) as usize];
                 if c.phase == Phase::LoggedIn {
                     return;
                 }
@@ -445,7 +504,7 @@ impl Engine<'_> {
     }
 
     fn timer(&mut self, client: u32, kind: TimerKind, epoch: u16, at: Duration, now: Duration) {
-        let c = self.clients[client as usize];
+        let c = self.clients[(client / self.part.count) as usize];
         match kind {
             TimerKind::Retry => {
                 if c.phase == Phase::Wanting {
@@ -474,10 +533,10 @@ impl Engine<'_> {
     /// Sends one login attempt of `client`, intended at `at`.
     fn attempt(&mut self, client: u32, at: Duration, first: bool, now: Duration) {
         let p = self.p;
-        let c = &mut self.clients[client as usize];
+        let c = &mut self.clients[(client / self.part.count) as usize];
         let admitted = c.admit(&p.client.retry, at, p.seed, client as u64);
         let attempt_no = c.attempts as u32;
-        if !admitted || self.in_flight >= p.target.max_in_flight as u64 {
+        if !admitted || self.in_flight >= self.max_in_flight {
             let class = if admitted { Class::Unstarted } else { Class::Throttled };
             if admitted {
                 self.stats.unstarted += 1;
@@ -528,9 +587,8 @@ impl Engine<'_> {
             self.starts.push((job, None));
             return;
         }
-        let max = self.transport.max_connections();
         let pool = &mut self.pools[vars.node];
-        if pool.busy < max {
+        if pool.busy < self.max_connections {
             pool.busy += 1;
             let conn = take_idle(&mut pool.idle, job.started);
             self.starts.push((job, conn));
@@ -569,7 +627,7 @@ impl Engine<'_> {
             } => {
                 let ok = f.res.class.is_ok();
                 let now = self.start.elapsed();
-                let c = &mut self.clients[client as usize];
+                let c = &mut self.clients[(client / self.part.count) as usize];
                 if c.epoch != epoch || c.phase != Phase::LoggedIn {
                     return;
                 }
@@ -629,7 +687,7 @@ impl Engine<'_> {
             steps,
         });
         let now = self.start.elapsed();
-        let c = &mut self.clients[client as usize];
+        let c = &mut self.clients[(client / self.part.count) as usize];
         if matches!(
             res.class,
             Class::Refused | Class::Connect | Class::Timeout | Class::Reset

@@ -16,6 +16,7 @@ pub mod rng;
 pub mod run;
 pub mod shape;
 pub mod sweep;
+pub mod threads;
 pub mod timer;
 pub mod transport;
 pub mod units;

@@ -107,6 +107,10 @@ struct RunArgs {
     /// Run only shard I of N (`--shard 2/4`, 1-based); all shards start at one instant.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<Shard>,
+    /// Engine threads, each with its own part of the clients and its own connections
+    /// [default: every core; half of them with the embedded overlay].
+    #[arg(long, short = 't', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
     /// Override the profile's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -582,9 +586,10 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
         engine: Some(EngineOptions {
             max_rate: args.max_rate.map(|r| r.per_sec()),
             stop: Some(stop_rx),
-            scrape: None,
+            ..EngineOptions::default()
         }),
         shard: args.shard,
+        threads: args.threads,
     };
     let result = stampede::run::run(&p, opts, &mut live).await;
     if let Some(b) = &live.bar {

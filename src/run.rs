@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::analysis::{SloSpec, Timeline, analyze, evaluate};
-use crate::engine::{self, EngineOptions, Progress};
+use crate::engine::{self, EngineOptions, Part, Progress};
 use crate::profile::{Endpoint, Profile, RetryKind, RetryPolicy};
 use crate::record::{HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA, Shard, Totals};
@@ -27,12 +27,16 @@ pub enum RunError {
     Unreachable(String),
     #[error("the recorded histograms are inconsistent: {0}")]
     Record(String),
+    #[error(transparent)]
+    Threads(#[from] crate::threads::ThreadsError),
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub engine: Option<EngineOptions>,
     pub shard: Option<Shard>,
+    /// Engine threads; None: `threads::default_threads`.
+    pub threads: Option<u32>,
 }
 
 /// The plan this run will follow (the shard's part of it, if sharded).
@@ -46,11 +50,14 @@ pub fn plan_for(p: &Profile, shard: Option<Shard>) -> Plan {
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
     let plan = plan_for(p, opts.shard);
-    let mut engine_opts = opts.engine.unwrap_or(EngineOptions {
-        max_rate: None,
-        stop: None,
-        scrape: None,
+    let mut engine_opts = opts.engine.unwrap_or_default();
+    engine_opts.part = opts.shard.map_or(Part::WHOLE, |s| Part {
+        index: s.index,
+        count: s.count,
     });
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| crate::threads::default_threads(matches!(p.target.endpoint, Endpoint::Embedded(_))));
     let (nodes, target_name, overlay) = match &p.target.endpoint {
         Endpoint::Nodes(nodes) => (
             nodes.clone(),
@@ -79,10 +86,11 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
-    let out = tokio::task::unconstrained(engine::run(p, &plan, transport, engine_opts, progress)).await;
+    let out = crate::threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     if let Some(h) = overlay {
         h.shutdown().await;
     }
+    let out = out?;
     let totals = Totals::of(&out.windows).map_err(|e| RunError::Record(e.to_string()))?;
     let lag = HistSummary::of(
         &merge(out.windows.iter().map(|w| &w.send_lag_ms)).map_err(|e| RunError::Record(e.to_string()))?,

@@ -177,10 +177,11 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
     let opts = RunOptions {
         engine: Some(stampede::engine::EngineOptions {
             max_rate: Some(200.0),
-            stop: None,
-            scrape: None,
+            ..Default::default()
         }),
         shard: None,
+        // Split between engine threads, the ceiling still holds for the run.
+        threads: Some(2),
     };
     let r = run(&p, opts, &mut ()).await.unwrap();
     assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
@@ -207,6 +208,7 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
         let opts = RunOptions {
             engine: None,
             shard: Some(Shard { index, count: 3 }),
+            threads: None,
         };
         parts.push(run(&p, opts, &mut ()).await.unwrap());
     }
@@ -220,4 +222,45 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
     let lat: u64 = parts.iter().map(|r| r.totals.latency_ms.count).sum();
     assert_eq!(merged.totals.latency_ms.count, lat, "histograms add exactly");
     assert_eq!(t.requests.load(Ordering::Relaxed), 300);
+}
+
+#[tokio::test]
+async fn engine_threads_split_the_clients_and_merge_back_exactly() {
+    // The same storm on one engine thread and on three: every count is the policy's
+    // exact consequence, so the merged report must match the single engine's exactly.
+    let extra = "  retry: { policy: fixed, base: 50ms, jitter: none, max_attempts: 5 }\n  session: { keepalive: { request: POST /join, body: \"k{{client}}\", expect: [200, 503] }, every: 200ms }";
+    let mut reports = Vec::new();
+    for threads in [1, 3] {
+        let t = serve(Script {
+            fail_first: 2,
+            retry_after: Some("0"),
+            ..Default::default()
+        })
+        .await;
+        let p = load(&storm(t.addr, 300, extra));
+        let opts = RunOptions {
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let r = run(&p, opts, &mut ()).await.unwrap();
+        reports.push((r, t.accepts.load(Ordering::Relaxed)));
+    }
+    let (one, _) = &reports[0];
+    let (three, _) = &reports[1];
+    assert_eq!(one.totals.first_attempts, 300, "{:?}", one.totals.outcomes);
+    assert_eq!(three.totals.first_attempts, one.totals.first_attempts);
+    assert_eq!(three.totals.retries, 600);
+    assert_eq!(three.totals.retries, one.totals.retries);
+    assert_eq!(three.totals.logins_ok, one.totals.logins_ok);
+    assert_eq!(three.totals.outcomes, one.totals.outcomes);
+    assert_eq!(
+        three.totals.latency_ms.count, three.totals.attempts,
+        "every attempt's latency, once"
+    );
+    assert_eq!(three.windows.len(), one.windows.len(), "one window grid");
+    // Every client starts online and keeps its session alive from its own engine only:
+    // three engines send as many keepalives as one, not three times as many.
+    assert_eq!(three.totals.keepalives_failed, 0);
+    let (k1, k3) = (one.totals.keepalives_ok as f64, three.totals.keepalives_ok as f64);
+    assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.1, "{k1} against {k3}");
 }

@@ -196,6 +196,19 @@ impl Plan {
         }
         self
     }
+
+    /// A copy holding only the events of the clients `id % count == index`.
+    pub fn part(&self, index: u32, count: u32) -> Plan {
+        Plan {
+            events: self
+                .events
+                .iter()
+                .filter(|e| e.client % count == index)
+                .copied()
+                .collect(),
+            ..*self
+        }
+    }
 }
 
 /// Reads a trace: one timestamp per line (seconds from the trace's start), or `t,count`

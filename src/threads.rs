@@ -1,0 +1,188 @@
+//! One engine per thread, as wrk runs one event loop per thread: each engine owns a
+//! part of the clients (id mod threads), their plan, their connections and their own
+//! recorder, on its own single-threaded runtime, with no state shared on the hot path.
+//! Their windows are merged exactly at the end, as shards of a distributed run are.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot, StopReason};
+use crate::profile::Profile;
+use crate::shape::Plan;
+use crate::transport::Transport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadsError {
+    #[error("cannot start engine thread {0}: {1}")]
+    Start(u32, std::io::Error),
+    #[error("engine thread {0} stopped without a result")]
+    Lost(u32),
+    #[error("the engines' windows do not merge: {0}")]
+    Merge(String),
+}
+
+/// The number of engine threads when none is asked for: every core this process may
+/// run on, but half of them when the reference overlay runs in the same process.
+pub fn default_threads(embedded_target: bool) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    if embedded_target { (cores / 2).max(1) } else { cores }
+}
+
+/// Runs `plan` (already cut to `opts.part`) on `threads` engines.
+pub async fn run(
+    p: &Profile,
+    plan: &Plan,
+    transport: Arc<Transport>,
+    opts: EngineOptions,
+    threads: u32,
+    progress: &mut dyn Progress,
+) -> Result<EngineOutput, ThreadsError> {
+    if threads <= 1 {
+        // The engine's one task does all the I/O; tokio's per-task budget would only
+        // make it yield every 128 socket operations.
+        return Ok(tokio::task::unconstrained(engine::run(p, plan, transport, opts, progress)).await);
+    }
+    // A shared start a little ahead, so that no thread begins late on its first sends.
+    let start = Instant::now() + Duration::from_millis(20);
+    let board: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(vec![Snapshot::default(); threads as usize]));
+    let mut results = Vec::new();
+    let mut joins = Vec::new();
+    for t in 0..threads {
+        let part = opts.part.split(t, threads);
+        let mine = plan.part(part.index, part.count);
+        let opts_t = EngineOptions {
+            part,
+            share: threads,
+            start: Some(start),
+            // One scrape of the target per run is enough.
+            scrape: if t == 0 { opts.scrape.clone() } else { None },
+            ..opts.clone()
+        };
+        let p = p.clone();
+        let transport = transport.clone();
+        let mut slot = Slot {
+            board: board.clone(),
+            index: t as usize,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        results.push(rx);
+        let join = std::thread::Builder::new()
+            .name(format!("stampede-engine-{t}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let out = rt.block_on(tokio::task::unconstrained(engine::run(
+                    &p, &mine, transport, opts_t, &mut slot,
+                )));
+                let _ = tx.send(Ok(out));
+            })
+            .map_err(|e| ThreadsError::Start(t, e))?;
+        joins.push(join);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut outs = Vec::new();
+    for (t, mut rx) in results.into_iter().enumerate() {
+        let out = loop {
+            tokio::select! {
+                r = &mut rx => break r,
+                _ = tick.tick() => {
+                    let sum = sum(&board.lock().unwrap_or_else(|e| e.into_inner()));
+                    progress.update(&sum);
+                }
+            }
+        };
+        match out {
+            Ok(Ok(o)) => outs.push(o),
+            Ok(Err(e)) => return Err(ThreadsError::Start(t as u32, e)),
+            Err(_) => return Err(ThreadsError::Lost(t as u32)),
+        }
+    }
+    for j in joins {
+        let _ = j.join();
+    }
+    progress.update(&sum(&board.lock().unwrap_or_else(|e| e.into_inner())));
+    merge(outs).map_err(ThreadsError::Merge)
+}
+
+/// One engine's place on the shared progress board.
+struct Slot {
+    board: Arc<Mutex<Vec<Snapshot>>>,
+    index: usize,
+}
+
+impl Progress for Slot {
+    fn update(&mut self, s: &Snapshot) {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())[self.index] = s.clone();
+    }
+}
+
+/// The run as a whole, from the engines' snapshots: counts and rates add; the p99
+/// shown is the worst engine's (percentiles do not add; the report merges histograms).
+fn sum(all: &[Snapshot]) -> Snapshot {
+    let mut s = Snapshot::default();
+    let mut weighted_success = 0.0;
+    let mut weight = 0.0;
+    for a in all {
+        s.elapsed = s.elapsed.max(a.elapsed);
+        s.planned = s.planned.max(a.planned);
+        s.attempts += a.attempts;
+        s.logins_ok += a.logins_ok;
+        s.failed += a.failed;
+        s.in_flight += a.in_flight;
+        s.locked_out += a.locked_out;
+        s.gave_up += a.gave_up;
+        s.offered_rate += a.offered_rate;
+        s.achieved_rate += a.achieved_rate;
+        s.last_p99_ms = match (s.last_p99_ms, a.last_p99_ms) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        if let Some(r) = a.last_success {
+            weighted_success += r * a.offered_rate.max(1.0);
+            weight += a.offered_rate.max(1.0);
+        }
+        s.stopping |= a.stopping;
+    }
+    s.last_success = (weight > 0.0).then(|| weighted_success / weight);
+    s
+}
+
+/// The engines' outputs as one: windows merge exactly (counts and histograms add, the
+/// gauges add because the parts own disjoint clients). The target's metrics come from
+/// the first engine, the only one that scrapes them.
+fn merge(outs: Vec<EngineOutput>) -> Result<EngineOutput, String> {
+    let mut it = outs.into_iter();
+    let mut all = it.next().ok_or("no engine ran")?;
+    for o in it {
+        // Engines stopped by Ctrl-C stop a moment apart: one may have a window more.
+        for (i, w) in o.windows.into_iter().enumerate() {
+            match all.windows.get_mut(i) {
+                Some(mine) => mine.merge(&w).map_err(|e| e.to_string())?,
+                None => all.windows.push(w),
+            }
+        }
+        all.stop = if all.stop == StopReason::Interrupted || o.stop == StopReason::Interrupted {
+            StopReason::Interrupted
+        } else {
+            StopReason::Completed
+        };
+        all.started_at = all.started_at.min(o.started_at);
+        all.ended = all.ended.max(o.ended);
+        let (a, b) = (&mut all.stats, &o.stats);
+        a.abandoned += b.abandoned;
+        a.unstarted += b.unstarted;
+        a.throttled += b.throttled;
+        a.keepalives_sent += b.keepalives_sent;
+        a.on_reboot_sent += b.on_reboot_sent;
+        a.scrape_errors += b.scrape_errors;
+    }
+    Ok(all)
+}
