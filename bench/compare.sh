@@ -67,7 +67,7 @@ ok_rate() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r
 field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1/report.json" "$2"; }
 
 rows=()
-row() { rows+=("$(printf '%-44s %14s %14s %8s   %s' "$@")"); }
+row() { rows+=("$(printf '%-52s %12s %12s %8s   %s' "$@")"); }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b else '-')" "$1" "$2"; }
 
 # Throughput: ROUNDS interleaved rounds (wrk, oha, stampede, one after another on the
@@ -158,7 +158,7 @@ ov_rps=$(gen wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$work/login.lua" "http://127.0.
 row "reference overlay logins/s (wrk as client)" "$ov_rps" "-" "-" "target >= 20,000"
 
 echo
-printf '%-44s %14s %14s %8s   %s\n' "figure" "stampede" "peer" "ratio" "goal"
+printf '%-52s %12s %12s %8s   %s\n' "figure" "stampede" "peer" "ratio" "goal"
 printf '%s\n' "${rows[@]}"
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"

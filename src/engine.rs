@@ -128,6 +128,26 @@ pub struct EngineStats {
     pub on_reboot_sent: u64,
     /// Scrapes of the target's metrics that failed.
     pub scrape_errors: u64,
+    /// Engine threads that generated the run (added up over merged shards).
+    #[serde(default = "one")]
+    pub threads: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl EngineStats {
+    /// Adds the counts of another engine of the same run (a thread, or a shard).
+    pub fn add(&mut self, o: &EngineStats) {
+        self.abandoned += o.abandoned;
+        self.unstarted += o.unstarted;
+        self.throttled += o.throttled;
+        self.keepalives_sent += o.keepalives_sent;
+        self.on_reboot_sent += o.on_reboot_sent;
+        self.scrape_errors += o.scrape_errors;
+        self.threads += o.threads;
+    }
 }
 
 pub struct EngineOutput {
@@ -318,7 +338,10 @@ pub async fn run(
             planned: plan.end,
             ..Default::default()
         },
-        stats: EngineStats::default(),
+        stats: EngineStats {
+            threads: 1,
+            ..EngineStats::default()
+        },
     };
     // Engines sharing a start wait for it together: a send before it would be early.
     tokio::time::sleep_until(e.start).await;

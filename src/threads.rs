@@ -176,13 +176,7 @@ fn merge(outs: Vec<EngineOutput>) -> Result<EngineOutput, String> {
         };
         all.started_at = all.started_at.min(o.started_at);
         all.ended = all.ended.max(o.ended);
-        let (a, b) = (&mut all.stats, &o.stats);
-        a.abandoned += b.abandoned;
-        a.unstarted += b.unstarted;
-        a.throttled += b.throttled;
-        a.keepalives_sent += b.keepalives_sent;
-        a.on_reboot_sent += b.on_reboot_sent;
-        a.scrape_errors += b.scrape_errors;
+        all.stats.add(&o.stats);
     }
     Ok(all)
 }

@@ -221,6 +221,13 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
     assert_eq!(merged.totals.logins_ok, 300);
     let lat: u64 = parts.iter().map(|r| r.totals.latency_ms.count).sum();
     assert_eq!(merged.totals.latency_ms.count, lat, "histograms add exactly");
+    let sent: u64 = parts.iter().map(|r| r.engine.send_lag_ms.count).sum();
+    assert_eq!(
+        merged.engine.send_lag_ms.count, sent,
+        "the generator's lag of every shard"
+    );
+    let threads: u32 = parts.iter().map(|r| r.engine.stats.threads).sum();
+    assert_eq!(merged.engine.stats.threads, threads);
     assert_eq!(t.requests.load(Ordering::Relaxed), 300);
 }
 

@@ -535,6 +535,7 @@ impl Header {
                 format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
             ),
             ("attempts unstarted".into(), count(e.stats.unstarted)),
+            ("engine threads".into(), count(e.stats.threads as u64)),
             ("throttled by clients".into(), count(e.stats.throttled)),
             ("abandoned at drain".into(), count(e.stats.abandoned)),
             ("metric scrapes failed".into(), count(e.stats.scrape_errors)),

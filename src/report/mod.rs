@@ -314,6 +314,15 @@ impl Report {
                 *a += b;
             }
             out.interrupted |= p.interrupted;
+            out.engine.stats.add(&p.engine.stats);
+            out.engine.send_lag_ms =
+                HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms]).map_err(|e| e.to_string())?);
+            out.engine.behind |= p.engine.behind;
+            for s in &p.engine.missing_series {
+                if !out.engine.missing_series.contains(s) {
+                    out.engine.missing_series.push(s.clone());
+                }
+            }
             out.plan.storm_clients += p.plan.storm_clients;
             out.plan.background_clients += p.plan.background_clients;
             out.plan.planned_first_attempts += p.plan.planned_first_attempts;

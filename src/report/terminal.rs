@@ -148,7 +148,12 @@ fn figures(r: &Report) -> String {
     let e = &r.engine;
     let _ = writeln!(
         s,
-        "  generator: send lag p99 {} max {} · unstarted {} · throttled {} · abandoned {}{}",
+        "  generator: {} · send lag p99 {} max {} · unstarted {} · throttled {} · abandoned {}{}",
+        if e.stats.threads == 1 {
+            "1 thread".to_string()
+        } else {
+            format!("{} threads", e.stats.threads)
+        },
         ms(e.send_lag_ms.p99),
         ms(e.send_lag_ms.max),
         thousands(e.stats.unstarted),
