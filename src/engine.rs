@@ -131,6 +131,10 @@ pub struct EngineStats {
     /// Engine threads that generated the run (added up over merged shards).
     #[serde(default = "one")]
     pub threads: u32,
+    /// The first failure of each connection-level class, in words (`tls` →
+    /// "invalid peer certificate: UnknownIssuer").
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failure_examples: std::collections::BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -147,6 +151,9 @@ impl EngineStats {
         self.on_reboot_sent += o.on_reboot_sent;
         self.scrape_errors += o.scrape_errors;
         self.threads += o.threads;
+        for (k, v) in &o.failure_examples {
+            self.failure_examples.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
 }
 
@@ -242,7 +249,9 @@ struct Engine<'a> {
     stats: EngineStats,
 }
 
-/// Polls the flow set for completions: at most `max` of them, and only ever returns
+/// Polls the flow set for completions: at most `max` of them, and for about the
+/// timer's resolution at most (a completion may carry CPU work, a TLS handshake say,
+/// and the schedule must not wait behind a long batch of them). Only ever returns
 /// pending when none is ready (the waker is then registered).
 fn poll_completions<F: std::future::Future<Output = Flowed>>(
     flows: &mut FuturesUnordered<F>,
@@ -251,10 +260,14 @@ fn poll_completions<F: std::future::Future<Output = Flowed>>(
     max: usize,
 ) -> std::task::Poll<()> {
     use std::task::Poll;
+    let began = std::time::Instant::now();
     while out.len() < max {
         match flows.poll_next_unpin(cx) {
             Poll::Ready(Some(f)) => out.push(f),
             Poll::Ready(None) | Poll::Pending => break,
+        }
+        if began.elapsed() >= crate::timer::RESOLUTION {
+            break;
         }
     }
     if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
@@ -473,6 +486,7 @@ pub async fn run(
     e.rec
         .set_locked_out(ended.saturating_sub(Duration::from_micros(1)), e.locked_out);
     let windows = e.rec.finish(ended);
+    e.stats.failure_examples = e.transport.failure_examples();
     EngineOutput {
         windows,
         stop: if interrupted {
@@ -713,7 +727,7 @@ impl Engine<'_> {
         let c = &mut self.clients[(client / self.part.count) as usize];
         if matches!(
             res.class,
-            Class::Refused | Class::Connect | Class::Timeout | Class::Reset
+            Class::Refused | Class::Connect | Class::Timeout | Class::Reset | Class::Tls
         ) {
             // A failover client moves to its next host.
             c.node = c.node.wrapping_add(1);

@@ -83,6 +83,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         p.target.connection,
         p.target.max_connections,
         p.seed,
+        &p.target.tls,
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 
-use common::load;
+use common::{load, read_request};
 use stampede::run::{RunOptions, run};
 
 #[derive(Clone, Copy)]
@@ -37,28 +37,6 @@ struct Raw {
     addr: SocketAddr,
     accepts: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
-}
-
-/// Reads one request (head and content-length body); false when the client closed.
-async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            if buf.len() >= end + 4 + len {
-                buf.drain(..end + 4 + len);
-                return true;
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
 }
 
 async fn raw(answer: Answer) -> Raw {
@@ -180,6 +158,12 @@ async fn a_cut_body_and_an_answer_that_is_not_http_are_body_errors() {
             "{:?}",
             r.totals.outcomes
         );
+        let why = &r.engine.stats.failure_examples["body"];
+        let expected = match answer {
+            Answer::Cut => "in the middle of the body",
+            _ => "not an HTTP/1.x response",
+        };
+        assert!(why.contains(expected), "{why}");
     }
 }
 

@@ -56,6 +56,25 @@ pub struct Target {
     /// Safety ceiling on attempts in flight; beyond it attempts are counted as unstarted.
     pub max_in_flight: usize,
     pub metrics: Option<MetricsScrape>,
+    /// For `https://` nodes.
+    pub tls: TlsSpec,
+}
+
+/// How `https://` nodes are trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// Check the server's certificate chain and name (the default). `false` accepts
+    /// any certificate, for test targets with self-signed ones.
+    pub verify: bool,
+    /// Extra trusted certificates (PEM, read when the profile loads), beside the
+    /// machine's own roots: the file as given, and its certificates in DER.
+    pub ca: Option<(String, Vec<Vec<u8>>)>,
+}
+
+impl Default for TlsSpec {
+    fn default() -> Self {
+        TlsSpec { verify: true, ca: None }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -663,6 +682,7 @@ impl Validator<'_> {
                 "needed when the target is not the embedded overlay",
             );
         }
+        let tls = self.tls(t.tls.as_ref());
         Some(Target {
             endpoint: endpoint?,
             pick,
@@ -671,7 +691,51 @@ impl Validator<'_> {
             max_connections,
             max_in_flight,
             metrics,
+            tls,
         })
+    }
+
+    fn tls(&mut self, raw: Option<&raw::RawTls>) -> TlsSpec {
+        let Some(t) = raw else {
+            return TlsSpec::default();
+        };
+        let verify = self.value("target.tls.verify", &t.verify, true);
+        let ca = t.ca.as_ref().and_then(|file| {
+            let path = self.dir.join(file);
+            let pem = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.err("target.tls.ca", format!("cannot read `{}`: {e}", path.display()));
+                    return None;
+                }
+            };
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs: Result<Vec<Vec<u8>>, _> = CertificateDer::pem_slice_iter(&pem)
+                .map(|c| c.map(|c| c.as_ref().to_vec()))
+                .collect();
+            match certs {
+                Ok(c) if !c.is_empty() => Some((file.clone(), c)),
+                Ok(_) => {
+                    self.err(
+                        "target.tls.ca",
+                        format!(
+                            "`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            path.display()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.err("target.tls.ca", format!("`{}` is not valid PEM: {e}", path.display()));
+                    None
+                }
+            }
+        });
+        if !verify && ca.is_some() {
+            self.err("target.tls.ca", "has no use with `verify: false`: drop one of them");
+        }
+        TlsSpec { verify, ca }
     }
 
     fn population(&mut self, raw: Option<&raw::RawPopulation>) -> Population {

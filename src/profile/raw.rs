@@ -36,6 +36,14 @@ pub struct RawTarget {
     pub max_connections: Option<Text>,
     pub max_in_flight: Option<Text>,
     pub metrics: Option<RawMetrics>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawTls {
+    pub verify: Option<Text>,
+    pub ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

@@ -240,7 +240,8 @@ struct Header {
     generator: Vec<(String, String)>,
     behind: bool,
     steps: Vec<StepRow>,
-    outcomes: Vec<(String, String, String)>,
+    /// Class, attempts, share, and the first failure of the class in words.
+    outcomes: Vec<(String, String, String, String)>,
     notes: Vec<String>,
     slo_how: Option<String>,
     profile_yaml: String,
@@ -566,7 +567,13 @@ impl Header {
             })
             .collect();
         outcomes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let outcomes = outcomes.into_iter().map(|(k, n, s)| (k, count(n), s)).collect();
+        let outcomes = outcomes
+            .into_iter()
+            .map(|(k, n, s)| {
+                let why = e.stats.failure_examples.get(&k).cloned().unwrap_or_default();
+                (k, count(n), s, why)
+            })
+            .collect();
         Header {
             name: r.name.clone(),
             description: r.description.clone(),

@@ -136,6 +136,9 @@ fn figures(r: &Report) -> String {
         .map(|(k, v)| format!("{k} {}", thousands(*v)))
         .collect();
     let _ = writeln!(s, "\n  outcomes: {}", outcomes.join(" · "));
+    for (class, why) in &r.engine.stats.failure_examples {
+        let _ = writeln!(s, "    first {class}: {why}");
+    }
     if t.relogins + t.keepalives_ok + t.keepalives_failed > 0 {
         let _ = writeln!(
             s,

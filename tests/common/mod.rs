@@ -121,3 +121,26 @@ pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
 pub fn load(text: &str) -> stampede::profile::Profile {
     stampede::profile::parse(text, Path::new("test.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Reads one request (head and content-length body); false when the client closed.
+pub async fn read_request<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> bool {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                buf.drain(..end + 4 + len);
+                return true;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
