@@ -533,7 +533,24 @@ impl Failure {
 impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Cause::Io(e) => write!(f, "{e}"),
+            Cause::Io(e) => {
+                write!(f, "{e}")?;
+                let unknown_issuer = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| {
+                        matches!(
+                            r,
+                            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                        )
+                    });
+                if unknown_issuer {
+                    f.write_str(
+                        " (trust its issuer with target.tls.ca, or set target.tls.verify: false for a test target)",
+                    )?;
+                }
+                Ok(())
+            }
             Cause::Bad(b) => write!(f, "{b}"),
             Cause::ClosedEarly => f.write_str("the server closed the connection before a whole answer"),
             Cause::CutBody => f.write_str("the server closed the connection in the middle of the body"),
