@@ -180,6 +180,21 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     assert!(o.dom.contains("Target: overlay_clients_online"));
     assert_eq!(body_attr(&o.dom, "data-pwned"), None);
     eprintln!("screenshot: {}", o.screenshot.display());
+
+    // The same run compared with one whose baseline was 3 s longer: the charts put
+    // both triggers at 0 and say so.
+    let mut later = report.clone();
+    later.plan.trigger_start_ms += 3000;
+    later.recovery.as_mut().unwrap().trigger_start_ms += 3000;
+    let (ra, rb) = (rec, later.recovery.as_ref().unwrap());
+    let cmp = stampede::analysis::compare(&report.windows, ra, &later.windows, rb, 0.1);
+    let page = html::render_compare(&report, &later, &cmp).unwrap();
+    let c = open(&page, &dir, "compare");
+    assert_eq!(body_attr(&c.dom, "data-errors").as_deref(), Some(""), "script errors");
+    // The hint as the script rewrote it (the script's own text holds it too).
+    let hint = r#"id="time-hint">Seconds from each run's trigger"#;
+    assert!(c.dom.contains(hint), "aligned by trigger");
+    eprintln!("screenshot: {}", c.screenshot.display());
 }
 
 #[tokio::test(flavor = "multi_thread")]

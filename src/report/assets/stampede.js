@@ -48,8 +48,9 @@
   function fmtSec(v) {
     if (v == null) return "–";
     if (Math.abs(v) < 60) return +v.toFixed(2) + "s";
-    var m = Math.floor(v / 60), s = +(v - m * 60).toFixed(1);
-    return m + "m" + (s ? " " + s + "s" : "");
+    var sign = v < 0 ? "−" : "", a = Math.abs(v);
+    var m = Math.floor(a / 60), s = +(a - m * 60).toFixed(1);
+    return sign + m + "m" + (s ? " " + s + "s" : "");
   }
   function nines(x) {
     var q = 100 * (1 - Math.pow(10, -x));
@@ -471,9 +472,29 @@
     run.t.forEach(function (v, i) { at[v.toFixed(3)] = i; });
     return t.map(function (v) { var i = at[v.toFixed(3)]; return i === undefined ? null : values[i]; });
   }
+  /* A run's time axis and marks moved by -dt: dt = its trigger puts the trigger at 0. */
+  function shifted(r, dt) {
+    var m = r.marks, s = function (v) { return v == null ? v : v - dt; };
+    var marks = Object.assign({}, m, {
+      trigger: s(m.trigger), storm_end: s(m.storm_end), end: s(m.end), recovered: s(m.recovered),
+      relapsed: s(m.relapsed), metastable_since: s(m.metastable_since),
+      actions: (m.actions || []).map(function (a) { return Object.assign({}, a, { at: a.at - dt }); }),
+    });
+    return Object.assign({}, r, { t: r.t.map(function (v) { return v - dt; }), marks: marks });
+  }
   function drawCompare(d) {
     var tc = document.getElementById("time-charts");
     var b = d.base, n = d.new;
+    // Runs whose baselines differ in length are compared from their triggers: what
+    // matters is the target's answer to the storm, not where the storm sat in the run.
+    if (b.marks.trigger !== n.marks.trigger) {
+      b = shifted(b, b.marks.trigger);
+      n = shifted(n, n.marks.trigger);
+      var hint = document.getElementById("time-hint");
+      if (hint) hint.textContent = "Seconds from each run's trigger (their baselines differ in length: base "
+        + fmtSec(d.base.marks.trigger) + ", new " + fmtSec(d.new.marks.trigger)
+        + "). Base dashed, new solid; each run's storm end and recovery are marked.";
+    }
     var seen = {}, t = [];
     b.t.concat(n.t).forEach(function (v) { var k = v.toFixed(3); if (!seen[k]) { seen[k] = 1; t.push(v); } });
     t.sort(function (x, y) { return x - y; });
