@@ -67,47 +67,77 @@ ok_rate() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r
 field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$1/report.json" "$2"; }
 
 rows=()
-row() { rows+=("$(printf '%-52s %12s %12s %8s   %s' "$@")"); }
+row() { rows+=("$(printf '%-58s %10s %10s %8s   %s' "$@")"); }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b else '-')" "$1" "$2"; }
 
 # Throughput: ROUNDS interleaved rounds (wrk, oha, stampede, one after another on the
 # same target), the median of each, so one noisy moment does not decide a ratio.
-median() { python3 -c "import statistics,sys; print(int(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
-wrk_ka() { gen wrk -t1 -c"$CONNS" -d"${SECS}s" "$url" | awk '/Requests\/sec/ {print int($2)}'; }
-oha_run() { gen oha -z "${SECS}s" -c "$CONNS" --no-tui "$@" --output-format json "$url" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['summary']['requestsPerSec']))"; }
+#
+# On two cores the one nginx worker saturates near the rate wrk reaches: a rate ratio
+# against wrk then compares two generators that both wait on the target. So each run
+# also has its CPU (user + sys) measured and divided by the requests it sent: the
+# generator's cost per request, which the target does not cap. Lower is better; the
+# ratio is peer / stampede, so above 1.0x stampede spends less per request.
+median() { python3 -c "import statistics,sys; v=statistics.median(float(x) for x in sys.argv[1:]); print(int(v) if v >= 100 else round(v, 2))" "$@"; }
+timed() { taskset -c 0 /usr/bin/time -f "%U %S" -o "$work/cpu" "$@"; }
+# CPU microseconds per request, from the last timed run and its request count.
+cpu_per() { python3 -c "import sys; u,s=map(float,open(sys.argv[1]).read().split()[-2:]); n=float(sys.argv[2]); print(round((u+s)*1e6/n,2) if n else 0)" "$work/cpu" "$1"; }
+# Each prints "requests/s cpu-us-per-request".
+wrk_ka() {
+  local out; out=$(timed wrk -t1 -c"$CONNS" -d"${SECS}s" "$url")
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print int($2)}') $(cpu_per "$(echo "$out" | awk '/requests in/ {print $1}')")"
+}
+oha_run() {
+  local out; out=$(timed oha -z "${SECS}s" -c "$CONNS" --no-tui "$@" --output-format json "$url")
+  local rps n
+  rps=$(echo "$out" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['summary']['requestsPerSec']))")
+  n=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print(sum(d.get('statusCodeDistribution',{}).values()) + sum(d.get('errorDistribution',{}).values()))")
+  echo "$rps $(cpu_per "$n")"
+}
+st_run() { # profile out
+  timed "$bin" run -q "$1" --out "$2" >/dev/null || true
+  echo "$(ok_rate "$2") $(cpu_per "$(field "$2" "r['totals']['attempts']")")"
+}
+first() { echo "${1%% *}"; }
+second() { echo "${1##* }"; }
+cpu_row() { # what stampede-cpu peer-cpu
+  row "generator CPU per request, $1 (us)" "$2" "$3" "$(ratio "$3" "$2")" "lower is better; ratio peer/stampede"
+}
 
 echo "keep-alive throughput, $CONNS connections, ${SECS}s each, $ROUNDS rounds ..." >&2
 # Open model: offer 1.3x the best peer's first-round rate, enough to saturate without
 # spending the core on counting excess attempts as unstarted.
-w=(); o=(); s=()
+w=(); o=(); s=(); wc=(); oc=(); sc=()
 for r in $(seq "$ROUNDS"); do
-  w+=("$(wrk_ka)")
-  o+=("$(oha_run)")
+  x=$(wrk_ka); w+=("$(first "$x")"); wc+=("$(second "$x")")
+  x=$(oha_run); o+=("$(first "$x")"); oc+=("$(second "$x")")
   if [ "$r" = 1 ]; then
     best=$(( w[0] > o[0] ? w[0] : o[0] ))
     p=$(profile keepalive $((best * 13 / 10)) reuse "$CONNS" $((CONNS * 4)))
   fi
-  gen "$bin" run -q "$p" --out "$work/keepalive" >/dev/null || true
-  s+=("$(ok_rate "$work/keepalive")")
-  echo "  round $r: wrk ${w[-1]}  oha ${o[-1]}  stampede ${s[-1]}" >&2
+  x=$(st_run "$p" "$work/keepalive"); s+=("$(first "$x")"); sc+=("$(second "$x")")
+  echo "  round $r: wrk ${w[-1]}/s ${wc[-1]}us  oha ${o[-1]}/s ${oc[-1]}us  stampede ${s[-1]}/s ${sc[-1]}us" >&2
 done
 wrk_rps=$(median "${w[@]}"); oha_rps=$(median "${o[@]}"); st_rps=$(median "${s[@]}")
 row "keep-alive logins/s vs wrk" "$st_rps" "$wrk_rps" "$(ratio "$st_rps" "$wrk_rps")" "target >= 1.0x"
 row "keep-alive logins/s vs oha" "$st_rps" "$oha_rps" "$(ratio "$st_rps" "$oha_rps")" "target >= 1.2x"
+st_cpu=$(median "${sc[@]}")
+cpu_row "keep-alive, vs wrk" "$st_cpu" "$(median "${wc[@]}")"
+cpu_row "keep-alive, vs oha" "$st_cpu" "$(median "${oc[@]}")"
 
 echo "fresh connection per login, $ROUNDS rounds ..." >&2
-o=(); s=()
+o=(); s=(); oc=(); sc=()
 for r in $(seq "$ROUNDS"); do
-  o+=("$(oha_run --disable-keepalive)")
+  x=$(oha_run --disable-keepalive); o+=("$(first "$x")"); oc+=("$(second "$x")")
   if [ "$r" = 1 ]; then
     p=$(profile fresh $((o[0] * 13 / 10)) fresh "$CONNS" "$CONNS")
   fi
-  gen "$bin" run -q "$p" --out "$work/fresh" >/dev/null || true
-  s+=("$(ok_rate "$work/fresh")")
-  echo "  round $r: oha ${o[-1]}  stampede ${s[-1]}" >&2
+  x=$(st_run "$p" "$work/fresh"); s+=("$(first "$x")"); sc+=("$(second "$x")")
+  echo "  round $r: oha ${o[-1]}/s ${oc[-1]}us  stampede ${s[-1]}/s ${sc[-1]}us" >&2
 done
 oha_fresh=$(median "${o[@]}"); st_fresh=$(median "${s[@]}")
 row "fresh-connection logins/s vs oha -disable-keepalive" "$st_fresh" "$oha_fresh" "$(ratio "$st_fresh" "$oha_fresh")" "target >= 1.0x"
+cpu_row "fresh connection, vs oha" "$(median "${sc[@]}")" "$(median "${oc[@]}")"
 
 echo "schedule fidelity at 20,000/s ..." >&2
 p=$(profile fidelity 20000 reuse 256 20000)
@@ -158,7 +188,7 @@ ov_rps=$(gen wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$work/login.lua" "http://127.0.
 row "reference overlay logins/s (wrk as client)" "$ov_rps" "-" "-" "target >= 20,000"
 
 echo
-printf '%-52s %12s %12s %8s   %s\n' "figure" "stampede" "peer" "ratio" "goal"
+printf '%-58s %10s %10s %8s   %s\n' "figure" "stampede" "peer" "ratio" "goal"
 printf '%s\n' "${rows[@]}"
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
