@@ -235,7 +235,6 @@ struct Engine<'a> {
     login: Arc<[Step]>,
     keepalive: Arc<[Step]>,
     on_reboot: Arc<[Step]>,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
     pools: Vec<NodePool>,
     /// Flows to start on the next pass, with their pooled connection if one was idle.
     starts: Vec<(Job, Option<Conn>)>,
@@ -273,13 +272,11 @@ fn poll_completions<F: std::future::Future<Output = Flowed>>(
     if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
 }
 
-async fn run_job(
-    t: Arc<Transport>,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    job: Job,
-    conn: Option<Conn>,
-) -> Flowed {
-    if let (Some(l), JobKind::Login { .. }) = (&limiter, job.kind) {
+/// One flow. It borrows the transport and the limiter, which outlive the flow set: a
+/// clone of their `Arc` per request would write the reference count that every engine
+/// thread shares, on every request.
+async fn run_job(t: &Transport, limiter: Option<&DefaultDirectRateLimiter>, job: Job, conn: Option<Conn>) -> Flowed {
+    if let (Some(l), JobKind::Login { .. }) = (limiter, job.kind) {
         l.until_ready().await;
     }
     let (res, conn) = t.flow(&job.steps, job.vars, conn, job.started).await;
@@ -317,6 +314,8 @@ pub async fn run(
         });
     let transport_nodes = transport.nodes();
     let max_connections = transport.max_connections();
+    // Declared before the flow set, which borrows them.
+    let (shared_transport, shared_limiter) = (transport.clone(), limiter);
     let mut flows = FuturesUnordered::new();
     let mut completed: Vec<Flowed> = Vec::new();
     let mut e = Engine {
@@ -339,7 +338,6 @@ pub async fn run(
             .collect::<Vec<_>>()
             .into(),
         on_reboot: p.client.on_reboot.clone().into(),
-        limiter,
         pools: (0..transport_nodes).map(|_| NodePool::default()).collect(),
         starts: Vec::new(),
         in_flight: 0,
@@ -444,7 +442,7 @@ pub async fn run(
             t.set((e.start + Duration::from_micros(wake_at_us)).into_std());
         }
         for (job, conn) in e.starts.drain(..) {
-            flows.push(run_job(e.transport.clone(), e.limiter.clone(), job, conn));
+            flows.push(run_job(&shared_transport, shared_limiter.as_deref(), job, conn));
         }
         tokio::select! {
             biased;
