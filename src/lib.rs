@@ -1,22 +1,26 @@
-//! stampede: replays login storms and measures whether, and how fast, the target recovers.
+//! stampede: replays login storms and measures whether, and how fast, the target
+//! recovers.
 //!
-//! Data flow: profile → plan (pure, seeded) → engine (tokio) → recorder (per-window
-//! HdrHistograms) → report → analysis (recovery, gates). `run::run` is the whole run
-//! as one library call.
+//! The modules read as the pipeline, each importing only from those before it:
+//!
+//! profile (pure schema) → plan (pure, seeded: who reboots when) → client (pure retry
+//! policy) → transport (HTTP/1.1 bytes over TCP/TLS) → engine (the open-model
+//! scheduler) → record (per-window HdrHistograms) → analysis (recovery, gates) →
+//! report (JSON, hlog, terminal, Markdown, JUnit, HTML). `run` is one whole run as a
+//! library call, `cli` the command line. `units`, `rng`, `outcome` and `threshold` are
+//! small vocabularies shared along the way; `overlay` is the reference target, which
+//! knows nothing of the harness.
 pub mod analysis;
 pub mod client;
-pub mod embedded;
 pub mod engine;
-pub mod http1;
+pub mod outcome;
 pub mod overlay;
+pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod report;
 pub mod rng;
 pub mod run;
-pub mod shape;
-pub mod sweep;
-pub mod threads;
-pub mod timer;
+pub mod threshold;
 pub mod transport;
 pub mod units;

@@ -11,10 +11,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use stampede::engine::{EngineOptions, Progress, Snapshot};
-use stampede::profile::{self, Profile};
-use stampede::report::{Report, Shard, terminal};
+use stampede::plan::Part as Shard;
+use stampede::profile::Profile;
+use stampede::report::terminal::sparkline;
+use stampede::report::{Report, terminal};
 use stampede::run::{RunOptions, plan_for};
-use stampede::shape::sparkline;
 use stampede::units::{Dur, Rate, format_duration};
 
 #[derive(Parser)]
@@ -212,7 +213,7 @@ async fn dispatch(cmd: Cmd) -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Profile, ExitCode> {
-    profile::load(path).map_err(|e| {
+    stampede::run::load(path).map_err(|e| {
         eprint!("error: {e}");
         ExitCode::from(BAD_INPUT)
     })
@@ -298,7 +299,7 @@ fn cmd_report(input: &Path, out: Option<&Path>) -> ExitCode {
                 return ExitCode::from(BAD_INPUT);
             }
         };
-        match serde_json::from_str::<stampede::sweep::SweepReport>(&text) {
+        match serde_json::from_str::<stampede::run::sweep::SweepReport>(&text) {
             Ok(s) => stampede::report::html::render_sweep(&s.sweep, &s.name).map_err(|e| e.to_string()),
             Err(e) => {
                 eprintln!("error: {} is not a stampede sweep: {e}", file.display());
@@ -390,7 +391,7 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
         eprintln!("error: a sweep needs at least one intensity and one seed");
         return ExitCode::from(BAD_INPUT);
     }
-    let budget = match stampede::sweep::budget(&p, intensities, seeds) {
+    let budget = match stampede::run::sweep::budget(&p, intensities, seeds) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
@@ -407,7 +408,7 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
     // Runs are kept as they finish, so that Ctrl-C still leaves the sweep so far.
     let done = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = done.clone();
-    let each = move |r: &stampede::sweep::SweepRun| {
+    let each = move |r: &stampede::run::sweep::SweepRun| {
         out!(
             "  intensity {:>5} seed {:>4}: {:>6} storm clients · {} · {}",
             r.intensity,
@@ -422,11 +423,11 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
     };
     let mut quiet = ();
     let report = tokio::select! {
-        r = stampede::sweep::sweep(&p, intensities, seeds, each, &mut quiet) => r,
+        r = stampede::run::sweep::sweep(&p, intensities, seeds, each, &mut quiet) => r,
         _ = wait_signal() => {
             eprintln!("sweep interrupted: writing the runs that finished");
             let runs = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
-            Ok(stampede::sweep::report(&p.name, runs, true))
+            Ok(stampede::run::sweep::report(&p.name, runs, true))
         }
     };
     let report = match report {
@@ -552,7 +553,7 @@ async fn cmd_run(args: RunArgs) -> ExitCode {
     }
     if !args.gates.is_empty() {
         let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-        match stampede::analysis::parse_all(&args.gates, &steps) {
+        match stampede::threshold::parse_all(&args.gates, &steps) {
             Ok(t) => p.gate = t,
             Err(errors) => {
                 for (i, e) in errors {
@@ -641,13 +642,13 @@ fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> 
     if let Some(path) = junit {
         write(
             path,
-            &stampede::analysis::junit(&format!("stampede {}", report.name), &report.thresholds),
+            &stampede::report::junit(&format!("stampede {}", report.name), &report.thresholds),
         )?;
     }
     let Some(rec) = &report.recovery else {
         return Ok(());
     };
-    let md = stampede::analysis::markdown(&report.name, rec, &report.thresholds, &report.totals);
+    let md = stampede::report::markdown(&report.name, rec, &report.thresholds, &report.totals);
     if let Some(path) = summary {
         write(path, &md)?;
     }
@@ -732,7 +733,8 @@ async fn wait_signal() {
 /// Recovery of a merged run, from the merged windows. The SLO the shards used is kept
 /// where the profile set it; what they derived is derived again from the whole baseline.
 fn reanalyze(r: &mut Report) {
-    use stampede::analysis::{SloSpec, Timeline, analyze};
+    use stampede::analysis::{Timeline, analyze};
+    use stampede::profile::Slo as SloSpec;
     let Some(prev) = r.recovery.as_ref().map(|x| x.slo.clone()) else {
         return;
     };

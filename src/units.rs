@@ -271,6 +271,26 @@ serde_via_str!(Dur);
 serde_via_str!(Rate);
 serde_via_str!(Share);
 
+/// `12.3%` with as many decimals as a share near 100 % needs to be told apart.
+pub fn pct(share: f64) -> String {
+    let p = share * 100.0;
+    if p == p.round() {
+        format!("{p:.0}%")
+    } else if p > 99.0 && p < 100.0 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A duration in milliseconds, as a person reads it.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms > 0.0 && ms < 1.0 {
+        return format!("{ms:.2}ms");
+    }
+    format_duration(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

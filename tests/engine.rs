@@ -200,7 +200,8 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
 
 #[tokio::test]
 async fn shards_split_the_clients_and_merge_back_exactly() {
-    use stampede::report::{Report, Shard};
+    use stampede::plan::Part as Shard;
+    use stampede::report::Report;
     let t = serve(Script::default()).await;
     let p = load(&storm(t.addr, 300, ""));
     let mut parts = Vec::new();

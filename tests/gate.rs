@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Script, load, serve};
-use stampede::analysis::Verdict;
+use stampede::outcome::Verdict;
 use stampede::run::{RunOptions, run};
 
 #[tokio::test]

@@ -167,10 +167,10 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     assert!(canvases >= rendered, "{canvases} canvases");
 
     let headline = match rec.verdict {
-        stampede::analysis::Verdict::Recovered => "Recovered in ",
-        stampede::analysis::Verdict::NeverDegraded => "Never degraded",
-        stampede::analysis::Verdict::NotRecovered => "Not recovered",
-        stampede::analysis::Verdict::Metastable => "Metastable",
+        stampede::outcome::Verdict::Recovered => "Recovered in ",
+        stampede::outcome::Verdict::NeverDegraded => "Never degraded",
+        stampede::outcome::Verdict::NotRecovered => "Not recovered",
+        stampede::outcome::Verdict::Metastable => "Metastable",
         other => panic!("unexpected verdict {other}"),
     };
     assert!(

@@ -5,7 +5,7 @@
 mod common;
 
 use common::load;
-use stampede::analysis::Verdict;
+use stampede::outcome::Verdict;
 use stampede::record::Window;
 use stampede::report::Report;
 use stampede::run::{RunOptions, run};

@@ -11,8 +11,8 @@ fn every_shipped_profile_is_valid_and_plans() {
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
-        let p = stampede::profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let plan = stampede::shape::Plan::new(&p);
+        let p = stampede::run::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let plan = stampede::plan::Plan::new(&p);
         assert!(plan.first_logins() > 0, "{}: plans no login", path.display());
         assert!(
             !p.description.is_empty(),

@@ -3,7 +3,7 @@
 mod common;
 
 use common::load;
-use stampede::sweep::sweep;
+use stampede::run::sweep::sweep;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_of_the_2007_overlay_finds_the_cliff() {

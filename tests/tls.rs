@@ -169,7 +169,7 @@ fn a_bad_ca_file_is_named_in_the_error() {
         ("{ ca: /nonexistent/ca.pem }".to_string(), "cannot read"),
         (format!("{{ verify: false, ca: '{pem}' }}"), "verify: false"),
     ] {
-        let e = stampede::profile::parse(&text(&tls), std::path::Path::new("p.yaml"), &|_| None).unwrap_err();
+        let e = stampede::run::parse(&text(&tls), std::path::Path::new("p.yaml"), &|_| None).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("target.tls.ca") && msg.contains(says), "{msg}");
     }

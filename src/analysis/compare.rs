@@ -14,8 +14,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::recovery::Recovery;
-use super::{fmt_ms, login_hist, pct, step_hist, step_names, us_to_ms};
+use super::{login_hist, step_hist, step_names, us_to_ms};
 use crate::record::Window;
+use crate::units::{fmt_ms, pct};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -280,8 +281,10 @@ pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::recovery::{SloSpec, Timeline, Verdict, analyze};
+    use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
+    use crate::outcome::Verdict;
+    use crate::profile::Slo;
     use std::time::Duration;
 
     fn analyzed(w: &[Window]) -> Recovery {
@@ -290,7 +293,7 @@ mod tests {
             storm_end: Duration::from_secs(3),
             observe_end: Duration::from_secs(60),
         };
-        let slo = SloSpec {
+        let slo = Slo {
             success_rate: Some(0.99),
             p99: Some(Duration::from_millis(500)),
             hold: Some(Duration::from_secs(3)),

@@ -1,22 +1,20 @@
-//! Analysis of a run's recorded windows: recovery against the SLO
-//! ([`recovery`]), typed CI thresholds ([`gate`]), JUnit and Markdown output for CI
-//! ([`junit`](mod@junit), [`summary`]), run-to-run comparison ([`compare`](mod@compare)) and the aggregation of
-//! an intensity × seed sweep ([`sweep`]). Everything here is a pure function of the
-//! windows: no clock, no network.
+//! Analysis of a run's recorded windows, numbers only: recovery against the SLO
+//! ([`recovery`]), typed CI thresholds ([`gate`]), the run's totals ([`totals`]),
+//! run-to-run comparison ([`compare`](mod@compare)) and the aggregation of an
+//! intensity × seed sweep ([`sweep`]). Everything here is a pure function of the
+//! windows: no clock, no network, no rendering (that is `report`'s).
 
 pub mod compare;
 pub mod gate;
-pub mod junit;
 pub mod recovery;
-pub mod summary;
 pub mod sweep;
+pub mod totals;
 
 pub use compare::{Comparison, compare};
-pub use gate::{GateError, Threshold, ThresholdResult, evaluate, parse, parse_all};
-pub use junit::junit;
-pub use recovery::{Recovery, SloSpec, Timeline, Verdict, analyze};
-pub use summary::markdown;
+pub use gate::{ThresholdResult, Unit, evaluate};
+pub use recovery::{Recovery, Timeline, analyze};
 pub use sweep::{Sweep, aggregate};
+pub use totals::{StepTotals, Totals};
 
 use hdrhistogram::Histogram;
 
@@ -73,26 +71,6 @@ pub(crate) fn step_names(windows: &[Window]) -> Vec<String> {
 /// Microseconds (the histograms' unit) to milliseconds.
 pub(crate) fn us_to_ms(v: u64) -> f64 {
     v as f64 / 1000.0
-}
-
-/// `12.3%` with as many decimals as a share near 100 % needs to be told apart.
-pub(crate) fn pct(share: f64) -> String {
-    let p = share * 100.0;
-    if p == p.round() {
-        format!("{p:.0}%")
-    } else if p > 99.0 && p < 100.0 {
-        format!("{p:.2}%")
-    } else {
-        format!("{p:.1}%")
-    }
-}
-
-/// A duration in milliseconds, as a person reads it.
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms > 0.0 && ms < 1.0 {
-        return format!("{ms:.2}ms");
-    }
-    crate::units::format_duration(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
 }
 
 #[cfg(test)]

@@ -35,15 +35,16 @@
 //!   run). Recovery time from the storm's end is 0 when the target was already healthy
 //!   then.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{fmt_ms, merge_hists, pct, us_to_ms};
+use super::{merge_hists, us_to_ms};
+use crate::outcome::Verdict;
+use crate::profile::Slo;
 use crate::record::Window;
 use crate::units::format_duration;
+use crate::units::{fmt_ms, pct};
 
 /// Success rate used when there is neither an SLO in the profile nor a baseline.
 pub const FIXED_SUCCESS_RATE: f64 = 0.99;
@@ -73,109 +74,6 @@ pub struct Timeline {
     pub storm_end: Duration,
     /// End of the run or of the observation limit; windows starting later are ignored.
     pub observe_end: Duration,
-}
-
-/// The SLO as the profile gives it; `None` parts are derived (see the module doc).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SloSpec {
-    /// Share of completed logins that must succeed, in [0, 1].
-    pub success_rate: Option<f64>,
-    pub p99: Option<Duration>,
-    pub hold: Option<Duration>,
-    /// Completed logins a window needs to be judged at all.
-    pub min_requests: u64,
-}
-
-impl Default for SloSpec {
-    /// Everything derived; a window needs 10 completed logins to be judged.
-    fn default() -> Self {
-        SloSpec {
-            success_rate: None,
-            p99: None,
-            hold: None,
-            min_requests: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// No unhealthy window after the trigger.
-    NeverDegraded,
-    Recovered,
-    /// Recovered, then fell back for at least half a hold.
-    RecoveredThenRelapsed,
-    /// No recovery before the observation limit, and no evidence of metastability.
-    NotRecovered,
-    /// Not recovered although the offered load had been back at baseline for a hold:
-    /// held down by its own feedback (retries, relogins), not by the trigger.
-    Metastable,
-    /// No window after the trigger had enough completed logins to be judged.
-    InsufficientData,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 6] = [
-        Verdict::NeverDegraded,
-        Verdict::Recovered,
-        Verdict::RecoveredThenRelapsed,
-        Verdict::NotRecovered,
-        Verdict::Metastable,
-        Verdict::InsufficientData,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::NeverDegraded => "never-degraded",
-            Verdict::Recovered => "recovered",
-            Verdict::RecoveredThenRelapsed => "recovered-then-relapsed",
-            Verdict::NotRecovered => "not-recovered",
-            Verdict::Metastable => "metastable",
-            Verdict::InsufficientData => "insufficient-data",
-        }
-    }
-
-    /// Was the target healthy at the end, having been so for a hold (or throughout)?
-    pub fn stayed_recovered(self) -> bool {
-        matches!(self, Verdict::NeverDegraded | Verdict::Recovered)
-    }
-
-    /// 0 is best. Not recovered, metastable and insufficient data rank alike: none
-    /// of them shows a recovery.
-    pub fn rank(self) -> u8 {
-        match self {
-            Verdict::NeverDegraded => 0,
-            Verdict::Recovered => 1,
-            Verdict::RecoveredThenRelapsed => 2,
-            Verdict::NotRecovered | Verdict::Metastable | Verdict::InsufficientData => 3,
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A verdict name not known.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "`{0}` is not a verdict: write one of never-degraded, recovered, recovered-then-relapsed, not-recovered, metastable, insufficient-data"
-)]
-pub struct UnknownVerdict(pub String);
-
-impl FromStr for Verdict {
-    type Err = UnknownVerdict;
-    /// Takes the kebab-case name; snake_case is accepted too.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let k = s.trim().to_ascii_lowercase().replace('_', "-");
-        Verdict::ALL
-            .into_iter()
-            .find(|v| v.as_str() == k)
-            .ok_or_else(|| UnknownVerdict(s.trim().to_string()))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,7 +251,7 @@ fn baseline_of(windows: &[&Window], min_requests: u64) -> Baseline {
     }
 }
 
-fn slo_used(spec: &SloSpec, base: &Baseline, backoff_cap: Duration, window_ms: u64) -> SloUsed {
+fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, window_ms: u64) -> SloUsed {
     let derive = base.usable;
     let fixed = !derive && (spec.success_rate.is_none() || spec.p99.is_none());
     let mut how = Vec::new();
@@ -533,7 +431,7 @@ fn unhealthy_run(post: &[WindowHealth], from: usize, len: usize) -> Option<usize
 }
 
 /// Judges the recovery of a run from its windows. See the module doc for every rule.
-pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &SloSpec, backoff_cap: Duration) -> Recovery {
+pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: Duration) -> Recovery {
     let window_ms = windows.iter().map(|w| w.len_ms).find(|&l| l > 0).unwrap_or(1000);
     let trigger_ms = ms(timeline.trigger_start);
     let storm_end_ms = ms(timeline.storm_end).max(trigger_ms);
@@ -736,8 +634,8 @@ mod tests {
     }
 
     /// 99 %, 500 ms, hold 5 s, 10 completed logins to judge.
-    fn slo5() -> SloSpec {
-        SloSpec {
+    fn slo5() -> Slo {
+        Slo {
             success_rate: Some(0.99),
             p99: Some(Duration::from_millis(500)),
             hold: Some(S * 5),
@@ -931,7 +829,7 @@ mod tests {
         // Baseline 97 % success at 20 ms; backoff cap 20 s.
         let mut w: Vec<Window> = (0..10).map(|i| win(i, 1000, 97, 3, 20)).collect();
         w.push(win(10, 1000, 100, 0, 20));
-        let spec = SloSpec::default();
+        let spec = Slo::default();
         let r = analyze(&w, &tl(10, 11, 11), &spec, S * 20);
         assert!(r.baseline.usable);
         assert!((r.slo.success_rate - 0.96).abs() < 1e-9);
@@ -952,7 +850,7 @@ mod tests {
     #[test]
     fn hold_is_rounded_up_to_whole_windows() {
         let w: Vec<Window> = (0..4).map(|i| win(i, 1500, 100, 0, 10)).collect();
-        let spec = SloSpec {
+        let spec = Slo {
             hold: Some(S * 4),
             ..slo5()
         };
@@ -964,7 +862,7 @@ mod tests {
     fn storm_at_the_very_start_uses_fixed_defaults_and_says_so() {
         // 800 ms is within the fixed 1 s p99, failures are not.
         let w = script("FFF SS HHHHHHHHHHHHHHHHHHHHHHHHHHHHHH");
-        let r = analyze(&w, &tl(0, 2, 35), &SloSpec::default(), S);
+        let r = analyze(&w, &tl(0, 2, 35), &Slo::default(), S);
         assert_eq!(r.baseline.windows, 0);
         assert!(r.slo.fixed_defaults && r.slo.derived);
         assert_eq!((r.slo.success_rate, r.slo.p99_ms), (0.99, 1000.0));
@@ -1014,9 +912,9 @@ mod tests {
         let back: Recovery = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
         assert_eq!(
-            "recovered_then_relapsed".parse::<Verdict>(),
+            Verdict::parse("recovered_then_relapsed"),
             Ok(Verdict::RecoveredThenRelapsed)
         );
-        assert!("healed".parse::<Verdict>().is_err());
+        assert!(Verdict::parse("healed").is_err());
     }
 }

@@ -170,8 +170,10 @@ impl Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::recovery::{SloSpec, Timeline, Verdict, analyze};
+    use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
+    use crate::outcome::Verdict;
+    use crate::profile::Slo;
 
     /// A real `Recovery` with the given verdict-determining shape: recovers after
     /// `down` seconds, or never when `down` is None.
@@ -189,7 +191,7 @@ mod tests {
             storm_end: Duration::from_secs(2),
             observe_end: Duration::from_secs(100),
         };
-        let slo = SloSpec {
+        let slo = Slo {
             success_rate: Some(0.99),
             p99: Some(Duration::from_secs(1)),
             hold: Some(Duration::from_secs(3)),

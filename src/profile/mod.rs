@@ -2,9 +2,12 @@
 //! raw document into a `Profile` or into every problem it has, each with file, line
 //! and field.
 
+mod dist;
 mod lines;
+mod node;
 mod raw;
 mod template;
+mod trace;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,11 +16,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use dist::{Dist, DistError};
 pub use lines::Lines;
+pub use node::{Node, NodeError};
 pub use raw::RawProfile;
 pub use template::{Template, Vars};
+pub use trace::parse_trace;
 
-use crate::shape::Dist;
+use crate::threshold::{Threshold, parse_all};
 use crate::units::{Dur, Rate, Share, Text};
 
 /// A validated profile. Durations are run (wall-clock) time except where a field
@@ -38,7 +44,7 @@ pub struct Profile {
     pub observe: Observe,
     pub slo: Slo,
     /// Thresholds, parsed and checked against the flow's step names.
-    pub gate: Vec<crate::analysis::Threshold>,
+    pub gate: Vec<Threshold>,
     /// The document as written (`${VAR}` not expanded: no secret in it), for the report.
     pub raw: RawProfile,
     pub path: PathBuf,
@@ -79,58 +85,10 @@ impl Default for TlsSpec {
 
 #[derive(Debug, Clone)]
 pub enum Endpoint {
-    /// The reference overlay, started in-process.
-    Embedded(Box<crate::overlay::OverlayConfig>),
+    /// The reference overlay, started in-process, with its settings as written under
+    /// `target.overlay` (the overlay's own config checks them: see [`parse_with`]).
+    Embedded(serde_yaml::Value),
     Nodes(Vec<Node>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub url: String,
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// Path prefix every request path is appended to (without a trailing `/`).
-    pub base_path: String,
-}
-
-impl Node {
-    pub fn parse(url: &str) -> Result<Node, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
-        } else if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else {
-            return Err(format!("`{url}` must start with http:// or https://"));
-        };
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-            let (h, after) = h.split_once(']').ok_or_else(|| format!("`{url}`: unclosed `[`"))?;
-            (h.to_string(), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .map_err(|_| format!("`{url}`: port `{p}` is not a number from 0 to 65535"))?,
-            None if tls => 443,
-            None => 80,
-        };
-        Ok(Node {
-            url: url.to_string(),
-            tls,
-            host,
-            port,
-            base_path: path.trim_end_matches('/').to_string(),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -295,12 +253,27 @@ pub struct Observe {
     pub after_storm: Duration,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// The SLO a window is judged by. What the profile leaves out (None) the analysis
+/// derives from the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slo {
     pub success_rate: Option<f64>,
     pub p99: Option<Duration>,
     pub hold: Option<Duration>,
+    /// Fewer completed logins than this in a window: the window is not judged.
     pub min_requests: u64,
+}
+
+impl Default for Slo {
+    /// Everything derived; 10 completed logins to judge a window.
+    fn default() -> Self {
+        Slo {
+            success_rate: None,
+            p99: None,
+            hold: None,
+            min_requests: 10,
+        }
+    }
 }
 
 /// One problem in a profile.
@@ -343,22 +316,26 @@ impl fmt::Display for ProfileError {
     }
 }
 
-/// Reads, parses and validates a profile file.
-pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-        file: path.to_path_buf(),
-        problems: vec![Problem {
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the file: {e}"),
-        }],
-    })?;
-    parse(&text, path, &|k| std::env::var(k).ok())
-}
+/// Checks the embedded overlay's settings (`target.overlay`) given the target's request
+/// timeout and the simulated population; returns every problem as (path under
+/// `target.overlay`, message). The overlay owns its settings, so the caller supplies
+/// its check (`run::parse` does).
+pub type OverlayCheck<'a> = &'a dyn Fn(&serde_yaml::Value, Duration, u64) -> Vec<(String, String)>;
 
 /// Parses and validates profile text; `path` names it in errors and anchors relative
-/// paths (traces); `env` resolves `${VAR}`.
+/// paths (traces); `env` resolves `${VAR}`. The overlay's settings are kept as written,
+/// unchecked: use [`parse_with`] (or `run::parse`) to check them too.
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, ProfileError> {
+    parse_with(text, path, env, &|_, _, _| Vec::new())
+}
+
+/// [`parse`], with the embedded overlay's settings checked by `overlay`.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    overlay: OverlayCheck<'_>,
+) -> Result<Profile, ProfileError> {
     let fail = |problems| ProfileError {
         file: path.to_path_buf(),
         problems,
@@ -381,6 +358,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         lines: &lines,
         problems: Vec::new(),
         env,
+        overlay,
         dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
     };
     for u in unknown {
@@ -419,6 +397,7 @@ struct Validator<'a> {
     lines: &'a Lines,
     problems: Vec<Problem>,
     env: &'a dyn Fn(&str) -> Option<String>,
+    overlay: OverlayCheck<'a>,
     dir: PathBuf,
 }
 
@@ -576,9 +555,9 @@ impl Validator<'_> {
         })
     }
 
-    fn gate(&mut self, exprs: &[String], client: &ClientSpec) -> Vec<crate::analysis::Threshold> {
+    fn gate(&mut self, exprs: &[String], client: &ClientSpec) -> Vec<Threshold> {
         let steps: Vec<String> = client.login.iter().map(|s| s.name.clone()).collect();
-        match crate::analysis::parse_all(exprs, &steps) {
+        match parse_all(exprs, &steps) {
             Ok(t) => t,
             Err(errors) => {
                 for (i, e) in errors {
@@ -601,19 +580,19 @@ impl Validator<'_> {
             }
             (Some(o), None) => {
                 let timeout = self.unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2))).0;
-                match crate::embedded::config(o, timeout, population.simulated as u64) {
-                    Ok(c) => Some(Endpoint::Embedded(Box::new(c))),
-                    Err(problems) => {
-                        for (path, msg) in problems {
-                            let field = if path.is_empty() {
-                                "target.overlay".to_string()
-                            } else {
-                                format!("target.overlay.{path}")
-                            };
-                            self.err(&field, msg);
-                        }
-                        None
+                let problems = (self.overlay)(o, timeout, population.simulated as u64);
+                if problems.is_empty() {
+                    Some(Endpoint::Embedded(o.clone()))
+                } else {
+                    for (path, msg) in problems {
+                        let field = if path.is_empty() {
+                            "target.overlay".to_string()
+                        } else {
+                            format!("target.overlay.{path}")
+                        };
+                        self.err(&field, msg);
                     }
+                    None
                 }
             }
             (None, Some(nodes)) if nodes.is_empty() => {
@@ -822,7 +801,7 @@ impl Validator<'_> {
             }
         };
         let scale = if modelled { 1.0 / pop.weight() } else { 1.0 };
-        match crate::shape::parse_trace(&text) {
+        match parse_trace(&text) {
             Ok(rows) => StormSource::Trace {
                 path,
                 events: rows.into_iter().map(|(t, n)| (t, n * scale)).collect(),
@@ -1158,18 +1137,5 @@ gate: [ "recovery_time < 3m" ]
         assert!(!raw.contains("hunter2") && raw.contains("${TOKEN}"));
         let e = parse(&text, Path::new("p.yaml"), &no_env).unwrap_err();
         assert!(e.to_string().contains("TOKEN"));
-    }
-
-    #[test]
-    fn nodes_parse() {
-        let n = Node::parse("https://login-1.example:8443/api/").unwrap();
-        assert_eq!(
-            (n.tls, n.host.as_str(), n.port, n.base_path.as_str()),
-            (true, "login-1.example", 8443, "/api")
-        );
-        let n = Node::parse("http://[::1]:9000").unwrap();
-        assert_eq!((n.host.as_str(), n.port), ("::1", 9000));
-        assert!(Node::parse("ftp://x").is_err());
-        assert!(Node::parse("http://x:99999").is_err());
     }
 }

@@ -17,11 +17,13 @@ use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
 use super::Report;
+use crate::analysis::Comparison;
 use crate::analysis::recovery::Health;
 use crate::analysis::sweep::Sweep;
-use crate::analysis::{Comparison, Verdict, fmt_ms, pct};
+use crate::outcome::Verdict;
 use crate::record::{HistError, HistSummary, Window, merge};
 use crate::units::format_duration;
+use crate::units::{fmt_ms, pct};
 
 const UPLOT_JS: &str = include_str!("assets/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("assets/uPlot.min.css");
@@ -924,10 +926,12 @@ impl Curves {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::Totals;
     use crate::analysis::testkit::{run, with_retries};
-    use crate::analysis::{SloSpec, Timeline, aggregate, analyze, compare};
-    use crate::engine::StopReason;
-    use crate::report::{EngineFacts, PlanFacts, SCHEMA, Totals};
+    use crate::analysis::{Timeline, aggregate, analyze, compare};
+    use crate::outcome::StopReason;
+    use crate::profile::Slo;
+    use crate::report::{EngineFacts, PlanFacts, SCHEMA};
 
     /// `n` one-second windows: 20 s of healthy baseline, a storm from 20 s to 40 s that
     /// collapses the target, and health back from `heal_at` (never if beyond `n`).
@@ -969,7 +973,7 @@ mod tests {
             storm_end: Duration::from_secs(40),
             observe_end: Duration::from_secs(n as u64),
         };
-        let slo = SloSpec {
+        let slo = Slo {
             success_rate: Some(0.95),
             p99: Some(Duration::from_secs(1)),
             hold: Some(Duration::from_secs(10)),

@@ -1,11 +1,17 @@
 //! The run's results as documents: `report.json` (versioned, schema in
-//! `schema/report.schema.json`), the HdrHistogram interval log, and the terminal
-//! summary. Aggregation lives in `record`; this module only renders.
+//! `src/report/report.schema.json`), the HdrHistogram interval log, the terminal
+//! summary, the Markdown job summary, JUnit XML and the HTML pages. The figures come
+//! from `analysis`; this module renders them, and merges shard reports by adding their
+//! windows (`record::Window::merge`).
 
 pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod terminal;
 
-use std::collections::BTreeMap;
+pub use junit::junit;
+pub use markdown::markdown;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,9 +20,10 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Recovery, ThresholdResult};
-use crate::engine::{EngineStats, StopReason};
-use crate::record::{HistError, HistSummary, Window, merge};
+use crate::analysis::{Recovery, ThresholdResult, Totals};
+use crate::outcome::StopReason;
+use crate::plan::Part;
+use crate::record::{EngineStats, HistError, HistSummary, Window, merge};
 
 pub const SCHEMA: &str = "stampede.report/v1";
 
@@ -38,7 +45,7 @@ pub struct Report {
     pub plan: PlanFacts,
     pub engine: EngineFacts,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard: Option<Shard>,
+    pub shard: Option<Part>,
     pub windows: Vec<Window>,
     pub totals: Totals,
     /// Whether and when the target recovered (absent only in reports merged from
@@ -48,12 +55,6 @@ pub struct Report {
     /// The profile's thresholds with what was measured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -87,82 +88,6 @@ pub struct EngineFacts {
     /// True when the generator itself fell behind its schedule (p99 send lag over 25 ms
     /// or attempts unstarted): the figures then understate the load asked for.
     pub behind: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-pub struct StepTotals {
-    pub name: String,
-    pub ok: u64,
-    pub failed: u64,
-    pub latency_ms: HistSummary,
-    pub service_ms: HistSummary,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-pub struct Totals {
-    pub attempts: u64,
-    pub first_attempts: u64,
-    pub retries: u64,
-    pub logins_ok: u64,
-    pub logins_failed: u64,
-    pub clients_gave_up: u64,
-    pub throttled: u64,
-    pub unstarted: u64,
-    pub relogins: u64,
-    pub keepalives_ok: u64,
-    pub keepalives_failed: u64,
-    /// Attempts sent ÷ logins wanted (first attempts).
-    pub retry_amplification: f64,
-    pub outcomes: BTreeMap<String, u64>,
-    pub latency_ms: HistSummary,
-    pub service_ms: HistSummary,
-    pub steps: Vec<StepTotals>,
-}
-
-impl Totals {
-    /// Exact: counts add up, histograms are merged.
-    pub fn of(windows: &[Window]) -> Result<Totals, HistError> {
-        let mut t = Totals::default();
-        for w in windows {
-            t.attempts += w.attempts;
-            t.first_attempts += w.first_attempts;
-            t.retries += w.retries;
-            t.logins_ok += w.logins_ok;
-            t.logins_failed += w.logins_failed;
-            t.clients_gave_up += w.gave_up;
-            t.throttled += w.throttled;
-            t.unstarted += w.unstarted;
-            t.relogins += w.relogins;
-            t.keepalives_ok += w.keepalives_ok;
-            t.keepalives_failed += w.keepalives_failed;
-            for (k, v) in &w.outcomes {
-                *t.outcomes.entry(k.clone()).or_default() += v;
-            }
-        }
-        t.retry_amplification = if t.first_attempts > 0 {
-            t.attempts as f64 / t.first_attempts as f64
-        } else {
-            0.0
-        };
-        t.latency_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.latency_ms))?);
-        t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
-        let names: Vec<String> = windows
-            .iter()
-            .find(|w| !w.steps.is_empty())
-            .map(|w| w.steps.iter().map(|s| s.name.clone()).collect())
-            .unwrap_or_default();
-        for (i, name) in names.into_iter().enumerate() {
-            let steps: Vec<_> = windows.iter().filter_map(|w| w.steps.get(i)).collect();
-            t.steps.push(StepTotals {
-                name,
-                ok: steps.iter().map(|s| s.ok).sum(),
-                failed: steps.iter().map(|s| s.failed).sum(),
-                latency_ms: HistSummary::of(&merge(steps.iter().map(|s| &s.latency_ms))?),
-                service_ms: HistSummary::of(&merge(steps.iter().map(|s| &s.service_ms))?),
-            });
-        }
-        Ok(t)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

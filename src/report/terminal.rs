@@ -170,3 +170,34 @@ fn figures(r: &Report) -> String {
     );
     s
 }
+
+/// A one-line picture of a series: ▁▂▃▄▅▆▇█ (resampled to `width`).
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let per = values.len().div_ceil(width);
+    let buckets: Vec<u64> = values.chunks(per).map(|c| c.iter().sum()).collect();
+    let max = *buckets.iter().max().unwrap_or(&0);
+    buckets
+        .iter()
+        .map(|&v| {
+            if max == 0 || v == 0 {
+                ' '
+            } else {
+                BARS[((v as f64 / max as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_draws_the_shape() {
+        assert_eq!(sparkline(&[0, 1, 2, 4, 8], 5), " ▂▃▅█");
+    }
+}

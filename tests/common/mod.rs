@@ -119,7 +119,7 @@ pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
 }
 
 pub fn load(text: &str) -> stampede::profile::Profile {
-    stampede::profile::parse(text, Path::new("test.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    stampede::run::parse(text, Path::new("test.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Reads one request (head and content-length body); false when the client closed.

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot, StopReason};
+use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot};
+use crate::outcome::StopReason;
+use crate::plan::Plan;
 use crate::profile::Profile;
-use crate::shape::Plan;
 use crate::transport::Transport;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,7 @@ pub async fn run(
     let mut joins = Vec::new();
     for t in 0..threads {
         let part = opts.part.split(t, threads);
-        let mine = plan.part(part.index, part.count);
+        let mine = plan.part(part);
         let opts_t = EngineOptions {
             part,
             share: threads,

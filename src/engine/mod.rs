@@ -17,11 +17,15 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+pub mod threads;
+pub mod timer;
+
 use crate::client::{ClientState, Next, Phase};
+use crate::outcome::{Class, StepResult, StopReason};
+use crate::plan::{EventKind, Part, Plan};
 use crate::profile::{Profile, Step, Vars};
-use crate::record::{AttemptRecord, Class, Counter, Recorder, StepResult, Window};
+use crate::record::{AttemptRecord, Counter, EngineStats, Recorder, Window};
 use crate::rng::{Stream, unit};
-use crate::shape::{EventKind, Plan};
 use crate::transport::{Conn, FlowResult, Transport};
 
 /// Knobs of one run that are not part of the profile.
@@ -59,29 +63,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// Clients `id % count == index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Part {
-    pub const WHOLE: Part = Part { index: 0, count: 1 };
-
-    pub fn owns(self, client: u32) -> bool {
-        client % self.count == self.index
-    }
-
-    /// Part `index` of `count` within this one: its clients are a subset of ours.
-    pub fn split(self, index: u32, count: u32) -> Part {
-        Part {
-            index: self.index + self.count * index,
-            count: self.count * count,
-        }
-    }
-}
-
 /// What the live display is told a few times a second.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -108,53 +89,6 @@ pub trait Progress: Send {
 
 impl Progress for () {
     fn update(&mut self, _: &Snapshot) {}
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StopReason {
-    Completed,
-    Interrupted,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct EngineStats {
-    /// Attempts that were still in flight when the drain gave up on them.
-    pub abandoned: u64,
-    pub unstarted: u64,
-    pub throttled: u64,
-    pub keepalives_sent: u64,
-    pub on_reboot_sent: u64,
-    /// Scrapes of the target's metrics that failed.
-    pub scrape_errors: u64,
-    /// Engine threads that generated the run (added up over merged shards).
-    #[serde(default = "one")]
-    pub threads: u32,
-    /// The first failure of each connection-level class, in words (`tls` →
-    /// "invalid peer certificate: UnknownIssuer").
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub failure_examples: std::collections::BTreeMap<String, String>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl EngineStats {
-    /// Adds the counts of another engine of the same run (a thread, or a shard).
-    pub fn add(&mut self, o: &EngineStats) {
-        self.abandoned += o.abandoned;
-        self.unstarted += o.unstarted;
-        self.throttled += o.throttled;
-        self.keepalives_sent += o.keepalives_sent;
-        self.on_reboot_sent += o.on_reboot_sent;
-        self.scrape_errors += o.scrape_errors;
-        self.threads += o.threads;
-        for (k, v) in &o.failure_examples {
-            self.failure_examples.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
 }
 
 pub struct EngineOutput {
@@ -265,7 +199,7 @@ fn poll_completions<F: std::future::Future<Output = Flowed>>(
             Poll::Ready(Some(f)) => out.push(f),
             Poll::Ready(None) | Poll::Pending => break,
         }
-        if began.elapsed() >= crate::timer::RESOLUTION {
+        if began.elapsed() >= timer::RESOLUTION {
             break;
         }
     }
@@ -368,7 +302,7 @@ pub async fn run(
     let mut last_progress = Duration::ZERO;
     let mut stopped_at: Option<Duration> = None;
     // Falls back to tokio's millisecond timer where there is no timerfd.
-    let mut precise = crate::timer::PreciseTimer::new().ok();
+    let mut precise = timer::PreciseTimer::new().ok();
     let drain = p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500);
     let mut last_housekeeping = Duration::ZERO;
     let plan_end_us = plan.end.as_micros() as u64;
@@ -437,7 +371,7 @@ pub async fn run(
         // Never wait less than the timer's resolution: what falls due meanwhile leaves
         // in one pass, at most that late, and an over-offered run costs at most a few
         // thousand wake-ups a second instead of one per pass.
-        let wake_at_us = wake_us.max(now_us + crate::timer::RESOLUTION.as_micros() as u64);
+        let wake_at_us = wake_us.max(now_us + timer::RESOLUTION.as_micros() as u64);
         if let Some(t) = precise.as_mut() {
             t.set((e.start + Duration::from_micros(wake_at_us)).into_std());
         }

@@ -5,7 +5,6 @@
 //! of the attempt: a window is what the users who wanted to log in then lived through.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::io::Cursor;
 use std::time::Duration;
 
@@ -14,59 +13,14 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
+mod stats;
+
+pub use stats::EngineStats;
+
+use crate::outcome::{Class, StepResult};
+
 /// Significant figures kept by every histogram (0.1 % value resolution), as wrk2 does.
 pub const SIGFIG: u8 = 3;
-
-/// What became of one request (or one login attempt, which takes the class of the step
-/// that decided it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Class {
-    Ok,
-    /// A status the flow did not expect.
-    Status(u16),
-    /// 429 or 503 carrying a `Retry-After`.
-    RetryAfter(u16),
-    Timeout,
-    Refused,
-    Reset,
-    Tls,
-    /// The response body could not be read or did not hold what a capture needed.
-    Body,
-    /// Any other connection-level failure (DNS, unreachable, ...).
-    Connect,
-    /// Rejected by the client's own adaptive throttle: never sent.
-    Throttled,
-    /// The engine could not start it (in-flight ceiling reached): never sent.
-    Unstarted,
-}
-
-impl Class {
-    pub fn is_ok(self) -> bool {
-        self == Class::Ok
-    }
-    /// Was a request actually put on the wire?
-    pub fn was_sent(self) -> bool {
-        !matches!(self, Class::Throttled | Class::Unstarted)
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Class::Ok => f.write_str("ok"),
-            Class::Status(s) => write!(f, "http_{s}"),
-            Class::RetryAfter(s) => write!(f, "http_{s}_retry_after"),
-            Class::Timeout => f.write_str("timeout"),
-            Class::Refused => f.write_str("refused"),
-            Class::Reset => f.write_str("reset"),
-            Class::Tls => f.write_str("tls"),
-            Class::Body => f.write_str("body"),
-            Class::Connect => f.write_str("connect"),
-            Class::Throttled => f.write_str("throttled"),
-            Class::Unstarted => f.write_str("unstarted"),
-        }
-    }
-}
 
 /// A histogram in microseconds, growing as values arrive.
 pub fn new_hist() -> Histogram<u64> {
@@ -257,16 +211,6 @@ impl Window {
         }
         Ok(())
     }
-}
-
-/// The result of one step of one attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepResult {
-    pub class: Class,
-    /// Intended instant of the step (for step 0 the attempt's; later steps start when
-    /// the previous one ends) to its end.
-    pub latency: Duration,
-    pub service: Duration,
 }
 
 /// A login attempt as the engine hands it to the recorder.

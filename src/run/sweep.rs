@@ -6,24 +6,35 @@ use std::time::Duration;
 
 use crate::analysis::{Recovery, Sweep, aggregate};
 use crate::engine::Progress;
+use crate::plan::Plan;
 use crate::profile::{Profile, StormSource};
 use crate::run::{RunError, RunOptions, run};
-use crate::shape::Plan;
+
+/// Why a storm cannot be scaled by an intensity.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IntensityError {
+    #[error("intensity {0} must be a number above zero")]
+    NotPositive(f64),
+    #[error("intensity {k}: the waves would reboot {percent:.0}% of the population (at most 100%)")]
+    OverWhole { k: f64, percent: f64 },
+    #[error("the profile has no storm to scale")]
+    NoStorm,
+}
 
 /// The profile with its storm multiplied by `k`, or why that cannot be.
-pub fn at_intensity(p: &Profile, k: f64) -> Result<Profile, String> {
+pub fn at_intensity(p: &Profile, k: f64) -> Result<Profile, IntensityError> {
     if !(k.is_finite() && k > 0.0) {
-        return Err(format!("intensity {k} must be a number above zero"));
+        return Err(IntensityError::NotPositive(k));
     }
     let mut q = p.clone();
     match &mut q.storm.source {
         StormSource::Waves(waves) => {
             let total: f64 = waves.iter().map(|w| w.share.0 * k).sum();
             if total > 1.0 + 1e-9 {
-                return Err(format!(
-                    "intensity {k}: the waves would reboot {:.0}% of the population (at most 100%)",
-                    total * 100.0
-                ));
+                return Err(IntensityError::OverWhole {
+                    k,
+                    percent: total * 100.0,
+                });
             }
             for w in waves.iter_mut() {
                 w.share.0 *= k;
@@ -34,7 +45,7 @@ pub fn at_intensity(p: &Profile, k: f64) -> Result<Profile, String> {
                 *n *= k;
             }
         }
-        StormSource::None => return Err("the profile has no storm to scale".into()),
+        StormSource::None => return Err(IntensityError::NoStorm),
     }
     Ok(q)
 }
@@ -61,7 +72,7 @@ pub struct SweepReport {
 }
 
 /// How long the sweep will take: the sum of the runs' planned durations.
-pub fn budget(p: &Profile, intensities: &[f64], seeds: u32) -> Result<Duration, String> {
+pub fn budget(p: &Profile, intensities: &[f64], seeds: u32) -> Result<Duration, IntensityError> {
     let mut total = Duration::ZERO;
     for &k in intensities {
         let q = at_intensity(p, k)?;
@@ -80,7 +91,7 @@ pub async fn sweep(
 ) -> Result<SweepReport, RunError> {
     let mut runs = Vec::new();
     for &k in intensities {
-        let scaled = at_intensity(p, k).map_err(RunError::Input)?;
+        let scaled = at_intensity(p, k)?;
         for s in 0..seeds as u64 {
             let mut q = scaled.clone();
             q.seed = p.seed.wrapping_add(s);
@@ -125,7 +136,7 @@ mod tests {
         let p = crate::profile::parse(text, std::path::Path::new("s.yaml"), &|_| None).unwrap();
         let q = at_intensity(&p, 2.0).unwrap();
         assert_eq!(Plan::new(&q).storm_clients, 600);
-        assert!(at_intensity(&p, 4.0).unwrap_err().contains("120%"));
+        assert!(at_intensity(&p, 4.0).unwrap_err().to_string().contains("120%"));
         assert!(at_intensity(&p, 0.0).is_err());
     }
 }

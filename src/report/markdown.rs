@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use super::gate::ThresholdResult;
-use super::pct;
-use super::recovery::{Recovery, Verdict};
-use crate::report::Totals;
-use crate::units::format_duration;
+use crate::analysis::{Recovery, ThresholdResult, Totals};
+use crate::outcome::Verdict;
+use crate::units::{format_duration, pct};
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
@@ -132,9 +130,11 @@ pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], to
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::gate::{evaluate, parse};
-    use crate::analysis::recovery::{SloSpec, Timeline, analyze};
+    use crate::analysis::evaluate;
+    use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
+    use crate::profile::Slo;
+    use crate::threshold::parse;
 
     #[test]
     fn markdown_puts_the_verdict_first_and_escapes_cells() {
@@ -144,7 +144,7 @@ mod tests {
             storm_end: Duration::from_secs(3),
             observe_end: Duration::from_secs(4),
         };
-        let r = analyze(&w, &tl, &SloSpec::default(), Duration::from_secs(1));
+        let r = analyze(&w, &tl, &Slo::default(), Duration::from_secs(1));
         let res = evaluate(
             &[
                 parse("verdict == recovered").unwrap(),

@@ -1,14 +1,20 @@
-//! One whole run as a library call: start the target if it is embedded, build the
-//! plan, drive the engine, and assemble the report.
+//! One whole run as a library call: load the profile (with the overlay's own check of
+//! its settings), start the target if it is embedded, build the plan, drive the engine,
+//! and assemble the report.
 
+pub mod embedded;
+pub mod sweep;
+
+use std::path::Path;
 use std::time::Duration;
 
-use crate::analysis::{SloSpec, Timeline, analyze, evaluate};
-use crate::engine::{self, EngineOptions, Part, Progress};
-use crate::profile::{Endpoint, Profile, RetryKind, RetryPolicy};
-use crate::record::{HistSummary, merge};
-use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA, Shard, Totals};
-use crate::shape::Plan;
+use crate::analysis::{Timeline, Totals, analyze, evaluate};
+use crate::engine::{EngineOptions, Progress, threads};
+use crate::outcome::StopReason;
+use crate::plan::{Part, Plan};
+use crate::profile::{self, Endpoint, Problem, Profile, ProfileError, RetryKind, RetryPolicy};
+use crate::record::{HistError, HistSummary, merge};
+use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::transport::{Transport, TransportError};
 
 /// Above this p99 send lag (ms), or with any attempt unstarted, the report says the
@@ -17,55 +23,77 @@ pub const BEHIND_P99_MS: f64 = 25.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
-    Input(String),
-    #[error("cannot start the embedded overlay: {0}")]
-    Overlay(String),
+    #[error(transparent)]
+    Intensity(#[from] sweep::IntensityError),
+    #[error(transparent)]
+    Overlay(#[from] embedded::EmbeddedError),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("the target does not answer: {0}")]
     Unreachable(String),
     #[error("the recorded histograms are inconsistent: {0}")]
-    Record(String),
+    Record(#[from] HistError),
     #[error(transparent)]
-    Threads(#[from] crate::threads::ThreadsError),
+    Threads(#[from] threads::ThreadsError),
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub engine: Option<EngineOptions>,
-    pub shard: Option<Shard>,
+    /// Run only this part of the clients (a shard of a distributed run).
+    pub shard: Option<Part>,
     /// Engine threads; None: `threads::default_threads`.
     pub threads: Option<u32>,
 }
 
+/// Reads, parses and validates a profile file, the embedded overlay's settings included.
+pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        file: path.to_path_buf(),
+        problems: vec![Problem {
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        }],
+    })?;
+    parse(&text, path, &|k| std::env::var(k).ok())
+}
+
+/// [`profile::parse`] with the embedded overlay's settings checked by the overlay.
+pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, ProfileError> {
+    profile::parse_with(text, path, env, &|settings, timeout, population| {
+        embedded::config(settings, timeout, population)
+            .err()
+            .unwrap_or_default()
+    })
+}
+
 /// The plan this run will follow (the shard's part of it, if sharded).
-pub fn plan_for(p: &Profile, shard: Option<Shard>) -> Plan {
+pub fn plan_for(p: &Profile, shard: Option<Part>) -> Plan {
     let plan = Plan::new(p);
     match shard {
-        Some(s) => plan.shard(s.index, s.count),
-        None => plan,
+        Some(s) if s != Part::WHOLE => plan.part(s),
+        _ => plan,
     }
 }
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
     let plan = plan_for(p, opts.shard);
     let mut engine_opts = opts.engine.unwrap_or_default();
-    engine_opts.part = opts.shard.map_or(Part::WHOLE, |s| Part {
-        index: s.index,
-        count: s.count,
-    });
+    engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
     let threads = opts
         .threads
-        .unwrap_or_else(|| crate::threads::default_threads(matches!(p.target.endpoint, Endpoint::Embedded(_))));
+        .unwrap_or_else(|| threads::default_threads(matches!(p.target.endpoint, Endpoint::Embedded(_))));
     let (nodes, target_name, overlay) = match &p.target.endpoint {
         Endpoint::Nodes(nodes) => (
             nodes.clone(),
             nodes.iter().map(|n| n.url.as_str()).collect::<Vec<_>>().join(", "),
             None,
         ),
-        Endpoint::Embedded(cfg) => {
-            let (node, name, handle) = crate::embedded::start(cfg).await.map_err(RunError::Overlay)?;
+        Endpoint::Embedded(settings) => {
+            let cfg = embedded::config(settings, p.target.timeout, p.population.simulated as u64)
+                .map_err(embedded::EmbeddedError::Settings)?;
+            let (node, name, handle) = embedded::start(&cfg).await?;
             (vec![node], name, Some(handle))
         }
     };
@@ -87,15 +115,13 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
-    let out = crate::threads::run(p, &plan, transport, engine_opts, threads, progress).await;
+    let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     if let Some(h) = overlay {
         h.shutdown().await;
     }
     let out = out?;
-    let totals = Totals::of(&out.windows).map_err(|e| RunError::Record(e.to_string()))?;
-    let lag = HistSummary::of(
-        &merge(out.windows.iter().map(|w| &w.send_lag_ms)).map_err(|e| RunError::Record(e.to_string()))?,
-    );
+    let totals = Totals::of(&out.windows)?;
+    let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
     let behind = lag.p99 > BEHIND_P99_MS || out.stats.unstarted > 0;
     let missing_series: Vec<String> = p
         .target
@@ -115,7 +141,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         storm_end: plan.storm_end,
         observe_end: out.ended,
     };
-    let recovery = analyze(&out.windows, &timeline, &slo_spec(p), backoff_cap(&p.client.retry));
+    let recovery = analyze(&out.windows, &timeline, &p.slo, backoff_cap(&p.client.retry));
     let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),
@@ -124,7 +150,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         description: p.description.clone(),
         seed: p.seed,
         started_at: humantime::format_rfc3339_seconds(out.started_at).to_string(),
-        interrupted: out.stop == engine::StopReason::Interrupted,
+        interrupted: out.stop == StopReason::Interrupted,
         stop_reason: out.stop,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
@@ -154,16 +180,6 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         recovery: Some(recovery),
         thresholds,
     })
-}
-
-/// The SLO the profile sets; what it leaves out is derived from the baseline.
-pub fn slo_spec(p: &Profile) -> SloSpec {
-    SloSpec {
-        success_rate: p.slo.success_rate,
-        p99: p.slo.p99,
-        hold: p.slo.hold,
-        min_requests: p.slo.min_requests,
-    }
 }
 
 /// The longest wait a client's retry policy can add between two attempts: `hold` must

@@ -20,10 +20,12 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use crate::http1::{Chunked, Framing, compose, parse_head};
+pub mod http1;
+
+use crate::outcome::{Class, StepResult};
 use crate::profile::{ConnMode, Node, Pick, Step, TlsSpec, Vars};
-use crate::record::{Class, StepResult};
 use crate::rng::{Stream, draw};
+use http1::{Chunked, Framing, compose, parse_head};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -257,11 +259,11 @@ impl Conn {
     /// Reads more bytes; 0 means the server closed the connection.
     async fn fill(&mut self) -> Result<usize, Failure> {
         if self.filled == self.buf.len() {
-            let grown = (self.buf.len() * 2).min(crate::http1::MAX_HEAD * 2);
+            let grown = (self.buf.len() * 2).min(http1::MAX_HEAD * 2);
             if grown == self.buf.len() {
                 // A head that long is rejected by the parser before this.
                 self.reusable = false;
-                return Err(Failure::body(Cause::Bad(crate::http1::BadResponse::HeadTooLong)));
+                return Err(Failure::body(Cause::Bad(http1::BadResponse::HeadTooLong)));
             }
             self.buf.resize(grown, 0);
         }
@@ -509,7 +511,7 @@ struct Failure {
 #[derive(Debug)]
 enum Cause {
     Io(io::Error),
-    Bad(crate::http1::BadResponse),
+    Bad(http1::BadResponse),
     ClosedEarly,
     CutBody,
 }

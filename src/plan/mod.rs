@@ -1,11 +1,11 @@
 //! The plan: who reboots when and when each first login is due. A pure function of
 //! the profile and its seed; it knows nothing of tokio and is tested without a clock.
 
-mod dist;
+mod part;
 
 use std::time::Duration;
 
-pub use dist::{Dist, DistError};
+pub use part::Part;
 
 use crate::profile::{Profile, StormSource};
 use crate::rng::{Stream, unit, unit_open};
@@ -188,91 +188,14 @@ impl Plan {
         out
     }
 
-    /// Only the clients this shard owns (`index` of `count`, 0-based): client ids are
-    /// dealt round-robin, so every shard's storm has the same shape.
-    pub fn shard(mut self, index: u32, count: u32) -> Plan {
-        if count > 1 {
-            self.events.retain(|e| e.client % count == index);
-        }
-        self
-    }
-
-    /// A copy holding only the events of the clients `id % count == index`.
-    pub fn part(&self, index: u32, count: u32) -> Plan {
+    /// A copy holding only the events of the clients `part` owns: client ids are dealt
+    /// round-robin, so every part's storm has the same shape.
+    pub fn part(&self, part: Part) -> Plan {
         Plan {
-            events: self
-                .events
-                .iter()
-                .filter(|e| e.client % count == index)
-                .copied()
-                .collect(),
+            events: self.events.iter().filter(|e| part.owns(e.client)).copied().collect(),
             ..*self
         }
     }
-}
-
-/// Reads a trace: one timestamp per line (seconds from the trace's start), or `t,count`
-/// rows. `#` starts a comment; a header line whose first field is not a number is
-/// skipped. Returns (offset, count) rows, or the first bad line with the reason.
-pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> {
-    let mut rows = Vec::new();
-    let mut header_seen = false;
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let l = line.split('#').next().unwrap_or("").trim();
-        if l.is_empty() {
-            continue;
-        }
-        let mut fields = l.split(',').map(str::trim);
-        let t = fields.next().unwrap_or("");
-        let t = match t.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => v,
-            Ok(_) => return Err((line_no, format!("time `{t}` must be zero or more seconds"))),
-            Err(_) if rows.is_empty() && !header_seen => {
-                header_seen = true;
-                continue;
-            }
-            Err(_) => return Err((line_no, format!("`{t}` is not a time in seconds"))),
-        };
-        let count = match fields.next() {
-            None => 1.0,
-            Some(c) => match c.parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 => v,
-                _ => {
-                    return Err((line_no, format!("count `{c}` must be a number, zero or more")));
-                }
-            },
-        };
-        if fields.next().is_some() {
-            return Err((line_no, "expected `t` or `t,count`".into()));
-        }
-        rows.push((Duration::from_secs_f64(t), count));
-    }
-    if rows.is_empty() {
-        return Err((1, "the trace has no rows".into()));
-    }
-    Ok(rows)
-}
-
-/// A one-line picture of a series: ▁▂▃▄▅▆▇█ (resampled to `width`).
-pub fn sparkline(values: &[u64], width: usize) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    if values.is_empty() || width == 0 {
-        return String::new();
-    }
-    let per = values.len().div_ceil(width);
-    let buckets: Vec<u64> = values.chunks(per).map(|c| c.iter().sum()).collect();
-    let max = *buckets.iter().max().unwrap_or(&0);
-    buckets
-        .iter()
-        .map(|&v| {
-            if max == 0 || v == 0 {
-                ' '
-            } else {
-                BARS[((v as f64 / max as f64) * 7.0).round() as usize]
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -339,28 +262,11 @@ mod tests {
     fn shards_partition_the_plan() {
         let p = profile("storm: { waves: [ { at: 0s, share: 100%, spread: uniform(1m) } ] }");
         let full = Plan::new(&p);
-        let parts: Vec<Plan> = (0..3).map(|i| Plan::new(&p).shard(i, 3)).collect();
+        let parts: Vec<Plan> = (0..3)
+            .map(|i| Plan::new(&p).part(Part { index: i, count: 3 }))
+            .collect();
         let total: usize = parts.iter().map(|s| s.events.len()).sum();
         assert_eq!(total, full.events.len());
         assert!(parts.iter().all(|s| s.events.len() > full.events.len() / 4));
-    }
-
-    #[test]
-    fn traces_parse_both_forms() {
-        assert_eq!(parse_trace("t\n0\n1.5\n").unwrap().len(), 2);
-        assert_eq!(
-            parse_trace("# comment\n\nt,count\n0,3\n").unwrap(),
-            vec![(Duration::ZERO, 3.0)]
-        );
-        assert_eq!(parse_trace("t\nx\n").unwrap_err().0, 2, "one header only");
-        let rows = parse_trace("# counts\n0,10\n60,2.5\n").unwrap();
-        assert_eq!(rows[1], (Duration::from_secs(60), 2.5));
-        assert_eq!(parse_trace("0,1\nx,2\n").unwrap_err().0, 2);
-        assert_eq!(parse_trace("0,-1\n").unwrap_err().0, 1);
-    }
-
-    #[test]
-    fn sparkline_draws_the_shape() {
-        assert_eq!(sparkline(&[0, 1, 2, 4, 8], 5), " ▂▃▅█");
     }
 }

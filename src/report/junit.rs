@@ -1,7 +1,7 @@
 //! Threshold results as JUnit XML, the format every CI system shows as tests: one
 //! test case per threshold, a failure carrying the measured value.
 
-use super::gate::ThresholdResult;
+use crate::analysis::ThresholdResult;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 cannot carry at
 /// all (control characters other than tab, newline and carriage return) become U+FFFD.

@@ -60,6 +60,19 @@ pub fn config(settings: &Value, timeout: Duration, population: u64) -> Result<Ov
     if problems.is_empty() { Ok(cfg) } else { Err(problems) }
 }
 
+/// Why the embedded overlay did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("the overlay's settings under target.overlay: {}", .0.iter().map(|(f, m)| if f.is_empty() { m.clone() } else { format!("{f}: {m}") }).collect::<Vec<_>>().join("; "))]
+    Settings(Vec<(String, String)>),
+    #[error("cannot start the embedded overlay's thread or runtime: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("cannot start the embedded overlay: its thread stopped before it listened")]
+    Lost,
+    #[error("the embedded overlay's address {0} is not a node URL: {1}")]
+    Address(String, crate::profile::NodeError),
+}
+
 /// The embedded overlay, running on a runtime of its own.
 pub struct Embedded {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -82,9 +95,9 @@ impl Embedded {
 /// delays the engine's scheduler (sharing one runtime's workers, the generator's send
 /// lag would measure the target). Returns the node to storm, a description, and the
 /// handle to stop it.
-pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), String> {
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("static address");
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<Result<SocketAddr, String>>();
+pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), EmbeddedError> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<std::io::Result<SocketAddr>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = cfg.clone();
     let thread = std::thread::Builder::new()
@@ -93,7 +106,7 @@ pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), Stri
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = addr_tx.send(Err(e.to_string()));
+                    let _ = addr_tx.send(Err(e));
                     return;
                 }
             };
@@ -105,19 +118,22 @@ pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), Stri
                         h.shutdown().await;
                     }
                     Err(e) => {
-                        let _ = addr_tx.send(Err(e.to_string()));
+                        let _ = addr_tx.send(Err(e));
                     }
                 }
             });
         })
-        .map_err(|e| e.to_string())?;
-    let addr = addr_rx.await.map_err(|_| "the overlay thread stopped".to_string())??;
+        .map_err(EmbeddedError::Start)?;
+    let addr = addr_rx
+        .await
+        .map_err(|_| EmbeddedError::Lost)?
+        .map_err(EmbeddedError::Start)?;
     let h = Embedded {
         stop: Some(stop_tx),
         thread: Some(thread),
     };
     let url = format!("http://{addr}");
-    let node = Node::parse(&url).map_err(|e| e.to_string())?;
+    let node = Node::parse(&url).map_err(|e| EmbeddedError::Address(url.clone(), e))?;
     let name = format!(
         "embedded overlay at {url} ({} allocation, {} queue, capacity {})",
         cfg.allocation.as_str(),

@@ -1,0 +1,170 @@
+//! The vocabulary of outcomes shared by the transport (what became of a request), the
+//! recorder (which counts them), the analysis (which judges a run) and the reports: the
+//! class of a request, a step's result, a run's verdict and how a run stopped.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What became of one request (or one login attempt, which takes the class of the step
+/// that decided it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    Ok,
+    /// A status the flow did not expect.
+    Status(u16),
+    /// 429 or 503 carrying a `Retry-After`.
+    RetryAfter(u16),
+    Timeout,
+    Refused,
+    Reset,
+    Tls,
+    /// The response body could not be read or did not hold what a capture needed.
+    Body,
+    /// Any other connection-level failure (DNS, unreachable, ...).
+    Connect,
+    /// Rejected by the client's own adaptive throttle: never sent.
+    Throttled,
+    /// The engine could not start it (in-flight ceiling reached): never sent.
+    Unstarted,
+}
+
+impl Class {
+    pub fn is_ok(self) -> bool {
+        self == Class::Ok
+    }
+    /// Was a request actually put on the wire?
+    pub fn was_sent(self) -> bool {
+        !matches!(self, Class::Throttled | Class::Unstarted)
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Class::Ok => f.write_str("ok"),
+            Class::Status(s) => write!(f, "http_{s}"),
+            Class::RetryAfter(s) => write!(f, "http_{s}_retry_after"),
+            Class::Timeout => f.write_str("timeout"),
+            Class::Refused => f.write_str("refused"),
+            Class::Reset => f.write_str("reset"),
+            Class::Tls => f.write_str("tls"),
+            Class::Body => f.write_str("body"),
+            Class::Connect => f.write_str("connect"),
+            Class::Throttled => f.write_str("throttled"),
+            Class::Unstarted => f.write_str("unstarted"),
+        }
+    }
+}
+
+/// The result of one step of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepResult {
+    pub class: Class,
+    /// Intended instant of the step (for step 0 the attempt's; later steps start when
+    /// the previous one ends) to its end.
+    pub latency: Duration,
+    pub service: Duration,
+}
+
+/// Whether, and how, the target recovered: the analysis's answer about a run. The
+/// kebab-case names are the ones thresholds, report.json and the pages use.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Verdict {
+    /// No unhealthy window after the trigger.
+    NeverDegraded,
+    Recovered,
+    /// Recovered, then fell back for at least half a hold.
+    RecoveredThenRelapsed,
+    /// No recovery before the observation limit, and no evidence of metastability.
+    NotRecovered,
+    /// Not recovered although the offered load had been back at baseline for a hold:
+    /// held down by its own feedback (retries, relogins), not by the trigger.
+    Metastable,
+    /// No window after the trigger had enough completed logins to be judged.
+    InsufficientData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Was the target healthy at the end, having been so for a hold (or throughout)?
+    pub fn stayed_recovered(self) -> bool {
+        matches!(self, Verdict::NeverDegraded | Verdict::Recovered)
+    }
+
+    /// 0 is best. Not recovered, metastable and insufficient data rank alike: none
+    /// of them shows a recovery.
+    pub fn rank(self) -> u8 {
+        match self {
+            Verdict::NeverDegraded => 0,
+            Verdict::Recovered => 1,
+            Verdict::RecoveredThenRelapsed => 2,
+            Verdict::NotRecovered | Verdict::Metastable | Verdict::InsufficientData => 3,
+        }
+    }
+
+    /// Takes the kebab-case name; snake_case and any letter case are accepted too.
+    pub fn parse(s: &str) -> Result<Verdict, UnknownVerdict> {
+        let k = s.trim().to_ascii_lowercase().replace('_', "-");
+        k.parse().map_err(|_| UnknownVerdict(s.trim().to_string()))
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict name not known.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{0}` is not a verdict: write one of {names}", names = <Verdict as strum::VariantNames>::VARIANTS.join(", "))]
+pub struct UnknownVerdict(pub String);
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    Completed,
+    Interrupted,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn verdict_names_are_serdes_and_parse_back() {
+        for v in Verdict::VARIANTS {
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.as_str()));
+            assert_eq!(Verdict::parse(v.as_str()).unwrap(), *v);
+            assert_eq!(
+                Verdict::parse(&v.as_str().replace('-', "_").to_uppercase()).unwrap(),
+                *v
+            );
+        }
+        let e = Verdict::parse("bogus").unwrap_err().to_string();
+        assert!(e.contains("`bogus`") && e.contains("never-degraded, recovered,"), "{e}");
+    }
+}

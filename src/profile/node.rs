@@ -1,0 +1,129 @@
+//! A target node: `http://host:port/base` or `https://…`, parsed once when the profile
+//! loads.
+
+/// A node URL that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("`{0}` must start with http:// or https://")]
+    Scheme(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}`: unclosed `[` around an IPv6 address")]
+    Unclosed(String),
+    #[error("`{url}`: the host `{host}` holds a character a host name cannot (spaces, `@`, `[`, `]`, ...)")]
+    BadHost { url: String, host: String },
+    #[error(
+        "`{0}` carries credentials (`user:password@`): stampede does not send them from the URL; put them in a header or a data file"
+    )]
+    Credentials(String),
+    #[error("`{url}`: port `{port}` is not a number from 1 to 65535")]
+    Port { url: String, port: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub url: String,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix every request path is appended to (without a trailing `/`).
+    pub base_path: String,
+}
+
+impl Node {
+    pub fn parse(url: &str) -> Result<Node, NodeError> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            return Err(NodeError::Scheme(url.to_string()));
+        };
+        let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+        if authority.contains('@') {
+            return Err(NodeError::Credentials(url.to_string()));
+        }
+        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
+            let (h, after) = h.split_once(']').ok_or_else(|| NodeError::Unclosed(url.to_string()))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(NodeError::BadHost {
+                    url: url.to_string(),
+                    host: format!("[{h}]"),
+                });
+            }
+            (h.to_string(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(NodeError::NoHost(url.to_string()));
+        }
+        let host_ok = host.contains(':') // an IPv6 address, checked above
+            || host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !host_ok {
+            return Err(NodeError::BadHost {
+                url: url.to_string(),
+                host,
+            });
+        }
+        let port = match port {
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(NodeError::Port {
+                        url: url.to_string(),
+                        port: p.to_string(),
+                    });
+                }
+            },
+            None if tls => 443,
+            None => 80,
+        };
+        Ok(Node {
+            url: url.to_string(),
+            tls,
+            host,
+            port,
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_parse() {
+        let n = Node::parse("https://login-1.example:8443/api/").unwrap();
+        assert_eq!(
+            (n.tls, n.host.as_str(), n.port, n.base_path.as_str()),
+            (true, "login-1.example", 8443, "/api")
+        );
+        let n = Node::parse("http://[::1]:9000").unwrap();
+        assert_eq!((n.host.as_str(), n.port), ("::1", 9000));
+        assert_eq!(Node::parse("http://127.0.0.1").unwrap().port, 80);
+    }
+
+    #[test]
+    fn hostile_urls_are_refused_with_their_reason() {
+        type Is = fn(&NodeError) -> bool;
+        let cases: &[(&str, Is)] = &[
+            ("ftp://x", |e| matches!(e, NodeError::Scheme(_))),
+            ("http://x:99999", |e| matches!(e, NodeError::Port { .. })),
+            ("http://x:0", |e| matches!(e, NodeError::Port { .. })),
+            ("http://:80", |e| matches!(e, NodeError::NoHost(_))),
+            ("http://[]:9", |e| matches!(e, NodeError::BadHost { .. })),
+            ("http://[::1", |e| matches!(e, NodeError::Unclosed(_))),
+            ("http://a b", |e| matches!(e, NodeError::BadHost { .. })),
+            ("http://user:pw@127.0.0.1:9", |e| matches!(e, NodeError::Credentials(_))),
+        ];
+        for (url, want) in cases {
+            let e = Node::parse(url).unwrap_err();
+            assert!(want(&e), "{url}: {e:?}");
+        }
+    }
+}
