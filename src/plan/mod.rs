@@ -5,7 +5,7 @@ mod part;
 
 use std::time::Duration;
 
-pub use part::Part;
+pub use part::{Part, PartError};
 
 use crate::profile::{Profile, StormSource};
 use crate::rng::{Stream, unit, unit_open};

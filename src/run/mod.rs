@@ -3,6 +3,8 @@
 //! and assemble the report.
 
 pub mod embedded;
+pub mod shard;
+pub mod start;
 pub mod sweep;
 
 use std::path::Path;
