@@ -4,6 +4,7 @@
 //! HdrHistograms) → report → analysis (recovery, gates). `run::run` is the whole run
 //! as one library call.
 pub mod analysis;
+pub mod cli;
 pub mod client;
 pub mod embedded;
 pub mod engine;
