@@ -1,25 +1,25 @@
 //! `stampede compare`: what changed between two runs, exit 1 on a regression.
 
 use std::path::Path;
-use std::process::ExitCode;
 
-use super::{BAD_INPUT, CANNOT_PROCEED, GATE_FAILED};
+use anyhow::{Context as _, anyhow};
+
+use super::CliError;
 use crate::report::{Report, html, write_atomic};
 
-pub(super) fn compare(base: &Path, new: &Path, out: Option<&Path>, tolerance: f64) -> ExitCode {
-    let read = |p: &Path| {
-        Report::read(p).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(BAD_INPUT)
-        })
-    };
-    let (b, n) = match (read(base), read(new)) {
+pub(super) fn compare(base: &Path, new: &Path, out: Option<&Path>, tolerance: f64) -> Result<(), CliError> {
+    // Both are read before either is refused, so that two bad inputs are named at once.
+    let (b, n) = match (Report::read(base), Report::read(new)) {
         (Ok(b), Ok(n)) => (b, n),
-        (Err(c), _) | (_, Err(c)) => return c,
+        (b, n) => {
+            let problems = [b.err(), n.err()].into_iter().flatten();
+            return Err(CliError::BadInputs(problems.map(|e| e.to_string()).collect()));
+        }
     };
     let (Some(br), Some(nr)) = (&b.recovery, &n.recovery) else {
-        eprintln!("error: both reports need their recovery analysis (written by `stampede run`)");
-        return ExitCode::from(BAD_INPUT);
+        return Err(CliError::BadInput(anyhow!(
+            "both reports need their recovery analysis (written by `stampede run`)"
+        )));
     };
     let cmp = crate::analysis::compare(&b.windows, br, &n.windows, nr, tolerance);
     out!(
@@ -31,22 +31,14 @@ pub(super) fn compare(base: &Path, new: &Path, out: Option<&Path>, tolerance: f6
     );
     out_raw!("{}", cmp.render());
     if let Some(path) = out {
-        let page = match html::render_compare(&b, &n, &cmp) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: cannot render the comparison: {e}");
-                return ExitCode::from(CANNOT_PROCEED);
-            }
-        };
-        if let Err(e) = write_atomic(path, page.as_bytes()) {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_PROCEED);
-        }
+        let page = html::render_compare(&b, &n, &cmp)
+            .context("cannot render the comparison")
+            .map_err(CliError::CannotProceed)?;
+        write_atomic(path, page.as_bytes()).map_err(CliError::cannot_proceed)?;
         out!("  comparison: {}", path.display());
     }
     if cmp.any_regression() {
-        eprintln!("regression beyond the {:.0}% tolerance", tolerance * 100.0);
-        return ExitCode::from(GATE_FAILED);
+        return Err(CliError::Regression { tolerance });
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

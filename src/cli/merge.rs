@@ -1,45 +1,24 @@
 //! `stampede merge`: the reports of several shards of one run as one report.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{BAD_INPUT, CANNOT_PROCEED};
+use super::CliError;
 use crate::analysis::{SloSpec, Timeline, analyze};
 use crate::report::{Report, terminal};
 
-pub(super) fn merge(paths: &[PathBuf], out: &Path) -> ExitCode {
-    let mut parts = Vec::new();
-    for p in paths {
-        match Report::read(p) {
-            Ok(r) => parts.push(r),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(BAD_INPUT);
-            }
-        }
-    }
-    let merged = match Report::merge(&parts) {
-        Ok(mut m) => {
-            reanalyze_merged(&mut m);
-            m
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
+pub(super) fn merge(paths: &[PathBuf], out: &Path) -> Result<(), CliError> {
+    let parts = paths
+        .iter()
+        .map(|p| Report::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::bad_input)?;
+    let mut merged = Report::merge(&parts).map_err(|e| CliError::BadInput(anyhow::Error::msg(e)))?;
+    reanalyze_merged(&mut merged);
     out_raw!("{}", terminal::summary(&merged));
-    match merged.write(out) {
-        Ok(_) => {
-            out!("\n  merged report: {}", out.join("report.json").display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(CANNOT_PROCEED)
-        }
-    }
+    merged.write(out).map_err(CliError::cannot_proceed)?;
+    out!("\n  merged report: {}", out.join("report.json").display());
+    Ok(())
 }
 
 /// Recovery of a merged run, from the merged windows. The SLO the shards used is kept

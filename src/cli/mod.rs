@@ -1,6 +1,9 @@
-//! The `stampede` command line: clap types, dispatch to one file per subcommand, and
-//! the output helpers they share. `main.rs` only builds the runtime and calls [`run`].
-//! Exit codes: 0 success, 1 a threshold failed, 2 bad input, 3 the run could not proceed.
+//! The `stampede` command line: clap types, dispatch to one file per subcommand, the
+//! output helpers they share, and [`CliError`], the one error type of every command.
+//! `main.rs` only builds the runtime, calls [`run`] and hands its outcome to [`exit`].
+//!
+//! Exit codes: 0 success, 1 a threshold failed or a regression, 2 bad input, 3 the run
+//! could not proceed or was interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -164,12 +167,98 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     Ok(Shard { index: i - 1, count: n })
 }
 
-const GATE_FAILED: u8 = 1;
-const BAD_INPUT: u8 = 2;
-const CANNOT_PROCEED: u8 = 3;
+/// Why a command did not succeed. Each variant is one exit code; [`exit`] is the one
+/// place that prints it and maps it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A profile, flag, report or overlay config that cannot be used as given: the
+    /// message names the file or flag to fix. Exit 2.
+    #[error("{}", chain(.0))]
+    BadInput(anyhow::Error),
+    /// Several problems with the input, all found before stopping, one per line (every
+    /// bad `--gate`, every bad overlay setting). Exit 2.
+    #[error("{}", .0.join("\n"))]
+    BadInputs(Vec<String>),
+    /// The input was usable but the command could not do its work: the target, the
+    /// runtime, or writing the output. Exit 3.
+    #[error("{}", chain(.0))]
+    CannotProceed(anyhow::Error),
+    /// Stopped by Ctrl-C or SIGTERM. What was written covers what ran until then; the
+    /// command has already said so when it stopped. Exit 3: not a passing run.
+    #[error("interrupted")]
+    Interrupted,
+    /// The run finished but `failed` of its thresholds did not hold. Exit 1.
+    #[error("{failed} threshold(s) failed")]
+    GateFailed { failed: usize },
+    /// `compare` found a change worse than the tolerance (a share, 0.1 = 10%). Exit 1.
+    #[error("regression beyond the {:.0}% tolerance", tolerance * 100.0)]
+    Regression { tolerance: f64 },
+}
 
-/// Runs one parsed command line to its exit code.
-pub async fn run(cli: Cli) -> ExitCode {
+impl CliError {
+    /// The process exit code this outcome stands for.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::GateFailed { .. } | CliError::Regression { .. } => 1,
+            CliError::BadInput(_) | CliError::BadInputs(_) => 2,
+            CliError::CannotProceed(_) | CliError::Interrupted => 3,
+        }
+    }
+
+    /// Bad input from a library error, its message as the library wrote it.
+    pub fn bad_input(e: impl Into<anyhow::Error>) -> CliError {
+        CliError::BadInput(e.into())
+    }
+
+    /// Could not proceed, from a library error, its message as the library wrote it.
+    pub fn cannot_proceed(e: impl Into<anyhow::Error>) -> CliError {
+        CliError::CannotProceed(e.into())
+    }
+
+    /// Could not proceed: `what` went wrong because of `e`, said as `what: e`.
+    pub fn cannot_proceed_because(what: &'static str, e: impl Into<anyhow::Error>) -> CliError {
+        CliError::CannotProceed(e.into().context(what))
+    }
+}
+
+/// An error and its causes as `a: b: c`, leaving out a cause whose text the message
+/// already holds (the library's errors mostly write their source into their own text).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.is_empty() {
+            text = said;
+        } else if !text.contains(said.trim_end()) {
+            text = format!("{text}: {said}");
+        }
+    }
+    text
+}
+
+/// The one place that reports a command's outcome on stderr and maps it to the exit
+/// code: `error: …` for what the user must fix or could not be done, the verdict alone
+/// for a failed gate or a regression, nothing more for an interrupted command.
+pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
+    let Err(e) = outcome else {
+        return ExitCode::SUCCESS;
+    };
+    match &e {
+        CliError::BadInputs(problems) => {
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+        }
+        // A profile's list of problems ends with a newline of its own.
+        CliError::BadInput(_) | CliError::CannotProceed(_) => eprintln!("error: {}", e.to_string().trim_end()),
+        CliError::GateFailed { .. } | CliError::Regression { .. } => eprintln!("{e}"),
+        CliError::Interrupted => {}
+    }
+    ExitCode::from(e.exit_code())
+}
+
+/// Runs one parsed command line; [`exit`] turns the outcome into the exit code.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Run(args) => run::run(args).await,
         Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
@@ -196,11 +285,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Profile, ExitCode> {
-    profile::load(path).map_err(|e| {
-        eprint!("error: {e}");
-        ExitCode::from(BAD_INPUT)
-    })
+/// The profile at `path`, read and validated; every problem in it is bad input.
+fn load(path: &Path) -> Result<Profile, CliError> {
+    profile::load(path).map_err(CliError::bad_input)
 }
 
 /// Where a run writes when `--out` is not given: `reports/<name>-<YYYYMMDD-HHMMSS>/`,
@@ -223,4 +310,46 @@ pub fn default_out_dir(p: &Profile) -> PathBuf {
         })
         .collect();
     PathBuf::from("reports").join(format!("{}-{stamp}", name.trim_matches('-')))
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::{Context as _, anyhow};
+
+    use super::*;
+    use crate::report::ReportError;
+
+    #[test]
+    fn every_outcome_has_its_documented_exit_code() {
+        for (e, code) in [
+            (CliError::GateFailed { failed: 2 }, 1),
+            (CliError::Regression { tolerance: 0.1 }, 1),
+            (CliError::BadInput(anyhow!("x")), 2),
+            (CliError::BadInputs(vec!["x".into()]), 2),
+            (CliError::CannotProceed(anyhow!("x")), 3),
+            (CliError::Interrupted, 3),
+        ] {
+            assert_eq!(e.exit_code(), code, "{e:?}");
+        }
+        assert_eq!(
+            CliError::Regression { tolerance: 0.1 }.to_string(),
+            "regression beyond the 10% tolerance"
+        );
+    }
+
+    #[test]
+    fn a_cause_is_said_once_and_only_when_the_message_does_not_hold_it() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let write = ReportError::Write {
+            path: "out/report.json".into(),
+            source: io(),
+        };
+        let e = Err::<(), _>(write).context("writing the report into out").unwrap_err();
+        assert_eq!(
+            CliError::CannotProceed(e).to_string(),
+            "writing the report into out: cannot write out/report.json: no such file"
+        );
+        let e = Err::<(), _>(io()).context("cannot read s.json").unwrap_err();
+        assert_eq!(CliError::BadInput(e).to_string(), "cannot read s.json: no such file");
+    }
 }

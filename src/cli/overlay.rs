@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::ExitCode;
 
+use anyhow::Context as _;
+
+use super::CliError;
 use super::signal::wait_signal;
-use super::{BAD_INPUT, CANNOT_PROCEED};
 use crate::overlay::{OverlayConfig, spawn};
 
 pub(super) async fn overlay(
@@ -13,31 +14,20 @@ pub(super) async fn overlay(
     mode: &str,
     config: Option<&Path>,
     initial_online: Option<u64>,
-) -> ExitCode {
-    let mut cfg = match OverlayConfig::load(mode, config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
+) -> Result<(), CliError> {
+    let mut cfg = OverlayConfig::load(mode, config).map_err(CliError::bad_input)?;
     if let Some(n) = initial_online {
         cfg.initial_online = n;
         let problems = cfg.validate();
         if !problems.is_empty() {
-            for (field, msg) in problems {
-                eprintln!("error: {field}: {msg}");
-            }
-            return ExitCode::from(BAD_INPUT);
+            let problems = problems.into_iter().map(|(field, msg)| format!("{field}: {msg}"));
+            return Err(CliError::BadInputs(problems.collect()));
         }
     }
-    let h = match spawn(cfg.clone(), listen).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
-            return ExitCode::from(CANNOT_PROCEED);
-        }
-    };
+    let h = spawn(cfg.clone(), listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))
+        .map_err(CliError::CannotProceed)?;
     out!(
         "reference overlay ({mode}: {} allocation, {} queue, capacity {}, {} clients online) on http://{}",
         cfg.allocation.as_str(),
@@ -51,5 +41,5 @@ pub(super) async fn overlay(
     );
     wait_signal().await;
     h.shutdown().await;
-    ExitCode::SUCCESS
+    Ok(())
 }

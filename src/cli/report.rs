@@ -1,64 +1,45 @@
 //! `stampede report`: the HTML page again from a run's report.json or a sweep's sweep.json.
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
-use super::{BAD_INPUT, CANNOT_PROCEED};
+use anyhow::Context as _;
+
+use super::CliError;
 use crate::report::{Report, html, write_atomic};
+use crate::sweep::SweepReport;
 
-pub(super) fn report(input: &Path, out: Option<&Path>) -> ExitCode {
-    let file = if input.is_dir() {
-        if input.join("sweep.json").exists() {
-            input.join("sweep.json")
-        } else {
-            input.join("report.json")
-        }
-    } else {
-        input.to_path_buf()
-    };
+pub(super) fn report(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
+    let file = input_file(input);
     let is_sweep = file.file_name().is_some_and(|n| n == "sweep.json");
-    let html = if is_sweep {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                return ExitCode::from(BAD_INPUT);
-            }
-        };
-        match serde_json::from_str::<crate::sweep::SweepReport>(&text) {
-            Ok(s) => html::render_sweep(&s.sweep, &s.name).map_err(|e| e.to_string()),
-            Err(e) => {
-                eprintln!("error: {} is not a stampede sweep: {e}", file.display());
-                return ExitCode::from(BAD_INPUT);
-            }
-        }
+    let page = if is_sweep {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .map_err(CliError::BadInput)?;
+        let s: SweepReport = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a stampede sweep", file.display()))
+            .map_err(CliError::BadInput)?;
+        html::render_sweep(&s.sweep, &s.name)
     } else {
-        match Report::read(&file) {
-            Ok(r) => html::render(&r).map_err(|e| e.to_string()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(BAD_INPUT);
-            }
-        }
+        html::render(&Report::read(&file).map_err(CliError::bad_input)?)
     };
-    let html = match html {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot render {}: {e}", file.display());
-            return ExitCode::from(CANNOT_PROCEED);
-        }
-    };
+    let page = page
+        .with_context(|| format!("cannot render {}", file.display()))
+        .map_err(CliError::CannotProceed)?;
     let dest = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| file.with_extension("html"));
-    match write_atomic(&dest, html.as_bytes()) {
-        Ok(()) => {
-            out!("{}", dest.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(CANNOT_PROCEED)
-        }
+    write_atomic(&dest, page.as_bytes()).map_err(CliError::cannot_proceed)?;
+    out!("{}", dest.display());
+    Ok(())
+}
+
+/// The file to render: `input` itself, or in a folder its sweep.json, else its report.json.
+fn input_file(input: &Path) -> PathBuf {
+    if !input.is_dir() {
+        input.to_path_buf()
+    } else if input.join("sweep.json").exists() {
+        input.join("sweep.json")
+    } else {
+        input.join("report.json")
     }
 }

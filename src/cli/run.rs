@@ -1,37 +1,30 @@
 //! `stampede run`: storm the profile's target, write the report, gate on thresholds.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
 
 use super::live::Live;
 use super::signal::wait_signal;
-use super::{BAD_INPUT, CANNOT_PROCEED, GATE_FAILED, RunArgs, default_out_dir, load};
+use super::{CliError, RunArgs, default_out_dir, load};
 use crate::engine::EngineOptions;
 use crate::report::{Report, terminal, write_atomic};
 use crate::run::{RunOptions, plan_for};
 
-pub(super) async fn run(args: RunArgs) -> ExitCode {
-    let mut p = match load(&args.profile) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
+    let mut p = load(&args.profile)?;
     if let Some(seed) = args.seed {
         p.seed = seed;
     }
     if !args.gates.is_empty() {
         let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-        match crate::analysis::parse_all(&args.gates, &steps) {
-            Ok(t) => p.gate = t,
-            Err(errors) => {
-                for (i, e) in errors {
-                    eprintln!("error: --gate {:?}: {e}", args.gates[i]);
-                }
-                return ExitCode::from(BAD_INPUT);
-            }
-        }
+        p.gate = crate::analysis::parse_all(&args.gates, &steps).map_err(|errors| {
+            let problems = errors
+                .into_iter()
+                .map(|(i, e)| format!("--gate {:?}: {e}", args.gates[i]));
+            CliError::BadInputs(problems.collect())
+        })?;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let stop = stop_on_signals();
@@ -48,39 +41,27 @@ pub(super) async fn run(args: RunArgs) -> ExitCode {
     };
     let result = crate::run::run(&p, opts, &mut live).await;
     live.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_PROCEED);
-        }
-    };
+    let report = result.map_err(CliError::cannot_proceed)?;
     out_raw!("{}", terminal::summary(&report));
-    if let Err(e) = report
+    report
         .write(&out_dir)
         .with_context(|| format!("writing the report into {}", out_dir.display()))
-    {
-        eprintln!("error: {e:#}");
-        return ExitCode::from(CANNOT_PROCEED);
-    }
+        .map_err(CliError::CannotProceed)?;
     out!(
         "\n  report: {} (open {} in a browser)",
         out_dir.join("report.json").display(),
         out_dir.join("report.html").display()
     );
-    if let Err(code) = ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref()) {
-        return code;
-    }
+    ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref())?;
     if report.interrupted {
         eprintln!("the run was interrupted: the report covers what was sent until then");
-        return ExitCode::from(CANNOT_PROCEED);
+        return Err(CliError::Interrupted);
     }
     let failed = report.thresholds.iter().filter(|t| !t.passed).count();
     if failed > 0 {
-        eprintln!("{failed} threshold(s) failed");
-        return ExitCode::from(GATE_FAILED);
+        return Err(CliError::GateFailed { failed });
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// The engine's stop level, raised by every Ctrl-C or SIGTERM: 1 sends no new attempts
@@ -107,13 +88,8 @@ fn stop_on_signals() -> watch::Receiver<u8> {
 }
 
 /// JUnit XML and the Markdown job summary, where asked for.
-fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), ExitCode> {
-    let write = |path: &Path, text: &str| {
-        write_atomic(path, text.as_bytes()).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(CANNOT_PROCEED)
-        })
-    };
+fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), CliError> {
+    let write = |path: &Path, text: &str| write_atomic(path, text.as_bytes()).map_err(CliError::cannot_proceed);
     if let Some(path) = junit {
         write(
             path,

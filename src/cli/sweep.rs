@@ -1,33 +1,26 @@
 //! `stampede sweep`: the profile at several intensities and seeds; where recovery stops.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::anyhow;
+
 use super::signal::wait_signal;
-use super::{BAD_INPUT, CANNOT_PROCEED, default_out_dir, load};
+use super::{CliError, default_out_dir, load};
 use crate::profile::Profile;
 use crate::report::{html, write_atomic};
-use crate::sweep::SweepRun;
+use crate::sweep::{SweepReport, SweepRun};
 use crate::units::format_duration;
 
-pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<PathBuf>) -> ExitCode {
-    let p = match load(path) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<PathBuf>) -> Result<(), CliError> {
+    let p = load(path)?;
     if seeds == 0 || intensities.is_empty() {
-        eprintln!("error: a sweep needs at least one intensity and one seed");
-        return ExitCode::from(BAD_INPUT);
+        return Err(CliError::BadInput(anyhow!(
+            "a sweep needs at least one intensity and one seed"
+        )));
     }
-    let budget = match crate::sweep::budget(&p, intensities, seeds) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
+    let budget = crate::sweep::budget(&p, intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
     out!(
         "sweep of {}: {} intensities × {seeds} seeds = {} runs, about {} (Ctrl-C stops)",
         p.name,
@@ -62,37 +55,28 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
             Ok(crate::sweep::report(&p.name, runs, true))
         }
     };
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_PROCEED);
-        }
-    };
+    let report = report.map_err(CliError::cannot_proceed)?;
     out_raw!("\n{}", report.sweep.render());
     let dir = out.unwrap_or_else(|| default_sweep_dir(&p));
-    let json = serde_json::to_string_pretty(&report).expect("a sweep serializes");
-    if let Err(e) = std::fs::create_dir_all(&dir)
-        .map_err(|e| e.to_string())
-        .and_then(|_| write_atomic(&dir.join("sweep.json"), json.as_bytes()).map_err(|e| e.to_string()))
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(CANNOT_PROCEED);
-    }
-    match html::render_sweep(&report.sweep, &report.name) {
-        Ok(page) => {
-            if let Err(e) = write_atomic(&dir.join("sweep.html"), page.as_bytes()) {
-                eprintln!("error: {e}");
-                return ExitCode::from(CANNOT_PROCEED);
-            }
-        }
-        Err(e) => eprintln!("warning: cannot render sweep.html: {e}"),
-    }
+    write_sweep(&report, &dir)?;
     out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());
     if report.interrupted {
-        return ExitCode::from(CANNOT_PROCEED);
+        return Err(CliError::Interrupted);
     }
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+/// sweep.json and, when it renders, sweep.html into `dir`. A page that does not render is
+/// a warning: the JSON holds the results, and `stampede report` can try the page again.
+fn write_sweep(report: &SweepReport, dir: &Path) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(report).expect("a sweep serializes");
+    std::fs::create_dir_all(dir).map_err(CliError::cannot_proceed)?;
+    write_atomic(&dir.join("sweep.json"), json.as_bytes()).map_err(CliError::cannot_proceed)?;
+    match html::render_sweep(&report.sweep, &report.name) {
+        Ok(page) => write_atomic(&dir.join("sweep.html"), page.as_bytes()).map_err(CliError::cannot_proceed)?,
+        Err(e) => eprintln!("warning: cannot render sweep.html: {e}"),
+    }
+    Ok(())
 }
 
 /// `reports/<name>-<timestamp>-sweep/`: a run's default folder with `-sweep` appended.

@@ -1,20 +1,16 @@
 //! `stampede validate` (alias `plan`): the storm's shape from the profile, nothing sent.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Instant;
 
-use super::load;
+use super::{CliError, load};
 use crate::report::{Shard, terminal};
 use crate::run::plan_for;
 use crate::shape::sparkline;
 use crate::units::{Dur, format_duration};
 
-pub(super) fn validate(path: &Path, shard: Option<Shard>) -> ExitCode {
-    let p = match load(path) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError> {
+    let p = load(path)?;
     let started = Instant::now();
     let plan = plan_for(&p, shard);
     let took = started.elapsed();
@@ -68,5 +64,5 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> ExitCode {
     );
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
-    ExitCode::SUCCESS
+    Ok(())
 }
