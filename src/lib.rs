@@ -11,6 +11,7 @@
 //! small vocabularies shared along the way; `overlay` is the reference target, which
 //! knows nothing of the harness.
 pub mod analysis;
+pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod outcome;

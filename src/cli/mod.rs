@@ -1,0 +1,347 @@
+//! The `stampede` command line: clap types, dispatch to one file per subcommand, the
+//! output helpers they share, and [`CliError`], the one error type of every command.
+//! `main.rs` only builds the runtime, calls [`run`] and hands its outcome to [`exit`].
+//!
+//! Exit codes: 0 success, 1 a threshold failed or a regression, 2 bad input, 3 the run
+//! could not proceed or was interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::plan::Part as Shard;
+use crate::profile::Profile;
+use crate::units::{Rate, Share};
+
+/// `println!` that does not panic when stdout is closed (`stampede validate p | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod compare;
+mod live;
+mod merge;
+mod overlay;
+mod report;
+mod run;
+mod signal;
+mod sweep;
+mod validate;
+
+pub use merge::reanalyze_merged;
+
+#[derive(Parser)]
+#[command(
+    name = "stampede",
+    version,
+    about = "Replays login storms and measures whether, and how fast, the target recovers."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Storm the profile's target and write the report.
+    Run(RunArgs),
+    /// Check a profile and show the storm's shape without sending anything.
+    #[command(alias = "plan")]
+    Validate {
+        profile: PathBuf,
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<Shard>,
+    },
+    /// Merge the report.json of several shards of one run into one report.
+    Merge {
+        reports: Vec<PathBuf>,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Render the HTML report again from a run's report.json (or a sweep's sweep.json).
+    Report {
+        /// A run folder, a report.json or a sweep.json.
+        input: PathBuf,
+        /// Where to write the page [default: beside the input].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two runs: what changed, and a non-zero exit on a regression.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Also write both runs overlaid as an HTML page.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Allowed worsening before a change counts as a regression.
+        #[arg(long, default_value = "10%")]
+        tolerance: Share,
+    },
+    /// Run the profile at several storm intensities and seeds; report where recovery stops.
+    Sweep {
+        profile: PathBuf,
+        /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
+        #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
+        intensity: Vec<f64>,
+        /// Seeds per intensity (the profile's seed, +1, +2, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: u32,
+        /// Output folder for sweep.json [default: reports/<name>-sweep-<timestamp>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Serve the reference overlay for other tools (curl, wrk, a browser).
+    Overlay {
+        /// Address to listen on (loopback only is wise: it is a test target).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Preset: healthy, bug-2007, unbounded, december-2010.
+        #[arg(long, default_value = "healthy")]
+        mode: String,
+        /// YAML file of overlay settings that replace the preset's.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Clients 0..N are logged in when it starts.
+        #[arg(long)]
+        initial_online: Option<u64>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    pub profile: PathBuf,
+    /// Output folder [default: reports/<name>-<timestamp>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Safety ceiling on requests per second (e.g. 5000/s). Not a pacer: delayed
+    /// requests still count their latency from their intended instant.
+    #[arg(long)]
+    pub max_rate: Option<Rate>,
+    /// Run only shard I of N (`--shard 2/4`, 1-based); all shards start at one instant.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Engine threads, each with its own part of the clients and its own connections
+    /// [default: every core; half of them with the embedded overlay].
+    #[arg(long, short = 't', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// Override the profile's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No live progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// A threshold (repeatable), e.g. `--gate "recovery_time < 3m"`; replaces the
+    /// profile's `gate` list.
+    #[arg(long = "gate", value_name = "EXPR")]
+    pub gates: Vec<String>,
+    /// Write the thresholds as JUnit XML (one test case each) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary for a CI job page to FILE (also appended to
+    /// $GITHUB_STEP_SUMMARY when that is set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
+    Shard::parse_one_based(s)
+}
+
+/// Why a command did not succeed. Each variant is one exit code; [`exit`] is the one
+/// place that prints it and maps it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A profile, flag, report or overlay config that cannot be used as given: the
+    /// message names the file or flag to fix. Exit 2.
+    #[error("{}", chain(.0))]
+    BadInput(anyhow::Error),
+    /// Several problems with the input, all found before stopping, one per line (every
+    /// bad `--gate`, every bad overlay setting). Exit 2.
+    #[error("{}", .0.join("\n"))]
+    BadInputs(Vec<String>),
+    /// The input was usable but the command could not do its work: the target, the
+    /// runtime, or writing the output. Exit 3.
+    #[error("{}", chain(.0))]
+    CannotProceed(anyhow::Error),
+    /// Stopped by Ctrl-C or SIGTERM. What was written covers what ran until then; the
+    /// command has already said so when it stopped. Exit 3: not a passing run.
+    #[error("interrupted")]
+    Interrupted,
+    /// The run finished but `failed` of its thresholds did not hold. Exit 1.
+    #[error("{failed} threshold(s) failed")]
+    GateFailed { failed: usize },
+    /// `compare` found a change worse than the tolerance (a share, 0.1 = 10%). Exit 1.
+    #[error("regression beyond the {:.0}% tolerance", tolerance * 100.0)]
+    Regression { tolerance: f64 },
+}
+
+impl CliError {
+    /// The process exit code this outcome stands for.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::GateFailed { .. } | CliError::Regression { .. } => 1,
+            CliError::BadInput(_) | CliError::BadInputs(_) => 2,
+            CliError::CannotProceed(_) | CliError::Interrupted => 3,
+        }
+    }
+
+    /// Bad input from a library error, its message as the library wrote it.
+    pub fn bad_input(e: impl Into<anyhow::Error>) -> CliError {
+        CliError::BadInput(e.into())
+    }
+
+    /// Could not proceed, from a library error, its message as the library wrote it.
+    pub fn cannot_proceed(e: impl Into<anyhow::Error>) -> CliError {
+        CliError::CannotProceed(e.into())
+    }
+
+    /// Could not proceed: `what` went wrong because of `e`, said as `what: e`.
+    pub fn cannot_proceed_because(what: &'static str, e: impl Into<anyhow::Error>) -> CliError {
+        CliError::CannotProceed(e.into().context(what))
+    }
+}
+
+/// An error and its causes as `a: b: c`, leaving out a cause whose text the message
+/// already holds (the library's errors mostly write their source into their own text).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.is_empty() {
+            text = said;
+        } else if !text.contains(said.trim_end()) {
+            text = format!("{text}: {said}");
+        }
+    }
+    text
+}
+
+/// The one place that reports a command's outcome on stderr and maps it to the exit
+/// code: `error: …` for what the user must fix or could not be done, the verdict alone
+/// for a failed gate or a regression, nothing more for an interrupted command.
+pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
+    let Err(e) = outcome else {
+        return ExitCode::SUCCESS;
+    };
+    match &e {
+        CliError::BadInputs(problems) => {
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+        }
+        // A profile's list of problems ends with a newline of its own.
+        CliError::BadInput(_) | CliError::CannotProceed(_) => eprintln!("error: {}", e.to_string().trim_end()),
+        CliError::GateFailed { .. } | CliError::Regression { .. } => eprintln!("{e}"),
+        CliError::Interrupted => {}
+    }
+    ExitCode::from(e.exit_code())
+}
+
+/// Runs one parsed command line; [`exit`] turns the outcome into the exit code.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.cmd {
+        Cmd::Run(args) => run::run(args).await,
+        Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
+        Cmd::Merge { reports, out } => merge::merge(&reports, &out),
+        Cmd::Report { input, out } => report::report(&input, out.as_deref()),
+        Cmd::Compare {
+            base,
+            new,
+            out,
+            tolerance,
+        } => compare::compare(&base, &new, out.as_deref(), tolerance.0),
+        Cmd::Sweep {
+            profile,
+            intensity,
+            seeds,
+            out,
+        } => sweep::sweep(&profile, &intensity, seeds, out).await,
+        Cmd::Overlay {
+            listen,
+            mode,
+            config,
+            initial_online,
+        } => overlay::overlay(listen, &mode, config.as_deref(), initial_online).await,
+    }
+}
+
+/// The profile at `path`, read and validated; every problem in it is bad input.
+fn load(path: &Path) -> Result<Profile, CliError> {
+    crate::run::load(path).map_err(CliError::bad_input)
+}
+
+/// Where a run writes when `--out` is not given: `reports/<name>-<YYYYMMDD-HHMMSS>/`,
+/// the name made safe for a folder.
+// MOVE: a run's default output folder is the library's business (`run/` or `report/`);
+// it lives here until the library re-layout settles, and its owner moves it.
+pub fn default_out_dir(p: &Profile) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    let stamp = format!("{}-{}", &stamp[..8], &stamp[8..14]);
+    let name: String = p
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    PathBuf::from("reports").join(format!("{}-{stamp}", name.trim_matches('-')))
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::{Context as _, anyhow};
+
+    use super::*;
+    use crate::report::ReportError;
+
+    #[test]
+    fn every_outcome_has_its_documented_exit_code() {
+        for (e, code) in [
+            (CliError::GateFailed { failed: 2 }, 1),
+            (CliError::Regression { tolerance: 0.1 }, 1),
+            (CliError::BadInput(anyhow!("x")), 2),
+            (CliError::BadInputs(vec!["x".into()]), 2),
+            (CliError::CannotProceed(anyhow!("x")), 3),
+            (CliError::Interrupted, 3),
+        ] {
+            assert_eq!(e.exit_code(), code, "{e:?}");
+        }
+        assert_eq!(
+            CliError::Regression { tolerance: 0.1 }.to_string(),
+            "regression beyond the 10% tolerance"
+        );
+    }
+
+    #[test]
+    fn a_cause_is_said_once_and_only_when_the_message_does_not_hold_it() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let write = ReportError::Write {
+            path: "out/report.json".into(),
+            source: io(),
+        };
+        let e = Err::<(), _>(write).context("writing the report into out").unwrap_err();
+        assert_eq!(
+            CliError::CannotProceed(e).to_string(),
+            "writing the report into out: cannot write out/report.json: no such file"
+        );
+        let e = Err::<(), _>(io()).context("cannot read s.json").unwrap_err();
+        assert_eq!(CliError::BadInput(e).to_string(), "cannot read s.json: no such file");
+    }
+}

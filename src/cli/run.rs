@@ -1,0 +1,115 @@
+//! `stampede run`: storm the profile's target, write the report, gate on thresholds.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use super::live::Live;
+use super::signal::wait_signal;
+use super::{CliError, RunArgs, default_out_dir, load};
+use crate::engine::EngineOptions;
+use crate::report::{Report, terminal, write_atomic};
+use crate::run::{RunOptions, plan_for};
+
+pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
+    let mut p = load(&args.profile)?;
+    if let Some(seed) = args.seed {
+        p.seed = seed;
+    }
+    if !args.gates.is_empty() {
+        let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
+        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|errors| {
+            let problems = errors
+                .into_iter()
+                .map(|(i, e)| format!("--gate {:?}: {e}", args.gates[i]));
+            CliError::BadInputs(problems.collect())
+        })?;
+    }
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
+    let stop = stop_on_signals();
+    let plan_end = plan_for(&p, args.shard).end;
+    let mut live = Live::new(args.quiet, plan_end);
+    let opts = RunOptions {
+        engine: Some(EngineOptions {
+            max_rate: args.max_rate.map(|r| r.per_sec()),
+            stop: Some(stop),
+            ..EngineOptions::default()
+        }),
+        shard: args.shard,
+        threads: args.threads,
+    };
+    let result = crate::run::run(&p, opts, &mut live).await;
+    live.finish();
+    let report = result.map_err(CliError::cannot_proceed)?;
+    out_raw!("{}", terminal::summary(&report));
+    report
+        .write(&out_dir)
+        .with_context(|| format!("writing the report into {}", out_dir.display()))
+        .map_err(CliError::CannotProceed)?;
+    out!(
+        "\n  report: {} (open {} in a browser)",
+        out_dir.join("report.json").display(),
+        out_dir.join("report.html").display()
+    );
+    ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref())?;
+    if report.interrupted {
+        eprintln!("the run was interrupted: the report covers what was sent until then");
+        return Err(CliError::Interrupted);
+    }
+    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    if failed > 0 {
+        return Err(CliError::GateFailed { failed });
+    }
+    Ok(())
+}
+
+/// The engine's stop level, raised by every Ctrl-C or SIGTERM: 1 sends no new attempts
+/// and waits for those in flight, 2 stops at once.
+fn stop_on_signals() -> watch::Receiver<u8> {
+    let (stop_tx, stop_rx) = watch::channel(0u8);
+    tokio::spawn(async move {
+        let mut level = 0u8;
+        loop {
+            wait_signal().await;
+            level += 1;
+            eprintln!(
+                "\n{}",
+                if level == 1 {
+                    "stopping: no new attempts; waiting for those in flight (Ctrl-C again to stop at once)"
+                } else {
+                    "stopping now"
+                }
+            );
+            let _ = stop_tx.send(level);
+        }
+    });
+    stop_rx
+}
+
+/// JUnit XML and the Markdown job summary, where asked for.
+fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), CliError> {
+    let write = |path: &Path, text: &str| write_atomic(path, text.as_bytes()).map_err(CliError::cannot_proceed);
+    if let Some(path) = junit {
+        write(
+            path,
+            &crate::report::junit(&format!("stampede {}", report.name), &report.thresholds),
+        )?;
+    }
+    let Some(rec) = &report.recovery else {
+        return Ok(());
+    };
+    let md = crate::report::markdown(&report.name, rec, &report.thresholds, &report.totals);
+    if let Some(path) = summary {
+        write(path, &md)?;
+    }
+    if let Ok(gh) = std::env::var("GITHUB_STEP_SUMMARY")
+        && !gh.is_empty()
+    {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(&gh) {
+            let _ = writeln!(f, "{md}");
+        }
+    }
+    Ok(())
+}

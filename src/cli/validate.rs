@@ -1,0 +1,69 @@
+//! `stampede validate` (alias `plan`): the storm's shape from the profile, nothing sent.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{CliError, load};
+use crate::plan::Part as Shard;
+use crate::report::terminal;
+use crate::report::terminal::sparkline;
+use crate::run::plan_for;
+use crate::units::{Dur, format_duration};
+
+pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError> {
+    let p = load(path)?;
+    let started = Instant::now();
+    let plan = plan_for(&p, shard);
+    let took = started.elapsed();
+    let per_window = plan.logins_per_window(p.observe.window);
+    let peak = per_window.iter().max().copied().unwrap_or(0) as f64 / p.observe.window.as_secs_f64();
+    let first = plan.first_logins();
+    out!("{}: valid", path.display());
+    out!(
+        "  {} — {}",
+        p.name,
+        if p.description.is_empty() {
+            "(no description)"
+        } else {
+            &p.description
+        }
+    );
+    out!(
+        "  clients: {} rebooting in the storm + {} background logins (population {} modelled, {} simulated, 1 stands for {:.0})",
+        terminal::thousands(plan.storm_clients as u64),
+        terminal::thousands(plan.background_clients as u64),
+        terminal::thousands(p.population.modelled),
+        terminal::thousands(p.population.simulated as u64),
+        p.population.weight()
+    );
+    out!(
+        "  first attempts due: {} · peak {:.0}/s (per {} window)",
+        terminal::thousands(first),
+        peak,
+        Dur(p.observe.window)
+    );
+    out!(
+        "  trigger at {} · storm ends {} · sending stops {} (time scale {}×)",
+        format_duration(plan.trigger_start),
+        format_duration(plan.storm_end),
+        format_duration(plan.end),
+        p.time_scale
+    );
+    let r = &p.client.retry;
+    out!(
+        "  retry: {:?} base {} cap {} jitter {:?}, at most {} attempts{}",
+        r.kind,
+        Dur(r.base),
+        Dur(r.cap),
+        r.jitter,
+        r.max_attempts,
+        if r.honor_retry_after {
+            ", honours Retry-After"
+        } else {
+            ""
+        }
+    );
+    out!("  shape |{}|", sparkline(&per_window, 60));
+    out!("  (plan built in {took:.2?}; nothing was sent)");
+    Ok(())
+}
