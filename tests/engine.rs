@@ -182,6 +182,7 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
         shard: None,
         // Split between engine threads, the ceiling still holds for the run.
         threads: Some(2),
+        start_at: None,
     };
     let r = run(&p, opts, &mut ()).await.unwrap();
     assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
@@ -201,7 +202,6 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
 #[tokio::test]
 async fn shards_split_the_clients_and_merge_back_exactly() {
     use stampede::plan::Part as Shard;
-    use stampede::report::Report;
     let t = serve(Script::default()).await;
     let p = load(&storm(t.addr, 300, ""));
     let mut parts = Vec::new();
@@ -210,6 +210,7 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
             engine: None,
             shard: Some(Shard { index, count: 3 }),
             threads: None,
+            start_at: None,
         };
         parts.push(run(&p, opts, &mut ()).await.unwrap());
     }
@@ -217,7 +218,11 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
         parts.iter().all(|r| r.totals.first_attempts == 100),
         "ids are dealt round-robin"
     );
-    let merged = Report::merge(&parts).unwrap();
+    let merged = stampede::report::merge::merge_parts(&parts).unwrap();
+    assert_eq!(
+        merged.plan.storm_clients, parts[0].plan.storm_clients,
+        "the plan's whole-run counts are kept once, not added"
+    );
     assert_eq!(merged.totals.first_attempts, 300);
     assert_eq!(merged.totals.logins_ok, 300);
     let lat: u64 = parts.iter().map(|r| r.totals.latency_ms.count).sum();
@@ -248,6 +253,7 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
         let p = load(&storm(t.addr, 300, extra));
         let opts = RunOptions {
             threads: Some(threads),
+            start_at: None,
             ..Default::default()
         };
         let r = run(&p, opts, &mut ()).await.unwrap();

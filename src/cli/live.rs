@@ -16,6 +16,9 @@ pub(super) struct Live {
     bar: Option<ProgressBar>,
     quiet: bool,
     last_line: Instant,
+    /// A countdown to `--start-at` has been announced (once, even with `--quiet`: a
+    /// pod that waits must say why in its log).
+    counting: bool,
 }
 
 impl Live {
@@ -34,6 +37,7 @@ impl Live {
             bar,
             quiet,
             last_line: Instant::now(),
+            counting: false,
         }
     }
 
@@ -62,6 +66,19 @@ pub(super) fn describe(s: &Snapshot) -> String {
 }
 
 impl Progress for Live {
+    fn countdown(&mut self, remaining: Duration) {
+        let line = format!("starting in {} (--start-at)", format_duration(remaining));
+        match &self.bar {
+            Some(b) => b.set_message(line),
+            None if !self.counting || (!self.quiet && self.last_line.elapsed() >= PLAIN_EVERY) => {
+                self.last_line = Instant::now();
+                eprintln!("{line}");
+            }
+            None => {}
+        }
+        self.counting = true;
+    }
+
     fn update(&mut self, s: &Snapshot) {
         match &self.bar {
             Some(b) => {

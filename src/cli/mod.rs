@@ -40,8 +40,6 @@ mod signal;
 mod sweep;
 mod validate;
 
-pub use merge::reanalyze_merged;
-
 #[derive(Parser)]
 #[command(
     name = "stampede",
@@ -66,7 +64,10 @@ pub enum Cmd {
     },
     /// Merge the report.json of several shards of one run into one report.
     Merge {
+        /// Shard reports, or directories searched for them (e.g. the shared volume).
+        #[arg(required = true)]
         reports: Vec<PathBuf>,
+        /// Folder for the merged report.json, latency.hlog and report.html.
         #[arg(short, long)]
         out: PathBuf,
     },
@@ -129,9 +130,19 @@ pub struct RunArgs {
     /// requests still count their latency from their intended instant.
     #[arg(long)]
     pub max_rate: Option<Rate>,
-    /// Run only shard I of N (`--shard 2/4`, 1-based); all shards start at one instant.
-    #[arg(long, value_parser = parse_shard)]
-    pub shard: Option<Shard>,
+    /// Run only shard I of N (`--shard 2/4`, 1-based), or `--shard auto` in a Kubernetes
+    /// Indexed Job (index from $JOB_COMPLETION_INDEX, count from --shards or
+    /// $STAMPEDE_SHARDS). Give every shard the same --start-at.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
+    /// The shard count for `--shard auto`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+    /// Start at this wall-clock instant (RFC 3339, e.g. 2026-11-29T21:30:00Z, or Unix
+    /// seconds) instead of at once: the run's time zero, shared by every shard. Refused
+    /// when past by more than one window or more than 24 h away.
+    #[arg(long, value_name = "INSTANT", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Engine threads, each with its own part of the clients and its own connections
     /// [default: every core; half of them with the embedded overlay].
     #[arg(long, short = 't', value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -157,6 +168,10 @@ pub struct RunArgs {
 
 fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
     Shard::parse_one_based(s)
+}
+
+fn parse_start_at(s: &str) -> Result<std::time::SystemTime, crate::run::start::StartError> {
+    crate::run::start::parse(s)
 }
 
 /// Why a command did not succeed. Each variant is one exit code; [`exit`] is the one

@@ -85,6 +85,8 @@ pub struct Snapshot {
 
 pub trait Progress: Send {
     fn update(&mut self, s: &Snapshot);
+    /// Waiting for an agreed start instant (`--start-at`): `remaining` until it.
+    fn countdown(&mut self, _remaining: Duration) {}
 }
 
 impl Progress for () {

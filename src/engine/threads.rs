@@ -46,7 +46,7 @@ pub async fn run(
         return Ok(tokio::task::unconstrained(engine::run(p, plan, transport, opts, progress)).await);
     }
     // A shared start a little ahead, so that no thread begins late on its first sends.
-    let start = Instant::now() + Duration::from_millis(20);
+    let start = opts.start.unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
     let board: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(vec![Snapshot::default(); threads as usize]));
     let mut results = Vec::new();
     let mut joins = Vec::new();

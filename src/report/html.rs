@@ -1005,6 +1005,8 @@ mod tests {
             },
             engine: EngineFacts::default(),
             shard: None,
+            profile_digest: String::new(),
+            start: None,
             totals: Totals::of(&windows).unwrap(),
             windows,
             recovery: Some(recovery),

@@ -7,6 +7,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod terminal;
 
 pub use junit::junit;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{Recovery, ThresholdResult, Totals};
 use crate::outcome::StopReason;
 use crate::plan::Part;
-use crate::record::{EngineStats, HistError, HistSummary, Window, merge};
+use crate::record::{EngineStats, HistError, HistSummary, Window};
 
 pub const SCHEMA: &str = "stampede.report/v1";
 
@@ -46,6 +47,12 @@ pub struct Report {
     pub engine: EngineFacts,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shard: Option<Part>,
+    /// SHA-256 of the profile as written (hex): shards of one run carry the same.
+    #[serde(default)]
+    pub profile_digest: String,
+    /// When the run meant to start and when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartFacts>,
     pub windows: Vec<Window>,
     pub totals: Totals,
     /// Whether and when the target recovered (absent only in reports merged from
@@ -55,6 +62,22 @@ pub struct Report {
     /// The profile's thresholds with what was measured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+}
+
+/// When a run meant to start and when it did, as its report records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartFacts {
+    /// The agreed instant (`--start-at`), RFC 3339 UTC; absent when the run started at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended: Option<String>,
+    /// When this process's time zero was, RFC 3339 UTC with milliseconds.
+    pub actual: String,
+    /// Actual − intended, milliseconds (0 without an agreed instant).
+    pub late_ms: f64,
+    /// The kernel's estimate of this host's clock error (NTP discipline), microseconds;
+    /// absent when the clock is not synchronised or the kernel does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_error_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -210,50 +233,5 @@ impl Report {
         let html = html::render(self).map_err(|e| ReportError::Render(e.to_string()))?;
         write_atomic(&page, html.as_bytes())?;
         Ok(vec![json, hlog, page])
-    }
-
-    /// Merges shard reports of one run (same profile, same windows) exactly.
-    pub fn merge(parts: &[Report]) -> Result<Report, String> {
-        let first = parts.first().ok_or("nothing to merge")?;
-        let mut out = first.clone();
-        for p in &parts[1..] {
-            if p.name != first.name || p.seed != first.seed || p.plan.window_ms != first.plan.window_ms {
-                return Err(format!(
-                    "`{}` (seed {}) is not a shard of `{}` (seed {})",
-                    p.name, p.seed, first.name, first.seed
-                ));
-            }
-            for (a, b) in out.windows.iter_mut().zip(&p.windows) {
-                a.merge(b).map_err(|e| e.to_string())?;
-            }
-            if out.windows.len() < p.windows.len() {
-                let from = out.windows.len();
-                out.windows.extend(p.windows[from..].iter().cloned());
-            }
-            for (a, b) in out
-                .plan
-                .first_logins_per_window
-                .iter_mut()
-                .zip(&p.plan.first_logins_per_window)
-            {
-                *a += b;
-            }
-            out.interrupted |= p.interrupted;
-            out.engine.stats.add(&p.engine.stats);
-            out.engine.send_lag_ms =
-                HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms]).map_err(|e| e.to_string())?);
-            out.engine.behind |= p.engine.behind;
-            for s in &p.engine.missing_series {
-                if !out.engine.missing_series.contains(s) {
-                    out.engine.missing_series.push(s.clone());
-                }
-            }
-            out.plan.storm_clients += p.plan.storm_clients;
-            out.plan.background_clients += p.plan.background_clients;
-            out.plan.planned_first_attempts += p.plan.planned_first_attempts;
-        }
-        out.shard = None;
-        out.totals = Totals::of(&out.windows).map_err(|e| e.to_string())?;
-        Ok(out)
     }
 }

@@ -8,7 +8,7 @@ pub mod start;
 pub mod sweep;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::analysis::{Timeline, Totals, analyze, evaluate};
 use crate::engine::{EngineOptions, Progress, threads};
@@ -37,6 +37,8 @@ pub enum RunError {
     Record(#[from] HistError),
     #[error(transparent)]
     Threads(#[from] threads::ThreadsError),
+    #[error(transparent)]
+    Start(#[from] start::StartError),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,6 +48,8 @@ pub struct RunOptions {
     pub shard: Option<Part>,
     /// Engine threads; None: `threads::default_threads`.
     pub threads: Option<u32>,
+    /// The agreed wall-clock instant of time zero (`--start-at`); None: at once.
+    pub start_at: Option<SystemTime>,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -117,6 +121,9 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
+    if let Some(at) = opts.start_at {
+        engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
+    }
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     if let Some(h) = overlay {
         h.shutdown().await;
@@ -177,11 +184,41 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             behind,
         },
         shard: opts.shard,
+        profile_digest: profile_digest(&p.raw),
+        start: Some(start::facts(opts.start_at, out.started_at)),
         windows: out.windows,
         totals,
         recovery: Some(recovery),
         thresholds,
     })
+}
+
+/// Waits, with a countdown, until shortly before the agreed instant `at`, and returns
+/// it as the engine's time zero (the engine sleeps the last stretch precisely). The
+/// instant was checked before the run; it is checked again after the set-up, which
+/// may have taken time.
+async fn barrier(
+    at: SystemTime,
+    window: Duration,
+    progress: &mut dyn Progress,
+) -> Result<tokio::time::Instant, RunError> {
+    const STEP: Duration = Duration::from_secs(1);
+    loop {
+        let left = start::wait(at, SystemTime::now(), window)?;
+        progress.countdown(left);
+        if left <= STEP {
+            return Ok(tokio::time::Instant::now() + left);
+        }
+        tokio::time::sleep(STEP.min(left - STEP)).await;
+    }
+}
+
+/// SHA-256 (hex) of the profile as written, `${VAR}` unexpanded: what makes two shard
+/// reports parts of one run, whatever the machines' environments held.
+pub fn profile_digest(raw: &profile::RawProfile) -> String {
+    use sha2::Digest as _;
+    let json = serde_json::to_vec(raw).unwrap_or_default();
+    sha2::Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The longest wait a client's retry policy can add between two attempts: `hold` must

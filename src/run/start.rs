@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use crate::report::StartFacts;
 
 /// How far ahead a start instant may lie: further is most likely a typo (a date in the
 /// wrong year), and a pod waiting for it would hold its node for nothing.
@@ -92,34 +92,17 @@ pub fn stamp(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// When a run meant to start and when it did, as its report records them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StartFacts {
-    /// The agreed instant (`--start-at`), RFC 3339 UTC; absent when the run started at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intended: Option<String>,
-    /// When this process's time zero was, RFC 3339 UTC with milliseconds.
-    pub actual: String,
-    /// Actual − intended, milliseconds (0 without an agreed instant).
-    pub late_ms: f64,
-    /// The kernel's estimate of this host's clock error (NTP discipline), microseconds;
-    /// absent when the clock is not synchronised or the kernel does not say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock_error_us: Option<u64>,
-}
-
-impl StartFacts {
-    pub fn new(intended: Option<SystemTime>, actual: SystemTime) -> StartFacts {
-        let late_ms = intended.map_or(0.0, |at| match actual.duration_since(at) {
-            Ok(d) => d.as_secs_f64() * 1000.0,
-            Err(e) => -e.duration().as_secs_f64() * 1000.0,
-        });
-        StartFacts {
-            intended: intended.map(stamp),
-            actual: stamp(actual),
-            late_ms: (late_ms * 1000.0).round() / 1000.0,
-            clock_error_us: clock_error_us(),
-        }
+/// When a run meant to start (`intended`, None: at once) and when it did.
+pub fn facts(intended: Option<SystemTime>, actual: SystemTime) -> StartFacts {
+    let late_ms = intended.map_or(0.0, |at| match actual.duration_since(at) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    });
+    StartFacts {
+        intended: intended.map(stamp),
+        actual: stamp(actual),
+        late_ms: (late_ms * 1000.0).round() / 1000.0,
+        clock_error_us: clock_error_us(),
     }
 }
 
@@ -186,9 +169,9 @@ mod tests {
     #[test]
     fn facts_record_how_late_a_start_was() {
         let intended = at("2026-11-29T21:30:00Z");
-        let f = StartFacts::new(Some(intended), intended + Duration::from_micros(1500));
+        let f = facts(Some(intended), intended + Duration::from_micros(1500));
         assert_eq!(f.late_ms, 1.5);
         assert_eq!(f.intended.as_deref(), Some("2026-11-29T21:30:00.000Z"));
-        assert_eq!(StartFacts::new(None, intended).late_ms, 0.0);
+        assert_eq!(facts(None, intended).late_ms, 0.0);
     }
 }

@@ -1,0 +1,260 @@
+//! Shard reports of one run as one report: found under directories, checked to be one
+//! whole run (same profile, seed, shard count and start; every shard once), merged
+//! exactly (windows add: counts and histograms), then judged again as a run (recovery
+//! and thresholds from the merged windows, not from any one shard's).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Report, ReportError};
+use crate::analysis::{Timeline, Totals, analyze, evaluate};
+use crate::profile::Slo;
+use crate::record::{HistError, HistSummary, merge};
+use crate::threshold::Threshold;
+
+/// Why shard reports do not make one run.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(transparent)]
+    Read(#[from] ReportError),
+    #[error("no shard report (report.json with a `shard`) under {}", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Nothing(Vec<PathBuf>),
+    #[error("{} is not a shard report (it has no `shard`: a whole run or a merged one)", .0.display())]
+    NotAShard(PathBuf),
+    #[error("{} is not a shard of the same run as {}: its {what} is {theirs}, not {ours}", .path.display(), .first.display())]
+    Foreign {
+        path: PathBuf,
+        first: PathBuf,
+        what: &'static str,
+        ours: String,
+        theirs: String,
+    },
+    #[error("shard {} of {count} is there twice: {} and {}", .index + 1, .a.display(), .b.display())]
+    Doubled {
+        index: u32,
+        count: u32,
+        a: PathBuf,
+        b: PathBuf,
+    },
+    #[error("the run has {count} shards; missing: {} (1-based)", .missing.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", "))]
+    Missing { count: u32, missing: Vec<u32> },
+    #[error(
+        "shard {} started {late_ms:.0} ms away from shard {} ({}), more than one window ({window_ms} ms): their windows do not line up; were their clocks synchronised and their --start-at the same?",
+        .index + 1, .reference + 1, .path.display()
+    )]
+    StartsDisagree {
+        index: u32,
+        reference: u32,
+        path: PathBuf,
+        late_ms: f64,
+        window_ms: u64,
+    },
+    #[error("the shards' histograms do not add: {0}")]
+    Hist(#[from] HistError),
+}
+
+/// Every shard report named by `paths`: a report file, or a directory searched
+/// (recursively) for `report.json` files that carry a `shard`. A directory may also
+/// hold an earlier merge's output: reports without a `shard` found in a directory are
+/// passed over; named as a file, one is an error.
+pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError> {
+    let mut found = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            find_reports(p, &mut files).map_err(|source| ReportError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            files.sort();
+            for f in files {
+                let r = Report::read(&f)?;
+                if r.shard.is_some() {
+                    found.push((f, r));
+                }
+            }
+        } else {
+            let r = Report::read(p)?;
+            if r.shard.is_none() && paths.len() > 1 {
+                return Err(MergeError::NotAShard(p.clone()));
+            }
+            found.push((p.clone(), r));
+        }
+    }
+    if found.is_empty() {
+        return Err(MergeError::Nothing(paths.to_vec()));
+    }
+    Ok(found)
+}
+
+fn find_reports(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            find_reports(&path, out)?;
+        } else if kind.is_file() && path.file_name().is_some_and(|n| n == "report.json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the reports are every shard of one run, once each, started together.
+pub fn check(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
+    let Some((first_path, first)) = parts.first() else {
+        return Err(MergeError::Nothing(Vec::new()));
+    };
+    let count = first.shard.map_or(1, |s| s.count);
+    let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
+    for (path, r) in parts {
+        let foreign = |what: &'static str, ours: String, theirs: String| MergeError::Foreign {
+            path: path.clone(),
+            first: first_path.clone(),
+            what,
+            ours,
+            theirs,
+        };
+        if r.profile_digest != first.profile_digest {
+            return Err(foreign(
+                "profile",
+                first.name.clone(),
+                format!("{} (another version)", r.name),
+            ));
+        }
+        if r.seed != first.seed {
+            return Err(foreign("seed", first.seed.to_string(), r.seed.to_string()));
+        }
+        if r.plan.window_ms != first.plan.window_ms {
+            return Err(foreign(
+                "window",
+                format!("{} ms", first.plan.window_ms),
+                format!("{} ms", r.plan.window_ms),
+            ));
+        }
+        let intended = |x: &Report| x.start.as_ref().and_then(|s| s.intended.clone()).unwrap_or_default();
+        if intended(r) != intended(first) {
+            return Err(foreign("start instant", intended(first), intended(r)));
+        }
+        let Some(shard) = r.shard else {
+            return Err(MergeError::NotAShard(path.clone()));
+        };
+        if shard.count != count {
+            return Err(foreign("shard count", count.to_string(), shard.count.to_string()));
+        }
+        if let Some(other) = seen.insert(shard.index, path) {
+            return Err(MergeError::Doubled {
+                index: shard.index,
+                count,
+                a: other.clone(),
+                b: path.clone(),
+            });
+        }
+    }
+    let missing: Vec<u32> = (0..count).filter(|i| !seen.contains_key(i)).collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Missing { count, missing });
+    }
+    starts_agree(parts)
+}
+
+/// The shards' actual starts lie within one window of each other.
+fn starts_agree(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
+    let actual = |r: &Report| {
+        r.start
+            .as_ref()
+            .and_then(|s| humantime::parse_rfc3339_weak(&s.actual).ok())
+    };
+    let Some((reference, at0)) = parts
+        .iter()
+        .find_map(|(_, r)| Some((r.shard.map_or(0, |s| s.index), actual(r)?)))
+    else {
+        return Ok(());
+    };
+    let window_ms = parts[0].1.plan.window_ms;
+    for (path, r) in parts {
+        let Some(at) = actual(r) else { continue };
+        let apart = at.duration_since(at0).unwrap_or_else(|e| e.duration()).as_secs_f64() * 1000.0;
+        if apart > window_ms as f64 {
+            return Err(MergeError::StartsDisagree {
+                index: r.shard.map_or(0, |s| s.index),
+                reference,
+                path: path.clone(),
+                late_ms: apart,
+                window_ms,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The shards' reports as one run: windows and the generator's figures add, the
+/// plan's whole-run figures are kept once, and the run is judged again.
+pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
+    let first = parts.first().ok_or_else(|| MergeError::Nothing(Vec::new()))?;
+    let mut out = first.clone();
+    for p in &parts[1..] {
+        for (a, b) in out.windows.iter_mut().zip(&p.windows) {
+            a.merge(b)?;
+        }
+        if out.windows.len() < p.windows.len() {
+            let from = out.windows.len();
+            out.windows.extend(p.windows[from..].iter().cloned());
+        }
+        // Per-shard counts add; storm_clients and background_clients are the whole
+        // plan's in every shard, so they stay as they are.
+        for (a, b) in out
+            .plan
+            .first_logins_per_window
+            .iter_mut()
+            .zip(&p.plan.first_logins_per_window)
+        {
+            *a += b;
+        }
+        out.plan.planned_first_attempts += p.plan.planned_first_attempts;
+        out.plan.ended_ms = out.plan.ended_ms.max(p.plan.ended_ms);
+        out.interrupted |= p.interrupted;
+        if p.interrupted {
+            out.stop_reason = p.stop_reason;
+        }
+        out.engine.stats.add(&p.engine.stats);
+        out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);
+        out.engine.behind |= p.engine.behind;
+        for s in &p.engine.missing_series {
+            if !out.engine.missing_series.contains(s) {
+                out.engine.missing_series.push(s.clone());
+            }
+        }
+    }
+    out.shard = None;
+    out.totals = Totals::of(&out.windows)?;
+    reanalyze(&mut out);
+    Ok(out)
+}
+
+/// Recovery and thresholds of a merged run, from the merged windows. The SLO the shards
+/// used is kept where the profile set it; what they derived is derived again from the
+/// whole baseline. Thresholds are parsed again from their expressions.
+pub fn reanalyze(r: &mut Report) {
+    let Some(prev) = r.recovery.as_ref().map(|x| x.slo.clone()) else {
+        return;
+    };
+    let ms = Duration::from_millis;
+    let timeline = Timeline {
+        trigger_start: ms(r.plan.trigger_start_ms),
+        storm_end: ms(r.plan.storm_end_ms),
+        observe_end: ms(r.plan.ended_ms),
+    };
+    let slo = Slo {
+        success_rate: (!prev.derived).then_some(prev.success_rate),
+        p99: (!prev.derived).then(|| prev.p99()),
+        hold: Some(prev.hold()),
+        min_requests: prev.min_requests,
+    };
+    let recovery = analyze(&r.windows, &timeline, &slo, Duration::ZERO);
+    let thresholds: Vec<Threshold> = r.thresholds.iter().filter_map(|t| t.expr.parse().ok()).collect();
+    r.thresholds = evaluate(&thresholds, &r.windows, &recovery, r.plan.planned_first_attempts);
+    r.recovery = Some(recovery);
+}
