@@ -183,6 +183,7 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
         // Split between engine threads, the ceiling still holds for the run.
         threads: Some(2),
         start_at: None,
+        confirmed: None,
     };
     let r = run(&p, opts, &mut ()).await.unwrap();
     assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
@@ -211,6 +212,7 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
             shard: Some(Shard { index, count: 3 }),
             threads: None,
             start_at: None,
+            confirmed: None,
         };
         parts.push(run(&p, opts, &mut ()).await.unwrap());
     }
@@ -254,6 +256,7 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
         let opts = RunOptions {
             threads: Some(threads),
             start_at: None,
+            confirmed: None,
             ..Default::default()
         };
         let r = run(&p, opts, &mut ()).await.unwrap();

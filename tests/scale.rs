@@ -139,7 +139,11 @@ async fn shards_start_at_one_instant_and_merge_into_the_unsharded_plan() {
     let want = plan.logins_per_window(p.observe.window);
     let got: Vec<u64> = merged.windows.iter().map(|w| w.first_attempts).collect();
     let n = want.len().min(got.len());
-    assert_eq!(&got[..n], &want[..n], "first attempts per window: got {got:?}, planned {want:?}");
+    assert_eq!(
+        &got[..n],
+        &want[..n],
+        "first attempts per window: got {got:?}, planned {want:?}"
+    );
     assert_eq!(got[n..].iter().sum::<u64>(), 0);
     assert_eq!(want[n..].iter().sum::<u64>(), 0);
     assert_eq!(merged.plan.storm_clients, plan.storm_clients as u64, "counted once");

@@ -31,6 +31,7 @@ macro_rules! out_raw {
 }
 
 mod compare;
+mod confirm;
 mod live;
 mod merge;
 mod overlay;
@@ -135,6 +136,11 @@ pub struct RunArgs {
     /// $STAMPEDE_SHARDS). Give every shard the same --start-at.
     #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<String>,
+    /// Storm this host (or host:port) although it is outside loopback (repeatable; exact
+    /// match). Also from $STAMPEDE_ALLOW_TARGET (comma-separated). On a terminal,
+    /// stampede otherwise asks; without either, it refuses (exit 2, nothing sent).
+    #[arg(long = "allow-target", value_name = "HOST[:PORT]")]
+    pub allow_targets: Vec<String>,
     /// The shard count for `--shard auto`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,

@@ -39,9 +39,12 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         // Checked before anything starts, so a late shard sends nothing.
         crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
     }
+    let plan = plan_for(&p, shard);
+    let confirmed = super::confirm::targets(&p, &plan, &args.allow_targets)?;
+    let plan_end = plan.end;
+    drop(plan);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let stop = stop_on_signals();
-    let plan_end = plan_for(&p, shard).end;
     let mut live = Live::new(args.quiet, plan_end);
     let opts = RunOptions {
         engine: Some(EngineOptions {
@@ -52,6 +55,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         shard,
         threads: args.threads,
         start_at: args.start_at,
+        confirmed,
     };
     let result = crate::run::run(&p, opts, &mut live).await;
     live.finish();

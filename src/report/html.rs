@@ -1006,6 +1006,7 @@ mod tests {
             engine: EngineFacts::default(),
             shard: None,
             profile_digest: String::new(),
+            confirmed: crate::report::Confirmed::Loopback,
             start: None,
             totals: Totals::of(&windows).unwrap(),
             windows,

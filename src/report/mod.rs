@@ -50,6 +50,9 @@ pub struct Report {
     /// SHA-256 of the profile as written (hex): shards of one run carry the same.
     #[serde(default)]
     pub profile_digest: String,
+    /// How the targets outside loopback were confirmed (`loopback`: none were).
+    #[serde(default = "loopback")]
+    pub confirmed: Confirmed,
     /// When the run meant to start and when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartFacts>,
@@ -62,6 +65,22 @@ pub struct Report {
     /// The profile's thresholds with what was measured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+}
+
+/// How the run's targets were confirmed, as the report records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum Confirmed {
+    /// Every node is on loopback: nothing to confirm.
+    Loopback,
+    /// Named by `--allow-target` or the environment variable.
+    Allowed { hosts: Vec<String> },
+    /// Typed at the prompt by the person running it.
+    Prompt { hosts: Vec<String> },
+}
+
+fn loopback() -> Confirmed {
+    Confirmed::Loopback
 }
 
 /// When a run meant to start and when it did, as its report records them.

@@ -2,6 +2,7 @@
 //! its settings), start the target if it is embedded, build the plan, drive the engine,
 //! and assemble the report.
 
+pub mod confirm;
 pub mod embedded;
 pub mod shard;
 pub mod start;
@@ -39,6 +40,8 @@ pub enum RunError {
     Threads(#[from] threads::ThreadsError),
     #[error(transparent)]
     Start(#[from] start::StartError),
+    #[error(transparent)]
+    Unconfirmed(#[from] confirm::ConfirmError),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +53,9 @@ pub struct RunOptions {
     pub threads: Option<u32>,
     /// The agreed wall-clock instant of time zero (`--start-at`); None: at once.
     pub start_at: Option<SystemTime>,
+    /// Hosts outside loopback the caller confirmed (`--allow-target`, the environment,
+    /// a prompt); without it only loopback nodes are stormed.
+    pub confirmed: Option<confirm::Confirmed>,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -102,6 +108,17 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             let (node, name, handle) = embedded::start(&cfg).await?;
             (vec![node], name, Some(handle))
         }
+    };
+    // Before any lookup or connection: a node outside loopback must have been confirmed.
+    let allowed: Vec<String> = match &opts.confirmed {
+        Some(confirm::Confirmed::Allowed { hosts } | confirm::Confirmed::Prompt { hosts }) => hosts.clone(),
+        _ => Vec::new(),
+    };
+    let confirmation = confirm::confirm(&nodes, &allowed, None)?;
+    let confirmation = match (confirmation, opts.confirmed.clone()) {
+        (confirm::Confirmed::Loopback, _) => confirm::Confirmed::Loopback,
+        (c, Some(asked @ confirm::Confirmed::Prompt { .. })) if c != confirm::Confirmed::Loopback => asked,
+        (c, _) => c,
     };
     if let Some(m) = &p.target.metrics {
         let url = match &m.url {
@@ -185,6 +202,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         },
         shard: opts.shard,
         profile_digest: profile_digest(&p.raw),
+        confirmed: confirmation,
         start: Some(start::facts(opts.start_at, out.started_at)),
         windows: out.windows,
         totals,
