@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
+use crate::rng::mix64;
 
 /// Why a login was answered 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,13 +178,6 @@ impl FailureWindow {
     }
 }
 
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 pub struct Model<T> {
     capacity: f64,
     queue_policy: QueuePolicy,
@@ -252,7 +246,7 @@ impl<T> Model<T> {
             } else {
                 (share * u64::MAX as f64) as u64
             },
-            seed_hash: splitmix64(config.seed),
+            seed_hash: mix64(config.seed),
             slots_per_host: config.supernode_slots.max(1),
             spare: config.spare_slots.0,
             promotion_delay: config.promotion_delay.0,
@@ -322,7 +316,7 @@ impl<T> Model<T> {
 
     /// Whether `client` may host a supernode: a fixed function of id and seed.
     pub fn is_eligible(&self, client: u64) -> bool {
-        self.eligible_below == u64::MAX || splitmix64(client ^ self.seed_hash) < self.eligible_below
+        self.eligible_below == u64::MAX || mix64(client ^ self.seed_hash) < self.eligible_below
     }
 
     /// A login arrives. `Err` is answered at once (503); `Ok` means `ticket` comes back
