@@ -20,8 +20,6 @@
 pub mod config;
 pub mod metrics;
 pub mod model;
-#[cfg(test)]
-mod model_tests;
 mod server;
 
 use std::net::SocketAddr;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::config::{Allocation, OverlayConfig, QueuePolicy, SelfShutdown};
-use super::model::{LoginResult, Model, Reject};
+use super::{LoginResult, Model, Reject};
+use crate::overlay::config::{Allocation, OverlayConfig, QueuePolicy, SelfShutdown};
 use crate::units::{Dur, Rate, Share};
 
 fn ms(n: u64) -> Duration {
