@@ -2,14 +2,20 @@
 //! problem at once, presets for the named failure modes, and YAML loading.
 
 use std::path::Path;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantNames};
 
 use crate::units::{Dur, Rate, Share};
 
 /// What the login server does with a login it cannot start at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// Its names (`bounded`, `unbounded`) come from strum's derive alone: serde, the
+/// metrics' labels and the CLI's text all read them from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, VariantNames)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "kebab-case")]
 pub enum QueuePolicy {
     /// At most `capacity × client_timeout` waiting; over that, 503 + Retry-After. A login
     /// whose client has waited longer than `client_timeout` is dropped, not worked on.
@@ -19,33 +25,59 @@ pub enum QueuePolicy {
     Unbounded,
 }
 
-/// How new supernodes are promoted to replace lost ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// How new supernodes are promoted to replace lost ones. Named like [`QueuePolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, VariantNames)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Allocation {
     /// Promotion keeps up with the slot deficit whatever the load.
     Healthy,
     /// Promotion is suspended while the recent login failure ratio is above
     /// `bug_threshold`: the shortage causes failures and the failures stop the healing.
-    #[serde(rename = "bug-2007")]
+    #[strum(serialize = "bug-2007")]
     Bug2007,
+}
+
+/// A mode name that is none of its enum's names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{got}`: use one of {}", .expected.join(", "))]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub got: String,
+    pub expected: &'static [&'static str],
+}
+
+fn named<T: FromStr + VariantNames>(what: &'static str, got: String) -> Result<T, UnknownName> {
+    got.parse().map_err(|_| UnknownName {
+        what,
+        got,
+        expected: T::VARIANTS,
+    })
+}
+
+impl TryFrom<String> for QueuePolicy {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        named("queue policy", s)
+    }
+}
+
+impl TryFrom<String> for Allocation {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        named("allocation", s)
+    }
 }
 
 impl Allocation {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Allocation::Healthy => "healthy",
-            Allocation::Bug2007 => "bug-2007",
-        }
+        self.into()
     }
 }
 
 impl QueuePolicy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            QueuePolicy::Bounded => "bounded",
-            QueuePolicy::Unbounded => "unbounded",
-        }
+        self.into()
     }
 }
 
@@ -392,6 +424,29 @@ mod tests {
             Some(ActionKind::InjectMega { count: 4, slots: 20000 })
         );
         assert_eq!(c.initial_online, 10_000, "absent fields keep defaults");
+    }
+
+    #[test]
+    fn mode_names_are_strums_and_serdes_alike() {
+        for (q, name) in [(QueuePolicy::Bounded, "bounded"), (QueuePolicy::Unbounded, "unbounded")] {
+            assert_eq!(q.as_str(), name);
+            assert_eq!(serde_yaml::to_value(q).unwrap(), serde_yaml::Value::String(name.into()));
+            assert_eq!(serde_yaml::from_str::<QueuePolicy>(name).unwrap(), q);
+        }
+        for (a, name) in [(Allocation::Healthy, "healthy"), (Allocation::Bug2007, "bug-2007")] {
+            assert_eq!(a.as_str(), name);
+            assert_eq!(serde_yaml::to_value(a).unwrap(), serde_yaml::Value::String(name.into()));
+            assert_eq!(serde_yaml::from_str::<Allocation>(name).unwrap(), a);
+        }
+        assert_eq!(QueuePolicy::VARIANTS, ["bounded", "unbounded"]);
+        assert_eq!(Allocation::VARIANTS, ["healthy", "bug-2007"]);
+        let e = OverlayConfig::from_yaml_str("allocation: bug2007\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown allocation `bug2007`: use one of healthy, bug-2007"),
+            "{e}"
+        );
     }
 
     #[test]

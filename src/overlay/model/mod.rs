@@ -20,13 +20,17 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use strum::IntoStaticStr;
+
 use self::failures::FailureWindow;
 use self::supernodes::Supernode;
 use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
 use crate::rng::mix64;
 
-/// Why a login was answered 503.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a login was answered 503; its name is the `error` of the 503's body and the
+/// `reason` label of the rejection counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Reject {
     /// The bounded queue was full when the login arrived.
     QueueFull,
@@ -38,11 +42,7 @@ pub enum Reject {
 
 impl Reject {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reject::QueueFull => "queue_full",
-            Reject::Expired => "expired",
-            Reject::NoSlot => "no_slot",
-        }
+        self.into()
     }
 }
 
