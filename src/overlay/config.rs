@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
 use strum::{EnumString, IntoStaticStr, VariantNames};
 
 use crate::units::{Dur, Rate, Share};
@@ -197,7 +199,7 @@ impl Default for OverlayConfig {
 pub enum ConfigError {
     #[error("cannot read overlay config {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("unknown overlay mode `{0}`: use one of healthy, bug-2007, unbounded, december-2010")]
+    #[error("unknown overlay mode `{0}`: use one of {presets}", presets = OverlayConfig::PRESETS.join(", "))]
     UnknownMode(String),
     #[error("overlay config is not valid YAML for the schema: {0}")]
     Parse(#[from] serde_yaml::Error),
@@ -240,7 +242,7 @@ impl OverlayConfig {
         if !(pr.is_finite() && pr >= 0.0) {
             bad("promotion_rate", format!("must be a rate of 0/s or more, got {pr}/s"));
         }
-        if self.failure_window.0 < std::time::Duration::from_millis(100) {
+        if self.failure_window.0 < Duration::from_millis(100) {
             bad("failure_window", "must be at least 100ms".into());
         }
         if let Some(s) = self.self_shutdown {
@@ -311,13 +313,7 @@ impl OverlayConfig {
 
     /// Parses YAML (fields absent take their defaults) and validates.
     pub fn from_yaml_str(text: &str) -> Result<OverlayConfig, ConfigError> {
-        let cfg: OverlayConfig = serde_yaml::from_str(text)?;
-        let problems = cfg.validate();
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        serde_yaml::from_str::<OverlayConfig>(text)?.validated()
     }
 
     /// What `stampede overlay --mode M [--config FILE]` runs: the preset `mode`, with the
@@ -338,15 +334,9 @@ impl OverlayConfig {
 
     /// Parses YAML whose top-level fields replace those of `base`, and validates.
     pub fn from_yaml_over(base: &OverlayConfig, text: &str) -> Result<OverlayConfig, ConfigError> {
-        let mut merged = serde_yaml::to_value(base)?;
-        match serde_yaml::from_str::<serde_yaml::Value>(text)? {
-            serde_yaml::Value::Mapping(over) => {
-                let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
-                for (k, v) in over {
-                    m.insert(k, v);
-                }
-            }
-            serde_yaml::Value::Null => {}
+        let over = match serde_yaml::from_str::<Value>(text)? {
+            Value::Mapping(over) => over,
+            Value::Null => Mapping::new(),
             other => {
                 return Err(ConfigError::Invalid(vec![(
                     String::new(),
@@ -356,11 +346,26 @@ impl OverlayConfig {
                     ),
                 )]));
             }
+        };
+        base.overridden_by(over)
+    }
+
+    /// `self` with each top-level field that `over` gives replaced, validated. The one
+    /// merge behind `from_yaml_over` and [`from_profile`].
+    fn overridden_by(&self, over: Mapping) -> Result<OverlayConfig, ConfigError> {
+        let mut merged = serde_yaml::to_value(self)?;
+        let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
+        for (k, v) in over {
+            m.insert(k, v);
         }
         let cfg: OverlayConfig = serde_yaml::from_value(merged)?;
-        let problems = cfg.validate();
+        cfg.validated()
+    }
+
+    fn validated(self) -> Result<OverlayConfig, ConfigError> {
+        let problems = self.validate();
         if problems.is_empty() {
-            Ok(cfg)
+            Ok(self)
         } else {
             Err(ConfigError::Invalid(problems))
         }
@@ -386,6 +391,59 @@ impl OverlayConfig {
     }
 }
 
+/// The overlay a profile's `target.overlay` asks for: `embedded` (the healthy preset),
+/// a preset's name, or a mapping of settings with an optional `preset` (healthy when
+/// absent) whose fields replace the preset's. Unless the profile says otherwise, the
+/// overlay's `client_timeout` is the target's request timeout and the simulated
+/// `population` is online at t=0. Problems come back all at once as (path under
+/// `target.overlay`, empty for the value itself; message).
+pub fn from_profile(
+    settings: &Value,
+    client_timeout: Duration,
+    population: u64,
+) -> Result<OverlayConfig, Vec<(String, String)>> {
+    let (preset, mut over) = match settings {
+        Value::String(s) if s == "embedded" => ("healthy".to_string(), Mapping::new()),
+        Value::String(s) => (s.clone(), Mapping::new()),
+        Value::Mapping(m) => {
+            let mut m = m.clone();
+            let preset = match m.remove("preset") {
+                None => "healthy".to_string(),
+                Some(Value::String(s)) => s,
+                Some(_) => return Err(vec![("preset".into(), "must be a preset name".into())]),
+            };
+            (preset, m)
+        }
+        _ => {
+            return Err(vec![(
+                String::new(),
+                "write `embedded`, a preset name, or a mapping of overlay settings".into(),
+            )]);
+        }
+    };
+    let Some(base) = OverlayConfig::preset(&preset) else {
+        return Err(vec![(
+            "preset".into(),
+            format!(
+                "`{preset}` is not a preset: use one of {}",
+                OverlayConfig::PRESETS.join(", ")
+            ),
+        )]);
+    };
+    if !over.contains_key("client_timeout") {
+        over.insert("client_timeout".into(), Value::String(Dur(client_timeout).to_string()));
+    }
+    if !over.contains_key("initial_online") {
+        over.insert("initial_online".into(), Value::Number(population.into()));
+    }
+    base.overridden_by(over).map_err(|e| match e {
+        ConfigError::Invalid(problems) => problems,
+        // serde's own text: it names the field, and the profile says whose settings.
+        ConfigError::Parse(e) => vec![(String::new(), e.to_string())],
+        other => vec![(String::new(), other.to_string())],
+    })
+}
+
 fn share_ok(bad: &mut impl FnMut(&str, String), field: &str, s: Share) {
     if !(0.0..=1.0).contains(&s.0) {
         bad(field, format!("must be between 0% and 100%, got {}", s.0));
@@ -393,138 +451,4 @@ fn share_ok(bad: &mut impl FnMut(&str, String), field: &str, s: Share) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_and_presets_are_valid() {
-        assert!(OverlayConfig::default().validate().is_empty());
-        for name in OverlayConfig::PRESETS {
-            let c = OverlayConfig::preset(name).unwrap();
-            assert!(c.validate().is_empty(), "{name}");
-        }
-        assert!(OverlayConfig::preset("nope").is_none());
-    }
-
-    #[test]
-    fn yaml_with_units_and_actions() {
-        let c = OverlayConfig::from_yaml_str(
-            "capacity: 500/s\nallocation: bug-2007\nqueue: unbounded\nsupernode_share: 10%\n\
-             self_shutdown: { load: 90% }\n\
-             actions: [{ at: 90s, inject_mega_supernodes: 4, slots: 20000 }, { at: 2m, shed: true }]\n",
-        )
-        .unwrap();
-        assert_eq!(c.capacity.per_sec(), 500.0);
-        assert_eq!(c.allocation, Allocation::Bug2007);
-        assert_eq!(c.queue, QueuePolicy::Unbounded);
-        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9);
-        assert_eq!(c.actions[1].at.0.as_secs(), 120);
-        assert_eq!(
-            c.actions[0].kind(),
-            Some(ActionKind::InjectMega { count: 4, slots: 20000 })
-        );
-        assert_eq!(c.initial_online, 10_000, "absent fields keep defaults");
-    }
-
-    #[test]
-    fn mode_names_are_strums_and_serdes_alike() {
-        for (q, name) in [(QueuePolicy::Bounded, "bounded"), (QueuePolicy::Unbounded, "unbounded")] {
-            assert_eq!(q.as_str(), name);
-            assert_eq!(serde_yaml::to_value(q).unwrap(), serde_yaml::Value::String(name.into()));
-            assert_eq!(serde_yaml::from_str::<QueuePolicy>(name).unwrap(), q);
-        }
-        for (a, name) in [(Allocation::Healthy, "healthy"), (Allocation::Bug2007, "bug-2007")] {
-            assert_eq!(a.as_str(), name);
-            assert_eq!(serde_yaml::to_value(a).unwrap(), serde_yaml::Value::String(name.into()));
-            assert_eq!(serde_yaml::from_str::<Allocation>(name).unwrap(), a);
-        }
-        assert_eq!(QueuePolicy::VARIANTS, ["bounded", "unbounded"]);
-        assert_eq!(Allocation::VARIANTS, ["healthy", "bug-2007"]);
-        let e = OverlayConfig::from_yaml_str("allocation: bug2007\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("unknown allocation `bug2007`: use one of healthy, bug-2007"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        assert!(OverlayConfig::from_yaml_str("capacty: 5/s\n").is_err());
-        assert!(OverlayConfig::from_yaml_str("actions: [{ at: 1s, shed: true, x: 1 }]").is_err());
-    }
-
-    #[test]
-    fn validate_reports_every_problem_with_its_path() {
-        let c = OverlayConfig {
-            capacity: Rate(0.0),
-            supernode_slots: 0,
-            client_timeout: Dur::default(),
-            actions: vec![
-                Action {
-                    at: Dur::from_secs_f64(1.0),
-                    inject_mega_supernodes: Some(2),
-                    ..Action::default()
-                },
-                Action::default(),
-                Action {
-                    shed: Some(true),
-                    inject_mega_supernodes: Some(1),
-                    slots: Some(3),
-                    ..Action::default()
-                },
-            ],
-            ..OverlayConfig::default()
-        };
-        let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            fields,
-            [
-                "capacity",
-                "client_timeout",
-                "supernode_slots",
-                "actions[0].slots",
-                "actions[1]",
-                "actions[2]"
-            ]
-        );
-        assert!(matches!(
-            OverlayConfig::from_yaml_str("supernode_slots: 0"),
-            Err(ConfigError::Invalid(p)) if p.len() == 1
-        ));
-    }
-
-    #[test]
-    fn a_file_overrides_the_mode_preset() {
-        let base = OverlayConfig::preset("december-2010").unwrap();
-        let c = OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
-        assert_eq!(c.capacity.per_sec(), 300.0);
-        assert_eq!(c.initial_online, 5);
-        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9, "the preset's own fields stay");
-        assert!(OverlayConfig::from_yaml_over(&base, "").is_ok());
-        assert!(OverlayConfig::from_yaml_over(&base, "[1]").is_err());
-        assert!(OverlayConfig::from_yaml_over(&base, "capacity: 0/s").is_err());
-        assert!(matches!(
-            OverlayConfig::load("bug-2008", None),
-            Err(ConfigError::UnknownMode(_))
-        ));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("o.yaml");
-        std::fs::write(&path, "allocation: healthy\n").unwrap();
-        let c = OverlayConfig::load("bug-2007", Some(&path)).unwrap();
-        assert_eq!(c.allocation, Allocation::Healthy);
-    }
-
-    #[test]
-    fn derived_values() {
-        let c = OverlayConfig::default();
-        assert_eq!(c.queue_bound(), 4000);
-        assert_eq!(c.retry_after_secs(), 2);
-        let c = OverlayConfig {
-            retry_after: Dur::from_secs_f64(0.2),
-            ..c
-        };
-        assert_eq!(c.retry_after_secs(), 1);
-    }
-}
+mod tests;
