@@ -99,3 +99,45 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
         processing: Some(processing),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The target knows nothing of the harness: besides itself it may use only the
+    /// shared vocabularies `crate::units` and `crate::rng`.
+    #[test]
+    fn imports_nothing_of_the_harness() {
+        fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    rust_files(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        rust_files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/overlay"),
+            &mut files,
+        );
+        assert!(files.len() >= 5, "{files:?}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let needle = concat!("crate", "::"); // not itself a match
+            for (n, line) in text.lines().enumerate() {
+                for (at, _) in line.match_indices(needle) {
+                    let module = line[at + needle.len()..]
+                        .split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .next();
+                    assert!(
+                        matches!(module, Some("units" | "rng" | "overlay")),
+                        "{}:{}: {line}",
+                        file.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+}

@@ -129,23 +129,31 @@ struct ShedBody {
     enabled: bool,
 }
 
-fn bad_request(reason: String) -> Response {
-    let mut line = reason.replace(['\n', '\r'], " ");
+/// Why a request's body was refused; the text is the 400's one-line reason.
+#[derive(Debug, thiserror::Error)]
+enum BadBody {
+    /// serde would also take a struct written as an array (`[1]`); only objects are meant.
+    #[error("malformed JSON: expected an object such as {{\"client\":42}}")]
+    NotAnObject,
+    #[error("malformed JSON: {0}")]
+    Malformed(serde_json::Error),
+    #[error("invalid body: {0}")]
+    Invalid(serde_json::Error),
+}
+
+fn bad_request(reason: impl fmt::Display) -> Response {
+    let mut line = reason.to_string().replace(['\n', '\r'], " ");
     line.push('\n');
     (StatusCode::BAD_REQUEST, line).into_response()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    // serde would also take a struct written as an array (`[1]`); only objects are meant.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err("malformed JSON: expected an object such as {\"client\":42}".into());
+        return Err(BadBody::NotAnObject);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "invalid body",
-            _ => "malformed JSON",
-        };
-        format!("{what}: {e}")
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => BadBody::Invalid(e),
+        _ => BadBody::Malformed(e),
     })
 }
 
@@ -229,10 +237,10 @@ async fn admin_mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(r) => return bad_request(r),
     };
     if b.count == 0 || b.count > MAX_MEGA_PER_CALL {
-        return bad_request(format!("count must be between 1 and {MAX_MEGA_PER_CALL}"));
+        return bad_request(format_args!("count must be between 1 and {MAX_MEGA_PER_CALL}"));
     }
     if b.slots == 0 {
-        return bad_request("slots must be at least 1".into());
+        return bad_request("slots must be at least 1");
     }
     let ids = s.model().inject_mega(b.count, b.slots);
     let body = serde_json::json!({ "supernodes": ids }).to_string();
