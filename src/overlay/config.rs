@@ -128,8 +128,12 @@ impl Action {
 
 /// Upper bound on `initial_online`: every online client costs about 100 bytes of model.
 pub const MAX_INITIAL_ONLINE: u64 = 20_000_000;
-/// Upper bound on mega-supernodes per action or admin call.
-pub const MAX_MEGA_PER_CALL: u32 = 10_000;
+/// Upper bound on mega-supernodes per action or admin call (the call's answer lists
+/// their ids).
+pub const MAX_MEGA_PER_CALL: u32 = 1_000;
+/// Upper bound on `max_mega_supernodes`: a mega-supernode costs about 200 bytes of
+/// model, so 100,000 stay under 20 MB.
+pub const MAX_MEGA_SUPERNODES: u32 = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,6 +171,12 @@ pub struct OverlayConfig {
     /// from the eligible hosts among them.
     pub initial_online: u64,
     pub actions: Vec<Action>,
+    /// Mega-supernodes there may be in all, from actions and admin calls together
+    /// (they never leave). The actions' share is kept for them; an admin call beyond
+    /// the rest is refused with 409.
+    pub max_mega_supernodes: u32,
+    /// Slots all mega-supernodes may have together, kept and refused the same way.
+    pub max_mega_slots: u64,
 }
 
 impl Default for OverlayConfig {
@@ -191,6 +201,8 @@ impl Default for OverlayConfig {
             keepalive_cost: Share(0.0),
             initial_online: 10_000,
             actions: Vec::new(),
+            max_mega_supernodes: 1_000,
+            max_mega_slots: MAX_INITIAL_ONLINE,
         }
     }
 }
@@ -285,7 +297,39 @@ impl OverlayConfig {
                 }
             }
         }
+        if self.max_mega_supernodes > MAX_MEGA_SUPERNODES {
+            bad("max_mega_supernodes", format!("must be at most {MAX_MEGA_SUPERNODES}"));
+        }
+        let (count, slots) = self.mega_of_actions();
+        if count > self.max_mega_supernodes as u64 {
+            bad(
+                "actions",
+                format!(
+                    "inject {count} mega-supernodes in all, over max_mega_supernodes ({})",
+                    self.max_mega_supernodes
+                ),
+            );
+        }
+        if slots > self.max_mega_slots {
+            bad(
+                "actions",
+                format!(
+                    "give mega-supernodes {slots} slots in all, over max_mega_slots ({})",
+                    self.max_mega_slots
+                ),
+            );
+        }
         out
+    }
+
+    /// Mega-supernodes and their slots that the valid actions inject, in all.
+    pub fn mega_of_actions(&self) -> (u64, u64) {
+        self.actions.iter().fold((0, 0), |(n, s), a| match a.kind() {
+            Some(ActionKind::InjectMega { count, slots }) => {
+                (n + count as u64, s.saturating_add(count as u64 * slots as u64))
+            }
+            _ => (n, s),
+        })
     }
 
     /// The named presets the CLI's `--mode` picks from.

@@ -12,7 +12,9 @@
 //! - `POST /keepalive {"client":id}` → 200 if the session is valid, 410 if orphaned/unknown.
 //! - `POST /leave {"client":id}` → 204; a supernode it hosts goes, its clients are orphaned.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
-//! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`.
+//! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`;
+//!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
+//!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
 //!
 //! Bad input is answered 400 with a one-line reason, unknown paths 404.

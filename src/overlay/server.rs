@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use tokio::sync::oneshot;
 
-use super::config::{MAX_MEGA_PER_CALL, OverlayConfig};
+use super::config::OverlayConfig;
 use super::metrics;
 use super::model::{LoginResult, Model, Reject};
 
@@ -142,9 +142,14 @@ enum BadBody {
 }
 
 fn bad_request(reason: impl fmt::Display) -> Response {
+    one_line(StatusCode::BAD_REQUEST, reason)
+}
+
+/// A refusal whose body is its reason on one line.
+fn one_line(status: StatusCode, reason: impl fmt::Display) -> Response {
     let mut line = reason.to_string().replace(['\n', '\r'], " ");
     line.push('\n');
-    (StatusCode::BAD_REQUEST, line).into_response()
+    (status, line).into_response()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
@@ -236,15 +241,12 @@ async fn admin_mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return bad_request(r),
     };
-    if b.count == 0 || b.count > MAX_MEGA_PER_CALL {
-        return bad_request(format_args!("count must be between 1 and {MAX_MEGA_PER_CALL}"));
+    let injected = s.model().inject_mega(b.count, b.slots);
+    match injected {
+        Ok(ids) => json(StatusCode::OK, serde_json::json!({ "supernodes": ids }).to_string()),
+        Err(e) if e.is_bad_input() => bad_request(e),
+        Err(e) => one_line(StatusCode::CONFLICT, e),
     }
-    if b.slots == 0 {
-        return bad_request("slots must be at least 1");
-    }
-    let ids = s.model().inject_mega(b.count, b.slots);
-    let body = serde_json::json!({ "supernodes": ids }).to_string();
-    json(StatusCode::OK, body)
 }
 
 async fn admin_shed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -102,6 +102,45 @@ fn validate_reports_every_problem_with_its_path() {
 }
 
 #[test]
+fn mega_supernode_totals_bound_the_actions() {
+    let action = |n: u32, slots: u32| Action {
+        at: Dur::from_secs_f64(1.0),
+        inject_mega_supernodes: Some(n),
+        slots: Some(slots),
+        ..Action::default()
+    };
+    let c = OverlayConfig {
+        max_mega_supernodes: 5,
+        max_mega_slots: 100,
+        actions: vec![action(3, 10), action(2, 35)],
+        ..OverlayConfig::default()
+    };
+    assert_eq!(c.mega_of_actions(), (5, 100));
+    assert!(c.validate().is_empty());
+    let c = OverlayConfig {
+        actions: vec![action(3, 10), action(3, 40)],
+        ..c
+    };
+    let p = c.validate();
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].0 == "actions" && p[0].1.contains("inject 6 mega-supernodes in all"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].0 == "actions" && p[1].1.contains("150 slots in all, over max_mega_slots (100)"),
+        "{p:?}"
+    );
+    let c = OverlayConfig {
+        max_mega_supernodes: MAX_MEGA_SUPERNODES + 1,
+        actions: vec![action(MAX_MEGA_PER_CALL + 1, 1)],
+        ..OverlayConfig::default()
+    };
+    let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["actions[0].inject_mega_supernodes", "max_mega_supernodes"]);
+}
+
+#[test]
 fn a_file_overrides_the_mode_preset() {
     let base = OverlayConfig::preset("december-2010").unwrap();
     let c = OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();

@@ -23,7 +23,8 @@ use std::time::Duration;
 use strum::IntoStaticStr;
 
 use self::failures::FailureWindow;
-use self::supernodes::Supernode;
+pub use self::supernodes::MegaRefused;
+use self::supernodes::{MegaBudget, Supernode};
 use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
 use crate::rng::mix64;
 
@@ -138,7 +139,7 @@ pub struct Model<T> {
     warming_until: HashMap<u64, Duration>,
     doomed: Vec<u64>,
     next_supernode: u64,
-    mega: usize,
+    mega: MegaBudget,
     slots_total: u64,
     slots_used: u64,
 
@@ -195,7 +196,7 @@ impl<T> Model<T> {
             warming_until: HashMap::new(),
             doomed: Vec::new(),
             next_supernode: 1,
-            mega: 0,
+            mega: MegaBudget::new(config),
             slots_total: 0,
             slots_used: 0,
             last: Duration::ZERO,
@@ -260,13 +261,6 @@ impl<T> Model<T> {
         self.candidates.remove(&client);
     }
 
-    /// Adds `count` dedicated supernodes of `slots` each; returns their ids.
-    pub fn inject_mega(&mut self, count: u32, slots: u32) -> Vec<u64> {
-        self.stats.mega_injected += count as u64;
-        self.mega += count as usize;
-        (0..count).map(|_| self.add_supernode(None, slots.max(1))).collect()
-    }
-
     pub fn set_shed(&mut self, on: bool) {
         self.shed = on;
     }
@@ -283,7 +277,9 @@ impl<T> Model<T> {
             self.next_action += 1;
             match kind {
                 ActionKind::InjectMega { count, slots } => {
-                    self.inject_mega(count, slots);
+                    self.mega.reserved.0 -= count as u64;
+                    self.mega.reserved.1 -= count as u64 * slots as u64;
+                    self.add_mega(count, slots);
                 }
                 ActionKind::Shed(on) => self.set_shed(on),
             }
@@ -380,7 +376,7 @@ impl<T> Model<T> {
             online: self.sessions.len(),
             up: self.up.len(),
             supernodes: self.supernodes.len(),
-            mega_supernodes: self.mega,
+            mega_supernodes: self.mega.count as usize,
             warming: self.warming_until.len(),
             slots_total: self.slots_total,
             slots_free: self

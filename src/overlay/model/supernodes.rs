@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::Model;
+use crate::overlay::config::{MAX_MEGA_PER_CALL, OverlayConfig};
 use crate::rng::mix64;
 
 pub(super) struct Supernode {
@@ -23,7 +24,108 @@ impl Supernode {
     }
 }
 
+/// Why an admin call's mega-supernodes were refused: bad input (400) or beyond the
+/// configured totals (409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MegaRefused {
+    #[error("count must be between 1 and {MAX_MEGA_PER_CALL}, got {0}")]
+    Count(u32),
+    #[error("slots must be at least 1")]
+    NoSlots,
+    #[error(
+        "{count} more mega-supernodes would make {total}, over max_mega_supernodes ({max}, \
+         {reserved} of them kept for configured actions)"
+    )]
+    TooMany {
+        count: u32,
+        total: u64,
+        max: u64,
+        reserved: u64,
+    },
+    #[error(
+        "{slots} more mega-supernode slots would make {total}, over max_mega_slots ({max}, \
+         {reserved} of them kept for configured actions)"
+    )]
+    TooManySlots {
+        slots: u64,
+        total: u64,
+        max: u64,
+        reserved: u64,
+    },
+}
+
+impl MegaRefused {
+    /// A request that no state of the overlay would accept, as opposed to one over a total.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, MegaRefused::Count(_) | MegaRefused::NoSlots)
+    }
+}
+
+/// What mega-supernodes exist and may still come: their memory is the overlay's to bound.
+pub(super) struct MegaBudget {
+    pub(super) count: u64,
+    slots: u64,
+    /// (count, slots) the configured actions have yet to inject.
+    pub(super) reserved: (u64, u64),
+    max: (u64, u64),
+}
+
+impl MegaBudget {
+    pub(super) fn new(config: &OverlayConfig) -> Self {
+        MegaBudget {
+            count: 0,
+            slots: 0,
+            reserved: config.mega_of_actions(),
+            max: (config.max_mega_supernodes as u64, config.max_mega_slots),
+        }
+    }
+
+    fn admits(&self, count: u32, slots: u32) -> Result<(), MegaRefused> {
+        if count == 0 || count > MAX_MEGA_PER_CALL {
+            return Err(MegaRefused::Count(count));
+        }
+        if slots == 0 {
+            return Err(MegaRefused::NoSlots);
+        }
+        let total = self.count + self.reserved.0 + count as u64;
+        if total > self.max.0 {
+            return Err(MegaRefused::TooMany {
+                count,
+                total,
+                max: self.max.0,
+                reserved: self.reserved.0,
+            });
+        }
+        let more = count as u64 * slots as u64;
+        let total = self.slots + self.reserved.1 + more;
+        if total > self.max.1 {
+            return Err(MegaRefused::TooManySlots {
+                slots: more,
+                total,
+                max: self.max.1,
+                reserved: self.reserved.1,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl<T> Model<T> {
+    /// Adds `count` dedicated supernodes of `slots` each, within the configured totals
+    /// less what the configured actions will inject; returns their ids.
+    pub fn inject_mega(&mut self, count: u32, slots: u32) -> Result<Vec<u64>, MegaRefused> {
+        self.mega.admits(count, slots)?;
+        Ok(self.add_mega(count, slots))
+    }
+
+    /// Injection without the bounds: the configured actions', validated with the config.
+    pub(super) fn add_mega(&mut self, count: u32, slots: u32) -> Vec<u64> {
+        self.stats.mega_injected += count as u64;
+        self.mega.count += count as u64;
+        self.mega.slots += count as u64 * slots as u64;
+        (0..count).map(|_| self.add_supernode(None, slots.max(1))).collect()
+    }
+
     /// Logs in `0..n` at t=0 over enough supernodes (capacity `n × (1 + spare)`) hosted
     /// by the first eligible clients among them. The harness relies on every one of
     /// `0..n` being logged in, so if too few of them are eligible (small `n`), the first
