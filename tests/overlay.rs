@@ -443,6 +443,134 @@ async fn invalid_config_is_refused_and_shutdown_closes_the_port() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// Reads until the server closes the connection (EOF or reset): how long after
+/// `opened` it did, and the bytes it sent before. Fails if still open after `within`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, opened: Instant, within: Duration) -> (Duration, String) {
+    use tokio::io::AsyncReadExt;
+    let started = opened;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), tcp.read(&mut buf)).await {
+            Err(_) => panic!("still open after {within:?}; got {:?}", String::from_utf8_lossy(&got)),
+            Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), String::from_utf8_lossy(&got).into()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A connection that has sent `bytes`, and when it was opened.
+async fn raw(addr: SocketAddr, bytes: impl AsRef<[u8]>) -> (tokio::net::TcpStream, Instant) {
+    use tokio::io::AsyncWriteExt;
+    let opened = Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes.as_ref()).await.unwrap();
+    (tcp, opened)
+}
+
+fn short_timeouts(header_read: f64, idle: f64) -> OverlayConfig {
+    OverlayConfig {
+        header_read_timeout: Dur::from_secs_f64(header_read),
+        idle_timeout: Dur::from_secs_f64(idle),
+        ..OverlayConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn slowloris_connections_are_closed_at_the_header_read_timeout() {
+    // idle is long: only the header-read timeout can close these.
+    let h = start(short_timeouts(0.3, 30.0)).await;
+    let partial_heads = (0..300).map(|i| raw(h.addr, format!("POST /login HTTP/1.1\r\nHost: o\r\nX-{i}: ")));
+    let mut conns = futures_util::future::join_all(partial_heads).await;
+    conns.push(raw(h.addr, "").await); // connected, nothing sent
+    // A head in, its body stalled.
+    conns.push(
+        raw(
+            h.addr,
+            "POST /login HTTP/1.1\r\nHost: o\r\nContent-Length: 20\r\n\r\n{\"cli",
+        )
+        .await,
+    );
+    let closes = conns
+        .iter_mut()
+        .map(|(c, opened)| closed_within(c, *opened, Duration::from_secs(3)));
+    for (i, (after, got)) in futures_util::future::join_all(closes).await.into_iter().enumerate() {
+        assert!(
+            after >= Duration::from_millis(280),
+            "connection {i} closed {after:?} after it opened"
+        );
+        assert!(!got.contains("200 OK"), "{got}");
+    }
+    // The overlay still serves.
+    assert_eq!(post(h.addr, "/keepalive", &client(3)).await.status, StatusCode::OK);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_at_the_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    let h = start(short_timeouts(30.0, 0.4)).await;
+    let mut conns = Vec::new();
+    for _ in 0..200 {
+        let (mut tcp, _) = raw(h.addr, "GET /healthz HTTP/1.1\r\nHost: o\r\n\r\n").await;
+        let mut buf = [0u8; 1024];
+        let n = tcp.read(&mut buf).await.unwrap();
+        let answered = Instant::now();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("ok\n"), "{head}");
+        conns.push((tcp, answered));
+    }
+    // Each one answered, kept alive, then left waiting.
+    let closes = conns
+        .iter_mut()
+        .map(|(c, answered)| closed_within(c, *answered, Duration::from_secs(3)));
+    for (after, got) in futures_util::future::join_all(closes).await {
+        assert!(after >= Duration::from_millis(350), "closed {after:?} after its answer");
+        assert_eq!(got, "");
+    }
+    // A connection in use is not idle: requests 0.25 s apart keep it open past 0.4 s.
+    let mut conn = Conn::open(h.addr).await;
+    for _ in 0..4 {
+        assert_eq!(conn.call(Method::GET, "/healthz", "").await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_that_waits_in_the_queue_is_not_cut_by_the_timeouts() {
+    // 2 logins/s, unbounded: the fourth of four waits about 1.5 s, far past both timeouts.
+    let h = start(OverlayConfig {
+        capacity: Rate(2.0),
+        queue: overlay::QueuePolicy::Unbounded,
+        ..short_timeouts(0.2, 0.2)
+    })
+    .await;
+    let addr = h.addr;
+    let started = Instant::now();
+    let logins: Vec<_> = (0..4)
+        .map(|c| tokio::spawn(async move { post(addr, "/login", &client(c)).await.status }))
+        .collect();
+    for l in logins {
+        assert_eq!(l.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let h = start(OverlayConfig::default()).await;
+    let big = format!("{{\"client\":1,\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let r = post(h.addr, "/login", &big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    h.shutdown().await;
+}
+
 /// Throughput of the HTTP path with spare capacity. Meaningful only in release:
 /// `cargo test --release --test overlay -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

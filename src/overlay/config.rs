@@ -177,6 +177,12 @@ pub struct OverlayConfig {
     pub max_mega_supernodes: u32,
     /// Slots all mega-supernodes may have together, kept and refused the same way.
     pub max_mega_slots: u64,
+    /// A request must arrive whole, head and body, within this of its first byte (on a
+    /// new connection, of the accept); else its connection is closed (slowloris).
+    pub header_read_timeout: Dur,
+    /// A kept-alive connection that waits longer than this for its next request is
+    /// closed. A request being handled has no deadline.
+    pub idle_timeout: Dur,
 }
 
 impl Default for OverlayConfig {
@@ -203,6 +209,8 @@ impl Default for OverlayConfig {
             actions: Vec::new(),
             max_mega_supernodes: 1_000,
             max_mega_slots: MAX_INITIAL_ONLINE,
+            header_read_timeout: Dur::from_secs_f64(10.0),
+            idle_timeout: Dur::from_secs_f64(60.0),
         }
     }
 }
@@ -242,6 +250,12 @@ impl OverlayConfig {
         }
         if self.retry_after.0.is_zero() {
             bad("retry_after", "must be more than 0s".into());
+        }
+        if self.header_read_timeout.0.is_zero() {
+            bad("header_read_timeout", "must be more than 0s".into());
+        }
+        if self.idle_timeout.0.is_zero() {
+            bad("idle_timeout", "must be more than 0s".into());
         }
         if self.supernode_slots == 0 {
             bad("supernode_slots", "must be at least 1".into());

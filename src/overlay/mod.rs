@@ -17,9 +17,13 @@
 //!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
 //!
-//! Bad input is answered 400 with a one-line reason, unknown paths 404.
+//! Bad input is answered 400 with a one-line reason, unknown paths 404. Bodies are at
+//! most 64 KiB (413). A connection that keeps the server waiting is closed: a request
+//! must arrive within `header_read_timeout`, and a kept-alive connection may wait
+//! `idle_timeout` for its next request (`conn`).
 
 pub mod config;
+mod conn;
 pub mod metrics;
 pub mod model;
 mod server;
@@ -28,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::Listener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -81,10 +86,14 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
             ConfigError::Invalid(problems),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let timeouts = conn::Timeouts {
+        header_read: config.header_read_timeout.0,
+        idle: config.idle_timeout.0,
+    };
+    let listener = conn::GuardedListener::new(tokio::net::TcpListener::bind(listen).await?, timeouts);
     let addr = listener.local_addr()?;
     let shared = Arc::new(server::Shared::new(config));
-    let app = server::router(shared.clone());
+    let app = server::router(shared.clone()).into_make_service_with_connect_info::<conn::Peer>();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -17,8 +17,8 @@ use serde::de::{self, Deserializer, Visitor};
 use tokio::sync::oneshot;
 
 use super::config::OverlayConfig;
-use super::metrics;
 use super::model::{LoginResult, Model, Reject};
+use super::{conn, metrics};
 
 pub type Ticket = oneshot::Sender<LoginResult>;
 
@@ -73,6 +73,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/admin/mega-supernodes", post(admin_mega))
         .route("/admin/shed", post(admin_shed))
+        .layer(axum::middleware::from_fn(conn::read_then_handle))
         .with_state(shared)
 }
 

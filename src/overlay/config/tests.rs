@@ -232,3 +232,19 @@ fn a_profiles_overlay_forms_and_their_problem_paths() {
         .collect();
     assert_eq!(fields, ["capacity", "supernode_slots"], "every problem, by field");
 }
+
+#[test]
+fn connection_timeouts_have_defaults_and_must_be_positive() {
+    let c = OverlayConfig::default();
+    assert_eq!(
+        (c.header_read_timeout.0, c.idle_timeout.0),
+        (Duration::from_secs(10), Duration::from_secs(60))
+    );
+    let c = OverlayConfig::from_yaml_str("header_read_timeout: 500ms\nidle_timeout: 2m\n").unwrap();
+    assert_eq!(
+        (c.header_read_timeout.0, c.idle_timeout.0),
+        (Duration::from_millis(500), Duration::from_secs(120))
+    );
+    let p = OverlayConfig::from_yaml_str("header_read_timeout: 0s\nidle_timeout: 0s\n").unwrap_err();
+    assert!(matches!(&p, ConfigError::Invalid(p) if p.len() == 2), "{p}");
+}
