@@ -571,6 +571,109 @@ async fn a_body_over_64_kib_is_413() {
     h.shutdown().await;
 }
 
+async fn post_with(addr: SocketAddr, path: &str, body: &str, auth: Option<&str>) -> Reply {
+    let mut conn = Conn::open(addr).await;
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "overlay")
+        .header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    conn.0.ready().await.unwrap();
+    let res = conn.0.send_request(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+#[tokio::test]
+async fn admin_from_loopback_needs_no_token() {
+    let h = start(OverlayConfig {
+        admin_token: Some(overlay::AdminToken(TOKEN.into())),
+        ..OverlayConfig::default()
+    })
+    .await;
+    for auth in [None, Some("Bearer wrong-token-but-loopback")] {
+        let r = post_with(h.addr, "/admin/shed", r#"{"enabled":true}"#, auth).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    h.shutdown().await;
+}
+
+/// This machine's address on its default route, if it has one: a UDP "connect" sends
+/// nothing, it only picks the source address.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("203.0.113.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn admin_from_beyond_loopback_is_403_unless_it_bears_the_token() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("skipped: this machine has no address beyond loopback");
+        return;
+    };
+    let listen = SocketAddr::new(ip, 0);
+    let h = overlay::spawn(OverlayConfig::default(), listen).await.unwrap();
+    let r = post(h.addr, "/admin/mega-supernodes", r#"{"count":1,"slots":1}"#).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body.contains("loopback peers only") && r.body.contains("admin_token"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        post(h.addr, "/admin/shed", r#"{"enabled":true}"#).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(h.addr, "/keepalive", &client(3)).await.status,
+        StatusCode::OK,
+        "not admin: served"
+    );
+    assert_eq!(metrics(h.addr).await["overlay_supernodes_mega"], 0.0);
+    h.shutdown().await;
+
+    let h = overlay::spawn(
+        OverlayConfig {
+            admin_token: Some(overlay::AdminToken(TOKEN.into())),
+            ..OverlayConfig::default()
+        },
+        listen,
+    )
+    .await
+    .unwrap();
+    let mega = r#"{"count":1,"slots":1}"#;
+    let r = post_with(h.addr, "/admin/mega-supernodes", mega, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("needs Authorization: Bearer"), "{}", r.body);
+    let r = post_with(
+        h.addr,
+        "/admin/mega-supernodes",
+        mega,
+        Some("Bearer not-the-token-at-all"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bearer = format!("Bearer {TOKEN}");
+    let r = post_with(h.addr, "/admin/mega-supernodes", mega, Some(&bearer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(metrics(h.addr).await["overlay_supernodes_mega"], 1.0);
+    h.shutdown().await;
+}
+
 /// Throughput of the HTTP path with spare capacity. Meaningful only in release:
 /// `cargo test --release --test overlay -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -1,6 +1,7 @@
 //! The overlay's settings: plain data with defaults, a `validate` that reports every
 //! problem at once, presets for the named failure modes, and YAML loading.
 
+use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -183,6 +184,21 @@ pub struct OverlayConfig {
     /// A kept-alive connection that waits longer than this for its next request is
     /// closed. A request being handled has no deadline.
     pub idle_timeout: Dur,
+    /// Lets peers beyond loopback use `/admin/*` with `Authorization: Bearer <token>`.
+    /// Without it only loopback peers may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin endpoints' bearer token. Debug output never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AdminToken(pub String);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 impl Default for OverlayConfig {
@@ -211,6 +227,7 @@ impl Default for OverlayConfig {
             max_mega_slots: MAX_INITIAL_ONLINE,
             header_read_timeout: Dur::from_secs_f64(10.0),
             idle_timeout: Dur::from_secs_f64(60.0),
+            admin_token: None,
         }
     }
 }
@@ -235,117 +252,6 @@ fn join_problems(p: &[(String, String)]) -> String {
 }
 
 impl OverlayConfig {
-    /// Every problem, not the first: (field path relative to the config, message).
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut bad = |f: &str, m: String| out.push((f.to_string(), m));
-        let mu = self.capacity.per_sec();
-        if !(mu.is_finite() && mu > 0.0) {
-            bad("capacity", format!("must be a positive rate, got {mu}/s"));
-        } else if mu > 10_000_000.0 {
-            bad("capacity", "must be at most 10000000/s".into());
-        }
-        if self.client_timeout.0.is_zero() {
-            bad("client_timeout", "must be more than 0s".into());
-        }
-        if self.retry_after.0.is_zero() {
-            bad("retry_after", "must be more than 0s".into());
-        }
-        if self.header_read_timeout.0.is_zero() {
-            bad("header_read_timeout", "must be more than 0s".into());
-        }
-        if self.idle_timeout.0.is_zero() {
-            bad("idle_timeout", "must be more than 0s".into());
-        }
-        if self.supernode_slots == 0 {
-            bad("supernode_slots", "must be at least 1".into());
-        }
-        share_ok(&mut bad, "supernode_share", self.supernode_share);
-        share_ok(&mut bad, "spare_slots", self.spare_slots);
-        share_ok(&mut bad, "bug_threshold", self.bug_threshold);
-        share_ok(&mut bad, "keepalive_cost", self.keepalive_cost);
-        let pr = self.promotion_rate.per_sec();
-        if !(pr.is_finite() && pr >= 0.0) {
-            bad("promotion_rate", format!("must be a rate of 0/s or more, got {pr}/s"));
-        }
-        if self.failure_window.0 < Duration::from_millis(100) {
-            bad("failure_window", "must be at least 100ms".into());
-        }
-        if let Some(s) = self.self_shutdown {
-            share_ok(&mut bad, "self_shutdown.load", s.load);
-            if s.load.0 <= 0.0 {
-                bad("self_shutdown.load", "must be more than 0%".into());
-            }
-        }
-        if self.initial_online > MAX_INITIAL_ONLINE {
-            bad("initial_online", format!("must be at most {MAX_INITIAL_ONLINE}"));
-        }
-        for (i, a) in self.actions.iter().enumerate() {
-            let p = |f: &str| format!("actions[{i}].{f}");
-            match (a.inject_mega_supernodes, a.shed) {
-                (Some(_), Some(_)) => bad(
-                    &format!("actions[{i}]"),
-                    "give either inject_mega_supernodes or shed, not both".into(),
-                ),
-                (None, None) => bad(
-                    &format!("actions[{i}]"),
-                    "does nothing: give inject_mega_supernodes (with slots) or shed".into(),
-                ),
-                (Some(n), None) => {
-                    if n == 0 || n > MAX_MEGA_PER_CALL {
-                        bad(
-                            &p("inject_mega_supernodes"),
-                            format!("must be between 1 and {MAX_MEGA_PER_CALL}"),
-                        );
-                    }
-                    match a.slots {
-                        None => bad(&p("slots"), "is required with inject_mega_supernodes".into()),
-                        Some(0) => bad(&p("slots"), "must be at least 1".into()),
-                        Some(_) => {}
-                    }
-                }
-                (None, Some(_)) => {
-                    if a.slots.is_some() {
-                        bad(&p("slots"), "only goes with inject_mega_supernodes".into());
-                    }
-                }
-            }
-        }
-        if self.max_mega_supernodes > MAX_MEGA_SUPERNODES {
-            bad("max_mega_supernodes", format!("must be at most {MAX_MEGA_SUPERNODES}"));
-        }
-        let (count, slots) = self.mega_of_actions();
-        if count > self.max_mega_supernodes as u64 {
-            bad(
-                "actions",
-                format!(
-                    "inject {count} mega-supernodes in all, over max_mega_supernodes ({})",
-                    self.max_mega_supernodes
-                ),
-            );
-        }
-        if slots > self.max_mega_slots {
-            bad(
-                "actions",
-                format!(
-                    "give mega-supernodes {slots} slots in all, over max_mega_slots ({})",
-                    self.max_mega_slots
-                ),
-            );
-        }
-        out
-    }
-
-    /// Mega-supernodes and their slots that the valid actions inject, in all.
-    pub fn mega_of_actions(&self) -> (u64, u64) {
-        self.actions.iter().fold((0, 0), |(n, s), a| match a.kind() {
-            Some(ActionKind::InjectMega { count, slots }) => {
-                (n + count as u64, s.saturating_add(count as u64 * slots as u64))
-            }
-            _ => (n, s),
-        })
-    }
-
     /// The named presets the CLI's `--mode` picks from.
     pub fn preset(name: &str) -> Option<OverlayConfig> {
         let base = OverlayConfig::default();
@@ -502,11 +408,7 @@ pub fn from_profile(
     })
 }
 
-fn share_ok(bad: &mut impl FnMut(&str, String), field: &str, s: Share) {
-    if !(0.0..=1.0).contains(&s.0) {
-        bad(field, format!("must be between 0% and 100%, got {}", s.0));
-    }
-}
+mod validate;
 
 #[cfg(test)]
 mod tests;

@@ -226,15 +226,17 @@ impl Listener for GuardedListener {
     }
 }
 
-/// What a request knows of its connection.
+/// Who is at the other end of a request's connection, and that connection's clock.
 #[derive(Clone)]
 pub struct Peer {
+    pub addr: SocketAddr,
     clock: Arc<ConnClock>,
 }
 
 impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
         Peer {
+            addr: *stream.remote_addr(),
             clock: stream.io().clock.clone(),
         }
     }

@@ -16,12 +16,16 @@
 //!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
 //!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
+//! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
+//!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
+//!   operator who listens beyond loopback).
 //!
 //! Bad input is answered 400 with a one-line reason, unknown paths 404. Bodies are at
 //! most 64 KiB (413). A connection that keeps the server waiting is closed: a request
 //! must arrive within `header_read_timeout`, and a kept-alive connection may wait
 //! `idle_timeout` for its next request (`conn`).
 
+mod admin;
 pub mod config;
 mod conn;
 pub mod metrics;
@@ -36,7 +40,8 @@ use axum::serve::Listener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Action, ActionKind, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
+pub use admin::listen_warning;
+pub use config::{Action, ActionKind, AdminToken, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::config::OverlayConfig;
 use super::model::{LoginResult, Model, Reject};
-use super::{conn, metrics};
+use super::{admin, conn, metrics};
 
 pub type Ticket = oneshot::Sender<LoginResult>;
 
@@ -26,7 +26,7 @@ pub struct Shared {
     model: Mutex<Model<Ticket>>,
     start: Instant,
     retry_after: HeaderValue,
-    config: OverlayConfig,
+    pub(super) config: OverlayConfig,
 }
 
 impl Shared {
@@ -40,7 +40,7 @@ impl Shared {
     }
 
     /// A panic elsewhere must not turn every later request into a panic too.
-    fn model(&self) -> MutexGuard<'_, Model<Ticket>> {
+    pub(super) fn model(&self) -> MutexGuard<'_, Model<Ticket>> {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,8 +71,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/leave", post(leave))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
-        .route("/admin/mega-supernodes", post(admin_mega))
-        .route("/admin/shed", post(admin_shed))
+        .merge(admin::router(shared.clone()))
         .layer(axum::middleware::from_fn(conn::read_then_handle))
         .with_state(shared)
 }
@@ -117,22 +116,9 @@ struct ClientBody {
     client: ClientId,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MegaBody {
-    count: u32,
-    slots: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShedBody {
-    enabled: bool,
-}
-
 /// Why a request's body was refused; the text is the 400's one-line reason.
 #[derive(Debug, thiserror::Error)]
-enum BadBody {
+pub(super) enum BadBody {
     /// serde would also take a struct written as an array (`[1]`); only objects are meant.
     #[error("malformed JSON: expected an object such as {{\"client\":42}}")]
     NotAnObject,
@@ -142,18 +128,18 @@ enum BadBody {
     Invalid(serde_json::Error),
 }
 
-fn bad_request(reason: impl fmt::Display) -> Response {
+pub(super) fn bad_request(reason: impl fmt::Display) -> Response {
     one_line(StatusCode::BAD_REQUEST, reason)
 }
 
 /// A refusal whose body is its reason on one line.
-fn one_line(status: StatusCode, reason: impl fmt::Display) -> Response {
+pub(super) fn one_line(status: StatusCode, reason: impl fmt::Display) -> Response {
     let mut line = reason.to_string().replace(['\n', '\r'], " ");
     line.push('\n');
     (status, line).into_response()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(BadBody::NotAnObject);
     }
@@ -163,7 +149,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     })
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -235,26 +221,4 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
 
 async fn healthz() -> &'static str {
     "ok\n"
-}
-
-async fn admin_mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let b = match parse::<MegaBody>(&body) {
-        Ok(b) => b,
-        Err(r) => return bad_request(r),
-    };
-    let injected = s.model().inject_mega(b.count, b.slots);
-    match injected {
-        Ok(ids) => json(StatusCode::OK, serde_json::json!({ "supernodes": ids }).to_string()),
-        Err(e) if e.is_bad_input() => bad_request(e),
-        Err(e) => one_line(StatusCode::CONFLICT, e),
-    }
-}
-
-async fn admin_shed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let b = match parse::<ShedBody>(&body) {
-        Ok(b) => b,
-        Err(r) => return bad_request(r),
-    };
-    s.model().set_shed(b.enabled);
-    json(StatusCode::OK, format!("{{\"shed\":{}}}", b.enabled))
 }

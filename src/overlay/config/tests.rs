@@ -248,3 +248,15 @@ fn connection_timeouts_have_defaults_and_must_be_positive() {
     let p = OverlayConfig::from_yaml_str("header_read_timeout: 0s\nidle_timeout: 0s\n").unwrap_err();
     assert!(matches!(&p, ConfigError::Invalid(p) if p.len() == 2), "{p}");
 }
+
+#[test]
+fn an_admin_token_is_long_visible_ascii_and_never_shown() {
+    let c = OverlayConfig::from_yaml_str("admin_token: 0123456789abcdef\n").unwrap();
+    assert_eq!(c.admin_token, Some(AdminToken("0123456789abcdef".into())));
+    assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    for bad in ["short", "0123456789 abcdef", "0123456789abcdé!"] {
+        let e = OverlayConfig::from_yaml_str(&format!("admin_token: '{bad}'\n")).unwrap_err();
+        assert!(e.to_string().contains("admin_token: must be at least 16"), "{bad}: {e}");
+    }
+    assert!(OverlayConfig::default().admin_token.is_none());
+}
