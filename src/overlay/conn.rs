@@ -120,9 +120,10 @@ pub struct Guarded {
 impl Guarded {
     /// Whether the connection is past its deadline; if not, `cx` is woken at it.
     ///
-    /// Called on every poll, not only on pending ones: hyper, once it has written an
-    /// answer, waits on a read it registered while the request was being handled (no
-    /// deadline then), so the write is where the idle deadline gets armed.
+    /// Called on pending reads, and on every write: hyper, once it has written an
+    /// answer, may wait on a read it registered while the request was being handled (no
+    /// deadline then), so the write is where the idle deadline gets armed. Reads that
+    /// return bytes skip it: a busy connection then pays no timer work per request.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.clock.deadline(&self.timeouts) else {
             return false;
@@ -153,11 +154,14 @@ impl AsyncRead for Guarded {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.clock.bytes_read();
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            Poll::Pending => this.guard(cx, Poll::Pending),
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.clock.bytes_read();
+                Poll::Ready(Ok(()))
+            }
+            done => done,
         }
-        this.guard(cx, polled)
     }
 }
 
