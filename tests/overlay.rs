@@ -345,6 +345,58 @@ async fn metrics_parse_and_counters_move() {
 }
 
 #[tokio::test]
+async fn mega_supernode_calls_beyond_the_bounds_are_refused_and_memory_stays_bounded() {
+    let h = start(OverlayConfig {
+        initial_online: 0,
+        max_mega_supernodes: 1_500,
+        ..OverlayConfig::default()
+    })
+    .await;
+    let mut conn = Conn::open(h.addr).await;
+    // The call that took the overlay from 13.5 MB to 574 MB in 300 repeats.
+    for _ in 0..300 {
+        let r = conn
+            .call(
+                Method::POST,
+                "/admin/mega-supernodes",
+                r#"{"count":10000,"slots":4294967295}"#,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("count must be between 1 and 1000"), "{}", r.body);
+    }
+    let r = conn
+        .call(
+            Method::POST,
+            "/admin/mega-supernodes",
+            r#"{"count":1000,"slots":4294967295}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("over max_mega_slots (20000000"), "{}", r.body);
+    let r = conn
+        .call(Method::POST, "/admin/mega-supernodes", r#"{"count":1000,"slots":100}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for _ in 0..100 {
+        let r = conn
+            .call(Method::POST, "/admin/mega-supernodes", r#"{"count":1000,"slots":100}"#)
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(
+            r.body.contains("would make 2000, over max_mega_supernodes (1500"),
+            "{}",
+            r.body
+        );
+    }
+    let m = metrics(h.addr).await;
+    assert_eq!(m["overlay_supernodes_mega"], 1_000.0);
+    assert_eq!(m["overlay_supernode_slots_total"], 100_000.0);
+    assert_eq!(m["overlay_mega_supernodes_injected_total"], 1_000.0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn configured_actions_fire_in_real_time() {
     let h = start(OverlayConfig {
         initial_online: 0,
@@ -389,6 +441,237 @@ async fn invalid_config_is_refused_and_shutdown_closes_the_port() {
         .await
         .expect("shutdown is prompt");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// Reads until the server closes the connection (EOF or reset): how long after
+/// `opened` it did, and the bytes it sent before. Fails if still open after `within`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, opened: Instant, within: Duration) -> (Duration, String) {
+    use tokio::io::AsyncReadExt;
+    let started = opened;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), tcp.read(&mut buf)).await {
+            Err(_) => panic!("still open after {within:?}; got {:?}", String::from_utf8_lossy(&got)),
+            Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), String::from_utf8_lossy(&got).into()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A connection that has sent `bytes`, and when it was opened.
+async fn raw(addr: SocketAddr, bytes: impl AsRef<[u8]>) -> (tokio::net::TcpStream, Instant) {
+    use tokio::io::AsyncWriteExt;
+    let opened = Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes.as_ref()).await.unwrap();
+    (tcp, opened)
+}
+
+fn short_timeouts(header_read: f64, idle: f64) -> OverlayConfig {
+    OverlayConfig {
+        header_read_timeout: Dur::from_secs_f64(header_read),
+        idle_timeout: Dur::from_secs_f64(idle),
+        ..OverlayConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn slowloris_connections_are_closed_at_the_header_read_timeout() {
+    // idle is long: only the header-read timeout can close these.
+    let h = start(short_timeouts(0.3, 30.0)).await;
+    let partial_heads = (0..300).map(|i| raw(h.addr, format!("POST /login HTTP/1.1\r\nHost: o\r\nX-{i}: ")));
+    let mut conns = futures_util::future::join_all(partial_heads).await;
+    conns.push(raw(h.addr, "").await); // connected, nothing sent
+    // A head in, its body stalled.
+    conns.push(
+        raw(
+            h.addr,
+            "POST /login HTTP/1.1\r\nHost: o\r\nContent-Length: 20\r\n\r\n{\"cli",
+        )
+        .await,
+    );
+    let closes = conns
+        .iter_mut()
+        .map(|(c, opened)| closed_within(c, *opened, Duration::from_secs(3)));
+    for (i, (after, got)) in futures_util::future::join_all(closes).await.into_iter().enumerate() {
+        assert!(
+            after >= Duration::from_millis(280),
+            "connection {i} closed {after:?} after it opened"
+        );
+        assert!(!got.contains("200 OK"), "{got}");
+    }
+    // The overlay still serves.
+    assert_eq!(post(h.addr, "/keepalive", &client(3)).await.status, StatusCode::OK);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_at_the_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    let h = start(short_timeouts(30.0, 0.4)).await;
+    let mut conns = Vec::new();
+    for _ in 0..200 {
+        let (mut tcp, _) = raw(h.addr, "GET /healthz HTTP/1.1\r\nHost: o\r\n\r\n").await;
+        let mut buf = [0u8; 1024];
+        let n = tcp.read(&mut buf).await.unwrap();
+        let answered = Instant::now();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("ok\n"), "{head}");
+        conns.push((tcp, answered));
+    }
+    // Each one answered, kept alive, then left waiting.
+    let closes = conns
+        .iter_mut()
+        .map(|(c, answered)| closed_within(c, *answered, Duration::from_secs(3)));
+    for (after, got) in futures_util::future::join_all(closes).await {
+        assert!(after >= Duration::from_millis(350), "closed {after:?} after its answer");
+        assert_eq!(got, "");
+    }
+    // A connection in use is not idle: requests 0.25 s apart keep it open past 0.4 s.
+    let mut conn = Conn::open(h.addr).await;
+    for _ in 0..4 {
+        assert_eq!(conn.call(Method::GET, "/healthz", "").await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_that_waits_in_the_queue_is_not_cut_by_the_timeouts() {
+    // 2 logins/s, unbounded: the fourth of four waits about 1.5 s, far past both timeouts.
+    let h = start(OverlayConfig {
+        capacity: Rate(2.0),
+        queue: overlay::QueuePolicy::Unbounded,
+        ..short_timeouts(0.2, 0.2)
+    })
+    .await;
+    let addr = h.addr;
+    let started = Instant::now();
+    let logins: Vec<_> = (0..4)
+        .map(|c| tokio::spawn(async move { post(addr, "/login", &client(c)).await.status }))
+        .collect();
+    for l in logins {
+        assert_eq!(l.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() > Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413() {
+    let h = start(OverlayConfig::default()).await;
+    let big = format!("{{\"client\":1,\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let r = post(h.addr, "/login", &big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    h.shutdown().await;
+}
+
+async fn post_with(addr: SocketAddr, path: &str, body: &str, auth: Option<&str>) -> Reply {
+    let mut conn = Conn::open(addr).await;
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "overlay")
+        .header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    conn.0.ready().await.unwrap();
+    let res = conn.0.send_request(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+#[tokio::test]
+async fn admin_from_loopback_needs_no_token() {
+    let h = start(OverlayConfig {
+        admin_token: Some(overlay::AdminToken(TOKEN.into())),
+        ..OverlayConfig::default()
+    })
+    .await;
+    for auth in [None, Some("Bearer wrong-token-but-loopback")] {
+        let r = post_with(h.addr, "/admin/shed", r#"{"enabled":true}"#, auth).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    h.shutdown().await;
+}
+
+/// This machine's address on its default route, if it has one: a UDP "connect" sends
+/// nothing, it only picks the source address.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("203.0.113.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn admin_from_beyond_loopback_is_403_unless_it_bears_the_token() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("skipped: this machine has no address beyond loopback");
+        return;
+    };
+    let listen = SocketAddr::new(ip, 0);
+    let h = overlay::spawn(OverlayConfig::default(), listen).await.unwrap();
+    let r = post(h.addr, "/admin/mega-supernodes", r#"{"count":1,"slots":1}"#).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body.contains("loopback peers only") && r.body.contains("admin_token"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        post(h.addr, "/admin/shed", r#"{"enabled":true}"#).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(h.addr, "/keepalive", &client(3)).await.status,
+        StatusCode::OK,
+        "not admin: served"
+    );
+    assert_eq!(metrics(h.addr).await["overlay_supernodes_mega"], 0.0);
+    h.shutdown().await;
+
+    let h = overlay::spawn(
+        OverlayConfig {
+            admin_token: Some(overlay::AdminToken(TOKEN.into())),
+            ..OverlayConfig::default()
+        },
+        listen,
+    )
+    .await
+    .unwrap();
+    let mega = r#"{"count":1,"slots":1}"#;
+    let r = post_with(h.addr, "/admin/mega-supernodes", mega, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("needs Authorization: Bearer"), "{}", r.body);
+    let r = post_with(
+        h.addr,
+        "/admin/mega-supernodes",
+        mega,
+        Some("Bearer not-the-token-at-all"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bearer = format!("Bearer {TOKEN}");
+    let r = post_with(h.addr, "/admin/mega-supernodes", mega, Some(&bearer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(metrics(h.addr).await["overlay_supernodes_mega"], 1.0);
+    h.shutdown().await;
 }
 
 /// Throughput of the HTTP path with spare capacity. Meaningful only in release:

@@ -1,15 +1,24 @@
 //! The overlay's settings: plain data with defaults, a `validate` that reports every
 //! problem at once, presets for the named failure modes, and YAML loading.
 
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+use strum::{EnumString, IntoStaticStr, VariantNames};
 
 use crate::units::{Dur, Rate, Share};
 
 /// What the login server does with a login it cannot start at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// Its names (`bounded`, `unbounded`) come from strum's derive alone: serde, the
+/// metrics' labels and the CLI's text all read them from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, VariantNames)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "kebab-case")]
 pub enum QueuePolicy {
     /// At most `capacity × client_timeout` waiting; over that, 503 + Retry-After. A login
     /// whose client has waited longer than `client_timeout` is dropped, not worked on.
@@ -19,33 +28,59 @@ pub enum QueuePolicy {
     Unbounded,
 }
 
-/// How new supernodes are promoted to replace lost ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// How new supernodes are promoted to replace lost ones. Named like [`QueuePolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, VariantNames)]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Allocation {
     /// Promotion keeps up with the slot deficit whatever the load.
     Healthy,
     /// Promotion is suspended while the recent login failure ratio is above
     /// `bug_threshold`: the shortage causes failures and the failures stop the healing.
-    #[serde(rename = "bug-2007")]
+    #[strum(serialize = "bug-2007")]
     Bug2007,
+}
+
+/// A mode name that is none of its enum's names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{got}`: use one of {}", .expected.join(", "))]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub got: String,
+    pub expected: &'static [&'static str],
+}
+
+fn named<T: FromStr + VariantNames>(what: &'static str, got: String) -> Result<T, UnknownName> {
+    got.parse().map_err(|_| UnknownName {
+        what,
+        got,
+        expected: T::VARIANTS,
+    })
+}
+
+impl TryFrom<String> for QueuePolicy {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        named("queue policy", s)
+    }
+}
+
+impl TryFrom<String> for Allocation {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        named("allocation", s)
+    }
 }
 
 impl Allocation {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Allocation::Healthy => "healthy",
-            Allocation::Bug2007 => "bug-2007",
-        }
+        self.into()
     }
 }
 
 impl QueuePolicy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            QueuePolicy::Bounded => "bounded",
-            QueuePolicy::Unbounded => "unbounded",
-        }
+        self.into()
     }
 }
 
@@ -94,8 +129,12 @@ impl Action {
 
 /// Upper bound on `initial_online`: every online client costs about 100 bytes of model.
 pub const MAX_INITIAL_ONLINE: u64 = 20_000_000;
-/// Upper bound on mega-supernodes per action or admin call.
-pub const MAX_MEGA_PER_CALL: u32 = 10_000;
+/// Upper bound on mega-supernodes per action or admin call (the call's answer lists
+/// their ids).
+pub const MAX_MEGA_PER_CALL: u32 = 1_000;
+/// Upper bound on `max_mega_supernodes`: a mega-supernode costs about 200 bytes of
+/// model, so 100,000 stay under 20 MB.
+pub const MAX_MEGA_SUPERNODES: u32 = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,6 +172,33 @@ pub struct OverlayConfig {
     /// from the eligible hosts among them.
     pub initial_online: u64,
     pub actions: Vec<Action>,
+    /// Mega-supernodes there may be in all, from actions and admin calls together
+    /// (they never leave). The actions' share is kept for them; an admin call beyond
+    /// the rest is refused with 409.
+    pub max_mega_supernodes: u32,
+    /// Slots all mega-supernodes may have together, kept and refused the same way.
+    pub max_mega_slots: u64,
+    /// A request must arrive whole, head and body, within this of its first byte (on a
+    /// new connection, of the accept); else its connection is closed (slowloris).
+    pub header_read_timeout: Dur,
+    /// A kept-alive connection that waits longer than this for its next request is
+    /// closed. A request being handled has no deadline.
+    pub idle_timeout: Dur,
+    /// Lets peers beyond loopback use `/admin/*` with `Authorization: Bearer <token>`.
+    /// Without it only loopback peers may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin endpoints' bearer token. Debug output never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AdminToken(pub String);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 impl Default for OverlayConfig {
@@ -157,6 +223,11 @@ impl Default for OverlayConfig {
             keepalive_cost: Share(0.0),
             initial_online: 10_000,
             actions: Vec::new(),
+            max_mega_supernodes: 1_000,
+            max_mega_slots: MAX_INITIAL_ONLINE,
+            header_read_timeout: Dur::from_secs_f64(10.0),
+            idle_timeout: Dur::from_secs_f64(60.0),
+            admin_token: None,
         }
     }
 }
@@ -165,7 +236,7 @@ impl Default for OverlayConfig {
 pub enum ConfigError {
     #[error("cannot read overlay config {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("unknown overlay mode `{0}`: use one of healthy, bug-2007, unbounded, december-2010")]
+    #[error("unknown overlay mode `{0}`: use one of {presets}", presets = OverlayConfig::PRESETS.join(", "))]
     UnknownMode(String),
     #[error("overlay config is not valid YAML for the schema: {0}")]
     Parse(#[from] serde_yaml::Error),
@@ -181,79 +252,6 @@ fn join_problems(p: &[(String, String)]) -> String {
 }
 
 impl OverlayConfig {
-    /// Every problem, not the first: (field path relative to the config, message).
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut bad = |f: &str, m: String| out.push((f.to_string(), m));
-        let mu = self.capacity.per_sec();
-        if !(mu.is_finite() && mu > 0.0) {
-            bad("capacity", format!("must be a positive rate, got {mu}/s"));
-        } else if mu > 10_000_000.0 {
-            bad("capacity", "must be at most 10000000/s".into());
-        }
-        if self.client_timeout.0.is_zero() {
-            bad("client_timeout", "must be more than 0s".into());
-        }
-        if self.retry_after.0.is_zero() {
-            bad("retry_after", "must be more than 0s".into());
-        }
-        if self.supernode_slots == 0 {
-            bad("supernode_slots", "must be at least 1".into());
-        }
-        share_ok(&mut bad, "supernode_share", self.supernode_share);
-        share_ok(&mut bad, "spare_slots", self.spare_slots);
-        share_ok(&mut bad, "bug_threshold", self.bug_threshold);
-        share_ok(&mut bad, "keepalive_cost", self.keepalive_cost);
-        let pr = self.promotion_rate.per_sec();
-        if !(pr.is_finite() && pr >= 0.0) {
-            bad("promotion_rate", format!("must be a rate of 0/s or more, got {pr}/s"));
-        }
-        if self.failure_window.0 < std::time::Duration::from_millis(100) {
-            bad("failure_window", "must be at least 100ms".into());
-        }
-        if let Some(s) = self.self_shutdown {
-            share_ok(&mut bad, "self_shutdown.load", s.load);
-            if s.load.0 <= 0.0 {
-                bad("self_shutdown.load", "must be more than 0%".into());
-            }
-        }
-        if self.initial_online > MAX_INITIAL_ONLINE {
-            bad("initial_online", format!("must be at most {MAX_INITIAL_ONLINE}"));
-        }
-        for (i, a) in self.actions.iter().enumerate() {
-            let p = |f: &str| format!("actions[{i}].{f}");
-            match (a.inject_mega_supernodes, a.shed) {
-                (Some(_), Some(_)) => bad(
-                    &format!("actions[{i}]"),
-                    "give either inject_mega_supernodes or shed, not both".into(),
-                ),
-                (None, None) => bad(
-                    &format!("actions[{i}]"),
-                    "does nothing: give inject_mega_supernodes (with slots) or shed".into(),
-                ),
-                (Some(n), None) => {
-                    if n == 0 || n > MAX_MEGA_PER_CALL {
-                        bad(
-                            &p("inject_mega_supernodes"),
-                            format!("must be between 1 and {MAX_MEGA_PER_CALL}"),
-                        );
-                    }
-                    match a.slots {
-                        None => bad(&p("slots"), "is required with inject_mega_supernodes".into()),
-                        Some(0) => bad(&p("slots"), "must be at least 1".into()),
-                        Some(_) => {}
-                    }
-                }
-                (None, Some(_)) => {
-                    if a.slots.is_some() {
-                        bad(&p("slots"), "only goes with inject_mega_supernodes".into());
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// The named presets the CLI's `--mode` picks from.
     pub fn preset(name: &str) -> Option<OverlayConfig> {
         let base = OverlayConfig::default();
@@ -279,13 +277,7 @@ impl OverlayConfig {
 
     /// Parses YAML (fields absent take their defaults) and validates.
     pub fn from_yaml_str(text: &str) -> Result<OverlayConfig, ConfigError> {
-        let cfg: OverlayConfig = serde_yaml::from_str(text)?;
-        let problems = cfg.validate();
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        serde_yaml::from_str::<OverlayConfig>(text)?.validated()
     }
 
     /// What `stampede overlay --mode M [--config FILE]` runs: the preset `mode`, with the
@@ -306,15 +298,9 @@ impl OverlayConfig {
 
     /// Parses YAML whose top-level fields replace those of `base`, and validates.
     pub fn from_yaml_over(base: &OverlayConfig, text: &str) -> Result<OverlayConfig, ConfigError> {
-        let mut merged = serde_yaml::to_value(base)?;
-        match serde_yaml::from_str::<serde_yaml::Value>(text)? {
-            serde_yaml::Value::Mapping(over) => {
-                let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
-                for (k, v) in over {
-                    m.insert(k, v);
-                }
-            }
-            serde_yaml::Value::Null => {}
+        let over = match serde_yaml::from_str::<Value>(text)? {
+            Value::Mapping(over) => over,
+            Value::Null => Mapping::new(),
             other => {
                 return Err(ConfigError::Invalid(vec![(
                     String::new(),
@@ -324,11 +310,26 @@ impl OverlayConfig {
                     ),
                 )]));
             }
+        };
+        base.overridden_by(over)
+    }
+
+    /// `self` with each top-level field that `over` gives replaced, validated. The one
+    /// merge behind `from_yaml_over` and [`from_profile`].
+    fn overridden_by(&self, over: Mapping) -> Result<OverlayConfig, ConfigError> {
+        let mut merged = serde_yaml::to_value(self)?;
+        let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
+        for (k, v) in over {
+            m.insert(k, v);
         }
         let cfg: OverlayConfig = serde_yaml::from_value(merged)?;
-        let problems = cfg.validate();
+        cfg.validated()
+    }
+
+    fn validated(self) -> Result<OverlayConfig, ConfigError> {
+        let problems = self.validate();
         if problems.is_empty() {
-            Ok(cfg)
+            Ok(self)
         } else {
             Err(ConfigError::Invalid(problems))
         }
@@ -354,122 +355,60 @@ impl OverlayConfig {
     }
 }
 
-fn share_ok(bad: &mut impl FnMut(&str, String), field: &str, s: Share) {
-    if !(0.0..=1.0).contains(&s.0) {
-        bad(field, format!("must be between 0% and 100%, got {}", s.0));
+/// The overlay a profile's `target.overlay` asks for: `embedded` (the healthy preset),
+/// a preset's name, or a mapping of settings with an optional `preset` (healthy when
+/// absent) whose fields replace the preset's. Unless the profile says otherwise, the
+/// overlay's `client_timeout` is the target's request timeout and the simulated
+/// `population` is online at t=0. Problems come back all at once as (path under
+/// `target.overlay`, empty for the value itself; message).
+pub fn from_profile(
+    settings: &Value,
+    client_timeout: Duration,
+    population: u64,
+) -> Result<OverlayConfig, Vec<(String, String)>> {
+    let (preset, mut over) = match settings {
+        Value::String(s) if s == "embedded" => ("healthy".to_string(), Mapping::new()),
+        Value::String(s) => (s.clone(), Mapping::new()),
+        Value::Mapping(m) => {
+            let mut m = m.clone();
+            let preset = match m.remove("preset") {
+                None => "healthy".to_string(),
+                Some(Value::String(s)) => s,
+                Some(_) => return Err(vec![("preset".into(), "must be a preset name".into())]),
+            };
+            (preset, m)
+        }
+        _ => {
+            return Err(vec![(
+                String::new(),
+                "write `embedded`, a preset name, or a mapping of overlay settings".into(),
+            )]);
+        }
+    };
+    let Some(base) = OverlayConfig::preset(&preset) else {
+        return Err(vec![(
+            "preset".into(),
+            format!(
+                "`{preset}` is not a preset: use one of {}",
+                OverlayConfig::PRESETS.join(", ")
+            ),
+        )]);
+    };
+    if !over.contains_key("client_timeout") {
+        over.insert("client_timeout".into(), Value::String(Dur(client_timeout).to_string()));
     }
+    if !over.contains_key("initial_online") {
+        over.insert("initial_online".into(), Value::Number(population.into()));
+    }
+    base.overridden_by(over).map_err(|e| match e {
+        ConfigError::Invalid(problems) => problems,
+        // serde's own text: it names the field, and the profile says whose settings.
+        ConfigError::Parse(e) => vec![(String::new(), e.to_string())],
+        other => vec![(String::new(), other.to_string())],
+    })
 }
+
+mod validate;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_and_presets_are_valid() {
-        assert!(OverlayConfig::default().validate().is_empty());
-        for name in OverlayConfig::PRESETS {
-            let c = OverlayConfig::preset(name).unwrap();
-            assert!(c.validate().is_empty(), "{name}");
-        }
-        assert!(OverlayConfig::preset("nope").is_none());
-    }
-
-    #[test]
-    fn yaml_with_units_and_actions() {
-        let c = OverlayConfig::from_yaml_str(
-            "capacity: 500/s\nallocation: bug-2007\nqueue: unbounded\nsupernode_share: 10%\n\
-             self_shutdown: { load: 90% }\n\
-             actions: [{ at: 90s, inject_mega_supernodes: 4, slots: 20000 }, { at: 2m, shed: true }]\n",
-        )
-        .unwrap();
-        assert_eq!(c.capacity.per_sec(), 500.0);
-        assert_eq!(c.allocation, Allocation::Bug2007);
-        assert_eq!(c.queue, QueuePolicy::Unbounded);
-        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9);
-        assert_eq!(c.actions[1].at.0.as_secs(), 120);
-        assert_eq!(
-            c.actions[0].kind(),
-            Some(ActionKind::InjectMega { count: 4, slots: 20000 })
-        );
-        assert_eq!(c.initial_online, 10_000, "absent fields keep defaults");
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        assert!(OverlayConfig::from_yaml_str("capacty: 5/s\n").is_err());
-        assert!(OverlayConfig::from_yaml_str("actions: [{ at: 1s, shed: true, x: 1 }]").is_err());
-    }
-
-    #[test]
-    fn validate_reports_every_problem_with_its_path() {
-        let c = OverlayConfig {
-            capacity: Rate(0.0),
-            supernode_slots: 0,
-            client_timeout: Dur::default(),
-            actions: vec![
-                Action {
-                    at: Dur::from_secs_f64(1.0),
-                    inject_mega_supernodes: Some(2),
-                    ..Action::default()
-                },
-                Action::default(),
-                Action {
-                    shed: Some(true),
-                    inject_mega_supernodes: Some(1),
-                    slots: Some(3),
-                    ..Action::default()
-                },
-            ],
-            ..OverlayConfig::default()
-        };
-        let fields: Vec<String> = c.validate().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            fields,
-            [
-                "capacity",
-                "client_timeout",
-                "supernode_slots",
-                "actions[0].slots",
-                "actions[1]",
-                "actions[2]"
-            ]
-        );
-        assert!(matches!(
-            OverlayConfig::from_yaml_str("supernode_slots: 0"),
-            Err(ConfigError::Invalid(p)) if p.len() == 1
-        ));
-    }
-
-    #[test]
-    fn a_file_overrides_the_mode_preset() {
-        let base = OverlayConfig::preset("december-2010").unwrap();
-        let c = OverlayConfig::from_yaml_over(&base, "capacity: 300/s\ninitial_online: 5\n").unwrap();
-        assert_eq!(c.capacity.per_sec(), 300.0);
-        assert_eq!(c.initial_online, 5);
-        assert_eq!(c.self_shutdown.unwrap().load.0, 0.9, "the preset's own fields stay");
-        assert!(OverlayConfig::from_yaml_over(&base, "").is_ok());
-        assert!(OverlayConfig::from_yaml_over(&base, "[1]").is_err());
-        assert!(OverlayConfig::from_yaml_over(&base, "capacity: 0/s").is_err());
-        assert!(matches!(
-            OverlayConfig::load("bug-2008", None),
-            Err(ConfigError::UnknownMode(_))
-        ));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("o.yaml");
-        std::fs::write(&path, "allocation: healthy\n").unwrap();
-        let c = OverlayConfig::load("bug-2007", Some(&path)).unwrap();
-        assert_eq!(c.allocation, Allocation::Healthy);
-    }
-
-    #[test]
-    fn derived_values() {
-        let c = OverlayConfig::default();
-        assert_eq!(c.queue_bound(), 4000);
-        assert_eq!(c.retry_after_secs(), 2);
-        let c = OverlayConfig {
-            retry_after: Dur::from_secs_f64(0.2),
-            ..c
-        };
-        assert_eq!(c.retry_after_secs(), 1);
-    }
-}
+mod tests;

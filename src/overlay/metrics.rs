@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::config::{Allocation, QueuePolicy};
-use super::model::Snapshot;
+use super::model::{Reject, Snapshot};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -112,15 +112,16 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
         "Logins completed after their client's timeout had passed.",
         st.wasted,
     );
+    let reason = |r: Reject| format!("{{reason=\"{}\"}}", r.as_str());
     metric(
         &mut o,
         "overlay_logins_rejected_total",
         "counter",
         "Logins answered 503, by reason.",
         &[
-            ("{reason=\"queue_full\"}", st.rejected_queue_full as f64),
-            ("{reason=\"expired\"}", st.rejected_expired as f64),
-            ("{reason=\"no_slot\"}", st.rejected_no_slot as f64),
+            (&reason(Reject::QueueFull), st.rejected_queue_full as f64),
+            (&reason(Reject::Expired), st.rejected_expired as f64),
+            (&reason(Reject::NoSlot), st.rejected_no_slot as f64),
         ],
     );
     metric(

@@ -12,26 +12,36 @@
 //! - `POST /keepalive {"client":id}` → 200 if the session is valid, 410 if orphaned/unknown.
 //! - `POST /leave {"client":id}` → 204; a supernode it hosts goes, its clients are orphaned.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
-//! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`.
+//! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`;
+//!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
+//!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
+//! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
+//!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
+//!   operator who listens beyond loopback).
 //!
-//! Bad input is answered 400 with a one-line reason, unknown paths 404.
+//! Bad input is answered 400 with a one-line reason, unknown paths 404. Bodies are at
+//! most 64 KiB (413). A connection that keeps the server waiting is closed: a request
+//! must arrive within `header_read_timeout`, and a kept-alive connection may wait
+//! `idle_timeout` for its next request (`conn`).
 
+mod admin;
 pub mod config;
+mod conn;
 pub mod metrics;
 pub mod model;
-#[cfg(test)]
-mod model_tests;
 mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::Listener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Action, ActionKind, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
+pub use admin::listen_warning;
+pub use config::{Action, ActionKind, AdminToken, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {
@@ -81,10 +91,14 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
             ConfigError::Invalid(problems),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let timeouts = conn::Timeouts {
+        header_read: config.header_read_timeout.0,
+        idle: config.idle_timeout.0,
+    };
+    let listener = conn::GuardedListener::new(tokio::net::TcpListener::bind(listen).await?, timeouts);
     let addr = listener.local_addr()?;
     let shared = Arc::new(server::Shared::new(config));
-    let app = server::router(shared.clone());
+    let app = server::router(shared.clone()).into_make_service_with_connect_info::<conn::Peer>();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -100,4 +114,46 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
         server: Some(server),
         processing: Some(processing),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The target knows nothing of the harness: besides itself it may use only the
+    /// shared vocabularies `crate::units` and `crate::rng`.
+    #[test]
+    fn imports_nothing_of_the_harness() {
+        fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    rust_files(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        rust_files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/overlay"),
+            &mut files,
+        );
+        assert!(files.len() >= 5, "{files:?}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let needle = concat!("crate", "::"); // not itself a match
+            for (n, line) in text.lines().enumerate() {
+                for (at, _) in line.match_indices(needle) {
+                    let module = line[at + needle.len()..]
+                        .split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .next();
+                    assert!(
+                        matches!(module, Some("units" | "rng" | "overlay")),
+                        "{}:{}: {line}",
+                        file.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
 }

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use tokio::sync::oneshot;
 
-use super::config::{MAX_MEGA_PER_CALL, OverlayConfig};
-use super::metrics;
+use super::config::OverlayConfig;
 use super::model::{LoginResult, Model, Reject};
+use super::{admin, conn, metrics};
 
 pub type Ticket = oneshot::Sender<LoginResult>;
 
@@ -26,7 +26,7 @@ pub struct Shared {
     model: Mutex<Model<Ticket>>,
     start: Instant,
     retry_after: HeaderValue,
-    config: OverlayConfig,
+    pub(super) config: OverlayConfig,
 }
 
 impl Shared {
@@ -40,7 +40,7 @@ impl Shared {
     }
 
     /// A panic elsewhere must not turn every later request into a panic too.
-    fn model(&self) -> MutexGuard<'_, Model<Ticket>> {
+    pub(super) fn model(&self) -> MutexGuard<'_, Model<Ticket>> {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,8 +71,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/leave", post(leave))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
-        .route("/admin/mega-supernodes", post(admin_mega))
-        .route("/admin/shed", post(admin_shed))
+        .merge(admin::router(shared.clone()))
+        .layer(axum::middleware::from_fn(conn::read_then_handle))
         .with_state(shared)
 }
 
@@ -116,40 +116,40 @@ struct ClientBody {
     client: ClientId,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MegaBody {
-    count: u32,
-    slots: u32,
+/// Why a request's body was refused; the text is the 400's one-line reason.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BadBody {
+    /// serde would also take a struct written as an array (`[1]`); only objects are meant.
+    #[error("malformed JSON: expected an object such as {{\"client\":42}}")]
+    NotAnObject,
+    #[error("malformed JSON: {0}")]
+    Malformed(serde_json::Error),
+    #[error("invalid body: {0}")]
+    Invalid(serde_json::Error),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShedBody {
-    enabled: bool,
+pub(super) fn bad_request(reason: impl fmt::Display) -> Response {
+    one_line(StatusCode::BAD_REQUEST, reason)
 }
 
-fn bad_request(reason: String) -> Response {
-    let mut line = reason.replace(['\n', '\r'], " ");
+/// A refusal whose body is its reason on one line.
+pub(super) fn one_line(status: StatusCode, reason: impl fmt::Display) -> Response {
+    let mut line = reason.to_string().replace(['\n', '\r'], " ");
     line.push('\n');
-    (StatusCode::BAD_REQUEST, line).into_response()
+    (status, line).into_response()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    // serde would also take a struct written as an array (`[1]`); only objects are meant.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err("malformed JSON: expected an object such as {\"client\":42}".into());
+        return Err(BadBody::NotAnObject);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "invalid body",
-            _ => "malformed JSON",
-        };
-        format!("{what}: {e}")
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => BadBody::Invalid(e),
+        _ => BadBody::Malformed(e),
     })
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -221,29 +221,4 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
 
 async fn healthz() -> &'static str {
     "ok\n"
-}
-
-async fn admin_mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let b = match parse::<MegaBody>(&body) {
-        Ok(b) => b,
-        Err(r) => return bad_request(r),
-    };
-    if b.count == 0 || b.count > MAX_MEGA_PER_CALL {
-        return bad_request(format!("count must be between 1 and {MAX_MEGA_PER_CALL}"));
-    }
-    if b.slots == 0 {
-        return bad_request("slots must be at least 1".into());
-    }
-    let ids = s.model().inject_mega(b.count, b.slots);
-    let body = serde_json::json!({ "supernodes": ids }).to_string();
-    json(StatusCode::OK, body)
-}
-
-async fn admin_shed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let b = match parse::<ShedBody>(&body) {
-        Ok(b) => b,
-        Err(r) => return bad_request(r),
-    };
-    s.model().set_shed(b.enabled);
-    json(StatusCode::OK, format!("{{\"shed\":{}}}", b.enabled))
 }

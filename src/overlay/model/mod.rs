@@ -11,14 +11,27 @@
 //! The model is generic over the ticket `T` a queued login carries (a reply channel in
 //! the server, anything in tests) and hands it back with the login's result.
 
+mod failures;
+mod supernodes;
+#[cfg(test)]
+mod tests;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
+use strum::IntoStaticStr;
 
-/// Why a login was answered 503.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use self::failures::FailureWindow;
+pub use self::supernodes::MegaRefused;
+use self::supernodes::{MegaBudget, Supernode};
+use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
+use crate::rng::mix64;
+
+/// Why a login was answered 503; its name is the `error` of the 503's body and the
+/// `reason` label of the rejection counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Reject {
     /// The bounded queue was full when the login arrived.
     QueueFull,
@@ -30,11 +43,7 @@ pub enum Reject {
 
 impl Reject {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reject::QueueFull => "queue_full",
-            Reject::Expired => "expired",
-            Reject::NoSlot => "no_slot",
-        }
+        self.into()
     }
 }
 
@@ -97,93 +106,8 @@ struct Pending<T> {
     ticket: T,
 }
 
-struct Supernode {
-    /// `None` for an injected mega-supernode: it never leaves and never shuts down.
-    host: Option<u64>,
-    slots: u32,
-    members: HashSet<u64>,
-    /// Chosen for self-shutdown; removed at the end of the tick.
-    doomed: bool,
-}
-
-impl Supernode {
-    fn free(&self) -> u32 {
-        self.slots.saturating_sub(self.members.len() as u32)
-    }
-}
-
-/// Login outcomes in buckets of 100 ms over the failure window.
-struct FailureWindow {
-    bucket: Duration,
-    buckets: u64,
-    ring: VecDeque<(u64, u64, u64)>,
-    ok: u64,
-    failed: u64,
-}
-
-impl FailureWindow {
-    fn new(window: Duration) -> Self {
-        let bucket = Duration::from_millis(100);
-        let buckets = (window.as_millis() / bucket.as_millis()).max(1) as u64;
-        FailureWindow {
-            bucket,
-            buckets,
-            ring: VecDeque::new(),
-            ok: 0,
-            failed: 0,
-        }
-    }
-
-    fn index(&self, now: Duration) -> u64 {
-        (now.as_millis() / self.bucket.as_millis()) as u64
-    }
-
-    fn expire(&mut self, now: Duration) {
-        let oldest = self.index(now).saturating_sub(self.buckets - 1);
-        while let Some(&(i, ok, failed)) = self.ring.front() {
-            if i >= oldest {
-                break;
-            }
-            self.ok -= ok;
-            self.failed -= failed;
-            self.ring.pop_front();
-        }
-    }
-
-    fn record(&mut self, now: Duration, ok: bool) {
-        let i = self.index(now);
-        match self.ring.back_mut() {
-            Some(b) if b.0 >= i => {
-                if ok {
-                    b.1 += 1
-                } else {
-                    b.2 += 1
-                }
-            }
-            _ => self.ring.push_back(if ok { (i, 1, 0) } else { (i, 0, 1) }),
-        }
-        if ok {
-            self.ok += 1
-        } else {
-            self.failed += 1
-        }
-        self.expire(now);
-    }
-
-    fn ratio(&mut self, now: Duration) -> f64 {
-        self.expire(now);
-        let n = self.ok + self.failed;
-        if n == 0 { 0.0 } else { self.failed as f64 / n as f64 }
-    }
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
+/// The overlay at one instant; see the module's description. `T` is the ticket a queued
+/// login carries back to its caller.
 pub struct Model<T> {
     capacity: f64,
     queue_policy: QueuePolicy,
@@ -215,7 +139,7 @@ pub struct Model<T> {
     warming_until: HashMap<u64, Duration>,
     doomed: Vec<u64>,
     next_supernode: u64,
-    mega: usize,
+    mega: MegaBudget,
     slots_total: u64,
     slots_used: u64,
 
@@ -252,7 +176,7 @@ impl<T> Model<T> {
             } else {
                 (share * u64::MAX as f64) as u64
             },
-            seed_hash: splitmix64(config.seed),
+            seed_hash: mix64(config.seed),
             slots_per_host: config.supernode_slots.max(1),
             spare: config.spare_slots.0,
             promotion_delay: config.promotion_delay.0,
@@ -272,7 +196,7 @@ impl<T> Model<T> {
             warming_until: HashMap::new(),
             doomed: Vec::new(),
             next_supernode: 1,
-            mega: 0,
+            mega: MegaBudget::new(config),
             slots_total: 0,
             slots_used: 0,
             last: Duration::ZERO,
@@ -291,38 +215,6 @@ impl<T> Model<T> {
         m.populate(config.initial_online);
         m.shutdown_load = load;
         m
-    }
-
-    /// Logs in `0..n` at t=0 over enough supernodes (capacity `n × (1 + spare)`) hosted
-    /// by the first eligible clients among them. The harness relies on every one of
-    /// `0..n` being logged in, so if too few of them are eligible (small `n`), the first
-    /// non-eligible ones host the rest of the initial supernodes.
-    fn populate(&mut self, n: u64) {
-        let k = self.slots_per_host as u64;
-        let wanted = ((n as f64 * (1.0 + self.spare)) / k as f64).ceil() as u64;
-        let mut hosts = 0;
-        for pass_eligible in [true, false] {
-            for c in 0..n {
-                if hosts >= wanted {
-                    break;
-                }
-                if self.is_eligible(c) == pass_eligible {
-                    self.add_supernode(Some(c), self.slots_per_host);
-                    hosts += 1;
-                }
-            }
-        }
-        for c in 0..n {
-            self.up.insert(c);
-            if let Some(&(_, sn)) = self.free.first() {
-                self.attach(c, sn);
-            }
-        }
-    }
-
-    /// Whether `client` may host a supernode: a fixed function of id and seed.
-    pub fn is_eligible(&self, client: u64) -> bool {
-        self.eligible_below == u64::MAX || splitmix64(client ^ self.seed_hash) < self.eligible_below
     }
 
     /// A login arrives. `Err` is answered at once (503); `Ok` means `ticket` comes back
@@ -369,13 +261,6 @@ impl<T> Model<T> {
         self.candidates.remove(&client);
     }
 
-    /// Adds `count` dedicated supernodes of `slots` each; returns their ids.
-    pub fn inject_mega(&mut self, count: u32, slots: u32) -> Vec<u64> {
-        self.stats.mega_injected += count as u64;
-        self.mega += count as usize;
-        (0..count).map(|_| self.add_supernode(None, slots.max(1))).collect()
-    }
-
     pub fn set_shed(&mut self, on: bool) {
         self.shed = on;
     }
@@ -392,7 +277,9 @@ impl<T> Model<T> {
             self.next_action += 1;
             match kind {
                 ActionKind::InjectMega { count, slots } => {
-                    self.inject_mega(count, slots);
+                    self.mega.reserved.0 -= count as u64;
+                    self.mega.reserved.1 -= count as u64 * slots as u64;
+                    self.add_mega(count, slots);
                 }
                 ActionKind::Shed(on) => self.set_shed(on),
             }
@@ -457,136 +344,8 @@ impl<T> Model<T> {
         }
     }
 
-    fn promote(&mut self, now: Duration, dt: f64) {
-        let cap = self.promotion_rate.max(1.0);
-        self.promotion_tokens = (self.promotion_tokens + self.promotion_rate * dt).min(cap);
-        // The 2007 bug holds the whole pipeline: no host is chosen, and hosts that have
-        // finished warming up wait instead of serving.
-        if self.promotion_suspended(now) {
-            return;
-        }
-        while let Some(&(ready, c)) = self.warming.front() {
-            if ready > now {
-                break;
-            }
-            self.warming.pop_front();
-            if self.warming_until.get(&c) != Some(&ready) {
-                continue; // left (and maybe came back) while warming
-            }
-            self.warming_until.remove(&c);
-            if self.sessions.contains_key(&c) && !self.hosting.contains_key(&c) {
-                self.add_supernode(Some(c), self.slots_per_host);
-                self.stats.promotions += 1;
-            }
-            self.refresh_candidate(c);
-        }
-        let desired = (self.up.len() as f64 * (1.0 + self.spare)).ceil() as u64;
-        let mut have = self.slots_total + self.warming_until.len() as u64 * self.slots_per_host as u64;
-        while have < desired && self.promotion_tokens >= 1.0 {
-            let Some(c) = self.candidates.pop_first() else {
-                break;
-            };
-            let ready = now + self.promotion_delay;
-            self.warming.push_back((ready, c));
-            self.warming_until.insert(c, ready);
-            self.promotion_tokens -= 1.0;
-            have += self.slots_per_host as u64;
-        }
-    }
-
-    /// `bug-2007`: no new promotions while the recent failure ratio is above the threshold.
     pub fn promotion_suspended(&mut self, now: Duration) -> bool {
         self.allocation == Allocation::Bug2007 && self.window.ratio(now) > self.bug_threshold
-    }
-
-    fn add_supernode(&mut self, host: Option<u64>, slots: u32) -> u64 {
-        let id = self.next_supernode;
-        self.next_supernode += 1;
-        self.supernodes.insert(
-            id,
-            Supernode {
-                host,
-                slots,
-                members: HashSet::new(),
-                doomed: false,
-            },
-        );
-        self.free.insert((Reverse(slots), id));
-        self.slots_total += slots as u64;
-        if let Some(h) = host {
-            self.hosting.insert(h, id);
-            self.candidates.remove(&h);
-        }
-        id
-    }
-
-    fn remove_supernode(&mut self, id: u64) {
-        let Some(sn) = self.supernodes.remove(&id) else {
-            return;
-        };
-        self.free.remove(&(Reverse(sn.free()), id));
-        self.slots_total -= sn.slots as u64;
-        self.slots_used -= sn.members.len() as u64;
-        self.stats.orphaned += sn.members.len() as u64;
-        if let Some(h) = sn.host {
-            self.hosting.remove(&h);
-            self.refresh_candidate(h);
-        }
-        for c in sn.members {
-            self.sessions.remove(&c);
-            self.refresh_candidate(c);
-        }
-    }
-
-    fn attach(&mut self, client: u64, id: u64) {
-        let Some(sn) = self.supernodes.get_mut(&id) else {
-            return;
-        };
-        let before = sn.free();
-        if before == 0 || !sn.members.insert(client) {
-            return;
-        }
-        self.free.remove(&(Reverse(before), id));
-        if let Some(load) = self.shutdown_load
-            && sn.host.is_some()
-            && sn.members.len() as f64 > load * sn.slots as f64
-        {
-            sn.doomed = true;
-            self.doomed.push(id);
-        } else if sn.free() > 0 {
-            self.free.insert((Reverse(sn.free()), id));
-        }
-        self.sessions.insert(client, id);
-        self.slots_used += 1;
-        self.refresh_candidate(client);
-    }
-
-    fn detach(&mut self, client: u64) {
-        let Some(id) = self.sessions.remove(&client) else {
-            return;
-        };
-        self.slots_used -= 1;
-        if let Some(sn) = self.supernodes.get_mut(&id) {
-            let before = sn.free();
-            sn.members.remove(&client);
-            if !sn.doomed {
-                self.free.remove(&(Reverse(before), id));
-                self.free.insert((Reverse(sn.free()), id));
-            }
-        }
-        self.refresh_candidate(client);
-    }
-
-    fn refresh_candidate(&mut self, c: u64) {
-        let can = self.sessions.contains_key(&c)
-            && !self.hosting.contains_key(&c)
-            && !self.warming_until.contains_key(&c)
-            && self.is_eligible(c);
-        if can {
-            self.candidates.insert(c);
-        } else {
-            self.candidates.remove(&c);
-        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -609,29 +368,6 @@ impl<T> Model<T> {
         self.sessions.get(&client).copied()
     }
 
-    /// The host of a supernode (`None` for mega-supernodes and unknown ids).
-    pub fn host_of(&self, supernode: u64) -> Option<u64> {
-        self.supernodes.get(&supernode).and_then(|s| s.host)
-    }
-
-    /// Members of a supernode, sorted.
-    pub fn members_of(&self, supernode: u64) -> Vec<u64> {
-        let mut v: Vec<u64> = self
-            .supernodes
-            .get(&supernode)
-            .map(|s| s.members.iter().copied().collect())
-            .unwrap_or_default();
-        v.sort_unstable();
-        v
-    }
-
-    /// Hosted supernode ids, sorted.
-    pub fn hosted_supernodes(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.hosting.values().copied().collect();
-        v.sort_unstable();
-        v
-    }
-
     pub fn snapshot(&mut self, now: Duration) -> Snapshot {
         Snapshot {
             now,
@@ -640,7 +376,7 @@ impl<T> Model<T> {
             online: self.sessions.len(),
             up: self.up.len(),
             supernodes: self.supernodes.len(),
-            mega_supernodes: self.mega,
+            mega_supernodes: self.mega.count as usize,
             warming: self.warming_until.len(),
             slots_total: self.slots_total,
             slots_free: self

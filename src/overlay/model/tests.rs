@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::config::{Allocation, OverlayConfig, QueuePolicy, SelfShutdown};
-use super::model::{LoginResult, Model, Reject};
+use super::{LoginResult, MegaRefused, Model, Reject};
+use crate::overlay::config::{Action, Allocation, MAX_MEGA_PER_CALL, OverlayConfig, QueuePolicy, SelfShutdown};
 use crate::units::{Dur, Rate, Share};
 
 fn ms(n: u64) -> Duration {
@@ -21,7 +21,7 @@ fn server_only(capacity: f64, timeout_s: f64, queue: QueuePolicy) -> Model<u64> 
         ..OverlayConfig::default()
     };
     let mut m = Model::new(&cfg);
-    m.inject_mega(1, 10_000_000);
+    m.inject_mega(1, 10_000_000).unwrap();
     m
 }
 
@@ -325,7 +325,7 @@ fn bug_2007_stops_promoting_while_failures_are_high_and_resumes_after_mega_super
     assert_eq!(s.m.stats().promotions, 0, "no healing while failing");
 
     // The operator's fix: dedicated supernodes, not enough for the whole deficit.
-    s.m.inject_mega(1, 1000);
+    s.m.inject_mega(1, 1000).unwrap();
     s.run_until(18.0);
     assert!(!s.m.promotion_suspended(ms(s.t)));
     s.run_until(30.0);
@@ -426,4 +426,73 @@ fn a_small_initial_population_is_all_logged_in() {
         });
         assert_eq!(m.online() as u64, n, "initial_online {n}");
     }
+}
+
+#[test]
+fn mega_injections_are_bounded_per_call_and_in_all_with_the_actions_share_kept() {
+    let cfg = OverlayConfig {
+        initial_online: 0,
+        max_mega_supernodes: 10,
+        max_mega_slots: 1_000,
+        actions: vec![Action {
+            at: Dur::from_secs_f64(1.0),
+            inject_mega_supernodes: Some(4),
+            slots: Some(100),
+            ..Action::default()
+        }],
+        ..OverlayConfig::default()
+    };
+    assert!(cfg.validate().is_empty());
+    let mut m: Model<u64> = Model::new(&cfg);
+    assert_eq!(m.inject_mega(0, 5), Err(MegaRefused::Count(0)));
+    assert_eq!(
+        m.inject_mega(MAX_MEGA_PER_CALL + 1, 1),
+        Err(MegaRefused::Count(MAX_MEGA_PER_CALL + 1))
+    );
+    assert_eq!(m.inject_mega(1, 0), Err(MegaRefused::NoSlots));
+    assert!(MegaRefused::NoSlots.is_bad_input());
+    // 4 supernodes and 400 slots are the action's: 6 and 600 are left.
+    let e = m.inject_mega(7, 1).unwrap_err();
+    assert_eq!(
+        e,
+        MegaRefused::TooMany {
+            count: 7,
+            total: 11,
+            max: 10,
+            reserved: 4
+        }
+    );
+    assert!(!e.is_bad_input());
+    assert!(
+        e.to_string().contains("over max_mega_supernodes (10, 4 of them kept"),
+        "{e}"
+    );
+    let e = m.inject_mega(1, u32::MAX).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MegaRefused::TooManySlots {
+                reserved: 400,
+                max: 1000,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(m.inject_mega(5, 100).unwrap().len(), 5);
+    assert_eq!(m.inject_mega(1, 100).unwrap().len(), 1);
+    assert!(matches!(m.inject_mega(1, 1), Err(MegaRefused::TooMany { .. })));
+    let mut out = Vec::new();
+    m.tick(ms(1000), &mut out);
+    let s = m.snapshot(ms(1000));
+    assert_eq!(
+        (s.mega_supernodes, s.slots_total),
+        (10, 1_000),
+        "the action still fired"
+    );
+    assert_eq!(s.stats.mega_injected, 10);
+    assert!(matches!(
+        m.inject_mega(1, 1),
+        Err(MegaRefused::TooMany { reserved: 0, .. })
+    ));
 }
