@@ -57,7 +57,11 @@ fn a_confirmed_node_goes_on_to_the_run() {
     let o = run(PROFILE, &["--allow-target", "login.staging.invalid:8443"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(!stderr(&o).contains("outside loopback"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot resolve `login.staging.invalid`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot resolve `login.staging.invalid`"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(
         PROFILE,
         &[],

@@ -24,6 +24,9 @@ pub(super) async fn overlay(
             return Err(CliError::BadInputs(problems.collect()));
         }
     }
+    if let Some(w) = crate::overlay::listen_warning(listen, cfg.admin_token.is_some()) {
+        eprintln!("warning: {w}");
+    }
     let h = spawn(cfg.clone(), listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))
@@ -37,7 +40,7 @@ pub(super) async fn overlay(
         h.addr
     );
     out!(
-        "  POST /login /keepalive /leave {{\"client\": N}} · GET /metrics · POST /admin/mega-supernodes /admin/shed · Ctrl-C stops"
+        "  POST /login /keepalive /leave {{\"client\": N}} · GET /metrics · POST /admin/mega-supernodes /admin/shed (loopback peers, or Bearer admin_token) · Ctrl-C stops"
     );
     wait_signal().await;
     h.shutdown().await;

@@ -3,62 +3,9 @@
 //! optional `preset`. Started in-process on 127.0.0.1:0 for the run.
 
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use serde_yaml::Value;
 
 use crate::overlay::OverlayConfig;
 use crate::profile::Node;
-use crate::units::Dur;
-
-/// Builds the overlay's config from what the profile wrote. Unless the profile says
-/// otherwise, the overlay's client timeout is the target's request timeout and the
-/// simulated population is online when the run starts. Problems come back as
-/// (path under `target.overlay`, message), all of them.
-pub fn config(settings: &Value, timeout: Duration, population: u64) -> Result<OverlayConfig, Vec<(String, String)>> {
-    let (preset, mut over) = match settings {
-        Value::String(s) if s == "embedded" => ("healthy".to_string(), serde_yaml::Mapping::new()),
-        Value::String(s) => (s.clone(), serde_yaml::Mapping::new()),
-        Value::Mapping(m) => {
-            let mut m = m.clone();
-            let preset = match m.remove("preset") {
-                None => "healthy".to_string(),
-                Some(Value::String(s)) => s,
-                Some(_) => return Err(vec![("preset".into(), "must be a preset name".into())]),
-            };
-            (preset, m)
-        }
-        _ => {
-            return Err(vec![(
-                String::new(),
-                "write `embedded`, a preset name, or a mapping of overlay settings".into(),
-            )]);
-        }
-    };
-    let Some(base) = OverlayConfig::preset(&preset) else {
-        return Err(vec![(
-            "preset".into(),
-            format!(
-                "`{preset}` is not a preset: use one of {}",
-                OverlayConfig::PRESETS.join(", ")
-            ),
-        )]);
-    };
-    if !over.contains_key("client_timeout") {
-        over.insert("client_timeout".into(), Value::String(Dur(timeout).to_string()));
-    }
-    if !over.contains_key("initial_online") {
-        over.insert("initial_online".into(), Value::Number(population.into()));
-    }
-    let mut merged = serde_yaml::to_value(&base).map_err(|e| vec![(String::new(), e.to_string())])?;
-    let m = merged.as_mapping_mut().expect("a struct serializes to a mapping");
-    for (k, v) in over {
-        m.insert(k, v);
-    }
-    let cfg: OverlayConfig = serde_yaml::from_value(merged).map_err(|e| vec![(String::new(), e.to_string())])?;
-    let problems = cfg.validate();
-    if problems.is_empty() { Ok(cfg) } else { Err(problems) }
-}
 
 /// Why the embedded overlay did not start.
 #[derive(Debug, thiserror::Error)]
@@ -141,23 +88,4 @@ pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), Embe
         cfg.capacity
     );
     Ok((node, name, h))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presets_and_settings_merge() {
-        let v: Value = serde_yaml::from_str("{ preset: bug-2007, capacity: 500/s }").unwrap();
-        let c = config(&v, Duration::from_secs(3), 1234).unwrap();
-        assert_eq!(c.capacity.0, 500.0);
-        assert_eq!(c.initial_online, 1234);
-        assert_eq!(c.client_timeout.0, Duration::from_secs(3));
-        assert_eq!(c.allocation.as_str(), "bug-2007");
-        let e = config(&Value::String("nope".into()), Duration::from_secs(1), 1).unwrap_err();
-        assert!(e[0].1.contains("not a preset"));
-        let v: Value = serde_yaml::from_str("{ capacity: lots }").unwrap();
-        assert!(config(&v, Duration::from_secs(1), 1).is_err());
-    }
 }

@@ -74,7 +74,7 @@ pub fn load(path: &Path) -> Result<Profile, ProfileError> {
 /// [`profile::parse`] with the embedded overlay's settings checked by the overlay.
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, ProfileError> {
     profile::parse_with(text, path, env, &|settings, timeout, population| {
-        embedded::config(settings, timeout, population)
+        crate::overlay::config::from_profile(settings, timeout, population)
             .err()
             .unwrap_or_default()
     })
@@ -103,7 +103,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             None,
         ),
         Endpoint::Embedded(settings) => {
-            let cfg = embedded::config(settings, p.target.timeout, p.population.simulated as u64)
+            let cfg = crate::overlay::config::from_profile(settings, p.target.timeout, p.population.simulated as u64)
                 .map_err(embedded::EmbeddedError::Settings)?;
             let (node, name, handle) = embedded::start(&cfg).await?;
             (vec![node], name, Some(handle))
