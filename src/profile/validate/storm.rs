@@ -1,0 +1,115 @@
+//! `population:` and `storm:`: how many clients, and who reboots when (waves or a
+//! recorded trace), with the downtime before each first login.
+
+use super::Validator;
+use crate::profile::raw;
+use crate::profile::spec::{Population, Storm, StormSource, Wave};
+use crate::profile::{Dist, parse_trace};
+use crate::units::{Dur, Share};
+
+/// What a trace's counts stand for: real clients of the modelled population (scaled
+/// down by the population's weight) or virtual clients as driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "kebab-case")]
+enum TraceCounts {
+    Modelled,
+    Simulated,
+}
+
+impl Validator<'_> {
+    pub(super) fn population(&mut self, raw: Option<&raw::RawPopulation>) -> Population {
+        let p = raw.cloned().unwrap_or_default();
+        let simulated = self.value("population.simulate", &p.simulate, 1000u32);
+        let modelled = self.value("population.clients", &p.clients, simulated as u64);
+        if (modelled as f64) < simulated as f64 {
+            self.err(
+                "population.simulate",
+                format!("drives more virtual clients ({simulated}) than the population it models ({modelled})"),
+            );
+        }
+        Population { modelled, simulated }
+    }
+
+    pub(super) fn storm(&mut self, raw: Option<&raw::RawStorm>, pop: &Population) -> Storm {
+        let s = raw.cloned().unwrap_or_default();
+        let downtime = self.unit("storm.downtime", &s.downtime, Dist::Fixed(0.0));
+        if downtime.range().0 < 0.0 {
+            self.err(
+                "storm.downtime",
+                "can be negative: a client cannot log in before it reboots",
+            );
+        }
+        let source = match (&s.waves, &s.trace) {
+            (Some(_), Some(_)) => {
+                self.err("storm.trace", "give either `waves` or `trace`, not both");
+                StormSource::None
+            }
+            (Some(waves), None) => self.waves(waves),
+            (None, Some(trace)) => self.trace(trace, pop),
+            (None, None) => StormSource::None,
+        };
+        Storm { source, downtime }
+    }
+
+    fn waves(&mut self, waves: &[raw::RawWave]) -> StormSource {
+        let mut out = Vec::new();
+        let mut total = 0.0;
+        for (i, w) in waves.iter().enumerate() {
+            let f = |k: &str| format!("storm.waves[{i}].{k}");
+            if w.share.is_none() {
+                self.err(
+                    &f("share"),
+                    "missing: the share of the population that reboots in this wave, e.g. 35%",
+                );
+            }
+            let wave = Wave {
+                name: w.name.clone().unwrap_or_else(|| format!("wave {}", i + 1)),
+                at: self.unit(&f("at"), &w.at, Dur::default()).0,
+                share: self.unit(&f("share"), &w.share, Share(0.0)),
+                spread: self.unit(&f("spread"), &w.spread, Dist::Fixed(0.0)),
+            };
+            total += wave.share.0;
+            out.push(wave);
+        }
+        if total > 1.0 + 1e-9 {
+            self.err(
+                "storm.waves",
+                format!(
+                    "the shares add up to {}: more than the whole population",
+                    Share(total.min(9.99))
+                ),
+            );
+        }
+        StormSource::Waves(out)
+    }
+
+    fn trace(&mut self, raw: &raw::RawTrace, pop: &Population) -> StormSource {
+        let (file, counts) = match raw {
+            raw::RawTrace::File(f) => (f.clone(), None),
+            raw::RawTrace::Spec { file, counts } => (file.clone(), counts.clone()),
+        };
+        let counts = self.choice("storm.trace.counts", &counts, TraceCounts::Modelled);
+        let path = self.dir.join(&file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err("storm.trace", format!("cannot read `{}`: {e}", path.display()));
+                return StormSource::None;
+            }
+        };
+        let scale = match counts {
+            TraceCounts::Modelled => 1.0 / pop.weight(),
+            TraceCounts::Simulated => 1.0,
+        };
+        match parse_trace(&text) {
+            Ok(rows) => StormSource::Trace {
+                path,
+                events: rows.into_iter().map(|(t, n)| (t, n * scale)).collect(),
+            },
+            Err((line, msg)) => {
+                self.err("storm.trace", format!("{}:{line}: {msg}", path.display()));
+                StormSource::None
+            }
+        }
+    }
+}
