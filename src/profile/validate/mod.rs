@@ -3,6 +3,8 @@
 //! client); the helpers every section uses and the profile's top level live here.
 
 mod client;
+#[cfg(test)]
+mod hostile;
 mod storm;
 mod target;
 #[cfg(test)]
@@ -44,6 +46,9 @@ pub fn parse_with(
         file: path.to_path_buf(),
         problems,
     };
+    // A byte-order mark is no part of the document; serde_yaml would read it as the
+    // start of a second one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = Lines::of(text);
     let mut unknown = Vec::new();
     let de = serde_yaml::Deserializer::from_str(text);
