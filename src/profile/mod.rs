@@ -8,6 +8,7 @@
 
 mod dist;
 mod error;
+pub mod limits;
 mod lines;
 mod node;
 mod raw;

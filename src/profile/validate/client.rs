@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::profile::Template;
-use crate::profile::raw;
 use crate::profile::spec::{AdaptiveThrottle, ClientSpec, Jitter, RetryBudget, RetryKind, RetryPolicy, Session, Step};
+use crate::profile::{limits, raw};
 use crate::units::{Dur, Text};
 
 impl Validator<'_> {
@@ -72,8 +72,8 @@ impl Validator<'_> {
         let kind = self.choice("client.retry.policy", &r.policy, RetryKind::Exponential);
         let retry = RetryPolicy {
             kind,
-            base: self.unit("client.retry.base", &r.base, Dur(Duration::from_secs(1))).0,
-            cap: self.unit("client.retry.cap", &r.cap, Dur(Duration::from_secs(60))).0,
+            base: self.span("client.retry.base", &r.base, Duration::from_secs(1), limits::RETRY),
+            cap: self.span("client.retry.cap", &r.cap, Duration::from_secs(60), limits::RETRY),
             jitter: self.choice("client.retry.jitter", &r.jitter, Jitter::Full),
             max_attempts: self.value(
                 "client.retry.max_attempts",
@@ -82,14 +82,35 @@ impl Validator<'_> {
             ),
             honor_retry_after: self.value("client.retry.honor_retry_after", &r.honor_retry_after, true),
             budget: r.budget.as_ref().map(|b| RetryBudget {
-                max_tokens: self.value("client.retry.budget.max_tokens", &b.max_tokens, 10.0),
-                token_ratio: self.value("client.retry.budget.token_ratio", &b.token_ratio, 0.1),
+                max_tokens: self.number_in(
+                    "client.retry.budget.max_tokens",
+                    &b.max_tokens,
+                    10.0,
+                    limits::TOKENS,
+                    "",
+                ),
+                token_ratio: self.number_in(
+                    "client.retry.budget.token_ratio",
+                    &b.token_ratio,
+                    0.1,
+                    limits::TOKENS,
+                    "",
+                ),
             }),
             throttle: r.throttle.as_ref().map(|t| AdaptiveThrottle {
-                k: self.value("client.retry.throttle.k", &t.k, 2.0),
-                window: self
-                    .unit("client.retry.throttle.window", &t.window, Dur(Duration::from_secs(120)))
-                    .0,
+                k: self.number_in(
+                    "client.retry.throttle.k",
+                    &t.k,
+                    2.0,
+                    limits::THROTTLE_K,
+                    " (2 is the SRE book's choice)",
+                ),
+                window: self.span(
+                    "client.retry.throttle.window",
+                    &t.window,
+                    Duration::from_secs(120),
+                    limits::RETRY,
+                ),
             }),
         };
         if retry.max_attempts == 0 {
@@ -102,19 +123,6 @@ impl Validator<'_> {
             self.err(
                 "client.retry.cap",
                 format!("is below the base delay ({})", Dur(retry.base)),
-            );
-        }
-        if let Some(b) = retry.budget
-            && !(b.max_tokens > 0.0 && b.token_ratio > 0.0)
-        {
-            self.err("client.retry.budget", "max_tokens and token_ratio must be above zero");
-        }
-        if let Some(t) = retry.throttle
-            && t.k < 1.0
-        {
-            self.err(
-                "client.retry.throttle.k",
-                "must be at least 1 (2 is the SRE book's choice)",
             );
         }
         retry
@@ -138,12 +146,12 @@ impl Validator<'_> {
                 }
             }
         };
-        let every = self
-            .unit("client.session.every", &s.every, Dur(Duration::from_secs(30)))
-            .0;
-        if every < Duration::from_millis(100) {
-            self.err("client.session.every", "must be at least 100ms");
-        }
+        let every = self.span(
+            "client.session.every",
+            &s.every,
+            Duration::from_secs(30),
+            limits::KEEPALIVE,
+        );
         Session {
             keepalive,
             every,

@@ -20,6 +20,8 @@ const LOGIN: &str = "    - { request: POST /login }";
 
 enum Want {
     Loads,
+    /// A problem on this field, placed on a line, whose message holds this text.
+    Problem(&'static str, &'static str),
 }
 
 fn load(text: &str, dir: &Path) -> Result<Profile, ProfileError> {
@@ -37,6 +39,14 @@ fn check_all(cases: &[(&str, String, Want)], dir: &Path) {
             (Err(_), _) => Some("panicked".to_string()),
             (Ok(Ok(_)), Want::Loads) => None,
             (Ok(Err(e)), Want::Loads) => Some(format!("refused: {e}")),
+            (Ok(Ok(_)), Want::Problem(..)) => Some("loaded".to_string()),
+            (Ok(Err(e)), Want::Problem(field, text)) => {
+                let hit = e
+                    .problems
+                    .iter()
+                    .any(|p| p.field == *field && p.line.is_some() && p.message.contains(text));
+                (!hit).then(|| format!("no placed `{field}` problem holding `{text}` in:\n{e}"))
+            }
         };
         let verdict = verdict.or_else(|| (took > Duration::from_secs(1)).then(|| format!("took {took:?}")));
         if let Some(v) = verdict {
@@ -46,8 +56,16 @@ fn check_all(cases: &[(&str, String, Want)], dir: &Path) {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
+fn extra(yaml: &str) -> String {
+    BASE.replace("# extra", yaml)
+}
+
 fn step(flow: &str) -> String {
     BASE.replace(LOGIN, flow)
+}
+
+fn client(yaml: &str) -> String {
+    BASE.replace(LOGIN, &format!("{LOGIN}\n{yaml}"))
 }
 
 #[test]
@@ -80,4 +98,126 @@ fn non_ascii_text_and_a_bom_load() {
         node: 0,
     };
     assert_eq!(p.client.login[0].body.as_ref().unwrap().render(vars), "7😀");
+}
+
+#[test]
+fn durations_rates_and_scales_out_of_range_are_placed_problems() {
+    use Want::Problem as P;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "baseline 1e308",
+            extra("baseline: { duration: 1e308 }"),
+            P("baseline.duration", "168h"),
+        ),
+        (
+            "baseline 8d",
+            extra("baseline: { duration: 8d }"),
+            P("baseline.duration", "168h"),
+        ),
+        (
+            "window 1e20 h",
+            extra("observe: { window: 99999999999999999999h }"),
+            P("observe.window", "10ms to 1h"),
+        ),
+        (
+            "window 2h",
+            extra("observe: { window: 2h }"),
+            P("observe.window", "10ms to 1h"),
+        ),
+        (
+            "until_recovered",
+            extra("observe: { until_recovered: 1e12 }"),
+            P("observe.until_recovered", "168h"),
+        ),
+        (
+            "timeout 1e19",
+            BASE.replace("] }", "], timeout: 1e19 }"),
+            P("target.timeout", "1ms to 1h"),
+        ),
+        (
+            "timeout 0",
+            BASE.replace("] }", "], timeout: 0s }"),
+            P("target.timeout", "1ms to 1h"),
+        ),
+        ("slo.p99", extra("slo: { p99: 1e15 }"), P("slo.p99", "to 1h")),
+        ("slo.hold", extra("slo: { hold: 1e15 }"), P("slo.hold", "168h")),
+        (
+            "retry.base",
+            client("  retry: { base: 1e15 }"),
+            P("client.retry.base", "0s to 24h"),
+        ),
+        (
+            "retry.cap",
+            client("  retry: { cap: 2d }"),
+            P("client.retry.cap", "0s to 24h"),
+        ),
+        (
+            "throttle.window",
+            client("  retry: { throttle: { window: 1e16 } }"),
+            P("client.retry.throttle.window", "24h"),
+        ),
+        (
+            "throttle.k",
+            client("  retry: { throttle: { k: .inf } }"),
+            P("client.retry.throttle.k", "1 to 1000"),
+        ),
+        (
+            "budget",
+            client("  retry: { budget: { max_tokens: 1e400 } }"),
+            P("client.retry.budget.max_tokens", "0.001 to 1000"),
+        ),
+        (
+            "session.every",
+            client("  session: { keepalive: { request: POST /k }, every: 1e12 }"),
+            P("client.session.every", "100ms to 24h"),
+        ),
+        (
+            "time_scale 1e9",
+            extra("time_scale: 1e9"),
+            P("time_scale", "0.001 to 1000000"),
+        ),
+        (
+            "time_scale 0",
+            extra("time_scale: 0"),
+            P("time_scale", "0.001 to 1000000"),
+        ),
+        (
+            "time_scale nan",
+            extra("time_scale: .nan"),
+            P("time_scale", "0.001 to 1000000"),
+        ),
+        ("rate NaN", extra("baseline: { rate: NaN/s }"), P("baseline.rate", "")),
+        (
+            "rate inf",
+            extra("baseline: { rate: 1e308/1ms }"),
+            P("baseline.rate", ""),
+        ),
+        (
+            "rate negative",
+            extra("baseline: { rate: -5/s }"),
+            P("baseline.rate", ""),
+        ),
+        (
+            "downtime 1e19",
+            extra("storm: { downtime: uniform(1e19) }"),
+            P("storm.downtime", "8760h"),
+        ),
+        (
+            "spread 1e19",
+            extra("storm: { waves: [ { share: 10%, spread: 'normal(sd 1e19)' } ] }"),
+            P("storm.waves[0].spread", "8760h"),
+        ),
+        (
+            "wave at 1e19",
+            extra("storm: { waves: [ { share: 10%, at: 1e19 } ] }"),
+            P("storm.waves[0].at", "8760h"),
+        ),
+        (
+            "a storm of a year of run time",
+            extra("storm: { waves: [ { share: 10%, at: 0s }, { share: 10%, at: 300d } ] }"),
+            P("storm", "168h"),
+        ),
+    ];
+    check_all(&cases, dir.path());
 }

@@ -11,6 +11,7 @@ mod target;
 mod tests;
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,9 +19,9 @@ use std::time::Duration;
 use strum::VariantNames;
 
 use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
-use super::{Lines, Problem, ProfileError, RawProfile, Template};
+use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
 use crate::threshold::{Threshold, parse_all};
-use crate::units::{Dur, Rate, Share, Text};
+use crate::units::{Dur, Rate, Share, Text, UnitError};
 
 /// Checks the embedded overlay's settings (`target.overlay`) given the target's request
 /// timeout and the simulated population; returns every problem as (path under
@@ -149,6 +150,47 @@ impl Validator<'_> {
         }
     }
 
+    /// A duration that must lie in `range` (see [`limits`]); one outside it, or too long
+    /// to be a duration at all, is a problem that names the range.
+    fn span(&mut self, field: &str, v: &Option<Text>, default: Duration, range: RangeInclusive<Duration>) -> Duration {
+        let Some(Text(s)) = v else { return default };
+        match s.parse::<Dur>() {
+            Ok(Dur(d)) if range.contains(&d) => d,
+            Ok(_) | Err(UnitError::TooLong(_)) => {
+                let (lo, hi) = (Dur(*range.start()), Dur(*range.end()));
+                self.err(field, format!("`{s}` is out of range: write from {lo} to {hi}"));
+                default
+            }
+            Err(e) => {
+                self.err(field, e);
+                default
+            }
+        }
+    }
+
+    /// A plain number that must lie in `range`; `hint` follows the range in the problem.
+    fn number_in(
+        &mut self,
+        field: &str,
+        v: &Option<Text>,
+        default: f64,
+        range: RangeInclusive<f64>,
+        hint: &str,
+    ) -> f64 {
+        let Some(Text(s)) = v else { return default };
+        match s.replace('_', "").parse::<f64>() {
+            Ok(x) if range.contains(&x) => x,
+            _ => {
+                let (lo, hi) = (range.start(), range.end());
+                self.err(
+                    field,
+                    format!("`{s}` is out of range: write a number from {lo} to {hi}{hint}"),
+                );
+                default
+            }
+        }
+    }
+
     /// One of an enum's names as profiles write them (`T::VARIANTS`, derived by strum).
     fn choice<T: FromStr + VariantNames>(&mut self, field: &str, v: &Option<Text>, default: T) -> T {
         let Some(Text(s)) = v else { return default };
@@ -181,45 +223,45 @@ impl Validator<'_> {
         let seed = self.value("seed", &raw.seed, 1u64);
         let population = self.population(raw.population.as_ref());
         let target = self.target(raw.target.as_ref(), &population);
-        let time_scale = self.value("time_scale", &raw.time_scale, 1.0f64);
-        if !(time_scale.is_finite() && time_scale > 0.0) {
-            self.err(
-                "time_scale",
-                "must be a number above zero (60 replays an hour in a minute)",
-            );
-        }
+        let time_scale = self.number_in(
+            "time_scale",
+            &raw.time_scale,
+            1.0,
+            limits::TIME_SCALE,
+            " (60 replays an hour in a minute)",
+        );
         let b = raw.baseline.clone().unwrap_or_default();
         let baseline = Baseline {
-            duration: self.unit("baseline.duration", &b.duration, Dur(Duration::ZERO)).0,
+            duration: self.span("baseline.duration", &b.duration, Duration::ZERO, limits::RUN),
             rate: self.unit("baseline.rate", &b.rate, Rate(0.0)),
         };
         let storm = self.storm(raw.storm.as_ref(), &population);
+        self.storm_length(&storm, time_scale);
         let client = self.client(raw.client.as_ref());
         let o = raw.observe.clone().unwrap_or_default();
         let observe = Observe {
-            window: self.unit("observe.window", &o.window, Dur(Duration::from_secs(1))).0,
-            after_storm: self
-                .unit(
-                    "observe.until_recovered",
-                    &o.until_recovered,
-                    Dur(Duration::from_secs(60)),
-                )
-                .0,
+            window: self.span("observe.window", &o.window, Duration::from_secs(1), limits::WINDOW),
+            after_storm: self.span(
+                "observe.until_recovered",
+                &o.until_recovered,
+                Duration::from_secs(60),
+                limits::RUN,
+            ),
         };
-        if observe.window < Duration::from_millis(10) {
-            self.err("observe.window", "must be at least 10ms");
-        }
         let s = raw.slo.clone().unwrap_or_default();
         let slo = Slo {
             success_rate: s
                 .success_rate
                 .as_ref()
                 .map(|_| self.unit("slo.success_rate", &s.success_rate, Share(0.99)).0),
-            p99: s.p99.as_ref().map(|_| self.unit("slo.p99", &s.p99, Dur::default()).0),
+            p99: s
+                .p99
+                .as_ref()
+                .map(|_| self.span("slo.p99", &s.p99, Duration::ZERO, limits::LATENCY)),
             hold: s
                 .hold
                 .as_ref()
-                .map(|_| self.unit("slo.hold", &s.hold, Dur::default()).0),
+                .map(|_| self.span("slo.hold", &s.hold, Duration::ZERO, limits::RUN)),
             min_requests: self.value("slo.min_requests", &s.min_requests, 10u64),
         };
         if let Some(h) = slo.hold

@@ -1,10 +1,12 @@
 //! `population:` and `storm:`: how many clients, and who reboots when (waves or a
 //! recorded trace), with the downtime before each first login.
 
+use std::time::Duration;
+
 use super::Validator;
-use crate::profile::raw;
 use crate::profile::spec::{Population, Storm, StormSource, Wave};
 use crate::profile::{Dist, parse_trace};
+use crate::profile::{limits, raw};
 use crate::units::{Dur, Share};
 
 /// What a trace's counts stand for: real clients of the modelled population (scaled
@@ -64,7 +66,7 @@ impl Validator<'_> {
             }
             let wave = Wave {
                 name: w.name.clone().unwrap_or_else(|| format!("wave {}", i + 1)),
-                at: self.unit(&f("at"), &w.at, Dur::default()).0,
+                at: self.span(&f("at"), &w.at, Duration::ZERO, limits::MODELLED),
                 share: self.unit(&f("share"), &w.share, Share(0.0)),
                 spread: self.unit(&f("spread"), &w.spread, Dist::Fixed(0.0)),
             };
@@ -81,6 +83,44 @@ impl Validator<'_> {
             );
         }
         StormSource::Waves(out)
+    }
+
+    /// The storm's first logins, compressed by `time_scale`, must fit in a run: a year of
+    /// modelled reboots at scale 1 is a problem here, not a run that never ends.
+    pub(super) fn storm_length(&mut self, storm: &Storm, time_scale: f64) {
+        let (first, last) = match &storm.source {
+            StormSource::Waves(waves) => waves
+                .iter()
+                .map(|w| {
+                    let (lo, hi) = w.spread.range();
+                    (w.at.as_secs_f64() + lo, w.at.as_secs_f64() + hi)
+                })
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (lo, hi)| {
+                    (a.min(lo), b.max(hi))
+                }),
+            StormSource::Trace { events, .. } => events
+                .iter()
+                .map(|(t, _)| t.as_secs_f64())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t))),
+            StormSource::None => return,
+        };
+        if first > last {
+            return;
+        }
+        let modelled = last - first + storm.downtime.range().1.max(0.0);
+        let run = modelled / time_scale;
+        let max = *limits::RUN.end();
+        if run > max.as_secs_f64() {
+            self.err(
+                "storm",
+                format!(
+                    "lasts {} of run time ({} modelled ÷ time_scale {time_scale}): at most {}; raise time_scale or shorten the storm",
+                    Dur::from_secs_f64(run),
+                    Dur::from_secs_f64(modelled),
+                    Dur(max)
+                ),
+            );
+        }
     }
 
     fn trace(&mut self, raw: &raw::RawTrace, pop: &Population) -> StormSource {

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use super::Validator;
-use crate::profile::raw;
 use crate::profile::spec::{ConnMode, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
 use crate::profile::{Node, Vars};
-use crate::units::Dur;
+use crate::profile::{limits, raw};
 
 impl Validator<'_> {
     pub(super) fn target(&mut self, raw: Option<&raw::RawTarget>, population: &Population) -> Option<Target> {
@@ -15,12 +14,9 @@ impl Validator<'_> {
             self.err("target", "missing: say `overlay: embedded` or list `nodes`");
             return None;
         };
-        let endpoint = self.endpoint(t, population);
+        let timeout = self.span("target.timeout", &t.timeout, Duration::from_secs(2), limits::TIMEOUT);
+        let endpoint = self.endpoint(t, timeout, population);
         let pick = self.choice("target.pick", &t.pick, Pick::RoundRobin);
-        let timeout = self.unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2))).0;
-        if timeout.is_zero() {
-            self.err("target.timeout", "must be above zero");
-        }
         let connection = self.choice("target.connection", &t.connection, ConnMode::Fresh);
         let max_connections = self.value("target.max_connections", &t.max_connections, 256usize);
         let max_in_flight = self.value("target.max_in_flight", &t.max_in_flight, 20_000usize);
@@ -56,14 +52,13 @@ impl Validator<'_> {
     }
 
     /// `overlay` (checked by the caller's overlay check) or `nodes`, never both.
-    fn endpoint(&mut self, t: &raw::RawTarget, population: &Population) -> Option<Endpoint> {
+    fn endpoint(&mut self, t: &raw::RawTarget, timeout: Duration, population: &Population) -> Option<Endpoint> {
         match (&t.overlay, &t.nodes) {
             (Some(_), Some(_)) => {
                 self.err("target.nodes", "give either `overlay` or `nodes`, not both");
                 None
             }
             (Some(o), None) => {
-                let timeout = self.unit("target.timeout", &t.timeout, Dur(Duration::from_secs(2))).0;
                 let problems = (self.overlay)(o, timeout, population.simulated as u64);
                 if problems.is_empty() {
                     Some(Endpoint::Embedded(o.clone()))
