@@ -31,3 +31,8 @@ pub const TIME_SCALE: RangeInclusive<f64> = 1e-3..=1e6;
 pub const TOKENS: RangeInclusive<f64> = 1e-3..=1000.0;
 /// `client.retry.throttle.k`: below 1 the client refuses requests the server accepts.
 pub const THROTTLE_K: RangeInclusive<f64> = 1.0..=1000.0;
+
+/// A trace file: 64 MiB is some four million `t,count` rows.
+pub const TRACE_BYTES: u64 = 64 << 20;
+/// A CA certificate file (PEM): a bundle of every public root is under 1 MiB.
+pub const CA_BYTES: u64 = 4 << 20;

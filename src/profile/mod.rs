@@ -8,6 +8,7 @@
 
 mod dist;
 mod error;
+mod file;
 pub mod limits;
 mod lines;
 mod node;

@@ -221,3 +221,46 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
     ];
     check_all(&cases, dir.path());
 }
+
+#[test]
+fn traces_are_bounded_in_size_kind_time_and_count() {
+    use Want::Problem as P;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("far.csv", "0,1\n1e300,1\n");
+    write("many.csv", "0,1e15\n");
+    write("over.csv", "0,2\n10,2\n");
+    write("fits.csv", "0,1.5\n10,1.5\n");
+    write("nan.csv", "0,NaN\n");
+    let huge = std::fs::File::create(dir.path().join("huge.csv")).unwrap();
+    huge.set_len(65 << 20).unwrap(); // sparse: takes no disk
+    let trace = |spec: &str| extra(&format!("storm: {{ trace: {spec} }}"));
+    let cases = [
+        ("a time of 1e300 s", trace("far.csv"), P("storm.trace", "8760h")),
+        (
+            "1e15 clients",
+            trace("{ file: many.csv, counts: simulated }"),
+            P("storm.trace", "population.simulate"),
+        ),
+        (
+            "1e15 modelled clients",
+            trace("{ file: many.csv, counts: modelled }"),
+            P("storm.trace", "population.simulate"),
+        ),
+        (
+            "4 clients of 3",
+            trace("{ file: over.csv, counts: simulated }"),
+            P("storm.trace", "4 virtual clients"),
+        ),
+        (
+            "3 clients of 3",
+            trace("{ file: fits.csv, counts: simulated }"),
+            Want::Loads,
+        ),
+        ("NaN", trace("nan.csv"), P("storm.trace", "count `NaN`")),
+        ("/dev/zero", trace("/dev/zero"), P("storm.trace", "not a regular file")),
+        ("a directory", trace("."), P("storm.trace", "not a regular file")),
+        ("65 MiB", trace("huge.csv"), P("storm.trace", "64 MiB")),
+    ];
+    check_all(&cases, dir.path());
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Validator;
+use crate::profile::file::read_text;
 use crate::profile::spec::{Population, Storm, StormSource, Wave};
 use crate::profile::{Dist, parse_trace};
 use crate::profile::{limits, raw};
@@ -130,10 +131,10 @@ impl Validator<'_> {
         };
         let counts = self.choice("storm.trace.counts", &counts, TraceCounts::Modelled);
         let path = self.dir.join(&file);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_text(&path, limits::TRACE_BYTES) {
             Ok(t) => t,
             Err(e) => {
-                self.err("storm.trace", format!("cannot read `{}`: {e}", path.display()));
+                self.err("storm.trace", e);
                 return StormSource::None;
             }
         };
@@ -141,15 +142,46 @@ impl Validator<'_> {
             TraceCounts::Modelled => 1.0 / pop.weight(),
             TraceCounts::Simulated => 1.0,
         };
-        match parse_trace(&text) {
-            Ok(rows) => StormSource::Trace {
-                path,
-                events: rows.into_iter().map(|(t, n)| (t, n * scale)).collect(),
-            },
+        let events: Vec<(Duration, f64)> = match parse_trace(&text) {
+            Ok(rows) => rows.into_iter().map(|(t, n)| (t, n * scale)).collect(),
             Err((line, msg)) => {
                 self.err("storm.trace", format!("{}:{line}: {msg}", path.display()));
-                StormSource::None
+                return StormSource::None;
             }
+        };
+        // Refused rather than scaled down: the trace is what happened, and quietly
+        // shrinking it would change the very storm the run is meant to measure.
+        let total: f64 = events.iter().map(|(_, n)| n).sum();
+        if total.is_nan() || total > pop.simulated as f64 {
+            let mode = match counts {
+                TraceCounts::Modelled => format!(
+                    "counts: modelled, each virtual client standing for {}",
+                    figure(pop.weight())
+                ),
+                TraceCounts::Simulated => "counts: simulated".to_string(),
+            };
+            self.err(
+                "storm.trace",
+                format!(
+                    "`{}` reboots {} virtual clients ({mode}), more than population.simulate ({}): raise population.simulate, or give population.clients the population the trace was recorded from and write `counts: modelled`",
+                    path.display(),
+                    figure(total),
+                    pop.simulated
+                ),
+            );
+            return StormSource::None;
         }
+        StormSource::Trace { path, events }
+    }
+}
+
+/// A count as a person reads it: whole numbers whole, huge ones in e-notation.
+fn figure(x: f64) -> String {
+    if x >= 1e12 {
+        format!("{x:.3e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Validator;
+use crate::profile::file::read_limited;
 use crate::profile::spec::{ConnMode, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
 use crate::profile::{Node, Vars};
 use crate::profile::{limits, raw};
@@ -111,10 +112,10 @@ impl Validator<'_> {
         let verify = self.value("target.tls.verify", &t.verify, true);
         let ca = t.ca.as_ref().and_then(|file| {
             let path = self.dir.join(file);
-            let pem = match std::fs::read(&path) {
+            let pem = match read_limited(&path, limits::CA_BYTES) {
                 Ok(b) => b,
                 Err(e) => {
-                    self.err("target.tls.ca", format!("cannot read `{}`: {e}", path.display()));
+                    self.err("target.tls.ca", e);
                     return None;
                 }
             };
