@@ -1,9 +1,11 @@
-//! Files a profile names (traces, CA certificates), read with a size limit: `trace:
-//! /dev/zero` or a FIFO must be refused, not read without end.
+//! The profile file and the files it names (traces, CA certificates), read with a size
+//! limit: `trace: /dev/zero` or a FIFO must be refused, not read without end.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use super::{Problem, ProfileError, limits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -62,6 +64,29 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
     })
 }
 
+/// Reads a profile file for [`super::parse`]: a regular file of at most
+/// [`limits::PROFILE_BYTES`], UTF-8 (bad bytes placed by offset and line), a leading
+/// byte-order mark dropped.
+pub fn read_profile(path: &Path) -> Result<String, ProfileError> {
+    match read_text(path, limits::PROFILE_BYTES) {
+        Ok(text) => Ok(match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
+        }),
+        Err(e) => Err(ProfileError {
+            file: path.to_path_buf(),
+            problems: vec![Problem {
+                line: match e {
+                    ReadError::NotUtf8 { line, .. } => Some(line),
+                    _ => None,
+                },
+                field: String::new(),
+                message: e.to_string(),
+            }],
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +116,19 @@ mod tests {
             Err(ReadError::NotUtf8 { offset: 4, line: 3, .. }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_profile_file_is_text_without_its_bom_or_a_placed_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, "\u{feff}name: x\n").unwrap();
+        assert_eq!(read_profile(&path).unwrap(), "name: x\n");
+        std::fs::write(&path, b"name: x\nseed: \xc3\x28\n").unwrap();
+        let e = read_profile(&path).unwrap_err();
+        assert_eq!(e.problems[0].line, Some(2));
+        assert!(e.to_string().contains("byte 14 (line 2)"), "{e}");
+        let e = read_profile(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

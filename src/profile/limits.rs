@@ -36,3 +36,5 @@ pub const THROTTLE_K: RangeInclusive<f64> = 1.0..=1000.0;
 pub const TRACE_BYTES: u64 = 64 << 20;
 /// A CA certificate file (PEM): a bundle of every public root is under 1 MiB.
 pub const CA_BYTES: u64 = 4 << 20;
+/// A profile file: a profile is a few kilobytes.
+pub const PROFILE_BYTES: u64 = 4 << 20;

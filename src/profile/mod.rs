@@ -20,6 +20,7 @@ mod validate;
 
 pub use dist::{Dist, DistError};
 pub use error::{Problem, ProfileError};
+pub use file::read_profile;
 pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;

@@ -264,3 +264,26 @@ fn traces_are_bounded_in_size_kind_time_and_count() {
     ];
     check_all(&cases, dir.path());
 }
+
+#[test]
+fn documents_that_yaml_cannot_take_are_placed() {
+    use Want::Problem as P;
+    let dir = tempfile::tempdir().unwrap();
+    // 9⁹ strings once expanded, under a field serde reads whole (overlay settings).
+    let mut bomb = String::from("name: b\nx0: &a0 [l, l, l, l, l, l, l, l, l]\n");
+    for i in 1..9 {
+        let prev = format!("*a{}", i - 1);
+        bomb.push_str(&format!("x{i}: &a{i} [{}]\n", [prev.as_str(); 9].join(", ")));
+    }
+    bomb.push_str("target: { overlay: *a8 }\n");
+    let cases = [
+        (
+            "two documents",
+            format!("{BASE}---\nname: second\n"),
+            P("", "second document starts at line 8"),
+        ),
+        ("an empty second document", format!("{BASE}---\n"), P("", "line 8")),
+        ("an alias bomb", bomb, P("x1[0]", "repetition limit exceeded")),
+    ];
+    check_all(&cases, dir.path());
+}

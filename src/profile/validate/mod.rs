@@ -51,18 +51,18 @@ pub fn parse_with(
     // start of a second one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = Lines::of(text);
+    if let Some(line) = lines.second_document() {
+        return Err(fail(vec![Problem {
+            line: Some(line),
+            field: String::new(),
+            message: format!("one profile per file; a second document starts at line {line}"),
+        }]));
+    }
     let mut unknown = Vec::new();
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawProfile = match serde_ignored::deserialize(de, |p| unknown.push(path_string(&p))) {
         Ok(r) => r,
-        Err(e) => {
-            let line = e.location().map(|l| l.line());
-            return Err(fail(vec![Problem {
-                line,
-                field: String::new(),
-                message: e.to_string(),
-            }]));
-        }
+        Err(e) => return Err(fail(vec![yaml_problem(&e, &lines)])),
     };
     let mut v = Validator {
         lines: &lines,
@@ -83,6 +83,33 @@ pub fn parse_with(
     } else {
         v.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         Err(fail(v.problems))
+    }
+}
+
+/// serde_yaml's error, placed: at its own location, or (it has none for "repetition
+/// limit exceeded") at the first alias, whose expansion is the likely cause, or else
+/// at line 1, so that no problem goes out without a line.
+fn yaml_problem(e: &serde_yaml::Error, lines: &Lines) -> Problem {
+    if let Some(l) = e.location() {
+        return Problem {
+            line: Some(l.line()),
+            field: String::new(),
+            message: e.to_string(),
+        };
+    }
+    // serde_yaml has no public error kinds: its wording is all there is to tell by.
+    let repetition = e.to_string().contains("repetition limit");
+    match lines.first_alias().filter(|_| repetition) {
+        Some((field, line)) => Problem {
+            line: Some(line),
+            field: field.to_string(),
+            message: format!("{e}: the aliases (`*name`) expand to more than a profile can hold; the first is here"),
+        },
+        None => Problem {
+            line: Some(1),
+            field: String::new(),
+            message: e.to_string(),
+        },
     }
 }
 
