@@ -2,18 +2,22 @@
 //! serde_yaml does not expose positions, so the text is walked once more with
 //! yaml-rust2's event parser, which does. The same walk finds what serde_yaml refuses
 //! without a place: a second document, and the aliases behind "repetition limit
-//! exceeded".
+//! exceeded". It also stops at the first node nested deeper than [`MAX_DEPTH`]: its paths
+//! grow with depth, and the cheap scan (`depth.rs`) that runs first may count less.
 
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+use super::depth::MAX_DEPTH;
+
 #[derive(Debug, Default, Clone)]
 pub struct Lines {
     at: HashMap<String, usize>,
     second_document: Option<usize>,
     first_alias: Option<(String, usize)>,
+    too_deep: Option<usize>,
 }
 
 enum Frame {
@@ -96,6 +100,7 @@ impl Lines {
         let mut parser = Parser::new_from_str(text);
         let mut documents = 0;
         let mut second_document = None;
+        let mut too_deep = None;
         // A document that does not parse gets lines up to its error; serde_yaml reports it.
         while let Ok((ev, mark)) = parser.next_token() {
             match ev {
@@ -107,6 +112,10 @@ impl Lines {
                         break;
                     }
                 }
+                Event::MappingStart(..) | Event::SequenceStart(..) if w.stack.len() == MAX_DEPTH => {
+                    too_deep = Some(mark.line());
+                    break;
+                }
                 ev => w.on_event(ev, mark),
             }
         }
@@ -114,7 +123,13 @@ impl Lines {
             at: w.at,
             second_document,
             first_alias: w.first_alias,
+            too_deep,
         }
+    }
+
+    /// The line of the first node nested deeper than [`MAX_DEPTH`]; the walk stopped there.
+    pub fn too_deep(&self) -> Option<usize> {
+        self.too_deep
     }
 
     /// The line where a second YAML document starts (`---`), if the text has one.
@@ -165,5 +180,14 @@ mod tests {
         assert_eq!(l.first_alias(), Some(("b[1]", 3)));
         assert_eq!(l.line("c"), None, "the second document is not walked");
         assert_eq!(Lines::of("a: 1\n---\n").second_document(), Some(2));
+    }
+
+    #[test]
+    fn stops_at_the_first_node_too_deep() {
+        let at = |depth: usize| format!("a:\n  b: {}{}\n", "[".repeat(depth - 2), "]".repeat(depth - 2));
+        assert_eq!(Lines::of(&at(MAX_DEPTH)).too_deep(), None);
+        assert_eq!(Lines::of(&at(MAX_DEPTH + 1)).too_deep(), Some(2));
+        let block = format!("a:\n{}1\n", "- ".repeat(MAX_DEPTH));
+        assert_eq!(Lines::of(&block).too_deep(), Some(2));
     }
 }

@@ -6,6 +6,7 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+mod depth;
 mod dist;
 mod error;
 mod file;

@@ -287,3 +287,21 @@ fn documents_that_yaml_cannot_take_are_placed() {
     ];
     check_all(&cases, dir.path());
 }
+
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    use Want::Problem as P;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let flow = format!("name: deep\nx: {}{}\n", "[".repeat(n), "]".repeat(n));
+    let block = format!("name: deep\nx:\n{}\n", "- ".repeat(n) + "1");
+    let maps = format!("name: deep\nx: {}1{}\n", "{a: ".repeat(n), "}".repeat(n));
+    let at_64 = format!("{BASE}x: {}{}\n", "[".repeat(63), "]".repeat(63));
+    let cases = [
+        ("100k [", flow, P("", "64 levels")),
+        ("100k -", block, P("", "64 levels")),
+        ("100k {a:", maps, P("", "64 levels")),
+        ("64 levels are not refused for depth", at_64, P("x", "unknown field")),
+    ];
+    check_all(&cases, dir.path());
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use strum::VariantNames;
 
+use super::depth::{MAX_DEPTH, too_deep};
 use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
 use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
 use crate::threshold::{Threshold, parse_all};
@@ -50,7 +51,21 @@ pub fn parse_with(
     // A byte-order mark is no part of the document; serde_yaml would read it as the
     // start of a second one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Depth first, before any parser: deep nesting is where YAML parsers go quadratic.
+    let deep = |line| {
+        fail(vec![Problem {
+            line: Some(line),
+            field: String::new(),
+            message: format!("nested deeper than {MAX_DEPTH} levels: a profile needs five or six; flatten it"),
+        }])
+    };
+    if let Some(line) = too_deep(text) {
+        return Err(deep(line));
+    }
     let lines = Lines::of(text);
+    if let Some(line) = lines.too_deep() {
+        return Err(deep(line));
+    }
     if let Some(line) = lines.second_document() {
         return Err(fail(vec![Problem {
             line: Some(line),
