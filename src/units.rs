@@ -18,6 +18,12 @@ pub enum UnitError {
     Share(String),
     #[error("`{0}` is negative; it must be zero or more")]
     Negative(String),
+    /// Beyond `Duration` (about 584 billion years): no run can use it.
+    #[error("`{0}` is too long to be a duration")]
+    TooLong(String),
+    /// Not a finite number of events per second once divided out (`1e308/1ms`).
+    #[error("`{0}` is too high to be a rate")]
+    TooHigh(String),
 }
 
 /// A duration written with its unit. A bare number is read as seconds.
@@ -25,8 +31,10 @@ pub enum UnitError {
 pub struct Dur(pub Duration);
 
 impl Dur {
+    /// Saturates: NaN and negatives are zero, beyond `Duration::MAX` is `Duration::MAX`
+    /// (values come from reports and arithmetic, and a panic is worse than a clamp).
     pub fn from_secs_f64(s: f64) -> Self {
-        Dur(Duration::from_secs_f64(s))
+        Dur(saturating_secs(s))
     }
     pub fn as_secs_f64(self) -> f64 {
         self.0.as_secs_f64()
@@ -40,9 +48,14 @@ impl FromStr for Dur {
         if t.starts_with('-') {
             return Err(UnitError::Negative(s.to_string()));
         }
+        let fit = |secs: f64| {
+            Duration::try_from_secs_f64(secs)
+                .map(Dur)
+                .map_err(|_| UnitError::TooLong(s.to_string()))
+        };
         if let Ok(secs) = t.parse::<f64>() {
             if secs.is_finite() && secs >= 0.0 {
-                return Ok(Dur(Duration::from_secs_f64(secs)));
+                return fit(secs);
             }
             return Err(UnitError::Duration(s.to_string()));
         }
@@ -61,13 +74,21 @@ impl FromStr for Dur {
                 _ => f64::NAN,
             };
             if scale.is_finite() && v.is_finite() && v >= 0.0 {
-                return Ok(Dur(Duration::from_secs_f64(v * scale)));
+                return fit(v * scale);
             }
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|_| UnitError::Duration(s.to_string()))
+        humantime::parse_duration(t).map(Dur).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => UnitError::TooLong(s.to_string()),
+            _ => UnitError::Duration(s.to_string()),
+        })
     }
+}
+
+fn saturating_secs(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 fn split_number(t: &str) -> (&str, &str) {
@@ -163,7 +184,11 @@ impl FromStr for Rate {
         if per_unit <= 0.0 {
             return Err(UnitError::Rate(s.to_string()));
         }
-        Ok(Rate(n / per_unit))
+        let r = n / per_unit;
+        if !r.is_finite() {
+            return Err(UnitError::TooHigh(s.to_string()));
+        }
+        Ok(Rate(r))
     }
 }
 
@@ -288,7 +313,7 @@ pub fn fmt_ms(ms: f64) -> String {
     if ms > 0.0 && ms < 1.0 {
         return format!("{ms:.2}ms");
     }
-    format_duration(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    format_duration(saturating_secs(ms / 1000.0))
 }
 
 #[cfg(test)]
@@ -332,6 +357,31 @@ mod tests {
         }
         for bad in ["fast", "10/fortnight", "-5/s", "5/0s"] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_that_do_not_fit_are_refused_not_panicked_on() {
+        for text in [
+            "1e308",
+            "99999999999999999999h",
+            "100000000000000000000d",
+            "18446744073709551616",
+            "300000000000000000000000s",
+        ] {
+            let e = std::panic::catch_unwind(|| text.parse::<Dur>()).unwrap_or_else(|_| panic!("{text} panicked"));
+            assert!(matches!(e, Err(UnitError::TooLong(_))), "{text}: {e:?}");
+        }
+        assert_eq!(Dur::from_secs_f64(1e300).0, Duration::MAX, "saturates");
+        assert_eq!(Dur::from_secs_f64(f64::NAN).0, Duration::ZERO);
+        assert_eq!(fmt_ms(f64::INFINITY), format_duration(Duration::MAX));
+    }
+
+    #[test]
+    fn rates_that_are_not_numbers_or_do_not_fit_are_refused() {
+        for bad in ["NaN/s", "inf/s", "-inf/s", "1e308/1ms", "1e308/1us"] {
+            let r = bad.parse::<Rate>();
+            assert!(r.is_err(), "{bad}: {r:?}");
         }
     }
 

@@ -50,6 +50,34 @@ pub struct Plan {
     pub background_clients: u32,
 }
 
+/// Wave sizes from their shares of `simulated`: none below zero, adding up to
+/// round(Σ share × simulated) and never above `simulated`. Largest remainder: each wave
+/// gets its quota rounded down, and the clients left go to the waves whose quotas lost
+/// most to that rounding (the earlier wave on a tie). Rounding each wave on its own
+/// gave 2 + 2 + 0 for 50 %, 50 %, 0 % of 3, and trimming the excess off the last wave
+/// wrapped it below zero.
+fn apportion(shares: &[f64], simulated: u32) -> Vec<u32> {
+    let n = simulated as f64;
+    let mut quotas: Vec<f64> = shares.iter().map(|s| s.clamp(0.0, 1.0) * n).collect();
+    let sum: f64 = quotas.iter().sum();
+    if sum > n {
+        // Validation allows shares to add up to 1 + 1e-9; never more clients than exist.
+        quotas.iter_mut().for_each(|q| *q *= n / sum);
+    }
+    let total = (quotas.iter().sum::<f64>().round() as u64).min(simulated as u64);
+    let mut sizes: Vec<u64> = quotas.iter().map(|q| q.floor() as u64).collect();
+    let mut order: Vec<usize> = (0..quotas.len()).collect();
+    order.sort_by(|&a, &b| {
+        let lost = |i: usize| quotas[i] - quotas[i].floor();
+        lost(b).total_cmp(&lost(a)).then(a.cmp(&b))
+    });
+    let given: u64 = sizes.iter().sum();
+    for &i in order.iter().cycle().take(total.saturating_sub(given) as usize) {
+        sizes[i] += 1;
+    }
+    sizes.into_iter().map(|s| s as u32).collect()
+}
+
 fn micros(secs: f64) -> u64 {
     (secs.max(0.0) * 1e6).round() as u64
 }
@@ -89,17 +117,8 @@ impl Plan {
                     .iter()
                     .map(|w| w.at.as_secs_f64() + w.spread.range().0)
                     .fold(f64::INFINITY, f64::min);
-                let mut sizes: Vec<u32> = waves
-                    .iter()
-                    .map(|w| (w.share.0 * p.population.simulated as f64).round() as u32)
-                    .collect();
-                // Rounding must not drive more clients than the population has.
-                let total: u64 = sizes.iter().map(|&s| s as u64).sum();
-                if total > p.population.simulated as u64
-                    && let Some(last) = sizes.last_mut()
-                {
-                    *last -= (total - p.population.simulated as u64) as u32;
-                }
+                let shares: Vec<f64> = waves.iter().map(|w| w.share.0).collect();
+                let sizes = apportion(&shares, p.population.simulated);
                 for (w, n) in waves.iter().zip(sizes) {
                     for _ in 0..n {
                         let c = next_id;
@@ -268,5 +287,33 @@ mod tests {
         let total: usize = parts.iter().map(|s| s.events.len()).sum();
         assert_eq!(total, full.events.len());
         assert!(parts.iter().all(|s| s.events.len() > full.events.len() / 4));
+    }
+
+    #[test]
+    fn apportion_gives_the_rounded_total_by_largest_remainder() {
+        let cases: &[(&[f64], u32, &[u32])] = &[
+            (&[0.5, 0.5, 0.0], 3, &[2, 1, 0]),
+            (&[0.35, 0.40], 50_000, &[17_500, 20_000]),
+            (&[1.0 / 3.0; 3], 10, &[4, 3, 3]),
+            (&[0.25, 0.25, 0.25, 0.25], 3, &[1, 1, 1, 0]),
+            (&[0.1, 0.2], 0, &[0, 0]),
+            (&[0.5, 0.5 + 1e-9], u32::MAX, &[2_147_483_645, 2_147_483_650]),
+            (&[0.0, 0.0], 7, &[0, 0]),
+            (&[], 7, &[]),
+        ];
+        for (shares, n, want) in cases {
+            let got = apportion(shares, *n);
+            assert_eq!(&got, want, "{shares:?} of {n}");
+            let total: u64 = got.iter().map(|&s| s as u64).sum();
+            assert!(total <= *n as u64);
+        }
+    }
+
+    #[test]
+    fn wave_sizes_never_wrap_and_add_up_to_the_rounded_total() {
+        let text = "name: t\ntarget: { nodes: [http://127.0.0.1:1] }\npopulation: { clients: 3, simulate: 3 }\nstorm: { waves: [ { share: 50% }, { share: 50% }, { share: 0% } ] }\nclient:\n  login: [ { request: POST /login } ]\n";
+        let p = crate::profile::parse(text, Path::new("t.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let plan = std::panic::catch_unwind(|| Plan::new(&p)).expect("no overflow");
+        assert_eq!(plan.storm_clients, 3);
     }
 }

@@ -5,7 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::units::{Dur, format_duration};
+use super::limits;
+use crate::units::{Dur, UnitError, format_duration};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
@@ -69,11 +70,23 @@ impl Dist {
     }
 }
 
+/// One parameter, in modelled seconds, no longer than [`limits::MODELLED`] allows: the
+/// plan adds and scales these, and a value near `Duration::MAX` would overflow there.
 fn dur(text: &str, s: &str) -> Result<f64, DistError> {
-    s.trim().parse::<Dur>().map(|d| d.as_secs_f64()).map_err(|e| DistError {
+    let err = |why: String| DistError {
         text: text.to_string(),
-        why: e.to_string(),
-    })
+        why,
+    };
+    let max = *limits::MODELLED.end();
+    match s.trim().parse::<Dur>() {
+        Ok(Dur(d)) if d <= max => Ok(d.as_secs_f64()),
+        Ok(_) | Err(UnitError::TooLong(_)) => Err(err(format!(
+            "`{}` is beyond {} (365 days), the longest modelled time a profile can use",
+            s.trim(),
+            Dur(max)
+        ))),
+        Err(e) => Err(err(e.to_string())),
+    }
 }
 
 impl FromStr for Dist {
@@ -152,7 +165,7 @@ impl FromStr for Dist {
 
 impl fmt::Display for Dist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = |s: f64| format_duration(std::time::Duration::from_secs_f64(s.max(0.0)));
+        let d = |s: f64| format_duration(Dur::from_secs_f64(s).0);
         match *self {
             Dist::Fixed(0.0) => f.write_str("spike"),
             Dist::Fixed(v) => write!(f, "fixed({})", d(v)),
@@ -194,9 +207,18 @@ mod tests {
             "exponential(0s)",
             "uniform()",
             "soon",
+            "uniform(1e19)",
+            "uniform(0s, 400d)",
+            "normal(sd 1e19)",
+            "normal(mean 1e300, sd 1s)",
+            "exponential(1e19)",
+            "fixed(1e19)",
+            "1e19",
         ] {
             assert!(bad.parse::<Dist>().is_err(), "{bad}");
         }
+        let e = "uniform(1e19)".parse::<Dist>().unwrap_err().to_string();
+        assert!(e.contains("8760h"), "says the limit: {e}");
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! Where each field of a YAML document stands: `storm.waves[1].spread` → line 14.
 //! serde_yaml does not expose positions, so the text is walked once more with
-//! yaml-rust2's event parser, which does.
+//! yaml-rust2's event parser, which does. The same walk finds what serde_yaml refuses
+//! without a place: a second document, and the aliases behind "repetition limit
+//! exceeded". It also stops at the first node nested deeper than [`MAX_DEPTH`]: its paths
+//! grow with depth, and the cheap scan (`depth.rs`) that runs first may count less.
 
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+use super::depth::MAX_DEPTH;
+
 #[derive(Debug, Default, Clone)]
 pub struct Lines {
     at: HashMap<String, usize>,
+    second_document: Option<usize>,
+    first_alias: Option<(String, usize)>,
+    too_deep: Option<usize>,
 }
 
 enum Frame {
@@ -21,6 +29,7 @@ enum Frame {
 struct Walker {
     stack: Vec<Frame>,
     at: HashMap<String, usize>,
+    first_alias: Option<(String, usize)>,
 }
 
 impl Walker {
@@ -74,7 +83,10 @@ impl MarkedEventReceiver for Walker {
                 self.stack.pop();
             }
             Event::Alias(_) => {
-                self.child_path();
+                let path = self.child_path();
+                if self.first_alias.is_none() {
+                    self.first_alias = Some((path.unwrap_or_default(), line));
+                }
             }
             _ => {}
         }
@@ -82,11 +94,52 @@ impl MarkedEventReceiver for Walker {
 }
 
 impl Lines {
+    /// Walks the first document; stops at the start of a second one.
     pub fn of(text: &str) -> Lines {
         let mut w = Walker::default();
-        // A document that does not parse gets no lines; serde_yaml reports the syntax error.
-        let _ = Parser::new_from_str(text).load(&mut w, false);
-        Lines { at: w.at }
+        let mut parser = Parser::new_from_str(text);
+        let mut documents = 0;
+        let mut second_document = None;
+        let mut too_deep = None;
+        // A document that does not parse gets lines up to its error; serde_yaml reports it.
+        while let Ok((ev, mark)) = parser.next_token() {
+            match ev {
+                Event::StreamEnd => break,
+                Event::DocumentStart => {
+                    documents += 1;
+                    if documents == 2 {
+                        second_document = Some(mark.line());
+                        break;
+                    }
+                }
+                Event::MappingStart(..) | Event::SequenceStart(..) if w.stack.len() == MAX_DEPTH => {
+                    too_deep = Some(mark.line());
+                    break;
+                }
+                ev => w.on_event(ev, mark),
+            }
+        }
+        Lines {
+            at: w.at,
+            second_document,
+            first_alias: w.first_alias,
+            too_deep,
+        }
+    }
+
+    /// The line of the first node nested deeper than [`MAX_DEPTH`]; the walk stopped there.
+    pub fn too_deep(&self) -> Option<usize> {
+        self.too_deep
+    }
+
+    /// The line where a second YAML document starts (`---`), if the text has one.
+    pub fn second_document(&self) -> Option<usize> {
+        self.second_document
+    }
+
+    /// The path and line of the first alias (`*name`), if the document uses any.
+    pub fn first_alias(&self) -> Option<(&str, usize)> {
+        self.first_alias.as_ref().map(|(p, l)| (p.as_str(), *l))
     }
 
     /// The line of `path`, or of its nearest ancestor that has one.
@@ -117,5 +170,24 @@ mod tests {
         assert_eq!(l.line("client.login[0].request"), Some(9));
         // Unknown leaf: its parent's line.
         assert_eq!(l.line("storm.waves[1].nope"), Some(5));
+        assert_eq!((l.second_document(), l.first_alias()), (None, None));
+    }
+
+    #[test]
+    fn finds_a_second_document_and_the_first_alias() {
+        let l = Lines::of("---\na: &x 1\nb: [2, *x]\n---\nc: 3\n");
+        assert_eq!(l.second_document(), Some(4));
+        assert_eq!(l.first_alias(), Some(("b[1]", 3)));
+        assert_eq!(l.line("c"), None, "the second document is not walked");
+        assert_eq!(Lines::of("a: 1\n---\n").second_document(), Some(2));
+    }
+
+    #[test]
+    fn stops_at_the_first_node_too_deep() {
+        let at = |depth: usize| format!("a:\n  b: {}{}\n", "[".repeat(depth - 2), "]".repeat(depth - 2));
+        assert_eq!(Lines::of(&at(MAX_DEPTH)).too_deep(), None);
+        assert_eq!(Lines::of(&at(MAX_DEPTH + 1)).too_deep(), Some(2));
+        let block = format!("a:\n{}1\n", "- ".repeat(MAX_DEPTH));
+        assert_eq!(Lines::of(&block).too_deep(), Some(2));
     }
 }

@@ -68,7 +68,9 @@ impl Template {
                 }
                 rest = &after[end + 1..];
             } else {
-                let next = rest[1..].find(['{', '$']).map_or(rest.len(), |i| i + 1);
+                // Skip the first char whole: a byte offset of 1 splits `é` or `😀`.
+                let first = rest.chars().next().map_or(1, char::len_utf8);
+                let next = rest[first..].find(['{', '$']).map_or(rest.len(), |i| i + first);
                 lit.push_str(&rest[..next]);
                 rest = &rest[next..];
             }
@@ -145,5 +147,27 @@ mod tests {
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].contains("who"));
         assert!(e[1].contains("MISSING"));
+    }
+
+    #[test]
+    fn non_ascii_text_is_kept_whole() {
+        let vars = Vars {
+            client: 5,
+            attempt: 2,
+            node: 1,
+        };
+        let cases = [
+            ("é", "é"),
+            ("{{client}}😀", "5😀"),
+            ("中{{client}}", "中5"),
+            ("ü${TOKEN}ß{{node}}", "üs3cretß1"),
+            ("{{ attempt }}€", "2€"),
+        ];
+        for (text, want) in cases {
+            let t =
+                std::panic::catch_unwind(|| Template::parse(text, &env)).unwrap_or_else(|_| panic!("{text} panicked"));
+            assert_eq!(t.unwrap().render(vars), want, "{text}");
+        }
+        assert!(Template::parse("é{{", &env).is_err());
     }
 }

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use super::limits;
+use crate::units::Dur;
+
 /// Reads a trace: one timestamp per line (seconds from the trace's start), or `t,count`
 /// rows. `#` starts a comment; a header line whose first field is not a number is
 /// skipped. Returns (offset, count) rows, or the first bad line with the reason.
@@ -16,7 +19,17 @@ pub fn parse_trace(text: &str) -> Result<Vec<(Duration, f64)>, (usize, String)> 
         }
         let mut fields = l.split(',').map(str::trim);
         let t = fields.next().unwrap_or("");
+        let max = *limits::MODELLED.end();
         let t = match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > max.as_secs_f64() => {
+                return Err((
+                    line_no,
+                    format!(
+                        "time `{t}` is beyond {} (365 days), the longest modelled time a trace can use",
+                        Dur(max)
+                    ),
+                ));
+            }
             Ok(v) if v.is_finite() && v >= 0.0 => v,
             Ok(_) => return Err((line_no, format!("time `{t}` must be zero or more seconds"))),
             Err(_) if rows.is_empty() && !header_seen => {
@@ -61,5 +74,22 @@ mod tests {
         assert_eq!(rows[1], (Duration::from_secs(60), 2.5));
         assert_eq!(parse_trace("0,1\nx,2\n").unwrap_err().0, 2);
         assert_eq!(parse_trace("0,-1\n").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn times_and_counts_beyond_reason_are_refused() {
+        for (text, line) in [
+            ("1e300,1\n", 1),
+            ("0,1\n1e300\n", 2),
+            ("0,1e400\n", 1),
+            ("0,inf\n", 1),
+            ("t\n0\n1e300,1\n", 3),
+        ] {
+            let r = std::panic::catch_unwind(|| parse_trace(text)).unwrap_or_else(|_| panic!("{text} panicked"));
+            assert_eq!(r.map_err(|e| e.0), Err(line), "{text}");
+        }
+        let e = parse_trace("0\n31536001\n").unwrap_err();
+        assert!(e.1.contains("8760h"), "{e:?}");
+        assert!(parse_trace("31536000,1\n").is_ok(), "365 days is the limit");
     }
 }

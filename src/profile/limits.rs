@@ -1,0 +1,40 @@
+//! The ranges profile values must lie in. A value outside its range is a placed
+//! problem when the profile loads, never an overflow in the middle of a run; each
+//! range is far wider than any storm test needs.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+const MS: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Run time: `baseline.duration`, `observe.until_recovered`, `slo.hold`, and the
+/// storm's length once `time_scale` has compressed it. A week of wall clock.
+pub const RUN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(7 * 86_400);
+/// `target.timeout`, per request.
+pub const TIMEOUT: RangeInclusive<Duration> = MS..=HOUR;
+/// `slo.p99`: a latency.
+pub const LATENCY: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
+/// `observe.window`: below 10 ms a window holds too few logins to judge.
+pub const WINDOW: RangeInclusive<Duration> = Duration::from_millis(10)..=HOUR;
+/// `client.retry.base`, `client.retry.cap`, `client.retry.throttle.window`.
+pub const RETRY: RangeInclusive<Duration> = Duration::ZERO..=DAY;
+/// `client.session.every`: below 100 ms keepalives would be a storm of their own.
+pub const KEEPALIVE: RangeInclusive<Duration> = Duration::from_millis(100)..=DAY;
+/// Modelled time (before `time_scale`): wave offsets, spreads, downtimes, trace times.
+/// A year: a trace of a whole year of reboots still fits.
+pub const MODELLED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(365 * 86_400);
+/// `time_scale`: modelled seconds per run second.
+pub const TIME_SCALE: RangeInclusive<f64> = 1e-3..=1e6;
+/// `client.retry.budget.max_tokens` and `.token_ratio` (gRPC caps max_tokens at 1000).
+pub const TOKENS: RangeInclusive<f64> = 1e-3..=1000.0;
+/// `client.retry.throttle.k`: below 1 the client refuses requests the server accepts.
+pub const THROTTLE_K: RangeInclusive<f64> = 1.0..=1000.0;
+
+/// A trace file: 64 MiB is some four million `t,count` rows.
+pub const TRACE_BYTES: u64 = 64 << 20;
+/// A CA certificate file (PEM): a bundle of every public root is under 1 MiB.
+pub const CA_BYTES: u64 = 4 << 20;
+/// A profile file: a profile is a few kilobytes.
+pub const PROFILE_BYTES: u64 = 4 << 20;

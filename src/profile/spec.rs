@@ -1,0 +1,274 @@
+//! The validated profile: what a run reads once validation has turned the raw document
+//! into types with their units. The choice enums derive their kebab-case names once
+//! (strum), for serde and for validation alike.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Dist, Node, RawProfile, Template};
+use crate::threshold::Threshold;
+use crate::units::{Rate, Share};
+
+/// A validated profile. Durations are run (wall-clock) time except where a field
+/// says it is modelled time, which `time_scale` compresses.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub target: Target,
+    pub population: Population,
+    /// Modelled seconds per run second for the storm's shape (waves, spreads, downtime,
+    /// trace timestamps).
+    pub time_scale: f64,
+    pub baseline: Baseline,
+    pub storm: Storm,
+    pub client: ClientSpec,
+    pub observe: Observe,
+    pub slo: Slo,
+    /// Thresholds, parsed and checked against the flow's step names.
+    pub gate: Vec<Threshold>,
+    /// The document as written (`${VAR}` not expanded: no secret in it), for the report.
+    pub raw: RawProfile,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub pick: Pick,
+    /// Per request.
+    pub timeout: Duration,
+    pub connection: ConnMode,
+    /// Pool size in `reuse` mode.
+    pub max_connections: usize,
+    /// Safety ceiling on attempts in flight; beyond it attempts are counted as unstarted.
+    pub max_in_flight: usize,
+    pub metrics: Option<MetricsScrape>,
+    /// For `https://` nodes.
+    pub tls: TlsSpec,
+}
+
+/// How `https://` nodes are trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// Check the server's certificate chain and name (the default). `false` accepts
+    /// any certificate, for test targets with self-signed ones.
+    pub verify: bool,
+    /// Extra trusted certificates (PEM, read when the profile loads), beside the
+    /// machine's own roots: the file as given, and its certificates in DER.
+    pub ca: Option<(String, Vec<Vec<u8>>)>,
+}
+
+impl Default for TlsSpec {
+    fn default() -> Self {
+        TlsSpec { verify: true, ca: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// The reference overlay, started in-process, with its settings as written under
+    /// `target.overlay` (the overlay's own config checks them: see [`parse_with`]).
+    Embedded(serde_yaml::Value),
+    Nodes(Vec<Node>),
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Pick {
+    Random,
+    RoundRobin,
+    /// The client's id picks its node: the same client always lands on the same node.
+    Hash,
+    /// A client's host cache: first node first, the next one after a connection failure.
+    Failover,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum ConnMode {
+    /// A new connection for every login attempt (a rebooted client has no pool).
+    Fresh,
+    /// A shared pool of keep-alive connections.
+    Reuse,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsScrape {
+    /// `None`: the embedded overlay's own `/metrics`.
+    pub url: Option<String>,
+    /// Series to keep (names as exposed); empty keeps all.
+    pub series: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Population {
+    /// The population being modelled ...
+    pub modelled: u64,
+    /// ... and the virtual clients driven.
+    pub simulated: u32,
+}
+
+impl Population {
+    /// How many real clients one virtual client stands for.
+    pub fn weight(&self) -> f64 {
+        self.modelled as f64 / self.simulated.max(1) as f64
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline {
+    /// Run time before the trigger.
+    pub duration: Duration,
+    /// Background first logins per run second, for the whole run.
+    pub rate: Rate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storm {
+    pub source: StormSource,
+    /// Modelled time between a reboot and its first login attempt.
+    pub downtime: Dist,
+}
+
+#[derive(Debug, Clone)]
+pub enum StormSource {
+    Waves(Vec<Wave>),
+    /// Reboot events: (modelled offset from the trigger, simulated clients).
+    Trace {
+        path: PathBuf,
+        events: Vec<(Duration, f64)>,
+    },
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Wave {
+    pub name: String,
+    /// Modelled offset from the trigger.
+    pub at: Duration,
+    pub share: Share,
+    /// Modelled offsets around `at`.
+    pub spread: Dist,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub method: http::Method,
+    pub path: Template,
+    pub headers: Vec<(http::header::HeaderName, Template)>,
+    pub body: Option<Template>,
+    pub expect: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub login: Vec<Step>,
+    pub retry: RetryPolicy,
+    pub session: Option<Session>,
+    pub on_reboot: Vec<Step>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum RetryKind {
+    None,
+    Immediate,
+    Fixed,
+    Exponential,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Jitter {
+    None,
+    /// U(0, min(cap, base·2ⁿ))
+    Full,
+    /// d/2 + U(0, d/2) with d = min(cap, base·2ⁿ)
+    Equal,
+    /// min(cap, U(base, 3·previous))
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub kind: RetryKind,
+    pub base: Duration,
+    pub cap: Duration,
+    pub jitter: Jitter,
+    /// Attempts per login, the first included.
+    pub max_attempts: u32,
+    pub honor_retry_after: bool,
+    pub budget: Option<RetryBudget>,
+    pub throttle: Option<AdaptiveThrottle>,
+}
+
+/// gRPC retry throttling: tokens start at `max_tokens`, a failure takes one, a success
+/// gives back `token_ratio`; a retry is allowed only while tokens > max_tokens / 2.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    pub max_tokens: f64,
+    pub token_ratio: f64,
+}
+
+/// SRE book: refuse locally with probability max(0, (requests − k·accepts)/(requests + 1)),
+/// counts decaying over `window`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveThrottle {
+    pub k: f64,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub keepalive: Step,
+    pub every: Duration,
+    /// Clients 0..simulated are logged in when the run starts.
+    pub initially_online: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Observe {
+    pub window: Duration,
+    /// How long to keep observing after the storm's last first login was due.
+    pub after_storm: Duration,
+}
+
+/// The SLO a window is judged by. What the profile leaves out (None) the analysis
+/// derives from the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    pub success_rate: Option<f64>,
+    pub p99: Option<Duration>,
+    pub hold: Option<Duration>,
+    /// Fewer completed logins than this in a window: the window is not judged.
+    pub min_requests: u64,
+}
+
+impl Default for Slo {
+    /// Everything derived; 10 completed logins to judge a window.
+    fn default() -> Self {
+        Slo {
+            success_rate: None,
+            p99: None,
+            hold: None,
+            min_requests: 10,
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The one validation step: raw document → `Profile`, or every problem it has, each
+//! with its line and field. The sections live beside this file (target, storm,
+//! client); the helpers every section uses and the profile's top level live here.
+
+mod client;
+#[cfg(test)]
+mod hostile;
+mod storm;
+mod target;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use strum::VariantNames;
+
+use super::depth::{MAX_DEPTH, too_deep};
+use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
+use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
+use crate::threshold::{Threshold, parse_all};
+use crate::units::{Dur, Rate, Share, Text, UnitError};
+
+/// Checks the embedded overlay's settings (`target.overlay`) given the target's request
+/// timeout and the simulated population; returns every problem as (path under
+/// `target.overlay`, message). The overlay owns its settings, so the caller supplies
+/// its check (`run::parse` does).
+pub type OverlayCheck<'a> = &'a dyn Fn(&serde_yaml::Value, Duration, u64) -> Vec<(String, String)>;
+
+/// Parses and validates profile text; `path` names it in errors and anchors relative
+/// paths (traces); `env` resolves `${VAR}`. The overlay's settings are kept as written,
+/// unchecked: use [`parse_with`] (or `run::parse`) to check them too.
+pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, ProfileError> {
+    parse_with(text, path, env, &|_, _, _| Vec::new())
+}
+
+/// [`parse`], with the embedded overlay's settings checked by `overlay`.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    overlay: OverlayCheck<'_>,
+) -> Result<Profile, ProfileError> {
+    let fail = |problems| ProfileError {
+        file: path.to_path_buf(),
+        problems,
+    };
+    // A byte-order mark is no part of the document; serde_yaml would read it as the
+    // start of a second one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Depth first, before any parser: deep nesting is where YAML parsers go quadratic.
+    let deep = |line| {
+        fail(vec![Problem {
+            line: Some(line),
+            field: String::new(),
+            message: format!("nested deeper than {MAX_DEPTH} levels: a profile needs five or six; flatten it"),
+        }])
+    };
+    if let Some(line) = too_deep(text) {
+        return Err(deep(line));
+    }
+    let lines = Lines::of(text);
+    if let Some(line) = lines.too_deep() {
+        return Err(deep(line));
+    }
+    if let Some(line) = lines.second_document() {
+        return Err(fail(vec![Problem {
+            line: Some(line),
+            field: String::new(),
+            message: format!("one profile per file; a second document starts at line {line}"),
+        }]));
+    }
+    let mut unknown = Vec::new();
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: RawProfile = match serde_ignored::deserialize(de, |p| unknown.push(path_string(&p))) {
+        Ok(r) => r,
+        Err(e) => return Err(fail(vec![yaml_problem(&e, &lines)])),
+    };
+    let mut v = Validator {
+        lines: &lines,
+        problems: Vec::new(),
+        env,
+        overlay,
+        dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    for u in unknown {
+        v.err(
+            &u,
+            "unknown field (check its spelling and its place; see the README's profile reference)",
+        );
+    }
+    let profile = v.profile(&raw, path);
+    if v.problems.is_empty() {
+        Ok(profile.expect("no problems means a profile"))
+    } else {
+        v.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        Err(fail(v.problems))
+    }
+}
+
+/// serde_yaml's error, placed: at its own location, or (it has none for "repetition
+/// limit exceeded") at the first alias, whose expansion is the likely cause, or else
+/// at line 1, so that no problem goes out without a line.
+fn yaml_problem(e: &serde_yaml::Error, lines: &Lines) -> Problem {
+    if let Some(l) = e.location() {
+        return Problem {
+            line: Some(l.line()),
+            field: String::new(),
+            message: e.to_string(),
+        };
+    }
+    // serde_yaml has no public error kinds: its wording is all there is to tell by.
+    let repetition = e.to_string().contains("repetition limit");
+    match lines.first_alias().filter(|_| repetition) {
+        Some((field, line)) => Problem {
+            line: Some(line),
+            field: field.to_string(),
+            message: format!("{e}: the aliases (`*name`) expand to more than a profile can hold; the first is here"),
+        },
+        None => Problem {
+            line: Some(1),
+            field: String::new(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn path_string(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", path_string(parent)),
+        P::Map { parent, key } => {
+            let parent = path_string(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => path_string(parent),
+    }
+}
+
+struct Validator<'a> {
+    lines: &'a Lines,
+    problems: Vec<Problem>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    overlay: OverlayCheck<'a>,
+    dir: PathBuf,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, field: &str, message: impl fmt::Display) {
+        self.problems.push(Problem {
+            line: self.lines.line(field),
+            field: field.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    fn value<T: FromStr>(&mut self, field: &str, v: &Option<Text>, default: T) -> T
+    where
+        T::Err: fmt::Display,
+    {
+        match v {
+            None => default,
+            Some(Text(s)) => match s.replace('_', "").parse::<T>() {
+                Ok(x) => x,
+                Err(e) => {
+                    self.err(field, e);
+                    default
+                }
+            },
+        }
+    }
+
+    /// A unit value whose own parser handles `_` (durations, rates).
+    fn unit<T: FromStr>(&mut self, field: &str, v: &Option<Text>, default: T) -> T
+    where
+        T::Err: fmt::Display,
+    {
+        match v {
+            None => default,
+            Some(Text(s)) => s.parse::<T>().unwrap_or_else(|e| {
+                self.err(field, e);
+                default
+            }),
+        }
+    }
+
+    /// A duration that must lie in `range` (see [`limits`]); one outside it, or too long
+    /// to be a duration at all, is a problem that names the range.
+    fn span(&mut self, field: &str, v: &Option<Text>, default: Duration, range: RangeInclusive<Duration>) -> Duration {
+        let Some(Text(s)) = v else { return default };
+        match s.parse::<Dur>() {
+            Ok(Dur(d)) if range.contains(&d) => d,
+            Ok(_) | Err(UnitError::TooLong(_)) => {
+                let (lo, hi) = (Dur(*range.start()), Dur(*range.end()));
+                self.err(field, format!("`{s}` is out of range: write from {lo} to {hi}"));
+                default
+            }
+            Err(e) => {
+                self.err(field, e);
+                default
+            }
+        }
+    }
+
+    /// A plain number that must lie in `range`; `hint` follows the range in the problem.
+    fn number_in(
+        &mut self,
+        field: &str,
+        v: &Option<Text>,
+        default: f64,
+        range: RangeInclusive<f64>,
+        hint: &str,
+    ) -> f64 {
+        let Some(Text(s)) = v else { return default };
+        match s.replace('_', "").parse::<f64>() {
+            Ok(x) if range.contains(&x) => x,
+            _ => {
+                let (lo, hi) = (range.start(), range.end());
+                self.err(
+                    field,
+                    format!("`{s}` is out of range: write a number from {lo} to {hi}{hint}"),
+                );
+                default
+            }
+        }
+    }
+
+    /// One of an enum's names as profiles write them (`T::VARIANTS`, derived by strum).
+    fn choice<T: FromStr + VariantNames>(&mut self, field: &str, v: &Option<Text>, default: T) -> T {
+        let Some(Text(s)) = v else { return default };
+        s.parse::<T>().unwrap_or_else(|_| {
+            self.err(field, format!("`{s}` is not one of: {}", T::VARIANTS.join(", ")));
+            default
+        })
+    }
+
+    fn template(&mut self, field: &str, text: &str) -> Template {
+        match Template::parse(text, self.env) {
+            Ok(t) => t,
+            Err(errs) => {
+                for e in errs {
+                    self.err(field, e);
+                }
+                Template::literal(text)
+            }
+        }
+    }
+
+    fn profile(&mut self, raw: &RawProfile, path: &Path) -> Option<Profile> {
+        let name = match &raw.name {
+            Some(n) if !n.trim().is_empty() => n.clone(),
+            _ => {
+                self.err("name", "every profile needs a name (it names the report folder)");
+                String::new()
+            }
+        };
+        let seed = self.value("seed", &raw.seed, 1u64);
+        let population = self.population(raw.population.as_ref());
+        let target = self.target(raw.target.as_ref(), &population);
+        let time_scale = self.number_in(
+            "time_scale",
+            &raw.time_scale,
+            1.0,
+            limits::TIME_SCALE,
+            " (60 replays an hour in a minute)",
+        );
+        let b = raw.baseline.clone().unwrap_or_default();
+        let baseline = Baseline {
+            duration: self.span("baseline.duration", &b.duration, Duration::ZERO, limits::RUN),
+            rate: self.unit("baseline.rate", &b.rate, Rate(0.0)),
+        };
+        let storm = self.storm(raw.storm.as_ref(), &population);
+        self.storm_length(&storm, time_scale);
+        let client = self.client(raw.client.as_ref());
+        let o = raw.observe.clone().unwrap_or_default();
+        let observe = Observe {
+            window: self.span("observe.window", &o.window, Duration::from_secs(1), limits::WINDOW),
+            after_storm: self.span(
+                "observe.until_recovered",
+                &o.until_recovered,
+                Duration::from_secs(60),
+                limits::RUN,
+            ),
+        };
+        let s = raw.slo.clone().unwrap_or_default();
+        let slo = Slo {
+            success_rate: s
+                .success_rate
+                .as_ref()
+                .map(|_| self.unit("slo.success_rate", &s.success_rate, Share(0.99)).0),
+            p99: s
+                .p99
+                .as_ref()
+                .map(|_| self.span("slo.p99", &s.p99, Duration::ZERO, limits::LATENCY)),
+            hold: s
+                .hold
+                .as_ref()
+                .map(|_| self.span("slo.hold", &s.hold, Duration::ZERO, limits::RUN)),
+            min_requests: self.value("slo.min_requests", &s.min_requests, 10u64),
+        };
+        if let Some(h) = slo.hold
+            && h < observe.window
+        {
+            self.err(
+                "slo.hold",
+                format!("must be at least one window ({})", Dur(observe.window)),
+            );
+        }
+        if let Some(sess) = &client.session
+            && sess.initially_online
+            && population.simulated == 0
+        {
+            self.err(
+                "client.session.initially_online",
+                "needs population.simulate above zero",
+            );
+        }
+        let gate = self.gate(raw.gate.as_deref().unwrap_or_default(), &client);
+        if !self.problems.is_empty() {
+            return None;
+        }
+        Some(Profile {
+            name,
+            description: raw.description.clone().unwrap_or_default(),
+            seed,
+            target: target?,
+            population,
+            time_scale,
+            baseline,
+            storm,
+            client,
+            observe,
+            slo,
+            gate,
+            raw: raw.clone(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn gate(&mut self, exprs: &[String], client: &ClientSpec) -> Vec<Threshold> {
+        let steps: Vec<String> = client.login.iter().map(|s| s.name.clone()).collect();
+        match parse_all(exprs, &steps) {
+            Ok(t) => t,
+            Err(errors) => {
+                for (i, e) in errors {
+                    self.err(&format!("gate[{i}]"), e);
+                }
+                Vec::new()
+            }
+        }
+    }
+}

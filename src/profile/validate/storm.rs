@@ -1,0 +1,187 @@
+//! `population:` and `storm:`: how many clients, and who reboots when (waves or a
+//! recorded trace), with the downtime before each first login.
+
+use std::time::Duration;
+
+use super::Validator;
+use crate::profile::file::read_text;
+use crate::profile::spec::{Population, Storm, StormSource, Wave};
+use crate::profile::{Dist, parse_trace};
+use crate::profile::{limits, raw};
+use crate::units::{Dur, Share};
+
+/// What a trace's counts stand for: real clients of the modelled population (scaled
+/// down by the population's weight) or virtual clients as driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "kebab-case")]
+enum TraceCounts {
+    Modelled,
+    Simulated,
+}
+
+impl Validator<'_> {
+    pub(super) fn population(&mut self, raw: Option<&raw::RawPopulation>) -> Population {
+        let p = raw.cloned().unwrap_or_default();
+        let simulated = self.value("population.simulate", &p.simulate, 1000u32);
+        let modelled = self.value("population.clients", &p.clients, simulated as u64);
+        if (modelled as f64) < simulated as f64 {
+            self.err(
+                "population.simulate",
+                format!("drives more virtual clients ({simulated}) than the population it models ({modelled})"),
+            );
+        }
+        Population { modelled, simulated }
+    }
+
+    pub(super) fn storm(&mut self, raw: Option<&raw::RawStorm>, pop: &Population) -> Storm {
+        let s = raw.cloned().unwrap_or_default();
+        let downtime = self.unit("storm.downtime", &s.downtime, Dist::Fixed(0.0));
+        if downtime.range().0 < 0.0 {
+            self.err(
+                "storm.downtime",
+                "can be negative: a client cannot log in before it reboots",
+            );
+        }
+        let source = match (&s.waves, &s.trace) {
+            (Some(_), Some(_)) => {
+                self.err("storm.trace", "give either `waves` or `trace`, not both");
+                StormSource::None
+            }
+            (Some(waves), None) => self.waves(waves),
+            (None, Some(trace)) => self.trace(trace, pop),
+            (None, None) => StormSource::None,
+        };
+        Storm { source, downtime }
+    }
+
+    fn waves(&mut self, waves: &[raw::RawWave]) -> StormSource {
+        let mut out = Vec::new();
+        let mut total = 0.0;
+        for (i, w) in waves.iter().enumerate() {
+            let f = |k: &str| format!("storm.waves[{i}].{k}");
+            if w.share.is_none() {
+                self.err(
+                    &f("share"),
+                    "missing: the share of the population that reboots in this wave, e.g. 35%",
+                );
+            }
+            let wave = Wave {
+                name: w.name.clone().unwrap_or_else(|| format!("wave {}", i + 1)),
+                at: self.span(&f("at"), &w.at, Duration::ZERO, limits::MODELLED),
+                share: self.unit(&f("share"), &w.share, Share(0.0)),
+                spread: self.unit(&f("spread"), &w.spread, Dist::Fixed(0.0)),
+            };
+            total += wave.share.0;
+            out.push(wave);
+        }
+        if total > 1.0 + 1e-9 {
+            self.err(
+                "storm.waves",
+                format!(
+                    "the shares add up to {}: more than the whole population",
+                    Share(total.min(9.99))
+                ),
+            );
+        }
+        StormSource::Waves(out)
+    }
+
+    /// The storm's first logins, compressed by `time_scale`, must fit in a run: a year of
+    /// modelled reboots at scale 1 is a problem here, not a run that never ends.
+    pub(super) fn storm_length(&mut self, storm: &Storm, time_scale: f64) {
+        let (first, last) = match &storm.source {
+            StormSource::Waves(waves) => waves
+                .iter()
+                .map(|w| {
+                    let (lo, hi) = w.spread.range();
+                    (w.at.as_secs_f64() + lo, w.at.as_secs_f64() + hi)
+                })
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (lo, hi)| {
+                    (a.min(lo), b.max(hi))
+                }),
+            StormSource::Trace { events, .. } => events
+                .iter()
+                .map(|(t, _)| t.as_secs_f64())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t))),
+            StormSource::None => return,
+        };
+        if first > last {
+            return;
+        }
+        let modelled = last - first + storm.downtime.range().1.max(0.0);
+        let run = modelled / time_scale;
+        let max = *limits::RUN.end();
+        if run > max.as_secs_f64() {
+            self.err(
+                "storm",
+                format!(
+                    "lasts {} of run time ({} modelled ÷ time_scale {time_scale}): at most {}; raise time_scale or shorten the storm",
+                    Dur::from_secs_f64(run),
+                    Dur::from_secs_f64(modelled),
+                    Dur(max)
+                ),
+            );
+        }
+    }
+
+    fn trace(&mut self, raw: &raw::RawTrace, pop: &Population) -> StormSource {
+        let (file, counts) = match raw {
+            raw::RawTrace::File(f) => (f.clone(), None),
+            raw::RawTrace::Spec { file, counts } => (file.clone(), counts.clone()),
+        };
+        let counts = self.choice("storm.trace.counts", &counts, TraceCounts::Modelled);
+        let path = self.dir.join(&file);
+        let text = match read_text(&path, limits::TRACE_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err("storm.trace", e);
+                return StormSource::None;
+            }
+        };
+        let scale = match counts {
+            TraceCounts::Modelled => 1.0 / pop.weight(),
+            TraceCounts::Simulated => 1.0,
+        };
+        let events: Vec<(Duration, f64)> = match parse_trace(&text) {
+            Ok(rows) => rows.into_iter().map(|(t, n)| (t, n * scale)).collect(),
+            Err((line, msg)) => {
+                self.err("storm.trace", format!("{}:{line}: {msg}", path.display()));
+                return StormSource::None;
+            }
+        };
+        // Refused rather than scaled down: the trace is what happened, and quietly
+        // shrinking it would change the very storm the run is meant to measure.
+        let total: f64 = events.iter().map(|(_, n)| n).sum();
+        if total.is_nan() || total > pop.simulated as f64 {
+            let mode = match counts {
+                TraceCounts::Modelled => format!(
+                    "counts: modelled, each virtual client standing for {}",
+                    figure(pop.weight())
+                ),
+                TraceCounts::Simulated => "counts: simulated".to_string(),
+            };
+            self.err(
+                "storm.trace",
+                format!(
+                    "`{}` reboots {} virtual clients ({mode}), more than population.simulate ({}): raise population.simulate, or give population.clients the population the trace was recorded from and write `counts: modelled`",
+                    path.display(),
+                    figure(total),
+                    pop.simulated
+                ),
+            );
+            return StormSource::None;
+        }
+        StormSource::Trace { path, events }
+    }
+}
+
+/// A count as a person reads it: whole numbers whole, huge ones in e-notation.
+fn figure(x: f64) -> String {
+    if x >= 1e12 {
+        format!("{x:.3e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}

@@ -1,0 +1,150 @@
+//! `target:`: where the storm goes (the embedded overlay or a list of nodes), how a
+//! node is picked, the connection mode, and TLS trust.
+
+use std::time::Duration;
+
+use super::Validator;
+use crate::profile::file::read_limited;
+use crate::profile::spec::{ConnMode, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
+use crate::profile::{Node, Vars};
+use crate::profile::{limits, raw};
+
+impl Validator<'_> {
+    pub(super) fn target(&mut self, raw: Option<&raw::RawTarget>, population: &Population) -> Option<Target> {
+        let Some(t) = raw else {
+            self.err("target", "missing: say `overlay: embedded` or list `nodes`");
+            return None;
+        };
+        let timeout = self.span("target.timeout", &t.timeout, Duration::from_secs(2), limits::TIMEOUT);
+        let endpoint = self.endpoint(t, timeout, population);
+        let pick = self.choice("target.pick", &t.pick, Pick::RoundRobin);
+        let connection = self.choice("target.connection", &t.connection, ConnMode::Fresh);
+        let max_connections = self.value("target.max_connections", &t.max_connections, 256usize);
+        let max_in_flight = self.value("target.max_in_flight", &t.max_in_flight, 20_000usize);
+        if max_connections == 0 {
+            self.err("target.max_connections", "must be at least 1");
+        }
+        if max_in_flight == 0 {
+            self.err("target.max_in_flight", "must be at least 1");
+        }
+        let metrics = t.metrics.as_ref().map(|m| MetricsScrape {
+            url: m.url.clone(),
+            series: m.series.clone().unwrap_or_default(),
+        });
+        if let (Some(m), Some(Endpoint::Nodes(_))) = (&metrics, &endpoint)
+            && m.url.is_none()
+        {
+            self.err(
+                "target.metrics.url",
+                "needed when the target is not the embedded overlay",
+            );
+        }
+        let tls = self.tls(t.tls.as_ref());
+        Some(Target {
+            endpoint: endpoint?,
+            pick,
+            timeout,
+            connection,
+            max_connections,
+            max_in_flight,
+            metrics,
+            tls,
+        })
+    }
+
+    /// `overlay` (checked by the caller's overlay check) or `nodes`, never both.
+    fn endpoint(&mut self, t: &raw::RawTarget, timeout: Duration, population: &Population) -> Option<Endpoint> {
+        match (&t.overlay, &t.nodes) {
+            (Some(_), Some(_)) => {
+                self.err("target.nodes", "give either `overlay` or `nodes`, not both");
+                None
+            }
+            (Some(o), None) => {
+                let problems = (self.overlay)(o, timeout, population.simulated as u64);
+                if problems.is_empty() {
+                    Some(Endpoint::Embedded(o.clone()))
+                } else {
+                    for (path, msg) in problems {
+                        let field = if path.is_empty() {
+                            "target.overlay".to_string()
+                        } else {
+                            format!("target.overlay.{path}")
+                        };
+                        self.err(&field, msg);
+                    }
+                    None
+                }
+            }
+            (None, Some(nodes)) if nodes.is_empty() => {
+                self.err("target.nodes", "the list is empty");
+                None
+            }
+            (None, Some(nodes)) => Some(Endpoint::Nodes(self.nodes(nodes))),
+            (None, None) => {
+                self.err("target", "say `overlay: embedded` or list `nodes`");
+                None
+            }
+        }
+    }
+
+    /// Node URLs may use `${VAR}` and `{{node}}`; each is parsed once, here.
+    fn nodes(&mut self, nodes: &[String]) -> Vec<Node> {
+        let mut out = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            let field = format!("target.nodes[{i}]");
+            let url = self.template(&field, n).render(Vars {
+                client: 0,
+                attempt: 0,
+                node: i,
+            });
+            match Node::parse(&url) {
+                Ok(node) => out.push(node),
+                Err(e) => self.err(&field, e),
+            }
+        }
+        out
+    }
+
+    fn tls(&mut self, raw: Option<&raw::RawTls>) -> TlsSpec {
+        let Some(t) = raw else {
+            return TlsSpec::default();
+        };
+        let verify = self.value("target.tls.verify", &t.verify, true);
+        let ca = t.ca.as_ref().and_then(|file| {
+            let path = self.dir.join(file);
+            let pem = match read_limited(&path, limits::CA_BYTES) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.err("target.tls.ca", e);
+                    return None;
+                }
+            };
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs: Result<Vec<Vec<u8>>, _> = CertificateDer::pem_slice_iter(&pem)
+                .map(|c| c.map(|c| c.as_ref().to_vec()))
+                .collect();
+            match certs {
+                Ok(c) if !c.is_empty() => Some((file.clone(), c)),
+                Ok(_) => {
+                    self.err(
+                        "target.tls.ca",
+                        format!(
+                            "`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            path.display()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.err("target.tls.ca", format!("`{}` is not valid PEM: {e}", path.display()));
+                    None
+                }
+            }
+        });
+        if !verify && ca.is_some() {
+            self.err("target.tls.ca", "has no use with `verify: false`: drop one of them");
+        }
+        TlsSpec { verify, ca }
+    }
+}
