@@ -15,7 +15,7 @@ use crate::analysis::{Timeline, Totals, analyze, evaluate};
 use crate::engine::{EngineOptions, Progress, threads};
 use crate::outcome::StopReason;
 use crate::plan::{Part, Plan};
-use crate::profile::{self, Endpoint, Problem, Profile, ProfileError, RetryKind, RetryPolicy};
+use crate::profile::{self, Endpoint, Profile, ProfileError, RetryKind, RetryPolicy};
 use crate::record::{HistError, HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::transport::{Transport, TransportError};
@@ -60,14 +60,7 @@ pub struct RunOptions {
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
 pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-        file: path.to_path_buf(),
-        problems: vec![Problem {
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the file: {e}"),
-        }],
-    })?;
+    let text = profile::read_profile(path)?;
     parse(&text, path, &|k| std::env::var(k).ok())
 }
 
