@@ -247,7 +247,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         .copied()
         .filter(|w| w.start_ms + w.len_ms <= span.trigger_ms)
         .collect();
-    let baseline = slo::baseline_of(&base_windows, slo.min_requests);
+    let (baseline, base_hist) = slo::baseline_of(&base_windows, slo.min_requests);
     let slo = slo::slo_used(slo, &baseline, backoff_cap, span.window_ms);
     let health: Vec<WindowHealth> = observed.iter().map(|w| judge::judge(w, &slo, &span)).collect();
     let first_post = health
@@ -265,7 +265,12 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
     let found = verdict::decide(&post, &baseline, &slo, &span);
     let figures = figures::Figures::of(&post, &observed);
     let summary = verdict::summary(&found, &slo, &span, figures.down_share);
-    let notes = notes(&slo, &span, &post);
+    let mut notes = notes(&slo, &span, &post);
+    if let Err(e) = base_hist {
+        notes.push(format!(
+            "The baseline's latency histograms do not decode ({e}): no baseline p99, and no SLO derived from it."
+        ));
+    }
 
     Recovery {
         verdict: found.verdict,

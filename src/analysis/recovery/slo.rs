@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::{Baseline, FIXED_P99, FIXED_SUCCESS_RATE, MIN_HOLD, SloUsed, fresh, human_ms, ms};
-use crate::analysis::{merge_hists, us_to_ms};
+use crate::analysis::us_to_ms;
 use crate::profile::Slo;
-use crate::record::Window;
+use crate::record::{self, HistError, Window};
 use crate::units::{fmt_ms, format_duration, pct};
 
 /// Derived success rate is at most this, and this much below the baseline's.
@@ -16,8 +16,11 @@ const SUCCESS_MARGIN: f64 = 0.01;
 const P99_FACTOR: f64 = 3.0;
 const P99_MARGIN: Duration = Duration::from_millis(50);
 
-/// The baseline of `windows` (those that end at or before the trigger).
-pub(super) fn baseline_of(windows: &[&Window], min_requests: u64) -> Baseline {
+/// The baseline of `windows` (those that end at or before the trigger). When their
+/// latency histograms do not decode the baseline has no p99 and is not usable: an SLO
+/// derived from part of them would look exact and not be. The error is handed back so
+/// that the result can say so.
+pub(super) fn baseline_of(windows: &[&Window], min_requests: u64) -> (Baseline, Result<(), HistError>) {
     let completed: u64 = windows.iter().map(|w| w.logins_ok + w.logins_failed).sum();
     let ok: u64 = windows.iter().map(|w| w.logins_ok).sum();
     let n = windows.len();
@@ -28,16 +31,21 @@ pub(super) fn baseline_of(windows: &[&Window], min_requests: u64) -> Baseline {
             windows.iter().map(|w| f(w)).sum::<u64>() as f64 / n as f64
         }
     };
-    let (hist, _) = merge_hists(windows.iter().map(|w| &w.latency_ms));
-    Baseline {
+    let hist = record::merge(windows.iter().map(|w| &w.latency_ms));
+    let p99_ms = match &hist {
+        Ok(h) if !h.is_empty() => Some(us_to_ms(h.value_at_quantile(0.99))),
+        _ => None,
+    };
+    let baseline = Baseline {
         windows: n as u32,
         completed,
         success_rate: (completed > 0).then(|| ok as f64 / completed as f64),
-        p99_ms: (!hist.is_empty()).then(|| us_to_ms(hist.value_at_quantile(0.99))),
+        p99_ms,
         first_attempts_per_window: per_window(&|w| w.first_attempts),
         fresh_arrivals_per_window: per_window(&fresh),
-        usable: completed >= min_requests.max(1) && !hist.is_empty(),
-    }
+        usable: completed >= min_requests.max(1) && p99_ms.is_some(),
+    };
+    (baseline, hist.map(|_| ()))
 }
 
 /// The SLO applied: the profile's parts, the rest derived from a usable baseline or,

@@ -314,3 +314,20 @@ fn serializes_with_kebab_verdicts_and_nulls() {
     );
     assert!(Verdict::parse("healed").is_err());
 }
+
+#[test]
+fn a_baseline_histogram_that_does_not_decode_derives_nothing_and_says_so() {
+    let mut w: Vec<Window> = (0..4).map(|i| win(i, 1000, 100, 0, 100)).collect();
+    w[1].latency_ms.hist = "not base64!".into();
+    let r = analyze(&w, &tl(3, 3, 4), &Slo::default(), S);
+    // Before, the window was left out and a p99 derived from the other two.
+    assert_eq!(r.baseline.p99_ms, None);
+    assert!(!r.baseline.usable && r.slo.fixed_defaults);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("do not decode") && n.contains("base64")),
+        "{:?}",
+        r.notes
+    );
+}
