@@ -2,16 +2,21 @@
 //!
 //! One file per part of the definition: `slo` the baseline and the SLO actually
 //! applied, `judge` the health of each window and runs of windows, `verdict` the
-//! verdict rules, their evidence and the sentence a person reads, `figures` what is
-//! counted after the trigger. [`analyze`] runs them in that order.
+//! verdict rules, `evidence` what tells a feedback loop from an outage, `summary` the
+//! sentence a person reads, `figures` what is counted after the trigger. [`analyze`]
+//! runs them in that order.
 
+mod evidence;
 mod figures;
 mod judge;
 mod slo;
+mod summary;
 mod verdict;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod verdict_tests;
 
 use std::time::Duration;
 
@@ -264,7 +269,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
 
     let found = verdict::decide(&post, &baseline, &slo, &span);
     let figures = figures::Figures::of(&post, &observed);
-    let summary = verdict::summary(&found, &slo, &span, figures.down_share);
+    let summary = summary::summary(&found, &slo, &span, figures.down_share);
     let mut notes = notes(&slo, &span, &post);
     if let Err(e) = base_hist {
         notes.push(format!(
@@ -273,7 +278,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
     }
 
     Recovery {
-        verdict: found.verdict,
+        verdict: found.finding.verdict(),
         summary,
         trigger_start_ms: span.trigger_ms,
         storm_end_ms: span.storm_end_ms,

@@ -1,11 +1,12 @@
 use super::*;
 use crate::analysis::testkit::{win, with_retries};
 
-const S: Duration = Duration::from_secs(1);
+pub(super) const S: Duration = Duration::from_secs(1);
 
 /// One-second windows from a script: `H` healthy (100 ok, 20 ms), `S` slow (100
-/// ok, 900 ms), `F` failing (half fail), `q` quiet (3 ok: unjudged).
-fn script(s: &str) -> Vec<Window> {
+/// ok, 900 ms), `F` failing (half fail), `X` failing every login, `q` quiet (3 ok:
+/// unjudged).
+pub(super) fn script(s: &str) -> Vec<Window> {
     s.chars()
         .filter(|c| !c.is_whitespace())
         .enumerate()
@@ -16,13 +17,14 @@ fn script(s: &str) -> Vec<Window> {
                 'S' => win(i, 1000, 100, 0, 900),
                 'F' => win(i, 1000, 50, 50, 20),
                 'q' => win(i, 1000, 3, 0, 20),
+                'X' => win(i, 1000, 0, 100, 20),
                 _ => panic!("unknown window {c}"),
             }
         })
         .collect()
 }
 
-fn tl(trigger: u64, storm_end: u64, observe_end: u64) -> Timeline {
+pub(super) fn tl(trigger: u64, storm_end: u64, observe_end: u64) -> Timeline {
     Timeline {
         trigger_start: S * trigger as u32,
         storm_end: S * storm_end as u32,
@@ -31,7 +33,7 @@ fn tl(trigger: u64, storm_end: u64, observe_end: u64) -> Timeline {
 }
 
 /// 99 %, 500 ms, hold 5 s, 10 completed logins to judge.
-fn slo5() -> Slo {
+pub(super) fn slo5() -> Slo {
     Slo {
         success_rate: Some(0.99),
         p99: Some(Duration::from_millis(500)),
@@ -40,7 +42,7 @@ fn slo5() -> Slo {
     }
 }
 
-fn states(r: &Recovery) -> String {
+pub(super) fn states(r: &Recovery) -> String {
     r.health
         .iter()
         .map(|h| match h.state {
@@ -167,7 +169,7 @@ fn relapse_needs_half_a_hold_of_unhealthy_windows() {
 
 /// Baseline 100 arrivals/s; a storm of 1000/s for 3 s; then arrivals fall back to
 /// 100/s but the target stays down under `retries` retries per window.
-fn storm(after: &str, retries: u64, arrivals_after: u64) -> Vec<Window> {
+pub(super) fn storm(after: &str, retries: u64, arrivals_after: u64) -> Vec<Window> {
     let mut w = script(&format!("HHHH FFF {after}"));
     for x in &mut w[4..7] {
         x.attempts = 1000;
@@ -187,7 +189,13 @@ fn metastable_when_load_is_back_but_retries_keep_it_down() {
     assert_eq!(r.baseline.fresh_arrivals_per_window, 100.0);
     assert_eq!(r.verdict, Verdict::Metastable);
     assert_eq!(r.metastable_since_ms, Some(7_000));
-    assert!(r.summary.contains("back at baseline for 10s"), "{}", r.summary);
+    assert!(
+        r.summary.starts_with(
+            "Metastable: the storm raised the fresh arrivals to 1000 per window (baseline 100); they were back at baseline for 10s (from 3s after the trigger), yet the target stayed down, held by 9000 retries and 0 relogins."
+        ),
+        "{}",
+        r.summary
+    );
     // Retry amplification after the trigger: (3·1000 + 10·1000) ÷ (3·1000 + 10·100).
     assert!((r.retry_amplification.unwrap() - 13_000.0 / 4_000.0).abs() < 1e-9);
     assert_eq!(r.health[8].retry_amplification, Some(10.0));

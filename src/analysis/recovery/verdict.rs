@@ -1,36 +1,79 @@
-//! The verdict rules, first match wins, with the times that go with each verdict, and
-//! the sentence that tells a person what the windows showed.
+//! The verdict rules of `RECOVERY.md`, first match wins, with the instants that go with
+//! each verdict.
 
+use super::evidence::{Before, Load, before};
 use super::judge::{recovering_run, unhealthy_run};
-use super::{Baseline, Health, Post, SloUsed, Span, human_ms};
+use super::{Baseline, Health, Post, SloUsed, Span};
 use crate::outcome::Verdict;
-use crate::units::pct;
 
-/// Fresh arrivals per window count as "back at baseline" up to
-/// `LOAD_FACTOR × baseline mean + LOAD_SLACK`.
-const LOAD_FACTOR: f64 = 1.5;
-const LOAD_SLACK: f64 = 2.0;
+/// What the windows show. Finer than [`Verdict`]: `Down` and `NeverHealthy` are not
+/// verdicts yet, because the report pages match every verdict by name and belong to
+/// another room; until they can show them, both are `not-recovered` and the summary
+/// says which (see [`Finding::verdict`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Finding {
+    /// No window after the trigger could be judged.
+    NothingJudged,
+    NeverDegraded,
+    Recovered,
+    RecoveredThenRelapsed,
+    /// Held down by its own feedback: the load rose, went back, the target stayed down
+    /// while retries and relogins went on.
+    Metastable,
+    /// Down without load feedback: an outage.
+    Down,
+    /// The baseline already missed the SLO; why, in short.
+    NeverHealthy(String),
+    NotRecovered(Why),
+}
 
-/// A verdict and the instants that go with it (milliseconds from the run's start).
+/// Why a run that did not recover is neither metastable nor down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// No judged baseline: nothing tells a feedback loop from an outage.
+    NoBaseline,
+    /// The fresh arrivals were not back at baseline for a hold by the end.
+    NotBack,
+    /// Up at the end, or more often up than down: it flapped.
+    NotDown,
+}
+
+impl Finding {
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Finding::NothingJudged => Verdict::InsufficientData,
+            Finding::NeverDegraded => Verdict::NeverDegraded,
+            Finding::Recovered => Verdict::Recovered,
+            Finding::RecoveredThenRelapsed => Verdict::RecoveredThenRelapsed,
+            Finding::Metastable => Verdict::Metastable,
+            Finding::Down | Finding::NeverHealthy(_) | Finding::NotRecovered(_) => Verdict::NotRecovered,
+        }
+    }
+}
+
+/// A finding, the instants that go with it (milliseconds from the run's start), and
+/// for a run that did not recover the load evidence it was judged on.
 #[derive(Debug, Clone)]
 pub(super) struct Found {
-    pub verdict: Verdict,
+    pub finding: Finding,
     pub recovered_at_ms: Option<u64>,
     pub recovery_time_ms: Option<u64>,
     pub from_storm_end_ms: Option<u64>,
     pub relapsed_at_ms: Option<u64>,
     pub metastable_since_ms: Option<u64>,
+    pub load: Option<Load>,
 }
 
 impl Found {
-    fn new(verdict: Verdict) -> Found {
+    fn new(finding: Finding) -> Found {
         Found {
-            verdict,
+            finding,
             recovered_at_ms: None,
             recovery_time_ms: None,
             from_storm_end_ms: None,
             relapsed_at_ms: None,
             metastable_since_ms: None,
+            load: None,
         }
     }
 }
@@ -40,82 +83,52 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
     let hold = slo.hold_windows as usize;
     let relapse_len = hold.div_ceil(2).max(1);
     let trigger_ms = span.trigger_ms;
-    let mut found = Found::new(Verdict::InsufficientData);
-    found.verdict = if post.judged() == 0 {
-        Verdict::InsufficientData
-    } else if post.count(Health::Unhealthy) == 0 {
+    if post.judged() == 0 {
+        return Found::new(Finding::NothingJudged);
+    }
+    // Before never-degraded and recovered: with no healthy state before the trigger
+    // there is nothing to recover to, and an SLO derived from a 0 % baseline is 0 %.
+    let before = before(baseline, slo);
+    if let Before::Failed(why) = before {
+        return Found::new(Finding::NeverHealthy(why));
+    }
+    if post.count(Health::Unhealthy) == 0 {
+        let mut found = Found::new(Finding::NeverDegraded);
         found.recovery_time_ms = Some(0);
         found.from_storm_end_ms = Some(0);
-        Verdict::NeverDegraded
-    } else if let Some((start, end)) = recovering_run(post.health, hold, span.storm_end_ms, span.window_ms) {
+        return found;
+    }
+    if let Some((start, end)) = recovering_run(post.health, hold, span.storm_end_ms, span.window_ms) {
+        let relapse = unhealthy_run(post.health, end, relapse_len);
+        let mut found = Found::new(match relapse {
+            Some(_) => Finding::RecoveredThenRelapsed,
+            None => Finding::Recovered,
+        });
         let at = post.health[start].start_ms.max(trigger_ms);
         found.recovered_at_ms = Some(at);
         found.recovery_time_ms = Some(at - trigger_ms);
         found.from_storm_end_ms = Some(at.saturating_sub(span.storm_end_ms));
-        match unhealthy_run(post.health, end, relapse_len) {
-            Some(k) => {
-                found.relapsed_at_ms = Some(post.health[k].start_ms);
-                Verdict::RecoveredThenRelapsed
-            }
-            None => Verdict::Recovered,
-        }
-    } else {
-        let limit = LOAD_FACTOR * baseline.fresh_arrivals_per_window + LOAD_SLACK;
-        let since = post
-            .health
-            .iter()
-            .rposition(|h| h.fresh_arrivals as f64 > limit)
-            .map_or(0, |k| k + 1);
-        let tail = &post.health[since..];
-        let tail_unhealthy = tail.iter().filter(|h| h.state == Health::Unhealthy).count();
-        let feedback: u64 = post.windows[since..].iter().map(|w| w.retries + w.relogins).sum();
-        if tail.len() >= hold && tail_unhealthy >= relapse_len && feedback > 0 {
-            found.metastable_since_ms = Some(tail[0].start_ms.max(trigger_ms));
-            Verdict::Metastable
-        } else {
-            Verdict::NotRecovered
-        }
-    };
-    found
+        found.relapsed_at_ms = relapse.map(|k| post.health[k].start_ms);
+        return found;
+    }
+    not_recovered(post, baseline, before == Before::Worked, hold, trigger_ms)
 }
 
-/// One sentence for a person: the verdict and the figures behind it.
-pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Option<f64>) -> String {
-    let trigger_ms = span.trigger_ms;
-    match found.verdict {
-        Verdict::InsufficientData => format!(
-            "Not judged: no window after the trigger had {} completed logins.",
-            slo.min_requests.max(1)
-        ),
-        Verdict::NeverDegraded => "Never degraded: every judged window after the trigger met the SLO.".to_string(),
-        Verdict::Recovered | Verdict::RecoveredThenRelapsed => {
-            let rt = found.recovery_time_ms.unwrap_or(0);
-            let after = match found.from_storm_end_ms {
-                Some(0) | None => "already healthy when the storm ended".to_string(),
-                Some(v) => format!("{} after the storm ended", human_ms(v)),
-            };
-            let mut s = format!("Recovered {} after the trigger ({after})", human_ms(rt));
-            if let Some(r) = found.relapsed_at_ms {
-                s.push_str(&format!(
-                    ", then relapsed {} after the trigger",
-                    human_ms(r.saturating_sub(trigger_ms))
-                ));
-            }
-            s.push('.');
-            s
-        }
-        Verdict::NotRecovered => format!(
-            "Not recovered within {} after the trigger; down {} of the judged time.",
-            human_ms(span.observed_end_ms.saturating_sub(trigger_ms)),
-            pct(down_share.unwrap_or(0.0))
-        ),
-        Verdict::Metastable => {
-            let since = found.metastable_since_ms.unwrap_or(trigger_ms);
-            format!(
-                "Metastable: not recovered although the offered load had been back at baseline for {} (from {} after the trigger); retries and relogins kept the target down.",
-                human_ms(span.observed_end_ms.saturating_sub(since)),
-                human_ms(since - trigger_ms)
-            )
-        }
+/// Metastable, down, or not recovered for another reason, from the load evidence.
+/// `worked`: the baseline met the SLO (one that did not was found never healthy).
+fn not_recovered(post: &Post, baseline: &Baseline, worked: bool, hold: usize, trigger_ms: u64) -> Found {
+    let load = Load::of(post, baseline, hold);
+    let finding = match (worked, load.back_since, load.stayed_down) {
+        (false, ..) => Finding::NotRecovered(Why::NoBaseline),
+        (true, None, _) => Finding::NotRecovered(Why::NotBack),
+        (true, Some(_), false) => Finding::NotRecovered(Why::NotDown),
+        (true, Some(_), true) if load.raised() && load.retries + load.relogins > 0 => Finding::Metastable,
+        (true, Some(_), true) => Finding::Down,
+    };
+    let mut found = Found::new(finding);
+    if found.finding == Finding::Metastable {
+        found.metastable_since_ms = load.back_since.map(|k| post.health[k].start_ms.max(trigger_ms));
     }
+    found.load = Some(load);
+    found
 }

@@ -1,0 +1,89 @@
+//! The verdicts that tell a feedback loop from an outage and from a target that never
+//! worked (issue #11).
+
+use super::tests::{S, script, slo5, storm, tl};
+use super::*;
+use crate::analysis::testkit::with_retries;
+
+/// The target fails every login from 15 s to the end (40 s) while the load stays at
+/// its baseline; the clients, on exponential backoff, retry 40 times a window.
+fn outage() -> Vec<Window> {
+    let mut w = script(&format!("{}{}", "H".repeat(15), "X".repeat(25)));
+    for x in &mut w[15..] {
+        x.attempts = 140;
+        *x = with_retries(x.clone(), 40);
+    }
+    w
+}
+
+/// 99 %, 500 ms, hold 10 s: longer than the healthy 5 s between trigger and outage.
+fn slo10() -> Slo {
+    Slo {
+        hold: Some(S * 10),
+        ..slo5()
+    }
+}
+
+#[test]
+fn an_outage_under_baseline_load_is_down_not_metastable() {
+    let r = analyze(&outage(), &tl(10, 12, 40), &slo10(), S);
+    // Before: metastable, "back at baseline for 30s (from 0s after the trigger);
+    // retries and relogins kept the target down", though the load never rose.
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.metastable_since_ms, None);
+    assert!(
+        r.summary
+            .starts_with("Down without load feedback: not recovered within 30s after the trigger, down 83.3% of the judged time and still down at the end, although the storm never raised the fresh arrivals clearly above baseline (100 per window, baseline 100): an outage"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_load_that_rose_and_went_back_with_nothing_feeding_back_is_down() {
+    // The storm raised the arrivals tenfold, they went back, no client retried or
+    // logged in again, and the target stayed down: nothing of the load holds it.
+    let w = storm("FFFFFFFFFF", 0, 100);
+    let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert!(
+        r.summary.contains(
+            "still down at the end, although the fresh arrivals were back at baseline (100 per window) and no retry or relogin came back"
+        ),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_target_that_never_worked_is_never_healthy() {
+    // Not one login succeeded, before the trigger or after: the SLO derived from that
+    // baseline is 0 %, which every window meets.
+    let w = script("XXXX XXX XXXXXXXX");
+    let r = analyze(&w, &tl(4, 7, 15), &Slo::default(), S);
+    // Before: never-degraded.
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.recovery_time_ms, None);
+    assert_eq!(
+        r.summary,
+        "Never healthy: the baseline before the trigger already missed the SLO (no login of 400 succeeded); there was no healthy state to recover to."
+    );
+    // A baseline below the profile's SLO, then a storm with retries: not metastable.
+    let mut w = storm("FFFFFFFFFF", 900, 100);
+    for (i, x) in w[..4].iter_mut().enumerate() {
+        *x = testkit_win(i as u32, 50, 50);
+    }
+    let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.metastable_since_ms, None);
+    assert!(
+        r.summary
+            .starts_with("Never healthy: the baseline before the trigger already missed the SLO (success 50% < 99%)"),
+        "{}",
+        r.summary
+    );
+}
+
+fn testkit_win(i: u32, ok: u64, failed: u64) -> Window {
+    crate::analysis::testkit::win(i, 1000, ok, failed, 20)
+}
