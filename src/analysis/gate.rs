@@ -18,7 +18,7 @@
 //! | `peak_locked_out` | count | all |
 //!
 //! When a metric is undefined the outcome is fixed: the recovery time of a run that
-//! never degraded is 0, that of a relapsed run is the time to its first recovery; a
+//! never degraded is 0, that of a relapsed run is the time to the recovery it lost; a
 //! run that did not recover fails every recovery-time threshold, whatever its
 //! direction, with the value `not recovered (<verdict>)`; a latency with
 //! no samples, a success rate with no completed logins, an amplification with no first

@@ -56,14 +56,16 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
     }
 }
 
-/// The first run that recovers: `(first window, one past the run's last window)`.
+/// The first run at or after `from` that recovers: `(first window, one past the run's
+/// last window)`.
 pub(super) fn recovering_run(
     post: &[WindowHealth],
+    from: usize,
     hold: usize,
     storm_end_ms: u64,
     window_ms: u64,
 ) -> Option<(usize, usize)> {
-    let mut i = 0;
+    let mut i = from;
     while i < post.len() {
         if post[i].state != Health::Healthy {
             i += 1;

@@ -142,13 +142,14 @@ pub struct Recovery {
     pub storm_end_ms: u64,
     pub observe_end_ms: u64,
     pub window_ms: u64,
-    /// Start of the recovering run; null when not recovered or never degraded.
+    /// Start of the last recovering run (after the last relapse, if it recovered again);
+    /// null when not recovered or never degraded.
     pub recovered_at_ms: Option<u64>,
     /// Recovered at − trigger start; 0 when never degraded, null when not recovered.
     pub recovery_time_ms: Option<u64>,
     /// Recovered at − storm end (0 when already healthy then); null when not recovered.
     pub recovery_time_from_storm_end_ms: Option<u64>,
-    /// Start of the relapse, for `recovered-then-relapsed`.
+    /// Start of the relapse that ended the last recovery, for `recovered-then-relapsed`.
     pub relapsed_at_ms: Option<u64>,
     /// For `metastable`: since when the offered load had been back at baseline while
     /// the target stayed down.

@@ -29,6 +29,13 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 s.push_str(&format!(", then relapsed {} after the trigger", since_trigger(r)));
             }
             s.push('.');
+            for &(at, relapsed) in &found.earlier {
+                s.push_str(&format!(
+                    " An earlier recovery, {} after the trigger, relapsed {} after it.",
+                    since_trigger(at),
+                    since_trigger(relapsed)
+                ));
+            }
             s
         }
         Finding::Metastable => {

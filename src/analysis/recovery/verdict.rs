@@ -61,6 +61,9 @@ pub(super) struct Found {
     pub from_storm_end_ms: Option<u64>,
     pub relapsed_at_ms: Option<u64>,
     pub metastable_since_ms: Option<u64>,
+    /// Recoveries lost to a relapse before the one in `recovered_at_ms`:
+    /// `(recovered at, relapsed at)`.
+    pub earlier: Vec<(u64, u64)>,
     pub load: Option<Load>,
 }
 
@@ -73,6 +76,7 @@ impl Found {
             from_storm_end_ms: None,
             relapsed_at_ms: None,
             metastable_since_ms: None,
+            earlier: Vec::new(),
             load: None,
         }
     }
@@ -98,8 +102,8 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
         found.from_storm_end_ms = Some(0);
         return found;
     }
-    if let Some((start, end)) = recovering_run(post.health, hold, span.storm_end_ms, span.window_ms) {
-        let relapse = unhealthy_run(post.health, end, relapse_len);
+    let cycles = recoveries(post, hold, relapse_len, span);
+    if let Some(&(start, relapse)) = cycles.last() {
         let mut found = Found::new(match relapse {
             Some(_) => Finding::RecoveredThenRelapsed,
             None => Finding::Recovered,
@@ -109,9 +113,35 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
         found.recovery_time_ms = Some(at - trigger_ms);
         found.from_storm_end_ms = Some(at.saturating_sub(span.storm_end_ms));
         found.relapsed_at_ms = relapse.map(|k| post.health[k].start_ms);
+        found.earlier = cycles[..cycles.len() - 1]
+            .iter()
+            .filter_map(|&(s, r)| Some((post.health[s].start_ms.max(trigger_ms), post.health[r?].start_ms)))
+            .collect();
         return found;
     }
     not_recovered(post, baseline, before == Before::Worked, hold, trigger_ms)
+}
+
+/// Every recovery and the relapse that ended it, in order: `(first window of the
+/// recovering run, first window of the relapse)`. The search starts at the first
+/// unhealthy window, since a healthy stretch before the first degradation is no
+/// recovery, and starts again after each relapse, so the last entry is the recovery
+/// the run ended with (or the last one it lost).
+fn recoveries(post: &Post, hold: usize, relapse_len: usize, span: &Span) -> Vec<(usize, Option<usize>)> {
+    let mut cycles = Vec::new();
+    let Some(mut from) = post.health.iter().position(|h| h.state == Health::Unhealthy) else {
+        return cycles;
+    };
+    // Each relapse starts after its recovery's run, so `from` only grows.
+    while let Some((start, end)) = recovering_run(post.health, from, hold, span.storm_end_ms, span.window_ms) {
+        let relapse = unhealthy_run(post.health, end, relapse_len);
+        cycles.push((start, relapse));
+        match relapse {
+            Some(k) => from = k,
+            None => break,
+        }
+    }
+    cycles
 }
 
 /// Metastable, down, or not recovered for another reason, from the load evidence.

@@ -87,3 +87,38 @@ fn a_target_that_never_worked_is_never_healthy() {
 fn testkit_win(i: u32, ok: u64, failed: u64) -> Window {
     crate::analysis::testkit::win(i, 1000, ok, failed, 20)
 }
+
+#[test]
+fn healthy_before_the_first_degradation_is_not_recovery() {
+    // Trigger 10 s, healthy until the outage 15–25 s, hold 5 s.
+    let w = script(&format!("{}{}{}", "H".repeat(15), "X".repeat(10), "H".repeat(10)));
+    let r = analyze(&w, &tl(10, 12, 35), &slo5(), S);
+    // Before: recovered-then-relapsed, recovered at 10 s, the recovery at 25 s unreported.
+    assert_eq!(r.verdict, Verdict::Recovered);
+    assert_eq!(r.recovered_at_ms, Some(25_000));
+    assert_eq!(r.recovery_time_ms, Some(15_000));
+    assert_eq!(r.relapsed_at_ms, None);
+    assert_eq!(
+        r.summary,
+        "Recovered 15s after the trigger (13s after the storm ended)."
+    );
+}
+
+#[test]
+fn recovered_again_after_a_relapse_is_recovered_at_the_later_time() {
+    let w = script("HH FF HHHHH XXX HHHHH");
+    let r = analyze(&w, &tl(2, 4, 30), &slo5(), S);
+    // Before: recovered-then-relapsed at 4 s, though it held the SLO at the end.
+    assert_eq!(r.verdict, Verdict::Recovered);
+    assert_eq!((r.recovered_at_ms, r.relapsed_at_ms), (Some(12_000), None));
+    assert_eq!(
+        r.summary,
+        "Recovered 10s after the trigger (8s after the storm ended). An earlier recovery, 2s after the trigger, relapsed 7s after it."
+    );
+    // Relapsed again: the relapse that counts is the one that ended the last recovery.
+    let w = script("HH FF HHHHH XXX HHHHH XXX H");
+    let r = analyze(&w, &tl(2, 4, 30), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::RecoveredThenRelapsed);
+    assert_eq!((r.recovered_at_ms, r.relapsed_at_ms), (Some(12_000), Some(17_000)));
+    assert!(r.summary.ends_with("relapsed 7s after it."), "{}", r.summary);
+}
