@@ -62,8 +62,8 @@ pub(super) struct Load {
     /// Mean fresh arrivals per window from the trigger to the storm's end (at least the
     /// first window, for a storm that is one instant).
     pub storm: f64,
-    /// From here to the end the fresh arrivals were at baseline, for at least a hold;
-    /// never before the storm's end.
+    /// From here to the end the fresh arrivals, averaged over any hold, were at
+    /// baseline, for at least a hold; never before the storm's end.
     pub back_since: Option<usize>,
     /// From `back_since` (or the storm's end) to the end: most judged windows unhealthy,
     /// and the last `ceil(hold / 2)` judged ones too (down when the observation ended).
@@ -87,13 +87,7 @@ impl Load {
         } else {
             storm.iter().map(|h| h.fresh_arrivals).sum::<u64>() as f64 / storm.len() as f64
         };
-        let since = post
-            .health
-            .iter()
-            .rposition(|h| h.fresh_arrivals as f64 > bound)
-            .map_or(0, |k| k + 1)
-            .max(after);
-        let back_since = (post.health.len().saturating_sub(since) >= hold).then_some(since);
+        let back_since = back_since(post, after, hold, bound);
         let tail = back_since.unwrap_or(after);
         Load {
             baseline: baseline.fresh_arrivals_per_window,
@@ -110,6 +104,22 @@ impl Load {
     pub fn raised(&self) -> bool {
         self.storm > self.bound + EPS
     }
+}
+
+/// The first window at or after `after` from which the fresh arrivals, averaged over
+/// any `hold` consecutive windows, stayed within `bound` to the end, provided that
+/// lasted a hold. Judged over a hold, not window by window: one noisy window of a few
+/// arrivals must not undo a hold of evidence.
+fn back_since(post: &Post, after: usize, hold: usize, bound: f64) -> Option<usize> {
+    let fresh: Vec<u64> = post.health.iter().map(|h| h.fresh_arrivals).collect();
+    let hold = hold.max(1);
+    // The load is back after the start of the last hold whose mean is above the bound.
+    let since = fresh
+        .windows(hold)
+        .rposition(|w| w.iter().sum::<u64>() as f64 / hold as f64 > bound)
+        .map_or(0, |k| k + 1)
+        .max(after);
+    (fresh.len().saturating_sub(since) >= hold).then_some(since)
 }
 
 /// From `from` to the end, were most judged windows unhealthy, and the last `last`

@@ -122,3 +122,39 @@ fn recovered_again_after_a_relapse_is_recovered_at_the_later_time() {
     assert_eq!((r.recovered_at_ms, r.relapsed_at_ms), (Some(12_000), Some(17_000)));
     assert!(r.summary.ends_with("relapsed 7s after it."), "{}", r.summary);
 }
+
+/// Baseline 2.2 fresh arrivals per window (bound 1.5 × 2.2 + 2 = 5.3), a storm of 40 a
+/// window for 3 s, then 20 s down under 50 retries a window with 2 fresh arrivals, or 6
+/// in the `noisy` windows.
+fn twin(noisy: &[usize]) -> Vec<Window> {
+    let mut w = script(&format!("HHHHH XXX {}", "X".repeat(20)));
+    for (x, fresh) in w.iter_mut().zip([2, 2, 2, 2, 3]) {
+        (x.attempts, x.first_attempts) = (fresh, fresh);
+    }
+    for x in &mut w[5..8] {
+        (x.attempts, x.first_attempts) = (40, 40);
+    }
+    for (i, x) in w.iter_mut().enumerate().skip(8) {
+        x.attempts = if noisy.contains(&i) { 6 } else { 2 } + 50;
+        *x = with_retries(x.clone(), 50);
+    }
+    w
+}
+
+#[test]
+fn arrivals_are_judged_over_a_hold_not_window_by_window() {
+    let calm = analyze(&twin(&[]), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(calm.verdict, Verdict::Metastable);
+    // Before: not-recovered, for two single windows of 6 against the bound of 5.3.
+    let noisy = analyze(&twin(&[20, 25]), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(noisy.verdict, Verdict::Metastable, "{}", noisy.summary);
+    assert_eq!(noisy.metastable_since_ms, Some(8_000));
+    // Over a hold the 6s do count: from 20 s to the end the load is not back.
+    let late = analyze(&twin(&(20..28).collect::<Vec<_>>()), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(late.metastable_since_ms, None);
+    assert!(
+        late.summary.contains("not back at baseline for a hold (5s)"),
+        "{}",
+        late.summary
+    );
+}
