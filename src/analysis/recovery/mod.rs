@@ -13,6 +13,8 @@ mod slo;
 mod summary;
 mod verdict;
 
+pub use slo::min_requests_reachable;
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -271,7 +273,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
     let found = verdict::decide(&post, &baseline, &slo, &span);
     let figures = figures::Figures::of(&post, &observed);
     let summary = summary::summary(&found, &slo, &span, figures.down_share);
-    let mut notes = notes(&slo, &span, &post);
+    let mut notes = notes(&slo, &span, &post, &baseline);
     if let Err(e) = base_hist {
         notes.push(format!(
             "The baseline's latency histograms do not decode ({e}): no baseline p99, and no SLO derived from it."
@@ -308,7 +310,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
 
 /// What a reader should know to trust the figures: fixed defaults, an observation cut
 /// short, windows left unjudged.
-fn notes(slo: &SloUsed, span: &Span, post: &Post) -> Vec<String> {
+fn notes(slo: &SloUsed, span: &Span, post: &Post, baseline: &Baseline) -> Vec<String> {
     let mut notes = Vec::new();
     if slo.fixed_defaults {
         notes.push(format!(
@@ -321,6 +323,16 @@ fn notes(slo: &SloUsed, span: &Span, post: &Post) -> Vec<String> {
             "The observation ended {} before the storm did.",
             human_ms(span.storm_end_ms - span.observed_end_ms)
         ));
+    }
+    if baseline.windows > 0 {
+        let per_window = baseline.completed as f64 / baseline.windows as f64;
+        let rate = per_window * 1000.0 / span.window_ms as f64;
+        if !min_requests_reachable(rate, Duration::from_millis(span.window_ms), slo.min_requests) {
+            notes.push(format!(
+                "The baseline completed {per_window:.1} logins per window, fewer than the {} a window needs to be judged (min_requests): once the storm has passed, windows cannot be judged. Use longer windows or a lower min_requests.",
+                slo.min_requests.max(1)
+            ));
+        }
     }
     let unjudged = post.count(Health::Unjudged);
     if unjudged > 0 {

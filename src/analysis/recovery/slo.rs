@@ -126,3 +126,14 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
         how,
     }
 }
+
+/// Can a window of `window` be judged at `baseline_rate_per_s` completed logins a
+/// second? It needs `min_requests` of them (at least one). Once the storm has passed
+/// only the baseline traffic is left, so when this is false the windows after the
+/// storm go unjudged and the run ends `insufficient-data`: `validate` can warn before
+/// anything is sent.
+pub fn min_requests_reachable(baseline_rate_per_s: f64, window: Duration, min_requests: u64) -> bool {
+    // Relative slack: 2.5/s over 4 s is 10 logins, not 9.999….
+    let per_window = baseline_rate_per_s * window.as_secs_f64();
+    per_window * (1.0 + 1e-9) >= min_requests.max(1) as f64
+}

@@ -17,6 +17,11 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
             "Not judged: no window after the trigger had {} completed logins.",
             slo.min_requests.max(1)
         ),
+        Finding::ThinAfterStorm(per) => format!(
+            "Insufficient data after the storm: {} logins per window, the SLO needs {} (min_requests) to judge one.",
+            per_window(*per),
+            slo.min_requests.max(1)
+        ),
         Finding::NeverDegraded => "Never degraded: every judged window after the trigger met the SLO.".to_string(),
         Finding::Recovered | Finding::RecoveredThenRelapsed => {
             let rt = found.recovery_time_ms.unwrap_or(0);

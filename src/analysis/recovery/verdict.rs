@@ -3,7 +3,7 @@
 
 use super::evidence::{Before, Load, before};
 use super::judge::{recovering_run, unhealthy_run};
-use super::{Baseline, Health, Post, SloUsed, Span};
+use super::{Baseline, Health, Phase, Post, SloUsed, Span, WindowHealth};
 use crate::outcome::Verdict;
 
 /// What the windows show. Finer than [`Verdict`]: `Down` and `NeverHealthy` are not
@@ -14,6 +14,9 @@ use crate::outcome::Verdict;
 pub(super) enum Finding {
     /// No window after the trigger could be judged.
     NothingJudged,
+    /// Not recovered, but most windows after the storm were unjudged: too few logins
+    /// (completed logins per window after the storm, on average) to tell.
+    ThinAfterStorm(f64),
     NeverDegraded,
     Recovered,
     RecoveredThenRelapsed,
@@ -41,7 +44,7 @@ pub(super) enum Why {
 impl Finding {
     pub fn verdict(&self) -> Verdict {
         match self {
-            Finding::NothingJudged => Verdict::InsufficientData,
+            Finding::NothingJudged | Finding::ThinAfterStorm(_) => Verdict::InsufficientData,
             Finding::NeverDegraded => Verdict::NeverDegraded,
             Finding::Recovered => Verdict::Recovered,
             Finding::RecoveredThenRelapsed => Verdict::RecoveredThenRelapsed,
@@ -119,7 +122,19 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
             .collect();
         return found;
     }
+    if let Some(per_window) = thin_after_storm(post) {
+        return Found::new(Finding::ThinAfterStorm(per_window));
+    }
     not_recovered(post, baseline, before == Before::Worked, hold, trigger_ms)
+}
+
+/// When most windows after the storm are unjudged, the completed logins per window
+/// there: no run of them can hold the SLO for a hold, so "not recovered" would be a
+/// statement about the traffic, not the target.
+fn thin_after_storm(post: &Post) -> Option<f64> {
+    let after: Vec<&WindowHealth> = post.health.iter().filter(|h| h.phase == Phase::After).collect();
+    let unjudged = after.iter().filter(|h| h.state == Health::Unjudged).count();
+    (unjudged * 2 > after.len()).then(|| after.iter().map(|h| h.completed).sum::<u64>() as f64 / after.len() as f64)
 }
 
 /// Every recovery and the relapse that ended it, in order: `(first window of the

@@ -3,7 +3,7 @@
 
 use super::tests::{S, script, slo5, storm, tl};
 use super::*;
-use crate::analysis::testkit::with_retries;
+use crate::analysis::testkit::{win, with_retries};
 
 /// The target fails every login from 15 s to the end (40 s) while the load stays at
 /// its baseline; the clients, on exponential backoff, retry 40 times a window.
@@ -71,7 +71,7 @@ fn a_target_that_never_worked_is_never_healthy() {
     // A baseline below the profile's SLO, then a storm with retries: not metastable.
     let mut w = storm("FFFFFFFFFF", 900, 100);
     for (i, x) in w[..4].iter_mut().enumerate() {
-        *x = testkit_win(i as u32, 50, 50);
+        *x = win(i as u32, 1000, 50, 50, 20);
     }
     let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
     assert_eq!(r.verdict, Verdict::NotRecovered);
@@ -82,10 +82,6 @@ fn a_target_that_never_worked_is_never_healthy() {
         "{}",
         r.summary
     );
-}
-
-fn testkit_win(i: u32, ok: u64, failed: u64) -> Window {
-    crate::analysis::testkit::win(i, 1000, ok, failed, 20)
 }
 
 #[test]
@@ -157,4 +153,47 @@ fn arrivals_are_judged_over_a_hold_not_window_by_window() {
         "{}",
         late.summary
     );
+}
+
+#[test]
+fn thin_traffic_after_the_storm_is_insufficient_data_not_failure() {
+    // 2 logins/s in 1 s windows (min_requests 10), a storm that fails for 5 s, then
+    // every login succeeds again: a recovered target whose windows are too thin.
+    let mut w: Vec<Window> = (0..10).map(|i| win(i, 1000, 2, 0, 20)).collect();
+    w.extend((10..15).map(|i| win(i, 1000, 20, 80, 900)));
+    w.extend((15..35).map(|i| win(i, 1000, 2, 0, 20)));
+    let r = analyze(&w, &tl(10, 15, 35), &slo5(), S);
+    // Before: not-recovered, "no healthy stretch lasted a hold".
+    assert_eq!(r.verdict, Verdict::InsufficientData);
+    assert_eq!(
+        r.summary,
+        "Insufficient data after the storm: 2 logins per window, the SLO needs 10 (min_requests) to judge one."
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("The baseline completed 2.0 logins per window, fewer than the 10 a window needs")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn min_requests_reachable_is_the_baseline_rate_over_a_window() {
+    let s = Duration::from_secs(1);
+    for (rate, window, min, reachable) in [
+        (2.0, s, 10, false),
+        (10.0, s, 10, true),
+        (2.5, s * 4, 10, true),
+        (2.0, s * 4, 10, false),
+        (0.5, s, 0, false),
+        (1.0, s, 0, true),
+        (100.0, Duration::from_millis(100), 10, true),
+    ] {
+        assert_eq!(
+            min_requests_reachable(rate, window, min),
+            reachable,
+            "{rate}/s over {window:?}, {min} needed"
+        );
+    }
 }
