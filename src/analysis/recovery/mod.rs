@@ -13,6 +13,7 @@ mod slo;
 mod summary;
 mod verdict;
 
+pub use figures::LockedOut;
 pub use slo::min_requests_reachable;
 
 #[cfg(test)]
@@ -171,6 +172,10 @@ pub struct Recovery {
     pub down_share: Option<f64>,
     pub peak_locked_out: u64,
     pub peak_locked_out_at_ms: Option<u64>,
+    /// The locked-out clients at the peak and at the end: given up, or still trying.
+    /// Absent from reports written before it was added.
+    #[serde(default)]
+    pub locked_out: LockedOut,
     pub slo: SloUsed,
     pub baseline: Baseline,
     /// Things a reader should know (fixed defaults, observation cut short, ...).
@@ -274,6 +279,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
     let figures = figures::Figures::of(&post, &observed);
     let summary = summary::summary(&found, &slo, &span, figures.down_share);
     let mut notes = notes(&slo, &span, &post, &baseline);
+    notes.extend(figures.locked_out.words());
     if let Err(e) = base_hist {
         notes.push(format!(
             "The baseline's latency histograms do not decode ({e}): no baseline p99, and no SLO derived from it."
@@ -301,6 +307,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         down_share: figures.down_share,
         peak_locked_out: figures.peak_locked_out,
         peak_locked_out_at_ms: figures.peak_locked_out_at_ms,
+        locked_out: figures.locked_out,
         slo,
         baseline,
         notes,

@@ -339,3 +339,45 @@ fn a_baseline_histogram_that_does_not_decode_derives_nothing_and_says_so() {
         r.notes
     );
 }
+
+#[test]
+fn locked_out_clients_are_split_into_given_up_and_still_trying() {
+    let mut w = script("HH FF HHHHH");
+    let gauge = [
+        (0, 0),
+        (0, 0),
+        (40, 0),
+        (70, 10),
+        (70, 20),
+        (50, 0),
+        (45, 5),
+        (40, 0),
+        (40, 0),
+    ];
+    for (x, (locked_out, gave_up)) in w.iter_mut().zip(gauge) {
+        (x.locked_out, x.gave_up) = (locked_out, gave_up);
+    }
+    let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
+    let l = &r.locked_out;
+    assert_eq!(
+        (l.peak, l.peak_at_ms, l.peak_gave_up, l.peak_trying),
+        (70, Some(3_000), 10, 60)
+    );
+    assert_eq!((l.end, l.end_gave_up, l.end_trying), (40, 35, 5));
+    assert!(
+        r.notes.contains(
+            &"At the peak, at 3s, 70 clients were locked out: 10 had given up and 60 were still trying (an attempt in flight or waiting on a backoff; the windows do not say which). At the end of the observation 40 were: 35 had given up, 5 still trying.".to_string()
+        ),
+        "{:?}",
+        r.notes
+    );
+    // A give-up counted early (in the window of the last attempt) never exceeds the gauge.
+    w[3].gave_up = 100;
+    let l = analyze(&w, &tl(2, 4, 9), &slo5(), S).locked_out;
+    assert_eq!((l.peak_gave_up, l.peak_trying), (70, 0));
+    // Reports written before the split still read.
+    let mut v = serde_json::to_value(&r).unwrap();
+    v.as_object_mut().unwrap().remove("locked_out");
+    let back: Recovery = serde_json::from_value(v).unwrap();
+    assert_eq!(back.locked_out, LockedOut::default());
+}
