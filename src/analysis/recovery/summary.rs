@@ -84,7 +84,7 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
 fn down_because(load: &Load) -> String {
     if load.raised() {
         format!(
-            "although the fresh arrivals were back at baseline ({} per window) and no retry or relogin came back",
+            "although the fresh arrivals were back at baseline (baseline {} per window) and no retry or relogin came back",
             per_window(load.baseline)
         )
     } else {

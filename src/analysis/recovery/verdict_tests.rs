@@ -48,7 +48,7 @@ fn a_load_that_rose_and_went_back_with_nothing_feeding_back_is_down() {
     assert_eq!(r.verdict, Verdict::NotRecovered);
     assert!(
         r.summary.contains(
-            "still down at the end, although the fresh arrivals were back at baseline (100 per window) and no retry or relogin came back"
+            "still down at the end, although the fresh arrivals were back at baseline (baseline 100 per window) and no retry or relogin came back"
         ),
         "{}",
         r.summary
