@@ -9,13 +9,16 @@
 //! failures, not a 0.9 % change). A run that recovers where the base did, but no
 //! longer does, has regressed; so has a verdict that got worse (never-degraded <
 //! recovered < recovered-then-relapsed < not-recovered = metastable =
-//! insufficient-data).
+//! insufficient-data). A latency whose histograms do not decode (a damaged report) is
+//! shown as such and counts as a regression, whichever run it is in.
 
 use serde::{Deserialize, Serialize};
 
+use hdrhistogram::Histogram;
+
 use super::recovery::Recovery;
 use super::{login_hist, step_hist, step_names, us_to_ms};
-use crate::record::Window;
+use crate::record::{HistError, Window};
 use crate::units::{fmt_ms, pct};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +144,35 @@ fn row(metric: String, base: Fig, new: Fig, better: Better, tol: f64, floor: f64
     }
 }
 
+/// A merged latency histogram, or why it could not be had.
+type Hist = Result<Histogram<u64>, HistError>;
+
+/// Shown in place of a latency whose histograms do not decode.
+const UNREADABLE: &str = "histogram does not decode";
+
+fn quantile(h: &Histogram<u64>, p: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| us_to_ms(h.value_at_quantile(p)))
+}
+
+/// A latency row, 1 ms floor. A histogram that does not decode, in either run, shows as
+/// such and counts as a regression: a comparison must not pass on a figure it could
+/// not read.
+fn latency_row(
+    metric: String,
+    base: &Hist,
+    new: &Hist,
+    pick: impl Fn(&Histogram<u64>) -> Option<f64>,
+    tol: f64,
+) -> Row {
+    let figure = |h: &Hist| match h {
+        Ok(h) => fig(pick(h), fmt_ms),
+        Err(_) => (None, UNREADABLE.to_string()),
+    };
+    let mut r = row(metric, figure(base), figure(new), Better::Lower, tol, 1.0);
+    r.regressed |= base.is_err() || new.is_err();
+    r
+}
+
 fn success(w: &[Window]) -> Option<f64> {
     let ok: u64 = w.iter().map(|x| x.logins_ok).sum();
     let done: u64 = w.iter().map(|x| x.logins_ok + x.logins_failed).sum();
@@ -188,28 +220,12 @@ pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &R
     rec_row.regressed |= base_rec.recovery_time_ms.is_some() && new_rec.recovery_time_ms.is_none();
     rows.push(rec_row);
 
-    let (bh, _) = login_hist(base);
-    let (nh, _) = login_hist(new);
-    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| (!h.is_empty()).then(|| us_to_ms(h.value_at_quantile(p)));
+    let (bh, nh) = (login_hist(base), login_hist(new));
     for (name, p) in [("login.p50", 0.5), ("login.p99", 0.99)] {
-        rows.push(row(
-            name.into(),
-            fig(q(&bh, p), ms),
-            fig(q(&nh, p), ms),
-            Better::Lower,
-            tol,
-            1.0,
-        ));
+        rows.push(latency_row(name.into(), &bh, &nh, |h| quantile(h, p), tol));
     }
-    let max = |h: &hdrhistogram::Histogram<u64>| (!h.is_empty()).then(|| us_to_ms(h.max()));
-    rows.push(row(
-        "login.max".into(),
-        fig(max(&bh), ms),
-        fig(max(&nh), ms),
-        Better::Lower,
-        tol,
-        1.0,
-    ));
+    let max = |h: &Histogram<u64>| (!h.is_empty()).then(|| us_to_ms(h.max()));
+    rows.push(latency_row("login.max".into(), &bh, &nh, max, tol));
 
     // Judged on the failure share; shown as the success rate.
     let (bs, ns) = (success(base), success(new));
@@ -264,16 +280,8 @@ pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &R
         }
     }
     for step in steps {
-        let (bh, _) = step_hist(base, &step);
-        let (nh, _) = step_hist(new, &step);
-        rows.push(row(
-            format!("{step}.p99"),
-            fig(q(&bh, 0.99), ms),
-            fig(q(&nh, 0.99), ms),
-            Better::Lower,
-            tol,
-            1.0,
-        ));
+        let (bh, nh) = (step_hist(base, &step), step_hist(new, &step));
+        rows.push(latency_row(format!("{step}.p99"), &bh, &nh, |h| quantile(h, 0.99), tol));
     }
     Comparison { tolerance: tol, rows }
 }
@@ -386,5 +394,20 @@ mod tests {
         assert!(!get(&c, "login.p99").regressed);
         let nw3 = run(&[(1000, 0, 3); 3]);
         assert!(get(&compare(&bw, &br, &nw3, &nr, 0.1), "login.p99").regressed);
+    }
+
+    #[test]
+    fn a_histogram_that_does_not_decode_is_shown_and_regresses() {
+        let bw = runs(2, 20, 100, 0);
+        let br = analyzed(&bw);
+        let mut nw = bw.clone();
+        nw[5].latency_ms.hist = "not base64!".into();
+        let c = compare(&bw, &br, &nw, &br, 0.1);
+        // Before, the window was left out and the rest compared as if exact.
+        let p99 = get(&c, "login.p99");
+        assert_eq!((p99.new.as_str(), p99.new_value), ("histogram does not decode", None));
+        assert!(p99.regressed && get(&c, "login.max").regressed);
+        // The step's histograms are intact.
+        assert!(!get(&c, "auth.p99").regressed);
     }
 }

@@ -18,11 +18,12 @@
 //! | `peak_locked_out` | count | all |
 //!
 //! When a metric is undefined the outcome is fixed: the recovery time of a run that
-//! never degraded is 0, that of a relapsed run is the time to its first recovery; a
+//! never degraded is 0, that of a relapsed run is the time to the recovery it lost; a
 //! run that did not recover fails every recovery-time threshold, whatever its
 //! direction, with the value `not recovered (<verdict>)`; a latency with
 //! no samples, a success rate with no completed logins, an amplification with no first
-//! attempts and a down share with no judged window fail with `no data` reasons. A
+//! attempts and a down share with no judged window fail with `no data` reasons; a
+//! latency whose histograms do not decode (a damaged report) fails and says so. A
 //! threshold that cannot be checked never passes silently. `achieved_rate` with
 //! nothing planned is 100 %.
 
@@ -109,11 +110,14 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             }
         }
         Metric::Latency { step, stat } => {
-            let (h, _) = match step {
+            let h = match step {
                 None => login_hist(w),
                 Some(s) => step_hist(w, s),
             };
-            value_or(stat_of(*stat, &h), &ms, "no samples")
+            match h {
+                Ok(h) => value_or(stat_of(*stat, &h), &ms, "no samples"),
+                Err(e) => Measure::Undefined(e.to_string()),
+            }
         }
         Metric::SuccessRate => {
             let ok: u64 = w.iter().map(|x| x.logins_ok).sum();
@@ -332,5 +336,17 @@ mod tests {
         let res = eval(&["success_rate > 0%", "login.p50 < 1h"], &[], &r);
         assert_eq!(res[0].measured, "no completed logins");
         assert!(!res[0].passed && !res[1].passed);
+    }
+
+    #[test]
+    fn a_histogram_that_does_not_decode_fails_its_threshold_and_says_why() {
+        let (mut w, r) = recovered();
+        w[3].latency_ms.hist = "not base64!".into();
+        let res = eval(&["login.p99 < 1h", "auth.p99 < 1h"], &w, &r);
+        // Before, the window was left out and the p99 of the others passed as exact.
+        assert!(!res[0].passed && res[0].value.is_none());
+        assert!(res[0].measured.contains("not valid base64"), "{}", res[0].measured);
+        // The step's own histograms are intact.
+        assert!(res[1].passed);
     }
 }

@@ -12,43 +12,25 @@ pub mod totals;
 
 pub use compare::{Comparison, compare};
 pub use gate::{ThresholdResult, Unit, evaluate};
-pub use recovery::{Recovery, Timeline, analyze};
+pub use recovery::{Recovery, Timeline, analyze, min_requests_reachable};
 pub use sweep::{Sweep, aggregate};
 pub use totals::{StepTotals, Totals};
 
 use hdrhistogram::Histogram;
 
-use crate::record::{self, HistSummary, Window};
+use crate::record::{self, HistError, Window};
 
-/// Adds the histograms picked from every window. Windows whose histogram does not
-/// decode are left out and counted, so a report can say it is not exact.
-pub(crate) fn merge_hists<'a>(parts: impl IntoIterator<Item = &'a HistSummary>) -> (Histogram<u64>, usize) {
-    let mut total = record::new_hist();
-    let mut skipped = 0;
-    for p in parts {
-        if p.count == 0 {
-            continue;
-        }
-        match p.histogram() {
-            Ok(h) => {
-                if total.add(&h).is_err() {
-                    skipped += 1;
-                }
-            }
-            Err(_) => skipped += 1,
-        }
-    }
-    (total, skipped)
+/// The login latency histogram (from the intended instant) of all `windows`. One window
+/// whose histogram does not decode fails the whole merge: a percentile computed without
+/// it would look exact and not be, so callers say "does not decode" instead.
+pub(crate) fn login_hist(windows: &[Window]) -> Result<Histogram<u64>, HistError> {
+    record::merge(windows.iter().map(|w| &w.latency_ms))
 }
 
-/// The login latency histogram (from the intended instant) of all `windows`.
-pub(crate) fn login_hist(windows: &[Window]) -> (Histogram<u64>, usize) {
-    merge_hists(windows.iter().map(|w| &w.latency_ms))
-}
-
-/// The latency histogram of one step of the flow over all `windows`.
-pub(crate) fn step_hist(windows: &[Window], step: &str) -> (Histogram<u64>, usize) {
-    merge_hists(
+/// The latency histogram of one step of the flow over all `windows`; fails as
+/// [`login_hist`] does.
+pub(crate) fn step_hist(windows: &[Window], step: &str) -> Result<Histogram<u64>, HistError> {
+    record::merge(
         windows
             .iter()
             .flat_map(|w| w.steps.iter())

@@ -1,0 +1,110 @@
+//! What is counted from the trigger on: attempts, goodput, retry amplification, the
+//! down share; and the clients locked out, over the whole run.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Health, Post, human_ms};
+use crate::record::Window;
+
+/// Clients locked out (wanting to log in, not logged in, given-up ones included), split
+/// as far as the windows allow: a window counts the clients that gave up, but not how
+/// many of the others had an attempt in flight and how many waited on a backoff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LockedOut {
+    /// Locked out at the end of the window where most were (the earliest of equal
+    /// peaks), and when that window started.
+    pub peak: u64,
+    pub peak_at_ms: Option<u64>,
+    /// Of them, clients that had given up (max attempts, retry budget, no retries) ...
+    pub peak_gave_up: u64,
+    /// ... and the rest, still trying: an attempt in flight or waiting on a backoff.
+    pub peak_trying: u64,
+    /// The same at the end of the observation.
+    pub end: u64,
+    pub end_gave_up: u64,
+    pub end_trying: u64,
+}
+
+impl LockedOut {
+    /// A give-up is counted in the window of the client's last attempt, so the count of
+    /// those who had given up by a window's end may run up to one client timeout early;
+    /// it is held to the locked-out gauge.
+    fn of(observed: &[&Window], peak: Option<&Window>) -> LockedOut {
+        let split = |upto: Option<&Window>| {
+            let Some(w) = upto else { return (0, 0, 0) };
+            let gave_up: u64 = observed
+                .iter()
+                .take_while(|x| x.start_ms <= w.start_ms)
+                .map(|x| x.gave_up)
+                .sum();
+            let gave_up = gave_up.min(w.locked_out);
+            (w.locked_out, gave_up, w.locked_out - gave_up)
+        };
+        let (peak_n, peak_gave_up, peak_trying) = split(peak);
+        let (end, end_gave_up, end_trying) = split(observed.last().copied());
+        LockedOut {
+            peak: peak_n,
+            peak_at_ms: peak.filter(|w| w.locked_out > 0).map(|w| w.start_ms),
+            peak_gave_up,
+            peak_trying,
+            end,
+            end_gave_up,
+            end_trying,
+        }
+    }
+
+    /// The split in words, or None when nobody was locked out.
+    pub fn words(&self) -> Option<String> {
+        let at = self.peak_at_ms?;
+        Some(format!(
+            "At the peak, at {}, {} clients were locked out: {} had given up and {} were still trying (an attempt in flight or waiting on a backoff; the windows do not say which). At the end of the observation {} were: {} had given up, {} still trying.",
+            human_ms(at),
+            self.peak,
+            self.peak_gave_up,
+            self.peak_trying,
+            self.end,
+            self.end_gave_up,
+            self.end_trying
+        ))
+    }
+}
+
+pub(super) struct Figures {
+    pub attempts: u64,
+    pub first_attempts: u64,
+    pub retries: u64,
+    pub goodput: u64,
+    pub goodput_share: Option<f64>,
+    pub retry_amplification: Option<f64>,
+    pub down_share: Option<f64>,
+    pub peak_locked_out: u64,
+    pub peak_locked_out_at_ms: Option<u64>,
+    pub locked_out: LockedOut,
+}
+
+impl Figures {
+    /// Counts over the windows from the trigger on; the locked-out peak over every
+    /// `observed` window (the earliest of equal peaks).
+    pub fn of(post: &Post, observed: &[&Window]) -> Figures {
+        let sum = |f: fn(&Window) -> u64| post.windows.iter().map(|w| f(w)).sum::<u64>();
+        let attempts = sum(|w| w.attempts);
+        let first_attempts = sum(|w| w.first_attempts);
+        let goodput = sum(|w| w.logins_ok);
+        let judged = post.judged();
+        let peak = observed
+            .iter()
+            .max_by_key(|w| (w.locked_out, std::cmp::Reverse(w.start_ms)));
+        Figures {
+            attempts,
+            first_attempts,
+            retries: sum(|w| w.retries),
+            goodput,
+            goodput_share: (attempts > 0).then(|| goodput as f64 / attempts as f64),
+            retry_amplification: (first_attempts > 0).then(|| attempts as f64 / first_attempts as f64),
+            down_share: (judged > 0).then(|| post.count(Health::Unhealthy) as f64 / judged as f64),
+            peak_locked_out: peak.map_or(0, |w| w.locked_out),
+            peak_locked_out_at_ms: peak.filter(|w| w.locked_out > 0).map(|w| w.start_ms),
+            locked_out: LockedOut::of(observed, peak.copied()),
+        }
+    }
+}

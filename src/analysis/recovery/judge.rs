@@ -1,0 +1,116 @@
+//! The health of each window against the SLO, and the runs of windows the verdict is
+//! built from: a run that holds the SLO for a hold, a run of unhealthy windows.
+
+use super::{EPS, Health, Phase, SloUsed, Span, WindowHealth, fresh};
+use crate::record::Window;
+use crate::units::{fmt_ms, pct};
+
+/// Judges one window: unjudged below `min_requests` completed logins, otherwise healthy
+/// when both its success rate and its p99 meet the SLO.
+pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
+    let completed = w.logins_ok + w.logins_failed;
+    let success_rate = w.success_rate();
+    let p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
+    let need = slo.min_requests.max(1);
+    let (state, reason) = if completed < need {
+        (Health::Unjudged, format!("{completed} completed < {need} needed"))
+    } else {
+        let sr = success_rate.unwrap_or(0.0);
+        let p99 = p99_ms.unwrap_or(0.0);
+        let mut bad = Vec::new();
+        if sr + EPS < slo.success_rate {
+            bad.push(format!("success {} < {}", pct(sr), pct(slo.success_rate)));
+        }
+        if p99 > slo.p99_ms + EPS {
+            bad.push(format!("p99 {} > {}", fmt_ms(p99), fmt_ms(slo.p99_ms)));
+        }
+        if bad.is_empty() {
+            (Health::Healthy, format!("success {}, p99 {}", pct(sr), fmt_ms(p99)))
+        } else {
+            (Health::Unhealthy, bad.join("; "))
+        }
+    };
+    let end = w.start_ms + w.len_ms;
+    let phase = if end <= span.trigger_ms {
+        Phase::Baseline
+    } else if w.start_ms < span.storm_end_ms {
+        Phase::Storm
+    } else {
+        Phase::After
+    };
+    WindowHealth {
+        index: w.index,
+        start_ms: w.start_ms,
+        phase,
+        state,
+        reason,
+        completed,
+        success_rate,
+        p99_ms,
+        attempts: w.attempts,
+        first_attempts: w.first_attempts,
+        fresh_arrivals: fresh(w),
+        retry_amplification: (w.first_attempts > 0).then(|| w.attempts as f64 / w.first_attempts as f64),
+        goodput: w.logins_ok,
+        locked_out: w.locked_out,
+    }
+}
+
+/// The first run at or after `from` that recovers: `(first window, one past the run's
+/// last window)`.
+pub(super) fn recovering_run(
+    post: &[WindowHealth],
+    from: usize,
+    hold: usize,
+    storm_end_ms: u64,
+    window_ms: u64,
+) -> Option<(usize, usize)> {
+    let mut i = from;
+    while i < post.len() {
+        if post[i].state != Health::Healthy {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut healthy = 0;
+        let mut last_healthy_end = 0;
+        while j < post.len() && post[j].state != Health::Unhealthy {
+            if post[j].state == Health::Healthy {
+                healthy += 1;
+                last_healthy_end = post[j].start_ms + window_ms;
+            }
+            j += 1;
+        }
+        if healthy >= hold && last_healthy_end >= storm_end_ms {
+            return Some((i, j));
+        }
+        // Every run starting inside [i, j) ends where this one does, with fewer
+        // healthy windows: none of them can qualify either.
+        i = j;
+    }
+    None
+}
+
+/// The first run of `len` unhealthy windows (unjudged ones between them allowed, a
+/// healthy one breaks it) at or after `from`.
+pub(super) fn unhealthy_run(post: &[WindowHealth], from: usize, len: usize) -> Option<usize> {
+    let mut start = None;
+    let mut count = 0;
+    for (k, w) in post.iter().enumerate().skip(from) {
+        match w.state {
+            Health::Unhealthy => {
+                start.get_or_insert(k);
+                count += 1;
+                if count >= len {
+                    return start;
+                }
+            }
+            Health::Healthy => {
+                start = None;
+                count = 0;
+            }
+            Health::Unjudged => {}
+        }
+    }
+    None
+}

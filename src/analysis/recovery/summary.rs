@@ -1,0 +1,105 @@
+//! The sentence a person reads first: the finding and the evidence behind it, in words
+//! that claim no more than the windows showed.
+
+use super::evidence::Load;
+use super::verdict::{Finding, Found, Why};
+use super::{SloUsed, Span, human_ms};
+use crate::units::pct;
+
+/// One sentence (or two) for a person: what happened and the figures behind it.
+pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Option<f64>) -> String {
+    let trigger_ms = span.trigger_ms;
+    let since_trigger = |at: u64| human_ms(at.saturating_sub(trigger_ms));
+    let observed = since_trigger(span.observed_end_ms);
+    let down = pct(down_share.unwrap_or(0.0));
+    match &found.finding {
+        Finding::NothingJudged => format!(
+            "Not judged: no window after the trigger had {} completed logins.",
+            slo.min_requests.max(1)
+        ),
+        Finding::ThinAfterStorm(per) => format!(
+            "Insufficient data after the storm: {} logins per window, the SLO needs {} (min_requests) to judge one.",
+            per_window(*per),
+            slo.min_requests.max(1)
+        ),
+        Finding::NeverDegraded => "Never degraded: every judged window after the trigger met the SLO.".to_string(),
+        Finding::Recovered | Finding::RecoveredThenRelapsed => {
+            let rt = found.recovery_time_ms.unwrap_or(0);
+            let after = match found.from_storm_end_ms {
+                Some(0) | None => "already healthy when the storm ended".to_string(),
+                Some(v) => format!("{} after the storm ended", human_ms(v)),
+            };
+            let mut s = format!("Recovered {} after the trigger ({after})", human_ms(rt));
+            if let Some(r) = found.relapsed_at_ms {
+                s.push_str(&format!(", then relapsed {} after the trigger", since_trigger(r)));
+            }
+            s.push('.');
+            for &(at, relapsed) in &found.earlier {
+                s.push_str(&format!(
+                    " An earlier recovery, {} after the trigger, relapsed {} after it.",
+                    since_trigger(at),
+                    since_trigger(relapsed)
+                ));
+            }
+            s
+        }
+        Finding::Metastable => {
+            let load = found.load.as_ref().expect("a metastable finding carries its load");
+            let since = found.metastable_since_ms.unwrap_or(trigger_ms);
+            format!(
+                "Metastable: the storm raised the fresh arrivals to {} per window (baseline {}); they were back at baseline for {} (from {} after the trigger), yet the target stayed down, held by {} retries and {} relogins.",
+                per_window(load.storm),
+                per_window(load.baseline),
+                human_ms(span.observed_end_ms.saturating_sub(since)),
+                since_trigger(since),
+                load.retries,
+                load.relogins
+            )
+        }
+        Finding::Down => {
+            let load = found.load.as_ref().expect("a down finding carries its load");
+            format!(
+                "Down without load feedback: not recovered within {observed} after the trigger, down {down} of the judged time and still down at the end, {}: an outage, not a feedback loop.",
+                down_because(load)
+            )
+        }
+        Finding::NeverHealthy(why) => format!(
+            "Never healthy: the baseline before the trigger already missed the SLO ({why}); there was no healthy state to recover to."
+        ),
+        Finding::NotRecovered(why) => format!(
+            "Not recovered within {observed} after the trigger; down {down} of the judged time: {}.",
+            match why {
+                Why::NoBaseline => "no judged baseline to tell a feedback loop from an outage".to_string(),
+                Why::NotBack => format!(
+                    "the fresh arrivals were not back at baseline for a hold ({}) by the end",
+                    human_ms(slo.hold_ms)
+                ),
+                Why::NotDown => format!("no healthy stretch lasted a hold ({})", human_ms(slo.hold_ms)),
+            }
+        ),
+    }
+}
+
+/// Why a target that stayed down was not held down by its load.
+fn down_because(load: &Load) -> String {
+    if load.raised() {
+        format!(
+            "although the fresh arrivals were back at baseline (baseline {} per window) and no retry or relogin came back",
+            per_window(load.baseline)
+        )
+    } else {
+        format!(
+            "although the storm never raised the fresh arrivals clearly above baseline ({} per window, baseline {})",
+            per_window(load.storm),
+            per_window(load.baseline)
+        )
+    }
+}
+
+fn per_window(v: f64) -> String {
+    if (v - v.round()).abs() < 0.05 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}

@@ -1,0 +1,199 @@
+//! The verdicts that tell a feedback loop from an outage and from a target that never
+//! worked (issue #11).
+
+use super::tests::{S, script, slo5, storm, tl};
+use super::*;
+use crate::analysis::testkit::{win, with_retries};
+
+/// The target fails every login from 15 s to the end (40 s) while the load stays at
+/// its baseline; the clients, on exponential backoff, retry 40 times a window.
+fn outage() -> Vec<Window> {
+    let mut w = script(&format!("{}{}", "H".repeat(15), "X".repeat(25)));
+    for x in &mut w[15..] {
+        x.attempts = 140;
+        *x = with_retries(x.clone(), 40);
+    }
+    w
+}
+
+/// 99 %, 500 ms, hold 10 s: longer than the healthy 5 s between trigger and outage.
+fn slo10() -> Slo {
+    Slo {
+        hold: Some(S * 10),
+        ..slo5()
+    }
+}
+
+#[test]
+fn an_outage_under_baseline_load_is_down_not_metastable() {
+    let r = analyze(&outage(), &tl(10, 12, 40), &slo10(), S);
+    // Before: metastable, "back at baseline for 30s (from 0s after the trigger);
+    // retries and relogins kept the target down", though the load never rose.
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.metastable_since_ms, None);
+    assert!(
+        r.summary
+            .starts_with("Down without load feedback: not recovered within 30s after the trigger, down 83.3% of the judged time and still down at the end, although the storm never raised the fresh arrivals clearly above baseline (100 per window, baseline 100): an outage"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_load_that_rose_and_went_back_with_nothing_feeding_back_is_down() {
+    // The storm raised the arrivals tenfold, they went back, no client retried or
+    // logged in again, and the target stayed down: nothing of the load holds it.
+    let w = storm("FFFFFFFFFF", 0, 100);
+    let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert!(
+        r.summary.contains(
+            "still down at the end, although the fresh arrivals were back at baseline (baseline 100 per window) and no retry or relogin came back"
+        ),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_target_that_never_worked_is_never_healthy() {
+    // Not one login succeeded, before the trigger or after: the SLO derived from that
+    // baseline is 0 %, which every window meets.
+    let w = script("XXXX XXX XXXXXXXX");
+    let r = analyze(&w, &tl(4, 7, 15), &Slo::default(), S);
+    // Before: never-degraded.
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.recovery_time_ms, None);
+    assert_eq!(
+        r.summary,
+        "Never healthy: the baseline before the trigger already missed the SLO (no login of 400 succeeded); there was no healthy state to recover to."
+    );
+    // A baseline below the profile's SLO, then a storm with retries: not metastable.
+    let mut w = storm("FFFFFFFFFF", 900, 100);
+    for (i, x) in w[..4].iter_mut().enumerate() {
+        *x = win(i as u32, 1000, 50, 50, 20);
+    }
+    let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.metastable_since_ms, None);
+    assert!(
+        r.summary
+            .starts_with("Never healthy: the baseline before the trigger already missed the SLO (success 50% < 99%)"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn healthy_before_the_first_degradation_is_not_recovery() {
+    // Trigger 10 s, healthy until the outage 15–25 s, hold 5 s.
+    let w = script(&format!("{}{}{}", "H".repeat(15), "X".repeat(10), "H".repeat(10)));
+    let r = analyze(&w, &tl(10, 12, 35), &slo5(), S);
+    // Before: recovered-then-relapsed, recovered at 10 s, the recovery at 25 s unreported.
+    assert_eq!(r.verdict, Verdict::Recovered);
+    assert_eq!(r.recovered_at_ms, Some(25_000));
+    assert_eq!(r.recovery_time_ms, Some(15_000));
+    assert_eq!(r.relapsed_at_ms, None);
+    assert_eq!(
+        r.summary,
+        "Recovered 15s after the trigger (13s after the storm ended)."
+    );
+}
+
+#[test]
+fn recovered_again_after_a_relapse_is_recovered_at_the_later_time() {
+    let w = script("HH FF HHHHH XXX HHHHH");
+    let r = analyze(&w, &tl(2, 4, 30), &slo5(), S);
+    // Before: recovered-then-relapsed at 4 s, though it held the SLO at the end.
+    assert_eq!(r.verdict, Verdict::Recovered);
+    assert_eq!((r.recovered_at_ms, r.relapsed_at_ms), (Some(12_000), None));
+    assert_eq!(
+        r.summary,
+        "Recovered 10s after the trigger (8s after the storm ended). An earlier recovery, 2s after the trigger, relapsed 7s after it."
+    );
+    // Relapsed again: the relapse that counts is the one that ended the last recovery.
+    let w = script("HH FF HHHHH XXX HHHHH XXX H");
+    let r = analyze(&w, &tl(2, 4, 30), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::RecoveredThenRelapsed);
+    assert_eq!((r.recovered_at_ms, r.relapsed_at_ms), (Some(12_000), Some(17_000)));
+    assert!(r.summary.ends_with("relapsed 7s after it."), "{}", r.summary);
+}
+
+/// Baseline 2.2 fresh arrivals per window (bound 1.5 × 2.2 + 2 = 5.3), a storm of 40 a
+/// window for 3 s, then 20 s down under 50 retries a window with 2 fresh arrivals, or 6
+/// in the `noisy` windows.
+fn twin(noisy: &[usize]) -> Vec<Window> {
+    let mut w = script(&format!("HHHHH XXX {}", "X".repeat(20)));
+    for (x, fresh) in w.iter_mut().zip([2, 2, 2, 2, 3]) {
+        (x.attempts, x.first_attempts) = (fresh, fresh);
+    }
+    for x in &mut w[5..8] {
+        (x.attempts, x.first_attempts) = (40, 40);
+    }
+    for (i, x) in w.iter_mut().enumerate().skip(8) {
+        x.attempts = if noisy.contains(&i) { 6 } else { 2 } + 50;
+        *x = with_retries(x.clone(), 50);
+    }
+    w
+}
+
+#[test]
+fn arrivals_are_judged_over_a_hold_not_window_by_window() {
+    let calm = analyze(&twin(&[]), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(calm.verdict, Verdict::Metastable);
+    // Before: not-recovered, for two single windows of 6 against the bound of 5.3.
+    let noisy = analyze(&twin(&[20, 25]), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(noisy.verdict, Verdict::Metastable, "{}", noisy.summary);
+    assert_eq!(noisy.metastable_since_ms, Some(8_000));
+    // Over a hold the 6s do count: from 20 s to the end the load is not back.
+    let late = analyze(&twin(&(20..28).collect::<Vec<_>>()), &tl(5, 8, 28), &slo5(), S);
+    assert_eq!(late.metastable_since_ms, None);
+    assert!(
+        late.summary.contains("not back at baseline for a hold (5s)"),
+        "{}",
+        late.summary
+    );
+}
+
+#[test]
+fn thin_traffic_after_the_storm_is_insufficient_data_not_failure() {
+    // 2 logins/s in 1 s windows (min_requests 10), a storm that fails for 5 s, then
+    // every login succeeds again: a recovered target whose windows are too thin.
+    let mut w: Vec<Window> = (0..10).map(|i| win(i, 1000, 2, 0, 20)).collect();
+    w.extend((10..15).map(|i| win(i, 1000, 20, 80, 900)));
+    w.extend((15..35).map(|i| win(i, 1000, 2, 0, 20)));
+    let r = analyze(&w, &tl(10, 15, 35), &slo5(), S);
+    // Before: not-recovered, "no healthy stretch lasted a hold".
+    assert_eq!(r.verdict, Verdict::InsufficientData);
+    assert_eq!(
+        r.summary,
+        "Insufficient data after the storm: 2 logins per window, the SLO needs 10 (min_requests) to judge one."
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("The baseline completed 2.0 logins per window, fewer than the 10 a window needs")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn min_requests_reachable_is_the_baseline_rate_over_a_window() {
+    let s = Duration::from_secs(1);
+    for (rate, window, min, reachable) in [
+        (2.0, s, 10, false),
+        (10.0, s, 10, true),
+        (2.5, s * 4, 10, true),
+        (2.0, s * 4, 10, false),
+        (0.5, s, 0, false),
+        (1.0, s, 0, true),
+        (100.0, Duration::from_millis(100), 10, true),
+    ] {
+        assert_eq!(
+            min_requests_reachable(rate, window, min),
+            reachable,
+            "{rate}/s over {window:?}, {min} needed"
+        );
+    }
+}
