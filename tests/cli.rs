@@ -186,3 +186,30 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
         "nothing is sent after the stop"
     );
 }
+
+#[test]
+fn validate_warns_when_background_traffic_cannot_be_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |window: &str, retry: &str| {
+        format!(
+            "name: thin\ntarget: {{ nodes: [\"http://127.0.0.1:9\"] }}\npopulation: {{ simulate: 100 }}\nbaseline: {{ duration: 10s, rate: 2/s }}\nstorm: {{ waves: [ {{ share: 50% }} ] }}\nclient: {{ login: [ {{ request: POST /login }} ]{retry} }}\nobserve: {{ window: {window} }}\n"
+        )
+    };
+    let validate = |t: String| {
+        let path = profile_file(dir.path(), &t);
+        let o = bin().arg("validate").arg(&path).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let thin = validate(text("1s", ""));
+    assert!(
+        thin.contains("warning: the baseline's 2/s gives 2.0 logins per 1s window, below slo.min_requests (10)"),
+        "{thin}"
+    );
+    assert!(!validate(text("5s", "")).contains("warning"));
+    let none = validate(text("5s", ", retry: { policy: none }"));
+    assert!(
+        none.contains("retry: none (one attempt per login)") && !none.contains("Retry-After"),
+        "{none}"
+    );
+}

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{CliError, load};
+use crate::analysis::min_requests_reachable;
 use crate::plan::Part as Shard;
+use crate::profile::RetryKind;
 use crate::report::terminal;
 use crate::report::terminal::sparkline;
 use crate::run::plan_for;
@@ -50,19 +52,40 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
         p.time_scale
     );
     let r = &p.client.retry;
-    out!(
-        "  retry: {:?} base {} cap {} jitter {:?}, at most {} attempts{}",
-        r.kind,
-        Dur(r.base),
-        Dur(r.cap),
-        r.jitter,
-        r.max_attempts,
-        if r.honor_retry_after {
-            ", honours Retry-After"
-        } else {
-            ""
-        }
-    );
+    let wait = match r.kind {
+        RetryKind::None => None,
+        RetryKind::Immediate => Some("immediate, no wait".to_string()),
+        RetryKind::Fixed => Some(format!("fixed, every {}", Dur(r.base))),
+        RetryKind::Exponential => Some(format!(
+            "exponential, base {} cap {} jitter {}",
+            Dur(r.base),
+            Dur(r.cap),
+            <&str>::from(r.jitter)
+        )),
+    };
+    match wait {
+        None => out!("  retry: none (one attempt per login)"),
+        Some(w) => out!(
+            "  retry: {w}, at most {} attempts{}",
+            r.max_attempts,
+            if r.honor_retry_after {
+                ", honours Retry-After"
+            } else {
+                ""
+            }
+        ),
+    }
+    let rate = p.baseline.rate.per_sec();
+    if !min_requests_reachable(rate, p.observe.window, p.slo.min_requests) {
+        out!(
+            "  warning: the baseline's {rate}/s gives {:.1} logins per {} window, below slo.min_requests ({}): \
+             windows with only background traffic will not be judged, and a recovered target may read as \
+             insufficient data; lengthen observe.window or lower slo.min_requests",
+            rate * p.observe.window.as_secs_f64(),
+            Dur(p.observe.window),
+            p.slo.min_requests
+        );
+    }
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
     Ok(())
