@@ -30,7 +30,7 @@ pub(super) fn targets(p: &Profile, plan: &Plan, flags: &[String]) -> Result<Opti
                 format_duration(plan.end)
             );
             for n in nodes {
-                eprintln!("  node {}", n.url);
+                eprintln!("  node {}", n.shown);
             }
             let mut ask = |host: &str| {
                 eprint!("Type the host name `{host}` to storm it (anything else stops): ");

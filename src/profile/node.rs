@@ -22,7 +22,10 @@ pub enum NodeError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// The URL requests go to, `${VAR}` expanded: never print it.
     pub url: String,
+    /// The URL as the profile wrote it (`${VAR}` unexpanded): the one to show.
+    pub shown: String,
     pub tls: bool,
     pub host: String,
     pub port: u16,
@@ -84,6 +87,7 @@ impl Node {
         };
         Ok(Node {
             url: url.to_string(),
+            shown: url.to_string(),
             tls,
             host,
             port,

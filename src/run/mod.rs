@@ -92,7 +92,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let (nodes, target_name, overlay) = match &p.target.endpoint {
         Endpoint::Nodes(nodes) => (
             nodes.clone(),
-            nodes.iter().map(|n| n.url.as_str()).collect::<Vec<_>>().join(", "),
+            nodes.iter().map(|n| n.shown.as_str()).collect::<Vec<_>>().join(", "),
             None,
         ),
         Endpoint::Embedded(settings) => {
@@ -249,11 +249,11 @@ async fn preflight(nodes: &[crate::profile::Node], timeout: Duration) -> Result<
         let addr = (n.host.as_str(), n.port);
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(RunError::Unreachable(format!("{}: {e}", n.url))),
+            Ok(Err(e)) => return Err(RunError::Unreachable(format!("{}: {e}", n.shown))),
             Err(_) => {
                 return Err(RunError::Unreachable(format!(
                     "{}: no answer within {}",
-                    n.url,
+                    n.shown,
                     crate::units::Dur(timeout)
                 )));
             }

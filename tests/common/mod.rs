@@ -95,6 +95,8 @@ pub async fn serve(script: Script) -> Target {
     let app = Router::new()
         .route("/login", post(handle))
         .route("/join", post(handle))
+        // Node URLs with a base path (a secret in it, say) land here.
+        .route("/t/{*rest}", post(handle))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -97,9 +97,14 @@ impl Validator<'_> {
                 attempt: 0,
                 node: i,
             });
+            // `${VAR}` may hold a secret: the node is shown, and its errors worded, as
+            // written, never as expanded.
             match Node::parse(&url) {
-                Ok(node) => out.push(node),
-                Err(e) => self.err(&field, e),
+                Ok(node) => out.push(Node {
+                    shown: n.clone(),
+                    ..node
+                }),
+                Err(e) => self.err(&field, e.to_string().replace(&url, n)),
             }
         }
         out

@@ -1,0 +1,106 @@
+//! Secrets stay templates in every output: a `${VAR}` in a node URL is sent expanded
+//! and shown as written, in the report, the page, the interval log, JUnit, the summary,
+//! the terminal and the errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Script, profile_file, serve};
+
+const SECRET: &str = "s3cr3t-7f9a2c";
+
+fn profile(node: &str) -> String {
+    format!(
+        r#"
+name: secret
+target: {{ nodes: ["{node}"], timeout: 1s }}
+population: {{ simulate: 50 }}
+storm: {{ waves: [ {{ share: 100%, spread: "uniform(300ms)" }} ] }}
+client: {{ login: [ {{ request: POST /login }} ] }}
+observe: {{ window: 250ms, until_recovered: 250ms }}
+gate: [ "success_rate > 99%" ]
+"#
+    )
+}
+
+fn all_text(dir: &std::path::Path, out: &mut String) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            all_text(&p, out);
+        } else {
+            out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_in_a_node_url_reaches_the_target_and_no_output() {
+    let t = serve(Script::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(&format!("http://{}/t/${{SECRET_TOKEN}}", t.addr)));
+    let (out, junit, summary) = (
+        dir.path().join("out"),
+        dir.path().join("junit.xml"),
+        dir.path().join("summary.md"),
+    );
+    let o = tokio::task::spawn_blocking({
+        let (path, out, junit, summary) = (path.clone(), out.clone(), junit.clone(), summary.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_stampede"))
+                .arg("run")
+                .arg(&path)
+                .arg("--out")
+                .arg(&out)
+                .arg("--junit")
+                .arg(&junit)
+                .arg("--summary")
+                .arg(&summary)
+                .env("SECRET_TOKEN", SECRET)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let mut text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        t.requests.load(std::sync::atomic::Ordering::Relaxed) >= 50,
+        "the storm was sent"
+    );
+    all_text(dir.path(), &mut text);
+    assert!(text.contains("${SECRET_TOKEN}"), "the template is what is shown");
+    assert!(!text.contains(SECRET), "the secret leaked into an output");
+
+    // The error of a node that does not answer.
+    let path = profile_file(dir.path(), &profile("http://127.0.0.1:1/t/${SECRET_TOKEN}"));
+    let o = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .env("SECRET_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("${SECRET_TOKEN}") && !err.contains(SECRET), "{err}");
+
+    // A node URL that does not parse: the problem quotes the template.
+    let path = profile_file(dir.path(), &profile("http://${SECRET_TOKEN}@127.0.0.1:1/"));
+    let o = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("validate")
+        .arg(&path)
+        .env("SECRET_TOKEN", SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("credentials") && !err.contains(SECRET), "{err}");
+}
