@@ -8,6 +8,8 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub use junit::junit;
 pub use markdown::markdown;

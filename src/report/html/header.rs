@@ -1,0 +1,305 @@
+//! What the page says in words about one run: the headline, the verdict card, the
+//! facts beside it and the tables under the charts.
+
+use serde::Serialize;
+
+use super::story::{Chapter, story};
+use super::{count, human};
+use crate::analysis::{Recovery, Totals};
+use crate::outcome::Verdict;
+use crate::record::HistSummary;
+use crate::report::{EngineFacts, PlanFacts, Report};
+use crate::units::{fmt_ms, pct};
+
+/// The verdict as a headline, and the CSS class that colours it.
+pub(super) fn headline(report: &Report) -> (String, &'static str) {
+    let Some(rec) = &report.recovery else {
+        return ("Not analysed".into(), "unknown");
+    };
+    match rec.verdict {
+        Verdict::Recovered => (
+            match rec.recovery_time_ms {
+                Some(t) => format!("Recovered in {}", human(t)),
+                None => "Recovered".into(),
+            },
+            "good",
+        ),
+        Verdict::NeverDegraded => ("Never degraded".into(), "good"),
+        Verdict::RecoveredThenRelapsed => ("Recovered, then relapsed".into(), "warn"),
+        Verdict::NotRecovered => ("Not recovered".into(), "bad"),
+        Verdict::Metastable => ("Metastable".into(), "bad"),
+        Verdict::InsufficientData => ("Insufficient data".into(), "unknown"),
+    }
+}
+
+/// A label and its value, as the two-column tables show them.
+type Fact = (String, String);
+
+/// What the page's header and tables show of one run: every string here is escaped
+/// by the template.
+#[derive(Serialize)]
+pub(super) struct Header {
+    name: String,
+    description: String,
+    seed: u64,
+    target: String,
+    started_at: String,
+    interrupted: bool,
+    stop_reason: String,
+    shard: Option<String>,
+    headline: String,
+    verdict_class: &'static str,
+    story: Vec<Chapter>,
+    verdict: String,
+    summary: String,
+    subline: Vec<String>,
+    figures: Vec<Fact>,
+    thresholds: Vec<Threshold>,
+    scale: Vec<Fact>,
+    generator: Vec<Fact>,
+    behind: bool,
+    steps: Vec<StepRow>,
+    /// Class, attempts, share, and the first failure of the class in words.
+    outcomes: Vec<(String, String, String, String)>,
+    notes: Vec<String>,
+    slo_how: Option<String>,
+    profile_yaml: String,
+}
+
+#[derive(Serialize)]
+struct Threshold {
+    expr: String,
+    passed: bool,
+    measured: String,
+}
+
+#[derive(Serialize)]
+struct StepRow {
+    name: String,
+    count: String,
+    ok: String,
+    failed: String,
+    p50: String,
+    p90: String,
+    p99: String,
+    max: String,
+    service_p99: String,
+}
+
+impl StepRow {
+    fn of(name: &str, ok: u64, failed: u64, lat: &HistSummary, svc: &HistSummary) -> Self {
+        let f = |v: f64, n: u64| if n == 0 { "–".into() } else { fmt_ms(v) };
+        StepRow {
+            name: name.into(),
+            count: count(ok + failed),
+            ok: count(ok),
+            failed: count(failed),
+            p50: f(lat.p50, lat.count),
+            p90: f(lat.p90, lat.count),
+            p99: f(lat.p99, lat.count),
+            max: f(lat.max, lat.count),
+            service_p99: f(svc.p99, svc.count),
+        }
+    }
+}
+
+impl Header {
+    pub(super) fn of(r: &Report) -> Header {
+        let (headline, verdict_class) = headline(r);
+        let rec = r.recovery.as_ref();
+        let mut figures = rec.map_or(Vec::new(), recovery_figures);
+        let t = &r.totals;
+        figures.push((
+            "logins".into(),
+            format!(
+                "{} ok · {} failed · {} gave up",
+                count(t.logins_ok),
+                count(t.logins_failed),
+                count(t.clients_gave_up)
+            ),
+        ));
+        Header {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            seed: r.seed,
+            target: r.target.clone(),
+            started_at: r.started_at.clone(),
+            interrupted: r.interrupted,
+            stop_reason: format!("{:?}", r.stop_reason).to_lowercase(),
+            shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
+            headline,
+            verdict_class,
+            story: story(r),
+            verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
+            summary: rec.map_or(String::new(), |r| r.summary.clone()),
+            subline: rec.map_or(Vec::new(), subline),
+            figures,
+            thresholds: r
+                .thresholds
+                .iter()
+                .map(|t| Threshold {
+                    expr: t.expr.clone(),
+                    passed: t.passed,
+                    measured: t.measured.clone(),
+                })
+                .collect(),
+            scale: scale(&r.plan, r.windows.len()),
+            generator: generator(&r.engine),
+            behind: r.engine.behind,
+            steps: steps(t),
+            outcomes: outcomes(t, &r.engine),
+            notes: rec.map_or(Vec::new(), |r| r.notes.clone()),
+            slo_how: rec.map(|r| r.slo.how.clone()),
+            profile_yaml: serde_yaml::to_string(&r.profile)
+                .unwrap_or_else(|_| serde_json::to_string_pretty(&r.profile).unwrap_or_default()),
+        }
+    }
+}
+
+/// The lines under the headline: when, relative to the storm, and what held it down.
+fn subline(rec: &Recovery) -> Vec<String> {
+    let mut out = Vec::new();
+    match (rec.verdict, rec.recovered_at_ms) {
+        (Verdict::Recovered, Some(at)) if at < rec.storm_end_ms => out.push(format!(
+            "before the storm ended (it ran until {})",
+            human(rec.storm_end_ms)
+        )),
+        (Verdict::Recovered, Some(at)) => out.push(format!("{} after the storm ended", human(at - rec.storm_end_ms))),
+        _ => {}
+    }
+    if let Some(at) = rec.relapsed_at_ms {
+        out.push(format!("relapsed at {}", human(at)));
+    }
+    if let Some(at) = rec.metastable_since_ms {
+        out.push(format!(
+            "offered load back at baseline since {}, target still down",
+            human(at)
+        ));
+    }
+    out
+}
+
+/// The recovery's key figures beside the verdict card.
+fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
+    let mut out = Vec::new();
+    if let Some(a) = rec.retry_amplification {
+        out.push(("retry amplification".into(), format!("{a:.2}×")));
+    }
+    if let Some(g) = rec.goodput_share {
+        out.push(("attempts that logged in".into(), pct(g)));
+    }
+    if let Some(d) = rec.down_share {
+        out.push(("windows unhealthy after trigger".into(), pct(d)));
+    }
+    out.push((
+        "peak clients locked out".into(),
+        match rec.peak_locked_out_at_ms {
+            Some(at) => format!("{} at {}", count(rec.peak_locked_out), human(at)),
+            None => count(rec.peak_locked_out),
+        },
+    ));
+    out
+}
+
+/// How big the storm was and how it was scaled down to the clients driven.
+fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
+    let per = if p.population_simulated > 0 {
+        p.population_modelled as f64 / p.population_simulated as f64
+    } else {
+        0.0
+    };
+    vec![
+        (
+            "clients".into(),
+            format!(
+                "{} modelled, {} simulated (each stands for {})",
+                count(p.population_modelled),
+                count(p.population_simulated),
+                if per >= 1.0 {
+                    count(per.round() as u64)
+                } else {
+                    format!("{per:.2}")
+                }
+            ),
+        ),
+        (
+            "time scale".into(),
+            if p.time_scale == 1.0 {
+                "real time".into()
+            } else {
+                format!("{}× faster than real time", p.time_scale)
+            },
+        ),
+        (
+            "storm".into(),
+            format!(
+                "{} storm clients, {} background; trigger at {}, storm ends {}",
+                count(p.storm_clients),
+                count(p.background_clients),
+                human(p.trigger_start_ms),
+                human(p.storm_end_ms)
+            ),
+        ),
+        ("windows".into(), format!("{} of {}", windows, human(p.window_ms))),
+        (
+            "ran for".into(),
+            format!("{} (planned {})", human(p.ended_ms), human(p.end_ms)),
+        ),
+    ]
+}
+
+/// Whether the load generator kept its schedule.
+fn generator(e: &EngineFacts) -> Vec<Fact> {
+    vec![
+        (
+            "send lag p99".into(),
+            format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
+        ),
+        ("attempts unstarted".into(), count(e.stats.unstarted)),
+        ("engine threads".into(), count(e.stats.threads as u64)),
+        ("throttled by clients".into(), count(e.stats.throttled)),
+        ("abandoned at drain".into(), count(e.stats.abandoned)),
+        ("metric scrapes failed".into(), count(e.stats.scrape_errors)),
+    ]
+}
+
+/// The whole login flow first, then each step.
+fn steps(t: &Totals) -> Vec<StepRow> {
+    let mut out = vec![StepRow::of(
+        "login (whole flow)",
+        t.logins_ok,
+        t.logins_failed,
+        &t.latency_ms,
+        &t.service_ms,
+    )];
+    out.extend(
+        t.steps
+            .iter()
+            .map(|s| StepRow::of(&s.name, s.ok, s.failed, &s.latency_ms, &s.service_ms)),
+    );
+    out
+}
+
+/// Outcome classes, most frequent first, each with the first failure of its kind.
+fn outcomes(t: &Totals, e: &EngineFacts) -> Vec<(String, String, String, String)> {
+    let sent: u64 = t.outcomes.values().sum();
+    let mut rows: Vec<(String, u64, String)> = t
+        .outcomes
+        .iter()
+        .map(|(k, v)| {
+            let share = if sent > 0 {
+                pct(*v as f64 / sent as f64)
+            } else {
+                "–".into()
+            };
+            (k.clone(), *v, share)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rows.into_iter()
+        .map(|(k, n, s)| {
+            let why = e.stats.failure_examples.get(&k).cloned().unwrap_or_default();
+            (k, count(n), s, why)
+        })
+        .collect()
+}
