@@ -14,11 +14,11 @@ use stampede::run::{RunOptions, run};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn profile(name: &str) -> String {
+fn profile(name: &str, description: &str) -> String {
     format!(
         r#"
 name: '{name}'
-description: A short storm against the embedded overlay, for the HTML report test.
+description: '{description}'
 seed: 3
 target:
   overlay: {{ preset: healthy, capacity: 150/s, supernode_slots: 20, promotion_delay: 1s, promotion_rate: 20/s }}
@@ -44,8 +44,10 @@ gate:
     )
 }
 
-async fn real_run(name: &str) -> Report {
-    let p = load(&profile(name));
+const DESCRIPTION: &str = "A short storm against the embedded overlay, for the HTML report test.";
+
+async fn real_run(name: &str, description: &str) -> Report {
+    let p = load(&profile(name, description));
     run(&p, RunOptions::default(), &mut ())
         .await
         .expect("the run against the embedded overlay completes")
@@ -143,7 +145,7 @@ fn workdir() -> (tempfile::TempDir, PathBuf) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     chromium();
-    let report = real_run("html-smoke").await;
+    let report = real_run("html-smoke", DESCRIPTION).await;
     let rec = report.recovery.as_ref().expect("the run was analysed");
     let html = html::render(&report).unwrap();
     let (_tmp, dir) = workdir();
@@ -197,26 +199,62 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     eprintln!("screenshot: {}", c.screenshot.display());
 }
 
+/// Markup that, if the page let it run, marks the body: `data-pwned` 1 from the script
+/// element, 2 from the image's error handler (the page's CSP allows inline script, so
+/// escaping is the only thing that stops it).
+const HOSTILE: &str =
+    "<script>document.body.dataset.pwned=1</script><img src=x onerror=\"document.body.dataset.pwned=2\">";
+
+/// The DOM of `html` after its scripts ran, without a screenshot.
+fn dom_of(html: &str, dir: &Path, stem: &str) -> String {
+    let page = dir.join(format!("{stem}.html"));
+    std::fs::write(&page, html).unwrap();
+    let profiles = tempfile::tempdir().unwrap();
+    chrome(&page, &profiles.path().join("dom"), &["--dump-dom".into()])
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_profile_name_is_shown_not_run() {
     chromium();
-    let hostile = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
-    let report = real_run(hostile).await;
-    assert_eq!(report.name, hostile);
+    let report = real_run(HOSTILE, HOSTILE).await;
+    assert_eq!(report.name, HOSTILE);
+    assert_eq!(report.description, HOSTILE);
     let html = html::render(&report).unwrap();
     let (_tmp, dir) = workdir();
     let o = open(&html, &dir, "hostile");
 
     assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""));
-    assert_eq!(body_attr(&o.dom, "data-pwned"), None, "the name ran as script");
+    assert_eq!(
+        body_attr(&o.dom, "data-pwned"),
+        None,
+        "the name or description ran as script"
+    );
     let h1 = o.dom.find(r#"<h1 id="profile-name">"#).expect("the name's heading");
     let heading = &o.dom[h1..h1 + o.dom[h1..].find("</h1>").unwrap()];
     assert!(
-        heading.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x"),
+        heading.contains("&lt;script&gt;document.body.dataset.pwned=1&lt;/script&gt;&lt;img src=x"),
         "the name is text: {heading}"
     );
     assert!(!heading.contains("<img"), "no element made from the name");
+    let p = o.dom.find(r#"<p class="description">"#).expect("the description");
+    let description = &o.dom[p..p + o.dom[p..].find("</p>").unwrap()];
+    assert!(
+        description.contains("&lt;script&gt;"),
+        "the description is text: {description}"
+    );
     assert!(body_attr(&o.dom, "data-rendered").is_some_and(|n| n != "0"));
+
+    // The check can fail: the same markup put into the page unescaped does run.
+    let raw = html.replacen(
+        r#"<body data-errors="">"#,
+        &format!(r#"<body data-errors="">{HOSTILE}"#),
+        1,
+    );
+    let dom = dom_of(&raw, &dir, "hostile-raw");
+    assert!(
+        body_attr(&dom, "data-pwned").is_some(),
+        "unescaped markup should have run; the check above proves nothing"
+    );
 }
 
 /// Renders existing reports to look at: `STAMPEDE_HTML_REPORT=a[,b,...]

@@ -30,7 +30,12 @@ use crate::units::{fmt_ms, pct};
 
 const UPLOT_JS: &str = include_str!("../assets/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../assets/uPlot.min.css");
-const PAGE_JS: &str = include_str!("../assets/stampede.js");
+/// The page's own script, in the order its parts need each other: one `<script>`.
+const PAGE_JS: &str = concat!(
+    include_str!("../assets/charts.js"),
+    include_str!("../assets/marks.js"),
+    include_str!("../assets/page.js"),
+);
 const PAGE_CSS: &str = include_str!("../assets/stampede.css");
 
 const TEMPLATES: [(&str, &str); 5] = [
