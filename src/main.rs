@@ -360,7 +360,7 @@ fn cmd_compare(base: &Path, new: &Path, html: Option<&Path>, tolerance: f64) -> 
         new.display(),
         n.started_at
     );
-    out_raw!("{}", cmp.render());
+    out_raw!("{}", stampede::report::text::comparison(&cmp));
     if let Some(path) = html {
         let page = match stampede::report::html::render_compare(&b, &n, &cmp) {
             Ok(p) => p,
@@ -437,7 +437,7 @@ async fn cmd_sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<Pat
             return ExitCode::from(CANNOT_PROCEED);
         }
     };
-    out_raw!("\n{}", report.sweep.render());
+    out_raw!("\n{}", stampede::report::text::sweep(&report.sweep));
     let dir = out.unwrap_or_else(|| {
         default_out(&p).with_file_name(format!(
             "{}-sweep",

@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod terminal;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod text;
 
 pub use junit::junit;
 pub use markdown::markdown;
