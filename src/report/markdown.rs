@@ -1,11 +1,9 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
-use std::time::Duration;
-
 use crate::analysis::{Recovery, ThresholdResult, Totals};
 use crate::outcome::Verdict;
-use crate::units::{format_duration, pct};
+use crate::units::{fmt_ms, format_duration, pct};
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
@@ -23,7 +21,7 @@ fn latency(t: &Totals, ms: f64) -> String {
     if t.latency_ms.count == 0 {
         "–".into()
     } else {
-        format_duration(Duration::from_secs_f64(ms / 1000.0))
+        fmt_ms(ms)
     }
 }
 
@@ -129,6 +127,8 @@ pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], to
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::analysis::evaluate;
     use crate::analysis::recovery::{Timeline, analyze};

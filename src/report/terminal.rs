@@ -5,17 +5,7 @@ use std::time::Duration;
 
 use super::Report;
 use crate::record::HistSummary;
-use crate::units::format_duration;
-
-fn ms(v: f64) -> String {
-    if v >= 1000.0 {
-        format_duration(Duration::from_secs_f64(v / 1000.0))
-    } else if v >= 10.0 {
-        format!("{v:.0}ms")
-    } else {
-        format!("{v:.2}ms")
-    }
-}
+use crate::units::{fmt_ms, format_duration};
 
 /// `12,345`
 pub fn thousands(n: u64) -> String {
@@ -36,11 +26,11 @@ fn hist_row(label: &str, h: &HistSummary) -> String {
     }
     format!(
         "  {label:<26} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}\n",
-        ms(h.p50),
-        ms(h.p90),
-        ms(h.p99),
-        ms(h.p999),
-        ms(h.max)
+        fmt_ms(h.p50),
+        fmt_ms(h.p90),
+        fmt_ms(h.p99),
+        fmt_ms(h.p999),
+        fmt_ms(h.max)
     )
 }
 
@@ -157,8 +147,8 @@ fn figures(r: &Report) -> String {
         } else {
             format!("{} threads", e.stats.threads)
         },
-        ms(e.send_lag_ms.p99),
-        ms(e.send_lag_ms.max),
+        fmt_ms(e.send_lag_ms.p99),
+        fmt_ms(e.send_lag_ms.max),
         thousands(e.stats.unstarted),
         thousands(e.stats.throttled),
         thousands(e.stats.abandoned),

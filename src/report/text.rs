@@ -3,9 +3,7 @@
 
 use crate::analysis::Comparison;
 use crate::analysis::sweep::Sweep;
-use std::time::Duration;
-
-use crate::units::{format_duration, pct};
+use crate::units::{fmt_ms, pct};
 
 /// Lays out `rows` under `head` in aligned columns, two spaces apart, each line
 /// trimmed at its end. Columns in `left` are aligned left (names), the others right
@@ -65,7 +63,7 @@ pub fn comparison(c: &Comparison) -> String {
 }
 
 fn ms(v: Option<u64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format_duration(Duration::from_millis(v)))
+    v.map_or_else(|| "–".into(), |v| fmt_ms(v as f64))
 }
 
 /// One line per intensity, then where recovery stops.

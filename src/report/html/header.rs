@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use super::story::{Chapter, story};
-use super::{count, human};
 use crate::analysis::{Recovery, Totals};
 use crate::outcome::Verdict;
 use crate::record::HistSummary;
+use crate::report::terminal::thousands;
 use crate::report::{EngineFacts, PlanFacts, Report};
 use crate::units::{fmt_ms, pct};
 
@@ -19,7 +19,7 @@ pub(super) fn headline(report: &Report) -> (String, &'static str) {
     match rec.verdict {
         Verdict::Recovered => (
             match rec.recovery_time_ms {
-                Some(t) => format!("Recovered in {}", human(t)),
+                Some(t) => format!("Recovered in {}", fmt_ms(t as f64)),
                 None => "Recovered".into(),
             },
             "good",
@@ -91,9 +91,9 @@ impl StepRow {
         let f = |v: f64, n: u64| if n == 0 { "–".into() } else { fmt_ms(v) };
         StepRow {
             name: name.into(),
-            count: count(ok + failed),
-            ok: count(ok),
-            failed: count(failed),
+            count: thousands(ok + failed),
+            ok: thousands(ok),
+            failed: thousands(failed),
             p50: f(lat.p50, lat.count),
             p90: f(lat.p90, lat.count),
             p99: f(lat.p99, lat.count),
@@ -113,9 +113,9 @@ impl Header {
             "logins".into(),
             format!(
                 "{} ok · {} failed · {} gave up",
-                count(t.logins_ok),
-                count(t.logins_failed),
-                count(t.clients_gave_up)
+                thousands(t.logins_ok),
+                thousands(t.logins_failed),
+                thousands(t.clients_gave_up)
             ),
         ));
         Header {
@@ -162,18 +162,21 @@ fn subline(rec: &Recovery) -> Vec<String> {
     match (rec.verdict, rec.recovered_at_ms) {
         (Verdict::Recovered, Some(at)) if at < rec.storm_end_ms => out.push(format!(
             "before the storm ended (it ran until {})",
-            human(rec.storm_end_ms)
+            fmt_ms(rec.storm_end_ms as f64)
         )),
-        (Verdict::Recovered, Some(at)) => out.push(format!("{} after the storm ended", human(at - rec.storm_end_ms))),
+        (Verdict::Recovered, Some(at)) => out.push(format!(
+            "{} after the storm ended",
+            fmt_ms((at - rec.storm_end_ms) as f64)
+        )),
         _ => {}
     }
     if let Some(at) = rec.relapsed_at_ms {
-        out.push(format!("relapsed at {}", human(at)));
+        out.push(format!("relapsed at {}", fmt_ms(at as f64)));
     }
     if let Some(at) = rec.metastable_since_ms {
         out.push(format!(
             "offered load back at baseline since {}, target still down",
-            human(at)
+            fmt_ms(at as f64)
         ));
     }
     out
@@ -194,8 +197,8 @@ fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
     out.push((
         "peak clients locked out".into(),
         match rec.peak_locked_out_at_ms {
-            Some(at) => format!("{} at {}", count(rec.peak_locked_out), human(at)),
-            None => count(rec.peak_locked_out),
+            Some(at) => format!("{} at {}", thousands(rec.peak_locked_out), fmt_ms(at as f64)),
+            None => thousands(rec.peak_locked_out),
         },
     ));
     out
@@ -213,10 +216,10 @@ fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
             "clients".into(),
             format!(
                 "{} modelled, {} simulated (each stands for {})",
-                count(p.population_modelled),
-                count(p.population_simulated),
+                thousands(p.population_modelled),
+                thousands(p.population_simulated),
                 if per >= 1.0 {
-                    count(per.round() as u64)
+                    thousands(per.round() as u64)
                 } else {
                     format!("{per:.2}")
                 }
@@ -234,16 +237,19 @@ fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
             "storm".into(),
             format!(
                 "{} storm clients, {} background; trigger at {}, storm ends {}",
-                count(p.storm_clients),
-                count(p.background_clients),
-                human(p.trigger_start_ms),
-                human(p.storm_end_ms)
+                thousands(p.storm_clients),
+                thousands(p.background_clients),
+                fmt_ms(p.trigger_start_ms as f64),
+                fmt_ms(p.storm_end_ms as f64)
             ),
         ),
-        ("windows".into(), format!("{} of {}", windows, human(p.window_ms))),
+        (
+            "windows".into(),
+            format!("{} of {}", windows, fmt_ms(p.window_ms as f64)),
+        ),
         (
             "ran for".into(),
-            format!("{} (planned {})", human(p.ended_ms), human(p.end_ms)),
+            format!("{} (planned {})", fmt_ms(p.ended_ms as f64), fmt_ms(p.end_ms as f64)),
         ),
     ]
 }
@@ -255,11 +261,11 @@ fn generator(e: &EngineFacts) -> Vec<Fact> {
             "send lag p99".into(),
             format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
         ),
-        ("attempts unstarted".into(), count(e.stats.unstarted)),
-        ("engine threads".into(), count(e.stats.threads as u64)),
-        ("throttled by clients".into(), count(e.stats.throttled)),
-        ("abandoned at drain".into(), count(e.stats.abandoned)),
-        ("metric scrapes failed".into(), count(e.stats.scrape_errors)),
+        ("attempts unstarted".into(), thousands(e.stats.unstarted)),
+        ("engine threads".into(), thousands(e.stats.threads as u64)),
+        ("throttled by clients".into(), thousands(e.stats.throttled)),
+        ("abandoned at drain".into(), thousands(e.stats.abandoned)),
+        ("metric scrapes failed".into(), thousands(e.stats.scrape_errors)),
     ]
 }
 
@@ -299,7 +305,7 @@ fn outcomes(t: &Totals, e: &EngineFacts) -> Vec<(String, String, String, String)
     rows.into_iter()
         .map(|(k, n, s)| {
             let why = e.stats.failure_examples.get(&k).cloned().unwrap_or_default();
-            (k, count(n), s, why)
+            (k, thousands(n), s, why)
         })
         .collect()
 }

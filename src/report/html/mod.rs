@@ -14,8 +14,6 @@ mod story;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
-
 use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
 
@@ -25,7 +23,6 @@ use super::Report;
 use crate::analysis::Comparison;
 use crate::analysis::sweep::Sweep;
 use crate::record::HistError;
-use crate::units::format_duration;
 use crate::units::{fmt_ms, pct};
 
 const UPLOT_JS: &str = include_str!("../assets/uPlot.iife.min.js");
@@ -185,21 +182,4 @@ fn r3(x: f64) -> f64 {
 
 fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
-}
-
-/// A duration as a headline reads it: tenths of a second under a minute, whole
-/// seconds above (window edges make anything finer noise).
-fn human(ms: u64) -> String {
-    let ms = if ms >= 60_000 {
-        (ms + 500) / 1000 * 1000
-    } else if ms >= 1000 {
-        (ms + 50) / 100 * 100
-    } else {
-        ms
-    };
-    format_duration(Duration::from_millis(ms))
-}
-
-fn count(n: u64) -> String {
-    super::terminal::thousands(n)
 }

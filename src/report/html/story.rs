@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use super::{count, human};
 use crate::analysis::Recovery;
 use crate::analysis::recovery::Health;
 use crate::outcome::Verdict;
 use crate::record::Window;
 use crate::report::Report;
+use crate::report::terminal::thousands;
 use crate::units::{fmt_ms, pct};
 
 /// One part of the story the charts tell: the storm, the collapse, the recovery.
@@ -48,17 +48,17 @@ fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
     let per_s = |w: &Window, v: u64| v as f64 * 1000.0 / w.len_ms.max(1) as f64;
     let mut storm = format!(
         "{} clients rebooted and came to log in between {} and {}",
-        count(r.plan.storm_clients),
-        human(rec.trigger_start_ms),
-        human(rec.storm_end_ms)
+        thousands(r.plan.storm_clients),
+        fmt_ms(rec.trigger_start_ms as f64),
+        fmt_ms(rec.storm_end_ms as f64)
     );
     if let Some((v, at)) = peak(after, &|w| per_s(w, w.attempts)) {
         let retries = after.iter().map(|w| w.retries).sum::<u64>();
         storm.push_str(&format!(
             "; attempts peaked at {}/s at {}, {} of them retries overall",
-            count(v.round() as u64),
-            human(at),
-            count(retries)
+            thousands(v.round() as u64),
+            fmt_ms(at as f64),
+            thousands(retries)
         ));
     }
     Chapter {
@@ -89,7 +89,7 @@ fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
             text: format!(
                 "every judged window stayed within the SLO; p99 peaked at {} at {}.",
                 fmt_ms(p),
-                human(at)
+                fmt_ms(at as f64)
             ),
             class: "good",
         },
@@ -100,12 +100,12 @@ fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
                 if s + 1e-9 >= rec.slo.success_rate {
                     format!("success stayed at {} or better", pct(s))
                 } else {
-                    format!("success fell to {} at {}", pct(s), human(s_at))
+                    format!("success fell to {} at {}", pct(s), fmt_ms(s_at as f64))
                 },
                 fmt_ms(p),
-                human(p_at),
-                count(rec.peak_locked_out),
-                rec.peak_locked_out_at_ms.map_or("–".into(), human)
+                fmt_ms(p_at as f64),
+                thousands(rec.peak_locked_out),
+                rec.peak_locked_out_at_ms.map_or("–".into(), |t| fmt_ms(t as f64))
             ),
             class: "bad",
         },
@@ -124,11 +124,11 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
             "Recovery",
             format!(
                 "healthy for a hold of {} from {}, {} after the trigger{}",
-                human(rec.slo.hold_ms),
-                rec.recovered_at_ms.map_or("–".into(), human),
-                rec.recovery_time_ms.map_or("–".into(), human),
+                fmt_ms(rec.slo.hold_ms as f64),
+                rec.recovered_at_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
+                rec.recovery_time_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
                 match rec.relapsed_at_ms {
-                    Some(at) => format!(", then relapsed at {}.", human(at)),
+                    Some(at) => format!(", then relapsed at {}.", fmt_ms(at as f64)),
                     None => ".".into(),
                 }
             ),
@@ -143,8 +143,8 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
             "No recovery",
             format!(
                 "the offered load was back at baseline from {}, yet the target stayed down to the end ({}): its own retries hold it down.",
-                rec.metastable_since_ms.map_or("–".into(), human),
-                human(end)
+                rec.metastable_since_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
+                fmt_ms(end as f64)
             ),
             "bad",
         ),
@@ -152,8 +152,8 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
             "No recovery",
             format!(
                 "no hold of {} healthy windows before the end ({}).",
-                human(rec.slo.hold_ms),
-                human(end)
+                fmt_ms(rec.slo.hold_ms as f64),
+                fmt_ms(end as f64)
             ),
             "bad",
         ),
