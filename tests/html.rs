@@ -169,6 +169,7 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     assert!(canvases >= rendered, "{canvases} canvases");
 
     let headline = match rec.verdict {
+        _ if report.thresholds.iter().any(|t| !t.passed) => "Gate failed: ",
         stampede::outcome::Verdict::Recovered => "Recovered in ",
         stampede::outcome::Verdict::NeverDegraded => "Never degraded",
         stampede::outcome::Verdict::NotRecovered => "Not recovered",

@@ -1,6 +1,7 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
+use super::thresholds_failed;
 use crate::analysis::{Recovery, ThresholdResult, Totals};
 use crate::outcome::Verdict;
 use crate::units::{fmt_ms, format_duration, pct};
@@ -37,11 +38,14 @@ fn icon(v: Verdict) -> &'static str {
 pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], totals: &Totals) -> String {
     let mut m = String::new();
     let failed = results.iter().filter(|r| !r.passed).count();
+    // A failed gate fails the job whatever the verdict: the first line must not be green.
+    let (icon, lead) = match thresholds_failed(results) {
+        Some(words) => ("❌", format!("{words} — {}", recovery.verdict)),
+        None => (icon(recovery.verdict), recovery.verdict.to_string()),
+    };
     m.push_str(&format!(
-        "## {} stampede `{}`: {}\n\n{}\n\n",
-        icon(recovery.verdict),
+        "## {icon} stampede `{}`: {lead}\n\n{}\n\n",
         name.replace('`', "'"),
-        recovery.verdict,
         recovery.summary
     ));
     if !results.is_empty() {
@@ -134,6 +138,7 @@ mod tests {
     use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
     use crate::profile::Slo;
+    use crate::report::testkit::{gated, report};
     use crate::threshold::parse;
 
     #[test]
@@ -156,7 +161,10 @@ mod tests {
         );
         let md = markdown("patch|tuesday", &r, &res, &Totals::of(&w).unwrap());
         let first = md.lines().next().unwrap();
-        assert_eq!(first, "## ❌ stampede `patch|tuesday`: not-recovered");
+        assert_eq!(
+            first,
+            "## ❌ stampede `patch|tuesday`: 1 of 2 thresholds failed — not-recovered"
+        );
         assert!(md.contains("### Thresholds: 1 of 2 passed"));
         assert!(md.contains("| ❌ | ` verdict == recovered ` | not-recovered |"));
         assert!(md.contains("| ✅ | ` success_rate > 40% ` | 50% |"));
@@ -165,5 +173,18 @@ mod tests {
         let m2 = markdown("x", &r, &[], &Totals::of(&w).unwrap());
         assert!(!m2.contains("Thresholds"));
         assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+
+    #[test]
+    fn a_failed_gate_leads_the_headline_whatever_the_verdict() {
+        let r = gated(report(60, 0, "ci-smoke", ""), &["login.p99 < 2ms"]);
+        let rec = r.recovery.as_ref().unwrap();
+        assert_eq!(rec.verdict, Verdict::NeverDegraded);
+        let md = markdown(&r.name, rec, &r.thresholds, &r.totals);
+        assert_eq!(
+            md.lines().next().unwrap(),
+            "## ❌ stampede `ci-smoke`: 1 of 1 thresholds failed — never-degraded"
+        );
+        assert!(md.contains("### Thresholds: 0 of 1 passed"));
     }
 }

@@ -123,6 +123,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// "2 of 4 thresholds failed", or None when none did: the words every output leads
+/// with when the gate failed, whatever the verdict.
+pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
+    let failed = results.iter().filter(|t| !t.passed).count();
+    (failed > 0).then(|| format!("{failed} of {} thresholds failed", results.len()))
+}
+
 impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")

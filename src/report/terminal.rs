@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::Report;
+use super::{Report, thresholds_failed};
 use crate::record::HistSummary;
 use crate::units::{fmt_ms, format_duration};
 
@@ -35,7 +35,22 @@ fn hist_row(label: &str, h: &HistSummary) -> String {
 }
 
 pub fn summary(r: &Report) -> String {
-    let mut s = figures(r);
+    let mut s = String::new();
+    // A failed gate fails the run whatever the verdict: it comes first, with what failed.
+    if let Some(words) = thresholds_failed(&r.thresholds) {
+        let failed: Vec<String> = r
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("{} (measured {})", t.expr, t.measured))
+            .collect();
+        let verdict = r
+            .recovery
+            .as_ref()
+            .map_or("not analysed".into(), |x| x.verdict.to_string());
+        let _ = writeln!(s, "\n✗ {words}: {} · verdict {verdict}", failed.join(", "));
+    }
+    s.push_str(&figures(r));
     if !r.engine.missing_series.is_empty() {
         let _ = writeln!(
             s,
@@ -185,6 +200,30 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::testkit::{gated, report};
+
+    #[test]
+    fn a_failed_gate_comes_first() {
+        let r = gated(
+            report(60, 0, "ci-smoke", ""),
+            &["login.p99 < 2ms", "retry_amplification < 5"],
+        );
+        let s = summary(&r);
+        let first = s.lines().find(|l| !l.trim().is_empty()).unwrap();
+        assert!(
+            first.starts_with("✗ 1 of 2 thresholds failed: login.p99 < 2ms (measured "),
+            "{first}"
+        );
+        assert!(first.ends_with("· verdict never-degraded"), "{first}");
+        let passing = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+        assert!(
+            summary(&passing)
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap()
+                .starts_with("stampede")
+        );
+    }
 
     #[test]
     fn sparkline_draws_the_shape() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::analysis::testkit::{run, with_retries};
-use crate::analysis::{Timeline, Totals, analyze};
+use crate::analysis::{Timeline, Totals, analyze, evaluate};
 use crate::outcome::StopReason;
 use crate::profile::Slo;
 use crate::record::Window;
@@ -86,4 +86,12 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         recovery: Some(recovery),
         thresholds: Vec::new(),
     }
+}
+
+/// `r` with `exprs` as its thresholds, evaluated on its windows.
+pub(crate) fn gated(mut r: Report, exprs: &[&str]) -> Report {
+    let parsed: Vec<_> = exprs.iter().map(|e| crate::threshold::parse(e).unwrap()).collect();
+    let rec = r.recovery.as_ref().expect("the fixture is analysed");
+    r.thresholds = evaluate(&parsed, &r.windows, rec, r.plan.planned_first_attempts);
+    r
 }

@@ -8,7 +8,7 @@ use crate::analysis::{Recovery, Totals};
 use crate::outcome::Verdict;
 use crate::record::HistSummary;
 use crate::report::terminal::thousands;
-use crate::report::{EngineFacts, PlanFacts, Report};
+use crate::report::{EngineFacts, PlanFacts, Report, thresholds_failed};
 use crate::units::{fmt_ms, pct};
 
 /// The verdict as a headline, and the CSS class that colours it.
@@ -105,8 +105,22 @@ impl StepRow {
 
 impl Header {
     pub(super) fn of(r: &Report) -> Header {
-        let (headline, verdict_class) = headline(r);
+        let (mut headline, mut verdict_class) = headline(r);
         let rec = r.recovery.as_ref();
+        let mut subline = rec.map_or(Vec::new(), subline);
+        // A failed gate fails the run whatever the verdict: the big line says so, in
+        // red, naming what failed; the verdict moves to the line under it.
+        if let Some(words) = thresholds_failed(&r.thresholds) {
+            let failed: Vec<&str> = r
+                .thresholds
+                .iter()
+                .filter(|t| !t.passed)
+                .map(|t| t.expr.as_str())
+                .collect();
+            subline.insert(0, format!("{words} · verdict: {}", headline.to_lowercase()));
+            headline = format!("Gate failed: {}", failed.join(", "));
+            verdict_class = "bad";
+        }
         let mut figures = rec.map_or(Vec::new(), recovery_figures);
         let t = &r.totals;
         figures.push((
@@ -132,7 +146,7 @@ impl Header {
             story: story(r),
             verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
             summary: rec.map_or(String::new(), |r| r.summary.clone()),
-            subline: rec.map_or(Vec::new(), subline),
+            subline,
             figures,
             thresholds: r
                 .thresholds

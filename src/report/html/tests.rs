@@ -1,7 +1,7 @@
 use super::*;
 use crate::analysis::{aggregate, compare};
 use crate::outcome::Verdict;
-use crate::report::testkit::report;
+use crate::report::testkit::{gated, report};
 
 fn ok_report() -> Report {
     report(120, 55, "patch-tuesday", "Monthly patch reboots.")
@@ -51,6 +51,25 @@ fn the_verdict_comes_first_in_words() {
     };
     assert!(page.contains(&format!(r#"id="verdict">{word}</div>"#)));
     assert!(page.contains(r#"class="verdict bad""#));
+}
+
+#[test]
+fn a_failed_gate_turns_the_headline_red_and_names_the_thresholds() {
+    let r = gated(
+        report(60, 0, "ci-smoke", ""),
+        &["login.p99 < 2ms", "retry_amplification < 5"],
+    );
+    assert_eq!(r.recovery.as_ref().unwrap().verdict, Verdict::NeverDegraded);
+    let page = render(&r).unwrap();
+    assert!(
+        page.contains(r#"<div class="headline" id="verdict">Gate failed: login.p99 &lt; 2ms</div>"#),
+        "{}",
+        &page[page.find(r#"id="verdict""#).unwrap()..][..300]
+    );
+    assert!(page.contains(r#"class="verdict bad""#));
+    assert!(page.contains("1 of 2 thresholds failed · verdict: never degraded"));
+    let passing = render(&gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"])).unwrap();
+    assert!(passing.contains(r#"id="verdict">Never degraded</div>"#));
 }
 
 #[test]
