@@ -640,15 +640,11 @@ fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> 
         })
     };
     if let Some(path) = junit {
-        write(
-            path,
-            &stampede::report::junit(&format!("stampede {}", report.name), &report.thresholds),
-        )?;
+        write(path, &stampede::report::junit(report))?;
     }
-    let Some(rec) = &report.recovery else {
+    let Some(md) = stampede::report::markdown(report) else {
         return Ok(());
     };
-    let md = stampede::report::markdown(&report.name, rec, &report.thresholds, &report.totals);
     if let Some(path) = summary {
         write(path, &md)?;
     }

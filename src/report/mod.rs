@@ -130,7 +130,16 @@ pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
     (failed > 0).then(|| format!("{failed} of {} thresholds failed", results.len()))
 }
 
+/// What every output says next to the thresholds of a run that was stopped early.
+pub(crate) const CUT_SHORT: &str = "run interrupted: the thresholds cover only what was sent until then";
+
 impl Report {
+    /// Stopped before its plan ended (Ctrl-C), itself or, when merged, any of its
+    /// shards: its thresholds judged only part of the storm.
+    pub fn cut_short(&self) -> bool {
+        self.interrupted || self.stop_reason != StopReason::Completed
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }
@@ -249,6 +258,9 @@ impl Report {
                 *a += b;
             }
             out.interrupted |= p.interrupted;
+            if p.stop_reason != StopReason::Completed {
+                out.stop_reason = p.stop_reason;
+            }
             out.engine.stats.add(&p.engine.stats);
             out.engine.send_lag_ms =
                 HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms]).map_err(|e| e.to_string())?);

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Report, thresholds_failed};
+use super::{CUT_SHORT, Report, thresholds_failed};
 use crate::record::HistSummary;
 use crate::units::{fmt_ms, format_duration};
 
@@ -67,7 +67,16 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().filter(|t| t.passed).count();
-        let _ = writeln!(s, "\n  thresholds: {passed} of {} passed", r.thresholds.len());
+        let _ = writeln!(
+            s,
+            "\n  thresholds: {passed} of {} passed{}",
+            r.thresholds.len(),
+            if r.cut_short() {
+                format!(" — {CUT_SHORT}")
+            } else {
+                String::new()
+            }
+        );
         for t in &r.thresholds {
             let _ = writeln!(
                 s,
@@ -84,7 +93,7 @@ pub fn summary(r: &Report) -> String {
 fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
-    let status = if r.interrupted { "interrupted" } else { "completed" };
+    let status = if r.cut_short() { "interrupted" } else { "completed" };
     let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(
         s,
@@ -222,6 +231,20 @@ mod tests {
                 .find(|l| !l.trim().is_empty())
                 .unwrap()
                 .starts_with("stampede")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_next_to_its_thresholds() {
+        let mut r = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+        r.interrupted = true;
+        r.stop_reason = crate::outcome::StopReason::Interrupted;
+        let s = summary(&r);
+        assert!(
+            s.contains(
+                "thresholds: 1 of 1 passed — run interrupted: the thresholds cover only what was sent until then"
+            ),
+            "{s}"
         );
     }
 

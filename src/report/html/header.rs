@@ -138,7 +138,7 @@ impl Header {
             seed: r.seed,
             target: r.target.clone(),
             started_at: r.started_at.clone(),
-            interrupted: r.interrupted,
+            interrupted: r.cut_short(),
             stop_reason: format!("{:?}", r.stop_reason).to_lowercase(),
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
             headline,

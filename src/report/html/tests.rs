@@ -73,6 +73,19 @@ fn a_failed_gate_turns_the_headline_red_and_names_the_thresholds() {
 }
 
 #[test]
+fn an_interrupted_run_says_so_next_to_its_thresholds() {
+    let mut r = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+    let note = "run interrupted: the thresholds cover only what was sent until then";
+    assert!(!render(&r).unwrap().contains(note));
+    r.interrupted = true;
+    r.stop_reason = crate::outcome::StopReason::Interrupted;
+    let page = render(&r).unwrap();
+    let card = &page[page.find(r#"<section class="verdict"#).unwrap()..];
+    let card = &card[..card.find("</section>").unwrap()];
+    assert!(card.contains(note), "{card}");
+}
+
+#[test]
 fn nothing_is_fetched_from_the_network() {
     let page = render(&ok_report()).unwrap();
     assert_eq!(external_refs(&page), Vec::<String>::new());
