@@ -16,7 +16,8 @@
     var s = getComputedStyle(document.documentElement);
     var v = function (n) { return s.getPropertyValue(n).trim(); };
     ["fg", "muted", "grid", "line", "storm", "down", "good", "warn", "bad", "healthy",
-     "unhealthy", "unjudged", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"]
+     "unhealthy", "unjudged", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9",
+     "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"]
       .forEach(function (n) { C[n] = v("--" + n); });
   }
   var PR = function () { return window.devicePixelRatio || 1; };
@@ -72,6 +73,9 @@
 
   function make(el, opts, data, shared) {
     opts.width = Math.max(300, el.clientWidth || 1000);
+    // Each redraw lays its labels out afresh (see marks.js).
+    opts.hooks = opts.hooks || {};
+    opts.hooks.drawClear = [S.resetLabels].concat(opts.hooks.drawClear || []);
     var u = new uPlot(opts, data, el);
     charts.push({ u: u, el: el, height: opts.height });
     if (shared) timeCharts.push(u);
@@ -234,12 +238,14 @@
     var picked = curves.series.filter(function (c) { return pick(c.label); });
     if (!picked.length) return;
     var el = box(dc, title, sub);
-    var palette = [C.c1, C.c4, C.c2, C.c3, C.c5, C.c6, C.c7, C.c8];
+    var palette = ["1", "4", "2", "3", "5", "6", "7", "8"];
     var maxX = curves.x[curves.x.length - 1] || 1;
     var series = [{ label: "percentile", value: function (u, v) { return v == null ? "–" : nines(v); } }];
     picked.forEach(function (c, i) {
       var base = /^base: /.test(c.label), service = /service time/.test(c.label);
-      var colour = service ? C.c2 : palette[(/baseline/.test(c.label) ? 0 : /storm/.test(c.label) ? 1 : i + 3) % palette.length];
+      var hue = service ? "2" : palette[(/baseline/.test(c.label) ? 0 : /storm/.test(c.label) ? 1 : i + 3) % palette.length];
+      // A base run's curves take the pale tint of the new run's colour (see drawCompare).
+      var colour = C[(base ? "b" : "c") + hue];
       series.push({
         label: c.label + " (" + c.count.toLocaleString("en-US") + ")",
         stroke: colour, width: service ? 1.4 : 2.2,

@@ -123,29 +123,31 @@
     t.sort(function (x, y) { return x - y; });
     var same = b.marks.trigger === n.marks.trigger && b.marks.storm_end === n.marks.storm_end;
     var runs = [{ marks: b.marks, who: "base", dash: [6, 4], faint: true, shared: same }, { marks: n.marks, who: "new", plain: same }];
-    var both = function (label, pick, colour, extra) {
+    /* One series per run: new in a palette colour (`key`, e.g. "c2"), solid; base in
+       that colour's pale tint ("b2"), dashed: pairs read as one figure, the runs apart. */
+    var both = function (label, pick, key, extra) {
       return [
-        Object.assign({ label: "base " + label, values: align(t, b, pick(b)), colour: colour, dash: [6, 4], width: 1.4 }, extra || {}),
-        Object.assign({ label: "new " + label, values: align(t, n, pick(n)), colour: colour, width: 2.2 }, extra || {}),
+        Object.assign({ label: "base " + label, values: align(t, b, pick(b)), colour: C["b" + key.slice(1)], dash: [6, 4], width: 1.6 }, extra || {}),
+        Object.assign({ label: "new " + label, values: align(t, n, pick(n)), colour: C[key], width: 2.2 }, extra || {}),
       ];
     };
     var sum = function (r) { return r.first.map(function (v, i) { return v + r.retries[i]; }); };
     healthBand(tc, b, "base");
     healthBand(tc, n, "new");
     timeChart(tc, { title: "Login load", sub: "per second", t: t, runs: runs, height: 250,
-      series: both("attempts", sum, C.c2).concat(both("logins ok", function (r) { return r.ok; }, C.c3)).concat(both("first attempts", function (r) { return r.first; }, C.c1)) });
+      series: both("attempts", sum, "c2").concat(both("logins ok", function (r) { return r.ok; }, "c3")).concat(both("first attempts", function (r) { return r.first; }, "c1")) });
     var slo = n.slo;
-    timeChart(tc, { title: "Success rate", t: t, runs: runs, fmt: fmtPct, series: both("success", function (r) { return r.success; }, C.c3),
+    timeChart(tc, { title: "Success rate", t: t, runs: runs, fmt: fmtPct, series: both("success", function (r) { return r.success; }, "c3"),
       range: function (u, mn) { var lo = Math.min(mn == null ? 0 : mn, slo ? slo.success_pct : 100); return [Math.max(0, Math.floor(lo - 2)), 100.5]; },
       hlines: slo ? [{ y: slo.success_pct, colour: C.bad, text: "new SLO " + slo.success_pct + " %" }] : [] });
     timeChart(tc, { title: "Latency p99 from the intended instant", sub: "log scale", t: t, runs: runs, log: true, fmt: fmtMs, height: 240,
-      series: both("p99", function (r) { return r.latency.p99; }, C.c2).concat(both("p50", function (r) { return r.latency.p50; }, C.c1)),
+      series: both("p99", function (r) { return r.latency.p99; }, "c2").concat(both("p50", function (r) { return r.latency.p50; }, "c1")),
       hlines: slo ? [{ y: slo.p99_ms, colour: C.bad, text: "new SLO p99 " + fmtMs(slo.p99_ms) }] : [] });
-    timeChart(tc, { title: "Clients locked out", t: t, runs: runs, series: both("locked out", function (r) { return r.locked_out; }, C.c4) });
+    timeChart(tc, { title: "Clients locked out", t: t, runs: runs, series: both("locked out", function (r) { return r.locked_out; }, "c4") });
     n.target.forEach(function (kv, i) {
       var bs = b.target.filter(function (x) { return x[0] === kv[0]; })[0];
       var s = [{ label: "new " + kv[0], values: align(t, n, kv[1]), colour: C.c6, width: 2.2 }];
-      if (bs) s.unshift({ label: "base " + kv[0], values: align(t, b, bs[1]), colour: C.c6, dash: [6, 4], width: 1.4 });
+      if (bs) s.unshift({ label: "base " + kv[0], values: align(t, b, bs[1]), colour: C.b6, dash: [6, 4], width: 1.6 });
       timeChart(tc, { title: "Target: " + kv[0], t: t, runs: runs, series: s, height: 160 });
     });
     drawCurves(d.curves, slo, function () { return true; }, "Login latency, both runs", "base dashed");

@@ -60,8 +60,7 @@ struct Marks {
 impl Marks {
     fn of(r: &Report) -> Marks {
         let rec = r.recovery.as_ref();
-        let end = r
-            .windows
+        let end = charted(r)
             .last()
             .map_or(secs(r.plan.ended_ms), |w| secs(w.start_ms + w.len_ms));
         Marks {
@@ -86,7 +85,7 @@ impl Marks {
 
 /// Each window's health as the analysis judged it (see `RunData::health`), and why.
 fn health(r: &Report) -> (Vec<u8>, Vec<String>) {
-    let ws = &r.windows;
+    let ws = charted(r);
     let (mut health, mut reason) = (vec![0u8; ws.len()], vec![String::new(); ws.len()]);
     if let Some(rec) = &r.recovery {
         for h in &rec.health {
@@ -174,9 +173,23 @@ pub(super) struct RunData {
     slo: Option<Slo>,
 }
 
+/// The windows the charts plot: all but those reaching past the moment sending
+/// stopped. The last window is usually cut short by the end of the run, and its
+/// counts, drawn as a rate over a whole window, made every series drop to 0 at the
+/// end: a sudden recovery that never happened. (The distributions still use every
+/// window: they count latencies, not rates.)
+fn charted(r: &Report) -> &[Window] {
+    let n = r
+        .windows
+        .iter()
+        .take_while(|w| w.start_ms + w.len_ms <= r.plan.ended_ms)
+        .count();
+    if n == 0 { &r.windows } else { &r.windows[..n] }
+}
+
 impl RunData {
     pub(super) fn of(r: &Report) -> Result<RunData, HtmlError> {
-        let ws = &r.windows;
+        let ws = charted(r);
         let rate = |w: &Window, v: u64| {
             if w.len_ms == 0 {
                 0.0

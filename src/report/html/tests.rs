@@ -86,6 +86,21 @@ fn an_interrupted_run_says_so_next_to_its_thresholds() {
 }
 
 #[test]
+fn the_window_cut_by_the_end_of_the_run_is_not_charted() {
+    let mut r = report(60, 45, "cut", "");
+    let whole: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    assert_eq!(whole["run"]["t"].as_array().unwrap().len(), 60);
+    // Sending stopped 0.4 s into the last window.
+    r.plan.ended_ms = 59_400;
+    let v: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    for series in ["t", "first", "ok", "success", "health", "locked_out"] {
+        assert_eq!(v["run"][series].as_array().unwrap().len(), 59, "{series}");
+    }
+    assert_eq!(v["run"]["latency"]["p99"].as_array().unwrap().len(), 59);
+    assert_eq!(v["run"]["marks"]["end"], 59.0);
+}
+
+#[test]
 fn nothing_is_fetched_from_the_network() {
     let page = render(&ok_report()).unwrap();
     assert_eq!(external_refs(&page), Vec::<String>::new());
