@@ -10,6 +10,8 @@ pub mod markdown;
 pub mod terminal;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 pub mod text;
 
 pub use junit::junit;
@@ -51,8 +53,9 @@ pub struct Report {
     pub shard: Option<Part>,
     pub windows: Vec<Window>,
     pub totals: Totals,
-    /// Whether and when the target recovered (absent only in reports merged from
-    /// shards before analysis).
+    /// Whether and when the target recovered. Every report this version writes has
+    /// it (`run` analyses, `merge` analyses the merged windows again); it is optional
+    /// only for reading reports that lack it. The schema requires it.
     #[serde(default)]
     pub recovery: Option<Recovery>,
     /// The profile's thresholds with what was measured.

@@ -79,7 +79,13 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
             first_logins_per_window: windows.iter().map(|w| w.first_attempts).collect(),
             ..PlanFacts::default()
         },
-        engine: EngineFacts::default(),
+        engine: EngineFacts {
+            stats: crate::record::EngineStats {
+                threads: 1,
+                ..Default::default()
+            },
+            ..EngineFacts::default()
+        },
         shard: None,
         totals: Totals::of(&windows).unwrap(),
         windows,
