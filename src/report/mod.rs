@@ -4,6 +4,7 @@
 //! from `analysis`; this module renders them, and merges shard reports by adding their
 //! windows (`record::Window::merge`).
 
+mod hlog;
 pub mod html;
 pub mod junit;
 pub mod markdown;
@@ -19,10 +20,7 @@ pub use markdown::markdown;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Recovery, ThresholdResult, Totals};
@@ -180,41 +178,6 @@ impl Report {
             path: file,
             why: e.to_string(),
         })
-    }
-
-    /// The latency histograms of every window as an HdrHistogram interval log: untagged
-    /// intervals are latency from the intended instant, `service` the service time.
-    pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
-        let mut out = Vec::new();
-        let mut ser = V2DeflateSerializer::new();
-        {
-            let mut b = IntervalLogWriterBuilder::new();
-            b.add_comment(&format!(
-                "stampede {} run `{}`, values in microseconds",
-                self.stampede_version, self.name
-            ));
-            b.with_max_value_divisor(1000.0);
-            let mut w = b
-                .begin_log_with(&mut out, &mut ser)
-                .map_err(|source| ReportError::Write {
-                    path: "latency.hlog".into(),
-                    source,
-                })?;
-            let service = Tag::new("service").expect("a valid tag");
-            for win in &self.windows {
-                let start = Duration::from_millis(win.start_ms);
-                let len = Duration::from_millis(win.len_ms);
-                let lat = win.latency_ms.histogram()?;
-                let svc = win.service_ms.histogram()?;
-                let io = |e| ReportError::Write {
-                    path: "latency.hlog".into(),
-                    source: std::io::Error::other(format!("{e:?}")),
-                };
-                w.write_histogram(&lat, start, len, None).map_err(io)?;
-                w.write_histogram(&svc, start, len, Some(service)).map_err(io)?;
-            }
-        }
-        Ok(out)
     }
 
     /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).

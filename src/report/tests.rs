@@ -78,3 +78,116 @@ fn the_schema_rejects_what_a_ci_script_would_misread() {
         assert!(!violations(&v).is_empty(), "the schema accepts {what}");
     }
 }
+
+/// The latency.hlog of a fixture run whose storm reaches 1.9 s, its text, and the
+/// number of intervals and values it must hold.
+fn hlog() -> (Vec<u8>, usize, u64) {
+    let r = report(60, 45, "patch-tuesday", "");
+    let values = r.windows.iter().map(|w| w.latency_ms.count + w.service_ms.count).sum();
+    (r.hlog().unwrap(), 2 * r.windows.len(), values)
+}
+
+#[test]
+fn the_interval_log_has_its_start_time_base_time_and_legend() {
+    let (log, _, _) = hlog();
+    let text = String::from_utf8(log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // 2007-08-16T12:00:00Z, the fixture's start.
+    assert!(
+        lines.contains(&"#[StartTime: 1187265600.000 (seconds since epoch)]"),
+        "{text:.600}"
+    );
+    assert!(
+        lines.contains(&"#[BaseTime: 1187265600.000 (seconds since epoch)]"),
+        "{text:.600}"
+    );
+    let legend = lines
+        .iter()
+        .position(|l| *l == r#""StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram""#)
+        .expect("a legend line");
+    assert!(
+        lines[..legend].iter().all(|l| l.starts_with('#')),
+        "the legend follows the header"
+    );
+    assert!(lines[legend + 1].starts_with("0.000,1.000,"), "{}", lines[legend + 1]);
+}
+
+/// HdrHistogram's own log readers add every interval into one histogram sized from the
+/// first; an interval that declares a smaller range than it holds breaks them.
+#[test]
+fn every_interval_adds_into_one_histogram_sized_from_the_first() {
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+    let (log, intervals, values) = hlog();
+    let mut total: Option<Histogram<u64>> = None;
+    let mut seen = 0;
+    for entry in IntervalLogIterator::new(&log) {
+        let LogEntry::Interval(i) = entry.expect("the log parses") else {
+            continue;
+        };
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, i.encoded_histogram()).unwrap();
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .unwrap();
+        let sum = total.get_or_insert_with(|| Histogram::new_with_bounds(h.low(), h.high(), h.sigfig()).unwrap());
+        sum.add(&h).unwrap_or_else(|e| {
+            panic!(
+                "interval {seen} (max {} µs) does not fit the first one's range (up to {} µs): {e:?}",
+                h.max(),
+                sum.high()
+            )
+        });
+        seen += 1;
+    }
+    assert_eq!(seen, intervals);
+    let total = total.unwrap();
+    assert_eq!(total.len(), values);
+    assert!(total.max() > 1_800_000, "the storm's 1.9 s are in: {} µs", total.max());
+}
+
+/// The same with HdrHistogram's Python reader (`pip install hdrhistogram`), the
+/// implementation closest to the Java one that most tools build on.
+#[test]
+fn hdrhistogram_s_python_reader_reads_the_log() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import hdrh"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "\n*** SKIPPED: HdrHistogram's Python reader is not installed (`pip install hdrhistogram`); \
+             the Rust reader test above still checks the log ***\n"
+        );
+        return;
+    }
+    let (log, intervals, values) = hlog();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latency.hlog");
+    std::fs::write(&path, log).unwrap();
+    let script = r#"
+import sys
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 2, 3))
+total = reader.get_next_interval_histogram()
+n = 1
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    total.add(h)
+    n += 1
+print(n, total.get_total_count(), reader.start_time_sec, reader.base_time_sec)
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{intervals} {values} 1187265600.0 1187265600.0")
+    );
+}
