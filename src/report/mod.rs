@@ -105,7 +105,16 @@ pub enum ReportError {
     #[error(transparent)]
     Hist(#[from] HistError),
     #[error("cannot render the HTML report: {0}")]
-    Render(String),
+    Render(#[from] html::HtmlError),
+    #[error("no reports to merge")]
+    NothingToMerge,
+    #[error("`{name}` (seed {seed}) is not a shard of `{of}` (seed {of_seed}): merge the shards of one run")]
+    NotAShard {
+        name: String,
+        seed: u64,
+        of: String,
+        of_seed: u64,
+    },
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a full disk or a
@@ -192,24 +201,26 @@ impl Report {
         let hlog = dir.join("latency.hlog");
         write_atomic(&hlog, &self.hlog()?)?;
         let page = dir.join("report.html");
-        let html = html::render(self).map_err(|e| ReportError::Render(e.to_string()))?;
+        let html = html::render(self)?;
         write_atomic(&page, html.as_bytes())?;
         Ok(vec![json, hlog, page])
     }
 
     /// Merges shard reports of one run (same profile, same windows) exactly.
-    pub fn merge(parts: &[Report]) -> Result<Report, String> {
-        let first = parts.first().ok_or("nothing to merge")?;
+    pub fn merge(parts: &[Report]) -> Result<Report, ReportError> {
+        let first = parts.first().ok_or(ReportError::NothingToMerge)?;
         let mut out = first.clone();
         for p in &parts[1..] {
             if p.name != first.name || p.seed != first.seed || p.plan.window_ms != first.plan.window_ms {
-                return Err(format!(
-                    "`{}` (seed {}) is not a shard of `{}` (seed {})",
-                    p.name, p.seed, first.name, first.seed
-                ));
+                return Err(ReportError::NotAShard {
+                    name: p.name.clone(),
+                    seed: p.seed,
+                    of: first.name.clone(),
+                    of_seed: first.seed,
+                });
             }
             for (a, b) in out.windows.iter_mut().zip(&p.windows) {
-                a.merge(b).map_err(|e| e.to_string())?;
+                a.merge(b)?;
             }
             if out.windows.len() < p.windows.len() {
                 let from = out.windows.len();
@@ -228,8 +239,7 @@ impl Report {
                 out.stop_reason = p.stop_reason;
             }
             out.engine.stats.add(&p.engine.stats);
-            out.engine.send_lag_ms =
-                HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms]).map_err(|e| e.to_string())?);
+            out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);
             out.engine.behind |= p.engine.behind;
             for s in &p.engine.missing_series {
                 if !out.engine.missing_series.contains(s) {
@@ -241,7 +251,7 @@ impl Report {
             out.plan.planned_first_attempts += p.plan.planned_first_attempts;
         }
         out.shard = None;
-        out.totals = Totals::of(&out.windows).map_err(|e| e.to_string())?;
+        out.totals = Totals::of(&out.windows)?;
         Ok(out)
     }
 }

@@ -191,3 +191,18 @@ print(n, total.get_total_count(), reader.start_time_sec, reader.base_time_sec)
         format!("{intervals} {values} 1187265600.0 1187265600.0")
     );
 }
+
+#[test]
+fn merging_says_what_is_wrong_in_a_typed_error() {
+    use super::{Report, ReportError};
+    assert!(matches!(Report::merge(&[]), Err(ReportError::NothingToMerge)));
+    let (a, b) = (report(30, 0, "one", ""), report(30, 0, "other", ""));
+    let err = Report::merge(&[a.clone(), b]).unwrap_err();
+    assert!(matches!(err, ReportError::NotAShard { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "`other` (seed 7) is not a shard of `one` (seed 7): merge the shards of one run"
+    );
+    let merged = Report::merge(&[a.clone(), a.clone()]).unwrap();
+    assert_eq!(merged.totals.attempts, 2 * a.totals.attempts);
+}
