@@ -308,12 +308,45 @@ pub fn pct(share: f64) -> String {
     }
 }
 
-/// A duration in milliseconds, as a person reads it.
+/// A duration in milliseconds, as a person reads it: rounded, never truncated, to
+/// three significant digits under 10 s (`2.32ms`, `812ms`, `1.25s`), so that a
+/// measured `2.32ms` against a `< 2ms` threshold shows why it failed; to the
+/// millisecond under a minute (`35.25s`); to the second above (`1m 6s`).
 pub fn fmt_ms(ms: f64) -> String {
-    if ms > 0.0 && ms < 1.0 {
-        return format!("{ms:.2}ms");
+    // `max` also turns NaN into 0.
+    let ms = ms.max(0.0);
+    if ms == 0.0 {
+        return "0s".into();
     }
-    format_duration(saturating_secs(ms / 1000.0))
+    let r = round_sig(ms, 3);
+    if r < 1000.0 {
+        return format!("{}ms", trim_decimals(r, 2 - r.log10().floor() as i32));
+    }
+    if r < 10_000.0 {
+        return format!("{}s", trim_decimals(r / 1000.0, 2));
+    }
+    // 9,995 ms and up rounded to 10 s above: not shown as 9.995s here.
+    let whole_ms = ms.round().max(10_000.0);
+    if whole_ms < 60_000.0 {
+        return format_duration(Duration::from_millis(whole_ms as u64));
+    }
+    format_duration(Duration::from_secs((ms / 1000.0).round() as u64))
+}
+
+/// `x` rounded to `digits` significant digits.
+fn round_sig(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+/// `x` with at most `decimals` decimals, trailing zeros dropped.
+fn trim_decimals(x: f64, decimals: i32) -> String {
+    let s = format!("{x:.*}", decimals.max(0) as usize);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -399,5 +432,32 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3725)), "1h 2m 5s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(20)), "20ms");
+    }
+
+    #[test]
+    fn milliseconds_are_rounded_to_three_significant_digits_never_truncated() {
+        let cases = [
+            (0.0, "0s"),
+            (-3.0, "0s"),
+            (0.0812, "0.0812ms"),
+            (0.8124, "0.812ms"),
+            (2.0, "2ms"),
+            (2.32, "2.32ms"),
+            (2.037, "2.04ms"),
+            (9.996, "10ms"),
+            (81.24, "81.2ms"),
+            (812.4, "812ms"),
+            (999.6, "1s"),
+            (1250.0, "1.25s"),
+            (1234.0, "1.23s"),
+            (9999.0, "10s"),
+            (35_250.0, "35.25s"),
+            (59_999.6, "1m"),
+            (65_600.0, "1m 6s"),
+            (3_725_400.0, "1h 2m 5s"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(fmt_ms(ms), want, "{ms} ms");
+        }
     }
 }

@@ -14,11 +14,11 @@ use stampede::run::{RunOptions, run};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn profile(name: &str) -> String {
+fn profile(name: &str, description: &str) -> String {
     format!(
         r#"
 name: '{name}'
-description: A short storm against the embedded overlay, for the HTML report test.
+description: '{description}'
 seed: 3
 target:
   overlay: {{ preset: healthy, capacity: 150/s, supernode_slots: 20, promotion_delay: 1s, promotion_rate: 20/s }}
@@ -44,8 +44,10 @@ gate:
     )
 }
 
-async fn real_run(name: &str) -> Report {
-    let p = load(&profile(name));
+const DESCRIPTION: &str = "A short storm against the embedded overlay, for the HTML report test.";
+
+async fn real_run(name: &str, description: &str) -> Report {
+    let p = load(&profile(name, description));
     run(&p, RunOptions::default(), &mut ())
         .await
         .expect("the run against the embedded overlay completes")
@@ -143,7 +145,7 @@ fn workdir() -> (tempfile::TempDir, PathBuf) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     chromium();
-    let report = real_run("html-smoke").await;
+    let report = real_run("html-smoke", DESCRIPTION).await;
     let rec = report.recovery.as_ref().expect("the run was analysed");
     let html = html::render(&report).unwrap();
     let (_tmp, dir) = workdir();
@@ -154,7 +156,7 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
         .expect("the page script finished")
         .parse()
         .unwrap();
-    let containers = o.dom.matches(r#"<div class="chart">"#).count();
+    let containers = o.dom.matches(r#"<div class="chart""#).count();
     let plots = o.dom.matches(r#"<div class="uplot"#).count();
     let canvases = o.dom.matches("<canvas").count();
     let series: std::collections::BTreeSet<&String> = report.windows.iter().flat_map(|w| w.target.keys()).collect();
@@ -167,6 +169,7 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     assert!(canvases >= rendered, "{canvases} canvases");
 
     let headline = match rec.verdict {
+        _ if report.thresholds.iter().any(|t| !t.passed) => "Gate failed: ",
         stampede::outcome::Verdict::Recovered => "Recovered in ",
         stampede::outcome::Verdict::NeverDegraded => "Never degraded",
         stampede::outcome::Verdict::NotRecovered => "Not recovered",
@@ -179,6 +182,19 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     );
     assert!(o.dom.contains("Target: overlay_clients_online"));
     assert_eq!(body_attr(&o.dom, "data-pwned"), None);
+    assert!(
+        labels_clear(&o.dom, "run") >= 3 * 8,
+        "every time chart labels its marks"
+    );
+    // The window cut short by the end of the run is not drawn as a drop to 0.
+    let data = data_of(&html);
+    let t = data["run"]["t"].as_array().unwrap();
+    let last_end = t.last().unwrap().as_f64().unwrap() + data["run"]["window_s"].as_f64().unwrap();
+    assert!(
+        last_end <= report.plan.ended_ms as f64 / 1000.0 + 1e-9,
+        "the last charted window ends at {last_end} s, after sending stopped at {} ms",
+        report.plan.ended_ms
+    );
     eprintln!("screenshot: {}", o.screenshot.display());
 
     // The same run compared with one whose baseline was 3 s longer: the charts put
@@ -194,29 +210,220 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     // The hint as the script rewrote it (the script's own text holds it too).
     let hint = r#"id="time-hint">Seconds from each run's trigger"#;
     assert!(c.dom.contains(hint), "aligned by trigger");
+    labels_clear(&c.dom, "compare");
+    // Base and new never share a colour within a chart (dashes alone were easy to miss).
+    let mut paired = 0;
+    for (i, legend) in legend_colours(&c.dom).iter().enumerate() {
+        let of = |who: &str| -> Vec<&(String, String)> { legend.iter().filter(|(l, _)| l.starts_with(who)).collect() };
+        let (base, new) = (of("base"), of("new"));
+        for (bl, bc) in &base {
+            assert!(
+                new.iter().all(|(_, nc)| nc != bc),
+                "compare chart {i}: `{bl}` has the colour {bc} of a new-run series: {legend:?}"
+            );
+        }
+        paired += usize::from(!base.is_empty() && !new.is_empty());
+    }
+    assert!(paired >= 5, "charts with both runs: {paired}");
     eprintln!("screenshot: {}", c.screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_keep_clear_of_each_other_and_of_the_lines() {
+    chromium();
+    let mut report = real_run("crowded", DESCRIPTION).await;
+    // Three operator actions at one instant (their labels once sat on one spot), a
+    // target that never came back (the verdict's label at the right edge) and an SLO
+    // p99 at the highest p99 measured, so that its line runs near the top of the
+    // latency charts, where those labels are.
+    report.profile["target"]["overlay"]["actions"] = serde_json::json!([
+        { "at": "3s", "inject_mega_supernodes": 2 },
+        { "at": "3s", "shed": true },
+        { "at": "3s", "shed": false },
+    ]);
+    let top_p99 = report.windows.iter().map(|w| w.latency_ms.p99).fold(0.0, f64::max);
+    let rec = report.recovery.as_mut().unwrap();
+    rec.verdict = stampede::outcome::Verdict::Metastable;
+    (
+        rec.recovered_at_ms,
+        rec.recovery_time_ms,
+        rec.recovery_time_from_storm_end_ms,
+    ) = (None, None, None);
+    rec.metastable_since_ms = Some(rec.storm_end_ms);
+    rec.slo.p99_ms = top_p99;
+    let html = html::render(&report).unwrap();
+    let (_tmp, dir) = workdir();
+    let dom = dom_of(&html, &dir, "crowded");
+    assert_eq!(body_attr(&dom, "data-errors").as_deref(), Some(""), "script errors");
+    labels_clear(&dom, "crowded");
+    let texts: Vec<String> = label_layouts(&dom)
+        .iter()
+        .flat_map(|l| {
+            l["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b[4].as_str().unwrap().to_string())
+        })
+        .collect();
+    let count = |t: &str| texts.iter().filter(|x| x.as_str() == t).count();
+    assert!(count("metastable →") >= 8, "{texts:?}");
+    assert!(count("operator: shedding on") >= 8, "{texts:?}");
+    assert!(count("operator: +2 mega-supernodes") >= 8, "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("SLO p99")), "{texts:?}");
+}
+
+/// The JSON block the page script reads.
+fn data_of(html: &str) -> serde_json::Value {
+    let open = r#"<script type="application/json" id="stampede-data">"#;
+    let start = html.find(open).expect("a data block") + open.len();
+    let len = html[start..].find("</script>").expect("closed");
+    serde_json::from_str(&html[start..start + len]).expect("JSON")
+}
+
+/// An attribute's value as the DOM dump escapes it, unescaped.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// What the page script laid out on each chart (marks.js, `data-labels`): the plot
+/// box, the horizontal lines' y and the label boxes `[x0, y0, x1, y1, text]`, in CSS px.
+fn label_layouts(dom: &str) -> Vec<serde_json::Value> {
+    let key = r#" data-labels=""#;
+    dom.match_indices(key)
+        .map(|(at, _)| {
+            let v = &dom[at + key.len()..];
+            serde_json::from_str(&unescape(&v[..v.find('"').unwrap()])).expect("data-labels is JSON")
+        })
+        .collect()
+}
+
+/// Checks that on every chart of `dom` each label lies inside the plot, overlaps no
+/// other label and is crossed by no horizontal line (an SLO line once struck through
+/// its own label). Returns how many labels there were.
+fn labels_clear(dom: &str, page: &str) -> usize {
+    let layouts = label_layouts(dom);
+    assert!(!layouts.is_empty(), "{page}: no chart recorded its labels");
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let mut n = 0;
+    for (i, l) in layouts.iter().enumerate() {
+        let plot: Vec<f64> = l["plot"].as_array().unwrap().iter().map(f).collect();
+        let ys: Vec<f64> = l["hlines"].as_array().unwrap().iter().map(f).collect();
+        let boxes: Vec<(Vec<f64>, &str)> = l["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b.as_array().unwrap()[..4].iter().map(f).collect(),
+                    b[4].as_str().unwrap(),
+                )
+            })
+            .collect();
+        for (b, text) in &boxes {
+            let inside =
+                b[0] >= plot[0] - 0.5 && b[2] <= plot[2] + 0.5 && b[1] >= plot[1] - 0.5 && b[3] <= plot[3] + 0.5;
+            assert!(inside, "{page} chart {i}: `{text}` {b:?} leaves the plot {plot:?}");
+            for y in &ys {
+                assert!(
+                    !(b[1] <= *y && *y <= b[3]),
+                    "{page} chart {i}: the line at y {y} crosses `{text}` {b:?}"
+                );
+            }
+        }
+        for (j, (a, ta)) in boxes.iter().enumerate() {
+            for (b, tb) in &boxes[j + 1..] {
+                let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+                assert!(!overlap, "{page} chart {i}: `{ta}` {a:?} overlaps `{tb}` {b:?}");
+            }
+        }
+        n += boxes.len();
+    }
+    n
+}
+
+/// Each chart's legend as (series label, marker colour).
+fn legend_colours(dom: &str) -> Vec<Vec<(String, String)>> {
+    let marker = r#"<div class="u-marker" style="border: 2px "#;
+    let label = r#"<div class="u-label">"#;
+    dom.split(r#"<div class="chart""#)
+        .skip(1)
+        .map(|chart| {
+            chart
+                .match_indices(marker)
+                .filter_map(|(at, _)| {
+                    let rest = &chart[at + marker.len()..];
+                    let style = &rest[..rest.find('"')?];
+                    // `solid rgb(1, 2, 3); background: ...`: the border's colour.
+                    let colour = style.split_once(' ')?.1.split(';').next()?.to_string();
+                    let l = &rest[rest.find(label)? + label.len()..];
+                    Some((unescape(&l[..l.find('<')?]), colour))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Markup that, if the page let it run, marks the body: `data-pwned` 1 from the script
+/// element, 2 from the image's error handler (the page's CSP allows inline script, so
+/// escaping is the only thing that stops it).
+const HOSTILE: &str =
+    "<script>document.body.dataset.pwned=1</script><img src=x onerror=\"document.body.dataset.pwned=2\">";
+
+/// The DOM of `html` after its scripts ran, without a screenshot.
+fn dom_of(html: &str, dir: &Path, stem: &str) -> String {
+    let page = dir.join(format!("{stem}.html"));
+    std::fs::write(&page, html).unwrap();
+    let profiles = tempfile::tempdir().unwrap();
+    chrome(&page, &profiles.path().join("dom"), &["--dump-dom".into()])
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_profile_name_is_shown_not_run() {
     chromium();
-    let hostile = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
-    let report = real_run(hostile).await;
-    assert_eq!(report.name, hostile);
+    let report = real_run(HOSTILE, HOSTILE).await;
+    assert_eq!(report.name, HOSTILE);
+    assert_eq!(report.description, HOSTILE);
     let html = html::render(&report).unwrap();
     let (_tmp, dir) = workdir();
     let o = open(&html, &dir, "hostile");
 
     assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""));
-    assert_eq!(body_attr(&o.dom, "data-pwned"), None, "the name ran as script");
+    assert_eq!(
+        body_attr(&o.dom, "data-pwned"),
+        None,
+        "the name or description ran as script"
+    );
     let h1 = o.dom.find(r#"<h1 id="profile-name">"#).expect("the name's heading");
     let heading = &o.dom[h1..h1 + o.dom[h1..].find("</h1>").unwrap()];
     assert!(
-        heading.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x"),
+        heading.contains("&lt;script&gt;document.body.dataset.pwned=1&lt;/script&gt;&lt;img src=x"),
         "the name is text: {heading}"
     );
     assert!(!heading.contains("<img"), "no element made from the name");
+    let p = o.dom.find(r#"<p class="description">"#).expect("the description");
+    let description = &o.dom[p..p + o.dom[p..].find("</p>").unwrap()];
+    assert!(
+        description.contains("&lt;script&gt;"),
+        "the description is text: {description}"
+    );
     assert!(body_attr(&o.dom, "data-rendered").is_some_and(|n| n != "0"));
+
+    // The check can fail: the same markup put into the page unescaped does run.
+    let raw = html.replacen(
+        r#"<body data-errors="">"#,
+        &format!(r#"<body data-errors="">{HOSTILE}"#),
+        1,
+    );
+    let dom = dom_of(&raw, &dir, "hostile-raw");
+    assert!(
+        body_attr(&dom, "data-pwned").is_some(),
+        "unescaped markup should have run; the check above proves nothing"
+    );
 }
 
 /// Renders existing reports to look at: `STAMPEDE_HTML_REPORT=a[,b,...]

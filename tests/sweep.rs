@@ -50,7 +50,7 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
     assert_eq!(s.levels[1].not_recovered, 1, "a large one does not: {seen:?}");
     assert_eq!(s.cliff, Some(1.0));
     assert_eq!(s.safe_up_to, Some(0.05));
-    let table = s.render();
+    let table = stampede::report::text::sweep(s);
     assert!(table.contains("cliff"), "{table}");
     // Intensity scaled the storm, nothing else.
     assert_eq!(r.runs[0].storm_clients * 20, r.runs[1].storm_clients);

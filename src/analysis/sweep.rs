@@ -9,12 +9,10 @@
 //! recovered runs only.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::recovery::Recovery;
-use crate::units::format_duration;
 
 /// The runs at one intensity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,73 +100,10 @@ pub fn aggregate(runs: &[(f64, u64, Recovery)]) -> Sweep {
     }
 }
 
-fn ms(v: Option<u64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format_duration(Duration::from_millis(v)))
-}
-
-impl Sweep {
-    /// A plain-text table, one line per intensity, and the cliff.
-    pub fn render(&self) -> String {
-        let head = ["intensity", "runs", "recovered", "median", "range", "not recovered"];
-        let body: Vec<[String; 6]> = self
-            .levels
-            .iter()
-            .map(|l| {
-                [
-                    format!("{}", l.intensity),
-                    l.runs.to_string(),
-                    l.recovered.to_string(),
-                    ms(l.median_recovery_ms),
-                    match (l.min_recovery_ms, l.max_recovery_ms) {
-                        (Some(a), Some(b)) => format!("{} – {}", ms(Some(a)), ms(Some(b))),
-                        _ => "–".into(),
-                    },
-                    if l.failed_seeds.is_empty() {
-                        "0".into()
-                    } else {
-                        let seeds: Vec<String> = l.failed_seeds.iter().map(u64::to_string).collect();
-                        format!("{} (seeds {})", l.not_recovered, seeds.join(", "))
-                    },
-                ]
-            })
-            .collect();
-        let mut width = head.map(|h| h.chars().count());
-        for row in &body {
-            for (w, c) in width.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cells: [&str; 6]| {
-            let mut s = String::new();
-            for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-                let pad = " ".repeat(w - c.chars().count());
-                if i == 5 {
-                    s.push_str(c);
-                } else {
-                    s.push_str(&pad);
-                    s.push_str(c);
-                }
-                s.push_str("  ");
-            }
-            s.trim_end().to_string() + "\n"
-        };
-        let mut out = line(head);
-        for r in &body {
-            out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
-        }
-        let f = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |x| x.to_string());
-        out.push_str(&format!(
-            "always recovered up to: {}; first failure at: {}; cliff (most runs fail) at: {}\n",
-            f(self.safe_up_to),
-            f(self.first_failure),
-            f(self.cliff)
-        ));
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
@@ -233,10 +168,6 @@ mod tests {
         assert_eq!(s.first_failure, Some(3.0));
         assert_eq!(s.cliff, Some(4.0));
         assert_eq!(s.safe_up_to, Some(2.0));
-        let text = s.render();
-        assert!(text.contains("1 (seeds 1)"), "{text}");
-        assert!(text.contains("2s – 9s"), "{text}");
-        assert!(text.ends_with("always recovered up to: 2; first failure at: 3; cliff (most runs fail) at: 4\n"));
     }
 
     #[test]

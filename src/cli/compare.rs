@@ -29,7 +29,7 @@ pub(super) fn compare(base: &Path, new: &Path, out: Option<&Path>, tolerance: f6
         new.display(),
         n.started_at
     );
-    out_raw!("{}", cmp.render());
+    out_raw!("{}", crate::report::text::comparison(&cmp));
     if let Some(path) = out {
         let page = html::render_compare(&b, &n, &cmp)
             .context("cannot render the comparison")

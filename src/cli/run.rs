@@ -119,15 +119,11 @@ fn stop_on_signals() -> watch::Receiver<u8> {
 fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), CliError> {
     let write = |path: &Path, text: &str| write_atomic(path, text.as_bytes()).map_err(CliError::cannot_proceed);
     if let Some(path) = junit {
-        write(
-            path,
-            &crate::report::junit(&format!("stampede {}", report.name), &report.thresholds),
-        )?;
+        write(path, &crate::report::junit(report))?;
     }
-    let Some(rec) = &report.recovery else {
+    let Some(md) = crate::report::markdown(report) else {
         return Ok(());
     };
-    let md = crate::report::markdown(&report.name, rec, &report.thresholds, &report.totals);
     if let Some(path) = summary {
         write(path, &md)?;
     }

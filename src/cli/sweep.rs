@@ -56,7 +56,7 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
         }
     };
     let report = report.map_err(CliError::cannot_proceed)?;
-    out_raw!("\n{}", report.sweep.render());
+    out_raw!("\n{}", crate::report::text::sweep(&report.sweep));
     let dir = out.unwrap_or_else(|| default_sweep_dir(&p));
     write_sweep(&report, &dir)?;
     out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());

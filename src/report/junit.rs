@@ -1,7 +1,8 @@
 //! Threshold results as JUnit XML, the format every CI system shows as tests: one
 //! test case per threshold, a failure carrying the measured value.
 
-use crate::analysis::ThresholdResult;
+use super::{CUT_SHORT, Report};
+use crate::units::fmt_ms;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 cannot carry at
 /// all (control characters other than tab, newline and carriage return) become U+FFFD.
@@ -24,24 +25,37 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// A JUnit report with one suite named `suite` and one test case per threshold.
-pub fn junit(suite: &str, results: &[ThresholdResult]) -> String {
+/// A JUnit report of one run: a suite named `stampede <name>`, one test case per
+/// threshold, and one in error when the run was interrupted (its thresholds judged
+/// only part of the storm, so a CI page must not show it as all passed).
+pub fn junit(report: &Report) -> String {
+    let suite = format!("stampede {}", report.name);
+    let results = &report.thresholds;
     let failures = results.iter().filter(|r| !r.passed).count();
+    let errors = usize::from(report.cut_short());
+    let tests = results.len() + errors;
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
-        "<testsuites name=\"stampede\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n",
-        results.len()
+        "<testsuites name=\"stampede\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n"
     ));
     x.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">\n",
-        esc(suite),
-        results.len()
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">\n",
+        esc(&suite),
     ));
+    if errors > 0 {
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}.run\">\n      <error type=\"interrupted\" message=\"sending stopped at {} of {} planned\"/>\n    </testcase>\n",
+            esc(CUT_SHORT),
+            esc(&suite),
+            fmt_ms(report.plan.ended_ms as f64),
+            fmt_ms(report.plan.end_ms as f64)
+        ));
+    }
     for r in results {
         x.push_str(&format!(
             "    <testcase name=\"{}\" classname=\"{}.thresholds\"",
             esc(&r.expr),
-            esc(suite)
+            esc(&suite)
         ));
         if r.passed {
             x.push_str(&format!(
@@ -65,7 +79,10 @@ pub fn junit(suite: &str, results: &[ThresholdResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::ThresholdResult;
     use crate::analysis::gate::Unit;
+    use crate::outcome::StopReason;
+    use crate::report::testkit::report;
 
     fn result(expr: &str, passed: bool, measured: &str) -> ThresholdResult {
         ThresholdResult {
@@ -78,22 +95,29 @@ mod tests {
         }
     }
 
+    fn with(name: &str, results: Vec<ThresholdResult>) -> Report {
+        let mut r = report(30, 0, name, "");
+        r.thresholds = results;
+        r
+    }
+
     #[test]
     fn one_case_per_threshold_with_the_measured_value_on_failure() {
-        let xml = junit(
+        let xml = junit(&with(
             "patch <tuesday> & \"friends\"",
-            &[
+            vec![
                 result("login.p99 < 800ms", false, "1.2s"),
                 result("verdict != metastable", true, "recovered"),
                 result("a&b.p99 <= 1s", false, "it's \u{1} \"odd\""),
             ],
-        );
+        ));
         let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
         let root = doc.root_element();
         assert_eq!(root.tag_name().name(), "testsuites");
         assert_eq!(root.attribute("failures"), Some("2"));
+        assert_eq!(root.attribute("errors"), Some("0"));
         let suite = root.children().find(|n| n.is_element()).unwrap();
-        assert_eq!(suite.attribute("name"), Some("patch <tuesday> & \"friends\""));
+        assert_eq!(suite.attribute("name"), Some("stampede patch <tuesday> & \"friends\""));
         let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
         assert_eq!(cases.len(), 3);
         assert_eq!(cases[0].attribute("name"), Some("login.p99 < 800ms"));
@@ -108,5 +132,31 @@ mod tests {
             odd.text(),
             Some("a&b.p99 was it's \u{FFFD} \"odd\"; required a&b.p99 <= 1s")
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_is_an_error_even_when_every_threshold_passed() {
+        let mut r = with("ci-smoke", vec![result("login.p99 < 800ms", true, "12ms")]);
+        r.interrupted = true;
+        r.stop_reason = StopReason::Interrupted;
+        let xml = junit(&r);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let root = doc.root_element();
+        assert_eq!(root.attribute("tests"), Some("2"));
+        assert_eq!(root.attribute("failures"), Some("0"));
+        assert_eq!(root.attribute("errors"), Some("1"));
+        let suite = root.children().find(|n| n.is_element()).unwrap();
+        assert_eq!(suite.attribute("errors"), Some("1"));
+        let case = suite
+            .children()
+            .find(|n| n.children().any(|c| c.has_tag_name("error")))
+            .expect("a test case carries the error");
+        assert_eq!(
+            case.attribute("name"),
+            Some("run interrupted: the thresholds cover only what was sent until then")
+        );
+        // A shard merged from an interrupted part says so through `interrupted` alone.
+        r.stop_reason = StopReason::Completed;
+        assert!(junit(&r).contains("errors=\"1\""));
     }
 }

@@ -1,11 +1,10 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
-use std::time::Duration;
-
-use crate::analysis::{Recovery, ThresholdResult, Totals};
+use super::{CUT_SHORT, Report, thresholds_failed};
+use crate::analysis::Totals;
 use crate::outcome::Verdict;
-use crate::units::{format_duration, pct};
+use crate::units::{fmt_ms, format_duration, pct};
 
 /// Escapes text for a Markdown table cell.
 fn cell(s: &str) -> String {
@@ -23,7 +22,7 @@ fn latency(t: &Totals, ms: f64) -> String {
     if t.latency_ms.count == 0 {
         "–".into()
     } else {
-        format_duration(Duration::from_secs_f64(ms / 1000.0))
+        fmt_ms(ms)
     }
 }
 
@@ -35,22 +34,35 @@ fn icon(v: Verdict) -> &'static str {
     }
 }
 
-/// The CI job summary of one run.
-pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], totals: &Totals) -> String {
+/// The CI job summary of one run; None when the run was not analysed (nothing to
+/// lead with).
+pub fn markdown(report: &Report) -> Option<String> {
+    let recovery = report.recovery.as_ref()?;
+    let (name, results, totals) = (&report.name, &report.thresholds[..], &report.totals);
     let mut m = String::new();
     let failed = results.iter().filter(|r| !r.passed).count();
+    // A failed gate fails the job whatever the verdict: the first line must not be green.
+    // An interrupted run never ends green: its verdict is only as far as it got.
+    let (icon, lead) = match thresholds_failed(results) {
+        Some(words) => ("❌", format!("{words} — {}", recovery.verdict)),
+        None if report.cut_short() => ("⚠️", format!("run interrupted — {} so far", recovery.verdict)),
+        None => (icon(recovery.verdict), recovery.verdict.to_string()),
+    };
     m.push_str(&format!(
-        "## {} stampede `{}`: {}\n\n{}\n\n",
-        icon(recovery.verdict),
+        "## {icon} stampede `{}`: {lead}\n\n{}\n\n",
         name.replace('`', "'"),
-        recovery.verdict,
         recovery.summary
     ));
     if !results.is_empty() {
         m.push_str(&format!(
-            "### Thresholds: {} of {} passed\n\n| | threshold | measured |\n| --- | --- | --- |\n",
+            "### Thresholds: {} of {} passed{}\n\n| | threshold | measured |\n| --- | --- | --- |\n",
             results.len() - failed,
-            results.len()
+            results.len(),
+            if report.cut_short() {
+                format!(" — {CUT_SHORT}")
+            } else {
+                String::new()
+            }
         ));
         for r in results {
             m.push_str(&format!(
@@ -124,16 +136,19 @@ pub fn markdown(name: &str, recovery: &Recovery, results: &[ThresholdResult], to
             m.push_str(&format!("- {n}\n"));
         }
     }
-    m
+    Some(m)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::analysis::evaluate;
     use crate::analysis::recovery::{Timeline, analyze};
     use crate::analysis::testkit::run;
     use crate::profile::Slo;
+    use crate::report::testkit::{gated, report};
     use crate::threshold::parse;
 
     #[test]
@@ -154,16 +169,59 @@ mod tests {
             &r,
             400,
         );
-        let md = markdown("patch|tuesday", &r, &res, &Totals::of(&w).unwrap());
+        let mut rep = report(30, 0, "patch|tuesday", "");
+        rep.totals = Totals::of(&w).unwrap();
+        rep.windows = w;
+        rep.recovery = Some(r);
+        rep.thresholds = res;
+        let md = markdown(&rep).unwrap();
         let first = md.lines().next().unwrap();
-        assert_eq!(first, "## ❌ stampede `patch|tuesday`: not-recovered");
+        assert_eq!(
+            first,
+            "## ❌ stampede `patch|tuesday`: 1 of 2 thresholds failed — not-recovered"
+        );
         assert!(md.contains("### Thresholds: 1 of 2 passed"));
         assert!(md.contains("| ❌ | ` verdict == recovered ` | not-recovered |"));
         assert!(md.contains("| ✅ | ` success_rate > 40% ` | 50% |"));
         assert!(md.contains("| Logins | 200 ok, 200 failed (50% success) |"));
         assert!(md.contains("| Recovery time | not recovered |"));
-        let m2 = markdown("x", &r, &[], &Totals::of(&w).unwrap());
+        rep.thresholds.clear();
+        let m2 = markdown(&rep).unwrap();
         assert!(!m2.contains("Thresholds"));
         assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+
+    #[test]
+    fn a_failed_gate_leads_the_headline_whatever_the_verdict() {
+        let r = gated(report(60, 0, "ci-smoke", ""), &["login.p99 < 2ms"]);
+        let rec = r.recovery.as_ref().unwrap();
+        assert_eq!(rec.verdict, Verdict::NeverDegraded);
+        let md = markdown(&r).unwrap();
+        assert_eq!(
+            md.lines().next().unwrap(),
+            "## ❌ stampede `ci-smoke`: 1 of 1 thresholds failed — never-degraded"
+        );
+        assert!(md.contains("### Thresholds: 0 of 1 passed"));
+    }
+
+    #[test]
+    fn an_interrupted_run_is_not_a_green_pass() {
+        let mut r = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+        r.interrupted = true;
+        r.stop_reason = crate::outcome::StopReason::Interrupted;
+        let md = markdown(&r).unwrap();
+        assert_eq!(
+            md.lines().next().unwrap(),
+            "## ⚠️ stampede `ci-smoke`: run interrupted — never-degraded so far"
+        );
+        assert!(
+            md.contains(
+                "### Thresholds: 1 of 1 passed — run interrupted: the thresholds cover only what was sent until then"
+            ),
+            "{md}"
+        );
+        let mut unanalysed = r.clone();
+        unanalysed.recovery = None;
+        assert_eq!(markdown(&unanalysed), None);
     }
 }

@@ -216,7 +216,7 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
         out.plan.planned_first_attempts += p.plan.planned_first_attempts;
         out.plan.ended_ms = out.plan.ended_ms.max(p.plan.ended_ms);
         out.interrupted |= p.interrupted;
-        if p.interrupted {
+        if p.stop_reason != crate::outcome::StopReason::Completed {
             out.stop_reason = p.stop_reason;
         }
         out.engine.stats.add(&p.engine.stats);

@@ -4,21 +4,24 @@
 //! from `analysis`; this module renders them, and merges shard reports by adding their
 //! windows (`record::Window::merge`).
 
+mod hlog;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+pub mod text;
 
 pub use junit::junit;
 pub use markdown::markdown;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Recovery, ThresholdResult, Totals};
@@ -58,8 +61,9 @@ pub struct Report {
     pub start: Option<StartFacts>,
     pub windows: Vec<Window>,
     pub totals: Totals,
-    /// Whether and when the target recovered (absent only in reports merged from
-    /// shards before analysis).
+    /// Whether and when the target recovered. Every report this version writes has
+    /// it (`run` analyses, `merge` analyses the merged windows again); it is optional
+    /// only for reading reports that lack it. The schema requires it.
     #[serde(default)]
     pub recovery: Option<Recovery>,
     /// The profile's thresholds with what was measured.
@@ -143,7 +147,7 @@ pub enum ReportError {
     #[error(transparent)]
     Hist(#[from] HistError),
     #[error("cannot render the HTML report: {0}")]
-    Render(String),
+    Render(#[from] html::HtmlError),
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a full disk or a
@@ -162,7 +166,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// "2 of 4 thresholds failed", or None when none did: the words every output leads
+/// with when the gate failed, whatever the verdict.
+pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
+    let failed = results.iter().filter(|t| !t.passed).count();
+    (failed > 0).then(|| format!("{failed} of {} thresholds failed", results.len()))
+}
+
+/// What every output says next to the thresholds of a run that was stopped early.
+pub(crate) const CUT_SHORT: &str = "run interrupted: the thresholds cover only what was sent until then";
+
 impl Report {
+    /// Stopped before its plan ended (Ctrl-C), itself or, when merged, any of its
+    /// shards: its thresholds judged only part of the storm.
+    pub fn cut_short(&self) -> bool {
+        self.interrupted || self.stop_reason != StopReason::Completed
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }
@@ -202,41 +222,6 @@ impl Report {
         })
     }
 
-    /// The latency histograms of every window as an HdrHistogram interval log: untagged
-    /// intervals are latency from the intended instant, `service` the service time.
-    pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
-        let mut out = Vec::new();
-        let mut ser = V2DeflateSerializer::new();
-        {
-            let mut b = IntervalLogWriterBuilder::new();
-            b.add_comment(&format!(
-                "stampede {} run `{}`, values in microseconds",
-                self.stampede_version, self.name
-            ));
-            b.with_max_value_divisor(1000.0);
-            let mut w = b
-                .begin_log_with(&mut out, &mut ser)
-                .map_err(|source| ReportError::Write {
-                    path: "latency.hlog".into(),
-                    source,
-                })?;
-            let service = Tag::new("service").expect("a valid tag");
-            for win in &self.windows {
-                let start = Duration::from_millis(win.start_ms);
-                let len = Duration::from_millis(win.len_ms);
-                let lat = win.latency_ms.histogram()?;
-                let svc = win.service_ms.histogram()?;
-                let io = |e| ReportError::Write {
-                    path: "latency.hlog".into(),
-                    source: std::io::Error::other(format!("{e:?}")),
-                };
-                w.write_histogram(&lat, start, len, None).map_err(io)?;
-                w.write_histogram(&svc, start, len, Some(service)).map_err(io)?;
-            }
-        }
-        Ok(out)
-    }
-
     /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).
     /// The JSON goes first: whatever fails after it, the results are kept.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -249,7 +234,7 @@ impl Report {
         let hlog = dir.join("latency.hlog");
         write_atomic(&hlog, &self.hlog()?)?;
         let page = dir.join("report.html");
-        let html = html::render(self).map_err(|e| ReportError::Render(e.to_string()))?;
+        let html = html::render(self)?;
         write_atomic(&page, html.as_bytes())?;
         Ok(vec![json, hlog, page])
     }

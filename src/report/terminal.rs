@@ -3,19 +3,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::Report;
+use super::{CUT_SHORT, Report, thresholds_failed};
 use crate::record::HistSummary;
-use crate::units::format_duration;
-
-fn ms(v: f64) -> String {
-    if v >= 1000.0 {
-        format_duration(Duration::from_secs_f64(v / 1000.0))
-    } else if v >= 10.0 {
-        format!("{v:.0}ms")
-    } else {
-        format!("{v:.2}ms")
-    }
-}
+use crate::units::{fmt_ms, format_duration};
 
 /// `12,345`
 pub fn thousands(n: u64) -> String {
@@ -36,16 +26,31 @@ fn hist_row(label: &str, h: &HistSummary) -> String {
     }
     format!(
         "  {label:<26} p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}\n",
-        ms(h.p50),
-        ms(h.p90),
-        ms(h.p99),
-        ms(h.p999),
-        ms(h.max)
+        fmt_ms(h.p50),
+        fmt_ms(h.p90),
+        fmt_ms(h.p99),
+        fmt_ms(h.p999),
+        fmt_ms(h.max)
     )
 }
 
 pub fn summary(r: &Report) -> String {
-    let mut s = figures(r);
+    let mut s = String::new();
+    // A failed gate fails the run whatever the verdict: it comes first, with what failed.
+    if let Some(words) = thresholds_failed(&r.thresholds) {
+        let failed: Vec<String> = r
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("{} (measured {})", t.expr, t.measured))
+            .collect();
+        let verdict = r
+            .recovery
+            .as_ref()
+            .map_or("not analysed".into(), |x| x.verdict.to_string());
+        let _ = writeln!(s, "\n✗ {words}: {} · verdict {verdict}", failed.join(", "));
+    }
+    s.push_str(&figures(r));
     if !r.engine.missing_series.is_empty() {
         let _ = writeln!(
             s,
@@ -62,7 +67,16 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().filter(|t| t.passed).count();
-        let _ = writeln!(s, "\n  thresholds: {passed} of {} passed", r.thresholds.len());
+        let _ = writeln!(
+            s,
+            "\n  thresholds: {passed} of {} passed{}",
+            r.thresholds.len(),
+            if r.cut_short() {
+                format!(" — {CUT_SHORT}")
+            } else {
+                String::new()
+            }
+        );
         for t in &r.thresholds {
             let _ = writeln!(
                 s,
@@ -79,7 +93,7 @@ pub fn summary(r: &Report) -> String {
 fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
-    let status = if r.interrupted { "interrupted" } else { "completed" };
+    let status = if r.cut_short() { "interrupted" } else { "completed" };
     let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(
         s,
@@ -157,8 +171,8 @@ fn figures(r: &Report) -> String {
         } else {
             format!("{} threads", e.stats.threads)
         },
-        ms(e.send_lag_ms.p99),
-        ms(e.send_lag_ms.max),
+        fmt_ms(e.send_lag_ms.p99),
+        fmt_ms(e.send_lag_ms.max),
         thousands(e.stats.unstarted),
         thousands(e.stats.throttled),
         thousands(e.stats.abandoned),
@@ -195,6 +209,44 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::testkit::{gated, report};
+
+    #[test]
+    fn a_failed_gate_comes_first() {
+        let r = gated(
+            report(60, 0, "ci-smoke", ""),
+            &["login.p99 < 2ms", "retry_amplification < 5"],
+        );
+        let s = summary(&r);
+        let first = s.lines().find(|l| !l.trim().is_empty()).unwrap();
+        assert!(
+            first.starts_with("✗ 1 of 2 thresholds failed: login.p99 < 2ms (measured "),
+            "{first}"
+        );
+        assert!(first.ends_with("· verdict never-degraded"), "{first}");
+        let passing = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+        assert!(
+            summary(&passing)
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap()
+                .starts_with("stampede")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_next_to_its_thresholds() {
+        let mut r = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+        r.interrupted = true;
+        r.stop_reason = crate::outcome::StopReason::Interrupted;
+        let s = summary(&r);
+        assert!(
+            s.contains(
+                "thresholds: 1 of 1 passed — run interrupted: the thresholds cover only what was sent until then"
+            ),
+            "{s}"
+        );
+    }
 
     #[test]
     fn sparkline_draws_the_shape() {

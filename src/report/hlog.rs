@@ -1,0 +1,77 @@
+//! `latency.hlog`: the windows' latency histograms as an HdrHistogram interval log,
+//! the format HdrHistogram's own tools (Java, Python, HistogramLogAnalyzer) read.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+use super::{Report, ReportError};
+use crate::record::{HistError, SIGFIG};
+
+/// The line HdrHistogram's writers put between the header and the intervals.
+const LEGEND: &str = "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
+
+fn io(e: impl std::fmt::Debug) -> ReportError {
+    ReportError::Write {
+        path: "latency.hlog".into(),
+        source: std::io::Error::other(format!("{e:?}")),
+    }
+}
+
+impl Report {
+    /// The latency histograms of every window as an HdrHistogram interval log: untagged
+    /// intervals are latency from the intended instant, `service` the service time;
+    /// values in microseconds, timestamps in seconds from the run's start (StartTime
+    /// and BaseTime both say when that was).
+    ///
+    /// Every interval declares the range of the whole run. The windows' histograms
+    /// grow as values arrive and declared a range as small as 2 µs while holding
+    /// seconds; HdrHistogram's readers add intervals into a histogram sized from the
+    /// first one, and failed on the first slower window.
+    pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
+        let mut hists = Vec::with_capacity(self.windows.len());
+        for w in &self.windows {
+            hists.push((w, w.latency_ms.histogram()?, w.service_ms.histogram()?));
+        }
+        let run_max = hists.iter().map(|(_, l, s)| l.max().max(s.max())).max().unwrap_or(0);
+        // One histogram of the run's range, refilled for each interval.
+        let mut sized =
+            Histogram::new_with_bounds(1, run_max.max(2), SIGFIG).expect("1 µs up to at least 2 µs is a valid range");
+        let mut out = Vec::new();
+        let mut ser = V2DeflateSerializer::new();
+        {
+            let mut b = IntervalLogWriterBuilder::new();
+            b.add_comment(&format!(
+                "stampede {} run `{}`, values in microseconds",
+                self.stampede_version, self.name
+            ));
+            b.with_max_value_divisor(1000.0);
+            // A report whose start is not RFC 3339 (edited by hand) still gets its log,
+            // with timestamps relative to an unknown start.
+            if let Ok(start) = humantime::parse_rfc3339(&self.started_at) {
+                b.with_start_time(start).with_base_time(start);
+            }
+            let mut w = b.begin_log_with(&mut out, &mut ser).map_err(io)?;
+            let service = Tag::new("service").expect("a valid tag");
+            for (win, lat, svc) in &hists {
+                let start = Duration::from_millis(win.start_ms);
+                let len = Duration::from_millis(win.len_ms);
+                for (h, tag) in [(lat, None), (svc, Some(service))] {
+                    sized.reset();
+                    sized.add(h).map_err(HistError::Add)?;
+                    w.write_histogram(&sized, start, len, tag).map_err(io)?;
+                }
+            }
+        }
+        // The writer has no call for the legend: it goes after the header's `#` lines.
+        let header: usize = out
+            .split_inclusive(|&b| b == b'\n')
+            .take_while(|l| l.first() == Some(&b'#'))
+            .map(<[u8]>::len)
+            .sum();
+        out.splice(header..header, LEGEND.bytes());
+        Ok(out)
+    }
+}

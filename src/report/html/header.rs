@@ -1,0 +1,325 @@
+//! What the page says in words about one run: the headline, the verdict card, the
+//! facts beside it and the tables under the charts.
+
+use serde::Serialize;
+
+use super::story::{Chapter, story};
+use crate::analysis::{Recovery, Totals};
+use crate::outcome::Verdict;
+use crate::record::HistSummary;
+use crate::report::terminal::thousands;
+use crate::report::{EngineFacts, PlanFacts, Report, thresholds_failed};
+use crate::units::{fmt_ms, pct};
+
+/// The verdict as a headline, and the CSS class that colours it.
+pub(super) fn headline(report: &Report) -> (String, &'static str) {
+    let Some(rec) = &report.recovery else {
+        return ("Not analysed".into(), "unknown");
+    };
+    match rec.verdict {
+        Verdict::Recovered => (
+            match rec.recovery_time_ms {
+                Some(t) => format!("Recovered in {}", fmt_ms(t as f64)),
+                None => "Recovered".into(),
+            },
+            "good",
+        ),
+        Verdict::NeverDegraded => ("Never degraded".into(), "good"),
+        Verdict::RecoveredThenRelapsed => ("Recovered, then relapsed".into(), "warn"),
+        Verdict::NotRecovered => ("Not recovered".into(), "bad"),
+        Verdict::Metastable => ("Metastable".into(), "bad"),
+        Verdict::InsufficientData => ("Insufficient data".into(), "unknown"),
+    }
+}
+
+/// A label and its value, as the two-column tables show them.
+type Fact = (String, String);
+
+/// What the page's header and tables show of one run: every string here is escaped
+/// by the template.
+#[derive(Serialize)]
+pub(super) struct Header {
+    name: String,
+    description: String,
+    seed: u64,
+    target: String,
+    started_at: String,
+    interrupted: bool,
+    stop_reason: String,
+    shard: Option<String>,
+    headline: String,
+    verdict_class: &'static str,
+    story: Vec<Chapter>,
+    verdict: String,
+    summary: String,
+    subline: Vec<String>,
+    figures: Vec<Fact>,
+    thresholds: Vec<Threshold>,
+    scale: Vec<Fact>,
+    generator: Vec<Fact>,
+    behind: bool,
+    steps: Vec<StepRow>,
+    /// Class, attempts, share, and the first failure of the class in words.
+    outcomes: Vec<(String, String, String, String)>,
+    notes: Vec<String>,
+    slo_how: Option<String>,
+    profile_yaml: String,
+}
+
+#[derive(Serialize)]
+struct Threshold {
+    expr: String,
+    passed: bool,
+    measured: String,
+}
+
+#[derive(Serialize)]
+struct StepRow {
+    name: String,
+    count: String,
+    ok: String,
+    failed: String,
+    p50: String,
+    p90: String,
+    p99: String,
+    max: String,
+    service_p99: String,
+}
+
+impl StepRow {
+    fn of(name: &str, ok: u64, failed: u64, lat: &HistSummary, svc: &HistSummary) -> Self {
+        let f = |v: f64, n: u64| if n == 0 { "–".into() } else { fmt_ms(v) };
+        StepRow {
+            name: name.into(),
+            count: thousands(ok + failed),
+            ok: thousands(ok),
+            failed: thousands(failed),
+            p50: f(lat.p50, lat.count),
+            p90: f(lat.p90, lat.count),
+            p99: f(lat.p99, lat.count),
+            max: f(lat.max, lat.count),
+            service_p99: f(svc.p99, svc.count),
+        }
+    }
+}
+
+impl Header {
+    pub(super) fn of(r: &Report) -> Header {
+        let (mut headline, mut verdict_class) = headline(r);
+        let rec = r.recovery.as_ref();
+        let mut subline = rec.map_or(Vec::new(), subline);
+        // A failed gate fails the run whatever the verdict: the big line says so, in
+        // red, naming what failed; the verdict moves to the line under it.
+        if let Some(words) = thresholds_failed(&r.thresholds) {
+            let failed: Vec<&str> = r
+                .thresholds
+                .iter()
+                .filter(|t| !t.passed)
+                .map(|t| t.expr.as_str())
+                .collect();
+            subline.insert(0, format!("{words} · verdict: {}", headline.to_lowercase()));
+            headline = format!("Gate failed: {}", failed.join(", "));
+            verdict_class = "bad";
+        }
+        let mut figures = rec.map_or(Vec::new(), recovery_figures);
+        let t = &r.totals;
+        figures.push((
+            "logins".into(),
+            format!(
+                "{} ok · {} failed · {} gave up",
+                thousands(t.logins_ok),
+                thousands(t.logins_failed),
+                thousands(t.clients_gave_up)
+            ),
+        ));
+        Header {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            seed: r.seed,
+            target: r.target.clone(),
+            started_at: r.started_at.clone(),
+            interrupted: r.cut_short(),
+            stop_reason: format!("{:?}", r.stop_reason).to_lowercase(),
+            shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
+            headline,
+            verdict_class,
+            story: story(r),
+            verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
+            summary: rec.map_or(String::new(), |r| r.summary.clone()),
+            subline,
+            figures,
+            thresholds: r
+                .thresholds
+                .iter()
+                .map(|t| Threshold {
+                    expr: t.expr.clone(),
+                    passed: t.passed,
+                    measured: t.measured.clone(),
+                })
+                .collect(),
+            scale: scale(&r.plan, r.windows.len()),
+            generator: generator(&r.engine),
+            behind: r.engine.behind,
+            steps: steps(t),
+            outcomes: outcomes(t, &r.engine),
+            notes: rec.map_or(Vec::new(), |r| r.notes.clone()),
+            slo_how: rec.map(|r| r.slo.how.clone()),
+            profile_yaml: serde_yaml::to_string(&r.profile)
+                .unwrap_or_else(|_| serde_json::to_string_pretty(&r.profile).unwrap_or_default()),
+        }
+    }
+}
+
+/// The lines under the headline: when, relative to the storm, and what held it down.
+fn subline(rec: &Recovery) -> Vec<String> {
+    let mut out = Vec::new();
+    match (rec.verdict, rec.recovered_at_ms) {
+        (Verdict::Recovered, Some(at)) if at < rec.storm_end_ms => out.push(format!(
+            "before the storm ended (it ran until {})",
+            fmt_ms(rec.storm_end_ms as f64)
+        )),
+        (Verdict::Recovered, Some(at)) => out.push(format!(
+            "{} after the storm ended",
+            fmt_ms((at - rec.storm_end_ms) as f64)
+        )),
+        _ => {}
+    }
+    if let Some(at) = rec.relapsed_at_ms {
+        out.push(format!("relapsed at {}", fmt_ms(at as f64)));
+    }
+    if let Some(at) = rec.metastable_since_ms {
+        out.push(format!(
+            "offered load back at baseline since {}, target still down",
+            fmt_ms(at as f64)
+        ));
+    }
+    out
+}
+
+/// The recovery's key figures beside the verdict card.
+fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
+    let mut out = Vec::new();
+    if let Some(a) = rec.retry_amplification {
+        out.push(("retry amplification".into(), format!("{a:.2}×")));
+    }
+    if let Some(g) = rec.goodput_share {
+        out.push(("attempts that logged in".into(), pct(g)));
+    }
+    if let Some(d) = rec.down_share {
+        out.push(("windows unhealthy after trigger".into(), pct(d)));
+    }
+    out.push((
+        "peak clients locked out".into(),
+        match rec.peak_locked_out_at_ms {
+            Some(at) => format!("{} at {}", thousands(rec.peak_locked_out), fmt_ms(at as f64)),
+            None => thousands(rec.peak_locked_out),
+        },
+    ));
+    out
+}
+
+/// How big the storm was and how it was scaled down to the clients driven.
+fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
+    let per = if p.population_simulated > 0 {
+        p.population_modelled as f64 / p.population_simulated as f64
+    } else {
+        0.0
+    };
+    vec![
+        (
+            "clients".into(),
+            format!(
+                "{} modelled, {} simulated (each stands for {})",
+                thousands(p.population_modelled),
+                thousands(p.population_simulated),
+                if per >= 1.0 {
+                    thousands(per.round() as u64)
+                } else {
+                    format!("{per:.2}")
+                }
+            ),
+        ),
+        (
+            "time scale".into(),
+            if p.time_scale == 1.0 {
+                "real time".into()
+            } else {
+                format!("{}× faster than real time", p.time_scale)
+            },
+        ),
+        (
+            "storm".into(),
+            format!(
+                "{} storm clients, {} background; trigger at {}, storm ends {}",
+                thousands(p.storm_clients),
+                thousands(p.background_clients),
+                fmt_ms(p.trigger_start_ms as f64),
+                fmt_ms(p.storm_end_ms as f64)
+            ),
+        ),
+        (
+            "windows".into(),
+            format!("{} of {}", windows, fmt_ms(p.window_ms as f64)),
+        ),
+        (
+            "ran for".into(),
+            format!("{} (planned {})", fmt_ms(p.ended_ms as f64), fmt_ms(p.end_ms as f64)),
+        ),
+    ]
+}
+
+/// Whether the load generator kept its schedule.
+fn generator(e: &EngineFacts) -> Vec<Fact> {
+    vec![
+        (
+            "send lag p99".into(),
+            format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
+        ),
+        ("attempts unstarted".into(), thousands(e.stats.unstarted)),
+        ("engine threads".into(), thousands(e.stats.threads as u64)),
+        ("throttled by clients".into(), thousands(e.stats.throttled)),
+        ("abandoned at drain".into(), thousands(e.stats.abandoned)),
+        ("metric scrapes failed".into(), thousands(e.stats.scrape_errors)),
+    ]
+}
+
+/// The whole login flow first, then each step.
+fn steps(t: &Totals) -> Vec<StepRow> {
+    let mut out = vec![StepRow::of(
+        "login (whole flow)",
+        t.logins_ok,
+        t.logins_failed,
+        &t.latency_ms,
+        &t.service_ms,
+    )];
+    out.extend(
+        t.steps
+            .iter()
+            .map(|s| StepRow::of(&s.name, s.ok, s.failed, &s.latency_ms, &s.service_ms)),
+    );
+    out
+}
+
+/// Outcome classes, most frequent first, each with the first failure of its kind.
+fn outcomes(t: &Totals, e: &EngineFacts) -> Vec<(String, String, String, String)> {
+    let sent: u64 = t.outcomes.values().sum();
+    let mut rows: Vec<(String, u64, String)> = t
+        .outcomes
+        .iter()
+        .map(|(k, v)| {
+            let share = if sent > 0 {
+                pct(*v as f64 / sent as f64)
+            } else {
+                "–".into()
+            };
+            (k.clone(), *v, share)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rows.into_iter()
+        .map(|(k, n, s)| {
+            let why = e.stats.failure_examples.get(&k).cloned().unwrap_or_default();
+            (k, thousands(n), s, why)
+        })
+        .collect()
+}

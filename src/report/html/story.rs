@@ -1,0 +1,163 @@
+//! The three chapters under the verdict: the storm, the collapse, the recovery (or
+//! not), in words, from the windows and the analysis.
+
+use serde::Serialize;
+
+use crate::analysis::Recovery;
+use crate::analysis::recovery::Health;
+use crate::outcome::Verdict;
+use crate::record::Window;
+use crate::report::Report;
+use crate::report::terminal::thousands;
+use crate::units::{fmt_ms, pct};
+
+/// One part of the story the charts tell: the storm, the collapse, the recovery.
+#[derive(Serialize)]
+pub(super) struct Chapter {
+    title: &'static str,
+    text: String,
+    class: &'static str,
+}
+
+/// The largest value of `f` over `windows` and the start of the first window holding it.
+fn peak(windows: &[&Window], f: &dyn Fn(&Window) -> f64) -> Option<(f64, u64)> {
+    windows
+        .iter()
+        .map(|w| (f(w), w.start_ms))
+        .fold(None, |best: Option<(f64, u64)>, (v, at)| match best {
+            Some((b, _)) if b >= v => best,
+            _ => Some((v, at)),
+        })
+}
+
+/// Storm, collapse, recovery (or not); nothing when the run was not analysed.
+pub(super) fn story(r: &Report) -> Vec<Chapter> {
+    let Some(rec) = &r.recovery else {
+        return Vec::new();
+    };
+    let after: Vec<&Window> = r
+        .windows
+        .iter()
+        .filter(|w| w.start_ms + w.len_ms > rec.trigger_start_ms)
+        .collect();
+    let end = r.windows.last().map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
+    vec![storm(r, rec, &after), collapse(rec, &after), recovery(rec, end)]
+}
+
+fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
+    let per_s = |w: &Window, v: u64| v as f64 * 1000.0 / w.len_ms.max(1) as f64;
+    let mut storm = format!(
+        "{} clients rebooted and came to log in between {} and {}",
+        thousands(r.plan.storm_clients),
+        fmt_ms(rec.trigger_start_ms as f64),
+        fmt_ms(rec.storm_end_ms as f64)
+    );
+    if let Some((v, at)) = peak(after, &|w| per_s(w, w.attempts)) {
+        let retries = after.iter().map(|w| w.retries).sum::<u64>();
+        storm.push_str(&format!(
+            "; attempts peaked at {}/s at {}, {} of them retries overall",
+            thousands(v.round() as u64),
+            fmt_ms(at as f64),
+            thousands(retries)
+        ));
+    }
+    Chapter {
+        title: "Storm",
+        text: storm + ".",
+        class: "warn",
+    }
+}
+
+fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
+    let judged = rec
+        .health
+        .iter()
+        .filter(|h| h.start_ms + rec.window_ms > rec.trigger_start_ms && h.state != Health::Unjudged);
+    let worst = judged.filter_map(|h| h.success_rate.map(|s| (s, h.start_ms))).fold(
+        None,
+        |best: Option<(f64, u64)>, (s, at)| match best {
+            Some((b, _)) if b <= s => best,
+            _ => Some((s, at)),
+        },
+    );
+    let p99 = peak(after, &|w| {
+        if w.latency_ms.count > 0 { w.latency_ms.p99 } else { 0.0 }
+    });
+    match (rec.verdict, worst, p99) {
+        (Verdict::NeverDegraded, _, Some((p, at))) => Chapter {
+            title: "No collapse",
+            text: format!(
+                "every judged window stayed within the SLO; p99 peaked at {} at {}.",
+                fmt_ms(p),
+                fmt_ms(at as f64)
+            ),
+            class: "good",
+        },
+        (_, Some((s, s_at)), Some((p, p_at))) => Chapter {
+            title: "Collapse",
+            text: format!(
+                "{} and p99 rose to {} at {}; {} clients were locked out at the worst ({}).",
+                if s + 1e-9 >= rec.slo.success_rate {
+                    format!("success stayed at {} or better", pct(s))
+                } else {
+                    format!("success fell to {} at {}", pct(s), fmt_ms(s_at as f64))
+                },
+                fmt_ms(p),
+                fmt_ms(p_at as f64),
+                thousands(rec.peak_locked_out),
+                rec.peak_locked_out_at_ms.map_or("–".into(), |t| fmt_ms(t as f64))
+            ),
+            class: "bad",
+        },
+        _ => Chapter {
+            title: "Collapse",
+            text: "too few logins completed after the trigger to tell.".into(),
+            class: "unknown",
+        },
+    }
+}
+
+/// `end`: where the last window ends, the edge of what was observed.
+fn recovery(rec: &Recovery, end: u64) -> Chapter {
+    let (title, text, class) = match rec.verdict {
+        Verdict::Recovered | Verdict::RecoveredThenRelapsed => (
+            "Recovery",
+            format!(
+                "healthy for a hold of {} from {}, {} after the trigger{}",
+                fmt_ms(rec.slo.hold_ms as f64),
+                rec.recovered_at_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
+                rec.recovery_time_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
+                match rec.relapsed_at_ms {
+                    Some(at) => format!(", then relapsed at {}.", fmt_ms(at as f64)),
+                    None => ".".into(),
+                }
+            ),
+            if rec.verdict == Verdict::Recovered {
+                "good"
+            } else {
+                "warn"
+            },
+        ),
+        Verdict::NeverDegraded => ("Recovery", "nothing to recover from.".into(), "good"),
+        Verdict::Metastable => (
+            "No recovery",
+            format!(
+                "the offered load was back at baseline from {}, yet the target stayed down to the end ({}): its own retries hold it down.",
+                rec.metastable_since_ms.map_or("–".into(), |t| fmt_ms(t as f64)),
+                fmt_ms(end as f64)
+            ),
+            "bad",
+        ),
+        Verdict::NotRecovered => (
+            "No recovery",
+            format!(
+                "no hold of {} healthy windows before the end ({}).",
+                fmt_ms(rec.slo.hold_ms as f64),
+                fmt_ms(end as f64)
+            ),
+            "bad",
+        ),
+        Verdict::InsufficientData => ("Recovery", "too few completed logins to judge.".into(), "unknown"),
+    };
+    Chapter { title, text, class }
+}

@@ -1,0 +1,211 @@
+use super::*;
+use crate::analysis::{aggregate, compare};
+use crate::outcome::Verdict;
+use crate::report::testkit::{gated, report};
+
+fn ok_report() -> Report {
+    report(120, 55, "patch-tuesday", "Monthly patch reboots.")
+}
+
+/// The JSON block's text, as the page script reads it.
+fn data_block(page: &str) -> &str {
+    let open = r#"<script type="application/json" id="stampede-data">"#;
+    let start = page.find(open).expect("the page has a data block") + open.len();
+    let len = page[start..].find("</script>").expect("the block is closed");
+    &page[start..start + len]
+}
+
+/// `src`/`href` attribute values and CSS `url(...)`s that leave the file.
+fn external_refs(page: &str) -> Vec<String> {
+    let lower = page.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for attr in ["src=", "href=", "url("] {
+        for (at, _) in lower.match_indices(attr) {
+            let v = lower[at + attr.len()..].trim_start_matches(['"', '\'', ' ']);
+            if v.starts_with("http:") || v.starts_with("https:") || v.starts_with("//") {
+                out.push(page[at..(at + 60).min(page.len())].to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_verdict_comes_first_in_words() {
+    let page = render(&ok_report()).unwrap();
+    let at = page.find(r#"id="verdict""#).unwrap();
+    assert!(
+        page.contains(r#"<div class="headline" id="verdict">Recovered in 35s</div>"#),
+        "{}",
+        &page[at..at + 200]
+    );
+    assert!(page.contains("after the storm ended"));
+    let down = report(120, 1000, "down", "");
+    let page = render(&down).unwrap();
+    let verdict = down.recovery.as_ref().unwrap().verdict;
+    assert!(matches!(verdict, Verdict::NotRecovered | Verdict::Metastable));
+    let word = if verdict == Verdict::Metastable {
+        "Metastable"
+    } else {
+        "Not recovered"
+    };
+    assert!(page.contains(&format!(r#"id="verdict">{word}</div>"#)));
+    assert!(page.contains(r#"class="verdict bad""#));
+}
+
+#[test]
+fn a_failed_gate_turns_the_headline_red_and_names_the_thresholds() {
+    let r = gated(
+        report(60, 0, "ci-smoke", ""),
+        &["login.p99 < 2ms", "retry_amplification < 5"],
+    );
+    assert_eq!(r.recovery.as_ref().unwrap().verdict, Verdict::NeverDegraded);
+    let page = render(&r).unwrap();
+    assert!(
+        page.contains(r#"<div class="headline" id="verdict">Gate failed: login.p99 &lt; 2ms</div>"#),
+        "{}",
+        &page[page.find(r#"id="verdict""#).unwrap()..][..300]
+    );
+    assert!(page.contains(r#"class="verdict bad""#));
+    assert!(page.contains("1 of 2 thresholds failed · verdict: never degraded"));
+    let passing = render(&gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"])).unwrap();
+    assert!(passing.contains(r#"id="verdict">Never degraded</div>"#));
+}
+
+#[test]
+fn an_interrupted_run_says_so_next_to_its_thresholds() {
+    let mut r = gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]);
+    let note = "run interrupted: the thresholds cover only what was sent until then";
+    assert!(!render(&r).unwrap().contains(note));
+    r.interrupted = true;
+    r.stop_reason = crate::outcome::StopReason::Interrupted;
+    let page = render(&r).unwrap();
+    let card = &page[page.find(r#"<section class="verdict"#).unwrap()..];
+    let card = &card[..card.find("</section>").unwrap()];
+    assert!(card.contains(note), "{card}");
+}
+
+#[test]
+fn the_window_cut_by_the_end_of_the_run_is_not_charted() {
+    let mut r = report(60, 45, "cut", "");
+    let whole: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    assert_eq!(whole["run"]["t"].as_array().unwrap().len(), 60);
+    // Sending stopped 0.4 s into the last window.
+    r.plan.ended_ms = 59_400;
+    let v: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    for series in ["t", "first", "ok", "success", "health", "locked_out"] {
+        assert_eq!(v["run"][series].as_array().unwrap().len(), 59, "{series}");
+    }
+    assert_eq!(v["run"]["latency"]["p99"].as_array().unwrap().len(), 59);
+    assert_eq!(v["run"]["marks"]["end"], 59.0);
+}
+
+#[test]
+fn nothing_is_fetched_from_the_network() {
+    let page = render(&ok_report()).unwrap();
+    assert_eq!(external_refs(&page), Vec::<String>::new());
+    assert!(page.contains("default-src 'none'"), "the CSP forbids fetches");
+    // The check itself finds what it looks for.
+    let bad = r#"<img src="https://cdn.example/x.png"><link href='//fonts.example/f'>"#;
+    assert_eq!(external_refs(bad).len(), 2);
+}
+
+#[test]
+fn hostile_text_from_the_profile_is_escaped() {
+    let name = "<script>alert(1)</script>";
+    let desc = r#""><img src=x onerror=alert(1)>"#;
+    let page = render(&report(60, 45, name, desc)).unwrap();
+    let body = page.replace(data_block(&page), "");
+    assert!(!body.contains(name), "raw name in the markup");
+    assert!(!body.contains("<img src=x"), "raw description in the markup");
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+    assert!(body.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
+    assert_eq!(body.matches("<script").count(), 4, "only the page's own scripts");
+}
+
+#[test]
+fn the_data_block_survives_a_closing_script_tag() {
+    let name = "</script><script>alert(1)</script><!--";
+    let page = render(&report(60, 45, name, "a & b")).unwrap();
+    let block = data_block(&page);
+    assert!(!block.contains('<') && !block.contains('>') && !block.contains('&'));
+    let v: serde_json::Value = serde_json::from_str(block).unwrap();
+    assert_eq!(v["run"]["name"], name);
+    assert_eq!(v["kind"], "run");
+    let series: Vec<&str> = v["run"]["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[0].as_str().unwrap())
+        .collect();
+    assert!(series.contains(&name), "a hostile series name stays data");
+    assert_eq!(v["run"]["t"].as_array().unwrap().len(), 60);
+}
+
+#[test]
+fn vendored_assets_cannot_close_their_elements() {
+    for js in [UPLOT_JS, PAGE_JS] {
+        assert!(!js.to_ascii_lowercase().contains("</script"));
+    }
+    for css in [UPLOT_CSS, PAGE_CSS] {
+        assert!(!css.to_ascii_lowercase().contains("</style"));
+    }
+}
+
+#[test]
+fn ten_minutes_of_windows_stay_under_two_megabytes() {
+    let r = report(600, 300, "long", "ten minutes");
+    let page = render(&r).unwrap();
+    assert!(page.len() < 2_000_000, "{} bytes", page.len());
+    let json_len = serde_json::to_string(&r).unwrap().len();
+    assert!(
+        page.len() < json_len,
+        "the page ({}) must not embed the histograms (report.json is {json_len})",
+        page.len()
+    );
+}
+
+#[test]
+fn percentile_curves_end_at_the_maximum() {
+    let mut h = crate::record::new_hist();
+    for v in 1..=1000u64 {
+        h.record(v * 1000).unwrap();
+    }
+    let c = Curves::of(vec![("all".into(), h)]);
+    let ms = &c.series[0].ms;
+    assert_eq!(ms[0], Some(1.0), "x = 0 is the minimum");
+    let at = |x: f64| ms[c.x.iter().position(|&v| (v - x).abs() < 1e-9).unwrap()];
+    assert!((at(1.0).unwrap() - 900.0).abs() < 2.0, "x = 1 is p90");
+    assert!((at(2.0).unwrap() - 990.0).abs() < 2.0, "x = 2 is p99");
+    let last = *ms.iter().flatten().last().unwrap();
+    assert!((last - 1000.0).abs() < 1.0, "the last point is the max, {last}");
+}
+
+#[test]
+fn compare_and_sweep_render() {
+    let (a, b) = (ok_report(), report(120, 80, "patch-tuesday", ""));
+    let cmp = compare(
+        &a.windows,
+        a.recovery.as_ref().unwrap(),
+        &b.windows,
+        b.recovery.as_ref().unwrap(),
+        0.1,
+    );
+    let page = render_compare(&a, &b, &cmp).unwrap();
+    assert!(page.contains("The new run regressed"));
+    let v: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
+    assert_eq!(v["kind"], "compare");
+    assert_eq!(v["curves"]["series"].as_array().unwrap().len(), 6);
+
+    let runs: Vec<_> = [(1.0, 45), (1.0, 50), (2.0, 80), (2.0, 1000), (3.0, 1000)]
+        .iter()
+        .enumerate()
+        .map(|(seed, &(k, heal))| (k, seed as u64, report(120, heal, "s", "").recovery.unwrap()))
+        .collect();
+    let sweep = aggregate(&runs);
+    let page = render_sweep(&sweep, "<b>bold</b>").unwrap();
+    assert!(page.contains("Cliff at intensity 3"), "{}", &page[..3000]);
+    assert!(page.contains("&lt;b&gt;bold&lt;&#x2f;b&gt;"));
+    let v: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
+    assert_eq!(v["levels"].as_array().unwrap().len(), 3);
+}
