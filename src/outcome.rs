@@ -99,6 +99,11 @@ pub enum Verdict {
     Metastable,
     /// No window after the trigger had enough completed logins to be judged.
     InsufficientData,
+    /// Not recovered, and no feedback loop to blame: the storm did not raise the load,
+    /// yet the target stayed down (an outage, failing whatever the load).
+    Down,
+    /// The target never met its SLO, not even at baseline: nothing to recover to.
+    NeverHealthy,
 }
 
 impl Verdict {
@@ -118,7 +123,11 @@ impl Verdict {
             Verdict::NeverDegraded => 0,
             Verdict::Recovered => 1,
             Verdict::RecoveredThenRelapsed => 2,
-            Verdict::NotRecovered | Verdict::Metastable | Verdict::InsufficientData => 3,
+            Verdict::NotRecovered
+            | Verdict::Metastable
+            | Verdict::InsufficientData
+            | Verdict::Down
+            | Verdict::NeverHealthy => 3,
         }
     }
 

@@ -333,6 +333,9 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
 
 const VERDICT_OPS: &str = "`==`, `!=` or `in [..]` with verdict names";
 
+/// What a verdict threshold takes (kept in step with `Verdict` by a test).
+const VERDICT_NAMES: &str = "write one of never-degraded, recovered, recovered-then-relapsed, not-recovered, metastable, insufficient-data, down, never-healthy";
+
 fn parse_verdicts(metric: &Metric, v: &str) -> Result<Vec<Verdict>, GateError> {
     let inner = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);
     let mut out = Vec::new();
@@ -340,7 +343,7 @@ fn parse_verdicts(metric: &Metric, v: &str) -> Result<Vec<Verdict>, GateError> {
         let verdict = Verdict::parse(name).map_err(|_| GateError::BadValue {
             metric: metric.to_string(),
             value: name.to_string(),
-            expected: "write one of never-degraded, recovered, recovered-then-relapsed, not-recovered, metastable, insufficient-data",
+            expected: VERDICT_NAMES,
         })?;
         out.push(verdict);
     }
@@ -503,5 +506,11 @@ mod tests {
         assert_eq!(ok.len(), 1);
         // Without the flow, any step name is taken.
         assert!(parse("joni.p99 < 1s").is_ok());
+    }
+
+    #[test]
+    fn the_verdict_names_listed_are_every_verdict() {
+        let listed = VERDICT_NAMES.trim_start_matches("write one of ");
+        assert_eq!(listed, <Verdict as strum::VariantNames>::VARIANTS.join(", "));
     }
 }

@@ -9,7 +9,7 @@
 //! failures, not a 0.9 % change). A run that recovers where the base did, but no
 //! longer does, has regressed; so has a verdict that got worse (never-degraded <
 //! recovered < recovered-then-relapsed < not-recovered = metastable =
-//! insufficient-data). A latency whose histograms do not decode (a damaged report) is
+//! insufficient-data = down = never-healthy). A latency whose histograms do not decode (a damaged report) is
 //! shown as such and counts as a regression, whichever run it is in.
 
 use serde::{Deserialize, Serialize};
@@ -308,7 +308,7 @@ mod tests {
         let br = analyzed(&bw);
         let nw = runs(2, 20, 50, 50);
         let nr = analyzed(&nw);
-        assert_eq!(nr.verdict, Verdict::NotRecovered);
+        assert_eq!(nr.verdict, Verdict::Down, "failing at a constant load: an outage");
         let c = compare(&bw, &br, &nw, &nr, 0.1);
         assert!(get(&c, "verdict").regressed);
         let rt = get(&c, "recovery_time");

@@ -4,8 +4,8 @@
 //! did not recover.
 //!
 //! A run counts as recovered when its verdict is `recovered` or `never-degraded`
-//! (recovery time 0); `recovered-then-relapsed`, `not-recovered`, `metastable` and
-//! `insufficient-data` count as not recovered. Recovery times are those of the
+//! (recovery time 0); `recovered-then-relapsed`, `not-recovered`, `metastable`,
+//! `insufficient-data`, `down` and `never-healthy` count as not recovered. Recovery times are those of the
 //! recovered runs only.
 
 use std::collections::BTreeMap;
@@ -152,7 +152,7 @@ mod tests {
             (4.0, 3, rec(Some(6))),
         ];
         assert_eq!(runs[1].2.verdict, Verdict::NeverDegraded);
-        assert_eq!(runs[6].2.verdict, Verdict::NotRecovered);
+        assert_eq!(runs[6].2.verdict, Verdict::Down, "a constant load that fails is an outage");
         let s = aggregate(&runs);
         let i: Vec<f64> = s.levels.iter().map(|l| l.intensity).collect();
         assert_eq!(i, [1.0, 2.0, 3.0, 4.0]);

@@ -49,7 +49,9 @@ impl Finding {
             Finding::Recovered => Verdict::Recovered,
             Finding::RecoveredThenRelapsed => Verdict::RecoveredThenRelapsed,
             Finding::Metastable => Verdict::Metastable,
-            Finding::Down | Finding::NeverHealthy(_) | Finding::NotRecovered(_) => Verdict::NotRecovered,
+            Finding::Down => Verdict::Down,
+            Finding::NeverHealthy(_) => Verdict::NeverHealthy,
+            Finding::NotRecovered(_) => Verdict::NotRecovered,
         }
     }
 }

@@ -29,7 +29,7 @@ fn an_outage_under_baseline_load_is_down_not_metastable() {
     let r = analyze(&outage(), &tl(10, 12, 40), &slo10(), S);
     // Before: metastable, "back at baseline for 30s (from 0s after the trigger);
     // retries and relogins kept the target down", though the load never rose.
-    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.verdict, Verdict::Down);
     assert_eq!(r.metastable_since_ms, None);
     assert!(
         r.summary
@@ -45,7 +45,7 @@ fn a_load_that_rose_and_went_back_with_nothing_feeding_back_is_down() {
     // logged in again, and the target stayed down: nothing of the load holds it.
     let w = storm("FFFFFFFFFF", 0, 100);
     let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
-    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.verdict, Verdict::Down);
     assert!(
         r.summary.contains(
             "still down at the end, although the fresh arrivals were back at baseline (baseline 100 per window) and no retry or relogin came back"
@@ -62,7 +62,7 @@ fn a_target_that_never_worked_is_never_healthy() {
     let w = script("XXXX XXX XXXXXXXX");
     let r = analyze(&w, &tl(4, 7, 15), &Slo::default(), S);
     // Before: never-degraded.
-    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.verdict, Verdict::NeverHealthy);
     assert_eq!(r.recovery_time_ms, None);
     assert_eq!(
         r.summary,
@@ -74,7 +74,7 @@ fn a_target_that_never_worked_is_never_healthy() {
         *x = win(i as u32, 1000, 50, 50, 20);
     }
     let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
-    assert_eq!(r.verdict, Verdict::NotRecovered);
+    assert_eq!(r.verdict, Verdict::NeverHealthy);
     assert_eq!(r.metastable_since_ms, None);
     assert!(
         r.summary

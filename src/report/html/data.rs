@@ -73,7 +73,11 @@ impl Marks {
             down: rec.is_some_and(|x| {
                 matches!(
                     x.verdict,
-                    Verdict::NotRecovered | Verdict::Metastable | Verdict::RecoveredThenRelapsed
+                    Verdict::NotRecovered
+                        | Verdict::Metastable
+                        | Verdict::RecoveredThenRelapsed
+                        | Verdict::Down
+                        | Verdict::NeverHealthy
                 )
             }),
             verdict: rec.map_or("not analysed".into(), |x| x.verdict.to_string()),

@@ -29,6 +29,8 @@ pub(super) fn headline(report: &Report) -> (String, &'static str) {
         Verdict::NotRecovered => ("Not recovered".into(), "bad"),
         Verdict::Metastable => ("Metastable".into(), "bad"),
         Verdict::InsufficientData => ("Insufficient data".into(), "unknown"),
+        Verdict::Down => ("Down without load feedback".into(), "bad"),
+        Verdict::NeverHealthy => ("Never healthy".into(), "bad"),
     }
 }
 

@@ -158,6 +158,19 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
             "bad",
         ),
         Verdict::InsufficientData => ("Recovery", "too few completed logins to judge.".into(), "unknown"),
+        Verdict::Down => (
+            "Down",
+            format!(
+                "the target stayed down to the end ({}) although the storm never raised the load: an outage, failing whatever the load, not a feedback loop.",
+                fmt_ms(end as f64)
+            ),
+            "bad",
+        ),
+        Verdict::NeverHealthy => (
+            "Never healthy",
+            "the target did not meet its SLO even at baseline, before the storm: there was no healthy state to recover to.".into(),
+            "bad",
+        ),
     };
     Chapter { title, text, class }
 }
