@@ -152,7 +152,11 @@ mod tests {
             (4.0, 3, rec(Some(6))),
         ];
         assert_eq!(runs[1].2.verdict, Verdict::NeverDegraded);
-        assert_eq!(runs[6].2.verdict, Verdict::Down, "a constant load that fails is an outage");
+        assert_eq!(
+            runs[6].2.verdict,
+            Verdict::Down,
+            "a constant load that fails is an outage"
+        );
         let s = aggregate(&runs);
         let i: Vec<f64> = s.levels.iter().map(|l| l.intensity).collect();
         assert_eq!(i, [1.0, 2.0, 3.0, 4.0]);
