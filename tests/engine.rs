@@ -43,7 +43,7 @@ async fn retries_are_exactly_what_the_policy_implies() {
     assert_eq!(tot.first_attempts, 200);
     assert_eq!(tot.retries, 400, "two 503s per client, then success");
     assert_eq!(tot.logins_ok, 200);
-    assert_eq!(tot.clients_gave_up, 0);
+    assert_eq!(tot.counts.gave_up, 0);
     assert_eq!(tot.outcomes.get("http_503_retry_after"), Some(&400));
     assert_eq!(t.requests.load(Ordering::Relaxed), 600);
     assert!((tot.retry_amplification - 3.0).abs() < 1e-9);
@@ -59,7 +59,7 @@ async fn clients_give_up_after_max_attempts() {
     let p = load(&storm(t.addr, 100, "  retry: { policy: immediate, max_attempts: 4 }"));
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
     assert_eq!(r.totals.attempts, 400);
-    assert_eq!(r.totals.clients_gave_up, 100);
+    assert_eq!(r.totals.counts.gave_up, 100);
     assert_eq!(r.totals.logins_ok, 0);
     assert_eq!(r.totals.outcomes.get("http_503"), Some(&400));
     let locked: u64 = r.windows.last().unwrap().locked_out;

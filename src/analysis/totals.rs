@@ -1,10 +1,11 @@
 //! The whole run's figures, added up exactly from its windows.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{HistError, HistSummary, Window, merge};
+use crate::record::{Counts, HistError, HistSummary, Window, as_totals, merge};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct StepTotals {
@@ -17,17 +18,9 @@ pub struct StepTotals {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Totals {
-    pub attempts: u64,
-    pub first_attempts: u64,
-    pub retries: u64,
-    pub logins_ok: u64,
-    pub logins_failed: u64,
-    pub clients_gave_up: u64,
-    pub throttled: u64,
-    pub unstarted: u64,
-    pub relogins: u64,
-    pub keepalives_ok: u64,
-    pub keepalives_failed: u64,
+    /// Every window's counts added up. Written inline, `gave_up` as `clients_gave_up`.
+    #[serde(flatten, with = "as_totals")]
+    pub counts: Counts,
     /// Attempts sent ÷ logins wanted (first attempts).
     pub retry_amplification: f64,
     pub outcomes: BTreeMap<String, u64>,
@@ -36,28 +29,35 @@ pub struct Totals {
     pub steps: Vec<StepTotals>,
 }
 
+/// `t.attempts` reads the counts: the readers in report predate `Counts` and keep their
+/// spelling while the re-layout (issue #16) is in flight.
+impl Deref for Totals {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+impl DerefMut for Totals {
+    fn deref_mut(&mut self) -> &mut Counts {
+        &mut self.counts
+    }
+}
+
 impl Totals {
     /// Exact: counts add up, histograms are merged.
     pub fn of(windows: &[Window]) -> Result<Totals, HistError> {
         let mut t = Totals::default();
         for w in windows {
-            t.attempts += w.attempts;
-            t.first_attempts += w.first_attempts;
-            t.retries += w.retries;
-            t.logins_ok += w.logins_ok;
-            t.logins_failed += w.logins_failed;
-            t.clients_gave_up += w.gave_up;
-            t.throttled += w.throttled;
-            t.unstarted += w.unstarted;
-            t.relogins += w.relogins;
-            t.keepalives_ok += w.keepalives_ok;
-            t.keepalives_failed += w.keepalives_failed;
+            t.counts += &w.counts;
             for (k, v) in &w.outcomes {
                 *t.outcomes.entry(k.clone()).or_default() += v;
             }
         }
-        t.retry_amplification = if t.first_attempts > 0 {
-            t.attempts as f64 / t.first_attempts as f64
+        let c = &t.counts;
+        t.retry_amplification = if c.first_attempts > 0 {
+            c.attempts as f64 / c.first_attempts as f64
         } else {
             0.0
         };

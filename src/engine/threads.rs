@@ -134,12 +134,9 @@ fn sum(all: &[Snapshot]) -> Snapshot {
     for a in all {
         s.elapsed = s.elapsed.max(a.elapsed);
         s.planned = s.planned.max(a.planned);
-        s.attempts += a.attempts;
-        s.logins_ok += a.logins_ok;
-        s.failed += a.failed;
+        s.counts += &a.counts;
         s.in_flight += a.in_flight;
         s.locked_out += a.locked_out;
-        s.gave_up += a.gave_up;
         s.offered_rate += a.offered_rate;
         s.achieved_rate += a.achieved_rate;
         s.last_p99_ms = match (s.last_p99_ms, a.last_p99_ms) {

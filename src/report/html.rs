@@ -481,7 +481,7 @@ impl Header {
                 "{} ok · {} failed · {} gave up",
                 count(t.logins_ok),
                 count(t.logins_failed),
-                count(t.clients_gave_up)
+                count(t.counts.gave_up)
             ),
         ));
         let p = &r.plan;
