@@ -185,7 +185,9 @@ pub fn backoff(p: &RetryPolicy, n: u32, prev: Duration, u: f64) -> Duration {
             (base + u * (hi - base)).min(cap)
         }
     };
-    Duration::from_secs_f64(secs.max(0.0))
+    // Cannot fail for a validated policy (secs ≤ cap); a wait that will not convert is
+    // the cap, never a panic.
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(p.cap)
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub(super) struct Engine<'a> {
     /// Pooled connections per node this engine may use at once.
     max_connections: usize,
     part: Part,
+    /// The longest `Retry-After` a client waits: a target may ask for any wait.
+    retry_after_cap: Duration,
     pub locked_out: u64,
     totals: Snapshot,
     pub stats: EngineStats,
@@ -91,6 +93,7 @@ impl<'a> Engine<'a> {
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
             part,
+            retry_after_cap: p.client.retry.cap,
             locked_out: 0,
             totals: Snapshot {
                 planned: plan.end,
@@ -250,6 +253,7 @@ impl<'a> Engine<'a> {
             let res = FlowResult {
                 class,
                 retry_after: None,
+                retry_after_invalid: false,
                 started: now,
                 sent: now,
                 done: now,
@@ -335,7 +339,7 @@ impl<'a> Engine<'a> {
                 .map_or(Duration::from_secs(30), |s| s.every);
             let due = (intended + every).max(now);
             self.heap
-                .push(Reverse((due.as_micros() as u64, client, TimerKind::Keepalive, epoch)));
+                .push(Reverse((micros(due), client, TimerKind::Keepalive, epoch)));
         } else {
             // The session is gone (orphaned, or the target is down): log in again.
             self.rec.count(intended, Counter::KeepaliveFailed);
@@ -378,6 +382,7 @@ impl<'a> Engine<'a> {
             service: res.done.saturating_duration_since(sent),
             steps,
         });
+        let retry_after = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
         if matches!(
@@ -390,7 +395,7 @@ impl<'a> Engine<'a> {
         let next = c.on_result(
             &p.client.retry,
             res.class.is_ok(),
-            res.retry_after,
+            retry_after,
             now,
             p.seed,
             client as u64,
@@ -399,18 +404,31 @@ impl<'a> Engine<'a> {
             Next::LoggedIn => {
                 self.locked_out = self.locked_out.saturating_sub(1);
                 if let Some(s) = &p.client.session {
-                    let due = now + s.every;
+                    let due = now.saturating_add(s.every);
                     self.heap
-                        .push(Reverse((due.as_micros() as u64, client, TimerKind::Keepalive, c.epoch)));
+                        .push(Reverse((micros(due), client, TimerKind::Keepalive, c.epoch)));
                 }
             }
             Next::RetryIn(d) => {
-                let due = now + d;
+                let due = now.saturating_add(d);
                 self.heap
-                    .push(Reverse((due.as_micros() as u64, client, TimerKind::Retry, c.epoch)));
+                    .push(Reverse((micros(due), client, TimerKind::Retry, c.epoch)));
             }
             Next::GiveUp(_) => self.rec.count(intended, Counter::GaveUp),
         }
+    }
+
+    /// The `Retry-After` the client goes by: as told, up to the cap. Waits that could
+    /// not be read and waits cut to the cap are counted in the attempt's window.
+    fn retry_after(&mut self, intended: Duration, told: Option<Duration>, invalid: bool) -> Option<Duration> {
+        if invalid {
+            self.rec.count(intended, Counter::RetryAfterInvalid);
+        }
+        let told = told?;
+        if told > self.retry_after_cap {
+            self.rec.count(intended, Counter::RetryAfterCapped);
+        }
+        Some(told.min(self.retry_after_cap))
     }
 
     fn snapshot(&mut self, now: Duration, stopping: bool) {
@@ -428,6 +446,11 @@ impl<'a> Engine<'a> {
             t.last_success = w.success_rate();
         }
     }
+}
+
+/// A timer's due instant, µs of run time; saturates rather than wraps.
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
 }
 
 /// Template variables of a session request (keepalive, on-reboot): not a login attempt,

@@ -95,6 +95,11 @@ tally! {
         pub keepalives_failed: u64,
         /// Sessions that a failed keepalive sent back to the login path.
         pub relogins: u64,
+        /// 429/503 answers whose `Retry-After` could not be read (neither seconds nor
+        /// an HTTP-date): ignored, the client's own backoff applied.
+        pub retry_after_invalid: u64,
+        /// `Retry-After` waits longer than the run's cap on them, cut to the cap.
+        pub retry_after_capped: u64,
     }
 }
 

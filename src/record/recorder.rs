@@ -216,6 +216,8 @@ impl Recorder {
             Counter::KeepaliveOk => c.keepalives_ok += 1,
             Counter::KeepaliveFailed => c.keepalives_failed += 1,
             Counter::Relogin => c.relogins += 1,
+            Counter::RetryAfterInvalid => c.retry_after_invalid += 1,
+            Counter::RetryAfterCapped => c.retry_after_capped += 1,
         }
     }
 
@@ -298,6 +300,8 @@ pub enum Counter {
     KeepaliveOk,
     KeepaliveFailed,
     Relogin,
+    RetryAfterInvalid,
+    RetryAfterCapped,
 }
 
 #[cfg(test)]

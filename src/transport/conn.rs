@@ -16,7 +16,8 @@ use tokio_rustls::TlsConnector;
 
 use super::Dest;
 use super::failure::{Cause, Failure};
-use super::http1::{self, Chunked, Framing, compose, parse_head};
+use super::http1::{self, BadResponse, Chunked, Framing, Head, compose, parse_head};
+use super::retry_after::RetryAfter;
 use super::tls::classify_tls;
 use crate::outcome::Class;
 use crate::profile::{Step, Vars};
@@ -140,24 +141,45 @@ impl Conn {
         step: &Step,
         d: &Dest,
         vars: Vars,
-    ) -> Result<(u16, Option<Duration>), Failure> {
+    ) -> Result<(u16, Option<RetryAfter>), Failure> {
         self.out.clear();
         compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
-        let head_request = step.method == http::Method::HEAD;
-        let head = loop {
+        let head = self.read_head(step.method == http::Method::HEAD).await?;
+        // The body is read whole: the connection can then be reused, and a cut body shows.
+        self.read_body(head.framing).await?;
+        if head.close || self.filled > 0 {
+            // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
+            self.reusable = false;
+        } else if let Io::Plain(s) = &self.stream {
+            // The answer is whole and nothing else is due until the next request: forget
+            // the stale read readiness rather than pay a read that would block. (Not
+            // under TLS: the session may hold records read ahead of the answer.)
+            let _ = s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        }
+        Ok((head.status, head.retry_after))
+    }
+
+    /// Reads up to the head of the final answer, past a few informational (1xx) ones.
+    async fn read_head(&mut self, head_request: bool) -> Result<Head, Failure> {
+        let mut informational = 0;
+        loop {
             if self.filled > 0 {
                 match parse_head(&self.buf[..self.filled], head_request) {
                     Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => {
+                        informational += 1;
+                        if informational > http1::MAX_INFORMATIONAL {
+                            return Err(self.bad(BadResponse::Informational));
+                        }
                         self.consume(h.len);
                         continue;
                     }
-                    Ok(Some(h)) => break h,
-                    Ok(None) => {}
-                    Err(bad) => {
-                        self.reusable = false;
-                        return Err(Failure::body(Cause::Bad(bad)));
+                    Ok(Some(h)) => {
+                        self.consume(h.len);
+                        return Ok(h);
                     }
+                    Ok(None) => {}
+                    Err(bad) => return Err(self.bad(bad)),
                 }
             }
             // Closed before a whole answer: the server dropped the request.
@@ -168,11 +190,14 @@ impl Conn {
                     cause: Cause::ClosedEarly,
                 });
             }
-        };
-        self.consume(head.len);
-        // The body is read whole: the connection can then be reused, and a cut body shows.
-        match head.framing {
+        }
+    }
+
+    /// Reads (and drops) the body; at most `MAX_BODY` bytes of it, whatever the framing.
+    async fn read_body(&mut self, framing: Framing) -> Result<(), Failure> {
+        match framing {
             Framing::Empty => {}
+            // The head's parse refused a length over MAX_BODY.
             Framing::Length(n) => {
                 let mut left = n;
                 loop {
@@ -190,14 +215,19 @@ impl Conn {
             }
             Framing::Chunked => {
                 let mut c = Chunked::default();
+                let mut read = 0u64;
                 loop {
-                    let used = c.feed(&self.buf[..self.filled]).map_err(|bad| {
-                        self.reusable = false;
-                        Failure::body(Cause::Bad(bad))
-                    })?;
+                    let used = match c.feed(&self.buf[..self.filled]) {
+                        Ok(used) => used,
+                        Err(bad) => return Err(self.bad(bad)),
+                    };
                     self.consume(used);
+                    read += used as u64;
                     if c.is_done() {
                         break;
+                    }
+                    if read > http1::MAX_BODY {
+                        return Err(self.bad(BadResponse::BodyTooLong));
                     }
                     if self.fill().await? == 0 {
                         self.reusable = false;
@@ -205,23 +235,27 @@ impl Conn {
                     }
                 }
             }
-            Framing::UntilClose => loop {
-                self.filled = 0;
-                if self.fill().await? == 0 {
-                    break;
+            Framing::UntilClose => {
+                let mut read = 0u64;
+                loop {
+                    read += self.filled as u64;
+                    self.filled = 0;
+                    if read > http1::MAX_BODY {
+                        return Err(self.bad(BadResponse::BodyTooLong));
+                    }
+                    if self.fill().await? == 0 {
+                        break;
+                    }
                 }
-            },
+            }
         }
-        if head.close || self.filled > 0 {
-            // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
-            self.reusable = false;
-        } else if let Io::Plain(s) = &self.stream {
-            // The answer is whole and nothing else is due until the next request: forget
-            // the stale read readiness rather than pay a read that would block. (Not
-            // under TLS: the session may hold records read ahead of the answer.)
-            let _ = s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
-        }
-        Ok((head.status, head.retry_after))
+        Ok(())
+    }
+
+    /// The answer cannot be read: a `body` failure, and the connection is not reused.
+    fn bad(&mut self, why: BadResponse) -> Failure {
+        self.reusable = false;
+        Failure::body(Cause::Bad(why))
     }
 
     /// Reads more bytes; 0 means the server closed the connection.

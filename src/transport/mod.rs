@@ -11,16 +11,18 @@
 mod conn;
 mod failure;
 pub mod http1;
+mod retry_after;
 mod tls;
 
 pub use conn::Conn;
 pub use failure::classify_io;
+pub use retry_after::RetryAfter;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::ServerName;
 use tokio::time::Instant;
@@ -53,7 +55,10 @@ struct Dest {
 #[derive(Debug, Clone)]
 pub struct FlowResult {
     pub class: Class,
+    /// The wait a 429 or 503 asked for with `Retry-After`, as the target sent it.
     pub retry_after: Option<Duration>,
+    /// The 429 or 503 carried a `Retry-After` that could not be read (ignored).
+    pub retry_after_invalid: bool,
     /// When the flow began (the engine's dispatch; before any wait for a connection).
     pub started: Instant,
     /// When the request went out: a connection was in hand (pooled) or being opened
@@ -186,7 +191,7 @@ impl Transport {
         let node = vars.node;
         let d = &self.dests[node];
         let mut results = Vec::with_capacity(steps.len());
-        let mut retry_after = None;
+        let mut retry_after: Option<RetryAfter> = None;
         let mut class = Class::Ok;
         let sent = Instant::now();
         let mut step_start = sent;
@@ -212,15 +217,7 @@ impl Transport {
                     self.examples.note(f.class, || f.cause.to_string());
                     (f.class, None)
                 }
-                Ok(Ok((status, ra))) => {
-                    if step.expect.contains(&status) {
-                        (Class::Ok, None)
-                    } else if ra.is_some() && (status == 429 || status == 503) {
-                        (Class::RetryAfter(status), ra)
-                    } else {
-                        (Class::Status(status), None)
-                    }
-                }
+                Ok(Ok((status, ra))) => answered(step, status, ra),
             };
             let began = if results.is_empty() { started } else { step_start };
             results.push(StepResult {
@@ -246,7 +243,8 @@ impl Transport {
         (
             FlowResult {
                 class,
-                retry_after,
+                retry_after: retry_after.and_then(|r| r.wait(SystemTime::now)),
+                retry_after_invalid: retry_after == Some(RetryAfter::Invalid),
                 started,
                 sent,
                 done: step_start,
@@ -255,5 +253,24 @@ impl Transport {
             },
             conn,
         )
+    }
+}
+
+/// The class of an answer, and the `Retry-After` that matters: a 429 or 503's. One whose
+/// `Retry-After` cannot be read counts as a plain status (the client's backoff applies).
+fn answered(step: &Step, status: u16, ra: Option<RetryAfter>) -> (Class, Option<RetryAfter>) {
+    if step.expect.contains(&status) {
+        return (Class::Ok, None);
+    }
+    match ra {
+        Some(ra) if status == 429 || status == 503 => {
+            let class = if ra == RetryAfter::Invalid {
+                Class::Status(status)
+            } else {
+                Class::RetryAfter(status)
+            };
+            (class, Some(ra))
+        }
+        _ => (Class::Status(status), None),
     }
 }
