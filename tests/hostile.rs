@@ -32,6 +32,8 @@ enum Hostile {
     EndlessChunked,
     /// The head at once, then one byte of the body a second.
     Drip,
+    /// Reads the request, answers nothing.
+    Silent,
     /// `100 Continue`, again and again.
     Informational,
     /// A content-length shorter than the body that follows it.
@@ -92,7 +94,7 @@ async fn answer(mut s: TcpStream, kind: Hostile) {
             Hostile::HugeLength => b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
             Hostile::EndlessChunked => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
             Hostile::Drip => b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n",
-            Hostile::Informational => b"",
+            Hostile::Informational | Hostile::Silent => b"",
             Hostile::ShortLength => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok, and more than was said",
             Hostile::RetryAfter(v) => {
                 let a = format!("HTTP/1.1 503 Busy\r\nretry-after: {v}\r\ncontent-length: 0\r\n\r\n");
@@ -112,6 +114,7 @@ async fn answer(mut s: TcpStream, kind: Hostile) {
             // 64 KiB chunks.
             Hostile::EndlessChunked => ([b"10000\r\n".as_slice(), &[b'z'; 1 << 16], b"\r\n"].concat(), 0),
             Hostile::Drip => (b"z".to_vec(), 1000),
+            Hostile::Silent => (Vec::new(), 1000),
             Hostile::Informational => (b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(), 5),
             _ => continue,
         };
@@ -213,8 +216,11 @@ async fn an_endless_chunked_body_is_cut_at_the_cap() {
 }
 
 #[tokio::test]
-async fn a_body_dripping_a_byte_a_second_times_out() {
-    all(Hostile::Drip, "timeout").await;
+async fn a_timeout_says_whether_the_answer_began() {
+    let r = all(Hostile::Drip, "timeout").await;
+    assert_eq!(why(&r, "timeout"), "the body did not finish within 1s");
+    let r = all(Hostile::Silent, "timeout").await;
+    assert_eq!(why(&r, "timeout"), "no answer within 1s");
 }
 
 #[tokio::test]

@@ -83,6 +83,9 @@ pub struct Conn {
     /// server said `Connection: close`).
     pub(super) reusable: bool,
     pub(super) idle_since: Instant,
+    /// The current answer's head has arrived and its body is being read: a timeout
+    /// now is a body too slow, not a target that did not answer.
+    pub(super) in_body: bool,
 }
 
 /// A connection idle longer than this is checked for a close by the server before reuse
@@ -113,6 +116,7 @@ impl Conn {
             scratch: String::with_capacity(128),
             reusable: true,
             idle_since: Instant::now(),
+            in_body: false,
         })
     }
 
@@ -142,10 +146,12 @@ impl Conn {
         d: &Dest,
         vars: Vars,
     ) -> Result<(u16, Option<RetryAfter>), Failure> {
+        self.in_body = false;
         self.out.clear();
         compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
         let head = self.read_head(step.method == http::Method::HEAD).await?;
+        self.in_body = true;
         // The body is read whole: the connection can then be reused, and a cut body shows.
         self.read_body(head.framing).await?;
         if head.close || self.filled > 0 {

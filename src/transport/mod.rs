@@ -208,8 +208,14 @@ impl Transport {
             let done = Instant::now();
             let (c, ra) = match r {
                 Err(_) => {
+                    let in_body = conn.as_ref().is_some_and(|c| c.in_body);
                     self.examples.note(Class::Timeout, || {
-                        format!("no answer within {}", crate::units::Dur(self.timeout))
+                        let limit = crate::units::Dur(self.timeout);
+                        if in_body {
+                            format!("the body did not finish within {limit}")
+                        } else {
+                            format!("no answer within {limit}")
+                        }
                     });
                     (Class::Timeout, None)
                 }
