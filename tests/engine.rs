@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::{Script, load, serve};
 use stampede::run::{RunOptions, run};
@@ -271,4 +272,48 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
     assert_eq!(three.totals.keepalives_failed, 0);
     let (k1, k3) = (one.totals.keepalives_ok as f64, three.totals.keepalives_ok as f64);
     assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.1, "{k1} against {k3}");
+}
+
+#[tokio::test]
+async fn every_planned_first_attempt_is_sent_or_counted() {
+    // The plan ends on its last login (until_recovered: 0s): logins due at the very end
+    // were dropped, neither sent nor counted. A slow target and a low in-flight ceiling
+    // leave some unstarted: each is counted once, in the window it was intended in.
+    let t = serve(Script {
+        delay: Some(Duration::from_millis(100)),
+        ..Default::default()
+    })
+    .await;
+    let text = storm(t.addr, 300, "  retry: { policy: none }")
+        .replace("until_recovered: 1s", "until_recovered: 0s")
+        .replace("timeout: 2s,", "timeout: 2s, max_in_flight: 20,");
+    for threads in [1, 2] {
+        let opts = RunOptions {
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let r = run(&load(&text), opts, &mut ()).await.unwrap();
+        let c = &r.totals.counts;
+        assert!(c.unstarted > 0, "the ceiling must bite: {:?}", r.totals.outcomes);
+        assert_eq!(
+            r.plan.planned_first_attempts,
+            c.first_attempts + c.unstarted + r.engine.stats.abandoned,
+            "{threads} thread(s): {:?}",
+            r.totals.outcomes
+        );
+        let planned = &r.plan.first_logins_per_window;
+        let last = r.windows.iter().map(|w| w.index as usize + 1).max().unwrap_or(0);
+        for i in 0..last.max(planned.len()) {
+            let counted = r
+                .windows
+                .iter()
+                .find(|w| w.index as usize == i)
+                .map_or(0, |w| w.counts.first_attempts + w.counts.unstarted);
+            assert_eq!(
+                planned.get(i).copied().unwrap_or(0),
+                counted,
+                "{threads} thread(s), window {i}"
+            );
+        }
+    }
 }

@@ -192,11 +192,16 @@ async fn drive(
         }
         let now = e.start.elapsed();
         let now_us = now.as_micros() as u64;
-        if d.stopped_at.is_none() && (d.stop_level >= 1 || now >= d.plan_end) {
+        if d.stopped_at.is_none() && d.stop_level >= 1 {
             d.stopped_at = Some(now.min(d.plan_end));
         }
         if d.stopped_at.is_none() {
-            e.send_due(now_us, now);
+            // Up to the plan's end, however late this pass: what is due at the very end
+            // (a plan that ends on its last login) is sent, late, never dropped.
+            e.send_due(now_us.min(d.plan_end.as_micros() as u64), now);
+            if now >= d.plan_end {
+                d.stopped_at = Some(d.plan_end);
+            }
         }
         e.housekeeping(now, d.stopped_at.is_some(), progress);
         if let Some(s) = d.stopped_at

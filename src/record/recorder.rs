@@ -277,7 +277,10 @@ impl Recorder {
             ));
         }
         while let Some(l) = self.live.pop_front() {
-            if l.w.index >= end_idx && l.w.counts.attempts == 0 && l.open == 0 {
+            // Past the end, a window is kept while it holds attempts (intended at the
+            // very end, sent or not): none may go uncounted.
+            let c = &l.w.counts;
+            if l.w.index >= end_idx && c.attempts + c.unstarted + c.throttled == 0 && l.open == 0 {
                 break;
             }
             self.closed.push(l.close(&self.steps));
@@ -344,6 +347,15 @@ mod tests {
         assert_eq!(w[1].outcomes.get("http_503_retry_after"), Some(&1));
         assert_eq!(w[1].success_rate(), Some(0.0));
         assert_eq!(w[2].success_rate(), None);
+    }
+
+    #[test]
+    fn an_attempt_not_started_at_the_very_end_is_kept() {
+        let mut r = Recorder::new(Duration::from_secs(1), vec!["auth".into()]);
+        r.attempt_done(&attempt(2000, true, Class::Unstarted, 0));
+        let w = r.finish(Duration::from_secs(2));
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[2].counts.unstarted, 1);
     }
 
     #[test]
