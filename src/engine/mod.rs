@@ -13,14 +13,19 @@
 mod flow;
 mod schedule;
 mod scrape;
+#[cfg(test)]
+mod tests;
 pub mod threads;
 pub mod timer;
 
 pub use scrape::parse_prometheus;
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use futures_util::stream::FuturesUnordered;
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::{mpsc, watch};
@@ -105,6 +110,32 @@ pub struct EngineOutput {
     pub stats: EngineStats,
 }
 
+impl EngineOutput {
+    /// An engine that failed before it recorded anything it could hand over.
+    pub fn failed(why: String) -> EngineOutput {
+        EngineOutput {
+            windows: Vec::new(),
+            stop: StopReason::Failed,
+            started_at: SystemTime::now(),
+            ended: Duration::ZERO,
+            stats: EngineStats {
+                threads: 1,
+                failures: vec![why],
+                ..EngineStats::default()
+            },
+        }
+    }
+}
+
+/// A panic's message, as `panic!` was given it.
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
 /// Runs the plan against the transport. All of the run's I/O happens in this one
 /// future: the caller should poll it `unconstrained`, or tokio's per-task budget makes
 /// it yield every 128 socket operations for no one's benefit (it still yields when
@@ -136,21 +167,29 @@ pub async fn run(
         plan_end: plan.end,
         scraped: rx,
     };
-    drive(
-        &mut e,
-        &mut d,
-        flow::limiter(opts.max_rate, opts.share.max(1)),
-        progress,
-    )
-    .await;
+    let limiter = flow::limiter(opts.max_rate, opts.share.max(1));
+    // A panic anywhere on the engine path (the scheduler, a flow, the transport) must
+    // not take what was recorded with it: the engine's state outlives the loop, and
+    // the run ends there, failed, with what the recorder holds.
+    let failed = AssertUnwindSafe(drive(&mut e, &mut d, limiter, progress))
+        .catch_unwind()
+        .await
+        .err();
     if let Some(s) = scraper {
         s.abort();
     }
-    let ended = d.stopped_at.unwrap_or(plan.end);
-    let stop = if d.stop_level >= 1 {
-        StopReason::Interrupted
-    } else {
-        StopReason::Completed
+    let (stop, ended) = match failed {
+        Some(panic) => {
+            e.stats.abandoned = e.in_flight;
+            let why = format!("the engine panicked: {}", panic_message(&*panic));
+            e.stats.failures.push(why);
+            (
+                StopReason::Failed,
+                d.stopped_at.unwrap_or(e.start.elapsed().min(plan.end)),
+            )
+        }
+        None if d.stop_level >= 1 => (StopReason::Interrupted, d.stopped_at.unwrap_or(plan.end)),
+        None => (StopReason::Completed, d.stopped_at.unwrap_or(plan.end)),
     };
     e.finish(ended, stop, started_at)
 }

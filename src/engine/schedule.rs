@@ -359,6 +359,8 @@ impl<'a> Engine<'a> {
     }
 
     fn finish_attempt(&mut self, client: u32, intended: Duration, first: bool, res: FlowResult) {
+        #[cfg(test)]
+        super::tests::inject_panic(self.p, self.part, intended);
         let p = self.p;
         let intended_at = self.start + intended;
         let sent = res.sent.max(intended_at);

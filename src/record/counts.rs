@@ -32,6 +32,13 @@ impl Tally for BTreeMap<String, String> {
     }
 }
 
+/// Messages: all of them, in order.
+impl Tally for Vec<String> {
+    fn tally(&mut self, other: &Self) {
+        self.extend(other.iter().cloned());
+    }
+}
+
 /// Declares a struct whose every field is a [`Tally`], and its `+=` field by field.
 macro_rules! tally {
     (

@@ -1,5 +1,6 @@
 //! The generator's own figures: what it could not start, what it abandoned, what it
-//! sent besides logins. They add over engine threads and shards.
+//! sent besides logins, and what broke an engine that failed. They add over engine
+//! threads and shards.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,10 @@ tally! {
         /// "invalid peer certificate: UnknownIssuer").
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub failure_examples: BTreeMap<String, String>,
+        /// What stopped an engine that failed (a panic on the engine path), in words;
+        /// the report then holds what that engine recorded until it failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub failures: Vec<String>,
     }
 }
 
