@@ -317,3 +317,46 @@ async fn every_planned_first_attempt_is_sent_or_counted() {
         }
     }
 }
+
+#[tokio::test]
+async fn retry_after_is_capped_recorded_and_the_clients_still_waiting_are_counted() {
+    // The target tells every client to come back in 100 s; the run lasts about 1.5 s.
+    let t = serve(Script {
+        fail_first: 1000,
+        retry_after: Some("100"),
+        ..Default::default()
+    })
+    .await;
+    let retry = "  retry: { policy: exponential, base: 50ms, cap: 200ms, jitter: full, max_attempts: 50 }";
+    let p = load(&storm(t.addr, 50, retry));
+    let hour = Duration::from_secs(3600);
+    for cap in [None, Some(hour)] {
+        let opts = RunOptions {
+            engine: Some(stampede::engine::EngineOptions {
+                retry_after_cap: cap,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = run(&p, opts, &mut ()).await.unwrap();
+        let (c, s) = (&r.totals.counts, &r.engine.stats);
+        // What the clients were told, as told.
+        assert_eq!(r.totals.retry_after_ms.count, c.attempts, "cap {cap:?}");
+        assert!(
+            (r.totals.retry_after_ms.max - 100_000.0).abs() < 100.0,
+            "{}",
+            r.totals.retry_after_ms.max
+        );
+        // Every client is still waiting when the run ends, and the report says on what.
+        assert_eq!(s.waiting_retry_after + s.waiting_backoff, 50, "cap {cap:?}: {s:?}");
+        if cap.is_none() {
+            // The policy's cap (200 ms) bounds the wait: the clients came back, often.
+            assert!(c.retries >= 100, "{:?}", r.totals.outcomes);
+            assert_eq!(c.retry_after_capped, c.attempts);
+        } else {
+            // Honoured up to an hour: one attempt each, then a wait past the run's end.
+            assert_eq!((c.attempts, c.retries, c.retry_after_capped), (50, 0, 0));
+            assert_eq!(s.waiting_retry_after, 50);
+        }
+    }
+}

@@ -27,6 +27,9 @@ pub struct Totals {
     pub latency_ms: HistSummary,
     pub service_ms: HistSummary,
     pub steps: Vec<StepTotals>,
+    /// The waits the target asked for with `Retry-After`, over the whole run.
+    #[serde(default)]
+    pub retry_after_ms: HistSummary,
 }
 
 /// `t.attempts` reads the counts: the readers in report predate `Counts` and keep their
@@ -63,6 +66,7 @@ impl Totals {
         };
         t.latency_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.latency_ms))?);
         t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
+        t.retry_after_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.retry_after_ms))?);
         let names: Vec<String> = windows
             .iter()
             .find(|w| !w.steps.is_empty())

@@ -60,6 +60,9 @@ pub struct EngineOptions {
     /// The instant the run's time counts from, shared by engines running side by side.
     /// None: when this engine starts.
     pub start: Option<Instant>,
+    /// The longest wait a `Retry-After` imposes on a client (a target may ask for any
+    /// wait, days included). None: the retry policy's `cap`.
+    pub retry_after_cap: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -71,6 +74,7 @@ impl Default for EngineOptions {
             part: Part::WHOLE,
             share: 1,
             start: None,
+            retry_after_cap: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::flow::{Flowed, Job, JobKind, NodePool};
 use super::scrape::Scraped;
 use super::{EngineOptions, EngineOutput, Progress, Snapshot};
-use crate::client::{ClientState, Next, Phase};
+use crate::client::{ClientState, Next, Phase, Wait};
 use crate::outcome::{Class, StepResult, StopReason};
 use crate::plan::{EventKind, Part, Plan};
 use crate::profile::{Profile, Step, Vars};
@@ -22,7 +22,8 @@ use crate::transport::{Conn, FlowResult, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
-    Retry,
+    /// A retry, after the wait that `Wait` says set it.
+    Retry(Wait),
     Keepalive,
 }
 
@@ -93,7 +94,7 @@ impl<'a> Engine<'a> {
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
             part,
-            retry_after_cap: p.client.retry.cap,
+            retry_after_cap: opts.retry_after_cap.unwrap_or(p.client.retry.cap),
             locked_out: 0,
             totals: Snapshot {
                 planned: plan.end,
@@ -169,7 +170,8 @@ impl<'a> Engine<'a> {
     }
 
     /// What the run recorded, once it has drained (or given up on the drain).
-    pub fn finish(self, ended: Duration, stop: StopReason, started_at: SystemTime) -> EngineOutput {
+    pub fn finish(mut self, ended: Duration, stop: StopReason, started_at: SystemTime) -> EngineOutput {
+        self.count_waiting();
         let mut rec = self.rec;
         // The gauge as it stands after the drain, in the last window of the run.
         rec.set_locked_out(ended.saturating_sub(Duration::from_micros(1)), self.locked_out);
@@ -182,6 +184,22 @@ impl<'a> Engine<'a> {
                 failure_examples: self.transport.failure_examples(),
                 ..self.stats
             },
+        }
+    }
+
+    /// Clients whose next attempt is still scheduled when the run ends: the report says
+    /// how many wait on a `Retry-After` and how many on their own backoff.
+    fn count_waiting(&mut self) {
+        for Reverse((_, client, kind, epoch)) in self.heap.iter() {
+            let c = &self.clients[(client / self.part.count) as usize];
+            if c.phase != Phase::Wanting || c.epoch != *epoch {
+                continue;
+            }
+            match kind {
+                TimerKind::Retry(Wait::RetryAfter) => self.stats.waiting_retry_after += 1,
+                TimerKind::Retry(Wait::Backoff) => self.stats.waiting_backoff += 1,
+                TimerKind::Keepalive => {}
+            }
         }
     }
 
@@ -212,7 +230,7 @@ impl<'a> Engine<'a> {
     fn timer(&mut self, client: u32, kind: TimerKind, epoch: u16, at: Duration, now: Duration) {
         let c = self.clients[(client / self.part.count) as usize];
         match kind {
-            TimerKind::Retry => {
+            TimerKind::Retry(_) => {
                 if c.phase == Phase::Wanting {
                     self.attempt(client, at, false, now);
                 }
@@ -411,10 +429,10 @@ impl<'a> Engine<'a> {
                         .push(Reverse((micros(due), client, TimerKind::Keepalive, c.epoch)));
                 }
             }
-            Next::RetryIn(d) => {
+            Next::RetryIn(d, wait) => {
                 let due = now.saturating_add(d);
                 self.heap
-                    .push(Reverse((micros(due), client, TimerKind::Retry, c.epoch)));
+                    .push(Reverse((micros(due), client, TimerKind::Retry(wait), c.epoch)));
             }
             Next::GiveUp(_) => self.rec.count(intended, Counter::GaveUp),
         }
@@ -427,6 +445,7 @@ impl<'a> Engine<'a> {
             self.rec.count(intended, Counter::RetryAfterInvalid);
         }
         let told = told?;
+        self.rec.retry_after(intended, told);
         if told > self.retry_after_cap {
             self.rec.count(intended, Counter::RetryAfterCapped);
         }

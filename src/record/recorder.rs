@@ -11,6 +11,10 @@ use super::hist::{HistSummary, micros, new_hist, rec};
 use super::window::{StepWindow, Window};
 use crate::outcome::{Class, StepResult};
 
+/// `Retry-After` waits are recorded up to this (µs, an hour): a target may send any
+/// number, and a histogram tracking 10^19 µs would cost a megabyte a window.
+const TOLD_MAX_US: u64 = 3_600_000_000;
+
 /// A login attempt as the engine hands it to the recorder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
@@ -39,6 +43,8 @@ struct Live {
     lag: Histogram<u64>,
     latency: Histogram<u64>,
     service: Histogram<u64>,
+    /// `Retry-After` waits the target asked for.
+    told: Histogram<u64>,
     steps: Vec<StepHists>,
 }
 
@@ -57,6 +63,7 @@ impl Live {
             lag: new_hist(),
             latency: new_hist(),
             service: new_hist(),
+            told: new_hist(),
             steps: steps
                 .iter()
                 .map(|_| StepHists {
@@ -83,6 +90,7 @@ impl Live {
         self.w.send_lag_ms = HistSummary::of(&self.lag);
         self.w.latency_ms = HistSummary::of(&self.latency);
         self.w.service_ms = HistSummary::of(&self.service);
+        self.w.retry_after_ms = HistSummary::of(&self.told);
         self.w.steps = self
             .steps
             .iter()
@@ -219,6 +227,12 @@ impl Recorder {
             Counter::RetryAfterInvalid => c.retry_after_invalid += 1,
             Counter::RetryAfterCapped => c.retry_after_capped += 1,
         }
+    }
+
+    /// The target asked the attempt intended at `intended` to wait `told` (Retry-After).
+    pub fn retry_after(&mut self, intended: Duration, told: Duration) {
+        let l = self.live_mut(intended);
+        rec(&mut l.told, micros(told).min(TOLD_MAX_US));
     }
 
     /// The run's counts so far: the closed windows' and the live ones'.

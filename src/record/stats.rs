@@ -1,5 +1,6 @@
 //! The generator's own figures: what it could not start, what it abandoned, what it
-//! sent besides logins, and what broke an engine that failed. They add over engine
+//! sent besides logins, who was still waiting when it stopped, and what broke an engine
+//! that failed. They add over engine
 //! threads and shards.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,13 @@ tally! {
         /// "invalid peer certificate: UnknownIssuer").
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         pub failure_examples: BTreeMap<String, String>,
+        /// Clients whose next attempt was still waiting on a `Retry-After` when the run
+        /// ended (the target asked for longer than their backoff): never sent.
+        #[serde(default)]
+        pub waiting_retry_after: u64,
+        /// Clients whose next attempt was still waiting on their own backoff then.
+        #[serde(default)]
+        pub waiting_backoff: u64,
         /// What stopped an engine that failed (a panic on the engine path), in words;
         /// the report then holds what that engine recorded until it failed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -43,6 +43,10 @@ pub struct Window {
     /// From the actual send to the end of the attempt.
     pub service_ms: HistSummary,
     pub steps: Vec<StepWindow>,
+    /// The waits the target asked for with `Retry-After` on attempts intended in this
+    /// window, as it sent them (before the run's cap; recorded up to an hour).
+    #[serde(default)]
+    pub retry_after_ms: HistSummary,
     /// Series scraped from the target during the window (last value seen).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target: BTreeMap<String, f64>,
@@ -82,6 +86,7 @@ impl Window {
         self.send_lag_ms = HistSummary::of(&merge([&self.send_lag_ms, &other.send_lag_ms])?);
         self.latency_ms = HistSummary::of(&merge([&self.latency_ms, &other.latency_ms])?);
         self.service_ms = HistSummary::of(&merge([&self.service_ms, &other.service_ms])?);
+        self.retry_after_ms = HistSummary::of(&merge([&self.retry_after_ms, &other.retry_after_ms])?);
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
             mine.ok += theirs.ok;
             mine.failed += theirs.failed;
