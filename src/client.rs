@@ -47,8 +47,16 @@ pub struct ClientState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next {
     LoggedIn,
-    RetryIn(Duration),
+    RetryIn(Duration, Wait),
     GiveUp(GiveUpReason),
+}
+
+/// What set the wait before a retry: the client's own backoff, or the target's
+/// `Retry-After` (as long as the backoff or longer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Wait {
+    Backoff,
+    RetryAfter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,12 +163,15 @@ impl ClientState {
             u,
         );
         self.prev_delay_ms = delay.as_millis().min(u32::MAX as u128) as u32;
+        let mut wait = Wait::Backoff;
         if policy.honor_retry_after
             && let Some(ra) = retry_after
+            && ra >= delay
         {
-            delay = delay.max(ra);
+            delay = ra;
+            wait = Wait::RetryAfter;
         }
-        Next::RetryIn(delay)
+        Next::RetryIn(delay, wait)
     }
 }
 
@@ -185,7 +196,9 @@ pub fn backoff(p: &RetryPolicy, n: u32, prev: Duration, u: f64) -> Duration {
             (base + u * (hi - base)).min(cap)
         }
     };
-    Duration::from_secs_f64(secs.max(0.0))
+    // Cannot fail for a validated policy (secs ≤ cap); a wait that will not convert is
+    // the cap, never a panic.
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(p.cap)
 }
 
 #[cfg(test)]
@@ -240,7 +253,7 @@ mod tests {
         loop {
             assert!(c.admit(&p, Duration::ZERO, 1, 9));
             match c.on_result(&p, false, Some(Duration::from_secs(3)), Duration::ZERO, 1, 9) {
-                Next::RetryIn(d) => delays.push(d.as_secs()),
+                Next::RetryIn(d, wait) => delays.push((d.as_secs(), wait)),
                 Next::GiveUp(r) => {
                     assert_eq!(r, GiveUpReason::MaxAttempts);
                     break;
@@ -249,7 +262,8 @@ mod tests {
             }
         }
         // Retry-After 3 s lifts the first two delays (1 s, 2 s); 4 s and 8 s stand.
-        assert_eq!(delays, vec![3, 3, 4, 8]);
+        let (ra, backoff) = (Wait::RetryAfter, Wait::Backoff);
+        assert_eq!(delays, vec![(3, ra), (3, ra), (4, backoff), (8, backoff)]);
         assert_eq!(c.attempts, 5);
         assert_eq!(c.phase, Phase::GaveUp);
     }

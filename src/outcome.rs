@@ -155,6 +155,9 @@ pub struct UnknownVerdict(pub String);
 pub enum StopReason {
     Completed,
     Interrupted,
+    /// An engine failed (a panic on the engine path): the report holds what it had
+    /// recorded until then, and `engine.failures` says what happened.
+    Failed,
 }
 
 #[cfg(test)]

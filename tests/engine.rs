@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::{Script, load, serve};
 use stampede::run::{RunOptions, run};
@@ -43,7 +44,7 @@ async fn retries_are_exactly_what_the_policy_implies() {
     assert_eq!(tot.first_attempts, 200);
     assert_eq!(tot.retries, 400, "two 503s per client, then success");
     assert_eq!(tot.logins_ok, 200);
-    assert_eq!(tot.clients_gave_up, 0);
+    assert_eq!(tot.counts.gave_up, 0);
     assert_eq!(tot.outcomes.get("http_503_retry_after"), Some(&400));
     assert_eq!(t.requests.load(Ordering::Relaxed), 600);
     assert!((tot.retry_amplification - 3.0).abs() < 1e-9);
@@ -59,7 +60,7 @@ async fn clients_give_up_after_max_attempts() {
     let p = load(&storm(t.addr, 100, "  retry: { policy: immediate, max_attempts: 4 }"));
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
     assert_eq!(r.totals.attempts, 400);
-    assert_eq!(r.totals.clients_gave_up, 100);
+    assert_eq!(r.totals.counts.gave_up, 100);
     assert_eq!(r.totals.logins_ok, 0);
     assert_eq!(r.totals.outcomes.get("http_503"), Some(&400));
     let locked: u64 = r.windows.last().unwrap().locked_out;
@@ -280,4 +281,91 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
     assert_eq!(three.totals.keepalives_failed, 0);
     let (k1, k3) = (one.totals.keepalives_ok as f64, three.totals.keepalives_ok as f64);
     assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.1, "{k1} against {k3}");
+}
+
+#[tokio::test]
+async fn every_planned_first_attempt_is_sent_or_counted() {
+    // The plan ends on its last login (until_recovered: 0s): logins due at the very end
+    // were dropped, neither sent nor counted. A slow target and a low in-flight ceiling
+    // leave some unstarted: each is counted once, in the window it was intended in.
+    let t = serve(Script {
+        delay: Some(Duration::from_millis(100)),
+        ..Default::default()
+    })
+    .await;
+    let text = storm(t.addr, 300, "  retry: { policy: none }")
+        .replace("until_recovered: 1s", "until_recovered: 0s")
+        .replace("timeout: 2s,", "timeout: 2s, max_in_flight: 20,");
+    for threads in [1, 2] {
+        let opts = RunOptions {
+            threads: Some(threads),
+            ..Default::default()
+        };
+        let r = run(&load(&text), opts, &mut ()).await.unwrap();
+        let c = &r.totals.counts;
+        assert!(c.unstarted > 0, "the ceiling must bite: {:?}", r.totals.outcomes);
+        assert_eq!(
+            r.plan.planned_first_attempts,
+            c.first_attempts + c.unstarted + r.engine.stats.abandoned,
+            "{threads} thread(s): {:?}",
+            r.totals.outcomes
+        );
+        let planned = &r.plan.first_logins_per_window;
+        let last = r.windows.iter().map(|w| w.index as usize + 1).max().unwrap_or(0);
+        for i in 0..last.max(planned.len()) {
+            let counted = r
+                .windows
+                .iter()
+                .find(|w| w.index as usize == i)
+                .map_or(0, |w| w.counts.first_attempts + w.counts.unstarted);
+            assert_eq!(
+                planned.get(i).copied().unwrap_or(0),
+                counted,
+                "{threads} thread(s), window {i}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_capped_recorded_and_the_clients_still_waiting_are_counted() {
+    // The target tells every client to come back in 100 s; the run lasts about 1.5 s.
+    let t = serve(Script {
+        fail_first: 1000,
+        retry_after: Some("100"),
+        ..Default::default()
+    })
+    .await;
+    let retry = "  retry: { policy: exponential, base: 50ms, cap: 200ms, jitter: full, max_attempts: 50 }";
+    let p = load(&storm(t.addr, 50, retry));
+    let hour = Duration::from_secs(3600);
+    for cap in [None, Some(hour)] {
+        let opts = RunOptions {
+            engine: Some(stampede::engine::EngineOptions {
+                retry_after_cap: cap,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = run(&p, opts, &mut ()).await.unwrap();
+        let (c, s) = (&r.totals.counts, &r.engine.stats);
+        // What the clients were told, as told.
+        assert_eq!(r.totals.retry_after_ms.count, c.attempts, "cap {cap:?}");
+        assert!(
+            (r.totals.retry_after_ms.max - 100_000.0).abs() < 100.0,
+            "{}",
+            r.totals.retry_after_ms.max
+        );
+        // Every client is still waiting when the run ends, and the report says on what.
+        assert_eq!(s.waiting_retry_after + s.waiting_backoff, 50, "cap {cap:?}: {s:?}");
+        if cap.is_none() {
+            // The policy's cap (200 ms) bounds the wait: the clients came back, often.
+            assert!(c.retries >= 100, "{:?}", r.totals.outcomes);
+            assert_eq!(c.retry_after_capped, c.attempts);
+        } else {
+            // Honoured up to an hour: one attempt each, then a wait past the run's end.
+            assert_eq!((c.attempts, c.retries, c.retry_after_capped), (50, 0, 0));
+            assert_eq!(s.waiting_retry_after, 50);
+        }
+    }
 }

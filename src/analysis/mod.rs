@@ -58,7 +58,7 @@ pub(crate) fn us_to_ms(v: u64) -> f64 {
 #[cfg(test)]
 pub(crate) mod testkit {
     //! Synthetic windows for the tests of every analysis module.
-    use crate::record::{HistSummary, StepWindow, Window, new_hist};
+    use crate::record::{Counts, HistSummary, StepWindow, Window, new_hist};
 
     /// A window of `len_ms` at `index` with `ok` successes and `failed` failures, every
     /// completed attempt taking `latency_ms`; all attempts are first attempts.
@@ -72,10 +72,13 @@ pub(crate) mod testkit {
             index,
             start_ms: index as u64 * len_ms,
             len_ms,
-            attempts: ok + failed,
-            first_attempts: ok + failed,
-            logins_ok: ok,
-            logins_failed: failed,
+            counts: Counts {
+                attempts: ok + failed,
+                first_attempts: ok + failed,
+                logins_ok: ok,
+                logins_failed: failed,
+                ..Counts::default()
+            },
             latency_ms: lat.clone(),
             service_ms: lat.clone(),
             steps: vec![StepWindow {

@@ -1,10 +1,11 @@
 //! The whole run's figures, added up exactly from its windows.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{HistError, HistSummary, Window, merge};
+use crate::record::{Counts, HistError, HistSummary, Window, as_totals, merge};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct StepTotals {
@@ -17,23 +18,34 @@ pub struct StepTotals {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Totals {
-    pub attempts: u64,
-    pub first_attempts: u64,
-    pub retries: u64,
-    pub logins_ok: u64,
-    pub logins_failed: u64,
-    pub clients_gave_up: u64,
-    pub throttled: u64,
-    pub unstarted: u64,
-    pub relogins: u64,
-    pub keepalives_ok: u64,
-    pub keepalives_failed: u64,
+    /// Every window's counts added up. Written inline, `gave_up` as `clients_gave_up`.
+    #[serde(flatten, with = "as_totals")]
+    pub counts: Counts,
     /// Attempts sent ÷ logins wanted (first attempts).
     pub retry_amplification: f64,
     pub outcomes: BTreeMap<String, u64>,
     pub latency_ms: HistSummary,
     pub service_ms: HistSummary,
     pub steps: Vec<StepTotals>,
+    /// The waits the target asked for with `Retry-After`, over the whole run.
+    #[serde(default)]
+    pub retry_after_ms: HistSummary,
+}
+
+/// `t.attempts` reads the counts: the readers in report predate `Counts` and keep their
+/// spelling while the re-layout (issue #16) is in flight.
+impl Deref for Totals {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+impl DerefMut for Totals {
+    fn deref_mut(&mut self) -> &mut Counts {
+        &mut self.counts
+    }
 }
 
 impl Totals {
@@ -41,28 +53,20 @@ impl Totals {
     pub fn of(windows: &[Window]) -> Result<Totals, HistError> {
         let mut t = Totals::default();
         for w in windows {
-            t.attempts += w.attempts;
-            t.first_attempts += w.first_attempts;
-            t.retries += w.retries;
-            t.logins_ok += w.logins_ok;
-            t.logins_failed += w.logins_failed;
-            t.clients_gave_up += w.gave_up;
-            t.throttled += w.throttled;
-            t.unstarted += w.unstarted;
-            t.relogins += w.relogins;
-            t.keepalives_ok += w.keepalives_ok;
-            t.keepalives_failed += w.keepalives_failed;
+            t.counts += &w.counts;
             for (k, v) in &w.outcomes {
                 *t.outcomes.entry(k.clone()).or_default() += v;
             }
         }
-        t.retry_amplification = if t.first_attempts > 0 {
-            t.attempts as f64 / t.first_attempts as f64
+        let c = &t.counts;
+        t.retry_amplification = if c.first_attempts > 0 {
+            c.attempts as f64 / c.first_attempts as f64
         } else {
             0.0
         };
         t.latency_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.latency_ms))?);
         t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
+        t.retry_after_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.retry_after_ms))?);
         let names: Vec<String> = windows
             .iter()
             .find(|w| !w.steps.is_empty())

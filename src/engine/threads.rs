@@ -3,12 +3,14 @@
 //! recorder, on its own single-threaded runtime, with no state shared on the hot path.
 //! Their windows are merged exactly at the end, as shards of a distributed run are.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot};
+use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot, panic_message};
 use crate::outcome::StopReason;
 use crate::plan::Plan;
 use crate::profile::Profile;
@@ -42,8 +44,12 @@ pub async fn run(
 ) -> Result<EngineOutput, ThreadsError> {
     if threads <= 1 {
         // The engine's one task does all the I/O; tokio's per-task budget would only
-        // make it yield every 128 socket operations.
-        return Ok(tokio::task::unconstrained(engine::run(p, plan, transport, opts, progress)).await);
+        // make it yield every 128 socket operations. The engine keeps what it recorded
+        // through a panic in its loop; one outside it still yields a report.
+        let run = tokio::task::unconstrained(engine::run(p, plan, transport, opts, progress));
+        let out = AssertUnwindSafe(run).catch_unwind().await;
+        return Ok(out
+            .unwrap_or_else(|panic| EngineOutput::failed(format!("the engine panicked: {}", panic_message(&*panic)))));
     }
     // A shared start a little ahead, so that no thread begins late on its first sends.
     let start = opts.start.unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
@@ -79,9 +85,11 @@ pub async fn run(
                         return;
                     }
                 };
-                let out = rt.block_on(tokio::task::unconstrained(engine::run(
-                    &p, &mine, transport, opts_t, &mut slot,
-                )));
+                let run = tokio::task::unconstrained(engine::run(&p, &mine, transport, opts_t, &mut slot));
+                // As on one thread: a panic outside the engine's loop still yields a report.
+                let out = catch_unwind(AssertUnwindSafe(|| rt.block_on(run))).unwrap_or_else(|panic| {
+                    EngineOutput::failed(format!("engine thread {t} panicked: {}", panic_message(&*panic)))
+                });
                 let _ = tx.send(Ok(out));
             })
             .map_err(|e| ThreadsError::Start(t, e))?;
@@ -134,12 +142,9 @@ fn sum(all: &[Snapshot]) -> Snapshot {
     for a in all {
         s.elapsed = s.elapsed.max(a.elapsed);
         s.planned = s.planned.max(a.planned);
-        s.attempts += a.attempts;
-        s.logins_ok += a.logins_ok;
-        s.failed += a.failed;
+        s.counts += &a.counts;
         s.in_flight += a.in_flight;
         s.locked_out += a.locked_out;
-        s.gave_up += a.gave_up;
         s.offered_rate += a.offered_rate;
         s.achieved_rate += a.achieved_rate;
         s.last_p99_ms = match (s.last_p99_ms, a.last_p99_ms) {
@@ -156,6 +161,17 @@ fn sum(all: &[Snapshot]) -> Snapshot {
     s
 }
 
+/// How a run of several engines ended: failed if one failed, else interrupted if one
+/// was, else completed.
+fn worse(a: StopReason, b: StopReason) -> StopReason {
+    let rank = |s| match s {
+        StopReason::Completed => 0,
+        StopReason::Interrupted => 1,
+        StopReason::Failed => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
 /// The engines' outputs as one: windows merge exactly (counts and histograms add, the
 /// gauges add because the parts own disjoint clients). The target's metrics come from
 /// the first engine, the only one that scrapes them.
@@ -170,11 +186,7 @@ fn merge(outs: Vec<EngineOutput>) -> Result<EngineOutput, String> {
                 None => all.windows.push(w),
             }
         }
-        all.stop = if all.stop == StopReason::Interrupted || o.stop == StopReason::Interrupted {
-            StopReason::Interrupted
-        } else {
-            StopReason::Completed
-        };
+        all.stop = worse(all.stop, o.stop);
         all.started_at = all.started_at.min(o.started_at);
         all.ended = all.ended.max(o.ended);
         all.stats.add(&o.stats);

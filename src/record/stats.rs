@@ -1,23 +1,42 @@
 //! The generator's own figures: what it could not start, what it abandoned, what it
-//! sent besides logins. They add over engine threads and shards.
+//! sent besides logins, who was still waiting when it stopped, and what broke an engine
+//! that failed. They add over engine
+//! threads and shards.
 
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct EngineStats {
-    /// Attempts that were still in flight when the drain gave up on them.
-    pub abandoned: u64,
-    pub unstarted: u64,
-    pub throttled: u64,
-    pub keepalives_sent: u64,
-    pub on_reboot_sent: u64,
-    /// Scrapes of the target's metrics that failed.
-    pub scrape_errors: u64,
-    /// Engine threads that generated the run (added up over merged shards).
-    #[serde(default = "one")]
-    pub threads: u32,
-    /// The first failure of each connection-level class, in words (`tls` →
-    /// "invalid peer certificate: UnknownIssuer").
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub failure_examples: std::collections::BTreeMap<String, String>,
+use std::collections::BTreeMap;
+
+use super::counts::tally;
+
+tally! {
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+    pub struct EngineStats {
+        /// Attempts that were still in flight when the drain gave up on them.
+        pub abandoned: u64,
+        pub unstarted: u64,
+        pub throttled: u64,
+        pub keepalives_sent: u64,
+        pub on_reboot_sent: u64,
+        /// Scrapes of the target's metrics that failed.
+        pub scrape_errors: u64,
+        /// Engine threads that generated the run (added up over merged shards).
+        #[serde(default = "one")]
+        pub threads: u32,
+        /// The first failure of each connection-level class, in words (`tls` →
+        /// "invalid peer certificate: UnknownIssuer").
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub failure_examples: BTreeMap<String, String>,
+        /// Clients whose next attempt was still waiting on a `Retry-After` when the run
+        /// ended (the target asked for longer than their backoff): never sent.
+        #[serde(default)]
+        pub waiting_retry_after: u64,
+        /// Clients whose next attempt was still waiting on their own backoff then.
+        #[serde(default)]
+        pub waiting_backoff: u64,
+        /// What stopped an engine that failed (a panic on the engine path), in words;
+        /// the report then holds what that engine recorded until it failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub failures: Vec<String>,
+    }
 }
 
 fn one() -> u32 {
@@ -25,17 +44,8 @@ fn one() -> u32 {
 }
 
 impl EngineStats {
-    /// Adds the counts of another engine of the same run (a thread, or a shard).
+    /// Adds the figures of another engine of the same run (a thread, or a shard).
     pub fn add(&mut self, o: &EngineStats) {
-        self.abandoned += o.abandoned;
-        self.unstarted += o.unstarted;
-        self.throttled += o.throttled;
-        self.keepalives_sent += o.keepalives_sent;
-        self.on_reboot_sent += o.on_reboot_sent;
-        self.scrape_errors += o.scrape_errors;
-        self.threads += o.threads;
-        for (k, v) in &o.failure_examples {
-            self.failure_examples.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+        *self += o;
     }
 }

@@ -108,7 +108,7 @@ pub fn markdown(report: &Report) -> Option<String> {
             "Retry amplification after the trigger",
             recovery.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×")),
         ),
-        ("Clients that gave up", totals.clients_gave_up.to_string()),
+        ("Clients that gave up", totals.counts.gave_up.to_string()),
         (
             "Login latency p50 / p99 / max",
             format!(

@@ -118,7 +118,7 @@ fn figures(r: &Report) -> String {
         thousands(t.retries),
         thousands(t.logins_ok),
         thousands(t.logins_failed),
-        thousands(t.clients_gave_up)
+        thousands(t.counts.gave_up)
     );
     let ok_pct = if t.attempts > 0 {
         100.0 * t.logins_ok as f64 / t.attempts as f64

@@ -169,7 +169,8 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         description: p.description.clone(),
         seed: p.seed,
         started_at: humantime::format_rfc3339_seconds(out.started_at).to_string(),
-        interrupted: out.stop == StopReason::Interrupted,
+        // A failed engine, like an interrupted one, covers only part of the plan.
+        interrupted: out.stop != StopReason::Completed,
         stop_reason: out.stop,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),

@@ -10,13 +10,19 @@
 //! (the parser hyper itself uses), inside the task that scheduled it.
 
 use std::io::Write as _;
-use std::time::Duration;
 
+use super::retry_after::RetryAfter;
 use crate::profile::{Step, Vars};
 
 /// The longest response head read before the answer is called malformed.
 pub const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
+/// The most body bytes read of one answer (16 MiB): a login's answer is small, and a
+/// target that streams without end must not hold an attempt (or memory) for it.
+pub const MAX_BODY: u64 = 16 << 20;
+/// Informational (1xx) answers skipped before the final one; past these the answer is
+/// bad (a target may send `100 Continue` without end).
+pub const MAX_INFORMATIONAL: u32 = 4;
 
 /// Appends the request of `step` to `out`.
 pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut Vec<u8>, scratch: &mut String) {
@@ -85,7 +91,7 @@ pub enum Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub status: u16,
-    pub retry_after: Option<Duration>,
+    pub retry_after: Option<RetryAfter>,
     pub framing: Framing,
     /// The server will close the connection (or did not speak HTTP/1.1 keep-alive).
     pub close: bool,
@@ -99,10 +105,18 @@ pub enum BadResponse {
     Parse,
     #[error("response head longer than {MAX_HEAD} bytes")]
     HeadTooLong,
+    #[error("more than {MAX_HEADERS} header fields")]
+    TooManyHeaders,
     #[error("invalid content-length")]
     Length,
+    #[error("content-length {0} is more than the 16 MiB read of an answer")]
+    LengthTooLong(u64),
+    #[error("body longer than the 16 MiB read of an answer")]
+    BodyTooLong,
     #[error("invalid chunked body")]
     Chunk,
+    #[error("more than {MAX_INFORMATIONAL} informational (1xx) answers before the final one")]
+    Informational,
 }
 
 /// Reads a response head from the start of `buf`: `Ok(None)` until all of it has
@@ -114,7 +128,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, BadRes
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(BadResponse::HeadTooLong),
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(BadResponse::HeadTooLong),
+        Err(httparse::Error::TooManyHeaders) => return Err(BadResponse::TooManyHeaders),
         Err(_) => return Err(BadResponse::Parse),
     };
     let status = r.code.ok_or(BadResponse::Parse)?;
@@ -150,11 +164,7 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, BadRes
                 }
             }
         } else if h.name.eq_ignore_ascii_case("retry-after") {
-            retry_after = std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
+            retry_after = Some(RetryAfter::parse(v));
         }
     }
     let framing = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
@@ -162,6 +172,9 @@ pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, BadRes
     } else if chunked {
         Framing::Chunked
     } else if let Some(n) = length {
+        if n > MAX_BODY {
+            return Err(BadResponse::LengthTooLong(n));
+        }
         if n == 0 { Framing::Empty } else { Framing::Length(n) }
     } else {
         close = true;
@@ -218,6 +231,7 @@ impl Chunked {
                     _ => return Err(BadResponse::Chunk),
                 },
                 Chunked::SizeLf(n) => match b {
+                    _ if n > MAX_BODY => return Err(BadResponse::BodyTooLong),
                     b'\n' if n == 0 => Chunked::Trailer(true),
                     b'\n' => Chunked::Data(n),
                     _ => return Err(BadResponse::Chunk),
@@ -265,6 +279,8 @@ fn hex(b: u8) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::profile::Template;
 
@@ -346,7 +362,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             (h.status, h.retry_after, h.framing),
-            (503, Some(Duration::from_millis(2500)), Framing::Empty)
+            (
+                503,
+                Some(RetryAfter::Delay(Duration::from_millis(2500))),
+                Framing::Empty
+            )
         );
         let h = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false)
             .unwrap()
@@ -372,7 +392,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(h.retry_after, None);
+        assert_eq!(h.retry_after, Some(RetryAfter::Invalid));
     }
 
     #[test]
@@ -392,6 +412,21 @@ mod tests {
         let mut long = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
         long.resize(MAX_HEAD + 10, b'a');
         assert_eq!(parse_head(&long, false), Err(BadResponse::HeadTooLong));
+    }
+
+    #[test]
+    fn bounds_what_a_target_may_announce() {
+        let many = format!("HTTP/1.1 200 OK\r\n{}", "x: y\r\n".repeat(MAX_HEADERS + 1));
+        assert_eq!(parse_head(many.as_bytes(), false), Err(BadResponse::TooManyHeaders));
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n", false),
+            Err(BadResponse::LengthTooLong(1 << 30))
+        );
+        let at_cap = format!("HTTP/1.1 200 OK\r\ncontent-length: {MAX_BODY}\r\n\r\n");
+        let h = parse_head(at_cap.as_bytes(), false).unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Length(MAX_BODY));
+        assert_eq!(Chunked::default().feed(b"40000000\r\n"), Err(BadResponse::BodyTooLong));
+        assert!(Chunked::default().feed(b"ffffffffffffffffff\r\n").is_err());
     }
 
     #[test]

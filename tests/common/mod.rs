@@ -27,6 +27,8 @@ pub struct Script {
     pub stall_at: Option<Duration>,
     /// Fail every request (503, no Retry-After) between these instants from server start.
     pub outage: Option<(Duration, Duration)>,
+    /// Answer every request this much later.
+    pub delay: Option<Duration>,
 }
 
 pub struct Target {
@@ -46,6 +48,9 @@ struct S {
 
 async fn handle(State(s): State<Arc<S>>, _h: HeaderMap, body: Bytes) -> Response {
     s.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(d) = s.script.delay {
+        tokio::time::sleep(d).await;
+    }
     let now = s.start.elapsed();
     if let Some((from, to)) = s.script.outage
         && now >= from

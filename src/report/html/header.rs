@@ -131,7 +131,7 @@ impl Header {
                 "{} ok · {} failed · {} gave up",
                 thousands(t.logins_ok),
                 thousands(t.logins_failed),
-                thousands(t.clients_gave_up)
+                thousands(t.counts.gave_up)
             ),
         ));
         Header {

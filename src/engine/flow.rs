@@ -1,0 +1,153 @@
+//! Flows: one client's requests (a login, a keepalive, an on-reboot call) as a future
+//! that the engine's one task polls, and the keep-alive pools that pooled flows take
+//! their connection from.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+use super::timer;
+use crate::profile::{Step, Vars};
+use crate::transport::{Conn, FlowResult, Transport};
+
+/// What a flow is for, carried through it to its completion.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum JobKind {
+    Login {
+        client: u32,
+        intended: Duration,
+        first: bool,
+    },
+    Keepalive {
+        client: u32,
+        epoch: u16,
+        intended: Duration,
+    },
+    /// Fire and forget: a rebooting machine does not wait for the answer.
+    OnReboot,
+}
+
+/// A flow ready to go, or waiting in its node's pool for a connection.
+pub(super) struct Job {
+    pub kind: JobKind,
+    pub steps: Arc<[Step]>,
+    pub vars: Vars,
+    pub pooled: bool,
+    /// Dispatch: a wait for a pooled connection counts from here.
+    pub started: Instant,
+}
+
+/// A finished flow, with its connection if that can carry another request.
+pub(super) struct Flowed {
+    pub kind: JobKind,
+    pub pooled: bool,
+    pub res: FlowResult,
+    pub conn: Option<Conn>,
+}
+
+/// Keep-alive connections to one node; at most `max_connections` in use at once. An
+/// attempt that waits for a connection waits on its own clock: its latency counts from
+/// its intended instant, so a saturated pool shows instead of hiding.
+#[derive(Default)]
+pub(super) struct NodePool {
+    idle: Vec<Conn>,
+    busy: usize,
+    waiting: VecDeque<Job>,
+}
+
+impl NodePool {
+    /// The job with a connection (idle, or none: it opens one) if fewer than `max` are
+    /// in use; otherwise it queues until one is handed back.
+    pub fn check_out(&mut self, job: Job, max: usize) -> Option<(Job, Option<Conn>)> {
+        if self.busy < max {
+            self.busy += 1;
+            let conn = take_idle(&mut self.idle, job.started);
+            Some((job, conn))
+        } else {
+            self.waiting.push_back(job);
+            None
+        }
+    }
+
+    /// A pooled flow ended, handing back its connection if reusable; the next job
+    /// waiting, if any, goes with a connection.
+    pub fn check_in(&mut self, conn: Option<Conn>) -> Option<(Job, Option<Conn>)> {
+        self.busy = self.busy.saturating_sub(1);
+        if let Some(c) = conn {
+            self.idle.push(c);
+        }
+        let job = self.waiting.pop_front()?;
+        self.busy += 1;
+        let conn = take_idle(&mut self.idle, Instant::now());
+        Some((job, conn))
+    }
+}
+
+/// The most recently returned idle connection that is still open.
+fn take_idle(idle: &mut Vec<Conn>, now: Instant) -> Option<Conn> {
+    while let Some(c) = idle.pop() {
+        if c.still_open(now) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// The run's safety ceiling on login requests per second, this engine's share of it.
+pub(super) fn limiter(max_rate: Option<f64>, share: u32) -> Option<DefaultDirectRateLimiter> {
+    let r = NonZeroU32::new((max_rate? / share as f64).round().max(1.0) as u32)?;
+    // A ceiling, not a budget: at most 10 ms worth of requests in a burst.
+    let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("at least 1");
+    Some(RateLimiter::direct(Quota::per_second(r).allow_burst(burst)))
+}
+
+/// Polls the flow set for completions: at most `max` of them, and for about the
+/// timer's resolution at most (a completion may carry CPU work, a TLS handshake say,
+/// and the schedule must not wait behind a long batch of them). Only ever returns
+/// pending when none is ready (the waker is then registered).
+pub(super) fn poll_completions<F: Future<Output = Flowed>>(
+    flows: &mut FuturesUnordered<F>,
+    cx: &mut Context<'_>,
+    out: &mut Vec<Flowed>,
+    max: usize,
+) -> Poll<()> {
+    let began = std::time::Instant::now();
+    while out.len() < max {
+        match flows.poll_next_unpin(cx) {
+            Poll::Ready(Some(f)) => out.push(f),
+            Poll::Ready(None) | Poll::Pending => break,
+        }
+        if began.elapsed() >= timer::RESOLUTION {
+            break;
+        }
+    }
+    if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
+}
+
+/// One flow. It borrows the transport and the limiter, which outlive the flow set: a
+/// clone of their `Arc` per request would write the reference count that every engine
+/// thread shares, on every request.
+pub(super) async fn run_job(
+    t: &Transport,
+    limiter: Option<&DefaultDirectRateLimiter>,
+    job: Job,
+    conn: Option<Conn>,
+) -> Flowed {
+    if let (Some(l), JobKind::Login { .. }) = (limiter, job.kind) {
+        l.until_ready().await;
+    }
+    let (res, conn) = t.flow(&job.steps, job.vars, conn, job.started).await;
+    Flowed {
+        kind: job.kind,
+        pooled: job.pooled,
+        res,
+        conn,
+    }
+}

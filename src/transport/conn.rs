@@ -1,0 +1,298 @@
+//! One connection and its buffers: a byte stream (plain TCP, or TLS over it), a request
+//! composed in place, and an answer read whole so that the connection can carry the
+//! next one. The bytes themselves are http1.rs's.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+
+use super::Dest;
+use super::failure::{Cause, Failure};
+use super::http1::{self, BadResponse, Chunked, Framing, Head, compose, parse_head};
+use super::retry_after::RetryAfter;
+use super::tls::classify_tls;
+use crate::outcome::Class;
+use crate::profile::{Step, Vars};
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+#[derive(Debug)]
+pub(super) enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Io {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One open connection, with the buffers its requests and answers pass through.
+#[derive(Debug)]
+pub struct Conn {
+    stream: Io,
+    /// Received bytes not yet consumed: `buf[..filled]`.
+    buf: Vec<u8>,
+    filled: usize,
+    out: Vec<u8>,
+    scratch: String,
+    /// False once the connection cannot carry another request (closed, cut, or the
+    /// server said `Connection: close`).
+    pub(super) reusable: bool,
+    pub(super) idle_since: Instant,
+    /// The current answer's head has arrived and its body is being read: a timeout
+    /// now is a body too slow, not a target that did not answer.
+    pub(super) in_body: bool,
+}
+
+/// A connection idle longer than this is checked for a close by the server before reuse
+/// (a syscall: under load connections come back within microseconds and skip it).
+const STALE_AFTER: Duration = Duration::from_millis(100);
+
+impl Conn {
+    pub(super) async fn open(
+        addr: SocketAddr,
+        tls: Option<(&TlsConnector, &ServerName<'static>)>,
+    ) -> Result<Conn, Failure> {
+        let tcp = TcpStream::connect(addr).await.map_err(Failure::io)?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match tls {
+            None => Io::Plain(tcp),
+            Some((connector, name)) => Io::Tls(Box::new(connector.connect(name.clone(), tcp).await.map_err(|e| {
+                Failure {
+                    class: classify_tls(&e),
+                    cause: Cause::Io(e),
+                }
+            })?)),
+        };
+        Ok(Conn {
+            stream,
+            buf: vec![0; 4096],
+            filled: 0,
+            out: Vec::with_capacity(512),
+            scratch: String::with_capacity(128),
+            reusable: true,
+            idle_since: Instant::now(),
+            in_body: false,
+        })
+    }
+
+    pub fn is_reusable(&self) -> bool {
+        self.reusable
+    }
+
+    /// Whether a connection taken from the idle pool can still carry a request: one that
+    /// has been idle a while may have been closed by the server meanwhile.
+    pub fn still_open(&self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.idle_since) < STALE_AFTER {
+            return true;
+        }
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        // Non-blocking (tokio's sockets are): no data and no close is WouldBlock.
+        match socket2::SockRef::from(self.stream.tcp()).peek(&mut probe) {
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            // A close (0), or bytes nobody asked for: either way not reusable.
+            Ok(_) => false,
+        }
+    }
+
+    /// Sends one request and reads its whole answer; returns the status and Retry-After.
+    pub(super) async fn exchange(
+        &mut self,
+        step: &Step,
+        d: &Dest,
+        vars: Vars,
+    ) -> Result<(u16, Option<RetryAfter>), Failure> {
+        self.in_body = false;
+        self.out.clear();
+        compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
+        self.stream.write_all(&self.out).await.map_err(Failure::io)?;
+        let head = self.read_head(step.method == http::Method::HEAD).await?;
+        self.in_body = true;
+        // The body is read whole: the connection can then be reused, and a cut body shows.
+        self.read_body(head.framing).await?;
+        if head.close || self.filled > 0 {
+            // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
+            self.reusable = false;
+        } else if let Io::Plain(s) = &self.stream {
+            // The answer is whole and nothing else is due until the next request: forget
+            // the stale read readiness rather than pay a read that would block. (Not
+            // under TLS: the session may hold records read ahead of the answer.)
+            let _ = s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        }
+        Ok((head.status, head.retry_after))
+    }
+
+    /// Reads up to the head of the final answer, past a few informational (1xx) ones.
+    async fn read_head(&mut self, head_request: bool) -> Result<Head, Failure> {
+        let mut informational = 0;
+        loop {
+            if self.filled > 0 {
+                match parse_head(&self.buf[..self.filled], head_request) {
+                    Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => {
+                        informational += 1;
+                        if informational > http1::MAX_INFORMATIONAL {
+                            return Err(self.bad(BadResponse::Informational));
+                        }
+                        self.consume(h.len);
+                        continue;
+                    }
+                    Ok(Some(h)) => {
+                        self.consume(h.len);
+                        return Ok(h);
+                    }
+                    Ok(None) => {}
+                    Err(bad) => return Err(self.bad(bad)),
+                }
+            }
+            // Closed before a whole answer: the server dropped the request.
+            if self.fill().await? == 0 {
+                self.reusable = false;
+                return Err(Failure {
+                    class: Class::Reset,
+                    cause: Cause::ClosedEarly,
+                });
+            }
+        }
+    }
+
+    /// Reads (and drops) the body; at most `MAX_BODY` bytes of it, whatever the framing.
+    async fn read_body(&mut self, framing: Framing) -> Result<(), Failure> {
+        match framing {
+            Framing::Empty => {}
+            // The head's parse refused a length over MAX_BODY.
+            Framing::Length(n) => {
+                let mut left = n;
+                loop {
+                    let take = left.min(self.filled as u64);
+                    self.consume(take as usize);
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                    if self.fill().await? == 0 {
+                        self.reusable = false;
+                        return Err(Failure::body(Cause::CutBody));
+                    }
+                }
+            }
+            Framing::Chunked => {
+                let mut c = Chunked::default();
+                let mut read = 0u64;
+                loop {
+                    let used = match c.feed(&self.buf[..self.filled]) {
+                        Ok(used) => used,
+                        Err(bad) => return Err(self.bad(bad)),
+                    };
+                    self.consume(used);
+                    read += used as u64;
+                    if c.is_done() {
+                        break;
+                    }
+                    if read > http1::MAX_BODY {
+                        return Err(self.bad(BadResponse::BodyTooLong));
+                    }
+                    if self.fill().await? == 0 {
+                        self.reusable = false;
+                        return Err(Failure::body(Cause::CutBody));
+                    }
+                }
+            }
+            Framing::UntilClose => {
+                let mut read = 0u64;
+                loop {
+                    read += self.filled as u64;
+                    self.filled = 0;
+                    if read > http1::MAX_BODY {
+                        return Err(self.bad(BadResponse::BodyTooLong));
+                    }
+                    if self.fill().await? == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer cannot be read: a `body` failure, and the connection is not reused.
+    fn bad(&mut self, why: BadResponse) -> Failure {
+        self.reusable = false;
+        Failure::body(Cause::Bad(why))
+    }
+
+    /// Reads more bytes; 0 means the server closed the connection.
+    async fn fill(&mut self) -> Result<usize, Failure> {
+        if self.filled == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(http1::MAX_HEAD * 2);
+            if grown == self.buf.len() {
+                // A head that long is rejected by the parser before this.
+                self.reusable = false;
+                return Err(Failure::body(Cause::Bad(http1::BadResponse::HeadTooLong)));
+            }
+            self.buf.resize(grown, 0);
+        }
+        match self.stream.read(&mut self.buf[self.filled..]).await {
+            Ok(n) => {
+                self.filled += n;
+                Ok(n)
+            }
+            Err(e) => {
+                self.reusable = false;
+                Err(Failure::io(e))
+            }
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if n >= self.filled {
+            self.filled = 0;
+        } else {
+            self.buf.copy_within(n..self.filled, 0);
+            self.filled -= n;
+        }
+    }
+}

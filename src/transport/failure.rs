@@ -1,0 +1,113 @@
+//! Why a request failed, in words: the class it is counted under and the cause a
+//! person reads, and the first example of each class that the report keeps.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::http1;
+use crate::outcome::Class;
+
+pub fn classify_io(e: &io::Error) -> Class {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => Class::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => Class::Reset,
+        K::TimedOut => Class::Timeout,
+        _ => Class::Connect,
+    }
+}
+
+/// Why a request failed: its class, and the cause that says why in words.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub class: Class,
+    pub cause: Cause,
+}
+
+#[derive(Debug)]
+pub(super) enum Cause {
+    Io(io::Error),
+    Bad(http1::BadResponse),
+    ClosedEarly,
+    CutBody,
+}
+
+impl Failure {
+    pub fn io(e: io::Error) -> Failure {
+        Failure {
+            class: classify_io(&e),
+            cause: Cause::Io(e),
+        }
+    }
+
+    pub fn body(cause: Cause) -> Failure {
+        Failure {
+            class: Class::Body,
+            cause,
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Io(e) => {
+                write!(f, "{e}")?;
+                let unknown_issuer = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| {
+                        matches!(
+                            r,
+                            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                        )
+                    });
+                if unknown_issuer {
+                    f.write_str(
+                        " (trust its issuer with target.tls.ca, or set target.tls.verify: false for a test target)",
+                    )?;
+                }
+                Ok(())
+            }
+            Cause::Bad(b) => write!(f, "{b}"),
+            Cause::ClosedEarly => f.write_str("the server closed the connection before a whole answer"),
+            Cause::CutBody => f.write_str("the server closed the connection in the middle of the body"),
+        }
+    }
+}
+
+/// The first failure of each class, in words: a report that counts 20,000 `tls`
+/// failures also says what the first one was. Costs one atomic load per failure after
+/// the first of its class, nothing on success.
+#[derive(Debug, Default)]
+pub(super) struct Examples {
+    seen: AtomicU32,
+    list: Mutex<BTreeMap<String, String>>,
+}
+
+impl Examples {
+    pub fn note(&self, class: Class, why: impl FnOnce() -> String) {
+        let bit = 1u32
+            << match class {
+                Class::Timeout => 0,
+                Class::Refused => 1,
+                Class::Reset => 2,
+                Class::Tls => 3,
+                Class::Body => 4,
+                Class::Connect => 5,
+                _ => return,
+            };
+        // A plain load first: in a failure storm the bit is set, and threads sharing
+        // the transport then only read the line.
+        if self.seen.load(Ordering::Relaxed) & bit == 0 && self.seen.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            let mut l = self.list.lock().unwrap_or_else(|e| e.into_inner());
+            l.insert(class.to_string(), why());
+        }
+    }
+
+    pub fn list(&self) -> BTreeMap<String, String> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

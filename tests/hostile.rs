@@ -1,0 +1,273 @@
+//! Hostile targets: what a broken or malicious server may send back. Whatever it does,
+//! the run finishes near its planned time (its end plus one timeout), with a report,
+//! and every attempt counted under the class that says what happened: never a panic,
+//! never an engine thread lost.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use common::{load, read_request};
+use stampede::report::Report;
+use stampede::run::{RunOptions, run};
+
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// Accepts the preflight check's connection, then nothing listens any more.
+    Refuse,
+    /// Reads the request, then resets the connection.
+    Reset,
+    /// Not HTTP.
+    Garbage,
+    /// A status line, then header lines without end.
+    EndlessHead,
+    /// A content-length of 1 GB, and bytes for as long as the client reads them.
+    HugeLength,
+    /// A chunked body without end.
+    EndlessChunked,
+    /// The head at once, then one byte of the body a second.
+    Drip,
+    /// Reads the request, answers nothing.
+    Silent,
+    /// `100 Continue`, again and again.
+    Informational,
+    /// A content-length shorter than the body that follows it.
+    ShortLength,
+    /// 503 with this `Retry-After`.
+    RetryAfter(&'static str),
+    /// Answers for 400 ms, then closes its listener and every connection.
+    DiesMidRun,
+}
+
+/// Every connection is served for this long at most: a test cannot hang on its server.
+const SERVE_AT_MOST: Duration = Duration::from_secs(6);
+
+/// The server's tasks end when this is dropped.
+struct Server {
+    addr: SocketAddr,
+    _tasks: JoinSet<()>,
+}
+
+async fn serve(kind: Hostile) -> Server {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        let began = Instant::now();
+        let mut conns = JoinSet::new();
+        while let Ok((s, _)) = l.accept().await {
+            if let Hostile::Refuse = kind {
+                // The preflight check's connection: then no one listens.
+                return;
+            }
+            if let Hostile::DiesMidRun = kind
+                && began.elapsed() > Duration::from_millis(400)
+            {
+                // Dropping the set cuts every connection; dropping the listener refuses
+                // every new one.
+                return;
+            }
+            conns.spawn(async move {
+                let _ = tokio::time::timeout(SERVE_AT_MOST, answer(s, kind)).await;
+            });
+        }
+    });
+    Server { addr, _tasks: tasks }
+}
+
+async fn answer(mut s: TcpStream, kind: Hostile) {
+    let mut buf = Vec::new();
+    while read_request(&mut s, &mut buf).await {
+        let head: &[u8] = match kind {
+            Hostile::Refuse | Hostile::DiesMidRun => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Hostile::Reset => {
+                let _ = s.set_zero_linger();
+                return;
+            }
+            Hostile::Garbage => b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+            Hostile::EndlessHead => b"HTTP/1.1 200 OK\r\n",
+            Hostile::HugeLength => b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
+            Hostile::EndlessChunked => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+            Hostile::Drip => b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n",
+            Hostile::Informational | Hostile::Silent => b"",
+            Hostile::ShortLength => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok, and more than was said",
+            Hostile::RetryAfter(v) => {
+                let a = format!("HTTP/1.1 503 Busy\r\nretry-after: {v}\r\ncontent-length: 0\r\n\r\n");
+                if s.write_all(a.as_bytes()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if s.write_all(head).await.is_err() {
+            return;
+        }
+        // What follows the head, until the client gives up (a write fails).
+        let (piece, pause): (Vec<u8>, u64) = match kind {
+            Hostile::EndlessHead => (b"x-more: and more\r\n".to_vec(), 0),
+            Hostile::HugeLength => (vec![b'z'; 64 * 1024], 0),
+            // 64 KiB chunks.
+            Hostile::EndlessChunked => ([b"10000\r\n".as_slice(), &[b'z'; 1 << 16], b"\r\n"].concat(), 0),
+            Hostile::Drip => (b"z".to_vec(), 1000),
+            Hostile::Silent => (Vec::new(), 1000),
+            Hostile::Informational => (b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(), 5),
+            _ => continue,
+        };
+        loop {
+            if s.write_all(&piece).await.is_err() {
+                return;
+            }
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(1);
+const PLANNED: Duration = Duration::from_secs(1);
+
+fn profile(addr: SocketAddr, retry: &str) -> String {
+    format!(
+        r#"
+name: hostile
+seed: 5
+target: {{ nodes: ["http://{addr}"], timeout: 1s, connection: fresh }}
+population: {{ simulate: 1 }}
+baseline: {{ duration: 1s, rate: 10/s }}
+client:
+  login: [ {{ name: get, request: GET /login }} ]
+  retry: {retry}
+observe: {{ window: 250ms, until_recovered: 0s }}
+"#
+    )
+}
+
+/// Runs one second of logins against `kind`; checks the run ended in time.
+async fn storm(kind: Hostile, retry: &str) -> Report {
+    let server = serve(kind).await;
+    let began = Instant::now();
+    let r = run(&load(&profile(server.addr, retry)), RunOptions::default(), &mut ())
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    let took = began.elapsed();
+    // The plan, one timeout for what was in flight, and slack for a loaded machine.
+    let bound = PLANNED + TIMEOUT + Duration::from_millis(1500);
+    assert!(took < bound, "{kind:?}: the run took {took:?}");
+    assert!(r.totals.counts.attempts > 0, "{kind:?}: {:?}", r.totals.outcomes);
+    r
+}
+
+/// Every attempt ended in `class`.
+async fn all(kind: Hostile, class: &str) -> Report {
+    let r = storm(kind, "{ policy: none }").await;
+    assert_eq!(
+        r.totals.outcomes.get(class),
+        Some(&r.totals.counts.attempts),
+        "{kind:?}: {:?}",
+        r.totals.outcomes
+    );
+    r
+}
+
+fn why(r: &Report, class: &str) -> String {
+    r.engine.stats.failure_examples.get(class).cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_target_that_stops_listening_is_refused() {
+    all(Hostile::Refuse, "refused").await;
+}
+
+#[tokio::test]
+async fn a_reset_is_a_reset() {
+    all(Hostile::Reset, "reset").await;
+}
+
+#[tokio::test]
+async fn garbage_and_an_endless_head_are_bad_bodies() {
+    let r = all(Hostile::Garbage, "body").await;
+    assert!(
+        why(&r, "body").contains("not an HTTP/1.x response"),
+        "{}",
+        why(&r, "body")
+    );
+    let r = all(Hostile::EndlessHead, "body").await;
+    assert!(why(&r, "body").contains("header"), "{}", why(&r, "body"));
+}
+
+#[tokio::test]
+async fn a_gigabyte_body_is_refused_at_its_head() {
+    let r = all(Hostile::HugeLength, "body").await;
+    assert!(why(&r, "body").contains("1073741824"), "{}", why(&r, "body"));
+}
+
+#[tokio::test]
+async fn an_endless_chunked_body_is_cut_at_the_cap() {
+    let r = all(Hostile::EndlessChunked, "body").await;
+    assert!(why(&r, "body").contains("MiB"), "{}", why(&r, "body"));
+}
+
+#[tokio::test]
+async fn a_timeout_says_whether_the_answer_began() {
+    let r = all(Hostile::Drip, "timeout").await;
+    assert_eq!(why(&r, "timeout"), "the body did not finish within 1s");
+    let r = all(Hostile::Silent, "timeout").await;
+    assert_eq!(why(&r, "timeout"), "no answer within 1s");
+}
+
+#[tokio::test]
+async fn informational_answers_without_end_are_a_bad_answer() {
+    let r = all(Hostile::Informational, "body").await;
+    assert!(why(&r, "body").contains("informational"), "{}", why(&r, "body"));
+}
+
+#[tokio::test]
+async fn a_short_content_length_ends_the_answer_where_it_says() {
+    all(Hostile::ShortLength, "ok").await;
+}
+
+#[tokio::test]
+async fn retry_after_values_out_of_any_range_are_bounded_or_ignored() {
+    let retry = "{ policy: fixed, base: 100ms, cap: 200ms, max_attempts: 3, honor_retry_after: true }";
+    // Not delay-seconds: ignored (the client's own backoff applies) and counted.
+    for bad in ["1e300", "-5"] {
+        let r = storm(Hostile::RetryAfter(bad), retry).await;
+        let t = &r.totals;
+        assert_eq!(
+            t.outcomes.get("http_503"),
+            Some(&t.counts.attempts),
+            "{bad}: {:?}",
+            t.outcomes
+        );
+        assert_eq!(t.counts.retry_after_invalid, t.counts.attempts, "{bad}");
+        assert!(t.counts.retries > 0, "{bad}: the backoff still applies");
+    }
+    // Delay-seconds past any clock: a wait, cut to the cap.
+    let r = storm(Hostile::RetryAfter("18446744073709551616"), retry).await;
+    let t = &r.totals;
+    assert_eq!(
+        t.outcomes.get("http_503_retry_after"),
+        Some(&t.counts.attempts),
+        "{:?}",
+        t.outcomes
+    );
+    assert_eq!(t.counts.retry_after_capped, t.counts.attempts);
+}
+
+#[tokio::test]
+async fn a_target_that_dies_mid_run_is_refused_from_then_on() {
+    let r = storm(Hostile::DiesMidRun, "{ policy: none }").await;
+    let o = &r.totals.outcomes;
+    assert!(o.get("ok").is_some_and(|&n| n > 0), "{o:?}");
+    assert!(o.get("refused").is_some_and(|&n| n > 0), "{o:?}");
+    let known = ["ok", "refused", "reset"];
+    assert!(o.keys().all(|k| known.contains(&k.as_str())), "{o:?}");
+}
