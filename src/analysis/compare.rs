@@ -196,7 +196,7 @@ pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &R
     };
     rows.push(s);
 
-    let amp = |r: &Recovery| fig(r.retry_amplification, |a| format!("{a:.2}×"));
+    let amp = |r: &Recovery| fig(r.figures.retry_amplification, |a| format!("{a:.2}×"));
     rows.push(row(
         "retry_amplification".into(),
         amp(base_rec),
@@ -215,8 +215,8 @@ pub fn compare(base: &[Window], base_rec: &Recovery, new: &[Window], new_rec: &R
     ));
     rows.push(row(
         "down_share".into(),
-        fig(base_rec.down_share, pct),
-        fig(new_rec.down_share, pct),
+        fig(base_rec.figures.down_share, pct),
+        fig(new_rec.figures.down_share, pct),
         Better::Lower,
         tol,
         0.01,

@@ -124,7 +124,11 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             let done: u64 = w.iter().map(|x| x.logins_ok + x.logins_failed).sum();
             value_or(ratio(ok, done), &share, "no completed logins")
         }
-        Metric::RetryAmplification => value_or(rec.retry_amplification, &|x| format!("{x:.2}×"), "no first attempts"),
+        Metric::RetryAmplification => value_or(
+            rec.figures.retry_amplification,
+            &|x| format!("{x:.2}×"),
+            "no first attempts",
+        ),
         Metric::AchievedRate => {
             let sent: u64 = w.iter().map(|x| x.first_attempts.saturating_sub(x.relogins)).sum();
             let v = ratio(sent, planned).unwrap_or(1.0);
@@ -141,8 +145,11 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
                 _ => Measure::Value(gave_up as f64, gave_up.to_string()),
             }
         }
-        Metric::DownShare => value_or(rec.down_share, &share, "no judged windows"),
-        Metric::PeakLockedOut => Measure::Value(rec.peak_locked_out as f64, rec.peak_locked_out.to_string()),
+        Metric::DownShare => value_or(rec.figures.down_share, &share, "no judged windows"),
+        Metric::PeakLockedOut => Measure::Value(
+            rec.figures.peak_locked_out as f64,
+            rec.figures.peak_locked_out.to_string(),
+        ),
         Metric::Verdict => unreachable!("verdicts are evaluated apart"),
     }
 }

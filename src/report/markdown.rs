@@ -106,7 +106,10 @@ pub fn markdown(report: &Report) -> Option<String> {
         ),
         (
             "Retry amplification after the trigger",
-            recovery.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×")),
+            recovery
+                .figures
+                .retry_amplification
+                .map_or("–".into(), |a| format!("{a:.2}×")),
         ),
         ("Clients that gave up", totals.counts.gave_up.to_string()),
         (
@@ -120,9 +123,9 @@ pub fn markdown(report: &Report) -> Option<String> {
         ),
         (
             "Down share after the trigger",
-            recovery.down_share.map_or("–".into(), pct),
+            recovery.figures.down_share.map_or("–".into(), pct),
         ),
-        ("Peak locked-out clients", recovery.peak_locked_out.to_string()),
+        ("Peak locked-out clients", recovery.figures.peak_locked_out.to_string()),
         ("SLO", recovery.slo.how.clone()),
     ];
     m.push_str("### Key figures\n\n| | |\n| --- | --- |\n");

@@ -69,23 +69,34 @@ impl LockedOut {
     }
 }
 
-pub(super) struct Figures {
+/// What was counted from the trigger on, as a `Recovery` carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Login attempts sent after the trigger.
     pub attempts: u64,
+    /// Clients that wanted to log in after the trigger.
     pub first_attempts: u64,
     pub retries: u64,
+    /// Successful logins after the trigger.
     pub goodput: u64,
+    /// Goodput ÷ attempts.
     pub goodput_share: Option<f64>,
+    /// Attempts ÷ first attempts after the trigger.
     pub retry_amplification: Option<f64>,
+    /// Unhealthy ÷ judged windows after the trigger.
     pub down_share: Option<f64>,
     pub peak_locked_out: u64,
     pub peak_locked_out_at_ms: Option<u64>,
+    /// The locked-out clients at the peak and at the end: given up, or still trying.
+    /// Absent from reports written before it was added.
+    #[serde(default)]
     pub locked_out: LockedOut,
 }
 
 impl Figures {
     /// Counts over the windows from the trigger on; the locked-out peak over every
     /// `observed` window (the earliest of equal peaks).
-    pub fn of(post: &Post, observed: &[&Window]) -> Figures {
+    pub(super) fn of(post: &Post, observed: &[&Window]) -> Figures {
         let sum = |f: fn(&Window) -> u64| post.windows.iter().map(|w| f(w)).sum::<u64>();
         let attempts = sum(|w| w.attempts);
         let first_attempts = sum(|w| w.first_attempts);

@@ -13,7 +13,7 @@ mod slo;
 mod summary;
 mod verdict;
 
-pub use figures::LockedOut;
+pub use figures::{Figures, LockedOut};
 pub use slo::min_requests_reachable;
 
 #[cfg(test)]
@@ -157,25 +157,9 @@ pub struct Recovery {
     /// For `metastable`: since when the offered load had been back at baseline while
     /// the target stayed down.
     pub metastable_since_ms: Option<u64>,
-    /// Login attempts sent after the trigger.
-    pub attempts: u64,
-    /// Clients that wanted to log in after the trigger.
-    pub first_attempts: u64,
-    pub retries: u64,
-    /// Successful logins after the trigger.
-    pub goodput: u64,
-    /// Goodput ÷ attempts.
-    pub goodput_share: Option<f64>,
-    /// Attempts ÷ first attempts after the trigger.
-    pub retry_amplification: Option<f64>,
-    /// Unhealthy ÷ judged windows after the trigger.
-    pub down_share: Option<f64>,
-    pub peak_locked_out: u64,
-    pub peak_locked_out_at_ms: Option<u64>,
-    /// The locked-out clients at the peak and at the end: given up, or still trying.
-    /// Absent from reports written before it was added.
-    #[serde(default)]
-    pub locked_out: LockedOut,
+    /// What was counted from the trigger on (written inline in report.json).
+    #[serde(flatten)]
+    pub figures: Figures,
     pub slo: SloUsed,
     pub baseline: Baseline,
     /// Things a reader should know (fixed defaults, observation cut short, ...).
@@ -298,16 +282,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         recovery_time_from_storm_end_ms: found.from_storm_end_ms,
         relapsed_at_ms: found.relapsed_at_ms,
         metastable_since_ms: found.metastable_since_ms,
-        attempts: figures.attempts,
-        first_attempts: figures.first_attempts,
-        retries: figures.retries,
-        goodput: figures.goodput,
-        goodput_share: figures.goodput_share,
-        retry_amplification: figures.retry_amplification,
-        down_share: figures.down_share,
-        peak_locked_out: figures.peak_locked_out,
-        peak_locked_out_at_ms: figures.peak_locked_out_at_ms,
-        locked_out: figures.locked_out,
+        figures,
         slo,
         baseline,
         notes,

@@ -66,7 +66,7 @@ fn recovers_after_the_storm_and_times_it_from_trigger_and_storm_end() {
     assert_eq!(r.summary, "Recovered 7s after the trigger (2s after the storm ended).");
     assert_eq!(r.health[6].reason, "p99 900ms > 500ms");
     // 7 unhealthy of 15 judged windows after the trigger.
-    assert!((r.down_share.unwrap() - 7.0 / 15.0).abs() < 1e-9);
+    assert!((r.figures.down_share.unwrap() - 7.0 / 15.0).abs() < 1e-9);
     assert_eq!(r.slo.hold_windows, 5);
     assert!(!r.slo.derived);
 }
@@ -130,7 +130,7 @@ fn quiet_windows_neither_break_nor_count_towards_a_hold() {
     let r = analyze(&w, &tl(2, 4, 16), &slo5(), S);
     assert_eq!(r.verdict, Verdict::NotRecovered);
     // Unjudged windows do not enter the down share: 4 unhealthy of 7 judged.
-    assert!((r.down_share.unwrap() - 4.0 / 7.0).abs() < 1e-9);
+    assert!((r.figures.down_share.unwrap() - 4.0 / 7.0).abs() < 1e-9);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn nothing_judged_after_the_trigger_is_insufficient_data() {
     let w = script("HHH qqqqqq");
     let r = analyze(&w, &tl(3, 5, 9), &slo5(), S);
     assert_eq!(r.verdict, Verdict::InsufficientData);
-    assert_eq!(r.down_share, None);
+    assert_eq!(r.figures.down_share, None);
     assert_eq!(r.recovery_time_ms, None);
 }
 
@@ -149,7 +149,7 @@ fn never_degraded_has_zero_recovery_time() {
     assert_eq!(r.verdict, Verdict::NeverDegraded);
     assert_eq!(r.recovery_time_ms, Some(0));
     assert_eq!(r.recovered_at_ms, None);
-    assert_eq!(r.down_share, Some(0.0));
+    assert_eq!(r.figures.down_share, Some(0.0));
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn metastable_when_load_is_back_but_retries_keep_it_down() {
         r.summary
     );
     // Retry amplification after the trigger: (3·1000 + 10·1000) ÷ (3·1000 + 10·100).
-    assert!((r.retry_amplification.unwrap() - 13_000.0 / 4_000.0).abs() < 1e-9);
+    assert!((r.figures.retry_amplification.unwrap() - 13_000.0 / 4_000.0).abs() < 1e-9);
     assert_eq!(r.health[8].retry_amplification, Some(10.0));
 }
 
@@ -295,10 +295,13 @@ fn figures_goodput_and_peak_locked_out() {
     w[4].locked_out = 70;
     w[5].locked_out = 70;
     let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
-    assert_eq!((r.peak_locked_out, r.peak_locked_out_at_ms), (70, Some(4_000)));
-    assert_eq!(r.attempts, 700);
-    assert_eq!(r.goodput, 600);
-    assert!((r.goodput_share.unwrap() - 600.0 / 700.0).abs() < 1e-9);
+    assert_eq!(
+        (r.figures.peak_locked_out, r.figures.peak_locked_out_at_ms),
+        (70, Some(4_000))
+    );
+    assert_eq!(r.figures.attempts, 700);
+    assert_eq!(r.figures.goodput, 600);
+    assert!((r.figures.goodput_share.unwrap() - 600.0 / 700.0).abs() < 1e-9);
     assert_eq!(r.health[2].phase, Phase::Storm);
     assert_eq!(r.health[4].phase, Phase::After);
     assert_eq!(r.health[1].phase, Phase::Baseline);
@@ -358,7 +361,7 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
         (x.locked_out, x.gave_up) = (locked_out, gave_up);
     }
     let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
-    let l = &r.locked_out;
+    let l = &r.figures.locked_out;
     assert_eq!(
         (l.peak, l.peak_at_ms, l.peak_gave_up, l.peak_trying),
         (70, Some(3_000), 10, 60)
@@ -373,11 +376,11 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
     );
     // A give-up counted early (in the window of the last attempt) never exceeds the gauge.
     w[3].gave_up = 100;
-    let l = analyze(&w, &tl(2, 4, 9), &slo5(), S).locked_out;
+    let l = analyze(&w, &tl(2, 4, 9), &slo5(), S).figures.locked_out;
     assert_eq!((l.peak_gave_up, l.peak_trying), (70, 0));
     // Reports written before the split still read.
     let mut v = serde_json::to_value(&r).unwrap();
     v.as_object_mut().unwrap().remove("locked_out");
     let back: Recovery = serde_json::from_value(v).unwrap();
-    assert_eq!(back.locked_out, LockedOut::default());
+    assert_eq!(back.figures.locked_out, LockedOut::default());
 }

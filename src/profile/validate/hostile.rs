@@ -48,7 +48,9 @@ fn check_all(cases: &[(&str, String, Want)], dir: &Path) {
                 (!hit).then(|| format!("no placed `{field}` problem holding `{text}` in:\n{e}"))
             }
         };
-        let verdict = verdict.or_else(|| (took > Duration::from_secs(1)).then(|| format!("took {took:?}")));
+        // A hang bound, not a speed target (the machine may be loaded): a quadratic
+        // parse of these documents takes tens of seconds.
+        let verdict = verdict.or_else(|| (took > Duration::from_secs(5)).then(|| format!("took {took:?}")));
         if let Some(v) = verdict {
             failed.push(format!("{label}: {v}"));
         }

@@ -201,20 +201,20 @@ fn subline(rec: &Recovery) -> Vec<String> {
 /// The recovery's key figures beside the verdict card.
 fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
     let mut out = Vec::new();
-    if let Some(a) = rec.retry_amplification {
+    if let Some(a) = rec.figures.retry_amplification {
         out.push(("retry amplification".into(), format!("{a:.2}×")));
     }
-    if let Some(g) = rec.goodput_share {
+    if let Some(g) = rec.figures.goodput_share {
         out.push(("attempts that logged in".into(), pct(g)));
     }
-    if let Some(d) = rec.down_share {
+    if let Some(d) = rec.figures.down_share {
         out.push(("windows unhealthy after trigger".into(), pct(d)));
     }
     out.push((
         "peak clients locked out".into(),
-        match rec.peak_locked_out_at_ms {
-            Some(at) => format!("{} at {}", thousands(rec.peak_locked_out), fmt_ms(at as f64)),
-            None => thousands(rec.peak_locked_out),
+        match rec.figures.peak_locked_out_at_ms {
+            Some(at) => format!("{} at {}", thousands(rec.figures.peak_locked_out), fmt_ms(at as f64)),
+            None => thousands(rec.figures.peak_locked_out),
         },
     ));
     out

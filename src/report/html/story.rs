@@ -104,8 +104,10 @@ fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
                 },
                 fmt_ms(p),
                 fmt_ms(p_at as f64),
-                thousands(rec.peak_locked_out),
-                rec.peak_locked_out_at_ms.map_or("–".into(), |t| fmt_ms(t as f64))
+                thousands(rec.figures.peak_locked_out),
+                rec.figures
+                    .peak_locked_out_at_ms
+                    .map_or("–".into(), |t| fmt_ms(t as f64))
             ),
             class: "bad",
         },
