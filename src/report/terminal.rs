@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{CUT_SHORT, Report, thresholds_failed};
 use crate::record::HistSummary;
-use crate::units::{fmt_ms, format_duration};
+use crate::units::{fmt_ms, format_duration, pct};
 
 /// `12,345`
 pub fn thousands(n: u64) -> String {
@@ -120,16 +120,27 @@ fn figures(r: &Report) -> String {
         thousands(t.logins_failed),
         thousands(t.counts.gave_up)
     );
-    let ok_pct = if t.attempts > 0 {
-        100.0 * t.logins_ok as f64 / t.attempts as f64
-    } else {
-        0.0
-    };
-    let _ = writeln!(
-        s,
-        "  success {ok_pct:.2}% of attempts · retry amplification {:.2}×",
+    // One name, one number: the figures named like the thresholds and the page are the
+    // recovery's (from the trigger on); the whole run's are labelled as such.
+    let ok_share = (t.attempts > 0).then(|| t.logins_ok as f64 / t.attempts as f64);
+    let whole = format!(
+        "whole run: {} of attempts logged in, {:.2}× attempts per client",
+        ok_share.map_or("–".into(), pct),
         t.retry_amplification
     );
+    match r.recovery.as_ref().map(|rec| &rec.figures) {
+        Some(f) => {
+            let _ = writeln!(
+                s,
+                "  {whole} · from the trigger: {} logged in, retry amplification {}",
+                f.goodput_share.map_or("–".into(), pct),
+                f.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×"))
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  {whole}");
+        }
+    }
     let _ = writeln!(s);
     s.push_str(&hist_row("latency (from intended)", &t.latency_ms));
     s.push_str(&hist_row("service time (from send)", &t.service_ms));
@@ -251,5 +262,16 @@ mod tests {
     #[test]
     fn sparkline_draws_the_shape() {
         assert_eq!(sparkline(&[0, 1, 2, 4, 8], 5), " ▂▃▅█");
+    }
+
+    #[test]
+    fn the_terminal_names_one_amplification_as_the_thresholds_and_the_page_do() {
+        let r = report(60, 40, "amp", "");
+        let f = &r.recovery.as_ref().unwrap().figures;
+        let from_trigger = format!("retry amplification {:.2}×", f.retry_amplification.unwrap());
+        let text = summary(&r);
+        assert!(text.contains(&from_trigger), "{text}");
+        assert!(text.contains("whole run: "), "{text}");
+        assert_eq!(text.matches("retry amplification").count(), 1, "{text}");
     }
 }
