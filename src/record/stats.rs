@@ -7,6 +7,17 @@ use std::collections::BTreeMap;
 
 use super::counts::tally;
 
+/// Above this p99 send lag (actual send − intended instant, ms) the generator fell
+/// behind its schedule: 10 ms is a hundredth of a default window, and already several
+/// times a fast target's service time.
+pub const BEHIND_P99_MS: f64 = 10.0;
+
+/// Did the generator fall behind its schedule (late sends, or attempts it could not
+/// start)? Its figures then understate the load asked for.
+pub fn fell_behind(send_lag_p99_ms: f64, unstarted: u64) -> bool {
+    send_lag_p99_ms > BEHIND_P99_MS || unstarted > 0
+}
+
 tally! {
     #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
     pub struct EngineStats {
@@ -47,5 +58,17 @@ impl EngineStats {
     /// Adds the figures of another engine of the same run (a thread, or a shard).
     pub fn add(&mut self, o: &EngineStats) {
         *self += o;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_at_more_than_ten_milliseconds_or_any_unstarted_attempt() {
+        assert!(!fell_behind(9.9, 0));
+        assert!(fell_behind(17.0, 0), "a 17 ms p99 went unflagged at 25 ms");
+        assert!(fell_behind(0.3, 1));
     }
 }

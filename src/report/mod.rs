@@ -131,8 +131,9 @@ pub struct EngineFacts {
     /// Series the profile asked to scrape that the target never exposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_series: Vec<String>,
-    /// True when the generator itself fell behind its schedule (p99 send lag over 25 ms
-    /// or attempts unstarted): the figures then understate the load asked for.
+    /// True when the generator itself fell behind its schedule (`record::fell_behind`:
+    /// p99 send lag over 10 ms, or attempts unstarted): the figures then understate the
+    /// load asked for.
     pub behind: bool,
 }
 

@@ -20,10 +20,6 @@ use crate::record::{HistError, HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::transport::{Transport, TransportError};
 
-/// Above this p99 send lag (ms), or with any attempt unstarted, the report says the
-/// generator fell behind its schedule.
-pub const BEHIND_P99_MS: f64 = 25.0;
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -141,7 +137,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let out = out?;
     let totals = Totals::of(&out.windows)?;
     let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
-    let behind = lag.p99 > BEHIND_P99_MS || out.stats.unstarted > 0;
+    let behind = crate::record::fell_behind(lag.p99, out.stats.unstarted);
     let missing_series: Vec<String> = p
         .target
         .metrics
