@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Recovery, ThresholdResult, Totals};
-use crate::outcome::StopReason;
+use crate::outcome::{AbortFacts, StopReason};
 use crate::plan::Part;
 use crate::record::{EngineStats, HistError, HistSummary, Window};
 
@@ -42,6 +42,9 @@ pub struct Report {
     pub started_at: String,
     pub interrupted: bool,
     pub stop_reason: StopReason,
+    /// The abort condition that stopped the run (`stop_reason: aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortFacts>,
     /// What was stormed, in words: node URLs or the embedded overlay.
     pub target: String,
     /// The profile as written (`${VAR}` unexpanded: no secrets).

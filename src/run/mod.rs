@@ -2,13 +2,19 @@
 //! its settings), start the target if it is embedded, build the plan, drive the engine,
 //! and assemble the report.
 
+pub mod abort;
 pub mod confirm;
 pub mod embedded;
+pub mod metrics;
+mod observe;
+pub mod series;
 pub mod shard;
 pub mod start;
+pub mod stream;
 pub mod sweep;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::{Timeline, Totals, analyze, evaluate};
@@ -56,6 +62,11 @@ pub struct RunOptions {
     /// Hosts outside loopback the caller confirmed (`--allow-target`, the environment,
     /// a prompt); without it only loopback nodes are stormed.
     pub confirmed: Option<confirm::Confirmed>,
+    /// Serve stampede's own metrics while the run goes (`--metrics-listen`).
+    pub metrics: Option<Arc<metrics::Exporter>>,
+    /// Write each window as it closes (`--stream`). The caller finishes it with the
+    /// report's windows ([`stream::Stream::finish`]): the last ones close as the run ends.
+    pub stream: Option<Arc<Mutex<stream::Stream>>>,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -86,6 +97,21 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let plan = plan_for(p, opts.shard);
     let mut engine_opts = opts.engine.unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
+    let brake = (!p.abort.is_empty()).then(|| {
+        let (brake, stop) = observe::brake(&p.abort, engine_opts.stop.take());
+        engine_opts.stop = Some(stop);
+        brake
+    });
+    if let Some(m) = &opts.metrics {
+        m.set_slo(&p.slo);
+    }
+    let mut tee = observe::Tee {
+        inner: progress,
+        metrics: opts.metrics.clone(),
+        stream: opts.stream.clone(),
+        brake,
+    };
+    let progress: &mut dyn Progress = &mut tee;
     let threads = opts
         .threads
         .unwrap_or_else(|| threads::default_threads(matches!(p.target.endpoint, Endpoint::Embedded(_))));
@@ -118,7 +144,12 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             Some(u) => u.clone(),
             None => format!("{}/metrics", nodes[0].url),
         };
-        engine_opts.scrape = Some((url, m.series.clone()));
+        // The derived series' operands are scraped too (when the list is not `all`).
+        let mut keep = m.series.clone();
+        if !keep.is_empty() {
+            keep.extend(m.derived.iter().flat_map(|d| [d.a.clone(), d.b.clone()]));
+        }
+        engine_opts.scrape = Some((url, keep));
     }
     let transport = Transport::new(
         &nodes,
@@ -138,22 +169,21 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if let Some(h) = overlay {
         h.shutdown().await;
     }
-    let out = out?;
+    let mut out = out?;
+    let abort = tee.brake.as_ref().and_then(|b| b.fired().cloned());
+    if abort.is_some() && out.stop == StopReason::Interrupted {
+        out.stop = StopReason::Aborted;
+    }
     let totals = Totals::of(&out.windows)?;
     let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
     let behind = lag.p99 > BEHIND_P99_MS || out.stats.unstarted > 0;
-    let missing_series: Vec<String> = p
-        .target
-        .metrics
-        .iter()
-        .flat_map(|m| m.series.iter())
-        .filter(|name| {
-            !out.windows
-                .iter()
-                .any(|w| w.target.keys().any(|k| k.split('{').next() == Some(name.as_str())))
-        })
-        .cloned()
-        .collect();
+    let missing_series = match &p.target.metrics {
+        Some(m) => {
+            series::derive(&mut out.windows, &m.derived);
+            series::missing(&m.series, &out.windows)
+        }
+        None => Vec::new(),
+    };
     let window = p.observe.window;
     let timeline = Timeline {
         trigger_start: plan.trigger_start,
@@ -172,6 +202,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         // A failed engine, like an interrupted one, covers only part of the plan.
         interrupted: out.stop != StopReason::Completed,
         stop_reason: out.stop,
+        abort,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
         plan: PlanFacts {
