@@ -63,6 +63,8 @@ struct State {
     service: Histogram<u64>,
     lag: Histogram<u64>,
     windows: u64,
+    /// The index of the next window to add: a window is added once.
+    next: u32,
     last_state: Option<&'static str>,
     slo: Slo,
 }
@@ -107,6 +109,7 @@ impl Exporter {
             service: new_hist(),
             lag: new_hist(),
             windows: 0,
+            next: 0,
             last_state: None,
             slo: Slo::default(),
         }));
@@ -150,6 +153,9 @@ impl Exporter {
     }
 
     pub fn window(&self, w: &Window) {
+        if self.with(|s| w.index < s.next) {
+            return;
+        }
         // Decoded outside the lock; a histogram that does not decode is left out here
         // and reported by the end-of-run merge.
         let hists = [&w.latency_ms, &w.service_ms, &w.send_lag_ms].map(|h| merge([h]).ok());
@@ -169,7 +175,24 @@ impl Exporter {
                 }
             }
             s.windows += 1;
+            s.next = w.index + 1;
             s.last_state = Some(judge(w, &s.slo));
+        });
+    }
+
+    /// The run's end: the windows that closed as it ended are added, and the counters
+    /// become the report's (the last snapshot may predate the drain).
+    pub fn finish(&self, windows: &[Window]) {
+        for w in windows {
+            self.window(w);
+        }
+        let mut total = Counts::default();
+        for w in windows {
+            total += &w.counts;
+        }
+        self.with(|s| {
+            s.counts = total;
+            s.in_flight = 0;
         });
     }
 

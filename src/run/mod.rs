@@ -170,6 +170,9 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         h.shutdown().await;
     }
     let mut out = out?;
+    if let Some(m) = &opts.metrics {
+        m.finish(&out.windows);
+    }
     let abort = tee.brake.as_ref().and_then(|b| b.fired().cloned());
     if abort.is_some() && out.stop == StopReason::Interrupted {
         out.stop = StopReason::Aborted;
