@@ -177,6 +177,27 @@ pub(super) struct RunData {
     slo: Option<Slo>,
 }
 
+/// A Prometheus counter by its name (`_total`): a running total whose chart is flat
+/// or climbing whatever the target does; its rate is what an ops engineer reads.
+fn is_counter(key: &str) -> bool {
+    key.split('{').next().unwrap_or(key).ends_with("_total")
+}
+
+/// A counter's increase per second between consecutive windows; none for the first
+/// window, a gap, or a reset (the target restarted and its counter fell).
+fn per_second(ws: &[Window], raw: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut out = vec![None];
+    for (i, pair) in raw.windows(2).enumerate() {
+        let len_s = ws[i + 1].len_ms as f64 / 1000.0;
+        out.push(match (pair[0], pair[1]) {
+            (Some(a), Some(b)) if b >= a && len_s > 0.0 => Some(r3((b - a) / len_s)),
+            _ => None,
+        });
+    }
+    out.truncate(raw.len());
+    out
+}
+
 /// The windows the charts plot: all but those reaching past the moment sending
 /// stopped. The last window is usually cut short by the end of the run, and its
 /// counts, drawn as a rate over a whole window, made every series drop to 0 at the
@@ -223,7 +244,14 @@ impl RunData {
         let names: BTreeSet<&String> = ws.iter().flat_map(|w| w.target.keys()).collect();
         let target = names
             .into_iter()
-            .map(|k| (k.clone(), ws.iter().map(|w| w.target.get(k).copied()).collect()))
+            .map(|k| {
+                let raw: Vec<Option<f64>> = ws.iter().map(|w| w.target.get(k).copied()).collect();
+                if is_counter(k) {
+                    (format!("rate({k}) /s"), per_second(ws, &raw))
+                } else {
+                    (k.clone(), raw)
+                }
+            })
             .collect();
         let (health, health_reason) = health(r);
         let planned = ws
@@ -360,5 +388,28 @@ impl Curves {
             })
             .collect();
         Curves { x, series }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_charted_as_rates_gauges_as_they_are() {
+        assert!(is_counter("logins_total{result=\"ok\"}") && !is_counter("queue_depth"));
+        let ws: Vec<Window> = (0..5)
+            .map(|i| Window {
+                index: i,
+                start_ms: i as u64 * 500,
+                len_ms: 500,
+                ..Window::default()
+            })
+            .collect();
+        let raw = [Some(10.0), Some(15.0), None, Some(30.0), Some(2.0)];
+        // +5 in half a second; a gap; a reset (the target restarted).
+        assert_eq!(per_second(&ws, &raw), vec![None, Some(10.0), None, None, None]);
+        assert_eq!(per_second(&ws[..1], &raw[..1]), vec![None]);
+        assert!(per_second(&[], &[]).is_empty());
     }
 }
