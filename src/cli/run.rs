@@ -59,7 +59,9 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let stop = stop_on_signals();
     let stream = match &args.stream {
-        Some(path) => Some(Arc::new(Mutex::new(Stream::new(stream_to(path)?)))),
+        Some(path) => Some(Arc::new(Mutex::new(
+            Stream::new(stream_to(path)?).map_err(CliError::cannot_proceed)?,
+        ))),
         None => None,
     };
     // With the windows on stdout, everything meant for a person goes to stderr.

@@ -148,8 +148,8 @@ impl Progress for Slot {
 /// whole once every engine closed it (one lock per window and engine, not per request).
 struct Gather {
     threads: u32,
-    /// Window index → the parts merged so far and how many.
-    parts: BTreeMap<u32, (Window, u32)>,
+    /// Window index → the parts merged so far, how many, and whether they merged.
+    parts: BTreeMap<u32, (Window, u32, bool)>,
     /// Whole windows not yet announced, in index order.
     whole: Vec<Window>,
 }
@@ -164,14 +164,16 @@ impl Gather {
     }
 
     fn part(&mut self, w: &Window) {
-        let entry = self.parts.entry(w.index).or_insert_with(|| (Window::default(), 0));
+        let entry = self
+            .parts
+            .entry(w.index)
+            .or_insert_with(|| (Window::default(), 0, true));
         if entry.1 == 0 {
             entry.0 = w.clone();
-        } else if entry.0.merge(w).is_err() {
+        } else if entry.2 && entry.0.merge(w).is_err() {
             // Not announced: the histograms do not add, and the end-of-run merge of the
             // same windows reports that as the run's error.
-            self.parts.remove(&w.index);
-            return;
+            entry.2 = false;
         }
         entry.1 += 1;
         // Every engine closes its windows in order, so whole windows come in order.
@@ -179,7 +181,10 @@ impl Gather {
             if first.get().1 < self.threads {
                 break;
             }
-            self.whole.push(first.remove().0);
+            let (w, _, merged) = first.remove();
+            if merged {
+                self.whole.push(w);
+            }
         }
     }
 }

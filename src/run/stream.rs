@@ -4,6 +4,8 @@
 //! from the finished report, so every window of the report is streamed exactly once.
 
 use std::io::Write;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use crate::record::Window;
 
@@ -13,13 +15,20 @@ pub enum StreamError {
     Write { index: u32, source: std::io::Error },
     #[error("--stream: cannot encode window {index}: {source}")]
     Encode { index: u32, source: serde_json::Error },
+    #[error("--stream: cannot start its writer: {0}")]
+    Start(std::io::Error),
+    #[error("--stream: its writer stopped without a result")]
+    Lost,
 }
 
+/// Writes on a thread of its own: a slow reader at the end of a pipe must hold up the
+/// writer, never the engine (on one engine thread, windows are announced from its loop).
 pub struct Stream {
-    out: Box<dyn Write + Send>,
+    lines: Option<mpsc::Sender<(u32, Vec<u8>)>>,
+    writer: Option<JoinHandle<Result<(), StreamError>>>,
     /// The index of the next window to write: a window is written once.
     next: u32,
-    /// The first failure; nothing more is written after it (a closed pipe stays closed).
+    /// A window that could not be encoded; nothing more is sent after it.
     failed: Option<StreamError>,
 }
 
@@ -30,15 +39,30 @@ impl std::fmt::Debug for Stream {
 }
 
 impl Stream {
-    pub fn new(out: Box<dyn Write + Send>) -> Stream {
-        Stream {
-            out,
+    pub fn new(mut out: Box<dyn Write + Send>) -> Result<Stream, StreamError> {
+        let (tx, rx) = mpsc::channel::<(u32, Vec<u8>)>();
+        let writer = std::thread::Builder::new()
+            .name("stampede-stream".into())
+            .spawn(move || {
+                // The first failure ends the writing (a closed pipe stays closed); the
+                // lines still sent are dropped.
+                for (index, line) in rx {
+                    out.write_all(&line)
+                        .and_then(|()| out.flush())
+                        .map_err(|source| StreamError::Write { index, source })?;
+                }
+                Ok(())
+            })
+            .map_err(StreamError::Start)?;
+        Ok(Stream {
+            lines: Some(tx),
+            writer: Some(writer),
             next: 0,
             failed: None,
-        }
+        })
     }
 
-    /// Writes a closed window, unless it was written already or the stream failed.
+    /// Hands a closed window to the writer, unless it was written already.
     pub fn window(&mut self, w: &Window) {
         if self.failed.is_some() || w.index < self.next {
             return;
@@ -52,19 +76,28 @@ impl Stream {
             }
         };
         line.push(b'\n');
-        match self.out.write_all(&line).and_then(|()| self.out.flush()) {
-            Ok(()) => self.next = index + 1,
-            Err(source) => self.failed = Some(StreamError::Write { index, source }),
+        self.next = index + 1;
+        if let Some(tx) = &self.lines {
+            // A send fails only when the writer ended on an error, which finish reports.
+            let _ = tx.send((index, line));
         }
     }
 
-    /// Writes the windows not yet written (those that closed as the run ended) and says
-    /// whether every window went out.
+    /// Writes the windows not yet written (those that closed as the run ended), waits
+    /// for the writer, and says whether every window went out.
     pub fn finish(&mut self, windows: &[Window]) -> Result<(), StreamError> {
         for w in windows {
             self.window(w);
         }
-        self.failed.take().map_or(Ok(()), Err)
+        self.lines = None;
+        let written = match self.writer.take() {
+            Some(j) => j.join().unwrap_or(Err(StreamError::Lost)),
+            None => Ok(()),
+        };
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => written,
+        }
     }
 }
 
@@ -111,7 +144,7 @@ mod tests {
     #[test]
     fn each_window_goes_out_once_as_one_json_line() {
         let buf = Shared::default();
-        let mut s = Stream::new(Box::new(buf.clone()));
+        let mut s = Stream::new(Box::new(buf.clone())).unwrap();
         s.window(&win(0));
         s.window(&win(1));
         s.window(&win(1));
@@ -123,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_closed_pipe_is_reported_once_with_the_window() {
-        let mut s = Stream::new(Box::new(Closed));
+        let mut s = Stream::new(Box::new(Closed)).unwrap();
         s.window(&win(0));
         let e = s.finish(&[win(0), win(1)]).unwrap_err();
         assert!(e.to_string().contains("cannot write window 0"), "{e}");
