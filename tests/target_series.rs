@@ -39,6 +39,11 @@ observe: { window: 250ms, until_recovered: 500ms }
         vec!["overlay_keepalives_total{result=\"nope\"}".to_string()],
         "a labelled name that was scraped is not missing; one never exposed is"
     );
+    assert!(
+        r.engine.target_counters.iter().any(|c| c == "overlay_logins_ok_total"),
+        "{:?}",
+        r.engine.target_counters
+    );
     let has = |k: &str| r.windows.iter().any(|w| w.target.contains_key(k));
     assert!(has("overlay_keepalives_total{result=\"ok\"}"));
     assert!(has("busy_slots"), "derived difference");

@@ -18,7 +18,7 @@ mod tests;
 pub mod threads;
 pub mod timer;
 
-pub use scrape::parse_prometheus;
+pub use scrape::{counter_names, parse_prometheus};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

@@ -134,6 +134,10 @@ pub struct EngineFacts {
     /// Series the profile asked to scrape that the target never exposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_series: Vec<String>,
+    /// Metric names the target declares `# TYPE NAME counter`: charted as rates, as
+    /// names ending `_total` are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_counters: Vec<String>,
     /// True when the generator itself fell behind its schedule (p99 send lag over 25 ms
     /// or attempts unstarted): the figures then understate the load asked for.
     pub behind: bool,

@@ -81,6 +81,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
             ..PlanFacts::default()
         },
         engine: EngineFacts {
+            target_counters: Vec::new(),
             stats: crate::record::EngineStats {
                 threads: 1,
                 ..Default::default()

@@ -162,6 +162,10 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
+    let target_counters = match &engine_opts.scrape {
+        Some((url, _)) => series::declared_counters(url, p.target.timeout).await,
+        None => Vec::new(),
+    };
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
     }
@@ -226,6 +230,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             stats: out.stats,
             send_lag_ms: lag,
             missing_series,
+            target_counters,
             behind,
         },
         shard: opts.shard,

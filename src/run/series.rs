@@ -54,6 +54,22 @@ pub fn derive(windows: &mut [Window], derived: &[Derived]) {
     }
 }
 
+/// The counters the target declares, read once before the storm from `url` (the
+/// scrape during the run keeps values only). None read: only `_total` names count.
+pub async fn declared_counters(url: &str, timeout: std::time::Duration) -> Vec<String> {
+    let Ok(client) = reqwest::Client::builder().timeout(timeout).no_proxy().build() else {
+        return Vec::new();
+    };
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => r
+            .text()
+            .await
+            .map(|t| crate::engine::counter_names(&t))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

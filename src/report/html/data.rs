@@ -246,7 +246,12 @@ impl RunData {
             .into_iter()
             .map(|k| {
                 let raw: Vec<Option<f64>> = ws.iter().map(|w| w.target.get(k).copied()).collect();
-                if is_counter(k) {
+                let declared = r
+                    .engine
+                    .target_counters
+                    .iter()
+                    .any(|c| Some(c.as_str()) == k.split('{').next());
+                if is_counter(k) || declared {
                     (format!("rate({k}) /s"), per_second(ws, &raw))
                 } else {
                     (k.clone(), raw)
@@ -411,5 +416,24 @@ mod rate_tests {
         assert_eq!(per_second(&ws, &raw), vec![None, Some(10.0), None, None, None]);
         assert_eq!(per_second(&ws[..1], &raw[..1]), vec![None]);
         assert!(per_second(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_counter_declared_by_its_type_is_charted_as_a_rate_too() {
+        let mut r = crate::report::testkit::report(6, 3, "rates", "");
+        for (i, w) in r.windows.iter_mut().enumerate() {
+            w.target.insert("served".into(), i as f64 * 10.0);
+            w.target.insert("queue".into(), 5.0);
+        }
+        r.engine.target_counters = vec!["served".into()];
+        let d = RunData::of(&r).unwrap();
+        let series = |name: &str| d.target.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert!(
+            series("served").is_none(),
+            "a declared counter is not drawn as a running total"
+        );
+        assert_eq!(series("queue").unwrap()[1], Some(5.0), "a gauge is drawn as it is");
+        let per_s = 10.0 * 1000.0 / r.windows[1].len_ms as f64;
+        assert_eq!(series("rate(served) /s").unwrap()[1], Some(per_s));
     }
 }
