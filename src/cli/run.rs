@@ -20,25 +20,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     if let Some(seed) = args.seed {
         p.seed = seed;
     }
-    if !args.gates.is_empty() {
-        let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|errors| {
-            let problems = errors
-                .into_iter()
-                .map(|(i, e)| format!("--gate {:?}: {e}", args.gates[i]));
-            CliError::BadInputs(problems.collect())
-        })?;
-    }
-    if !args.abort_when.is_empty() {
-        let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-        let more = crate::threshold::parse_aborts(&args.abort_when, &steps).map_err(|errors| {
-            let problems = errors
-                .into_iter()
-                .map(|(i, e)| format!("--abort-when {:?}: {e}", args.abort_when[i]));
-            CliError::BadInputs(problems.collect())
-        })?;
-        p.abort.extend(more);
-    }
+    conditions(&mut p, &args)?;
     let shard = match &args.shard {
         Some(spec) => Some(
             crate::run::shard::resolve(spec, args.shards, &|k| std::env::var(k).ok()).map_err(CliError::bad_input)?,
@@ -66,14 +48,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     };
     // With the windows on stdout, everything meant for a person goes to stderr.
     let to_stdout = args.stream.as_deref() == Some(Path::new("-"));
-    let metrics = match args.metrics_listen {
-        Some(addr) => {
-            let m = Exporter::bind(addr).await.map_err(CliError::bad_input)?;
-            eprintln!("metrics: http://{}/metrics", m.addr());
-            Some(Arc::new(m))
-        }
-        None => None,
-    };
+    let metrics = metrics_endpoint(args.metrics_listen).await?;
     let mut live = Live::new(args.quiet, plan_end);
     let opts = RunOptions {
         engine: Some(EngineOptions {
@@ -142,6 +117,37 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::GateFailed { failed });
     }
     Ok(())
+}
+
+/// `--gate` replaces the profile's thresholds; `--abort-when` adds to its abort
+/// conditions. Every bad expression is reported, with its flag (exit 2).
+fn conditions(p: &mut crate::profile::Profile, args: &RunArgs) -> Result<(), CliError> {
+    let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
+    fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
+        CliError::BadInputs(
+            errors
+                .into_iter()
+                .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
+                .collect(),
+        )
+    }
+    if !args.gates.is_empty() {
+        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|e| bad("--gate", &args.gates, e))?;
+    }
+    let more = crate::threshold::parse_aborts(&args.abort_when, &steps)
+        .map_err(|e| bad("--abort-when", &args.abort_when, e))?;
+    p.abort.extend(more);
+    Ok(())
+}
+
+/// `--metrics-listen`: the endpoint, listening before anything is sent.
+async fn metrics_endpoint(addr: Option<std::net::SocketAddr>) -> Result<Option<Arc<Exporter>>, CliError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let m = Exporter::bind(addr).await.map_err(CliError::bad_input)?;
+    eprintln!("metrics: http://{}/metrics", m.addr());
+    Ok(Some(Arc::new(m)))
 }
 
 /// Where `--stream` writes: stdout for `-`, else the file (created, or truncated).

@@ -95,22 +95,9 @@ pub fn plan_for(p: &Profile, shard: Option<Part>) -> Plan {
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
     let plan = plan_for(p, opts.shard);
-    let mut engine_opts = opts.engine.unwrap_or_default();
+    let mut engine_opts = opts.engine.clone().unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
-    let brake = (!p.abort.is_empty()).then(|| {
-        let (brake, stop) = observe::brake(&p.abort, engine_opts.stop.take());
-        engine_opts.stop = Some(stop);
-        brake
-    });
-    if let Some(m) = &opts.metrics {
-        m.set_slo(&p.slo);
-    }
-    let mut tee = observe::Tee {
-        inner: progress,
-        metrics: opts.metrics.clone(),
-        stream: opts.stream.clone(),
-        brake,
-    };
+    let mut tee = observe::Tee::new(p, &opts, &mut engine_opts, progress);
     let progress: &mut dyn Progress = &mut tee;
     let threads = opts
         .threads
@@ -139,18 +126,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         (c, Some(asked @ confirm::Confirmed::Prompt { .. })) if c != confirm::Confirmed::Loopback => asked,
         (c, _) => c,
     };
-    if let Some(m) = &p.target.metrics {
-        let url = match &m.url {
-            Some(u) => u.clone(),
-            None => format!("{}/metrics", nodes[0].url),
-        };
-        // The derived series' operands are scraped too (when the list is not `all`).
-        let mut keep = m.series.clone();
-        if !keep.is_empty() {
-            keep.extend(m.derived.iter().flat_map(|d| [d.a.clone(), d.b.clone()]));
-        }
-        engine_opts.scrape = Some((url, keep));
-    }
+    engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(
         &nodes,
         p.target.pick,

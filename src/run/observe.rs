@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::RunOptions;
 use super::abort::Brake;
 use super::metrics::Exporter;
 use super::stream::Stream;
-use crate::engine::{Progress, Snapshot};
+use crate::engine::{EngineOptions, Progress, Snapshot};
+use crate::profile::Profile;
 use crate::record::Window;
 use crate::threshold::AbortWhen;
 
@@ -19,6 +21,27 @@ pub(super) struct Tee<'a> {
     pub metrics: Option<Arc<Exporter>>,
     pub stream: Option<Arc<Mutex<Stream>>>,
     pub brake: Option<Brake>,
+}
+
+impl<'a> Tee<'a> {
+    /// The observers `opts` asks for around the caller's `progress`; with abort
+    /// conditions, the engine's stop becomes the brake's.
+    pub fn new(p: &Profile, opts: &RunOptions, engine: &mut EngineOptions, progress: &'a mut dyn Progress) -> Tee<'a> {
+        let brake = (!p.abort.is_empty()).then(|| {
+            let (brake, stop) = self::brake(&p.abort, engine.stop.take());
+            engine.stop = Some(stop);
+            brake
+        });
+        if let Some(m) = &opts.metrics {
+            m.set_slo(&p.slo);
+        }
+        Tee {
+            inner: progress,
+            metrics: opts.metrics.clone(),
+            stream: opts.stream.clone(),
+            brake,
+        }
+    }
 }
 
 impl Progress for Tee<'_> {

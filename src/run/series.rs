@@ -2,8 +2,19 @@
 //! operands of `derived` read a labelled name (`pool_busy{name="default"}`) exactly and
 //! a bare name (`pool_busy`) over every label set it is exposed with.
 
-use crate::profile::{Derived, DerivedOp};
+use crate::profile::{Derived, DerivedOp, MetricsScrape, Node};
 use crate::record::Window;
+
+/// What the engine scrapes: the URL (the node's `/metrics` by default) and the names
+/// to keep, the derived series' operands included (unless all are kept).
+pub fn scrape(m: &MetricsScrape, node: &Node) -> (String, Vec<String>) {
+    let url = m.url.clone().unwrap_or_else(|| format!("{}/metrics", node.url));
+    let mut keep = m.series.clone();
+    if !keep.is_empty() {
+        keep.extend(m.derived.iter().flat_map(|d| [d.a.clone(), d.b.clone()]));
+    }
+    (url, keep)
+}
 
 /// The bare metric name of a scraped key: `a{b="c"}` → `a`.
 fn bare(key: &str) -> &str {
