@@ -246,41 +246,44 @@ fn report_of(out: &std::path::Path) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_stream_is_one_json_line_per_window_and_adds_up_to_the_report() {
-    let t = serve(Script::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = profile_file(dir.path(), &profile(t.addr, "1s", ""));
-    let out = dir.path().join("out");
-    let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", "-q", "-t", "2", "--stream", "-"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8(o.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("report:"), "the summary went to stderr: {stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let report = report_of(&dir.path().join("out"));
-    let windows = report["windows"].as_array().unwrap();
-    assert_eq!(lines.len(), windows.len(), "one line per window");
-    let idx: Vec<u64> = lines.iter().map(|w| w["index"].as_u64().unwrap()).collect();
-    assert_eq!(
-        idx,
-        (0..windows.len() as u64).collect::<Vec<_>>(),
-        "in order, once each"
-    );
-    let first: u64 = lines.iter().map(|w| w["first_attempts"].as_u64().unwrap()).sum();
-    assert_eq!(first, report["totals"]["first_attempts"].as_u64().unwrap());
-    assert!(first > 300, "{first}");
+    // One engine announces windows from its own loop; two merge theirs first.
+    for threads in ["1", "2"] {
+        let t = serve(Script::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = profile_file(dir.path(), &profile(t.addr, "1s", ""));
+        let out = dir.path().join("out");
+        let o = tokio::task::spawn_blocking(move || {
+            bin()
+                .args(["run", "-q", "-t", threads, "--stream", "-"])
+                .arg(&path)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8(o.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        assert!(stderr.contains("report:"), "the summary went to stderr: {stderr}");
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let report = report_of(&dir.path().join("out"));
+        let windows = report["windows"].as_array().unwrap();
+        assert_eq!(lines.len(), windows.len(), "-t {threads}: one line per window");
+        let idx: Vec<u64> = lines.iter().map(|w| w["index"].as_u64().unwrap()).collect();
+        assert_eq!(
+            idx,
+            (0..windows.len() as u64).collect::<Vec<_>>(),
+            "in order, once each"
+        );
+        let first: u64 = lines.iter().map(|w| w["first_attempts"].as_u64().unwrap()).sum();
+        assert_eq!(first, report["totals"]["first_attempts"].as_u64().unwrap());
+        assert!(first > 300, "{first}");
+    }
 }
 
 #[tokio::test]
