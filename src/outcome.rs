@@ -158,6 +158,20 @@ pub enum StopReason {
     /// An engine failed (a panic on the engine path): the report holds what it had
     /// recorded until then, and `engine.failures` says what happened.
     Failed,
+    /// An abort condition (`abort:`, `--abort-when`) held: sending stopped and what was
+    /// in flight drained, as on a first Ctrl-C. The report's `abort` says which and when.
+    Aborted,
+}
+
+/// The abort condition that stopped a run, and when it fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbortFacts {
+    /// The condition as written, `for` part included.
+    pub expr: String,
+    /// Run time (ms) at the end of the last window in which it held.
+    pub at_ms: u64,
+    /// That window's index.
+    pub window: u32,
 }
 
 #[cfg(test)]

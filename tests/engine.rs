@@ -185,6 +185,7 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
         threads: Some(2),
         start_at: None,
         confirmed: None,
+        ..RunOptions::default()
     };
     let r = run(&p, opts, &mut ()).await.unwrap();
     assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
@@ -214,6 +215,7 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
             threads: None,
             start_at: None,
             confirmed: None,
+            ..RunOptions::default()
         };
         parts.push(run(&p, opts, &mut ()).await.unwrap());
     }

@@ -3,7 +3,7 @@
 //! `main.rs` only builds the runtime, calls [`run`] and hands its outcome to [`exit`].
 //!
 //! Exit codes: 0 success, 1 a threshold failed or a regression, 2 bad input, 3 the run
-//! could not proceed or was interrupted.
+//! could not proceed or was interrupted, 4 an abort condition stopped the run.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,7 +45,9 @@ mod validate;
 #[command(
     name = "stampede",
     version,
-    about = "Replays login storms and measures whether, and how fast, the target recovers."
+    about = "Replays login storms and measures whether, and how fast, the target recovers.",
+    after_help = "Exit codes: 0 success; 1 a threshold failed (or `compare` found a regression); 2 bad input; \
+                  3 the run could not proceed or was interrupted; 4 an abort condition stopped the run."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -55,7 +57,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Storm the profile's target and write the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a profile and show the storm's shape without sending anything.
     #[command(alias = "plan")]
     Validate {
@@ -170,6 +172,19 @@ pub struct RunArgs {
     /// $GITHUB_STEP_SUMMARY when that is set).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Serve stampede's own Prometheus metrics at http://ADDR/metrics during the run
+    /// (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Write each window as one JSON line as it closes (report.json's `windows`) to
+    /// FILE, or to stdout with `-` (the summary then goes to stderr).
+    #[arg(long, value_name = "FILE|-")]
+    pub stream: Option<PathBuf>,
+    /// Stop the storm when a condition holds in every window of its duration (repeatable;
+    /// added to the profile's `abort` list), e.g. `--abort-when "success_rate < 5% for
+    /// 30s"`. No new attempts, those in flight drain, the report is written; exit 4.
+    #[arg(long = "abort-when", value_name = "EXPR for DURATION")]
+    pub abort_when: Vec<String>,
 }
 
 fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
@@ -200,6 +215,10 @@ pub enum CliError {
     /// command has already said so when it stopped. Exit 3: not a passing run.
     #[error("interrupted")]
     Interrupted,
+    /// An abort condition held: the storm stopped early and its report was written.
+    /// Exit 4.
+    #[error("aborted: `{expr}` held")]
+    Aborted { expr: String },
     /// The run finished but `failed` of its thresholds did not hold. Exit 1.
     #[error("{failed} threshold(s) failed")]
     GateFailed { failed: usize },
@@ -215,6 +234,7 @@ impl CliError {
             CliError::GateFailed { .. } | CliError::Regression { .. } => 1,
             CliError::BadInput(_) | CliError::BadInputs(_) => 2,
             CliError::CannotProceed(_) | CliError::Interrupted => 3,
+            CliError::Aborted { .. } => 4,
         }
     }
 
@@ -264,7 +284,7 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
         }
         // A profile's list of problems ends with a newline of its own.
         CliError::BadInput(_) | CliError::CannotProceed(_) => eprintln!("error: {}", e.to_string().trim_end()),
-        CliError::GateFailed { .. } | CliError::Regression { .. } => eprintln!("{e}"),
+        CliError::GateFailed { .. } | CliError::Regression { .. } | CliError::Aborted { .. } => eprintln!("{e}"),
         CliError::Interrupted => {}
     }
     ExitCode::from(e.exit_code())
@@ -273,7 +293,7 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
 /// Runs one parsed command line; [`exit`] turns the outcome into the exit code.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
-        Cmd::Run(args) => run::run(args).await,
+        Cmd::Run(args) => run::run(*args).await,
         Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
@@ -341,6 +361,7 @@ mod tests {
             (CliError::BadInputs(vec!["x".into()]), 2),
             (CliError::CannotProceed(anyhow!("x")), 3),
             (CliError::Interrupted, 3),
+            (CliError::Aborted { expr: "x".into() }, 4),
         ] {
             assert_eq!(e.exit_code(), code, "{e:?}");
         }

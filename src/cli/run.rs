@@ -1,6 +1,7 @@
 //! `stampede run`: storm the profile's target, write the report, gate on thresholds.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -10,6 +11,8 @@ use super::signal::wait_signal;
 use super::{CliError, RunArgs, default_out_dir, load};
 use crate::engine::EngineOptions;
 use crate::report::{Report, terminal, write_atomic};
+use crate::run::metrics::Exporter;
+use crate::run::stream::Stream;
 use crate::run::{RunOptions, plan_for};
 
 pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
@@ -17,15 +20,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     if let Some(seed) = args.seed {
         p.seed = seed;
     }
-    if !args.gates.is_empty() {
-        let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|errors| {
-            let problems = errors
-                .into_iter()
-                .map(|(i, e)| format!("--gate {:?}: {e}", args.gates[i]));
-            CliError::BadInputs(problems.collect())
-        })?;
-    }
+    conditions(&mut p, &args)?;
     let shard = match &args.shard {
         Some(spec) => Some(
             crate::run::shard::resolve(spec, args.shards, &|k| std::env::var(k).ok()).map_err(CliError::bad_input)?,
@@ -45,6 +40,15 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     drop(plan);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let stop = stop_on_signals();
+    let stream = match &args.stream {
+        Some(path) => Some(Arc::new(Mutex::new(
+            Stream::new(stream_to(path)?).map_err(CliError::cannot_proceed)?,
+        ))),
+        None => None,
+    };
+    // With the windows on stdout, everything meant for a person goes to stderr.
+    let to_stdout = args.stream.as_deref() == Some(Path::new("-"));
+    let metrics = metrics_endpoint(args.metrics_listen).await?;
     let mut live = Live::new(args.quiet, plan_end);
     let opts = RunOptions {
         engine: Some(EngineOptions {
@@ -56,21 +60,44 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         threads: args.threads,
         start_at: args.start_at,
         confirmed,
+        metrics,
+        stream: stream.clone(),
     };
     let result = crate::run::run(&p, opts, &mut live).await;
     live.finish();
     let report = result.map_err(CliError::cannot_proceed)?;
-    out_raw!("{}", terminal::summary(&report));
+    let streamed = stream.map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).finish(&report.windows));
+    let summary = terminal::summary(&report);
+    if to_stdout {
+        eprint!("{summary}");
+    } else {
+        out_raw!("{summary}");
+    }
     report
         .write(&out_dir)
         .with_context(|| format!("writing the report into {}", out_dir.display()))
         .map_err(CliError::CannotProceed)?;
-    out!(
+    let written = format!(
         "\n  report: {} (open {} in a browser)",
         out_dir.join("report.json").display(),
         out_dir.join("report.html").display()
     );
+    if to_stdout {
+        eprintln!("{written}");
+    } else {
+        out!("{written}");
+    }
     ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref())?;
+    if let Some(Err(e)) = streamed {
+        return Err(CliError::cannot_proceed(e));
+    }
+    if let Some(a) = &report.abort {
+        eprintln!(
+            "the storm was stopped at {}: the report covers what was sent until then",
+            crate::units::format_duration(std::time::Duration::from_millis(a.at_ms))
+        );
+        return Err(CliError::Aborted { expr: a.expr.clone() });
+    }
     if report.interrupted {
         eprintln!("the run was interrupted: the report covers what was sent until then");
         return Err(CliError::Interrupted);
@@ -90,6 +117,48 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::GateFailed { failed });
     }
     Ok(())
+}
+
+/// `--gate` replaces the profile's thresholds; `--abort-when` adds to its abort
+/// conditions. Every bad expression is reported, with its flag (exit 2).
+fn conditions(p: &mut crate::profile::Profile, args: &RunArgs) -> Result<(), CliError> {
+    let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
+    fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
+        CliError::BadInputs(
+            errors
+                .into_iter()
+                .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
+                .collect(),
+        )
+    }
+    if !args.gates.is_empty() {
+        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|e| bad("--gate", &args.gates, e))?;
+    }
+    let more = crate::threshold::parse_aborts(&args.abort_when, &steps)
+        .map_err(|e| bad("--abort-when", &args.abort_when, e))?;
+    p.abort.extend(more);
+    Ok(())
+}
+
+/// `--metrics-listen`: the endpoint, listening before anything is sent.
+async fn metrics_endpoint(addr: Option<std::net::SocketAddr>) -> Result<Option<Arc<Exporter>>, CliError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let m = Exporter::bind(addr).await.map_err(CliError::bad_input)?;
+    eprintln!("metrics: http://{}/metrics", m.addr());
+    Ok(Some(Arc::new(m)))
+}
+
+/// Where `--stream` writes: stdout for `-`, else the file (created, or truncated).
+fn stream_to(path: &Path) -> Result<Box<dyn std::io::Write + Send>, CliError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = std::fs::File::create(path)
+        .with_context(|| format!("--stream {}: cannot create the file", path.display()))
+        .map_err(CliError::BadInput)?;
+    Ok(Box::new(f))
 }
 
 /// The engine's stop level, raised by every Ctrl-C or SIGTERM: 1 sends no new attempts

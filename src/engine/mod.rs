@@ -18,7 +18,7 @@ mod tests;
 pub mod threads;
 pub mod timer;
 
-pub use scrape::parse_prometheus;
+pub use scrape::{counter_names, parse_prometheus};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -99,6 +99,11 @@ pub struct Snapshot {
 
 pub trait Progress: Send {
     fn update(&mut self, s: &Snapshot);
+    /// A window closed (nothing intended in it is in flight any more), in index order.
+    /// Called from the engine's loop once per window, never per request. With several
+    /// engine threads, once per window merged from all of them; windows still open when
+    /// the run ends are not announced (they are the report's last ones).
+    fn window(&mut self, _w: &Window) {}
     /// Waiting for an agreed start instant (`--start-at`): `remaining` until it.
     fn countdown(&mut self, _remaining: Duration) {}
 }

@@ -161,7 +161,10 @@ impl<'a> Engine<'a> {
         }
         self.last_housekeeping = now;
         self.rec.set_locked_out(now, self.locked_out);
-        self.rec.close_ready(now);
+        let closed = self.rec.close_ready(now);
+        for w in self.rec.closed_tail(closed) {
+            progress.window(w);
+        }
         if now >= self.last_progress + Duration::from_millis(200) {
             self.last_progress = now;
             self.snapshot(now, stopping);

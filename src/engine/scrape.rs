@@ -63,6 +63,16 @@ pub fn parse_prometheus(text: &str, keep: &[String]) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The metric names a Prometheus text declares counters (`# TYPE NAME counter`).
+pub fn counter_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, kind)| kind.trim() == "counter")
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +84,7 @@ mod tests {
         assert_eq!(all.len(), 3);
         let some = parse_prometheus(text, &["logins_total".to_string()]);
         assert_eq!(some, vec![("logins_total{result=\"ok\"}".to_string(), 3000.0)]);
+        let typed = "# TYPE q gauge\n# TYPE served counter\nq 1\n# TYPE lat histogram\n";
+        assert_eq!(counter_names(typed), vec!["served".to_string()]);
     }
 }

@@ -3,6 +3,7 @@
 //! recorder, on its own single-threaded runtime, with no state shared on the hot path.
 //! Their windows are merged exactly at the end, as shards of a distributed run are.
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot, panic
 use crate::outcome::StopReason;
 use crate::plan::Plan;
 use crate::profile::Profile;
+use crate::record::Window;
 use crate::transport::Transport;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,7 @@ pub async fn run(
     // A shared start a little ahead, so that no thread begins late on its first sends.
     let start = opts.start.unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
     let board: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(vec![Snapshot::default(); threads as usize]));
+    let gather = Arc::new(Mutex::new(Gather::new(threads)));
     let mut results = Vec::new();
     let mut joins = Vec::new();
     for t in 0..threads {
@@ -71,6 +74,7 @@ pub async fn run(
         let transport = transport.clone();
         let mut slot = Slot {
             board: board.clone(),
+            gather: gather.clone(),
             index: t as usize,
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -105,6 +109,7 @@ pub async fn run(
                 _ = tick.tick() => {
                     let sum = sum(&board.lock().unwrap_or_else(|e| e.into_inner()));
                     progress.update(&sum);
+                    announce(&gather, progress);
                 }
             }
         };
@@ -118,18 +123,77 @@ pub async fn run(
         let _ = j.join();
     }
     progress.update(&sum(&board.lock().unwrap_or_else(|e| e.into_inner())));
+    announce(&gather, progress);
     merge(outs).map_err(ThreadsError::Merge)
 }
 
 /// One engine's place on the shared progress board.
 struct Slot {
     board: Arc<Mutex<Vec<Snapshot>>>,
+    gather: Arc<Mutex<Gather>>,
     index: usize,
 }
 
 impl Progress for Slot {
     fn update(&mut self, s: &Snapshot) {
         self.board.lock().unwrap_or_else(|e| e.into_inner())[self.index] = s.clone();
+    }
+
+    fn window(&mut self, w: &Window) {
+        self.gather.lock().unwrap_or_else(|e| e.into_inner()).part(w);
+    }
+}
+
+/// Closed windows as the engines hand them over, one part per engine: a window is
+/// whole once every engine closed it (one lock per window and engine, not per request).
+struct Gather {
+    threads: u32,
+    /// Window index → the parts merged so far, how many, and whether they merged.
+    parts: BTreeMap<u32, (Window, u32, bool)>,
+    /// Whole windows not yet announced, in index order.
+    whole: Vec<Window>,
+}
+
+impl Gather {
+    fn new(threads: u32) -> Gather {
+        Gather {
+            threads,
+            parts: BTreeMap::new(),
+            whole: Vec::new(),
+        }
+    }
+
+    fn part(&mut self, w: &Window) {
+        let entry = self
+            .parts
+            .entry(w.index)
+            .or_insert_with(|| (Window::default(), 0, true));
+        if entry.1 == 0 {
+            entry.0 = w.clone();
+        } else if entry.2 && entry.0.merge(w).is_err() {
+            // Not announced: the histograms do not add, and the end-of-run merge of the
+            // same windows reports that as the run's error.
+            entry.2 = false;
+        }
+        entry.1 += 1;
+        // Every engine closes its windows in order, so whole windows come in order.
+        while let Some(first) = self.parts.first_entry() {
+            if first.get().1 < self.threads {
+                break;
+            }
+            let (w, _, merged) = first.remove();
+            if merged {
+                self.whole.push(w);
+            }
+        }
+    }
+}
+
+/// Hands the whole windows gathered so far to `progress`, outside the lock.
+fn announce(gather: &Mutex<Gather>, progress: &mut dyn Progress) {
+    let whole = std::mem::take(&mut gather.lock().unwrap_or_else(|e| e.into_inner()).whole);
+    for w in &whole {
+        progress.window(w);
     }
 }
 
@@ -166,7 +230,7 @@ fn sum(all: &[Snapshot]) -> Snapshot {
 fn worse(a: StopReason, b: StopReason) -> StopReason {
     let rank = |s| match s {
         StopReason::Completed => 0,
-        StopReason::Interrupted => 1,
+        StopReason::Interrupted | StopReason::Aborted => 1,
         StopReason::Failed => 2,
     };
     if rank(b) > rank(a) { b } else { a }

@@ -26,8 +26,9 @@ pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;
 pub use spec::{
-    AdaptiveThrottle, Baseline, ClientSpec, ConnMode, Endpoint, Jitter, MetricsScrape, Observe, Pick, Population,
-    Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Wave,
+    AdaptiveThrottle, Baseline, ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, Jitter, MetricsScrape, Observe,
+    Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target,
+    TlsSpec, Wave,
 };
 pub use template::{Template, Vars};
 pub use trace::parse_trace;

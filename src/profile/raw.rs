@@ -22,6 +22,8 @@ pub struct RawProfile {
     pub observe: Option<RawObserve>,
     pub slo: Option<RawSlo>,
     pub gate: Option<Vec<String>>,
+    /// The brake: `success_rate < 5% for 30s`, ...
+    pub abort: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -51,6 +53,14 @@ pub struct RawTls {
 pub struct RawMetrics {
     pub url: Option<String>,
     pub series: Option<Vec<String>>,
+    pub derived: Option<Vec<RawDerived>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawDerived {
+    pub name: Option<String>,
+    pub expr: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Dist, Node, RawProfile, Template};
-use crate::threshold::Threshold;
+use crate::threshold::{AbortWhen, Threshold};
 use crate::units::{Rate, Share};
 
 /// A validated profile. Durations are run (wall-clock) time except where a field
@@ -30,6 +30,8 @@ pub struct Profile {
     pub slo: Slo,
     /// Thresholds, parsed and checked against the flow's step names.
     pub gate: Vec<Threshold>,
+    /// Abort conditions (the brake), checked like the gate.
+    pub abort: Vec<AbortWhen>,
     /// The document as written (`${VAR}` not expanded: no secret in it), for the report.
     pub raw: RawProfile,
     pub path: PathBuf,
@@ -108,6 +110,25 @@ pub struct MetricsScrape {
     pub url: Option<String>,
     /// Series to keep (names as exposed); empty keeps all.
     pub series: Vec<String>,
+    /// Series computed from two scraped ones in each window.
+    pub derived: Vec<Derived>,
+}
+
+/// `name: a / b` or `name: a - b`, over two scraped series (each read as
+/// `series` is: a labelled name exactly, a bare name summed over its label sets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub name: String,
+    pub a: String,
+    pub op: DerivedOp,
+    pub b: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DerivedOp {
+    /// A ratio; undefined (left out) when `b` is zero.
+    Div,
+    Sub,
 }
 
 #[derive(Debug, Clone, Copy)]

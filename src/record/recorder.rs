@@ -276,6 +276,11 @@ impl Recorder {
         n
     }
 
+    /// The last `n` windows closed, oldest first (those `close_ready` just closed).
+    pub fn closed_tail(&self, n: usize) -> &[Window] {
+        &self.closed[self.closed.len().saturating_sub(n)..]
+    }
+
     /// The last closed window, for live progress.
     pub fn last_closed(&self) -> Option<&Window> {
         self.closed.last()

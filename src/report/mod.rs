@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Recovery, ThresholdResult, Totals};
-use crate::outcome::StopReason;
+use crate::outcome::{AbortFacts, StopReason};
 use crate::plan::Part;
 use crate::record::{EngineStats, HistError, HistSummary, Window};
 
@@ -42,6 +42,9 @@ pub struct Report {
     pub started_at: String,
     pub interrupted: bool,
     pub stop_reason: StopReason,
+    /// The abort condition that stopped the run (`stop_reason: aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortFacts>,
     /// What was stormed, in words: node URLs or the embedded overlay.
     pub target: String,
     /// The profile as written (`${VAR}` unexpanded: no secrets).
@@ -131,6 +134,10 @@ pub struct EngineFacts {
     /// Series the profile asked to scrape that the target never exposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_series: Vec<String>,
+    /// Metric names the target declares `# TYPE NAME counter`: charted as rates, as
+    /// names ending `_total` are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_counters: Vec<String>,
     /// True when the generator itself fell behind its schedule (`record::fell_behind`:
     /// p99 send lag over 10 ms, or attempts unstarted): the figures then understate the
     /// load asked for.

@@ -93,7 +93,15 @@ pub fn summary(r: &Report) -> String {
 fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
-    let status = if r.cut_short() { "interrupted" } else { "completed" };
+    let status = match (&r.abort, r.cut_short()) {
+        (Some(a), _) => format!(
+            "aborted: `{}` held at {}",
+            a.expr,
+            format_duration(Duration::from_millis(a.at_ms))
+        ),
+        (None, true) => "interrupted".to_string(),
+        (None, false) => "completed".to_string(),
+    };
     let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(
         s,
@@ -243,6 +251,20 @@ mod tests {
                 .unwrap()
                 .starts_with("stampede")
         );
+    }
+
+    #[test]
+    fn an_aborted_run_names_its_condition_and_when_it_held() {
+        let mut r = report(60, 0, "ci-smoke", "");
+        r.interrupted = true;
+        r.stop_reason = crate::outcome::StopReason::Aborted;
+        r.abort = Some(crate::outcome::AbortFacts {
+            expr: "success_rate < 5% for 30s".into(),
+            at_ms: 42_000,
+            window: 41,
+        });
+        let s = summary(&r);
+        assert!(s.contains("(aborted: `success_rate < 5% for 30s` held at 42s)"), "{s}");
     }
 
     #[test]

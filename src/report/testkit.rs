@@ -65,6 +65,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         started_at: "2007-08-16T12:00:00Z".into(),
         interrupted: false,
         stop_reason: StopReason::Completed,
+        abort: None,
         target: format!("overlay {name}"),
         profile: serde_json::json!({ "name": name, "description": description }),
         plan: PlanFacts {
@@ -80,6 +81,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
             ..PlanFacts::default()
         },
         engine: EngineFacts {
+            target_counters: Vec::new(),
             stats: crate::record::EngineStats {
                 threads: 1,
                 ..Default::default()

@@ -2,13 +2,19 @@
 //! its settings), start the target if it is embedded, build the plan, drive the engine,
 //! and assemble the report.
 
+pub mod abort;
 pub mod confirm;
 pub mod embedded;
+pub mod metrics;
+mod observe;
+pub mod series;
 pub mod shard;
 pub mod start;
+pub mod stream;
 pub mod sweep;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::{Timeline, Totals, analyze, evaluate};
@@ -52,6 +58,11 @@ pub struct RunOptions {
     /// Hosts outside loopback the caller confirmed (`--allow-target`, the environment,
     /// a prompt); without it only loopback nodes are stormed.
     pub confirmed: Option<confirm::Confirmed>,
+    /// Serve stampede's own metrics while the run goes (`--metrics-listen`).
+    pub metrics: Option<Arc<metrics::Exporter>>,
+    /// Write each window as it closes (`--stream`). The caller finishes it with the
+    /// report's windows ([`stream::Stream::finish`]): the last ones close as the run ends.
+    pub stream: Option<Arc<Mutex<stream::Stream>>>,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -80,8 +91,10 @@ pub fn plan_for(p: &Profile, shard: Option<Part>) -> Plan {
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
     let plan = plan_for(p, opts.shard);
-    let mut engine_opts = opts.engine.unwrap_or_default();
+    let mut engine_opts = opts.engine.clone().unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
+    let mut tee = observe::Tee::new(p, &opts, &mut engine_opts, progress);
+    let progress: &mut dyn Progress = &mut tee;
     let threads = opts
         .threads
         .unwrap_or_else(|| threads::default_threads(matches!(p.target.endpoint, Endpoint::Embedded(_))));
@@ -109,13 +122,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         (c, Some(asked @ confirm::Confirmed::Prompt { .. })) if c != confirm::Confirmed::Loopback => asked,
         (c, _) => c,
     };
-    if let Some(m) = &p.target.metrics {
-        let url = match &m.url {
-            Some(u) => u.clone(),
-            None => format!("{}/metrics", nodes[0].url),
-        };
-        engine_opts.scrape = Some((url, m.series.clone()));
-    }
+    engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(
         &nodes,
         p.target.pick,
@@ -127,6 +134,10 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     )
     .await?;
     preflight(&nodes, p.target.timeout).await?;
+    let target_counters = match &engine_opts.scrape {
+        Some((url, _)) => series::declared_counters(url, p.target.timeout).await,
+        None => Vec::new(),
+    };
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
     }
@@ -134,22 +145,24 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if let Some(h) = overlay {
         h.shutdown().await;
     }
-    let out = out?;
+    let mut out = out?;
+    if let Some(m) = &opts.metrics {
+        m.finish(&out.windows);
+    }
+    let abort = tee.brake.as_ref().and_then(|b| b.fired().cloned());
+    if abort.is_some() && out.stop == StopReason::Interrupted {
+        out.stop = StopReason::Aborted;
+    }
     let totals = Totals::of(&out.windows)?;
     let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
     let behind = crate::record::fell_behind(lag.p99, out.stats.unstarted);
-    let missing_series: Vec<String> = p
-        .target
-        .metrics
-        .iter()
-        .flat_map(|m| m.series.iter())
-        .filter(|name| {
-            !out.windows
-                .iter()
-                .any(|w| w.target.keys().any(|k| k.split('{').next() == Some(name.as_str())))
-        })
-        .cloned()
-        .collect();
+    let missing_series = match &p.target.metrics {
+        Some(m) => {
+            series::derive(&mut out.windows, &m.derived);
+            series::missing(&m.series, &out.windows)
+        }
+        None => Vec::new(),
+    };
     let window = p.observe.window;
     let timeline = Timeline {
         trigger_start: plan.trigger_start,
@@ -168,6 +181,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         // A failed engine, like an interrupted one, covers only part of the plan.
         interrupted: out.stop != StopReason::Completed,
         stop_reason: out.stop,
+        abort,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
         plan: PlanFacts {
@@ -188,6 +202,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             stats: out.stats,
             send_lag_ms: lag,
             missing_series,
+            target_counters,
             behind,
         },
         shard: opts.shard,

@@ -4,6 +4,10 @@
 //! `success_rate > 99%`. The metric table and the rules for undefined values are in
 //! `analysis::gate`.
 
+mod abort;
+
+pub use abort::{AbortError, AbortWhen, parse_abort, parse_aborts};
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;

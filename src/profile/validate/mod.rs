@@ -21,7 +21,7 @@ use strum::VariantNames;
 use super::depth::{MAX_DEPTH, too_deep};
 use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
 use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
-use crate::threshold::{Threshold, parse_all};
+use crate::threshold::{AbortWhen, Threshold, parse_aborts, parse_all};
 use crate::units::{Dur, Rate, Share, Text, UnitError};
 
 /// Checks the embedded overlay's settings (`target.overlay`) given the target's request
@@ -324,6 +324,7 @@ impl Validator<'_> {
             );
         }
         let gate = self.gate(raw.gate.as_deref().unwrap_or_default(), &client);
+        let abort = self.abort(raw.abort.as_deref().unwrap_or_default(), &client);
         if !self.problems.is_empty() {
             return None;
         }
@@ -340,8 +341,19 @@ impl Validator<'_> {
             observe,
             slo,
             gate,
+            abort,
             raw: raw.clone(),
             path: path.to_path_buf(),
+        })
+    }
+
+    fn abort(&mut self, exprs: &[String], client: &ClientSpec) -> Vec<AbortWhen> {
+        let steps: Vec<String> = client.login.iter().map(|s| s.name.clone()).collect();
+        parse_aborts(exprs, &steps).unwrap_or_else(|errors| {
+            for (i, e) in errors {
+                self.err(&format!("abort[{i}]"), e);
+            }
+            Vec::new()
         })
     }
 

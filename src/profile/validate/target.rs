@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::profile::file::read_limited;
-use crate::profile::spec::{ConnMode, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
+use crate::profile::spec::{ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
 use crate::profile::{Node, Vars};
 use crate::profile::{limits, raw};
 
@@ -30,6 +30,7 @@ impl Validator<'_> {
         let metrics = t.metrics.as_ref().map(|m| MetricsScrape {
             url: m.url.clone(),
             series: m.series.clone().unwrap_or_default(),
+            derived: self.derived(m.derived.as_deref().unwrap_or_default()),
         });
         if let (Some(m), Some(Endpoint::Nodes(_))) = (&metrics, &endpoint)
             && m.url.is_none()
@@ -151,5 +152,36 @@ impl Validator<'_> {
             self.err("target.tls.ca", "has no use with `verify: false`: drop one of them");
         }
         TlsSpec { verify, ca }
+    }
+}
+
+impl Validator<'_> {
+    /// `target.metrics.derived`: `a / b` or `a - b` over two series names.
+    fn derived(&mut self, list: &[raw::RawDerived]) -> Vec<Derived> {
+        let mut out = Vec::new();
+        for (i, d) in list.iter().enumerate() {
+            let field = format!("target.metrics.derived[{i}]");
+            let (Some(name), Some(expr)) = (d.name.as_deref(), d.expr.as_deref()) else {
+                self.err(&field, "needs `name` and `expr` (e.g. `queue_depth / workers`)");
+                continue;
+            };
+            // Spaces around the operator: a series name may hold `-` or `/` in its labels.
+            let parsed = [(" / ", DerivedOp::Div), (" - ", DerivedOp::Sub)]
+                .into_iter()
+                .find_map(|(sym, op)| expr.split_once(sym).map(|(a, b)| (a.trim(), op, b.trim())));
+            match parsed {
+                Some((a, op, b)) if !a.is_empty() && !b.is_empty() && !name.trim().is_empty() => out.push(Derived {
+                    name: name.trim().to_string(),
+                    a: a.to_string(),
+                    op,
+                    b: b.to_string(),
+                }),
+                _ => self.err(
+                    &format!("{field}.expr"),
+                    format!("`{expr}`: write `SERIES / SERIES` or `SERIES - SERIES`, spaces around the operator"),
+                ),
+            }
+        }
+        out
     }
 }

@@ -177,6 +177,27 @@ pub(super) struct RunData {
     slo: Option<Slo>,
 }
 
+/// A Prometheus counter by its name (`_total`): a running total whose chart is flat
+/// or climbing whatever the target does; its rate is what an ops engineer reads.
+fn is_counter(key: &str) -> bool {
+    key.split('{').next().unwrap_or(key).ends_with("_total")
+}
+
+/// A counter's increase per second between consecutive windows; none for the first
+/// window, a gap, or a reset (the target restarted and its counter fell).
+fn per_second(ws: &[Window], raw: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut out = vec![None];
+    for (i, pair) in raw.windows(2).enumerate() {
+        let len_s = ws[i + 1].len_ms as f64 / 1000.0;
+        out.push(match (pair[0], pair[1]) {
+            (Some(a), Some(b)) if b >= a && len_s > 0.0 => Some(r3((b - a) / len_s)),
+            _ => None,
+        });
+    }
+    out.truncate(raw.len());
+    out
+}
+
 /// The windows the charts plot: all but those reaching past the moment sending
 /// stopped. The last window is usually cut short by the end of the run, and its
 /// counts, drawn as a rate over a whole window, made every series drop to 0 at the
@@ -223,7 +244,19 @@ impl RunData {
         let names: BTreeSet<&String> = ws.iter().flat_map(|w| w.target.keys()).collect();
         let target = names
             .into_iter()
-            .map(|k| (k.clone(), ws.iter().map(|w| w.target.get(k).copied()).collect()))
+            .map(|k| {
+                let raw: Vec<Option<f64>> = ws.iter().map(|w| w.target.get(k).copied()).collect();
+                let declared = r
+                    .engine
+                    .target_counters
+                    .iter()
+                    .any(|c| Some(c.as_str()) == k.split('{').next());
+                if is_counter(k) || declared {
+                    (format!("rate({k}) /s"), per_second(ws, &raw))
+                } else {
+                    (k.clone(), raw)
+                }
+            })
             .collect();
         let (health, health_reason) = health(r);
         let planned = ws
@@ -360,5 +393,47 @@ impl Curves {
             })
             .collect();
         Curves { x, series }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_charted_as_rates_gauges_as_they_are() {
+        assert!(is_counter("logins_total{result=\"ok\"}") && !is_counter("queue_depth"));
+        let ws: Vec<Window> = (0..5)
+            .map(|i| Window {
+                index: i,
+                start_ms: i as u64 * 500,
+                len_ms: 500,
+                ..Window::default()
+            })
+            .collect();
+        let raw = [Some(10.0), Some(15.0), None, Some(30.0), Some(2.0)];
+        // +5 in half a second; a gap; a reset (the target restarted).
+        assert_eq!(per_second(&ws, &raw), vec![None, Some(10.0), None, None, None]);
+        assert_eq!(per_second(&ws[..1], &raw[..1]), vec![None]);
+        assert!(per_second(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_counter_declared_by_its_type_is_charted_as_a_rate_too() {
+        let mut r = crate::report::testkit::report(6, 3, "rates", "");
+        for (i, w) in r.windows.iter_mut().enumerate() {
+            w.target.insert("served".into(), i as f64 * 10.0);
+            w.target.insert("queue".into(), 5.0);
+        }
+        r.engine.target_counters = vec!["served".into()];
+        let d = RunData::of(&r).unwrap();
+        let series = |name: &str| d.target.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert!(
+            series("served").is_none(),
+            "a declared counter is not drawn as a running total"
+        );
+        assert_eq!(series("queue").unwrap()[1], Some(5.0), "a gauge is drawn as it is");
+        let per_s = 10.0 * 1000.0 / r.windows[1].len_ms as f64;
+        assert_eq!(series("rate(served) /s").unwrap()[1], Some(per_s));
     }
 }

@@ -141,7 +141,10 @@ impl Header {
             target: r.target.clone(),
             started_at: r.started_at.clone(),
             interrupted: r.cut_short(),
-            stop_reason: format!("{:?}", r.stop_reason).to_lowercase(),
+            stop_reason: match &r.abort {
+                Some(a) => format!("aborted: `{}` held", a.expr),
+                None => format!("{:?}", r.stop_reason).to_lowercase(),
+            },
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
             headline,
             verdict_class,

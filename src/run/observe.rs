@@ -1,0 +1,94 @@
+//! What watches a run besides the caller's progress display: the metrics endpoint, the
+//! window stream and the brake. All of them are fed from the progress path (snapshots
+//! and closed windows), never from the engine's hot path.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::RunOptions;
+use super::abort::Brake;
+use super::metrics::Exporter;
+use super::stream::Stream;
+use crate::engine::{EngineOptions, Progress, Snapshot};
+use crate::profile::Profile;
+use crate::record::Window;
+use crate::threshold::AbortWhen;
+
+pub(super) struct Tee<'a> {
+    pub inner: &'a mut dyn Progress,
+    pub metrics: Option<Arc<Exporter>>,
+    pub stream: Option<Arc<Mutex<Stream>>>,
+    pub brake: Option<Brake>,
+}
+
+impl<'a> Tee<'a> {
+    /// The observers `opts` asks for around the caller's `progress`; with abort
+    /// conditions, the engine's stop becomes the brake's.
+    pub fn new(p: &Profile, opts: &RunOptions, engine: &mut EngineOptions, progress: &'a mut dyn Progress) -> Tee<'a> {
+        let brake = (!p.abort.is_empty()).then(|| {
+            let (brake, stop) = self::brake(&p.abort, engine.stop.take());
+            engine.stop = Some(stop);
+            brake
+        });
+        if let Some(m) = &opts.metrics {
+            m.set_slo(&p.slo);
+        }
+        Tee {
+            inner: progress,
+            metrics: opts.metrics.clone(),
+            stream: opts.stream.clone(),
+            brake,
+        }
+    }
+}
+
+impl Progress for Tee<'_> {
+    fn update(&mut self, s: &Snapshot) {
+        self.inner.update(s);
+        if let Some(m) = &self.metrics {
+            m.update(s);
+        }
+    }
+
+    fn countdown(&mut self, remaining: Duration) {
+        self.inner.countdown(remaining);
+    }
+
+    fn window(&mut self, w: &Window) {
+        self.inner.window(w);
+        if let Some(m) = &self.metrics {
+            m.window(w);
+        }
+        if let Some(s) = &self.stream {
+            s.lock().unwrap_or_else(|e| e.into_inner()).window(w);
+        }
+        if let Some(b) = &mut self.brake {
+            b.window(w);
+        }
+    }
+}
+
+/// The brake for `conds`, and the stop the engine must watch: the caller's (Ctrl-C)
+/// passed through, raised to 1 by the brake.
+pub(super) fn brake(conds: &[AbortWhen], caller_stop: Option<watch::Receiver<u8>>) -> (Brake, watch::Receiver<u8>) {
+    let (tx, rx) = watch::channel(0u8);
+    let tx = Arc::new(tx);
+    if let Some(mut outer) = caller_stop {
+        let fwd = tx.clone();
+        tokio::spawn(async move {
+            while outer.changed().await.is_ok() {
+                let level = *outer.borrow_and_update();
+                fwd.send_if_modified(|l| {
+                    let raise = level > *l;
+                    if raise {
+                        *l = level;
+                    }
+                    raise
+                });
+            }
+        });
+    }
+    (Brake::new(conds.to_vec(), tx), rx)
+}
