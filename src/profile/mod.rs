@@ -6,6 +6,7 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+mod capture;
 mod depth;
 mod dist;
 mod error;
@@ -19,6 +20,7 @@ mod template;
 mod trace;
 mod validate;
 
+pub use capture::{Capture, CaptureFrom, Checks, capture_regex};
 pub use dist::{Dist, DistError};
 pub use error::{Problem, ProfileError};
 pub use file::read_profile;
@@ -29,6 +31,6 @@ pub use spec::{
     AdaptiveThrottle, Baseline, ClientSpec, ConnMode, Endpoint, Jitter, MetricsScrape, Observe, Pick, Population,
     Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Wave,
 };
-pub use template::{Template, Vars};
+pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;
 pub use validate::{OverlayCheck, parse, parse_with};

@@ -113,6 +113,8 @@ pub struct RawStep {
     pub headers: Option<BTreeMap<String, String>>,
     pub body: Option<String>,
     pub expect: Option<RawExpect>,
+    /// name → where the value is in the answer.
+    pub capture: Option<BTreeMap<String, RawCapture>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,6 +122,32 @@ pub struct RawStep {
 pub enum RawExpect {
     One(Text),
     Many(Vec<Text>),
+    Checks(RawChecks),
+}
+
+/// `expect: { status: [200, 204], json: { /ok: true }, body_contains: welcome }`
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawChecks {
+    pub status: Option<RawStatus>,
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
+    pub body_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    One(Text),
+    Many(Vec<Text>),
+}
+
+/// One of `json: /pointer`, `header: name`, `regex: '...(group)...'`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCapture {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

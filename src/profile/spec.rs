@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Dist, Node, RawProfile, Template};
+use super::{Capture, Checks, Dist, Node, RawProfile, Template};
 use crate::threshold::Threshold;
 use crate::units::{Rate, Share};
 
@@ -169,6 +169,38 @@ pub struct Step {
     pub headers: Vec<(http::header::HeaderName, Template)>,
     pub body: Option<Template>,
     pub expect: Vec<u16>,
+    /// Checked in order after the status; the first that fails decides (`check`).
+    pub checks: Checks,
+    pub captures: Vec<Capture>,
+}
+
+impl Step {
+    /// A step with only a status to check: what the built-in defaults need.
+    pub fn plain(name: &str, method: http::Method, path: Template, expect: Vec<u16>) -> Step {
+        Step {
+            name: name.to_string(),
+            method,
+            path,
+            headers: Vec::new(),
+            body: None,
+            expect,
+            checks: Checks::default(),
+            captures: Vec::new(),
+        }
+    }
+
+    /// Whether the answer's body must be kept (captures, body checks). A step that
+    /// needs neither reads and drops its body, as it always did.
+    pub fn keeps_body(&self) -> bool {
+        !self.captures.is_empty() || !self.checks.is_empty()
+    }
+
+    /// Whether the answer's head must be kept (header captures).
+    pub fn keeps_head(&self) -> bool {
+        self.captures
+            .iter()
+            .any(|c| matches!(c.from, super::CaptureFrom::Header(_)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +209,9 @@ pub struct ClientSpec {
     pub retry: RetryPolicy,
     pub session: Option<Session>,
     pub on_reboot: Vec<Step>,
+    /// Every capture's name, by slot: each client of a flow with captures keeps this
+    /// many values.
+    pub captures: Vec<String>,
 }
 
 #[derive(

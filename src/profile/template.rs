@@ -1,7 +1,8 @@
 //! Request templates: `{{client}}` (the virtual client's id), `{{attempt}}` (1 for a
-//! first attempt), `{{node}}` (index of the node the request goes to). `${VAR}` is read
-//! from the environment when the profile loads; the report keeps the `${VAR}` form, so
-//! secrets never reach it.
+//! first attempt), `{{node}}` (index of the node the request goes to), and the values a
+//! client captured in earlier steps (`{{token}}`), which validation resolves to slots.
+//! `${VAR}` is read from the environment when the profile loads; the report keeps the
+//! `${VAR}` form, so secrets never reach it.
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,8 @@ enum Part {
     Client,
     Attempt,
     Node,
+    /// A captured value, by its slot in the client's [`Values`].
+    Slot(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,15 +23,54 @@ pub struct Template {
 
 /// What a template can refer to when rendered.
 #[derive(Debug, Clone, Copy)]
-pub struct Vars {
+pub struct Vars<'a> {
     pub client: u64,
     pub attempt: u32,
     pub node: usize,
+    /// The client's captured values; `None` for a flow that captures nothing (a slot
+    /// then renders empty, which validation rules out).
+    pub values: Option<&'a Values>,
+}
+
+/// One client's captured values, by slot (the order the profile declares captures in).
+/// Only clients of a flow with captures have one: a flow without pays nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values {
+    slots: Vec<Option<String>>,
+}
+
+impl Values {
+    pub fn new(slots: usize) -> Values {
+        Values {
+            slots: vec![None; slots],
+        }
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&str> {
+        self.slots.get(slot)?.as_deref()
+    }
+
+    pub fn set(&mut self, slot: usize, value: String) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(value);
+        }
+    }
 }
 
 impl Template {
     /// Parses `text`, resolving `${VAR}` through `env`. Every problem is returned.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Template, Vec<String>> {
+        Template::parse_scoped(text, env, &|_| None, &[])
+    }
+
+    /// [`Template::parse`], where `{{name}}` may also be a value captured earlier:
+    /// `slot` resolves a name to its slot, `known` lists the names for the error.
+    pub fn parse_scoped(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        slot: &dyn Fn(&str) -> Option<usize>,
+        known: &[&str],
+    ) -> Result<Template, Vec<String>> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut errors = Vec::new();
@@ -44,12 +86,21 @@ impl Template {
                     "client" => Part::Client,
                     "attempt" => Part::Attempt,
                     "node" => Part::Node,
-                    other => {
-                        errors.push(format!(
-                            "unknown template variable `{{{{{other}}}}}` (known: client, attempt, node)"
-                        ));
-                        Part::Lit(String::new())
-                    }
+                    other => match slot(other) {
+                        Some(i) => Part::Slot(i),
+                        None => {
+                            let mut names = String::from("client, attempt, node");
+                            for k in known {
+                                names.push_str(", ");
+                                names.push_str(k);
+                            }
+                            errors.push(format!(
+                                "unknown template variable `{{{{{other}}}}}` (known here: {names}; a capture is \
+                                 known from the step after the one that captures it)"
+                            ));
+                            Part::Lit(String::new())
+                        }
+                    },
                 };
                 if !lit.is_empty() {
                     parts.push(Part::Lit(std::mem::take(&mut lit)));
@@ -91,7 +142,7 @@ impl Template {
         }
     }
 
-    pub fn render_into(&self, out: &mut String, v: Vars) {
+    pub fn render_into(&self, out: &mut String, v: Vars<'_>) {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
@@ -104,11 +155,16 @@ impl Template {
                 Part::Node => {
                     let _ = write!(out, "{}", v.node);
                 }
+                Part::Slot(i) => {
+                    if let Some(x) = v.values.and_then(|vals| vals.get(*i)) {
+                        out.push_str(x);
+                    }
+                }
             }
         }
     }
 
-    pub fn render(&self, v: Vars) -> String {
+    pub fn render(&self, v: Vars<'_>) -> String {
         let mut s = String::new();
         self.render_into(&mut s, v);
         s
@@ -135,6 +191,7 @@ mod tests {
             client: 42,
             attempt: 3,
             node: 0,
+            values: None,
         });
         assert_eq!(s, r#"{"client":"42","try":3,"t":"s3cret"}"#);
         assert!(!t.is_static());
@@ -155,6 +212,7 @@ mod tests {
             client: 5,
             attempt: 2,
             node: 1,
+            values: None,
         };
         let cases = [
             ("é", "é"),
@@ -169,5 +227,25 @@ mod tests {
             assert_eq!(t.unwrap().render(vars), want, "{text}");
         }
         assert!(Template::parse("é{{", &env).is_err());
+    }
+
+    #[test]
+    fn captured_values_render_by_slot_and_unknown_names_are_refused() {
+        let slot = |n: &str| (n == "token").then_some(1);
+        let t = Template::parse_scoped("Bearer {{token}}", &env, &slot, &["token"]).unwrap();
+        let mut vals = Values::new(2);
+        fn vars(values: Option<&Values>) -> Vars<'_> {
+            Vars {
+                client: 1,
+                attempt: 1,
+                node: 0,
+                values,
+            }
+        }
+        assert_eq!(t.render(vars(Some(&vals))), "Bearer ");
+        vals.set(1, "abc".into());
+        assert_eq!(t.render(vars(Some(&vals))), "Bearer abc");
+        let e = Template::parse_scoped("{{sid}}", &env, &slot, &["token"]).unwrap_err();
+        assert!(e[0].contains("`{{sid}}`") && e[0].contains("token"), "{e:?}");
     }
 }

@@ -16,7 +16,7 @@ use crate::profile::{Step, Vars};
 
 /// The longest response head read before the answer is called malformed.
 pub const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 64;
+pub const MAX_HEADERS: usize = 64;
 /// The most body bytes read of one answer (16 MiB): a login's answer is small, and a
 /// target that streams without end must not hold an attempt (or memory) for it.
 pub const MAX_BODY: u64 = 16 << 20;
@@ -295,15 +295,16 @@ mod tests {
                 .map(|(k, v)| (k.parse().unwrap(), Template::parse(v, &env).unwrap()))
                 .collect(),
             body: body.map(|b| Template::parse(b, &env).unwrap()),
-            expect: vec![200],
+            ..Step::plain("s", http::Method::GET, Template::literal("/"), vec![200])
         }
     }
 
-    fn vars() -> Vars {
+    fn vars() -> Vars<'static> {
         Vars {
             client: 42,
             attempt: 2,
             node: 1,
+            values: None,
         }
     }
 

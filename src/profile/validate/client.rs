@@ -27,6 +27,7 @@ impl Validator<'_> {
             retry,
             session,
             on_reboot,
+            captures: std::mem::take(&mut self.slots),
         }
     }
 
@@ -136,14 +137,7 @@ impl Validator<'_> {
                     "client.session.keepalive",
                     "missing: the request that keeps a session alive, e.g. `{ request: POST /keepalive }`",
                 );
-                Step {
-                    name: "keepalive".into(),
-                    method: http::Method::POST,
-                    path: Template::literal("/"),
-                    headers: vec![],
-                    body: None,
-                    expect: vec![200],
-                }
+                Step::plain("keepalive", http::Method::POST, Template::literal("/"), vec![200])
             }
         };
         let every = self.span(
@@ -206,15 +200,9 @@ impl Validator<'_> {
             }
         }
         let body = s.body.as_ref().map(|b| self.template(&format!("{field}.body"), b));
-        let expect = match &s.expect {
-            None => default_expect.to_vec(),
-            Some(raw::RawExpect::One(t)) => vec![self.status(&format!("{field}.expect"), t)],
-            Some(raw::RawExpect::Many(ts)) => ts
-                .iter()
-                .enumerate()
-                .map(|(i, t)| self.status(&format!("{field}.expect[{i}]"), t))
-                .collect(),
-        };
+        let (expect, checks) = self.expect(&format!("{field}.expect"), s.expect.as_ref(), default_expect);
+        // After the step's own templates: a capture is known from the next step on.
+        let captures = self.captures(field, s.capture.as_ref());
         Step {
             name,
             method,
@@ -222,10 +210,12 @@ impl Validator<'_> {
             headers,
             body,
             expect,
+            checks,
+            captures,
         }
     }
 
-    fn status(&mut self, field: &str, t: &Text) -> u16 {
+    pub(super) fn status(&mut self, field: &str, t: &Text) -> u16 {
         match t.0.parse::<u16>() {
             Ok(s) if (100..=599).contains(&s) => s,
             _ => {

@@ -2,6 +2,9 @@
 //! with its line and field. The sections live beside this file (target, storm,
 //! client); the helpers every section uses and the profile's top level live here.
 
+mod capture;
+#[cfg(test)]
+mod capture_tests;
 mod client;
 #[cfg(test)]
 mod hostile;
@@ -85,6 +88,7 @@ pub fn parse_with(
         env,
         overlay,
         dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        slots: Vec::new(),
     };
     for u in unknown {
         v.err(
@@ -151,6 +155,9 @@ struct Validator<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     overlay: OverlayCheck<'a>,
     dir: PathBuf,
+    /// The names captured so far, by slot: the template variables a step may use are
+    /// those captured by the steps before it.
+    slots: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -243,7 +250,9 @@ impl Validator<'_> {
     }
 
     fn template(&mut self, field: &str, text: &str) -> Template {
-        match Template::parse(text, self.env) {
+        let known: Vec<&str> = self.slots.iter().map(String::as_str).collect();
+        let slot = |n: &str| self.slots.iter().position(|s| s == n);
+        match Template::parse_scoped(text, self.env, &slot, &known) {
             Ok(t) => t,
             Err(errs) => {
                 for e in errs {
