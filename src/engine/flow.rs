@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::timer;
 use crate::client::ClientState;
-use crate::profile::{Step, Values, Vars};
+use crate::profile::{DataFile, Step, Values, Vars};
 use crate::transport::{Conn, FlowResult, Transport};
 
 /// What a flow is for, carried through it to its completion.
@@ -160,37 +160,51 @@ pub(super) async fn run_job(
     }
 }
 
-/// Every logged-in client's captured values, for a flow with captures: only clients
-/// that hold a session have an entry, so a storm of millions of clients pays for those
-/// logged in, and a flow without captures pays nothing.
+/// Every logged-in client's captured values, for a flow with captures or a data file:
+/// only clients that hold a session have an entry, so a storm of millions of clients
+/// pays for those logged in, and a flow with neither pays nothing.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
     slots: usize,
+    data: Option<DataFile>,
     held: std::collections::HashMap<u32, Box<Values>>,
 }
 
 impl Sessions {
-    pub fn new(slots: usize) -> Sessions {
+    pub fn new(slots: usize, data: Option<DataFile>) -> Sessions {
         Sessions {
             slots,
+            data,
             held: Default::default(),
         }
     }
 
-    /// Empty values for a login attempt: a login starts from no session.
-    pub fn fresh(&self) -> Option<Box<Values>> {
-        (self.slots > 0).then(|| Box::new(Values::new(self.slots)))
+    /// A login attempt's values: the client's data row and nothing captured (a login
+    /// starts from no session).
+    pub fn fresh(&self, client: u32) -> Option<Box<Values>> {
+        if self.slots == 0 {
+            return None;
+        }
+        let mut v = Values::new(self.slots);
+        if let Some(d) = &self.data {
+            // The data columns hold the first slots.
+            for (slot, x) in d.row(client as u64).iter().enumerate() {
+                v.set(slot, x.clone());
+            }
+        }
+        Some(Box::new(v))
     }
 
     /// A copy for a keepalive: the session stays with the client while it is in flight
     /// (a reboot meanwhile must find it, for its on-reboot requests).
     pub fn copy(&self, client: u32) -> Option<Box<Values>> {
-        self.held.get(&client).cloned().or_else(|| self.fresh())
+        self.held.get(&client).cloned().or_else(|| self.fresh(client))
     }
 
-    /// The client's session ends (reboot, failed keepalive): its values go with it.
+    /// The client's session ends (reboot, failed keepalive): its values go with it,
+    /// returned for the on-reboot requests (the data row alone if it held none).
     pub fn end(&mut self, client: u32) -> Option<Box<Values>> {
-        self.held.remove(&client)
+        self.held.remove(&client).or_else(|| self.fresh(client))
     }
 
     /// The client holds a session with these values (after a login, or a keepalive

@@ -7,6 +7,7 @@
 //! values that have a grammar of their own.
 
 mod capture;
+mod data;
 mod depth;
 mod dist;
 mod error;
@@ -21,6 +22,7 @@ mod trace;
 mod validate;
 
 pub use capture::{Capture, CaptureFrom, Checks, capture_regex};
+pub use data::DataFile;
 pub use dist::{Dist, DistError};
 pub use error::{Problem, ProfileError};
 pub use file::read_profile;

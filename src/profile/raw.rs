@@ -102,6 +102,19 @@ pub struct RawClient {
     pub retry: Option<RawRetry>,
     pub session: Option<RawSession>,
     pub on_reboot: Option<Vec<RawStep>>,
+    pub data: Option<RawData>,
+}
+
+/// `data: users.csv` or `data: { file: users.csv, order: shuffle }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawData {
+    File(String),
+    Spec {
+        file: String,
+        #[serde(default)]
+        order: Option<Text>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

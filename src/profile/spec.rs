@@ -209,9 +209,23 @@ pub struct ClientSpec {
     pub retry: RetryPolicy,
     pub session: Option<Session>,
     pub on_reboot: Vec<Step>,
-    /// Every capture's name, by slot: each client of a flow with captures keeps this
-    /// many values.
+    /// Every template value's name, by slot (`data.<column>` first, then captures):
+    /// each client of a flow with any keeps this many values.
     pub captures: Vec<String>,
+    /// `client.data`: its columns hold slots 0.. in the order of `captures`.
+    pub data: Option<super::DataFile>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum DataOrder {
+    /// Client N takes row N mod rows.
+    InOrder,
+    /// The rows shuffled once by the profile's seed, then as `in-order`.
+    Shuffle,
 }
 
 #[derive(

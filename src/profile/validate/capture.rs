@@ -1,11 +1,15 @@
-//! A step's `capture:` and `expect:` (status, JSON values, body text). A capture's
+//! A step's `capture:` and `expect:` (status, JSON values, body text), and the data
+//! file whose columns every step may use (`client.data`). A capture's
 //! name becomes a template variable of every later step; the slot it gets is its place
 //! in the order captures are declared.
 
 use super::Validator;
 use crate::profile::capture::{capture_regex, check_pointer};
-use crate::profile::raw::{RawCapture, RawExpect, RawStatus};
-use crate::profile::{Capture, CaptureFrom, Checks};
+use crate::profile::data::{parse_csv, shuffle};
+use crate::profile::file::read_text;
+use crate::profile::raw::{RawCapture, RawData, RawExpect, RawStatus};
+use crate::profile::spec::DataOrder;
+use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
 use crate::units::Text;
 
 /// Names a capture may not take: the built-in template variables.
@@ -120,5 +124,41 @@ impl Validator<'_> {
                 (status, checks)
             }
         }
+    }
+}
+
+impl Validator<'_> {
+    /// `client.data`: read, parsed and given the first slots, before any step, so that
+    /// every step may use its columns.
+    pub(super) fn data(&mut self, raw: Option<&RawData>, seed: u64) -> Option<DataFile> {
+        let (file, order) = match raw? {
+            RawData::File(f) => (f.clone(), None),
+            RawData::Spec { file, order } => (file.clone(), order.clone()),
+        };
+        let order = self.choice("client.data.order", &order, DataOrder::InOrder);
+        let path = self.dir.join(&file);
+        let text = match read_text(&path, limits::DATA_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err("client.data", e);
+                return None;
+            }
+        };
+        let (columns, mut rows) = match parse_csv(&text) {
+            Ok(x) => x,
+            Err(e) => {
+                self.err("client.data", format!("{}:{e}", path.display()));
+                return None;
+            }
+        };
+        if order == DataOrder::Shuffle {
+            shuffle(&mut rows, seed);
+        }
+        self.slots.extend(columns.iter().map(|c| format!("data.{c}")));
+        Some(DataFile {
+            file,
+            columns,
+            rows: rows.into(),
+        })
     }
 }

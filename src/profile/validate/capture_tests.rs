@@ -101,3 +101,42 @@ fn bad_captures_and_checks_are_placed() {
         assert!(e.contains(want), "missing {want:?} in\n{e}");
     }
 }
+
+fn with_data(csv: Option<&str>, data: &str, body: &str) -> Result<crate::profile::Profile, String> {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(csv) = csv {
+        std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    }
+    let text = profile(&format!(
+        "  data: {data}\n  login:\n    - {{ name: auth, request: POST /login, body: '{body}' }}"
+    ));
+    parse(&text, &dir.path().join("p.yaml"), &no_env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn data_columns_are_variables_and_their_problems_are_placed() {
+    let body = r#"{"u":"{{data.username}}","p":"{{data.password}}"}"#;
+    let p = with_data(Some("username,password\nann,pw1\nbob,pw2\n"), "users.csv", body).unwrap();
+    let d = p.client.data.as_ref().unwrap();
+    assert_eq!((d.file.as_str(), d.rows.len()), ("users.csv", 2));
+    assert_eq!(p.client.captures, vec!["data.username", "data.password"]);
+    let e = with_data(Some("username\nann\n"), "users.csv", body).unwrap_err();
+    assert!(
+        e.contains("p.yaml:8: client.login[0].body") && e.contains("`{{data.password}}`"),
+        "{e}"
+    );
+    let e = with_data(None, "users.csv", body).unwrap_err();
+    assert!(e.contains("p.yaml:6: client.data: cannot read"), "{e}");
+    let e = with_data(Some("username,password\nann\n"), "users.csv", body).unwrap_err();
+    assert!(e.contains("users.csv:line 2:"), "{e}");
+    let e = with_data(
+        Some("username,password\n"),
+        "{ file: users.csv, order: sideways }",
+        body,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("client.data.order") && e.contains("no row below the header"),
+        "{e}"
+    );
+}

@@ -10,8 +10,9 @@ use crate::profile::{limits, raw};
 use crate::units::{Dur, Text};
 
 impl Validator<'_> {
-    pub(super) fn client(&mut self, raw: Option<&raw::RawClient>) -> ClientSpec {
+    pub(super) fn client(&mut self, raw: Option<&raw::RawClient>, seed: u64) -> ClientSpec {
         let c = raw.cloned().unwrap_or_default();
+        let data = self.data(c.data.as_ref(), seed);
         let login = self.login(c.login.as_deref());
         let retry = self.retry(c.retry.as_ref());
         let session = c.session.as_ref().map(|s| self.session(s));
@@ -28,6 +29,7 @@ impl Validator<'_> {
             session,
             on_reboot,
             captures: std::mem::take(&mut self.slots),
+            data,
         }
     }
 
