@@ -165,14 +165,17 @@ pub(super) async fn run_job(
 /// pays for those logged in, and a flow with neither pays nothing.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
+    enabled: bool,
     slots: usize,
     data: Option<DataFile>,
     held: std::collections::HashMap<u32, Box<Values>>,
 }
 
 impl Sessions {
-    pub fn new(slots: usize, data: Option<DataFile>) -> Sessions {
+    /// `cookies`: every client needs values to hold its jar, even with no slot.
+    pub fn new(slots: usize, data: Option<DataFile>, cookies: bool) -> Sessions {
         Sessions {
+            enabled: slots > 0 || cookies,
             slots,
             data,
             held: Default::default(),
@@ -182,7 +185,7 @@ impl Sessions {
     /// A login attempt's values: the client's data row and nothing captured (a login
     /// starts from no session).
     pub fn fresh(&self, client: u32) -> Option<Box<Values>> {
-        if self.slots == 0 {
+        if !self.enabled {
             return None;
         }
         let mut v = Values::new(self.slots);

@@ -74,7 +74,7 @@ impl<'a> Engine<'a> {
             start: opts.start.unwrap_or_else(Instant::now),
             // Only this part's clients: client `id` lives at `id / part.count`.
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
-            sessions: Sessions::new(p.client.captures.len(), p.client.data.clone()),
+            sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies),
             heap: BinaryHeap::new(),
             rec: Recorder::new(
                 p.observe.window,

@@ -103,6 +103,7 @@ pub struct RawClient {
     pub session: Option<RawSession>,
     pub on_reboot: Option<Vec<RawStep>>,
     pub data: Option<RawData>,
+    pub cookies: Option<Text>,
 }
 
 /// `data: users.csv` or `data: { file: users.csv, order: shuffle }`.

@@ -172,6 +172,8 @@ pub struct Step {
     /// Checked in order after the status; the first that fails decides (`check`).
     pub checks: Checks,
     pub captures: Vec<Capture>,
+    /// Sends the client's cookies and stores what the answer sets (`client.cookies`).
+    pub cookies: bool,
 }
 
 impl Step {
@@ -186,6 +188,7 @@ impl Step {
             expect,
             checks: Checks::default(),
             captures: Vec::new(),
+            cookies: false,
         }
     }
 
@@ -195,11 +198,13 @@ impl Step {
         !self.captures.is_empty() || !self.checks.is_empty()
     }
 
-    /// Whether the answer's head must be kept (header captures).
+    /// Whether the answer's head must be kept (header captures, cookies).
     pub fn keeps_head(&self) -> bool {
-        self.captures
-            .iter()
-            .any(|c| matches!(c.from, super::CaptureFrom::Header(_)))
+        self.cookies
+            || self
+                .captures
+                .iter()
+                .any(|c| matches!(c.from, super::CaptureFrom::Header(_)))
     }
 }
 
@@ -214,6 +219,8 @@ pub struct ClientSpec {
     pub captures: Vec<String>,
     /// `client.data`: its columns hold slots 0.. in the order of `captures`.
     pub data: Option<super::DataFile>,
+    /// One cookie jar per client (`client.cookies: true`).
+    pub cookies: bool,
 }
 
 #[derive(

@@ -37,12 +37,15 @@ pub struct Vars<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Values {
     slots: Vec<Option<String>>,
+    /// The client's cookies (`client.cookies: true`); empty, never allocated, otherwise.
+    pub jar: super::Jar,
 }
 
 impl Values {
     pub fn new(slots: usize) -> Values {
         Values {
             slots: vec![None; slots],
+            jar: super::Jar::default(),
         }
     }
 

@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
+use super::RetryAfter;
 use crate::outcome::Class;
-use crate::profile::{CaptureFrom, Step, Values};
+use crate::profile::{CaptureFrom, Step, Values, Vars};
 
 /// The answer of a step that keeps it: the head's bytes (for header captures) and the
 /// body as received (still chunked when it came so).
@@ -32,8 +33,34 @@ pub(super) struct Miss {
     pub reason: String,
 }
 
+/// After an answer whose status was judged `status`: stores its cookies (whatever the
+/// status), then, for an answer the status accepts, checks it and takes its captures.
+/// `dest` is the node's (host header, base path).
+pub(super) fn judge(
+    step: &Step,
+    status: (Class, Option<RetryAfter>),
+    kept: &Kept,
+    dest: (&str, &str),
+    vars: Vars<'_>,
+    mut values: Option<&mut Values>,
+) -> Result<(Class, Option<RetryAfter>), Miss> {
+    if step.cookies {
+        let rendered = Vars {
+            values: values.as_deref(),
+            ..vars
+        };
+        let path = format!("{}{}", dest.1, step.path.render(rendered));
+        store_cookies(kept, dest.0, &path, values.as_deref_mut());
+    }
+    if status.0 != Class::Ok || !step.keeps_body() {
+        return Ok(status);
+    }
+    take(step, kept, values)?;
+    Ok((Class::Ok, None))
+}
+
 /// Checks the answer, then stores its captures into `values`.
-pub(super) fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Result<(), Miss> {
+fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Result<(), Miss> {
     let body = if kept.chunked {
         std::borrow::Cow::Owned(dechunk(&kept.body))
     } else {
@@ -103,6 +130,26 @@ pub(super) fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Res
         }
     }
     Ok(())
+}
+
+/// Stores the answer's `Set-Cookie` headers in the client's jar; `host` is the
+/// request's `host` header value, `path` the request path as sent.
+fn store_cookies(kept: &Kept, host: &str, path: &str, values: Option<&mut Values>) {
+    let Some(values) = values else {
+        return;
+    };
+    let mut headers = [httparse::EMPTY_HEADER; super::http1::MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut headers);
+    if r.parse(&kept.head).is_err() {
+        return;
+    }
+    let now = super::http1::unix_now();
+    let host = super::http1::host_name(host);
+    for h in r.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
+        if let Ok(v) = std::str::from_utf8(h.value) {
+            values.jar.set(v, host, path, now);
+        }
+    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -231,19 +231,17 @@ impl Transport {
                     self.examples.note(f.class, || f.cause.to_string());
                     (f.class, None)
                 }
-                Ok(Ok((status, ra))) => match answered(step, status, ra) {
-                    (Class::Ok, _) if step.keeps_body() => {
-                        let kept = &conn.as_ref().expect("it answered").kept;
-                        match capture::take(step, kept, values.as_deref_mut()) {
-                            Ok(()) => (Class::Ok, None),
-                            Err(miss) => {
-                                self.examples.note(miss.class, || miss.reason);
-                                (miss.class, None)
-                            }
+                Ok(Ok((status, ra))) => {
+                    let kept = &conn.as_ref().expect("it answered").kept;
+                    let d = (d.host.as_str(), d.base_path.as_str());
+                    match capture::judge(step, answered(step, status, ra), kept, d, vars, values.as_deref_mut()) {
+                        Ok(judged) => judged,
+                        Err(miss) => {
+                            self.examples.note(miss.class, || miss.reason);
+                            (miss.class, None)
                         }
                     }
-                    other => other,
-                },
+                }
             };
             let began = if results.is_empty() { started } else { step_start };
             results.push(StepResult {

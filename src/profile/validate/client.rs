@@ -13,17 +13,23 @@ impl Validator<'_> {
     pub(super) fn client(&mut self, raw: Option<&raw::RawClient>, seed: u64) -> ClientSpec {
         let c = raw.cloned().unwrap_or_default();
         let data = self.data(c.data.as_ref(), seed);
-        let login = self.login(c.login.as_deref());
+        let mut login = self.login(c.login.as_deref());
         let retry = self.retry(c.retry.as_ref());
-        let session = c.session.as_ref().map(|s| self.session(s));
-        let on_reboot = c.on_reboot.as_ref().map_or_else(Vec::new, |steps| {
+        let mut session = c.session.as_ref().map(|s| self.session(s));
+        let mut on_reboot = c.on_reboot.as_ref().map_or_else(Vec::new, |steps| {
             steps
                 .iter()
                 .enumerate()
                 .map(|(i, s)| self.step(&format!("client.on_reboot[{i}]"), s, &[200, 202, 204]))
                 .collect()
         });
+        let cookies = self.value("client.cookies", &c.cookies, false);
+        let steps = login.iter_mut().chain(&mut on_reboot);
+        for s in steps.chain(session.as_mut().map(|s| &mut s.keepalive)) {
+            s.cookies = cookies;
+        }
         ClientSpec {
+            cookies,
             login,
             retry,
             session,
@@ -214,6 +220,7 @@ impl Validator<'_> {
             expect,
             checks,
             captures,
+            cookies: false,
         }
     }
 
