@@ -89,6 +89,7 @@ pub fn parse_with(
         overlay,
         dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
         slots: Vec::new(),
+        seed: 1,
     };
     for u in unknown {
         v.err(
@@ -158,6 +159,8 @@ struct Validator<'a> {
     /// The names captured so far, by slot: the template variables a step may use are
     /// those captured by the steps before it.
     slots: Vec<String>,
+    /// The profile's seed, once read: generated template values draw from it.
+    seed: u64,
 }
 
 impl Validator<'_> {
@@ -252,7 +255,12 @@ impl Validator<'_> {
     fn template(&mut self, field: &str, text: &str) -> Template {
         let known: Vec<&str> = self.slots.iter().map(String::as_str).collect();
         let slot = |n: &str| self.slots.iter().position(|s| s == n);
-        match Template::parse_scoped(text, self.env, &slot, &known) {
+        let scope = super::template::Scope {
+            slot: &slot,
+            known: &known,
+            seed: self.seed,
+        };
+        match Template::parse_scoped(text, self.env, &scope) {
             Ok(t) => t,
             Err(errs) => {
                 for e in errs {
@@ -272,6 +280,7 @@ impl Validator<'_> {
             }
         };
         let seed = self.value("seed", &raw.seed, 1u64);
+        self.seed = seed;
         let population = self.population(raw.population.as_ref());
         let target = self.target(raw.target.as_ref(), &population);
         let time_scale = self.number_in(
