@@ -200,12 +200,15 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 
 /// The client a session request is from: its Bearer token's, or (no Authorization
 /// header) the body's `{"client":id}`.
-fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, Response> {
+/// The refusal is boxed: a `Response` is large, and the `Ok` path is the common one.
+fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, Box<Response>> {
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
-        return parse::<ClientBody>(body).map(|b| b.client.0).map_err(bad_request);
+        return parse::<ClientBody>(body)
+            .map(|b| b.client.0)
+            .map_err(|r| Box::new(bad_request(r)));
     };
     let token = auth.to_str().ok().and_then(|a| a.strip_prefix("Bearer "));
-    let unauthorized = |why| one_line(StatusCode::UNAUTHORIZED, why);
+    let unauthorized = |why| Box::new(one_line(StatusCode::UNAUTHORIZED, why));
     match token.map(|t| s.tokens.client(t, s.now())) {
         Some(Ok(client)) => Ok(client),
         None => Err(unauthorized("the Authorization header is not `Bearer <token>`")),
@@ -217,7 +220,7 @@ fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, R
 async fn keepalive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let client = match session_client(&s, &headers, &body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.model().keepalive(client) {
         StatusCode::OK.into_response()
@@ -230,7 +233,7 @@ async fn keepalive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
 async fn join(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let client = match session_client(&s, &headers, &body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match s.model().session_of(client) {
         Some(sn) => json(StatusCode::OK, format!("{{\"supernode\":{sn}}}")),
@@ -241,7 +244,7 @@ async fn join(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
 async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let client = match session_client(&s, &headers, &body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     s.tokens.revoke(client);
     s.model().leave(client);
