@@ -20,8 +20,12 @@ pub enum Class {
     Refused,
     Reset,
     Tls,
-    /// The response body could not be read or did not hold what a capture needed.
+    /// The response body could not be read.
     Body,
+    /// The answer did not hold a value a step captures (a token, a session id).
+    Capture,
+    /// The answer failed a check beyond its status (`expect: { json, body_contains }`).
+    Check,
     /// Any other connection-level failure (DNS, unreachable, ...).
     Connect,
     /// Rejected by the client's own adaptive throttle: never sent.
@@ -51,6 +55,8 @@ impl fmt::Display for Class {
             Class::Reset => f.write_str("reset"),
             Class::Tls => f.write_str("tls"),
             Class::Body => f.write_str("body"),
+            Class::Capture => f.write_str("capture"),
+            Class::Check => f.write_str("check"),
             Class::Connect => f.write_str("connect"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),

@@ -104,3 +104,90 @@ async fn a_secret_in_a_node_url_reaches_the_target_and_no_output() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("credentials") && !err.contains(SECRET), "{err}");
 }
+
+const TOKEN: &str = "tok-9d41e8b7c2";
+const PASSWORD: &str = "pw-5c0ffee77";
+
+/// Answers a token to every login, and fails a check or a capture for some users, so
+/// that failure examples are written too.
+async fn token_login(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let u = v["u"].as_str().unwrap_or("").to_string();
+    let answer = match u.trim_start_matches("user").parse::<u32>().unwrap_or(0) % 5 {
+        0 => format!(r#"{{"ok":false,"access_token":"{TOKEN}{u}"}}"#),
+        1 => format!(r#"{{"ok":true,"other":"{TOKEN}{u}"}}"#),
+        _ => format!(r#"{{"ok":true,"access_token":"{TOKEN}{u}"}}"#),
+    };
+    answer.into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_tokens_and_data_values_reach_no_output() {
+    let app = axum::Router::new()
+        .route("/login", axum::routing::post(token_login))
+        .route("/join", axum::routing::post(|| async { "ok" }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    // The profile and its data file live apart from the outputs searched.
+    let input = tempfile::tempdir().unwrap();
+    let mut csv = String::from("username,password\n");
+    for i in 0..10 {
+        csv.push_str(&format!("user{i},{PASSWORD}{i}\n"));
+    }
+    std::fs::write(input.path().join("users.csv"), csv).unwrap();
+    let path = profile_file(
+        input.path(),
+        &format!(
+            r#"
+name: secret-flow
+target: {{ nodes: ["http://{addr}"], timeout: 1s }}
+population: {{ simulate: 50 }}
+storm: {{ waves: [ {{ share: 100%, spread: "uniform(300ms)" }} ] }}
+client:
+  data: users.csv
+  retry: {{ policy: none }}
+  login:
+    - name: auth
+      request: POST /login
+      body: '{{"u":"{{{{data.username}}}}","p":"{{{{data.password}}}}"}}'
+      capture: {{ token: {{ json: /access_token }} }}
+      expect: {{ status: 200, json: {{ /ok: true }} }}
+    - {{ name: join, request: 'POST /join?t={{{{token}}}}', headers: {{ authorization: "Bearer {{{{token}}}}" }} }}
+observe: {{ window: 250ms, until_recovered: 250ms }}
+"#
+        ),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let o = tokio::task::spawn_blocking({
+        let (path, dir) = (path.clone(), out.path().to_path_buf());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_stampede"))
+                .arg("run")
+                .arg(&path)
+                .arg("--out")
+                .arg(dir.join("out"))
+                .arg("--junit")
+                .arg(dir.join("junit.xml"))
+                .arg("--summary")
+                .arg(dir.join("summary.md"))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let mut text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    all_text(out.path(), &mut text);
+    // The run did what leaks could come from: captures, and both kinds of miss.
+    assert!(text.contains("capture") && text.contains("check"), "{text}");
+    assert!(text.contains("users.csv"), "the data file is named");
+    assert!(!text.contains(TOKEN), "a captured token leaked into an output");
+    assert!(!text.contains(PASSWORD), "a data-file value leaked into an output");
+    assert!(!text.contains("user3"), "a data-file value leaked into an output");
+}

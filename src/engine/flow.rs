@@ -14,7 +14,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::timer;
-use crate::profile::{Step, Vars};
+use crate::client::ClientState;
+use crate::profile::{DataFile, Step, Values, Vars};
 use crate::transport::{Conn, FlowResult, Transport};
 
 /// What a flow is for, carried through it to its completion.
@@ -38,7 +39,9 @@ pub(super) enum JobKind {
 pub(super) struct Job {
     pub kind: JobKind,
     pub steps: Arc<[Step]>,
-    pub vars: Vars,
+    pub vars: Vars<'static>,
+    /// The client's captured values, for a flow with captures; handed back in `Flowed`.
+    pub values: Option<Box<Values>>,
     pub pooled: bool,
     /// Dispatch: a wait for a pooled connection counts from here.
     pub started: Instant,
@@ -50,6 +53,7 @@ pub(super) struct Flowed {
     pub pooled: bool,
     pub res: FlowResult,
     pub conn: Option<Conn>,
+    pub values: Option<Box<Values>>,
 }
 
 /// Keep-alive connections to one node; at most `max_connections` in use at once. An
@@ -143,11 +147,85 @@ pub(super) async fn run_job(
     if let (Some(l), JobKind::Login { .. }) = (limiter, job.kind) {
         l.until_ready().await;
     }
-    let (res, conn) = t.flow(&job.steps, job.vars, conn, job.started).await;
+    let mut values = job.values;
+    let (res, conn) = t
+        .flow(&job.steps, job.vars, values.as_deref_mut(), conn, job.started)
+        .await;
     Flowed {
         kind: job.kind,
         pooled: job.pooled,
         res,
         conn,
+        values,
+    }
+}
+
+/// Every logged-in client's captured values, for a flow with captures or a data file:
+/// only clients that hold a session have an entry, so a storm of millions of clients
+/// pays for those logged in, and a flow with neither pays nothing.
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    enabled: bool,
+    slots: usize,
+    data: Option<DataFile>,
+    held: std::collections::HashMap<u32, Box<Values>>,
+}
+
+impl Sessions {
+    /// `cookies`: every client needs values to hold its jar, even with no slot.
+    pub fn new(slots: usize, data: Option<DataFile>, cookies: bool) -> Sessions {
+        Sessions {
+            enabled: slots > 0 || cookies,
+            slots,
+            data,
+            held: Default::default(),
+        }
+    }
+
+    /// A login attempt's values: the client's data row and nothing captured (a login
+    /// starts from no session).
+    pub fn fresh(&self, client: u32) -> Option<Box<Values>> {
+        if !self.enabled {
+            return None;
+        }
+        let mut v = Values::new(self.slots);
+        if let Some(d) = &self.data {
+            // The data columns hold the first slots.
+            for (slot, x) in d.row(client as u64).iter().enumerate() {
+                v.set(slot, x.clone());
+            }
+        }
+        Some(Box::new(v))
+    }
+
+    /// A copy for a keepalive: the session stays with the client while it is in flight
+    /// (a reboot meanwhile must find it, for its on-reboot requests).
+    pub fn copy(&self, client: u32) -> Option<Box<Values>> {
+        self.held.get(&client).cloned().or_else(|| self.fresh(client))
+    }
+
+    /// The client's session ends (reboot, failed keepalive): its values go with it,
+    /// returned for the on-reboot requests (the data row alone if it held none).
+    pub fn end(&mut self, client: u32) -> Option<Box<Values>> {
+        self.held.remove(&client).or_else(|| self.fresh(client))
+    }
+
+    /// The client holds a session with these values (after a login, or a keepalive
+    /// that may have captured fresher ones).
+    pub fn hold(&mut self, client: u32, values: Option<Box<Values>>) {
+        if let Some(v) = values {
+            self.held.insert(client, v);
+        }
+    }
+}
+
+/// Template variables of a session request (keepalive, on-reboot): not a login attempt,
+/// sent to the node the client's own host cache points at.
+pub(super) fn session_vars(t: &Transport, client: u32, c: &ClientState) -> Vars<'static> {
+    Vars {
+        client: client as u64,
+        attempt: 1,
+        node: t.pick(client as u64, 0, c.node as usize),
+        values: None,
     }
 }

@@ -9,13 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::flow::{Flowed, Job, JobKind, NodePool};
+use super::flow::{Flowed, Job, JobKind, NodePool, Sessions, session_vars};
 use super::scrape::Scraped;
 use super::{EngineOptions, EngineOutput, Progress, Snapshot};
 use crate::client::{ClientState, Next, Phase, Wait};
 use crate::outcome::{Class, StepResult, StopReason};
 use crate::plan::{EventKind, Part, Plan};
-use crate::profile::{Profile, Step, Vars};
+use crate::profile::{Profile, Step, Values, Vars};
 use crate::record::{AttemptRecord, Counter, EngineStats, Recorder};
 use crate::rng::{Stream, unit};
 use crate::transport::{Conn, FlowResult, Transport};
@@ -37,6 +37,7 @@ pub(super) struct Engine<'a> {
     cursor: usize,
     pub start: Instant,
     clients: Vec<ClientState>,
+    sessions: Sessions,
     heap: BinaryHeap<Timer>,
     pub rec: Recorder,
     pub transport: Arc<Transport>,
@@ -73,6 +74,7 @@ impl<'a> Engine<'a> {
             start: opts.start.unwrap_or_else(Instant::now),
             // Only this part's clients: client `id` lives at `id / part.count`.
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
+            sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies),
             heap: BinaryHeap::new(),
             rec: Recorder::new(
                 p.observe.window,
@@ -212,10 +214,12 @@ impl<'a> Engine<'a> {
                 let c = &mut self.clients[(client / self.part.count) as usize];
                 c.end_session();
                 self.rec.count(at, Counter::Reboot);
+                // Rendered with the values the client held, then dropped with its process.
+                let values = self.sessions.end(client);
                 if !self.on_reboot.is_empty() {
                     self.stats.on_reboot_sent += 1;
                     let vars = session_vars(&self.transport, client, c);
-                    self.dispatch(JobKind::OnReboot, self.on_reboot.clone(), vars, true);
+                    self.dispatch(JobKind::OnReboot, self.on_reboot.clone(), vars, values, true);
                 }
             }
             EventKind::Login => {
@@ -252,7 +256,7 @@ impl<'a> Engine<'a> {
                     epoch,
                     intended: at,
                 };
-                self.dispatch(kind, self.keepalive.clone(), vars, true);
+                self.dispatch(kind, self.keepalive.clone(), vars, self.sessions.copy(client), true);
             }
         }
     }
@@ -281,7 +285,7 @@ impl<'a> Engine<'a> {
                 steps: Vec::new(),
                 node: 0,
             };
-            self.finish_attempt(client, at, first, res);
+            self.finish_attempt(client, at, first, res, None);
             return;
         }
         self.in_flight += 1;
@@ -291,6 +295,7 @@ impl<'a> Engine<'a> {
             client: client as u64,
             attempt: attempt_no,
             node,
+            values: None,
         };
         let kind = JobKind::Login {
             client,
@@ -298,16 +303,25 @@ impl<'a> Engine<'a> {
             first,
         };
         let pooled = self.transport.reuses();
-        self.dispatch(kind, self.login.clone(), vars, pooled);
+        let values = self.sessions.fresh(client);
+        self.dispatch(kind, self.login.clone(), vars, values, pooled);
     }
 
     /// Starts a flow on the next pass: at once for a fresh connection, or with a pooled
     /// one (idle, or opened if the pool has room), or queued until one is handed back.
-    fn dispatch(&mut self, kind: JobKind, steps: Arc<[Step]>, vars: Vars, pooled: bool) {
+    fn dispatch(
+        &mut self,
+        kind: JobKind,
+        steps: Arc<[Step]>,
+        vars: Vars<'static>,
+        values: Option<Box<Values>>,
+        pooled: bool,
+    ) {
         let job = Job {
             kind,
             steps,
             vars,
+            values,
             pooled,
             started: Instant::now(),
         };
@@ -333,24 +347,25 @@ impl<'a> Engine<'a> {
                 first,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.finish_attempt(client, intended, first, f.res);
+                self.finish_attempt(client, intended, first, f.res, f.values);
             }
             JobKind::OnReboot => {}
             JobKind::Keepalive {
                 client,
                 epoch,
                 intended,
-            } => self.keepalive_done(client, epoch, intended, f.res.class.is_ok()),
+            } => self.keepalive_done(client, epoch, intended, f.res.class.is_ok(), f.values),
         }
     }
 
-    fn keepalive_done(&mut self, client: u32, epoch: u16, intended: Duration, ok: bool) {
+    fn keepalive_done(&mut self, client: u32, epoch: u16, intended: Duration, ok: bool, values: Option<Box<Values>>) {
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch || c.phase != Phase::LoggedIn {
             return;
         }
         if ok {
+            self.sessions.hold(client, values);
             self.rec.count(intended, Counter::KeepaliveOk);
             let every = self
                 .p
@@ -365,6 +380,7 @@ impl<'a> Engine<'a> {
             // The session is gone (orphaned, or the target is down): log in again.
             self.rec.count(intended, Counter::KeepaliveFailed);
             self.rec.count(now, Counter::Relogin);
+            self.sessions.end(client); // the relogin starts from an empty session
             c.end_session();
             c.begin_login();
             self.locked_out += 1;
@@ -379,7 +395,14 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn finish_attempt(&mut self, client: u32, intended: Duration, first: bool, res: FlowResult) {
+    fn finish_attempt(
+        &mut self,
+        client: u32,
+        intended: Duration,
+        first: bool,
+        res: FlowResult,
+        values: Option<Box<Values>>,
+    ) {
         #[cfg(test)]
         super::tests::inject_panic(self.p, self.part, intended);
         let p = self.p;
@@ -425,6 +448,7 @@ impl<'a> Engine<'a> {
         );
         match next {
             Next::LoggedIn => {
+                self.sessions.hold(client, values);
                 self.locked_out = self.locked_out.saturating_sub(1);
                 if let Some(s) = &p.client.session {
                     let due = now.saturating_add(s.every);
@@ -475,14 +499,4 @@ impl<'a> Engine<'a> {
 /// A timer's due instant, µs of run time; saturates rather than wraps.
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-/// Template variables of a session request (keepalive, on-reboot): not a login attempt,
-/// sent to the node the client's own host cache points at.
-fn session_vars(t: &Transport, client: u32, c: &ClientState) -> Vars {
-    Vars {
-        client: client as u64,
-        attempt: 1,
-        node: t.pick(client as u64, 0, c.node as usize),
-    }
 }

@@ -7,10 +7,14 @@
 //! pure core is [`model::Model`]; [`spawn`] serves it over HTTP.
 //!
 //! Endpoints (bodies are JSON; a client id is a number or a string of digits):
-//! - `POST /login {"client":id}` → 200 `{"supernode":id}`, or 503 + `Retry-After` with
-//!   `{"error":"queue_full"|"expired"|"no_slot"}`.
-//! - `POST /keepalive {"client":id}` → 200 if the session is valid, 410 if orphaned/unknown.
-//! - `POST /leave {"client":id}` → 204; a supernode it hosts goes, its clients are orphaned.
+//! - `POST /login {"client":id}` → 200 `{"supernode":id,"session":"<token>"}`, or 503 +
+//!   `Retry-After` with `{"error":"queue_full"|"expired"|"no_slot"}`.
+//! - `POST /keepalive` → 200 if the session is valid, 410 if orphaned/unknown.
+//! - `POST /join` → 200 `{"supernode":id}` if the session is valid, 410 otherwise.
+//! - `POST /leave` → 204; a supernode it hosts goes, its clients are orphaned.
+//! - keepalive, join and leave name the client by `Authorization: Bearer <token>` (the
+//!   login's session; 401 for a token unknown, replaced or idle past 10 minutes) or,
+//!   without one, by `{"client":id}` in the body.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
 //! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`;
 //!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
@@ -31,6 +35,7 @@ mod conn;
 pub mod metrics;
 pub mod model;
 mod server;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

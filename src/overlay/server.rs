@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::config::OverlayConfig;
 use super::model::{LoginResult, Model, Reject};
+use super::tokens::{TokenError, Tokens};
 use super::{admin, conn, metrics};
 
 pub type Ticket = oneshot::Sender<LoginResult>;
@@ -26,6 +27,7 @@ pub struct Shared {
     model: Mutex<Model<Ticket>>,
     start: Instant,
     retry_after: HeaderValue,
+    tokens: Tokens,
     pub(super) config: OverlayConfig,
 }
 
@@ -35,6 +37,7 @@ impl Shared {
             model: Mutex::new(Model::new(&config)),
             start: Instant::now(),
             retry_after: HeaderValue::from(config.retry_after_secs()),
+            tokens: Tokens::default(),
             config,
         }
     }
@@ -68,6 +71,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/login", post(login))
         .route("/keepalive", post(keepalive))
+        .route("/join", post(join))
         .route("/leave", post(leave))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -181,17 +185,42 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         return unavailable(&s, reason);
     }
     match rx.await {
-        Ok(LoginResult::Ok { supernode }) => json(StatusCode::OK, format!("{{\"supernode\":{supernode}}}")),
+        Ok(LoginResult::Ok { supernode }) => {
+            let token = s.tokens.issue(client, s.now());
+            json(
+                StatusCode::OK,
+                format!("{{\"supernode\":{supernode},\"session\":\"{token}\"}}"),
+            )
+        }
         Ok(LoginResult::Rejected(reason)) => unavailable(&s, reason),
         // The processing loop is gone: the overlay is shutting down.
         Err(_) => unavailable(&s, Reject::Expired),
     }
 }
 
-async fn keepalive(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let client = match parse::<ClientBody>(&body) {
-        Ok(b) => b.client.0,
-        Err(r) => return bad_request(r),
+/// The client a session request is from: its Bearer token's, or (no Authorization
+/// header) the body's `{"client":id}`.
+/// The refusal is boxed: a `Response` is large, and the `Ok` path is the common one.
+fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, Box<Response>> {
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        return parse::<ClientBody>(body)
+            .map(|b| b.client.0)
+            .map_err(|r| Box::new(bad_request(r)));
+    };
+    let token = auth.to_str().ok().and_then(|a| a.strip_prefix("Bearer "));
+    let unauthorized = |why| Box::new(one_line(StatusCode::UNAUTHORIZED, why));
+    match token.map(|t| s.tokens.client(t, s.now())) {
+        Some(Ok(client)) => Ok(client),
+        None => Err(unauthorized("the Authorization header is not `Bearer <token>`")),
+        Some(Err(TokenError::Unknown)) => Err(unauthorized("unknown session token: log in again")),
+        Some(Err(TokenError::Expired)) => Err(unauthorized("expired session token: log in again")),
+    }
+}
+
+async fn keepalive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let client = match session_client(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     if s.model().keepalive(client) {
         StatusCode::OK.into_response()
@@ -200,11 +229,24 @@ async fn keepalive(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     }
 }
 
-async fn leave(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let client = match parse::<ClientBody>(&body) {
-        Ok(b) => b.client.0,
-        Err(r) => return bad_request(r),
+/// A logged-in client joins the overlay through its supernode: its session must be valid.
+async fn join(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let client = match session_client(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
+    match s.model().session_of(client) {
+        Some(sn) => json(StatusCode::OK, format!("{{\"supernode\":{sn}}}")),
+        None => (StatusCode::GONE, "no session: log in again\n").into_response(),
+    }
+}
+
+async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let client = match session_client(&s, &headers, &body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    s.tokens.revoke(client);
     s.model().leave(client);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -38,3 +38,5 @@ pub const TRACE_BYTES: u64 = 64 << 20;
 pub const CA_BYTES: u64 = 4 << 20;
 /// A profile file: a profile is a few kilobytes.
 pub const PROFILE_BYTES: u64 = 4 << 20;
+/// A data file (`client.data`): 64 MiB is about a million rows of credentials.
+pub const DATA_BYTES: u64 = 64 << 20;

@@ -6,10 +6,13 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+mod capture;
+mod data;
 mod depth;
 mod dist;
 mod error;
 mod file;
+mod jar;
 pub mod limits;
 mod lines;
 mod node;
@@ -19,9 +22,12 @@ mod template;
 mod trace;
 mod validate;
 
+pub use capture::{Capture, CaptureFrom, Checks, capture_regex};
+pub use data::DataFile;
 pub use dist::{Dist, DistError};
 pub use error::{Problem, ProfileError};
 pub use file::read_profile;
+pub use jar::Jar;
 pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;
@@ -30,6 +36,6 @@ pub use spec::{
     Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target,
     TlsSpec, Wave,
 };
-pub use template::{Template, Vars};
+pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;
 pub use validate::{OverlayCheck, parse, parse_with};

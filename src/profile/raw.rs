@@ -112,6 +112,20 @@ pub struct RawClient {
     pub retry: Option<RawRetry>,
     pub session: Option<RawSession>,
     pub on_reboot: Option<Vec<RawStep>>,
+    pub data: Option<RawData>,
+    pub cookies: Option<Text>,
+}
+
+/// `data: users.csv` or `data: { file: users.csv, order: shuffle }`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawData {
+    File(String),
+    Spec {
+        file: String,
+        #[serde(default)]
+        order: Option<Text>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -123,6 +137,8 @@ pub struct RawStep {
     pub headers: Option<BTreeMap<String, String>>,
     pub body: Option<String>,
     pub expect: Option<RawExpect>,
+    /// name → where the value is in the answer.
+    pub capture: Option<BTreeMap<String, RawCapture>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -130,6 +146,32 @@ pub struct RawStep {
 pub enum RawExpect {
     One(Text),
     Many(Vec<Text>),
+    Checks(RawChecks),
+}
+
+/// `expect: { status: [200, 204], json: { /ok: true }, body_contains: welcome }`
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawChecks {
+    pub status: Option<RawStatus>,
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
+    pub body_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    One(Text),
+    Many(Vec<Text>),
+}
+
+/// One of `json: /pointer`, `header: name`, `regex: '...(group)...'`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCapture {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

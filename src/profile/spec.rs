@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Dist, Node, RawProfile, Template};
+use super::{Capture, Checks, Dist, Node, RawProfile, Template};
 use crate::threshold::{AbortWhen, Threshold};
 use crate::units::{Rate, Share};
 
@@ -190,6 +190,43 @@ pub struct Step {
     pub headers: Vec<(http::header::HeaderName, Template)>,
     pub body: Option<Template>,
     pub expect: Vec<u16>,
+    /// Checked in order after the status; the first that fails decides (`check`).
+    pub checks: Checks,
+    pub captures: Vec<Capture>,
+    /// Sends the client's cookies and stores what the answer sets (`client.cookies`).
+    pub cookies: bool,
+}
+
+impl Step {
+    /// A step with only a status to check: what the built-in defaults need.
+    pub fn plain(name: &str, method: http::Method, path: Template, expect: Vec<u16>) -> Step {
+        Step {
+            name: name.to_string(),
+            method,
+            path,
+            headers: Vec::new(),
+            body: None,
+            expect,
+            checks: Checks::default(),
+            captures: Vec::new(),
+            cookies: false,
+        }
+    }
+
+    /// Whether the answer's body must be kept (captures, body checks). A step that
+    /// needs neither reads and drops its body, as it always did.
+    pub fn keeps_body(&self) -> bool {
+        !self.captures.is_empty() || !self.checks.is_empty()
+    }
+
+    /// Whether the answer's head must be kept (header captures, cookies).
+    pub fn keeps_head(&self) -> bool {
+        self.cookies
+            || self
+                .captures
+                .iter()
+                .any(|c| matches!(c.from, super::CaptureFrom::Header(_)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +235,25 @@ pub struct ClientSpec {
     pub retry: RetryPolicy,
     pub session: Option<Session>,
     pub on_reboot: Vec<Step>,
+    /// Every template value's name, by slot (`data.<column>` first, then captures):
+    /// each client of a flow with any keeps this many values.
+    pub captures: Vec<String>,
+    /// `client.data`: its columns hold slots 0.. in the order of `captures`.
+    pub data: Option<super::DataFile>,
+    /// One cookie jar per client (`client.cookies: true`).
+    pub cookies: bool,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum DataOrder {
+    /// Client N takes row N mod rows.
+    InOrder,
+    /// The rows shuffled once by the profile's seed, then as `in-order`.
+    Shuffle,
 }
 
 #[derive(

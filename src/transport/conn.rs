@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::Dest;
+use super::capture::Kept;
 use super::failure::{Cause, Failure};
 use super::http1::{self, BadResponse, Chunked, Framing, Head, compose, parse_head};
 use super::retry_after::RetryAfter;
@@ -86,6 +87,9 @@ pub struct Conn {
     /// The current answer's head has arrived and its body is being read: a timeout
     /// now is a body too slow, not a target that did not answer.
     pub(super) in_body: bool,
+    /// The last answer, for a step with captures or body checks (empty, and never
+    /// allocated, for the others).
+    pub(super) kept: Kept,
 }
 
 /// A connection idle longer than this is checked for a close by the server before reuse
@@ -117,6 +121,7 @@ impl Conn {
             reusable: true,
             idle_since: Instant::now(),
             in_body: false,
+            kept: Kept::default(),
         })
     }
 
@@ -144,16 +149,20 @@ impl Conn {
         &mut self,
         step: &Step,
         d: &Dest,
-        vars: Vars,
+        vars: Vars<'_>,
     ) -> Result<(u16, Option<RetryAfter>), Failure> {
         self.in_body = false;
         self.out.clear();
+        self.kept.clear();
         compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
-        let head = self.read_head(step.method == http::Method::HEAD).await?;
+        let head = self
+            .read_head(step.method == http::Method::HEAD, step.keeps_head())
+            .await?;
         self.in_body = true;
         // The body is read whole: the connection can then be reused, and a cut body shows.
-        self.read_body(head.framing).await?;
+        self.kept.chunked = head.framing == Framing::Chunked;
+        self.read_body(head.framing, step.keeps_body()).await?;
         if head.close || self.filled > 0 {
             // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
             self.reusable = false;
@@ -167,7 +176,7 @@ impl Conn {
     }
 
     /// Reads up to the head of the final answer, past a few informational (1xx) ones.
-    async fn read_head(&mut self, head_request: bool) -> Result<Head, Failure> {
+    async fn read_head(&mut self, head_request: bool, keep: bool) -> Result<Head, Failure> {
         let mut informational = 0;
         loop {
             if self.filled > 0 {
@@ -181,6 +190,9 @@ impl Conn {
                         continue;
                     }
                     Ok(Some(h)) => {
+                        if keep {
+                            self.kept.head.extend_from_slice(&self.buf[..h.len]);
+                        }
                         self.consume(h.len);
                         return Ok(h);
                     }
@@ -199,8 +211,9 @@ impl Conn {
         }
     }
 
-    /// Reads (and drops) the body; at most `MAX_BODY` bytes of it, whatever the framing.
-    async fn read_body(&mut self, framing: Framing) -> Result<(), Failure> {
+    /// Reads the body, kept in `kept.body` when `keep` and dropped otherwise; at most
+    /// `MAX_BODY` bytes of it, whatever the framing.
+    async fn read_body(&mut self, framing: Framing, keep: bool) -> Result<(), Failure> {
         match framing {
             Framing::Empty => {}
             // The head's parse refused a length over MAX_BODY.
@@ -208,6 +221,7 @@ impl Conn {
                 let mut left = n;
                 loop {
                     let take = left.min(self.filled as u64);
+                    self.keep(take as usize, keep);
                     self.consume(take as usize);
                     left -= take;
                     if left == 0 {
@@ -227,6 +241,7 @@ impl Conn {
                         Ok(used) => used,
                         Err(bad) => return Err(self.bad(bad)),
                     };
+                    self.keep(used, keep);
                     self.consume(used);
                     read += used as u64;
                     if c.is_done() {
@@ -245,6 +260,7 @@ impl Conn {
                 let mut read = 0u64;
                 loop {
                     read += self.filled as u64;
+                    self.keep(self.filled, keep);
                     self.filled = 0;
                     if read > http1::MAX_BODY {
                         return Err(self.bad(BadResponse::BodyTooLong));
@@ -284,6 +300,13 @@ impl Conn {
                 self.reusable = false;
                 Err(Failure::io(e))
             }
+        }
+    }
+
+    /// Copies the next `n` received bytes of the body into `kept.body` when `keep`.
+    fn keep(&mut self, n: usize, keep: bool) {
+        if keep {
+            self.kept.body.extend_from_slice(&self.buf[..n]);
         }
     }
 

@@ -97,6 +97,8 @@ impl Examples {
                 Class::Tls => 3,
                 Class::Body => 4,
                 Class::Connect => 5,
+                Class::Capture => 6,
+                Class::Check => 7,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing

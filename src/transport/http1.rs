@@ -16,7 +16,7 @@ use crate::profile::{Step, Vars};
 
 /// The longest response head read before the answer is called malformed.
 pub const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 64;
+pub const MAX_HEADERS: usize = 64;
 /// The most body bytes read of one answer (16 MiB): a login's answer is small, and a
 /// target that streams without end must not hold an attempt (or memory) for it.
 pub const MAX_BODY: u64 = 16 << 20;
@@ -39,6 +39,17 @@ pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut V
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
+    if step.cookies
+        && let Some(jar) = vars.values.map(|v| &v.jar).filter(|j| !j.is_empty())
+    {
+        let path = std::mem::take(scratch);
+        if jar.header(scratch, host_name(host), &path, unix_now()) {
+            out.extend_from_slice(b"cookie: ");
+            push_clean(out, scratch);
+            out.extend_from_slice(b"\r\n");
+        }
+        *scratch = path;
+    }
     let mut has_type = false;
     for (name, value) in &step.headers {
         has_type |= name == http::header::CONTENT_TYPE;
@@ -66,6 +77,23 @@ pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut V
             out.extend_from_slice(b"\r\n");
         }
     }
+}
+
+/// The host of a `host` header value, without its port or IPv6 brackets: what cookies
+/// are matched against.
+pub fn host_name(host: &str) -> &str {
+    let h = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    h.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Unix seconds, for cookie expiry.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Line breaks and NULs would split a request line or header: they are left out, and
@@ -295,15 +323,16 @@ mod tests {
                 .map(|(k, v)| (k.parse().unwrap(), Template::parse(v, &env).unwrap()))
                 .collect(),
             body: body.map(|b| Template::parse(b, &env).unwrap()),
-            expect: vec![200],
+            ..Step::plain("s", http::Method::GET, Template::literal("/"), vec![200])
         }
     }
 
-    fn vars() -> Vars {
+    fn vars() -> Vars<'static> {
         Vars {
             client: 42,
             attempt: 2,
             node: 1,
+            values: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! `conn` is one connection and its buffers, `http1` the bytes, `tls` the TLS client
 //! side, `failure` why a request failed in words.
 
+mod capture;
 mod conn;
 mod failure;
 pub mod http1;
@@ -28,7 +29,7 @@ use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 
 use crate::outcome::{Class, StepResult};
-use crate::profile::{ConnMode, Node, Pick, Step, TlsSpec, Vars};
+use crate::profile::{ConnMode, Node, Pick, Step, TlsSpec, Values, Vars};
 use crate::rng::{Stream, draw};
 use failure::Examples;
 use tls::{Tls, connector};
@@ -180,11 +181,14 @@ impl Transport {
 
     /// Runs `steps` in order for one client on `conn` (a pooled connection) or on one it
     /// opens; stops at the first step that fails. `started` is when the engine
-    /// dispatched the flow. Returns the connection if it can carry another request.
+    /// dispatched the flow. `values` (for a flow with captures) are rendered into each
+    /// step and take what each step captures. Returns the connection if it can carry
+    /// another request.
     pub async fn flow(
         &self,
         steps: &[Step],
-        vars: Vars,
+        vars: Vars<'_>,
+        mut values: Option<&mut Values>,
         mut conn: Option<Conn>,
         started: Instant,
     ) -> (FlowResult, Option<Conn>) {
@@ -202,6 +206,10 @@ impl Transport {
                     let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
                     conn = Some(Conn::open(d.addr, tls).await?);
                 }
+                let vars = Vars {
+                    values: values.as_deref(),
+                    ..vars
+                };
                 conn.as_mut().expect("opened above").exchange(step, d, vars).await
             })
             .await;
@@ -223,7 +231,17 @@ impl Transport {
                     self.examples.note(f.class, || f.cause.to_string());
                     (f.class, None)
                 }
-                Ok(Ok((status, ra))) => answered(step, status, ra),
+                Ok(Ok((status, ra))) => {
+                    let kept = &conn.as_ref().expect("it answered").kept;
+                    let d = (d.host.as_str(), d.base_path.as_str());
+                    match capture::judge(step, answered(step, status, ra), kept, d, vars, values.as_deref_mut()) {
+                        Ok(judged) => judged,
+                        Err(miss) => {
+                            self.examples.note(miss.class, || miss.reason);
+                            (miss.class, None)
+                        }
+                    }
+                }
             };
             let began = if results.is_empty() { started } else { step_start };
             results.push(StepResult {
@@ -236,7 +254,10 @@ impl Transport {
                 class = c;
                 retry_after = ra;
                 // A connection that failed mid-flow (or timed out mid-answer) is not reused.
-                if !matches!(c, Class::Status(_) | Class::RetryAfter(_)) {
+                if !matches!(
+                    c,
+                    Class::Status(_) | Class::RetryAfter(_) | Class::Capture | Class::Check
+                ) {
                     conn = None;
                 }
                 break;

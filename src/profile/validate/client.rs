@@ -10,23 +10,32 @@ use crate::profile::{limits, raw};
 use crate::units::{Dur, Text};
 
 impl Validator<'_> {
-    pub(super) fn client(&mut self, raw: Option<&raw::RawClient>) -> ClientSpec {
+    pub(super) fn client(&mut self, raw: Option<&raw::RawClient>, seed: u64) -> ClientSpec {
         let c = raw.cloned().unwrap_or_default();
-        let login = self.login(c.login.as_deref());
+        let data = self.data(c.data.as_ref(), seed);
+        let mut login = self.login(c.login.as_deref());
         let retry = self.retry(c.retry.as_ref());
-        let session = c.session.as_ref().map(|s| self.session(s));
-        let on_reboot = c.on_reboot.as_ref().map_or_else(Vec::new, |steps| {
+        let mut session = c.session.as_ref().map(|s| self.session(s));
+        let mut on_reboot = c.on_reboot.as_ref().map_or_else(Vec::new, |steps| {
             steps
                 .iter()
                 .enumerate()
                 .map(|(i, s)| self.step(&format!("client.on_reboot[{i}]"), s, &[200, 202, 204]))
                 .collect()
         });
+        let cookies = self.value("client.cookies", &c.cookies, false);
+        let steps = login.iter_mut().chain(&mut on_reboot);
+        for s in steps.chain(session.as_mut().map(|s| &mut s.keepalive)) {
+            s.cookies = cookies;
+        }
         ClientSpec {
+            cookies,
             login,
             retry,
             session,
             on_reboot,
+            captures: std::mem::take(&mut self.slots),
+            data,
         }
     }
 
@@ -136,14 +145,7 @@ impl Validator<'_> {
                     "client.session.keepalive",
                     "missing: the request that keeps a session alive, e.g. `{ request: POST /keepalive }`",
                 );
-                Step {
-                    name: "keepalive".into(),
-                    method: http::Method::POST,
-                    path: Template::literal("/"),
-                    headers: vec![],
-                    body: None,
-                    expect: vec![200],
-                }
+                Step::plain("keepalive", http::Method::POST, Template::literal("/"), vec![200])
             }
         };
         let every = self.span(
@@ -206,15 +208,9 @@ impl Validator<'_> {
             }
         }
         let body = s.body.as_ref().map(|b| self.template(&format!("{field}.body"), b));
-        let expect = match &s.expect {
-            None => default_expect.to_vec(),
-            Some(raw::RawExpect::One(t)) => vec![self.status(&format!("{field}.expect"), t)],
-            Some(raw::RawExpect::Many(ts)) => ts
-                .iter()
-                .enumerate()
-                .map(|(i, t)| self.status(&format!("{field}.expect[{i}]"), t))
-                .collect(),
-        };
+        let (expect, checks) = self.expect(&format!("{field}.expect"), s.expect.as_ref(), default_expect);
+        // After the step's own templates: a capture is known from the next step on.
+        let captures = self.captures(field, s.capture.as_ref());
         Step {
             name,
             method,
@@ -222,10 +218,13 @@ impl Validator<'_> {
             headers,
             body,
             expect,
+            checks,
+            captures,
+            cookies: false,
         }
     }
 
-    fn status(&mut self, field: &str, t: &Text) -> u16 {
+    pub(super) fn status(&mut self, field: &str, t: &Text) -> u16 {
         match t.0.parse::<u16>() {
             Ok(s) if (100..=599).contains(&s) => s,
             _ => {

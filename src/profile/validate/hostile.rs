@@ -98,6 +98,7 @@ fn non_ascii_text_and_a_bom_load() {
         client: 7,
         attempt: 1,
         node: 0,
+        values: None,
     };
     assert_eq!(p.client.login[0].body.as_ref().unwrap().render(vars), "7😀");
 }

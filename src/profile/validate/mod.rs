@@ -2,6 +2,9 @@
 //! with its line and field. The sections live beside this file (target, storm,
 //! client); the helpers every section uses and the profile's top level live here.
 
+mod capture;
+#[cfg(test)]
+mod capture_tests;
 mod client;
 #[cfg(test)]
 mod hostile;
@@ -85,6 +88,8 @@ pub fn parse_with(
         env,
         overlay,
         dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        slots: Vec::new(),
+        seed: 1,
     };
     for u in unknown {
         v.err(
@@ -151,6 +156,11 @@ struct Validator<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     overlay: OverlayCheck<'a>,
     dir: PathBuf,
+    /// The names captured so far, by slot: the template variables a step may use are
+    /// those captured by the steps before it.
+    slots: Vec<String>,
+    /// The profile's seed, once read: generated template values draw from it.
+    seed: u64,
 }
 
 impl Validator<'_> {
@@ -243,7 +253,14 @@ impl Validator<'_> {
     }
 
     fn template(&mut self, field: &str, text: &str) -> Template {
-        match Template::parse(text, self.env) {
+        let known: Vec<&str> = self.slots.iter().map(String::as_str).collect();
+        let slot = |n: &str| self.slots.iter().position(|s| s == n);
+        let scope = super::template::Scope {
+            slot: &slot,
+            known: &known,
+            seed: self.seed,
+        };
+        match Template::parse_scoped(text, self.env, &scope) {
             Ok(t) => t,
             Err(errs) => {
                 for e in errs {
@@ -263,6 +280,7 @@ impl Validator<'_> {
             }
         };
         let seed = self.value("seed", &raw.seed, 1u64);
+        self.seed = seed;
         let population = self.population(raw.population.as_ref());
         let target = self.target(raw.target.as_ref(), &population);
         let time_scale = self.number_in(
@@ -279,7 +297,7 @@ impl Validator<'_> {
         };
         let storm = self.storm(raw.storm.as_ref(), &population);
         self.storm_length(&storm, time_scale);
-        let client = self.client(raw.client.as_ref());
+        let client = self.client(raw.client.as_ref(), seed);
         let o = raw.observe.clone().unwrap_or_default();
         let observe = Observe {
             window: self.span("observe.window", &o.window, Duration::from_secs(1), limits::WINDOW),

@@ -94,6 +94,7 @@ impl Validator<'_> {
         for (i, n) in nodes.iter().enumerate() {
             let field = format!("target.nodes[{i}]");
             let url = self.template(&field, n).render(Vars {
+                values: None,
                 client: 0,
                 attempt: 0,
                 node: i,

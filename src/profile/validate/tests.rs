@@ -96,6 +96,7 @@ fn environment_variables_fill_templates_but_not_the_report() {
         client: 1,
         attempt: 1,
         node: 0,
+        values: None,
     });
     assert!(body.contains("hunter2"));
     let raw = serde_json::to_string(&p.raw).unwrap();

@@ -1,0 +1,164 @@
+//! A step's `capture:` and `expect:` (status, JSON values, body text), and the data
+//! file whose columns every step may use (`client.data`). A capture's
+//! name becomes a template variable of every later step; the slot it gets is its place
+//! in the order captures are declared.
+
+use super::Validator;
+use crate::profile::capture::{capture_regex, check_pointer};
+use crate::profile::data::{parse_csv, shuffle};
+use crate::profile::file::read_text;
+use crate::profile::raw::{RawCapture, RawData, RawExpect, RawStatus};
+use crate::profile::spec::DataOrder;
+use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
+use crate::units::Text;
+
+/// Names a capture may not take: the built-in template variables.
+const BUILT_IN: [&str; 3] = ["client", "attempt", "node"];
+
+impl Validator<'_> {
+    /// The step's captures, each given a slot; a name captured again (a refreshed
+    /// token, say) keeps its slot.
+    pub(super) fn captures(
+        &mut self,
+        field: &str,
+        raw: Option<&std::collections::BTreeMap<String, RawCapture>>,
+    ) -> Vec<Capture> {
+        let mut out = Vec::new();
+        for (name, c) in raw.into_iter().flatten() {
+            let f = format!("{field}.capture.{name}");
+            let good_name = !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if !good_name || BUILT_IN.contains(&name.as_str()) {
+                self.err(
+                    &f,
+                    format!(
+                        "`{name}` cannot name a capture: use letters, digits and `_`, and none of {}",
+                        BUILT_IN.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let from = match (&c.json, &c.header, &c.regex) {
+                (Some(p), None, None) => match check_pointer(p) {
+                    Ok(()) => CaptureFrom::Json(p.clone()),
+                    Err(e) => {
+                        self.err(&format!("{f}.json"), e);
+                        continue;
+                    }
+                },
+                (None, Some(h), None) => match http::header::HeaderName::from_bytes(h.trim().as_bytes()) {
+                    Ok(h) => CaptureFrom::Header(h),
+                    Err(_) => {
+                        self.err(&format!("{f}.header"), format!("`{h}` is not a header name"));
+                        continue;
+                    }
+                },
+                (None, None, Some(r)) => match capture_regex(r) {
+                    Ok(re) => CaptureFrom::Regex(re),
+                    Err(e) => {
+                        self.err(&format!("{f}.regex"), e);
+                        continue;
+                    }
+                },
+                _ => {
+                    self.err(
+                        &f,
+                        "say where the value is with exactly one of `json: /pointer`, `header: name`, `regex: '...(value)...'`",
+                    );
+                    continue;
+                }
+            };
+            let slot = match self.slots.iter().position(|s| s == name) {
+                Some(i) => i,
+                None => {
+                    self.slots.push(name.clone());
+                    self.slots.len() - 1
+                }
+            };
+            out.push(Capture {
+                name: name.clone(),
+                slot,
+                from,
+            });
+        }
+        out
+    }
+
+    /// The statuses a step accepts and the checks of its body.
+    pub(super) fn expect(&mut self, field: &str, raw: Option<&RawExpect>, default: &[u16]) -> (Vec<u16>, Checks) {
+        let statuses = |v: &mut Self, f: &str, one: Option<&Text>, many: Option<&[Text]>| -> Vec<u16> {
+            match (one, many) {
+                (Some(t), _) => vec![v.status(f, t)],
+                (None, Some(ts)) => ts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| v.status(&format!("{f}[{i}]"), t))
+                    .collect(),
+                (None, None) => default.to_vec(),
+            }
+        };
+        match raw {
+            None => (default.to_vec(), Checks::default()),
+            Some(RawExpect::One(t)) => (statuses(self, field, Some(t), None), Checks::default()),
+            Some(RawExpect::Many(ts)) => (statuses(self, field, None, Some(ts)), Checks::default()),
+            Some(RawExpect::Checks(c)) => {
+                let f = format!("{field}.status");
+                let status = match &c.status {
+                    None => default.to_vec(),
+                    Some(RawStatus::One(t)) => statuses(self, &f, Some(t), None),
+                    Some(RawStatus::Many(ts)) => statuses(self, &f, None, Some(ts)),
+                };
+                let mut json = Vec::new();
+                for (p, want) in c.json.iter().flatten() {
+                    match check_pointer(p) {
+                        Ok(()) => json.push((p.clone(), want.clone())),
+                        Err(e) => self.err(&format!("{field}.json.{p}"), e),
+                    }
+                }
+                if c.body_contains.as_deref() == Some("") {
+                    self.err(&format!("{field}.body_contains"), "an empty text is in every body");
+                }
+                let checks = Checks {
+                    json,
+                    body_contains: c.body_contains.clone().filter(|b| !b.is_empty()),
+                };
+                (status, checks)
+            }
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// `client.data`: read, parsed and given the first slots, before any step, so that
+    /// every step may use its columns.
+    pub(super) fn data(&mut self, raw: Option<&RawData>, seed: u64) -> Option<DataFile> {
+        let (file, order) = match raw? {
+            RawData::File(f) => (f.clone(), None),
+            RawData::Spec { file, order } => (file.clone(), order.clone()),
+        };
+        let order = self.choice("client.data.order", &order, DataOrder::InOrder);
+        let path = self.dir.join(&file);
+        let text = match read_text(&path, limits::DATA_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err("client.data", e);
+                return None;
+            }
+        };
+        let (columns, mut rows) = match parse_csv(&text) {
+            Ok(x) => x,
+            Err(e) => {
+                self.err("client.data", format!("{}:{e}", path.display()));
+                return None;
+            }
+        };
+        if order == DataOrder::Shuffle {
+            shuffle(&mut rows, seed);
+        }
+        self.slots.extend(columns.iter().map(|c| format!("data.{c}")));
+        Some(DataFile {
+            file,
+            columns,
+            rows: rows.into(),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! Captures and checks as a profile writes them: where a captured name is known, and
+//! every mistake placed at its line and field.
+
+use std::path::Path;
+
+use super::parse;
+use crate::profile::CaptureFrom;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn profile(client: &str) -> String {
+    format!(
+        r#"name: flows
+target: {{ nodes: [http://127.0.0.1:8080] }}
+population: {{ clients: 10, simulate: 10 }}
+baseline: {{ duration: 1s, rate: 1/s }}
+client:
+{client}
+"#
+    )
+}
+
+const GOOD: &str = r#"  login:
+    - name: auth
+      request: POST /login
+      capture:
+        token: { json: /access_token }
+        loc: { header: location }
+        sid: { regex: 'sid=([a-z0-9]+)' }
+      expect: { status: [200, 201], json: { /ok: true }, body_contains: welcome }
+    - name: join
+      request: POST /join/{{sid}}
+      headers: { authorization: 'Bearer {{token}}' }
+      expect: [200, 204]
+  session:
+    keepalive: { request: 'POST /keepalive', headers: { authorization: 'Bearer {{token}}' } }
+  on_reboot:
+    - { request: 'POST /logout', body: '{"t":"{{token}}"}' }"#;
+
+#[test]
+fn captures_become_variables_of_later_steps() {
+    let p = parse(&profile(GOOD), Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    // A step's captures take their slots in name order (the mapping is sorted).
+    assert_eq!(p.client.captures, vec!["loc", "sid", "token"]);
+    let auth = &p.client.login[0];
+    assert_eq!(auth.expect, vec![200, 201]);
+    assert_eq!(auth.checks.json, vec![("/ok".to_string(), serde_json::json!(true))]);
+    assert_eq!(auth.checks.body_contains.as_deref(), Some("welcome"));
+    assert!(matches!(auth.captures[0].from, CaptureFrom::Header(_)));
+    assert_eq!(auth.captures[2].slot, 2);
+    assert!(auth.keeps_body() && auth.keeps_head());
+    let join = &p.client.login[1];
+    assert_eq!(join.expect, vec![200, 204]);
+    assert!(!join.keeps_body() && !join.keeps_head() && join.checks.is_empty());
+}
+
+#[test]
+fn a_name_no_earlier_step_captures_is_a_placed_error() {
+    let bad = profile(
+        r#"  login:
+    - name: auth
+      request: POST /login/{{token}}
+      capture: { token: { json: /access_token } }
+    - name: join
+      request: POST /join
+      headers: { x-sid: '{{sid}}' }"#,
+    );
+    let e = parse(&bad, Path::new("p.yaml"), &no_env).unwrap_err().to_string();
+    assert!(e.contains("p.yaml:8: client.login[0].request"), "{e}");
+    assert!(e.contains("`{{token}}`"), "{e}");
+    assert!(
+        e.contains("client.login[1].headers.x-sid") && e.contains("`{{sid}}`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_captures_and_checks_are_placed() {
+    let bad = profile(
+        r#"  login:
+    - name: auth
+      request: POST /login
+      capture:
+        a: { regex: 'sid=[a-z]+' }
+        b: { json: access_token }
+        c: { json: /x, header: location }
+        client: { json: /x }
+      expect: { status: 700, json: { ok: true } }"#,
+    );
+    let e = parse(&bad, Path::new("p.yaml"), &no_env).unwrap_err().to_string();
+    for want in [
+        "client.login[0].capture.a.regex: the regex needs exactly one group",
+        "client.login[0].capture.b.json: `access_token` is not a JSON Pointer",
+        "client.login[0].capture.c: say where the value is with exactly one",
+        "client.login[0].capture.client: `client` cannot name a capture",
+        "client.login[0].expect.status: `700` is not an HTTP status",
+        "client.login[0].expect.json.ok: `ok` is not a JSON Pointer",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+}
+
+fn with_data(csv: Option<&str>, data: &str, body: &str) -> Result<crate::profile::Profile, String> {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(csv) = csv {
+        std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    }
+    let text = profile(&format!(
+        "  data: {data}\n  login:\n    - {{ name: auth, request: POST /login, body: '{body}' }}"
+    ));
+    parse(&text, &dir.path().join("p.yaml"), &no_env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn data_columns_are_variables_and_their_problems_are_placed() {
+    let body = r#"{"u":"{{data.username}}","p":"{{data.password}}"}"#;
+    let p = with_data(Some("username,password\nann,pw1\nbob,pw2\n"), "users.csv", body).unwrap();
+    let d = p.client.data.as_ref().unwrap();
+    assert_eq!((d.file.as_str(), d.rows.len()), ("users.csv", 2));
+    assert_eq!(p.client.captures, vec!["data.username", "data.password"]);
+    let e = with_data(Some("username\nann\n"), "users.csv", body).unwrap_err();
+    assert!(
+        e.contains("p.yaml:8: client.login[0].body") && e.contains("`{{data.password}}`"),
+        "{e}"
+    );
+    let e = with_data(None, "users.csv", body).unwrap_err();
+    assert!(e.contains("p.yaml:6: client.data: cannot read"), "{e}");
+    let e = with_data(Some("username,password\nann\n"), "users.csv", body).unwrap_err();
+    assert!(e.contains("users.csv:line 2:"), "{e}");
+    let e = with_data(
+        Some("username,password\n"),
+        "{ file: users.csv, order: sideways }",
+        body,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("client.data.order") && e.contains("no row below the header"),
+        "{e}"
+    );
+}

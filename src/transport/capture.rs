@@ -1,0 +1,279 @@
+//! What a step takes from its answer and what it checks there beyond the status. Only
+//! steps with captures or body checks keep their answer (`Kept`); every other step
+//! reads and drops its body as before, at no cost. Failure reasons name the step, the
+//! capture or the check, never a value: a value may be a token or a password.
+
+use serde_json::Value;
+
+use super::RetryAfter;
+use crate::outcome::Class;
+use crate::profile::{CaptureFrom, Step, Values, Vars};
+
+/// The answer of a step that keeps it: the head's bytes (for header captures) and the
+/// body as received (still chunked when it came so).
+#[derive(Debug, Default)]
+pub(super) struct Kept {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub chunked: bool,
+}
+
+impl Kept {
+    pub fn clear(&mut self) {
+        self.head.clear();
+        self.body.clear();
+        self.chunked = false;
+    }
+}
+
+/// A step that failed on its answer's content: `check` or `capture`, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Miss {
+    pub class: Class,
+    pub reason: String,
+}
+
+/// After an answer whose status was judged `status`: stores its cookies (whatever the
+/// status), then, for an answer the status accepts, checks it and takes its captures.
+/// `dest` is the node's (host header, base path).
+pub(super) fn judge(
+    step: &Step,
+    status: (Class, Option<RetryAfter>),
+    kept: &Kept,
+    dest: (&str, &str),
+    vars: Vars<'_>,
+    mut values: Option<&mut Values>,
+) -> Result<(Class, Option<RetryAfter>), Miss> {
+    if step.cookies {
+        let rendered = Vars {
+            values: values.as_deref(),
+            ..vars
+        };
+        let path = format!("{}{}", dest.1, step.path.render(rendered));
+        store_cookies(kept, dest.0, &path, values.as_deref_mut());
+    }
+    if status.0 != Class::Ok || !step.keeps_body() {
+        return Ok(status);
+    }
+    take(step, kept, values)?;
+    Ok((Class::Ok, None))
+}
+
+/// Checks the answer, then stores its captures into `values`.
+fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Result<(), Miss> {
+    let body = if kept.chunked {
+        std::borrow::Cow::Owned(dechunk(&kept.body))
+    } else {
+        std::borrow::Cow::Borrowed(&kept.body[..])
+    };
+    let wants_json =
+        !step.checks.json.is_empty() || step.captures.iter().any(|c| matches!(c.from, CaptureFrom::Json(_)));
+    // Parsed once for every check and capture that needs it.
+    let json: Option<Result<Value, String>> =
+        wants_json.then(|| serde_json::from_slice(&body).map_err(|e| format!("the body is not JSON ({e})")));
+    let miss = |class, what: String| Miss {
+        class,
+        reason: format!("step `{}`: {what}", step.name),
+    };
+    for (pointer, want) in &step.checks.json {
+        let found = match &json {
+            Some(Ok(v)) => v.pointer(pointer),
+            Some(Err(e)) => return Err(miss(Class::Check, format!("check json {pointer}: {e}"))),
+            None => None,
+        };
+        match found {
+            Some(v) if v == want => {}
+            Some(_) => {
+                return Err(miss(
+                    Class::Check,
+                    format!("check json {pointer}: not the value expected"),
+                ));
+            }
+            None => return Err(miss(Class::Check, format!("check json {pointer}: nothing there"))),
+        }
+    }
+    if let Some(text) = &step.checks.body_contains
+        && !contains(&body, text.as_bytes())
+    {
+        return Err(miss(
+            Class::Check,
+            "check body_contains: the text is not in the body".into(),
+        ));
+    }
+    let Some(values) = values else {
+        return Ok(());
+    };
+    for c in &step.captures {
+        let got: Result<String, String> = match &c.from {
+            CaptureFrom::Json(p) => match &json {
+                Some(Ok(v)) => match v.pointer(p) {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    Some(Value::Null) | None => Err(format!("nothing at {p} in the body")),
+                    Some(other) => Ok(other.to_string()),
+                },
+                Some(Err(e)) => Err(e.clone()),
+                None => Err("the body was not read".into()),
+            },
+            CaptureFrom::Header(h) => header(&kept.head, h.as_str()).ok_or_else(|| format!("no `{h}` header")),
+            CaptureFrom::Regex(re) => match std::str::from_utf8(&body) {
+                Ok(text) => re
+                    .captures(text)
+                    .and_then(|m| m.get(1))
+                    .map(|m| m.as_str().to_string())
+                    .ok_or_else(|| "the regex does not match the body".to_string()),
+                Err(_) => Err("the body is not UTF-8 text".into()),
+            },
+        };
+        match got {
+            Ok(v) => values.set(c.slot, v),
+            Err(why) => return Err(miss(Class::Capture, format!("capture `{}`: {why}", c.name))),
+        }
+    }
+    Ok(())
+}
+
+/// Stores the answer's `Set-Cookie` headers in the client's jar; `host` is the
+/// request's `host` header value, `path` the request path as sent.
+fn store_cookies(kept: &Kept, host: &str, path: &str, values: Option<&mut Values>) {
+    let Some(values) = values else {
+        return;
+    };
+    let mut headers = [httparse::EMPTY_HEADER; super::http1::MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut headers);
+    if r.parse(&kept.head).is_err() {
+        return;
+    }
+    let now = super::http1::unix_now();
+    let host = super::http1::host_name(host);
+    for h in r.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
+        if let Ok(v) = std::str::from_utf8(h.value) {
+            values.jar.set(v, host, path, now);
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first header `name` of a head, as text.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; super::http1::MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut headers);
+    r.parse(head).ok()?;
+    r.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(|v| v.trim().to_string())
+}
+
+/// The data of a chunked body whose framing `Chunked` has already checked.
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size_text = rest[..eol].split(|&b| b == b';').next().unwrap_or_default();
+        let size = std::str::from_utf8(size_text)
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .unwrap_or(0);
+        rest = &rest[eol + 2..];
+        if size == 0 || size > rest.len() {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = rest.get(size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Capture, Template};
+
+    fn step(captures: Vec<(&str, CaptureFrom)>) -> Step {
+        let mut s = Step::plain("auth", http::Method::POST, Template::literal("/login"), vec![200]);
+        s.captures = captures
+            .into_iter()
+            .enumerate()
+            .map(|(slot, (name, from))| Capture {
+                name: name.into(),
+                slot,
+                from,
+            })
+            .collect();
+        s
+    }
+
+    fn kept(head: &str, body: &str, chunked: bool) -> Kept {
+        Kept {
+            head: head.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec(),
+            chunked,
+        }
+    }
+
+    #[test]
+    fn captures_from_json_header_and_regex() {
+        let s = step(vec![
+            ("token", CaptureFrom::Json("/access_token".into())),
+            ("loc", CaptureFrom::Header(http::header::LOCATION)),
+            (
+                "sid",
+                CaptureFrom::Regex(crate::profile::capture_regex("sid=([a-z0-9]+)").unwrap()),
+            ),
+            ("n", CaptureFrom::Json("/n".into())),
+        ]);
+        let k = kept(
+            "HTTP/1.1 200 OK\r\nLocation: /home\r\n\r\n",
+            r#"{"access_token":"t0k","n":7,"x":"sid=ab12;"}"#,
+            false,
+        );
+        let mut v = Values::new(4);
+        take(&s, &k, Some(&mut v)).unwrap();
+        assert_eq!(
+            (v.get(0), v.get(1), v.get(2), v.get(3)),
+            (Some("t0k"), Some("/home"), Some("ab12"), Some("7"))
+        );
+    }
+
+    #[test]
+    fn a_missing_capture_names_step_and_capture_but_no_value() {
+        let s = step(vec![("token", CaptureFrom::Json("/access_token".into()))]);
+        let k = kept("HTTP/1.1 200 OK\r\n\r\n", r#"{"secret":"hunter2"}"#, false);
+        let m = take(&s, &k, Some(&mut Values::new(1))).unwrap_err();
+        assert_eq!(m.class, Class::Capture);
+        assert!(
+            m.reason.contains("`auth`") && m.reason.contains("`token`"),
+            "{}",
+            m.reason
+        );
+        assert!(!m.reason.contains("hunter2"));
+        let m = take(&s, &kept("", "not json", false), Some(&mut Values::new(1))).unwrap_err();
+        assert!(m.reason.contains("not JSON"), "{}", m.reason);
+    }
+
+    #[test]
+    fn checks_json_values_and_body_text() {
+        let mut s = step(vec![]);
+        s.checks.json = vec![("/ok".into(), serde_json::json!(true))];
+        s.checks.body_contains = Some("welcome".into());
+        assert!(take(&s, &kept("", r#"{"ok":true,"m":"welcome"}"#, false), None).is_ok());
+        let m = take(&s, &kept("", r#"{"ok":false,"m":"welcome"}"#, false), None).unwrap_err();
+        assert_eq!(m.class, Class::Check);
+        assert!(m.reason.contains("/ok"));
+        let m = take(&s, &kept("", r#"{"ok":true}"#, false), None).unwrap_err();
+        assert!(m.reason.contains("body_contains"), "{}", m.reason);
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_first() {
+        let s = step(vec![("token", CaptureFrom::Json("/t".into()))]);
+        let k = kept("", "4\r\n{\"t\"\r\n6;x=1\r\n:\"abc\"\r\n1\r\n}\r\n0\r\n\r\n", true);
+        let mut v = Values::new(1);
+        take(&s, &k, Some(&mut v)).unwrap();
+        assert_eq!(v.get(0), Some("abc"));
+    }
+}
