@@ -6,6 +6,7 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+mod budget;
 mod depth;
 mod dist;
 mod error;
@@ -19,6 +20,7 @@ mod template;
 mod trace;
 mod validate;
 
+pub use budget::PlanSize;
 pub use dist::{Dist, DistError};
 pub use error::{Problem, ProfileError};
 pub use file::read_profile;
@@ -26,8 +28,9 @@ pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;
 pub use spec::{
-    AdaptiveThrottle, Baseline, ClientSpec, ConnMode, Endpoint, Jitter, MetricsScrape, Observe, Pick, Population,
-    Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Wave,
+    AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Endpoint, Jitter, MetricsScrape, Observe, Pick,
+    Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec,
+    Wave,
 };
 pub use template::{Template, Vars};
 pub use trace::parse_trace;

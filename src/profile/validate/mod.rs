@@ -2,6 +2,7 @@
 //! with its line and field. The sections live beside this file (target, storm,
 //! client); the helpers every section uses and the profile's top level live here.
 
+mod budget;
 mod client;
 #[cfg(test)]
 mod hostile;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use strum::VariantNames;
 
 use super::depth::{MAX_DEPTH, too_deep};
-use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
+use super::spec::{Arrivals, Baseline, ClientSpec, Observe, Profile, Slo};
 use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
 use crate::threshold::{Threshold, parse_all};
 use crate::units::{Dur, Rate, Share, Text, UnitError};
@@ -93,6 +94,9 @@ pub fn parse_with(
         );
     }
     let profile = v.profile(&raw, path);
+    if let Some(p) = &profile {
+        v.budget(p);
+    }
     if v.problems.is_empty() {
         Ok(profile.expect("no problems means a profile"))
     } else {
@@ -276,6 +280,7 @@ impl Validator<'_> {
         let baseline = Baseline {
             duration: self.span("baseline.duration", &b.duration, Duration::ZERO, limits::RUN),
             rate: self.unit("baseline.rate", &b.rate, Rate(0.0)),
+            arrivals: self.choice("baseline.arrivals", &b.arrivals, Arrivals::Poisson),
         };
         let storm = self.storm(raw.storm.as_ref(), &population);
         self.storm_length(&storm, time_scale);
