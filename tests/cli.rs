@@ -120,7 +120,7 @@ fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
 fn a_missing_profile_or_bad_flag_exits_2() {
     let o = bin().args(["run", "/nonexistent/profile.yaml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read `/nonexistent/profile.yaml`"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the file `/nonexistent/profile.yaml`"));
     let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/ci-smoke.yaml");
     let o = bin().args(["run", smoke, "--shard", "5/4"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

@@ -6,7 +6,8 @@ use std::time::Instant;
 use super::{CliError, load};
 use crate::analysis::min_requests_reachable;
 use crate::plan::Part as Shard;
-use crate::profile::RetryKind;
+use crate::profile::limits::{MAX_EVENTS, MAX_WINDOWS};
+use crate::profile::{Arrivals, RetryKind};
 use crate::report::terminal;
 use crate::report::terminal::sparkline;
 use crate::run::plan_for;
@@ -86,7 +87,40 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
             p.slo.min_requests
         );
     }
+    out!(
+        "  {}",
+        size_line(plan.events.len() as u64, per_window.len() as u64, p.baseline.arrivals)
+    );
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
     Ok(())
+}
+
+/// The plan's size against the budget validation holds it to, so that an ops engineer
+/// sees how near a profile is to being refused.
+fn size_line(events: u64, windows: u64, arrivals: Arrivals) -> String {
+    format!(
+        "plan: {} events ({:.1}% of the {} limit, 16 bytes each) · {} windows (limit {}) · background arrivals {}",
+        terminal::thousands(events),
+        events as f64 * 100.0 / MAX_EVENTS as f64,
+        terminal::thousands(MAX_EVENTS),
+        terminal::thousands(windows),
+        terminal::thousands(MAX_WINDOWS),
+        <&str>::from(arrivals)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_line_gives_the_plan_against_its_limits() {
+        assert_eq!(
+            size_line(2_132, 25, Arrivals::Poisson),
+            "plan: 2,132 events (0.0% of the 50,000,000 limit, 16 bytes each) · 25 windows (limit 100,000) · background arrivals poisson"
+        );
+        assert!(size_line(25_000_000, 99_000, Arrivals::Uniform).contains("(50.0% of the"));
+        assert!(size_line(0, 1, Arrivals::Uniform).ends_with("arrivals uniform"));
+    }
 }

@@ -1,13 +1,14 @@
 //! The plan: who reboots when and when each first login is due. A pure function of
 //! the profile and its seed; it knows nothing of tokio and is tested without a clock.
 
+mod arrivals;
 mod part;
 
 use std::time::Duration;
 
 pub use part::{Part, PartError};
 
-use crate::profile::{Profile, StormSource};
+use crate::profile::{PlanSize, Profile, StormSource, limits};
 use crate::rng::{Stream, unit, unit_open};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,73 +83,114 @@ fn micros(secs: f64) -> u64 {
     (secs.max(0.0) * 1e6).round() as u64
 }
 
-impl Plan {
-    pub fn new(p: &Profile) -> Plan {
-        let seed = p.seed;
-        let scale = p.time_scale;
-        let trigger = p.baseline.duration;
-        let trigger_us = trigger.as_micros() as u64;
-        let wants_reboots = !p.client.on_reboot.is_empty() || p.client.session.is_some();
-        let mut events = Vec::new();
-        let mut next_id: u32 = 0;
-        let push = |events: &mut Vec<Event>, client: u32, reboot_s: f64| {
-            let reboot = trigger_us + micros(reboot_s / scale);
-            let down = p.storm.downtime.sample(
-                unit_open(seed, Stream::Downtime, client as u64, 0),
-                unit_open(seed, Stream::Downtime, client as u64, 1),
-            );
-            if wants_reboots {
-                events.push(Event {
-                    at_us: reboot,
-                    client,
-                    kind: EventKind::Reboot,
-                });
-            }
-            events.push(Event {
-                at_us: reboot + micros(down / scale),
+/// The storm's reboots and first logins, pushed into `events`; returns how many storm
+/// clients there are (ids 0..n).
+fn storm(p: &Profile, events: &mut Events) -> u32 {
+    let seed = p.seed;
+    let scale = p.time_scale;
+    let trigger_us = p.baseline.duration.as_micros() as u64;
+    let wants_reboots = !p.client.on_reboot.is_empty() || p.client.session.is_some();
+    let push = |events: &mut Events, client: u32, reboot_s: f64| -> bool {
+        let reboot = trigger_us + micros(reboot_s / scale);
+        let down = p.storm.downtime.sample(
+            unit_open(seed, Stream::Downtime, client as u64, 0),
+            unit_open(seed, Stream::Downtime, client as u64, 1),
+        );
+        let room = !wants_reboots
+            || events.push(Event {
+                at_us: reboot,
                 client,
-                kind: EventKind::Login,
+                kind: EventKind::Reboot,
             });
-        };
-        match &p.storm.source {
-            StormSource::Waves(waves) => {
-                // The trigger is the earliest instant any wave can reboot a client.
-                let origin = waves
-                    .iter()
-                    .map(|w| w.at.as_secs_f64() + w.spread.range().0)
-                    .fold(f64::INFINITY, f64::min);
-                let shares: Vec<f64> = waves.iter().map(|w| w.share.0).collect();
-                let sizes = apportion(&shares, p.population.simulated);
-                for (w, n) in waves.iter().zip(sizes) {
-                    for _ in 0..n {
-                        let c = next_id;
-                        next_id += 1;
-                        let s = w.spread.sample(
-                            unit_open(seed, Stream::Spread, c as u64, 0),
-                            unit_open(seed, Stream::Spread, c as u64, 1),
-                        );
-                        push(&mut events, c, w.at.as_secs_f64() + s - origin);
+        room && events.push(Event {
+            at_us: reboot.saturating_add(micros(down / scale)),
+            client,
+            kind: EventKind::Login,
+        })
+    };
+    let mut next_id: u32 = 0;
+    match &p.storm.source {
+        StormSource::Waves(waves) => {
+            // The trigger is the earliest instant any wave can reboot a client.
+            let origin = waves
+                .iter()
+                .map(|w| w.at.as_secs_f64() + w.spread.range().0)
+                .fold(f64::INFINITY, f64::min);
+            let shares: Vec<f64> = waves.iter().map(|w| w.share.0).collect();
+            let sizes = apportion(&shares, p.population.simulated);
+            for (w, n) in waves.iter().zip(sizes) {
+                for _ in 0..n {
+                    let c = next_id;
+                    let s = w.spread.sample(
+                        unit_open(seed, Stream::Spread, c as u64, 0),
+                        unit_open(seed, Stream::Spread, c as u64, 1),
+                    );
+                    if !push(events, c, w.at.as_secs_f64() + s - origin) {
+                        return next_id;
                     }
+                    next_id += 1;
                 }
             }
-            StormSource::Trace { events: rows, .. } => {
-                let origin = rows.iter().map(|(t, _)| t.as_secs_f64()).fold(f64::INFINITY, f64::min);
-                for (row, (t, n)) in rows.iter().enumerate() {
-                    // Stochastic rounding keeps the expected count exact when a row stands
-                    // for a fraction of a virtual client.
-                    let whole = n.floor();
-                    let extra = (unit(seed, Stream::TraceRound, row as u64, 0) < n - whole) as u32;
-                    for _ in 0..(whole as u32 + extra) {
-                        let c = next_id;
-                        next_id += 1;
-                        push(&mut events, c, t.as_secs_f64() - origin);
-                    }
-                }
-            }
-            StormSource::None => {}
         }
-        let storm_clients = next_id;
+        StormSource::Trace { events: rows, .. } => {
+            let origin = rows.iter().map(|(t, _)| t.as_secs_f64()).fold(f64::INFINITY, f64::min);
+            for (row, (t, n)) in rows.iter().enumerate() {
+                // Stochastic rounding keeps the expected count exact when a row stands
+                // for a fraction of a virtual client.
+                let whole = n.floor();
+                let extra = (unit(seed, Stream::TraceRound, row as u64, 0) < n - whole) as u64;
+                for _ in 0..(whole as u64 + extra) {
+                    let c = next_id;
+                    if !push(events, c, t.as_secs_f64() - origin) {
+                        return next_id;
+                    }
+                    next_id += 1;
+                }
+            }
+        }
+        StormSource::None => {}
+    }
+    next_id
+}
+
+/// The plan's events as they are generated, never more than `cap`.
+struct Events {
+    v: Vec<Event>,
+    cap: usize,
+}
+
+impl Events {
+    /// False once the cap is reached: generation stops there.
+    fn push(&mut self, e: Event) -> bool {
+        let room = self.v.len() < self.cap;
+        if room {
+            self.v.push(e);
+        }
+        room
+    }
+}
+
+impl Plan {
+    /// The plan of a validated profile. Validation refuses a profile whose plan would
+    /// exceed `limits::MAX_EVENTS`; on a profile that skipped it, the plan stops at
+    /// `limits::HARD_EVENTS` (800 MB) rather than exhausting memory.
+    pub fn new(p: &Profile) -> Plan {
+        Plan::capped(p, limits::HARD_EVENTS as usize)
+    }
+
+    fn capped(p: &Profile, cap: usize) -> Plan {
+        let size = PlanSize::of(p);
+        // Reserved once: growth by doubling would peak at 1.5× the final plan. The
+        // Poisson count is over its mean by 6 sd once in a billion plans.
+        let expect = size.storm_events() as f64 + size.background + 6.0 * size.background.sqrt() + 16.0;
+        let mut events = Events {
+            v: Vec::with_capacity((expect.min(cap as f64)) as usize),
+            cap,
+        };
+        let trigger = p.baseline.duration;
+        let storm_clients = storm(p, &mut events);
         let storm_end = events
+            .v
             .iter()
             .filter(|e| e.kind == EventKind::Login)
             .map(|e| e.at())
@@ -156,27 +198,25 @@ impl Plan {
             .unwrap_or(trigger)
             .max(trigger);
         let end = storm_end + p.observe.after_storm;
-        // Background logins: a Poisson process over the whole run, from clients who are
-        // not part of the simulated population's initial sessions.
+        // Background logins over the whole run, from clients who are not part of the
+        // simulated population's initial sessions.
         let background_first = storm_clients.max(p.population.simulated);
-        let rate = p.baseline.rate.per_sec();
         let mut background = 0u32;
-        if rate > 0.0 {
-            let mut t = 0.0;
-            let end_s = end.as_secs_f64();
-            loop {
-                t += -unit_open(seed, Stream::Background, background as u64, 0).ln() / rate;
-                if t >= end_s {
-                    break;
-                }
-                events.push(Event {
-                    at_us: micros(t),
-                    client: background_first + background,
-                    kind: EventKind::Login,
-                });
-                background += 1;
+        let b = &p.baseline;
+        for t in arrivals::instants(p.seed, b.rate.per_sec(), b.arrivals, end.as_secs_f64()) {
+            let Some(client) = background_first.checked_add(background) else {
+                break;
+            };
+            if !events.push(Event {
+                at_us: micros(t),
+                client,
+                kind: EventKind::Login,
+            }) {
+                break;
             }
+            background += 1;
         }
+        let mut events = events.v;
         events.sort_unstable_by_key(|e| (e.at_us, e.client, e.kind));
         Plan {
             events,
@@ -218,102 +258,4 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn profile(storm: &str) -> Profile {
-        let text = format!(
-            "name: t\nseed: 3\ntarget: {{ nodes: [http://127.0.0.1:1] }}\npopulation: {{ clients: 10000, simulate: 1000 }}\ntime_scale: 60\nbaseline: {{ duration: 10s, rate: 20/s }}\n{storm}\nclient:\n  login: [ {{ request: POST /login }} ]\nobserve: {{ until_recovered: 30s }}\n"
-        );
-        crate::profile::parse(&text, Path::new("t.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn same_seed_same_plan_and_ordered() {
-        let p = profile(
-            "storm: { waves: [ { at: 0s, share: 50%, spread: normal(sd 5m) } ], downtime: 'uniform(30s, 2m)' }",
-        );
-        let a = Plan::new(&p);
-        let b = Plan::new(&p);
-        assert_eq!(a.events, b.events);
-        assert!(a.events.windows(2).all(|w| w[0].at_us <= w[1].at_us));
-        let mut other = p.clone();
-        other.seed = 4;
-        assert_ne!(Plan::new(&other).events, a.events);
-    }
-
-    #[test]
-    fn waves_give_their_share_in_the_scaled_window() {
-        let p = profile(
-            "storm: { waves: [ { at: 0s, share: 30%, spread: uniform(10m) }, { at: 20m, share: 20%, spread: spike } ], downtime: 1m }",
-        );
-        let plan = Plan::new(&p);
-        assert_eq!(plan.storm_clients, 500);
-        let storm: Vec<&Event> = plan.events.iter().filter(|e| e.client < plan.storm_clients).collect();
-        assert_eq!(storm.len(), 500);
-        // Scale 60: wave 1 spans 10 s of run time after the trigger (10 s) plus 1 s downtime.
-        for e in &storm {
-            let t = e.at().as_secs_f64();
-            if e.client < 300 {
-                assert!((11.0..=21.0).contains(&t), "wave 1 at {t}");
-            } else {
-                assert!((t - 31.0).abs() < 1e-6, "wave 2 at {t}");
-            }
-        }
-        assert!((plan.storm_end.as_secs_f64() - 31.0).abs() < 1e-6);
-        assert_eq!(plan.end, plan.storm_end + Duration::from_secs(30));
-    }
-
-    #[test]
-    fn background_is_poisson_at_the_rate() {
-        let p = profile("");
-        let plan = Plan::new(&p);
-        assert_eq!(plan.storm_clients, 0);
-        // 20/s over 40 s: 800 expected; Poisson sd ≈ 28.
-        let n = plan.background_clients as f64;
-        assert!((n - 800.0).abs() < 120.0, "{n}");
-        assert!(plan.events.iter().all(|e| e.client >= plan.background_first));
-    }
-
-    #[test]
-    fn shards_partition_the_plan() {
-        let p = profile("storm: { waves: [ { at: 0s, share: 100%, spread: uniform(1m) } ] }");
-        let full = Plan::new(&p);
-        let parts: Vec<Plan> = (0..3)
-            .map(|i| Plan::new(&p).part(Part { index: i, count: 3 }))
-            .collect();
-        let total: usize = parts.iter().map(|s| s.events.len()).sum();
-        assert_eq!(total, full.events.len());
-        assert!(parts.iter().all(|s| s.events.len() > full.events.len() / 4));
-    }
-
-    #[test]
-    fn apportion_gives_the_rounded_total_by_largest_remainder() {
-        let cases: &[(&[f64], u32, &[u32])] = &[
-            (&[0.5, 0.5, 0.0], 3, &[2, 1, 0]),
-            (&[0.35, 0.40], 50_000, &[17_500, 20_000]),
-            (&[1.0 / 3.0; 3], 10, &[4, 3, 3]),
-            (&[0.25, 0.25, 0.25, 0.25], 3, &[1, 1, 1, 0]),
-            (&[0.1, 0.2], 0, &[0, 0]),
-            (&[0.5, 0.5 + 1e-9], u32::MAX, &[2_147_483_645, 2_147_483_650]),
-            (&[0.0, 0.0], 7, &[0, 0]),
-            (&[], 7, &[]),
-        ];
-        for (shares, n, want) in cases {
-            let got = apportion(shares, *n);
-            assert_eq!(&got, want, "{shares:?} of {n}");
-            let total: u64 = got.iter().map(|&s| s as u64).sum();
-            assert!(total <= *n as u64);
-        }
-    }
-
-    #[test]
-    fn wave_sizes_never_wrap_and_add_up_to_the_rounded_total() {
-        let text = "name: t\ntarget: { nodes: [http://127.0.0.1:1] }\npopulation: { clients: 3, simulate: 3 }\nstorm: { waves: [ { share: 50% }, { share: 50% }, { share: 0% } ] }\nclient:\n  login: [ { request: POST /login } ]\n";
-        let p = crate::profile::parse(text, Path::new("t.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"));
-        let plan = std::panic::catch_unwind(|| Plan::new(&p)).expect("no overflow");
-        assert_eq!(plan.storm_clients, 3);
-    }
-}
+mod tests;

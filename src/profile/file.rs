@@ -9,7 +9,7 @@ use super::{Problem, ProfileError, limits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read the file `{}`: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("`{}` is not a regular file", .0.display())]
     NotRegular(PathBuf),

@@ -40,3 +40,23 @@ pub const CA_BYTES: u64 = 4 << 20;
 pub const PROFILE_BYTES: u64 = 4 << 20;
 /// A data file (`client.data`): 64 MiB is about a million rows of credentials.
 pub const DATA_BYTES: u64 = 64 << 20;
+
+/// Events one plan may hold (storm reboots and first logins, background logins), 16
+/// bytes each: 800 MB. Ten million clients rebooting make twenty million events and
+/// plan in under a second; this is 2.5 times that, and still inside 1 GiB with the
+/// windows below.
+pub const MAX_EVENTS: u64 = 50_000_000;
+/// The plan's hard cap, for a profile that never went through validation: the
+/// validated limit is on the *expected* count, and a Poisson count may run a few
+/// standard deviations (√50 M ≈ 7,100) over it; 1 % of headroom is seventy of them.
+pub const HARD_EVENTS: u64 = MAX_EVENTS + MAX_EVENTS / 100;
+/// Windows one run may have: each keeps its own histograms (a closed window holds
+/// about [`WINDOW_BYTES`]), so 100,000 of them are about 200 MB, and a report a
+/// browser still opens. At 1 s windows that is 27 h 46 m of run.
+pub const MAX_WINDOWS: u64 = 100_000;
+/// A closed window's memory, its histograms encoded (4 + 2 per step of some 200 bytes
+/// each) with its counts: an estimate, for the budget's message.
+pub const WINDOW_BYTES: u64 = 2 << 10;
+/// `population.simulate`: every virtual client has its own state in the engine, and
+/// its id, with the background's after it, must fit in 32 bits.
+pub const SIMULATED: u32 = MAX_EVENTS as u32;

@@ -6,6 +6,7 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+mod budget;
 mod capture;
 mod data;
 mod depth;
@@ -22,6 +23,7 @@ mod template;
 mod trace;
 mod validate;
 
+pub use budget::PlanSize;
 pub use capture::{Capture, CaptureFrom, Checks, capture_regex};
 pub use data::DataFile;
 pub use dist::{Dist, DistError};
@@ -32,9 +34,9 @@ pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;
 pub use spec::{
-    AdaptiveThrottle, Baseline, ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, Jitter, MetricsScrape, Observe,
-    Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target,
-    TlsSpec, Wave,
+    AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, Jitter, MetricsScrape,
+    Observe, Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource,
+    Target, TlsSpec, Wave,
 };
 pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;

@@ -75,6 +75,10 @@ pub struct RawPopulation {
 pub struct RawBaseline {
     pub duration: Option<Text>,
     pub rate: Option<Text>,
+    /// Absent from the report when absent from the profile: reports of profiles that
+    /// predate it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

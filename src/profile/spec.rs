@@ -152,6 +152,23 @@ pub struct Baseline {
     pub duration: Duration,
     /// Background first logins per run second, for the whole run.
     pub rate: Rate,
+    /// How those logins are spaced.
+    pub arrivals: Arrivals,
+}
+
+/// How background logins are spaced in time.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Arrivals {
+    /// Independent arrivals (exponential gaps of mean 1/rate): many clients that do not
+    /// know of each other, as a real population's logins are. The default.
+    Poisson,
+    /// One every 1/rate exactly, from a seeded phase: a steady load whose every window
+    /// holds the same count, so a baseline reads without Poisson noise.
+    Uniform,
 }
 
 #[derive(Debug, Clone)]

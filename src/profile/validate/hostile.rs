@@ -308,3 +308,40 @@ fn deep_nesting_is_refused_before_parsing() {
     ];
     check_all(&cases, dir.path());
 }
+
+/// Found by the fuzzer (tests/fuzz.rs): a line separator read as a newline by serde_yaml
+/// and as text by the walk that places fields, and required fields missing outright.
+#[test]
+fn unicode_line_breaks_and_missing_sections_are_placed() {
+    use Want::Problem as P;
+    let dir = tempfile::tempdir().unwrap();
+    let no_name = BASE.replace("name: hostile\n", "");
+    let cases = [
+        (
+            "a leading LINE SEPARATOR",
+            format!("\u{2028}# comment\n{}", BASE.replace("name: hostile\n", "")),
+            P("", "U+2028"),
+        ),
+        (
+            "NEL on line 3",
+            BASE.replace("population:", "\u{85}population:"),
+            P("", "U+0085"),
+        ),
+        (
+            "PS in a body",
+            step("    - { request: POST /login, body: 'a\u{2029}b' }"),
+            P("", "U+2029"),
+        ),
+        ("no name", no_name, P("name", "needs a name")),
+        (
+            "no client",
+            BASE.replace("client:\n  login:\n    - { request: POST /login }\n", ""),
+            P("client.login", "missing"),
+        ),
+    ];
+    check_all(&cases, dir.path());
+    let e = load(&BASE.replace("population:", "\u{85}population:"), dir.path()).unwrap_err();
+    assert_eq!(e.problems[0].line, Some(3), "{e}");
+    let e = load(&BASE.replace("name: hostile\n", ""), dir.path()).unwrap_err();
+    assert_eq!(e.problems[0].line, Some(1), "{e}");
+}

@@ -2,6 +2,7 @@
 //! with its line and field. The sections live beside this file (target, storm,
 //! client); the helpers every section uses and the profile's top level live here.
 
+mod budget;
 mod capture;
 #[cfg(test)]
 mod capture_tests;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use strum::VariantNames;
 
 use super::depth::{MAX_DEPTH, too_deep};
-use super::spec::{Baseline, ClientSpec, Observe, Profile, Slo};
+use super::spec::{Arrivals, Baseline, ClientSpec, Observe, Profile, Slo};
 use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
 use crate::threshold::{AbortWhen, Threshold, parse_aborts, parse_all};
 use crate::units::{Dur, Rate, Share, Text, UnitError};
@@ -54,6 +55,19 @@ pub fn parse_with(
     // A byte-order mark is no part of the document; serde_yaml would read it as the
     // start of a second one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // serde_yaml (YAML 1.1) breaks lines at NEL, LS and PS, the walk that places fields
+    // (YAML 1.2) does not: the two would read different documents, and problems would
+    // lose their lines. No profile needs them outside a quoted body.
+    if let Some((line, c)) = odd_line_break(text) {
+        return Err(fail(vec![Problem {
+            line: Some(line),
+            field: String::new(),
+            message: format!(
+                "holds a Unicode line break (U+{:04X}) that YAML parsers disagree on: use a plain newline, or `\\u{:04X}` inside a double-quoted string",
+                c as u32, c as u32
+            ),
+        }]));
+    }
     // Depth first, before any parser: deep nesting is where YAML parsers go quadratic.
     let deep = |line| {
         fail(vec![Problem {
@@ -98,6 +112,9 @@ pub fn parse_with(
         );
     }
     let profile = v.profile(&raw, path);
+    if let Some(p) = &profile {
+        v.budget(p);
+    }
     if v.problems.is_empty() {
         Ok(profile.expect("no problems means a profile"))
     } else {
@@ -133,6 +150,14 @@ fn yaml_problem(e: &serde_yaml::Error, lines: &Lines) -> Problem {
     }
 }
 
+/// The first NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029),
+/// with its line as a newline counts them.
+fn odd_line_break(text: &str) -> Option<(usize, char)> {
+    let at = text.find(['\u{85}', '\u{2028}', '\u{2029}'])?;
+    let c = text[at..].chars().next()?;
+    Some((text[..at].matches('\n').count() + 1, c))
+}
+
 fn path_string(p: &serde_ignored::Path) -> String {
     use serde_ignored::Path as P;
     match p {
@@ -164,9 +189,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// A problem at `field`'s line, or its nearest written ancestor's; a field whose
+    /// whole section is missing (a required `name`, `client.login`) goes at line 1, the
+    /// top level where it would be written.
     fn err(&mut self, field: &str, message: impl fmt::Display) {
         self.problems.push(Problem {
-            line: self.lines.line(field),
+            line: Some(self.lines.line(field).unwrap_or(1)),
             field: field.to_string(),
             message: message.to_string(),
         });
@@ -294,6 +322,7 @@ impl Validator<'_> {
         let baseline = Baseline {
             duration: self.span("baseline.duration", &b.duration, Duration::ZERO, limits::RUN),
             rate: self.unit("baseline.rate", &b.rate, Rate(0.0)),
+            arrivals: self.choice("baseline.arrivals", &b.arrivals, Arrivals::Poisson),
         };
         let storm = self.storm(raw.storm.as_ref(), &population);
         self.storm_length(&storm, time_scale);

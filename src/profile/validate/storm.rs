@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Validator;
+use crate::profile::budget::storm_span;
 use crate::profile::file::read_text;
 use crate::profile::spec::{Population, Storm, StormSource, Wave};
 use crate::profile::{Dist, parse_trace};
@@ -24,6 +25,16 @@ impl Validator<'_> {
         let p = raw.cloned().unwrap_or_default();
         let simulated = self.value("population.simulate", &p.simulate, 1000u32);
         let modelled = self.value("population.clients", &p.clients, simulated as u64);
+        if simulated > limits::SIMULATED {
+            self.err(
+                "population.simulate",
+                format!(
+                    "{simulated} virtual clients: at most {} (each has its own state in the engine); population.clients may be as large as you like",
+                    limits::SIMULATED
+                ),
+            );
+            return Population { modelled, simulated: 0 };
+        }
         if (modelled as f64) < simulated as f64 {
             self.err(
                 "population.simulate",
@@ -89,26 +100,7 @@ impl Validator<'_> {
     /// The storm's first logins, compressed by `time_scale`, must fit in a run: a year of
     /// modelled reboots at scale 1 is a problem here, not a run that never ends.
     pub(super) fn storm_length(&mut self, storm: &Storm, time_scale: f64) {
-        let (first, last) = match &storm.source {
-            StormSource::Waves(waves) => waves
-                .iter()
-                .map(|w| {
-                    let (lo, hi) = w.spread.range();
-                    (w.at.as_secs_f64() + lo, w.at.as_secs_f64() + hi)
-                })
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (lo, hi)| {
-                    (a.min(lo), b.max(hi))
-                }),
-            StormSource::Trace { events, .. } => events
-                .iter()
-                .map(|(t, _)| t.as_secs_f64())
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t))),
-            StormSource::None => return,
-        };
-        if first > last {
-            return;
-        }
-        let modelled = last - first + storm.downtime.range().1.max(0.0);
+        let Some(modelled) = storm_span(storm) else { return };
         let run = modelled / time_scale;
         let max = *limits::RUN.end();
         if run > max.as_secs_f64() {
