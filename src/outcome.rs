@@ -24,6 +24,9 @@ pub enum Class {
     Body,
     /// Any other connection-level failure (DNS, unreachable, ...).
     Connect,
+    /// The client ran out of local ports (EADDRNOTAVAIL / EADDRINUSE at connect): the
+    /// generator's own limit, not the target's.
+    Ports,
     /// Rejected by the client's own adaptive throttle: never sent.
     Throttled,
     /// The engine could not start it (in-flight ceiling reached): never sent.
@@ -52,6 +55,7 @@ impl fmt::Display for Class {
             Class::Tls => f.write_str("tls"),
             Class::Body => f.write_str("body"),
             Class::Connect => f.write_str("connect"),
+            Class::Ports => f.write_str("ports"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),
         }

@@ -143,7 +143,7 @@ pub(super) async fn run_job(
     if let (Some(l), JobKind::Login { .. }) = (limiter, job.kind) {
         l.until_ready().await;
     }
-    let (res, conn) = t.flow(&job.steps, job.vars, conn, job.started).await;
+    let (res, conn) = t.flow(&job.steps, job.vars, conn, !job.pooled, job.started).await;
     Flowed {
         kind: job.kind,
         pooled: job.pooled,

@@ -120,16 +120,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         };
         engine_opts.scrape = Some((url, m.series.clone()));
     }
-    let transport = Transport::new(
-        &nodes,
-        p.target.pick,
-        p.target.timeout,
-        p.target.connection,
-        p.target.max_connections,
-        p.seed,
-        &p.target.tls,
-    )
-    .await?;
+    let transport = Transport::new(&nodes, &p.target, p.seed).await?;
     preflight(&nodes, p.target.timeout).await?;
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
