@@ -97,7 +97,9 @@ observe: {{ window: 1s, until_recovered: 0s }}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_closes_first_and_each_client_keeps_its_own_source() {
-    let linger = Duration::from_millis(150);
+    // Shorter than the client's wait for a close (20 ms): the client must still be
+    // there when the server closes.
+    let linger = Duration::from_millis(5);
     let (addr, seen) = serve(linger).await;
     // 200 addresses: one client each (127.0.9.0/24 has 254; the list picks 200).
     let list: Vec<String> = (1..=200).map(|i| format!("\"127.0.9.{i}\"")).collect();
@@ -110,8 +112,6 @@ async fn the_server_closes_first_and_each_client_keeps_its_own_source() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.totals.logins_ok, 200, "{:?}", r.totals.outcomes);
-    // The server's linger is not the login's latency.
-    assert!(r.totals.latency_ms.p50 < 100.0, "{}", r.totals.latency_ms.p50);
     let st = seen.lock().unwrap();
     assert_eq!(st.closes.len(), 200, "one connection per attempt");
     assert!(

@@ -41,6 +41,9 @@ pub enum TransportError {
     Tls(String),
 }
 
+/// The longest a fresh connection waits for the server's close after its last answer.
+const CLOSE_WAIT: Duration = Duration::from_millis(20);
+
 /// A node, resolved once before the run.
 #[derive(Debug)]
 struct Dest {
@@ -264,10 +267,11 @@ impl Transport {
             }
         }
         if closing && let Some(c) = conn.as_mut() {
-            // After the answer was timed: the close is not the login's latency. Bounded
-            // by the last step's deadline (a server that keeps the connection open
-            // anyway is then closed by this side).
-            let _ = tokio::time::timeout_at(deadline.max(Instant::now()), c.await_close()).await;
+            // After the answer was timed: the close is not the login's latency. A server
+            // sends its FIN right behind its answer, whatever the distance; one that
+            // ignores `Connection: close` is closed by this side after `CLOSE_WAIT`,
+            // rather than holding the client's next move for the step's timeout.
+            let _ = tokio::time::timeout_at(deadline.min(step_start + CLOSE_WAIT), c.await_close()).await;
         }
         let conn = conn.filter(|c| c.reusable && !fresh).map(|mut c| {
             c.idle_since = step_start;
