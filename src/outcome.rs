@@ -28,6 +28,9 @@ pub enum Class {
     Check,
     /// Any other connection-level failure (DNS, unreachable, ...).
     Connect,
+    /// The client ran out of local ports (EADDRNOTAVAIL / EADDRINUSE at connect): the
+    /// generator's own limit, not the target's.
+    Ports,
     /// Rejected by the client's own adaptive throttle: never sent.
     Throttled,
     /// The engine could not start it (in-flight ceiling reached): never sent.
@@ -58,6 +61,7 @@ impl fmt::Display for Class {
             Class::Capture => f.write_str("capture"),
             Class::Check => f.write_str("check"),
             Class::Connect => f.write_str("connect"),
+            Class::Ports => f.write_str("ports"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),
         }

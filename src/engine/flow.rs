@@ -149,7 +149,14 @@ pub(super) async fn run_job(
     }
     let mut values = job.values;
     let (res, conn) = t
-        .flow(&job.steps, job.vars, values.as_deref_mut(), conn, job.started)
+        .flow(
+            &job.steps,
+            job.vars,
+            values.as_deref_mut(),
+            conn,
+            !job.pooled,
+            job.started,
+        )
         .await;
     Flowed {
         kind: job.kind,

@@ -326,7 +326,7 @@ impl Driver {
             }
             Some(s) = scraped.recv() => e.scraped(s),
             _ = async {
-                match &precise {
+                match precise.as_mut() {
                     Some(t) => t.wait().await,
                     None => tokio::time::sleep_until(e.start + Duration::from_micros(wake_us)).await,
                 }

@@ -39,6 +39,8 @@ pub struct RawTarget {
     pub max_in_flight: Option<Text>,
     pub metrics: Option<RawMetrics>,
     pub tls: Option<RawTls>,
+    /// Addresses and CIDR ranges the clients connect from.
+    pub source_addresses: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

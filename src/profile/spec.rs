@@ -51,6 +51,9 @@ pub struct Target {
     pub metrics: Option<MetricsScrape>,
     /// For `https://` nodes.
     pub tls: TlsSpec,
+    /// The source addresses clients connect from, expanded (ranges to their
+    /// addresses); each client keeps one, `id mod len`. Empty: the kernel chooses.
+    pub source_addresses: Vec<std::net::IpAddr>,
 }
 
 /// How `https://` nodes are trusted.

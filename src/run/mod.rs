@@ -123,16 +123,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         (c, _) => c,
     };
     engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
-    let transport = Transport::new(
-        &nodes,
-        p.target.pick,
-        p.target.timeout,
-        p.target.connection,
-        p.target.max_connections,
-        p.seed,
-        &p.target.tls,
-    )
-    .await?;
+    let transport = Transport::new(&nodes, &p.target, p.seed).await?;
     preflight(&nodes, p.target.timeout).await?;
     let target_counters = match &engine_opts.scrape {
         Some((url, _)) => series::declared_counters(url, p.target.timeout).await,

@@ -3,7 +3,7 @@
 //! next one. The bytes themselves are http1.rs's.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -90,6 +90,8 @@ pub struct Conn {
     /// The last answer, for a step with captures or body checks (empty, and never
     /// allocated, for the others).
     pub(super) kept: Kept,
+    /// The server has closed its side (a read returned 0).
+    peer_closed: bool,
 }
 
 /// A connection idle longer than this is checked for a close by the server before reuse
@@ -97,11 +99,18 @@ pub struct Conn {
 const STALE_AFTER: Duration = Duration::from_millis(100);
 
 impl Conn {
+    /// Connects to `addr`, from `source` when given (the client's own address; the
+    /// port is the kernel's choice at connect).
     pub(super) async fn open(
         addr: SocketAddr,
+        source: Option<IpAddr>,
         tls: Option<(&TlsConnector, &ServerName<'static>)>,
     ) -> Result<Conn, Failure> {
-        let tcp = TcpStream::connect(addr).await.map_err(Failure::io)?;
+        let tcp = match source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => connect_from(ip, addr).await,
+        }
+        .map_err(Failure::io)?;
         let _ = tcp.set_nodelay(true);
         let stream = match tls {
             None => Io::Plain(tcp),
@@ -122,7 +131,27 @@ impl Conn {
             idle_since: Instant::now(),
             in_body: false,
             kept: Kept::default(),
+            peer_closed: false,
         })
+    }
+
+    /// Waits for the server to close the connection after the answer to a request that
+    /// asked it to: dropped only then, this side closes second and the TIME_WAIT stays
+    /// on the server. Bytes that still arrive are dropped (the answer was whole).
+    pub(super) async fn await_close(&mut self) {
+        while !self.peer_closed {
+            self.filled = 0;
+            if !matches!(self.fill().await, Ok(n) if n > 0) {
+                break;
+            }
+        }
+        // TLS ends with the server's close_notify; its TCP FIN follows. Wait for that
+        // too, or this side's FIN could leave first.
+        if let Io::Tls(s) = &mut self.stream {
+            let tcp = s.get_mut().0;
+            let mut sink = [0u8; 256];
+            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
     }
 
     pub fn is_reusable(&self) -> bool {
@@ -145,16 +174,26 @@ impl Conn {
     }
 
     /// Sends one request and reads its whole answer; returns the status and Retry-After.
+    /// `close`: ask the server to close after this answer.
     pub(super) async fn exchange(
         &mut self,
         step: &Step,
         d: &Dest,
         vars: Vars<'_>,
+        close: bool,
     ) -> Result<(u16, Option<RetryAfter>), Failure> {
         self.in_body = false;
         self.out.clear();
         self.kept.clear();
-        compose(step, &d.host, &d.base_path, vars, &mut self.out, &mut self.scratch);
+        compose(
+            step,
+            &d.host,
+            &d.base_path,
+            vars,
+            close,
+            &mut self.out,
+            &mut self.scratch,
+        );
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
         let head = self
             .read_head(step.method == http::Method::HEAD, step.keeps_head())
@@ -163,7 +202,7 @@ impl Conn {
         // The body is read whole: the connection can then be reused, and a cut body shows.
         self.kept.chunked = head.framing == Framing::Chunked;
         self.read_body(head.framing, step.keeps_body()).await?;
-        if head.close || self.filled > 0 {
+        if close || head.close || self.filled > 0 {
             // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
             self.reusable = false;
         } else if let Io::Plain(s) = &self.stream {
@@ -294,6 +333,7 @@ impl Conn {
         match self.stream.read(&mut self.buf[self.filled..]).await {
             Ok(n) => {
                 self.filled += n;
+                self.peer_closed |= n == 0;
                 Ok(n)
             }
             Err(e) => {
@@ -318,4 +358,33 @@ impl Conn {
             self.filled -= n;
         }
     }
+}
+
+/// Connects from `source` (port 0). IP_BIND_ADDRESS_NO_PORT defers the port choice to
+/// connect, where the kernel may reuse a port already bound towards another destination
+/// (the whole 4-tuple is then unique): without it, bind reserves a port for every
+/// destination and one address runs out at about 28,000 connections.
+async fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor, and a c_int option value of its own size.
+        // Best effort: a kernel without it (before 4.2) only binds a port early.
+        let _ = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }

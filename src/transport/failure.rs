@@ -15,9 +15,14 @@ pub fn classify_io(e: &io::Error) -> Class {
         K::ConnectionRefused => Class::Refused,
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => Class::Reset,
         K::TimedOut => Class::Timeout,
+        K::AddrNotAvailable | K::AddrInUse => Class::Ports,
         _ => Class::Connect,
     }
 }
+
+/// What to change when this client runs out of local ports.
+const PORTS_FIX: &str = " (this client ran out of local ports towards the target: give more \
+target.source_addresses, widen net.ipv4.ip_local_port_range, or use connection: reuse)";
 
 /// Why a request failed: its class, and the cause that says why in words.
 #[derive(Debug)]
@@ -55,6 +60,9 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::Io(e) => {
                 write!(f, "{e}")?;
+                if classify_io(e) == Class::Ports {
+                    return f.write_str(PORTS_FIX);
+                }
                 let unknown_issuer = e
                     .get_ref()
                     .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -99,6 +107,7 @@ impl Examples {
                 Class::Connect => 5,
                 Class::Capture => 6,
                 Class::Check => 7,
+                Class::Ports => 8,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing
@@ -111,5 +120,26 @@ impl Examples {
 
     pub fn list(&self) -> BTreeMap<String, String> {
         self.list.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_ports_is_its_own_class_and_names_the_fix() {
+        for kind in [io::ErrorKind::AddrNotAvailable, io::ErrorKind::AddrInUse] {
+            let f = Failure::io(io::Error::from(kind));
+            assert_eq!(f.class, Class::Ports);
+            let why = f.cause.to_string();
+            assert!(
+                why.contains("source_addresses") && why.contains("ip_local_port_range"),
+                "{why}"
+            );
+        }
+        let refused = Failure::io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(refused.class, Class::Refused);
+        assert!(!refused.cause.to_string().contains("ports"));
     }
 }

@@ -24,8 +24,19 @@ pub const MAX_BODY: u64 = 16 << 20;
 /// bad (a target may send `100 Continue` without end).
 pub const MAX_INFORMATIONAL: u32 = 4;
 
-/// Appends the request of `step` to `out`.
-pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut Vec<u8>, scratch: &mut String) {
+/// Appends the request of `step` to `out`. `close` asks the server to close the
+/// connection after its answer (a fresh connection's last request): the side that
+/// closes first keeps the TIME_WAIT, and it belongs on the server, not on a client
+/// that opens thousands of connections a second.
+pub fn compose(
+    step: &Step,
+    host: &str,
+    base_path: &str,
+    vars: Vars,
+    close: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut String,
+) {
     out.extend_from_slice(step.method.as_str().as_bytes());
     out.push(b' ');
     scratch.clear();
@@ -49,6 +60,9 @@ pub fn compose(step: &Step, host: &str, base_path: &str, vars: Vars, out: &mut V
             out.extend_from_slice(b"\r\n");
         }
         *scratch = path;
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
     }
     let mut has_type = false;
     for (name, value) in &step.headers {
@@ -338,8 +352,17 @@ mod tests {
 
     fn composed(s: &Step, base: &str) -> String {
         let mut out = Vec::new();
-        compose(s, "127.0.0.1:8080", base, vars(), &mut out, &mut String::new());
+        compose(s, "127.0.0.1:8080", base, vars(), false, &mut out, &mut String::new());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_closing_request_says_so_and_a_kept_one_does_not() {
+        let s = step("GET", "/login", None, &[]);
+        let mut out = Vec::new();
+        compose(&s, "h:1", "", vars(), true, &mut out, &mut String::new());
+        assert_eq!(out, b"GET /login HTTP/1.1\r\nhost: h:1\r\nconnection: close\r\n\r\n");
+        assert!(!composed(&s, "").contains("connection"));
     }
 
     #[test]

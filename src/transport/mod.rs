@@ -20,7 +20,7 @@ pub use failure::classify_io;
 pub use retry_after::RetryAfter;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -29,7 +29,7 @@ use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 
 use crate::outcome::{Class, StepResult};
-use crate::profile::{ConnMode, Node, Pick, Step, TlsSpec, Values, Vars};
+use crate::profile::{ConnMode, Node, Pick, Step, Target, Values, Vars};
 use crate::rng::{Stream, draw};
 use failure::Examples;
 use tls::{Tls, connector};
@@ -41,6 +41,9 @@ pub enum TransportError {
     #[error("TLS: {0}")]
     Tls(String),
 }
+
+/// The longest a fresh connection waits for the server's close after its last answer.
+const CLOSE_WAIT: Duration = Duration::from_millis(20);
 
 /// A node, resolved once before the run.
 #[derive(Debug)]
@@ -82,19 +85,18 @@ pub struct Transport {
     next: AtomicUsize,
     /// Set when a node is `https://`.
     tls: Option<Tls>,
+    /// The clients' own source addresses (`target.source_addresses`): client `id`
+    /// connects from `sources[id mod len]`, always the same one. Empty: the kernel's
+    /// choice.
+    sources: Vec<IpAddr>,
     examples: Examples,
 }
 
 impl Transport {
-    pub async fn new(
-        nodes: &[Node],
-        pick: Pick,
-        timeout: Duration,
-        mode: ConnMode,
-        max_connections: usize,
-        seed: u64,
-        tls: &TlsSpec,
-    ) -> Result<Arc<Transport>, TransportError> {
+    /// The transport for `nodes` (the profile's, resolved here) with the profile's
+    /// `target` settings.
+    pub async fn new(nodes: &[Node], target: &Target, seed: u64) -> Result<Arc<Transport>, TransportError> {
+        let tls = &target.tls;
         let mut dests = Vec::new();
         let connector = if nodes.iter().any(|n| n.tls) {
             Some(Tls(connector(tls)?))
@@ -134,13 +136,14 @@ impl Transport {
         }
         Ok(Arc::new(Transport {
             dests,
-            pick,
-            timeout,
-            mode,
-            max_connections: max_connections.max(1),
+            pick: target.pick,
+            timeout: target.timeout,
+            mode: target.connection,
+            max_connections: target.max_connections.max(1),
             seed,
             next: AtomicUsize::new(0),
             tls: connector,
+            sources: target.source_addresses.clone(),
             examples: Examples::default(),
         }))
     }
@@ -179,17 +182,30 @@ impl Transport {
         }
     }
 
+    /// The source address client `client` connects from, if the profile gives any.
+    pub fn source_of(&self, client: u64) -> Option<IpAddr> {
+        let n = self.sources.len() as u64;
+        (n > 0).then(|| self.sources[(client % n) as usize])
+    }
+
     /// Runs `steps` in order for one client on `conn` (a pooled connection) or on one it
     /// opens; stops at the first step that fails. `started` is when the engine
     /// dispatched the flow. `values` (for a flow with captures) are rendered into each
     /// step and take what each step captures. Returns the connection if it can carry
     /// another request.
+    ///
+    /// `fresh`: the connection is this attempt's own (a rebooted client has no other).
+    /// Its last request says `Connection: close` and the flow waits for the server's
+    /// close before dropping it, so the server closes first and keeps the TIME_WAIT:
+    /// on the client, thousands a second of them made every connect search the port
+    /// space (`__inet_hash_connect`, a third of the generator's core, measured).
     pub async fn flow(
         &self,
         steps: &[Step],
         vars: Vars<'_>,
         mut values: Option<&mut Values>,
         mut conn: Option<Conn>,
+        fresh: bool,
         started: Instant,
     ) -> (FlowResult, Option<Conn>) {
         let node = vars.node;
@@ -199,21 +215,29 @@ impl Transport {
         let mut class = Class::Ok;
         let sent = Instant::now();
         let mut step_start = sent;
-        for step in steps {
-            let deadline = step_start + self.timeout;
+        let mut deadline = sent + self.timeout;
+        // The server was asked to close and answered: its close is on its way.
+        let mut closing = false;
+        for (i, step) in steps.iter().enumerate() {
+            deadline = step_start + self.timeout;
+            let close = fresh && i + 1 == steps.len();
             let r = tokio::time::timeout_at(deadline, async {
-                if conn.is_none() {
-                    let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
-                    conn = Some(Conn::open(d.addr, tls).await?);
-                }
+                let c = match &mut conn {
+                    Some(c) => c,
+                    None => {
+                        let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
+                        conn.insert(Conn::open(d.addr, self.source_of(vars.client), tls).await?)
+                    }
+                };
                 let vars = Vars {
                     values: values.as_deref(),
                     ..vars
                 };
-                conn.as_mut().expect("opened above").exchange(step, d, vars).await
+                c.exchange(step, d, vars, close).await
             })
             .await;
             let done = Instant::now();
+            closing = close && matches!(r, Ok(Ok(_)));
             let (c, ra) = match r {
                 Err(_) => {
                     let in_body = conn.as_ref().is_some_and(|c| c.in_body);
@@ -263,7 +287,14 @@ impl Transport {
                 break;
             }
         }
-        let conn = conn.filter(|c| c.reusable).map(|mut c| {
+        if closing && let Some(c) = conn.as_mut() {
+            // After the answer was timed: the close is not the login's latency. A server
+            // sends its FIN right behind its answer, whatever the distance; one that
+            // ignores `Connection: close` is closed by this side after `CLOSE_WAIT`,
+            // rather than holding the client's next move for the step's timeout.
+            let _ = tokio::time::timeout_at(deadline.min(step_start + CLOSE_WAIT), c.await_close()).await;
+        }
+        let conn = conn.filter(|c| c.reusable && !fresh).map(|mut c| {
             c.idle_since = step_start;
             c
         });

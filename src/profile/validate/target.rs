@@ -1,6 +1,7 @@
 //! `target:`: where the storm goes (the embedded overlay or a list of nodes), how a
 //! node is picked, the connection mode, and TLS trust.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::Validator;
@@ -41,6 +42,7 @@ impl Validator<'_> {
             );
         }
         let tls = self.tls(t.tls.as_ref());
+        let source_addresses = self.sources(t.source_addresses.as_deref().unwrap_or_default());
         Some(Target {
             endpoint: endpoint?,
             pick,
@@ -50,7 +52,24 @@ impl Validator<'_> {
             max_in_flight,
             metrics,
             tls,
+            source_addresses,
         })
+    }
+
+    /// `source_addresses`: each entry an address or a CIDR range, expanded; at most
+    /// `MAX_SOURCES` in all.
+    fn sources(&mut self, list: &[String]) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            let field = format!("target.source_addresses[{i}]");
+            match expand(s.trim(), MAX_SOURCES - out.len()) {
+                Ok(a) => out.extend(a),
+                Err(e) => self.err(&field, e),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// `overlay` (checked by the caller's overlay check) or `nodes`, never both.
@@ -184,5 +203,91 @@ impl Validator<'_> {
             }
         }
         out
+    }
+}
+
+/// The most source addresses a profile may expand to: 65,536 clients' worth of distinct
+/// sources is more than one machine's NIC is given; a typo like `/8` must not allocate
+/// 16 M addresses.
+pub const MAX_SOURCES: usize = 65_536;
+
+/// One entry of `source_addresses`: an address, or a CIDR range with at most `room`
+/// addresses in it. An IPv4 range shorter than /31 leaves out its network and broadcast
+/// addresses, which no host can bind.
+fn expand(s: &str, room: usize) -> Result<Vec<IpAddr>, String> {
+    let Some((addr, len)) = s.split_once('/') else {
+        return s
+            .parse::<IpAddr>()
+            .map(|a| vec![a])
+            .map_err(|_| format!("`{s}` is not an IP address or a CIDR range (like 127.0.1.0/24)"));
+    };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` in `{s}` is not an IP address"))?;
+    let bits: u32 = if ip.is_ipv4() { 32 } else { 128 };
+    let len: u32 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= bits)
+        .ok_or_else(|| format!("`/{len}` in `{s}` is not a prefix length from 0 to {bits}"))?;
+    let host_bits = bits - len;
+    let (skip_ends, count) = match ip {
+        IpAddr::V4(_) if host_bits >= 2 => (1u128, (1u128 << host_bits) - 2),
+        _ => (0, 1u128.checked_shl(host_bits).unwrap_or(u128::MAX)),
+    };
+    if count > room as u128 {
+        return Err(format!(
+            "`{s}` holds {count} addresses: more than the {MAX_SOURCES} source addresses a profile may \
+             expand to in all; give a longer prefix"
+        ));
+    }
+    let mask = if host_bits >= 128 { 0 } else { u128::MAX << host_bits };
+    let base = match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    } & mask;
+    let first = match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    // `127.0.1.9/24` is more likely a slip than a way to say `127.0.1.0/24`.
+    if first != base {
+        return Err(format!(
+            "`{s}` has host bits set: the range starts at the address with none"
+        ));
+    }
+    Ok((0..count)
+        .map(|k| base + skip_ends + k)
+        .map(|v| match ip {
+            IpAddr::V4(_) => IpAddr::from((v as u32).to_be_bytes()),
+            IpAddr::V6(_) => IpAddr::from(v.to_be_bytes()),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_addresses_and_ranges_within_the_cap() {
+        assert_eq!(
+            expand("127.0.2.5", 10).unwrap(),
+            vec!["127.0.2.5".parse::<IpAddr>().unwrap()]
+        );
+        let r = expand("127.0.1.0/24", MAX_SOURCES).unwrap();
+        assert_eq!(r.len(), 254, "network and broadcast left out");
+        assert_eq!(r[0], "127.0.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(r[253], "127.0.1.254".parse::<IpAddr>().unwrap());
+        assert_eq!(expand("10.0.0.4/31", 10).unwrap().len(), 2);
+        assert_eq!(expand("10.0.0.4/32", 10).unwrap().len(), 1);
+        assert_eq!(expand("fd00::/120", MAX_SOURCES).unwrap().len(), 256);
+        let e = expand("10.0.0.0/8", MAX_SOURCES).unwrap_err();
+        assert!(e.contains("16777214 addresses") && e.contains("65536"), "{e}");
+        assert!(expand("::/0", MAX_SOURCES).is_err());
+        assert!(expand("127.0.1.9/24", 300).unwrap_err().contains("host bits"));
+        assert!(expand("127.0.1.0/33", 300).unwrap_err().contains("/33"));
+        assert!(expand("localhost", 300).unwrap_err().contains("not an IP address"));
+        assert!(expand("127.0.0.0/24", 100).is_err(), "the room left counts");
     }
 }
