@@ -296,6 +296,12 @@ serde_via_str!(Dur);
 serde_via_str!(Rate);
 serde_via_str!(Share);
 
+/// A duration in whole microseconds (the histograms' and the timers' unit); saturates
+/// rather than wraps.
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
 /// `12.3%` with as many decimals as a share near 100 % needs to be told apart.
 pub fn pct(share: f64) -> String {
     let p = share * 100.0;

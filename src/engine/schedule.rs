@@ -19,6 +19,7 @@ use crate::profile::{Profile, Step, Values, Vars};
 use crate::record::{AttemptRecord, Counter, EngineStats, Recorder};
 use crate::rng::{Stream, unit};
 use crate::transport::{Conn, FlowResult, Transport};
+use crate::units::micros;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
@@ -494,9 +495,4 @@ impl<'a> Engine<'a> {
             t.last_success = w.success_rate();
         }
     }
-}
-
-/// A timer's due instant, µs of run time; saturates rather than wraps.
-fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u128::from(u64::MAX)) as u64
 }

@@ -2,7 +2,6 @@
 //! histogram, compressed, for machines; merged exactly by adding.
 
 use std::io::Cursor;
-use std::time::Duration;
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
@@ -17,9 +16,7 @@ pub fn new_hist() -> Histogram<u64> {
     Histogram::new(SIGFIG).expect("3 significant figures is a valid histogram")
 }
 
-pub(super) fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u64::MAX as u128) as u64
-}
+pub(super) use crate::units::micros;
 
 /// Records into a growing histogram; `saturating_record` alone would clamp instead of
 /// growing an auto-resizing one.
