@@ -16,7 +16,6 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str
 }
 
 pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> String {
-    let st = &s.stats;
     let mut o = String::with_capacity(4096);
     let info = format!(
         "{{allocation=\"{}\",queue=\"{}\"}}",
@@ -30,91 +29,109 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
         "Modes the overlay runs in (always 1).",
         &[(&info, 1.0)],
     );
-    let g = |o: &mut String, name: &str, help: &str, v: f64| metric(o, name, "gauge", help, &[("", v)]);
-    let c = |o: &mut String, name: &str, help: &str, v: u64| metric(o, name, "counter", help, &[("", v as f64)]);
-    g(
-        &mut o,
+    gauges(&mut o, s);
+    counters(&mut o, s);
+    o
+}
+
+fn gauge(o: &mut String, name: &str, help: &str, v: f64) {
+    metric(o, name, "gauge", help, &[("", v)]);
+}
+
+fn counter(o: &mut String, name: &str, help: &str, v: u64) {
+    metric(o, name, "counter", help, &[("", v as f64)]);
+}
+
+/// The state now: uptime, queue, online clients, supernodes, modes.
+fn gauges(o: &mut String, s: &Snapshot) {
+    gauge(
+        o,
         "overlay_uptime_seconds",
         "Seconds since the overlay started.",
         s.now.as_secs_f64(),
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_queue_depth",
         "Logins waiting for the login server.",
         s.queue_depth as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_clients_online",
         "Clients with a valid session.",
         s.online as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_clients_up",
         "Clients whose machine is up (logged in, orphaned or trying), not left.",
         s.up as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_supernodes_active",
         "Supernodes serving, mega-supernodes included.",
         s.supernodes as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_supernodes_mega",
         "Injected mega-supernodes.",
         s.mega_supernodes as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_supernodes_warming",
         "Hosts chosen for promotion, still warming up.",
         s.warming as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_supernode_slots_total",
         "Slots of all active supernodes.",
         s.slots_total as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_supernode_slots_free",
         "Free slots of all active supernodes.",
         s.slots_free as f64,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_login_failure_ratio",
         "Failed / (failed + ok) logins over the failure window.",
         s.failure_ratio,
     );
-    g(
-        &mut o,
+    gauge(
+        o,
         "overlay_promotion_suspended",
         "1 while the bug-2007 allocator refuses to promote.",
         bool_f(s.promotion_suspended),
     );
-    g(&mut o, "overlay_shed", "1 while optional work is shed.", bool_f(s.shed));
-    c(
-        &mut o,
+    gauge(o, "overlay_shed", "1 while optional work is shed.", bool_f(s.shed));
+}
+
+/// What happened so far: logins by result, rejections by reason, promotions.
+fn counters(o: &mut String, s: &Snapshot) {
+    let st = &s.stats;
+    counter(
+        o,
         "overlay_logins_completed_total",
         "Logins the login server did the work for (throughput).",
         st.completed,
     );
-    c(&mut o, "overlay_logins_ok_total", "Logins answered 200.", st.ok);
-    c(
-        &mut o,
+    counter(o, "overlay_logins_ok_total", "Logins answered 200.", st.ok);
+    counter(
+        o,
         "overlay_logins_wasted_total",
         "Logins completed after their client's timeout had passed.",
         st.wasted,
     );
     let reason = |r: Reject| format!("{{reason=\"{}\"}}", r.as_str());
     metric(
-        &mut o,
+        o,
         "overlay_logins_rejected_total",
         "counter",
         "Logins answered 503, by reason.",
@@ -125,7 +142,7 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
         ],
     );
     metric(
-        &mut o,
+        o,
         "overlay_keepalives_total",
         "counter",
         "Keepalives, by result.",
@@ -134,26 +151,21 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
             ("{result=\"gone\"}", st.keepalive_gone as f64),
         ],
     );
-    c(
-        &mut o,
-        "overlay_leaves_total",
-        "Clients that left (rebooted).",
-        st.leaves,
-    );
-    c(
-        &mut o,
+    counter(o, "overlay_leaves_total", "Clients that left (rebooted).", st.leaves);
+    counter(
+        o,
         "overlay_sessions_orphaned_total",
         "Sessions lost because their supernode disappeared.",
         st.orphaned,
     );
-    c(
-        &mut o,
+    counter(
+        o,
         "overlay_promotions_total",
         "Hosts promoted to supernode.",
         st.promotions,
     );
     metric(
-        &mut o,
+        o,
         "overlay_supernode_shutdowns_total",
         "counter",
         "Supernodes lost, by cause.",
@@ -162,13 +174,12 @@ pub fn render(s: &Snapshot, allocation: Allocation, queue: QueuePolicy) -> Strin
             ("{cause=\"self_shutdown\"}", st.shutdowns_self as f64),
         ],
     );
-    c(
-        &mut o,
+    counter(
+        o,
         "overlay_mega_supernodes_injected_total",
         "Mega-supernodes injected by operators.",
         st.mega_injected,
     );
-    o
 }
 
 fn bool_f(b: bool) -> f64 {
