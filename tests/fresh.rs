@@ -123,6 +123,8 @@ async fn the_server_closes_first_and_each_client_keeps_its_own_source() {
     let distinct: HashSet<_> = st.peers.iter().collect();
     assert_eq!(distinct.len(), 200, "each client from its own address");
     assert!(st.peers.iter().all(|p| p.to_string().starts_with("127.0.9.")));
+    let spread = r.plan.sources.expect("the report gives the spread");
+    assert_eq!((spread.addresses, spread.min_clients, spread.max_clients), (200, 1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

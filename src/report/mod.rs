@@ -123,6 +123,18 @@ pub struct PlanFacts {
     pub time_scale: f64,
     /// Planned first logins per window.
     pub first_logins_per_window: Vec<u64>,
+    /// The source addresses clients were spread over (`target.source_addresses`);
+    /// absent when every client used the kernel's choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<SourceSpread>,
+}
+
+/// How many clients each source address carried (a client keeps one for its life).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSpread {
+    pub addresses: u64,
+    pub min_clients: u64,
+    pub max_clients: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

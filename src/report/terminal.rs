@@ -182,6 +182,15 @@ fn figures(r: &Report) -> String {
         );
     }
     let e = &r.engine;
+    if let Some(src) = &r.plan.sources {
+        let _ = writeln!(
+            s,
+            "  sources: {} addresses, {}–{} clients each",
+            thousands(src.addresses),
+            thousands(src.min_clients),
+            thousands(src.max_clients)
+        );
+    }
     let _ = writeln!(
         s,
         "  generator: {} · send lag p99 {} max {} · unstarted {} · throttled {} · abandoned {}{}",

@@ -188,6 +188,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             population_simulated: p.population.simulated as u64,
             time_scale: p.time_scale,
             first_logins_per_window: plan.logins_per_window(window),
+            sources: source_spread(&plan, p.target.source_addresses.len()),
         },
         engine: EngineFacts {
             stats: out.stats,
@@ -225,6 +226,23 @@ async fn barrier(
         }
         tokio::time::sleep(STEP.min(left - STEP)).await;
     }
+}
+
+/// Clients per source address: every client logs in first once in the plan, and keeps
+/// the address `id mod addresses` (the transport's rule) for its life.
+fn source_spread(plan: &Plan, addresses: usize) -> Option<crate::report::SourceSpread> {
+    if addresses == 0 {
+        return None;
+    }
+    let mut per = vec![0u64; addresses];
+    for e in plan.events.iter().filter(|e| e.kind == crate::plan::EventKind::Login) {
+        per[e.client as usize % addresses] += 1;
+    }
+    Some(crate::report::SourceSpread {
+        addresses: addresses as u64,
+        min_clients: per.iter().copied().min().unwrap_or(0),
+        max_clients: per.iter().copied().max().unwrap_or(0),
+    })
 }
 
 /// SHA-256 (hex) of the profile as written, `${VAR}` unexpanded: what makes two shard
