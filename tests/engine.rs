@@ -41,9 +41,9 @@ async fn retries_are_exactly_what_the_policy_implies() {
     ));
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
     let tot = &r.totals;
-    assert_eq!(tot.first_attempts, 200);
-    assert_eq!(tot.retries, 400, "two 503s per client, then success");
-    assert_eq!(tot.logins_ok, 200);
+    assert_eq!(tot.counts.first_attempts, 200);
+    assert_eq!(tot.counts.retries, 400, "two 503s per client, then success");
+    assert_eq!(tot.counts.logins_ok, 200);
     assert_eq!(tot.counts.gave_up, 0);
     assert_eq!(tot.outcomes.get("http_503_retry_after"), Some(&400));
     assert_eq!(t.requests.load(Ordering::Relaxed), 600);
@@ -59,9 +59,9 @@ async fn clients_give_up_after_max_attempts() {
     .await;
     let p = load(&storm(t.addr, 100, "  retry: { policy: immediate, max_attempts: 4 }"));
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
-    assert_eq!(r.totals.attempts, 400);
+    assert_eq!(r.totals.counts.attempts, 400);
     assert_eq!(r.totals.counts.gave_up, 100);
-    assert_eq!(r.totals.logins_ok, 0);
+    assert_eq!(r.totals.counts.logins_ok, 0);
     assert_eq!(r.totals.outcomes.get("http_503"), Some(&400));
     let locked: u64 = r.windows.last().unwrap().locked_out;
     assert_eq!(locked, 100, "clients that gave up are still locked out");
@@ -119,7 +119,7 @@ async fn fresh_mode_opens_one_connection_per_client_for_the_whole_flow() {
     let p = load(&text);
     assert_eq!(p.client.login.len(), 2);
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
-    assert_eq!(r.totals.logins_ok, 150);
+    assert_eq!(r.totals.counts.logins_ok, 150);
     assert_eq!(t.requests.load(Ordering::Relaxed), 300);
     // One connection per client for both steps, plus the preflight check's one.
     assert_eq!(t.accepts.load(Ordering::Relaxed), 150 + 1);
@@ -132,7 +132,7 @@ async fn reuse_mode_keeps_connections() {
     let t = serve(Script::default()).await;
     let text = storm(t.addr, 300, "").replace("connection: fresh", "connection: reuse, max_connections: 4");
     let r = run(&load(&text), RunOptions::default(), &mut ()).await.unwrap();
-    assert_eq!(r.totals.logins_ok, 300);
+    assert_eq!(r.totals.counts.logins_ok, 300);
     // At most the pool's four, plus the preflight check's one.
     assert!(
         t.accepts.load(Ordering::Relaxed) <= 4 + 1,
@@ -163,8 +163,8 @@ async fn windows_cover_the_run_and_merge_back_to_the_totals() {
             .windows(2)
             .all(|w| w[1].start_ms == w[0].start_ms + w[0].len_ms)
     );
-    let sum: u64 = r.windows.iter().map(|w| w.attempts).sum();
-    assert_eq!(sum, r.totals.attempts);
+    let sum: u64 = r.windows.iter().map(|w| w.counts.attempts).sum();
+    assert_eq!(sum, r.totals.counts.attempts);
     let json = r.to_json();
     let back: stampede::report::Report = serde_json::from_str(&json).unwrap();
     assert_eq!(back.totals, r.totals);
@@ -188,7 +188,7 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
         ..RunOptions::default()
     };
     let r = run(&p, opts, &mut ()).await.unwrap();
-    assert_eq!(r.totals.logins_ok, 400, "delayed, not dropped");
+    assert_eq!(r.totals.counts.logins_ok, 400, "delayed, not dropped");
     // The last ones waited about 1.5 s for the limiter: users felt it, the server did not.
     assert!(
         r.totals.latency_ms.max > 1000.0,
@@ -220,7 +220,7 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
         parts.push(run(&p, opts, &mut ()).await.unwrap());
     }
     assert!(
-        parts.iter().all(|r| r.totals.first_attempts == 100),
+        parts.iter().all(|r| r.totals.counts.first_attempts == 100),
         "ids are dealt round-robin"
     );
     let merged = stampede::report::merge::merge_parts(&parts).unwrap();
@@ -228,8 +228,8 @@ async fn shards_split_the_clients_and_merge_back_exactly() {
         merged.plan.storm_clients, parts[0].plan.storm_clients,
         "the plan's whole-run counts are kept once, not added"
     );
-    assert_eq!(merged.totals.first_attempts, 300);
-    assert_eq!(merged.totals.logins_ok, 300);
+    assert_eq!(merged.totals.counts.first_attempts, 300);
+    assert_eq!(merged.totals.counts.logins_ok, 300);
     let lat: u64 = parts.iter().map(|r| r.totals.latency_ms.count).sum();
     assert_eq!(merged.totals.latency_ms.count, lat, "histograms add exactly");
     let sent: u64 = parts.iter().map(|r| r.engine.send_lag_ms.count).sum();
@@ -269,21 +269,24 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
     }
     let (one, _) = &reports[0];
     let (three, _) = &reports[1];
-    assert_eq!(one.totals.first_attempts, 300, "{:?}", one.totals.outcomes);
-    assert_eq!(three.totals.first_attempts, one.totals.first_attempts);
-    assert_eq!(three.totals.retries, 600);
-    assert_eq!(three.totals.retries, one.totals.retries);
-    assert_eq!(three.totals.logins_ok, one.totals.logins_ok);
+    assert_eq!(one.totals.counts.first_attempts, 300, "{:?}", one.totals.outcomes);
+    assert_eq!(three.totals.counts.first_attempts, one.totals.counts.first_attempts);
+    assert_eq!(three.totals.counts.retries, 600);
+    assert_eq!(three.totals.counts.retries, one.totals.counts.retries);
+    assert_eq!(three.totals.counts.logins_ok, one.totals.counts.logins_ok);
     assert_eq!(three.totals.outcomes, one.totals.outcomes);
     assert_eq!(
-        three.totals.latency_ms.count, three.totals.attempts,
+        three.totals.latency_ms.count, three.totals.counts.attempts,
         "every attempt's latency, once"
     );
     assert_eq!(three.windows.len(), one.windows.len(), "one window grid");
     // Every client starts online and keeps its session alive from its own engine only:
     // three engines send as many keepalives as one, not three times as many.
-    assert_eq!(three.totals.keepalives_failed, 0);
-    let (k1, k3) = (one.totals.keepalives_ok as f64, three.totals.keepalives_ok as f64);
+    assert_eq!(three.totals.counts.keepalives_failed, 0);
+    let (k1, k3) = (
+        one.totals.counts.keepalives_ok as f64,
+        three.totals.counts.keepalives_ok as f64,
+    );
     assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.1, "{k1} against {k3}");
 }
 

@@ -111,7 +111,7 @@ async fn the_server_closes_first_and_each_client_keeps_its_own_source() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.totals.logins_ok, 200, "{:?}", r.totals.outcomes);
+    assert_eq!(r.totals.counts.logins_ok, 200, "{:?}", r.totals.outcomes);
     let st = seen.lock().unwrap();
     assert_eq!(st.closes.len(), 200, "one connection per attempt");
     assert!(
@@ -133,7 +133,7 @@ async fn reuse_mode_never_asks_for_a_close() {
     let r = run(&load(&profile(addr, 50, "reuse", "")), RunOptions::default(), &mut ())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.totals.logins_ok, 50);
+    assert_eq!(r.totals.counts.logins_ok, 50);
     // Connections are counted when they end; the pool's are dropped with the run.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let st = seen.lock().unwrap();

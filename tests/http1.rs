@@ -121,8 +121,12 @@ async fn outcomes(answer: Answer, rate: &str, secs: u32) -> (stampede::report::R
 #[tokio::test]
 async fn a_chunked_body_is_read_to_its_end_and_the_connection_reused() {
     let (r, t) = outcomes(Answer::Chunked, "50/s", 1).await;
-    assert_eq!(r.totals.logins_ok, r.totals.attempts, "{:?}", r.totals.outcomes);
-    assert!(r.totals.attempts >= 40);
+    assert_eq!(
+        r.totals.counts.logins_ok, r.totals.counts.attempts,
+        "{:?}",
+        r.totals.outcomes
+    );
+    assert!(r.totals.counts.attempts >= 40);
     // Two pooled connections and the preflight check's one.
     assert!(
         t.accepts.load(Ordering::Relaxed) <= 3,
@@ -135,26 +139,34 @@ async fn a_chunked_body_is_read_to_its_end_and_the_connection_reused() {
 async fn connection_close_and_read_until_close_open_a_new_connection_each_time() {
     for answer in [Answer::Close, Answer::UntilClose] {
         let (r, t) = outcomes(answer, "50/s", 1).await;
-        assert_eq!(r.totals.logins_ok, r.totals.attempts, "{:?}", r.totals.outcomes);
-        assert_eq!(t.requests.load(Ordering::Relaxed), r.totals.attempts);
-        assert_eq!(t.accepts.load(Ordering::Relaxed), r.totals.attempts + 1);
+        assert_eq!(
+            r.totals.counts.logins_ok, r.totals.counts.attempts,
+            "{:?}",
+            r.totals.outcomes
+        );
+        assert_eq!(t.requests.load(Ordering::Relaxed), r.totals.counts.attempts);
+        assert_eq!(t.accepts.load(Ordering::Relaxed), r.totals.counts.attempts + 1);
     }
 }
 
 #[tokio::test]
 async fn an_informational_answer_is_skipped() {
     let (r, _) = outcomes(Answer::Continue, "50/s", 1).await;
-    assert_eq!(r.totals.logins_ok, r.totals.attempts, "{:?}", r.totals.outcomes);
+    assert_eq!(
+        r.totals.counts.logins_ok, r.totals.counts.attempts,
+        "{:?}",
+        r.totals.outcomes
+    );
 }
 
 #[tokio::test]
 async fn a_cut_body_and_an_answer_that_is_not_http_are_body_errors() {
     for answer in [Answer::Cut, Answer::Garbage] {
         let (r, _) = outcomes(answer, "20/s", 1).await;
-        assert_eq!(r.totals.logins_ok, 0);
+        assert_eq!(r.totals.counts.logins_ok, 0);
         assert_eq!(
             r.totals.outcomes.get("body"),
-            Some(&r.totals.attempts),
+            Some(&r.totals.counts.attempts),
             "{:?}",
             r.totals.outcomes
         );
@@ -182,8 +194,8 @@ async fn a_connection_the_server_closed_while_idle_is_not_reused() {
         .replace("until_recovered: 0s", "until_recovered: 2s");
     let p = load(&text);
     let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
-    assert!(r.totals.keepalives_ok >= 3, "{:?}", r.totals);
-    assert_eq!(r.totals.keepalives_failed, 0, "{:?}", r.totals);
+    assert!(r.totals.counts.keepalives_ok >= 3, "{:?}", r.totals);
+    assert_eq!(r.totals.counts.keepalives_failed, 0, "{:?}", r.totals);
     assert_eq!(
         t.accepts.load(Ordering::Relaxed),
         t.requests.load(Ordering::Relaxed) + 1,

@@ -191,7 +191,7 @@ async fn metrics_are_served_during_the_run_and_move() {
     let last = parse(&exporter.render());
     assert_eq!(
         value(&last, "stampede_logins_total", &[("result", "ok")]),
-        report.totals.logins_ok as f64
+        report.totals.counts.logins_ok as f64
     );
 }
 

@@ -191,7 +191,7 @@ observe: {{ window: 250ms, until_recovered: 1s }}
     assert!(s.wrong.is_empty(), "{:?}", s.wrong);
     assert_eq!(
         r.totals.outcomes.get("ok").copied(),
-        Some(r.totals.attempts),
+        Some(r.totals.counts.attempts),
         "{:?}",
         r.totals.outcomes
     );

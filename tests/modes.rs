@@ -59,7 +59,10 @@ fn success(ws: &[Window], from_s: u64, to_s: u64) -> f64 {
         .iter()
         .filter(|w| w.start_ms >= from_s * 1000 && w.start_ms < to_s * 1000);
     let (ok, all) = sel.fold((0, 0), |(ok, all), w| {
-        (ok + w.logins_ok, all + w.logins_ok + w.logins_failed)
+        (
+            ok + w.counts.logins_ok,
+            all + w.counts.logins_ok + w.counts.logins_failed,
+        )
     });
     if all == 0 { f64::NAN } else { ok as f64 / all as f64 }
 }
@@ -118,9 +121,9 @@ async fn bug_2007_stays_down_after_the_trigger_has_passed() {
         success(ws, end - 6, end)
     );
     let fresh_late = sum(ws, storm_end, end, |w| {
-        w.first_attempts - w.relogins.min(w.first_attempts)
+        w.counts.first_attempts - w.counts.relogins.min(w.counts.first_attempts)
     });
-    let retries_late = sum(ws, storm_end, end, |w| w.retries);
+    let retries_late = sum(ws, storm_end, end, |w| w.counts.retries);
     assert!(
         retries_late > 5 * fresh_late,
         "retries {retries_late} vs fresh {fresh_late}"
@@ -186,8 +189,8 @@ slo: {{ success_rate: 90%, p99: 450ms, hold: 4s }}
     let immediate = go(&text("{ policy: immediate, max_attempts: 100000 }")).await;
     let (_, _, end) = storm_span(&immediate);
     let ws = &immediate.windows;
-    let goodput_late = sum(ws, end - 6, end, |w| w.logins_ok);
-    let attempts_late = sum(ws, end - 6, end, |w| w.attempts);
+    let goodput_late = sum(ws, end - 6, end, |w| w.counts.logins_ok);
+    let attempts_late = sum(ws, end - 6, end, |w| w.counts.attempts);
     assert!(attempts_late > 300, "the retries keep coming: {attempts_late}");
     assert!(
         (goodput_late as f64) < 0.05 * attempts_late as f64,

@@ -137,7 +137,7 @@ async fn shards_start_at_one_instant_and_merge_into_the_unsharded_plan() {
     let p = load(&text_profile);
     let plan = Plan::new(&p);
     let want = plan.logins_per_window(p.observe.window);
-    let got: Vec<u64> = merged.windows.iter().map(|w| w.first_attempts).collect();
+    let got: Vec<u64> = merged.windows.iter().map(|w| w.counts.first_attempts).collect();
     let n = want.len().min(got.len());
     assert_eq!(
         &got[..n],

@@ -114,7 +114,7 @@ async fn storm(pki: &Pki, connection: &str, tls: &str) -> (stampede::report::Rep
     let r = run(&profile(s.addr, connection, tls), RunOptions::default(), &mut ())
         .await
         .unwrap();
-    assert!(r.totals.attempts >= 55, "{}", r.totals.attempts);
+    assert!(r.totals.counts.attempts >= 55, "{}", r.totals.counts.attempts);
     (r, s.full_handshakes.load(Ordering::Relaxed))
 }
 
@@ -124,7 +124,11 @@ async fn a_certificate_from_the_given_ca_is_trusted_and_connections_are_reused()
     let dir = tempfile::tempdir().unwrap();
     let ca = ca_file(&dir, &pki.ca_pem);
     let (r, handshakes) = storm(&pki, "reuse", &format!("{{ ca: '{ca}' }}")).await;
-    assert_eq!(r.totals.logins_ok, r.totals.attempts, "{:?}", r.totals.outcomes);
+    assert_eq!(
+        r.totals.counts.logins_ok, r.totals.counts.attempts,
+        "{:?}",
+        r.totals.outcomes
+    );
     assert!(handshakes <= 2, "pooled: at most the pool's two, not {handshakes}");
 }
 
@@ -132,8 +136,15 @@ async fn a_certificate_from_the_given_ca_is_trusted_and_connections_are_reused()
 async fn every_fresh_connection_pays_a_full_handshake() {
     let pki = pki();
     let (r, handshakes) = storm(&pki, "fresh", "{ verify: false }").await;
-    assert_eq!(r.totals.logins_ok, r.totals.attempts, "{:?}", r.totals.outcomes);
-    assert_eq!(handshakes, r.totals.attempts, "a rebooted client resumes no session");
+    assert_eq!(
+        r.totals.counts.logins_ok, r.totals.counts.attempts,
+        "{:?}",
+        r.totals.outcomes
+    );
+    assert_eq!(
+        handshakes, r.totals.counts.attempts,
+        "a rebooted client resumes no session"
+    );
 }
 
 #[tokio::test]
@@ -141,10 +152,10 @@ async fn a_certificate_from_another_ca_is_a_tls_failure() {
     let dir = tempfile::tempdir().unwrap();
     let other = ca_file(&dir, &pki().ca_pem);
     let (r, _) = storm(&pki(), "fresh", &format!("{{ ca: '{other}' }}")).await;
-    assert_eq!(r.totals.logins_ok, 0);
+    assert_eq!(r.totals.counts.logins_ok, 0);
     assert_eq!(
         r.totals.outcomes.get("tls"),
-        Some(&r.totals.attempts),
+        Some(&r.totals.counts.attempts),
         "{:?}",
         r.totals.outcomes
     );

@@ -123,14 +123,14 @@ fn latency_row(
 }
 
 fn success(w: &[Window]) -> Option<f64> {
-    let ok: u64 = w.iter().map(|x| x.logins_ok).sum();
-    let done: u64 = w.iter().map(|x| x.logins_ok + x.logins_failed).sum();
+    let ok: u64 = w.iter().map(|x| x.counts.logins_ok).sum();
+    let done: u64 = w.iter().map(|x| x.counts.logins_ok + x.counts.logins_failed).sum();
     (done > 0).then(|| ok as f64 / done as f64)
 }
 
 fn gave_up(w: &[Window]) -> Fig {
-    let n: u64 = w.iter().map(|x| x.gave_up).sum();
-    let clients: u64 = w.iter().map(|x| x.first_attempts).sum();
+    let n: u64 = w.iter().map(|x| x.counts.gave_up).sum();
+    let clients: u64 = w.iter().map(|x| x.counts.first_attempts).sum();
     let share = if clients > 0 { n as f64 / clients as f64 } else { 0.0 };
     (Some(share), format!("{n} ({})", pct(share)))
 }

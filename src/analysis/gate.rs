@@ -120,8 +120,8 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             }
         }
         Metric::SuccessRate => {
-            let ok: u64 = w.iter().map(|x| x.logins_ok).sum();
-            let done: u64 = w.iter().map(|x| x.logins_ok + x.logins_failed).sum();
+            let ok: u64 = w.iter().map(|x| x.counts.logins_ok).sum();
+            let done: u64 = w.iter().map(|x| x.counts.logins_ok + x.counts.logins_failed).sum();
             value_or(ratio(ok, done), &share, "no completed logins")
         }
         Metric::RetryAmplification => value_or(
@@ -130,13 +130,16 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             "no first attempts",
         ),
         Metric::AchievedRate => {
-            let sent: u64 = w.iter().map(|x| x.first_attempts.saturating_sub(x.relogins)).sum();
+            let sent: u64 = w
+                .iter()
+                .map(|x| x.counts.first_attempts.saturating_sub(x.counts.relogins))
+                .sum();
             let v = ratio(sent, planned).unwrap_or(1.0);
             Measure::Value(v, format!("{} ({sent} of {planned})", pct(v)))
         }
         Metric::GaveUp => {
-            let gave_up: u64 = w.iter().map(|x| x.gave_up).sum();
-            let clients: u64 = w.iter().map(|x| x.first_attempts).sum();
+            let gave_up: u64 = w.iter().map(|x| x.counts.gave_up).sum();
+            let clients: u64 = w.iter().map(|x| x.counts.first_attempts).sum();
             match bound {
                 Bound::Share(_) => {
                     let v = ratio(gave_up, clients).unwrap_or(0.0);
@@ -245,7 +248,7 @@ mod tests {
             (100, 0, 30),
         ]);
         w[2] = with_retries(w[2].clone(), 50);
-        w[3].gave_up = 5;
+        w[3].counts.gave_up = 5;
         let r = analyze(&w, &timeline(), &slo(), Duration::from_secs(1));
         (w, r)
     }

@@ -94,8 +94,8 @@ pub(crate) mod testkit {
 
     /// Sets how many of the window's attempts were retries (the rest first attempts).
     pub fn with_retries(mut w: Window, retries: u64) -> Window {
-        w.retries = retries.min(w.attempts);
-        w.first_attempts = w.attempts - w.retries;
+        w.counts.retries = retries.min(w.counts.attempts);
+        w.counts.first_attempts = w.counts.attempts - w.counts.retries;
         w
     }
 

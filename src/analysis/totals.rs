@@ -1,7 +1,6 @@
 //! The whole run's figures, added up exactly from its windows.
 
 use std::collections::BTreeMap;
-use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,22 +29,6 @@ pub struct Totals {
     /// The waits the target asked for with `Retry-After`, over the whole run.
     #[serde(default)]
     pub retry_after_ms: HistSummary,
-}
-
-/// `t.attempts` reads the counts: the readers in report predate `Counts` and keep their
-/// spelling while the re-layout (issue #16) is in flight.
-impl Deref for Totals {
-    type Target = Counts;
-
-    fn deref(&self) -> &Counts {
-        &self.counts
-    }
-}
-
-impl DerefMut for Totals {
-    fn deref_mut(&mut self) -> &mut Counts {
-        &mut self.counts
-    }
 }
 
 impl Totals {

@@ -2,7 +2,6 @@
 //! two machines' (or engine threads') windows of the same interval.
 
 use std::collections::BTreeMap;
-use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,22 +49,6 @@ pub struct Window {
     /// Series scraped from the target during the window (last value seen).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target: BTreeMap<String, f64>,
-}
-
-/// `w.attempts` reads the window's counts: the readers in analysis and report predate
-/// `Counts` and keep their spelling while the re-layout (issue #16) is in flight.
-impl Deref for Window {
-    type Target = Counts;
-
-    fn deref(&self) -> &Counts {
-        &self.counts
-    }
-}
-
-impl DerefMut for Window {
-    fn deref_mut(&mut self) -> &mut Counts {
-        &mut self.counts
-    }
 }
 
 impl Window {

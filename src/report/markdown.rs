@@ -89,19 +89,20 @@ pub fn markdown(report: &Report) -> Option<String> {
             "Logins",
             format!(
                 "{} ok, {} failed ({} success)",
-                totals.logins_ok,
-                totals.logins_failed,
-                pct(totals.logins_ok as f64 / (totals.logins_ok + totals.logins_failed).max(1) as f64)
+                totals.counts.logins_ok,
+                totals.counts.logins_failed,
+                pct(totals.counts.logins_ok as f64
+                    / (totals.counts.logins_ok + totals.counts.logins_failed).max(1) as f64)
             ),
         ),
         (
             "Attempts",
             format!(
                 "{} for {} clients ({} retries, {} not sent)",
-                totals.attempts,
-                totals.first_attempts,
-                totals.retries,
-                totals.throttled + totals.unstarted
+                totals.counts.attempts,
+                totals.counts.first_attempts,
+                totals.counts.retries,
+                totals.counts.throttled + totals.counts.unstarted
             ),
         ),
         (

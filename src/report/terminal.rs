@@ -121,16 +121,16 @@ fn figures(r: &Report) -> String {
         s,
         "  {:<26} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "",
-        thousands(t.attempts),
-        thousands(t.first_attempts),
-        thousands(t.retries),
-        thousands(t.logins_ok),
-        thousands(t.logins_failed),
+        thousands(t.counts.attempts),
+        thousands(t.counts.first_attempts),
+        thousands(t.counts.retries),
+        thousands(t.counts.logins_ok),
+        thousands(t.counts.logins_failed),
         thousands(t.counts.gave_up)
     );
     // One name, one number: the figures named like the thresholds and the page are the
     // recovery's (from the trigger on); the whole run's are labelled as such.
-    let ok_share = (t.attempts > 0).then(|| t.logins_ok as f64 / t.attempts as f64);
+    let ok_share = (t.counts.attempts > 0).then(|| t.counts.logins_ok as f64 / t.counts.attempts as f64);
     let whole = format!(
         "whole run: {} of attempts logged in, {:.2}× attempts per client",
         ok_share.map_or("–".into(), pct),
@@ -172,13 +172,13 @@ fn figures(r: &Report) -> String {
     for (class, why) in &r.engine.stats.failure_examples {
         let _ = writeln!(s, "    first {class}: {why}");
     }
-    if t.relogins + t.keepalives_ok + t.keepalives_failed > 0 {
+    if t.counts.relogins + t.counts.keepalives_ok + t.counts.keepalives_failed > 0 {
         let _ = writeln!(
             s,
             "  sessions: keepalives ok {} · failed {} · re-logins {}",
-            thousands(t.keepalives_ok),
-            thousands(t.keepalives_failed),
-            thousands(t.relogins)
+            thousands(t.counts.keepalives_ok),
+            thousands(t.counts.keepalives_failed),
+            thousands(t.counts.relogins)
         );
     }
     let e = &r.engine;

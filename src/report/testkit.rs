@@ -22,23 +22,25 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
     let mut windows: Vec<Window> = run(&spec)
         .into_iter()
         .map(|w| {
-            let r = w.attempts / 2;
+            let r = w.counts.attempts / 2;
             with_retries(w, r)
         })
         .collect();
     for (i, w) in windows.iter_mut().enumerate() {
-        w.outcomes.insert("ok".into(), w.logins_ok);
-        if w.logins_failed > 0 {
-            w.outcomes.insert("timeout".into(), w.logins_failed / 2);
-            w.outcomes
-                .insert("http_503_retry_after".into(), w.logins_failed - w.logins_failed / 2);
+        w.outcomes.insert("ok".into(), w.counts.logins_ok);
+        if w.counts.logins_failed > 0 {
+            w.outcomes.insert("timeout".into(), w.counts.logins_failed / 2);
+            w.outcomes.insert(
+                "http_503_retry_after".into(),
+                w.counts.logins_failed - w.counts.logins_failed / 2,
+            );
         }
-        w.locked_out = w.logins_failed * 3;
-        w.in_flight_max = w.attempts / 4;
+        w.locked_out = w.counts.logins_failed * 3;
+        w.in_flight_max = w.counts.attempts / 4;
         for (k, v) in [
             ("overlay_online_clients", 10_000.0 - w.locked_out as f64),
-            ("overlay_supernodes_active", 40.0 - (w.logins_failed / 10) as f64),
-            ("overlay_queue_depth", w.logins_failed as f64 * 2.0),
+            ("overlay_supernodes_active", 40.0 - (w.counts.logins_failed / 10) as f64),
+            ("overlay_queue_depth", w.counts.logins_failed as f64 * 2.0),
             (name, i as f64),
         ] {
             w.target.insert(k.to_string(), v);
@@ -77,7 +79,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
             population_modelled: 200_000_000,
             population_simulated: 20_000,
             time_scale: 60.0,
-            first_logins_per_window: windows.iter().map(|w| w.first_attempts).collect(),
+            first_logins_per_window: windows.iter().map(|w| w.counts.first_attempts).collect(),
             ..PlanFacts::default()
         },
         engine: EngineFacts {

@@ -218,7 +218,7 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
     let err = check(&[shard(a.clone(), 0)]).unwrap_err();
     assert_eq!(err.to_string(), "the run has 2 shards; missing: 2 (1-based)");
     let merged = merge_parts(&[a.clone(), a.clone()]).unwrap();
-    assert_eq!(merged.totals.attempts, 2 * a.totals.attempts);
+    assert_eq!(merged.totals.counts.attempts, 2 * a.totals.counts.attempts);
     assert_eq!(
         merged.plan.storm_clients, a.plan.storm_clients,
         "the plan's counts once"

@@ -71,8 +71,10 @@ pub fn holds(c: &AbortWhen, w: &Window) -> bool {
     let value = match &c.threshold.metric {
         Metric::SuccessRate => w.success_rate(),
         Metric::GaveUp => match bound {
-            Bound::Share(_) => (w.first_attempts > 0).then(|| w.gave_up as f64 / w.first_attempts as f64),
-            _ => Some(w.gave_up as f64),
+            Bound::Share(_) => {
+                (w.counts.first_attempts > 0).then(|| w.counts.gave_up as f64 / w.counts.first_attempts as f64)
+            }
+            _ => Some(w.counts.gave_up as f64),
         },
         Metric::Latency { step, stat } => {
             let summary = match step {

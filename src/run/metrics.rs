@@ -206,7 +206,7 @@ impl Exporter {
 /// completed logins or without an SLO (the report's analysis may derive one from the
 /// baseline afterwards; live there is no baseline to lean on yet).
 fn judge(w: &Window, slo: &Slo) -> &'static str {
-    let done = w.logins_ok + w.logins_failed;
+    let done = w.counts.logins_ok + w.counts.logins_failed;
     if done < slo.min_requests || (slo.success_rate.is_none() && slo.p99.is_none()) {
         return "unjudged";
     }

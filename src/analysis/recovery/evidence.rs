@@ -95,8 +95,8 @@ impl Load {
             storm: storm_mean,
             back_since,
             stayed_down: stayed_down(post, tail, hold.div_ceil(2).max(1)),
-            retries: post.windows[tail..].iter().map(|w| w.retries).sum(),
-            relogins: post.windows[tail..].iter().map(|w| w.relogins).sum(),
+            retries: post.windows[tail..].iter().map(|w| w.counts.retries).sum(),
+            relogins: post.windows[tail..].iter().map(|w| w.counts.relogins).sum(),
         }
     }
 

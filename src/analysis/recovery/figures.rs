@@ -35,7 +35,7 @@ impl LockedOut {
             let gave_up: u64 = observed
                 .iter()
                 .take_while(|x| x.start_ms <= w.start_ms)
-                .map(|x| x.gave_up)
+                .map(|x| x.counts.gave_up)
                 .sum();
             let gave_up = gave_up.min(w.locked_out);
             (w.locked_out, gave_up, w.locked_out - gave_up)
@@ -98,9 +98,9 @@ impl Figures {
     /// `observed` window (the earliest of equal peaks).
     pub(super) fn of(post: &Post, observed: &[&Window]) -> Figures {
         let sum = |f: fn(&Window) -> u64| post.windows.iter().map(|w| f(w)).sum::<u64>();
-        let attempts = sum(|w| w.attempts);
-        let first_attempts = sum(|w| w.first_attempts);
-        let goodput = sum(|w| w.logins_ok);
+        let attempts = sum(|w| w.counts.attempts);
+        let first_attempts = sum(|w| w.counts.first_attempts);
+        let goodput = sum(|w| w.counts.logins_ok);
         let judged = post.judged();
         let peak = observed
             .iter()
@@ -108,7 +108,7 @@ impl Figures {
         Figures {
             attempts,
             first_attempts,
-            retries: sum(|w| w.retries),
+            retries: sum(|w| w.counts.retries),
             goodput,
             goodput_share: (attempts > 0).then(|| goodput as f64 / attempts as f64),
             retry_amplification: (first_attempts > 0).then(|| attempts as f64 / first_attempts as f64),

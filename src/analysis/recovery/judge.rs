@@ -8,7 +8,7 @@ use crate::units::{fmt_ms, pct};
 /// Judges one window: unjudged below `min_requests` completed logins, otherwise healthy
 /// when both its success rate and its p99 meet the SLO.
 pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
-    let completed = w.logins_ok + w.logins_failed;
+    let completed = w.counts.logins_ok + w.counts.logins_failed;
     let success_rate = w.success_rate();
     let p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
     let need = slo.min_requests.max(1);
@@ -47,11 +47,12 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
         completed,
         success_rate,
         p99_ms,
-        attempts: w.attempts,
-        first_attempts: w.first_attempts,
+        attempts: w.counts.attempts,
+        first_attempts: w.counts.first_attempts,
         fresh_arrivals: fresh(w),
-        retry_amplification: (w.first_attempts > 0).then(|| w.attempts as f64 / w.first_attempts as f64),
-        goodput: w.logins_ok,
+        retry_amplification: (w.counts.first_attempts > 0)
+            .then(|| w.counts.attempts as f64 / w.counts.first_attempts as f64),
+        goodput: w.counts.logins_ok,
         locked_out: w.locked_out,
     }
 }

@@ -232,7 +232,7 @@ fn human_ms(v: u64) -> String {
 
 /// First attempts less relogins: the clients that came from outside the feedback loop.
 fn fresh(w: &Window) -> u64 {
-    w.first_attempts.saturating_sub(w.relogins)
+    w.counts.first_attempts.saturating_sub(w.counts.relogins)
 }
 
 /// Judges the recovery of a run from its windows. See `RECOVERY.md` for every rule.

@@ -21,8 +21,11 @@ const P99_MARGIN: Duration = Duration::from_millis(50);
 /// derived from part of them would look exact and not be. The error is handed back so
 /// that the result can say so.
 pub(super) fn baseline_of(windows: &[&Window], min_requests: u64) -> (Baseline, Result<(), HistError>) {
-    let completed: u64 = windows.iter().map(|w| w.logins_ok + w.logins_failed).sum();
-    let ok: u64 = windows.iter().map(|w| w.logins_ok).sum();
+    let completed: u64 = windows
+        .iter()
+        .map(|w| w.counts.logins_ok + w.counts.logins_failed)
+        .sum();
+    let ok: u64 = windows.iter().map(|w| w.counts.logins_ok).sum();
     let n = windows.len();
     let per_window = |f: &dyn Fn(&Window) -> u64| {
         if n == 0 {
@@ -41,7 +44,7 @@ pub(super) fn baseline_of(windows: &[&Window], min_requests: u64) -> (Baseline, 
         completed,
         success_rate: (completed > 0).then(|| ok as f64 / completed as f64),
         p99_ms,
-        first_attempts_per_window: per_window(&|w| w.first_attempts),
+        first_attempts_per_window: per_window(&|w| w.counts.first_attempts),
         fresh_arrivals_per_window: per_window(&fresh),
         usable: completed >= min_requests.max(1) && p99_ms.is_some(),
     };

@@ -172,11 +172,11 @@ fn relapse_needs_half_a_hold_of_unhealthy_windows() {
 pub(super) fn storm(after: &str, retries: u64, arrivals_after: u64) -> Vec<Window> {
     let mut w = script(&format!("HHHH FFF {after}"));
     for x in &mut w[4..7] {
-        x.attempts = 1000;
-        x.first_attempts = 1000;
+        x.counts.attempts = 1000;
+        x.counts.first_attempts = 1000;
     }
     for x in &mut w[7..] {
-        x.attempts = arrivals_after + retries;
+        x.counts.attempts = arrivals_after + retries;
         *x = with_retries(x.clone(), retries);
     }
     w
@@ -207,7 +207,7 @@ fn relogins_are_feedback_not_fresh_load() {
     // arrivals are at baseline.
     let mut w = storm("FFFFFFFFFF", 0, 400);
     for x in &mut w[7..] {
-        x.relogins = 300;
+        x.counts.relogins = 300;
     }
     let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
     assert_eq!(r.verdict, Verdict::Metastable);
@@ -223,7 +223,7 @@ fn not_recovered_while_the_storm_load_lasts_or_too_briefly_back() {
     // Back at baseline for 4 s only, less than the hold of 5 s.
     let mut w = storm("FFFFFFFFFF", 900, 100);
     for x in &mut w[7..13] {
-        x.first_attempts = 1000;
+        x.counts.first_attempts = 1000;
     }
     let r = analyze(&w, &tl(4, 7, 17), &slo5(), S);
     assert_eq!(r.verdict, Verdict::NotRecovered);
@@ -358,7 +358,7 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
         (40, 0),
     ];
     for (x, (locked_out, gave_up)) in w.iter_mut().zip(gauge) {
-        (x.locked_out, x.gave_up) = (locked_out, gave_up);
+        (x.locked_out, x.counts.gave_up) = (locked_out, gave_up);
     }
     let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
     let l = &r.figures.locked_out;
@@ -375,7 +375,7 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
         r.notes
     );
     // A give-up counted early (in the window of the last attempt) never exceeds the gauge.
-    w[3].gave_up = 100;
+    w[3].counts.gave_up = 100;
     let l = analyze(&w, &tl(2, 4, 9), &slo5(), S).figures.locked_out;
     assert_eq!((l.peak_gave_up, l.peak_trying), (70, 0));
     // Reports written before the split still read.

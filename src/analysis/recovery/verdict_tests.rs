@@ -10,7 +10,7 @@ use crate::analysis::testkit::{win, with_retries};
 fn outage() -> Vec<Window> {
     let mut w = script(&format!("{}{}", "H".repeat(15), "X".repeat(25)));
     for x in &mut w[15..] {
-        x.attempts = 140;
+        x.counts.attempts = 140;
         *x = with_retries(x.clone(), 40);
     }
     w
@@ -125,13 +125,13 @@ fn recovered_again_after_a_relapse_is_recovered_at_the_later_time() {
 fn twin(noisy: &[usize]) -> Vec<Window> {
     let mut w = script(&format!("HHHHH XXX {}", "X".repeat(20)));
     for (x, fresh) in w.iter_mut().zip([2, 2, 2, 2, 3]) {
-        (x.attempts, x.first_attempts) = (fresh, fresh);
+        (x.counts.attempts, x.counts.first_attempts) = (fresh, fresh);
     }
     for x in &mut w[5..8] {
-        (x.attempts, x.first_attempts) = (40, 40);
+        (x.counts.attempts, x.counts.first_attempts) = (40, 40);
     }
     for (i, x) in w.iter_mut().enumerate().skip(8) {
-        x.attempts = if noisy.contains(&i) { 6 } else { 2 } + 50;
+        x.counts.attempts = if noisy.contains(&i) { 6 } else { 2 } + 50;
         *x = with_retries(x.clone(), 50);
     }
     w

@@ -129,8 +129,8 @@ impl Header {
             "logins".into(),
             format!(
                 "{} ok · {} failed · {} gave up",
-                thousands(t.logins_ok),
-                thousands(t.logins_failed),
+                thousands(t.counts.logins_ok),
+                thousands(t.counts.logins_failed),
                 thousands(t.counts.gave_up)
             ),
         ));
@@ -292,8 +292,8 @@ fn generator(e: &EngineFacts) -> Vec<Fact> {
 fn steps(t: &Totals) -> Vec<StepRow> {
     let mut out = vec![StepRow::of(
         "login (whole flow)",
-        t.logins_ok,
-        t.logins_failed,
+        t.counts.logins_ok,
+        t.counts.logins_failed,
         &t.latency_ms,
         &t.service_ms,
     )];

@@ -52,8 +52,8 @@ fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
         fmt_ms(rec.trigger_start_ms as f64),
         fmt_ms(rec.storm_end_ms as f64)
     );
-    if let Some((v, at)) = peak(after, &|w| per_s(w, w.attempts)) {
-        let retries = after.iter().map(|w| w.retries).sum::<u64>();
+    if let Some((v, at)) = peak(after, &|w| per_s(w, w.counts.attempts)) {
+        let retries = after.iter().map(|w| w.counts.retries).sum::<u64>();
         storm.push_str(&format!(
             "; attempts peaked at {}/s at {}, {} of them retries overall",
             thousands(v.round() as u64),
