@@ -2,6 +2,8 @@
 //! step 2 and on the keepalives; a missing capture and a failed check are outcomes of
 //! their own, with a reason that names the step and never a value.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -63,9 +65,7 @@ async fn a_captured_token_is_carried_and_misses_are_their_own_outcomes() {
         .route("/join", post(join))
         .route("/keepalive", post(keepalive))
         .with_state(seen.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let addr = common::serve_app(app).await;
     let text = format!(
         r#"
 name: captures

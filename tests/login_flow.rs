@@ -4,6 +4,8 @@
 //! what it saw per user; the test fails if any value is not carried, or is carried
 //! where it must not be (a cookie on a login after a reboot).
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -142,9 +144,7 @@ async fn every_value_is_carried_per_client_and_dropped_on_reboot() {
         .route("/keepalive", post(keepalive))
         .route("/logout", post(logout))
         .with_state(seen.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let addr = common::serve_app(app).await;
     let text = format!(
         r#"
 name: login-flow

@@ -127,9 +127,7 @@ async fn captured_tokens_and_data_values_reach_no_output() {
     let app = axum::Router::new()
         .route("/login", axum::routing::post(token_login))
         .route("/join", axum::routing::post(|| async { "ok" }));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let addr = common::serve_app(app).await;
     // The profile and its data file live apart from the outputs searched.
     let input = tempfile::tempdir().unwrap();
     let mut csv = String::from("username,password\n");

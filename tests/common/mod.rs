@@ -118,6 +118,14 @@ pub async fn serve(script: Script) -> Target {
     }
 }
 
+/// Serves `app` on 127.0.0.1:0 for the rest of the test; returns its address.
+pub async fn serve_app(app: Router) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
 /// Writes a profile into a fresh temporary folder and returns its path.
 pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("profile.yaml");
