@@ -128,7 +128,8 @@ oha_run() { # cpus [oha args] (the last one the URL)
   rps=$(echo "$out" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['summary']['requestsPerSec']))")
   n=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print(sum(d.get('statusCodeDistribution',{}).values()) + sum(d.get('errorDistribution',{}).values()))")
   p99=$(echo "$out" | python3 -c "import json,sys; print(round(1000*json.load(sys.stdin)['latencyPercentiles']['p99'],3))")
-  echo "$rps $(cpu_per "$n") $p99 $(cat "$work/busy")"
+  p50=$(echo "$out" | python3 -c "import json,sys; print(round(1000*json.load(sys.stdin)['latencyPercentiles']['p50'],3))")
+  echo "$rps $(cpu_per "$n") $p99 $(cat "$work/busy") $p50"
 }
 st_run() { # cpus profile out [stampede args]
   local cpus=$1 p=$2 o=$3; shift 3
@@ -191,12 +192,14 @@ p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)))
 for r in $(seq "$ROUNDS"); do
   O+=("$(oha_run 0 -q 5000 --latency-correction "$url")")
   S+=("$(st_run 0 "$p" "$work/rate5k")")
-  L+=("$(field "$work/rate5k" "round(r['engine']['send_lag_ms']['p50']*1000,1)") $(field "$work/rate5k" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),3)")")
-  echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved% ${L[-1]}" >&2
+  L+=("$(field "$work/rate5k" "round(r['engine']['send_lag_ms']['p50']*1000,1)") $(field "$work/rate5k" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),3)") $(field "$work/rate5k" "r['totals']['latency_ms']['p50']") $(field "$work/rate5k" "r['totals']['service_ms']['p50']") $(field "$work/rate5k" "round(r['engine']['send_lag_ms']['p99']*1000,1)")")
+  echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved%/latency-p50/service-p50/lag-p99-us ${L[-1]}" >&2
 done
 sc=$(col 2 "${S[@]}"); oc=$(col 2 "${O[@]}")
 row "5,000/s CPU/request (us) vs oha -q 5000" "$sc" "$oc" "$(ratio "$oc" "$sc")" ">= 1.0x" "st $(load_note "${S[@]}") · oha $(load_note "${O[@]}")"
-row "5,000/s send lag p50 (us)" "$(col 1 "${L[@]}")" "-" "-" "< 20" ""
+sl=$(col 3 "${L[@]}"); ol=$(col 7 "${O[@]}")
+row "5,000/s latency p50 (ms) vs oha corrected" "$sl" "$ol" "$(ratio "$sl" "$ol")" "-" "stampede's: service p50 $(col 4 "${L[@]}") ms + send lag p50 $(col 1 "${L[@]}") us"
+row "5,000/s send lag p50 (us)" "$(col 1 "${L[@]}")" "-" "-" "< 20" "p99 $(col 5 "${L[@]}") us"
 row "5,000/s achieved / planned (%)" "$(col 2 "${L[@]}")" "-" "-" "100 +- 0.1" ""
 
 echo "fresh TLS 1.3 handshake per login ..." >&2

@@ -200,6 +200,14 @@ async fn max_rate_is_a_ceiling_whose_delay_counts_as_latency() {
         "service p99 {}",
         r.totals.service_ms.p99
     );
+    // The generator held them back: send lag runs to the request's hand-off, so the
+    // wait shows there too, and the run says the target got its load late.
+    assert!(
+        r.engine.send_lag_ms.max > 1000.0,
+        "send lag max {}",
+        r.engine.send_lag_ms.max
+    );
+    assert!(r.engine.behind);
 }
 
 #[tokio::test]

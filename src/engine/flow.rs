@@ -45,6 +45,9 @@ pub(super) struct Job {
     pub pooled: bool,
     /// Dispatch: a wait for a pooled connection counts from here.
     pub started: Instant,
+    /// How long it waited in its node's pool for a connection: the target's doing (its
+    /// connections were all busy), so not the generator's send lag.
+    pub queued: Duration,
 }
 
 /// A finished flow, with its connection if that can carry another request.
@@ -54,6 +57,7 @@ pub(super) struct Flowed {
     pub res: FlowResult,
     pub conn: Option<Conn>,
     pub values: Option<Box<Values>>,
+    pub queued: Duration,
 }
 
 /// Keep-alive connections to one node; at most `max_connections` in use at once. An
@@ -87,9 +91,11 @@ impl NodePool {
         if let Some(c) = conn {
             self.idle.push(c);
         }
-        let job = self.waiting.pop_front()?;
+        let mut job = self.waiting.pop_front()?;
         self.busy += 1;
-        let conn = take_idle(&mut self.idle, Instant::now());
+        let now = Instant::now();
+        job.queued = now.saturating_duration_since(job.started);
+        let conn = take_idle(&mut self.idle, now);
         Some((job, conn))
     }
 }
@@ -164,6 +170,7 @@ pub(super) async fn run_job(
         res,
         conn,
         values,
+        queued: job.queued,
     }
 }
 

@@ -174,6 +174,8 @@ pub async fn run(
         stopped_at: None,
         // Falls back to tokio's millisecond timer where there is no timerfd.
         precise: timer::PreciseTimer::new().ok(),
+        pace: timer::Pace::default(),
+        keep: timer::Keep::new(p.target.timeout),
         drain: p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500),
         plan_end: plan.end,
         scraped: rx,
@@ -213,6 +215,9 @@ struct Driver {
     /// Run time when sending stopped.
     stopped_at: Option<Duration>,
     precise: Option<timer::PreciseTimer>,
+    /// How long the wait before the next pass is at least, from the due rate.
+    pace: timer::Pace,
+    keep: timer::Keep,
     /// The longest the flows in flight are waited for once sending stopped.
     drain: Duration,
     plan_end: Duration,
@@ -248,7 +253,8 @@ async fn drive(
         if d.stopped_at.is_none() {
             // Up to the plan's end, however late this pass: what is due at the very end
             // (a plan that ends on its last login) is sent, late, never dropped.
-            e.send_due(now_us.min(d.plan_end.as_micros() as u64), now);
+            let due = e.send_due(now_us.min(d.plan_end.as_micros() as u64), now);
+            d.pace.note(due, now_us);
             if now >= d.plan_end {
                 d.stopped_at = Some(d.plan_end);
             }
@@ -281,10 +287,10 @@ impl Driver {
         // loop took the core from the requests (32k against 53k logins/s on one core)
         // and made sends later, not earlier. Under load completions wake the loop far
         // more often than the timer does.
-        // Never wait less than the timer's resolution: what falls due meanwhile leaves
-        // in one pass, at most that late, and an over-offered run costs at most a few
-        // thousand wake-ups a second instead of one per pass.
-        let wake_at_us = wake_us.max(now_us + timer::RESOLUTION.as_micros() as u64);
+        // Sparse sends each get a wake-up at their own instant; the higher the rate, the
+        // more fall due within the wait and leave in one pass (`Pace`), so an
+        // over-offered run costs a few thousand wake-ups a second, not one per pass.
+        let wake_at_us = wake_us.max(now_us + self.pace.gap_us());
         if let Some(t) = self.precise.as_mut() {
             t.set((e.start + Duration::from_micros(wake_at_us)).into_std());
         }
@@ -304,6 +310,7 @@ impl Driver {
             stop_level,
             precise,
             scraped,
+            keep,
             ..
         } = self;
         tokio::select! {
@@ -325,6 +332,7 @@ impl Driver {
                 }
             }
             Some(s) = scraped.recv() => e.scraped(s),
+            () = keep.wait() => keep.renew(),
             _ = async {
                 match precise.as_mut() {
                     Some(t) => t.wait().await,

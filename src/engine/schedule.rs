@@ -128,9 +128,11 @@ impl<'a> Engine<'a> {
     }
 
     /// Sends everything due by `now_us`, plan events and timers in time order: lateness
-    /// is measured, never absorbed.
-    pub fn send_due(&mut self, now_us: u64, now: Duration) {
+    /// is measured, never absorbed. Returns how many fell due.
+    pub fn send_due(&mut self, now_us: u64, now: Duration) -> u64 {
+        let mut due = 0;
         loop {
+            due += 1;
             let plan_due = self.plan.events.get(self.cursor).map(|ev| ev.at_us);
             let heap_due = self.heap.peek().map(|t| t.0.0);
             match (plan_due, heap_due) {
@@ -143,7 +145,7 @@ impl<'a> Engine<'a> {
                     let Reverse((at, client, kind, epoch)) = self.heap.pop().expect("peeked");
                     self.timer(client, kind, epoch, Duration::from_micros(at), now);
                 }
-                _ => break,
+                _ => return due - 1,
             }
         }
     }
@@ -286,7 +288,7 @@ impl<'a> Engine<'a> {
                 steps: Vec::new(),
                 node: 0,
             };
-            self.finish_attempt(client, at, first, res, None);
+            self.finish_attempt(client, at, first, res, None, Duration::ZERO);
             return;
         }
         self.in_flight += 1;
@@ -325,6 +327,7 @@ impl<'a> Engine<'a> {
             values,
             pooled,
             started: Instant::now(),
+            queued: Duration::ZERO,
         };
         if !pooled {
             self.starts.push((job, None));
@@ -348,7 +351,7 @@ impl<'a> Engine<'a> {
                 first,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.finish_attempt(client, intended, first, f.res, f.values);
+                self.finish_attempt(client, intended, first, f.res, f.values, f.queued);
             }
             JobKind::OnReboot => {}
             JobKind::Keepalive {
@@ -403,20 +406,24 @@ impl<'a> Engine<'a> {
         first: bool,
         res: FlowResult,
         values: Option<Box<Values>>,
+        queued: Duration,
     ) {
         #[cfg(test)]
         super::tests::inject_panic(self.p, self.part, intended);
         let p = self.p;
         let intended_at = self.start + intended;
         let sent = res.sent.max(intended_at);
-        // The generator's own lateness: dispatch − intended (a wait for a pooled
-        // connection is the target side's doing and shows in latency, not here).
-        let lag = res.started.saturating_duration_since(intended_at);
+        // The generator's own lateness: from the intended instant to the request's
+        // hand-off to its connection (the flow's first poll, which writes it), less any
+        // wait for a pooled connection: that is the target side's doing and shows in
+        // latency, not here.
+        let lag = res.sent.saturating_duration_since(intended_at).saturating_sub(queued);
         let mut steps = res.steps;
         if let Some(s0) = steps.first_mut() {
-            // The first step's user-felt latency starts at the intended instant.
+            // The first step's user-felt latency starts at the intended instant (it
+            // was timed from the dispatch).
             *s0 = StepResult {
-                latency: s0.latency + lag,
+                latency: s0.latency + res.started.saturating_duration_since(intended_at),
                 ..*s0
             };
         }

@@ -152,6 +152,8 @@ fn figures(r: &Report) -> String {
     let _ = writeln!(s);
     s.push_str(&hist_row("latency (from intended)", &t.latency_ms));
     s.push_str(&hist_row("service time (from send)", &t.service_ms));
+    // The generator's own share of the latency: intended instant to the request's send.
+    s.push_str(&hist_row("send lag (generator's)", &r.engine.send_lag_ms));
     for st in &t.steps {
         s.push_str(&hist_row(
             &format!(
@@ -288,6 +290,24 @@ mod tests {
             ),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_send_lag_stands_under_latency_and_service_time() {
+        let mut r = report(60, 0, "lag", "");
+        r.engine.send_lag_ms.p50 = 0.021;
+        r.engine.send_lag_ms.count = 100;
+        let s = summary(&r);
+        let rows: Vec<&str> = s.lines().map(str::trim_start).collect();
+        let at = |p: &str| {
+            rows.iter()
+                .position(|l| l.starts_with(p))
+                .unwrap_or_else(|| panic!("{p}: {s}"))
+        };
+        let lag = at("send lag (generator's)");
+        assert_eq!(at("service time (from send)") + 1, lag);
+        assert_eq!(at("latency (from intended)") + 2, lag);
+        assert!(rows[lag].contains("p50  0.021ms"), "{}", rows[lag]);
     }
 
     #[test]

@@ -85,11 +85,15 @@ struct StepRow {
     p90: String,
     p99: String,
     max: String,
+    service_p50: String,
     service_p99: String,
+    /// The generator's own lateness, p50 · p99: the whole flow's row only (a flow's
+    /// steps after the first start when the one before ends).
+    send_lag: String,
 }
 
 impl StepRow {
-    fn of(name: &str, ok: u64, failed: u64, lat: &HistSummary, svc: &HistSummary) -> Self {
+    fn of(name: &str, ok: u64, failed: u64, lat: &HistSummary, svc: &HistSummary, lag: Option<&HistSummary>) -> Self {
         let f = |v: f64, n: u64| if n == 0 { "–".into() } else { fmt_ms(v) };
         StepRow {
             name: name.into(),
@@ -100,7 +104,11 @@ impl StepRow {
             p90: f(lat.p90, lat.count),
             p99: f(lat.p99, lat.count),
             max: f(lat.max, lat.count),
+            service_p50: f(svc.p50, svc.count),
             service_p99: f(svc.p99, svc.count),
+            send_lag: lag.map_or("–".into(), |l| {
+                format!("{} · {}", f(l.p50, l.count), f(l.p99, l.count))
+            }),
         }
     }
 }
@@ -165,7 +173,7 @@ impl Header {
             scale: scale(&r.plan, r.windows.len()),
             generator: generator(&r.engine),
             behind: r.engine.behind,
-            steps: steps(t),
+            steps: steps(t, &r.engine),
             outcomes: outcomes(t, &r.engine),
             notes: rec.map_or(Vec::new(), |r| r.notes.clone()),
             slo_how: rec.map(|r| r.slo.how.clone()),
@@ -289,18 +297,19 @@ fn generator(e: &EngineFacts) -> Vec<Fact> {
 }
 
 /// The whole login flow first, then each step.
-fn steps(t: &Totals) -> Vec<StepRow> {
+fn steps(t: &Totals, e: &EngineFacts) -> Vec<StepRow> {
     let mut out = vec![StepRow::of(
         "login (whole flow)",
         t.counts.logins_ok,
         t.counts.logins_failed,
         &t.latency_ms,
         &t.service_ms,
+        Some(&e.send_lag_ms),
     )];
     out.extend(
         t.steps
             .iter()
-            .map(|s| StepRow::of(&s.name, s.ok, s.failed, &s.latency_ms, &s.service_ms)),
+            .map(|s| StepRow::of(&s.name, s.ok, s.failed, &s.latency_ms, &s.service_ms, None)),
     );
     out
 }

@@ -101,6 +101,19 @@ fn the_window_cut_by_the_end_of_the_run_is_not_charted() {
 }
 
 #[test]
+fn the_whole_flow_row_shows_the_send_lag_beside_latency_and_service_time() {
+    let mut r = ok_report();
+    r.engine.send_lag_ms.p50 = 0.021;
+    r.engine.send_lag_ms.p99 = 0.4;
+    r.engine.send_lag_ms.count = 100;
+    let page = render(&r).unwrap();
+    assert!(page.contains("<th>service p50</th>"));
+    let row = page.find("<td>login (whole flow)</td>").expect("the whole flow's row");
+    let row = &page[row..row + page[row..].find("</tr>").unwrap()];
+    assert!(row.ends_with("<td>0.021ms · 0.4ms</td>"), "{row}");
+}
+
+#[test]
 fn nothing_is_fetched_from_the_network() {
     let page = render(&ok_report()).unwrap();
     assert_eq!(external_refs(&page), Vec::<String>::new());
