@@ -74,7 +74,9 @@ impl Hostile {
             "short-length" => Hostile::ShortLength,
             "dies-mid-run" => Hostile::DiesMidRun,
             // Once per process: the value lives as long as its server.
-            _ => Hostile::RetryAfter(Box::leak(name.strip_prefix("retry-after=")?.to_string().into_boxed_str())),
+            _ => Hostile::RetryAfter(Box::leak(
+                name.strip_prefix("retry-after=")?.to_string().into_boxed_str(),
+            )),
         })
     }
 }
@@ -119,7 +121,9 @@ async fn answer(mut s: TcpStream, kind: Hostile) {
     let mut buf = Vec::new();
     while read_request(&mut s, &mut buf).await {
         let head: &[u8] = match kind {
-            Hostile::Healthy | Hostile::Refuse | Hostile::DiesMidRun => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Hostile::Healthy | Hostile::Refuse | Hostile::DiesMidRun => {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+            }
             Hostile::Reset => {
                 let _ = s.set_zero_linger();
                 return;
@@ -165,4 +169,3 @@ async fn answer(mut s: TcpStream, kind: Hostile) {
         }
     }
 }
-
