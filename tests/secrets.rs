@@ -184,7 +184,19 @@ observe: {{ window: 250ms, until_recovered: 250ms }}
     all_text(out.path(), &mut text);
     // The run did what leaks could come from: captures, and both kinds of miss.
     assert!(text.contains("capture") && text.contains("check"), "{text}");
-    assert!(text.contains("users.csv"), "the data file is named");
+    // The data file and the captures by name and count, in the report, the summary
+    // and the page.
+    let flow = "data: users.csv, 10 rows · captures: token";
+    assert!(String::from_utf8_lossy(&o.stdout).contains(flow), "{text}");
+    let page = std::fs::read_to_string(out.path().join("out/report.html")).unwrap();
+    assert!(page.contains(flow), "the page names the flow's inputs");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("out/report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["plan"]["data"],
+        serde_json::json!({ "file": "users.csv", "rows": 10 })
+    );
+    assert_eq!(report["plan"]["captures"], serde_json::json!(["token"]));
     assert!(!text.contains(TOKEN), "a captured token leaked into an output");
     assert!(!text.contains(PASSWORD), "a data-file value leaked into an output");
     assert!(!text.contains("user3"), "a data-file value leaked into an output");

@@ -224,6 +224,12 @@ impl Sessions {
         self.held.remove(&client).or_else(|| self.fresh(client))
     }
 
+    /// Whether the client holds a session (values a login or keepalive captured).
+    #[cfg(test)]
+    pub fn holds(&self, client: u32) -> bool {
+        self.held.contains_key(&client)
+    }
+
     /// The client holds a session with these values (after a login, or a keepalive
     /// that may have captured fresher ones).
     pub fn hold(&mut self, client: u32, values: Option<Box<Values>>) {

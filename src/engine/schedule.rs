@@ -21,6 +21,9 @@ use crate::rng::{Stream, unit};
 use crate::transport::{Conn, FlowResult, Transport};
 use crate::units::micros;
 
+#[cfg(test)]
+mod session_tests;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     /// A retry, after the wait that `Wait` says set it.
@@ -306,8 +309,7 @@ impl<'a> Engine<'a> {
             first,
         };
         let pooled = self.transport.reuses();
-        let values = self.sessions.fresh(client);
-        self.dispatch(kind, self.login.clone(), vars, values, pooled);
+        self.dispatch(kind, self.login.clone(), vars, self.sessions.fresh(client), pooled);
     }
 
     /// Starts a flow on the next pass: at once for a fresh connection, or with a pooled

@@ -127,6 +127,37 @@ pub struct PlanFacts {
     /// absent when every client used the kernel's choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<SourceSpread>,
+    /// `client.data`: the file and its row count, never a value of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataFacts>,
+    /// The names of the values the flow's steps capture (never the values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captures: Vec<String>,
+}
+
+impl PlanFacts {
+    /// What the flow read and captured, in words, for the summary and the page: the
+    /// data file's name and row count and the capture names (`None` when neither).
+    pub fn flow_inputs(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(d) = &self.data {
+            let rows = if d.rows == 1 { "row" } else { "rows" };
+            parts.push(format!("data: {}, {} {rows}", d.file, terminal::thousands(d.rows)));
+        }
+        if !self.captures.is_empty() {
+            parts.push(format!("captures: {}", self.captures.join(", ")));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// The data file clients took their rows from, as the report names it: the rows hold
+/// credentials, so only their count is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFacts {
+    /// As the profile names it (relative to the profile).
+    pub file: String,
+    pub rows: u64,
 }
 
 /// How many clients each source address carried (a client keeps one for its life).

@@ -184,6 +184,9 @@ fn figures(r: &Report) -> String {
         );
     }
     let e = &r.engine;
+    if let Some(flow) = r.plan.flow_inputs() {
+        let _ = writeln!(s, "  {flow}");
+    }
     if let Some(src) = &r.plan.sources {
         let _ = writeln!(
             s,

@@ -224,3 +224,33 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
         "the plan's counts once"
     );
 }
+
+#[test]
+fn the_data_file_and_captures_are_named_and_counted_in_every_rendering() {
+    let mut r = report(60, 45, "token-login", "");
+    r.plan.data = Some(super::DataFacts {
+        file: "users.csv".into(),
+        rows: 1200,
+    });
+    r.plan.captures = vec!["sid".into(), "token".into()];
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(violations(&v), Vec::<String>::new());
+    assert_eq!(v["plan"]["data"], json!({ "file": "users.csv", "rows": 1200 }));
+    assert_eq!(v["plan"]["captures"], json!(["sid", "token"]));
+    let words = "data: users.csv, 1,200 rows · captures: sid, token";
+    assert!(
+        super::terminal::summary(&r).contains(words),
+        "{}",
+        super::terminal::summary(&r)
+    );
+    let page = super::html::render(&r).unwrap();
+    assert!(page.contains(words), "the page names the flow's inputs");
+    // A value beside the name and count breaks the schema: the report holds none.
+    let mut leaky = v.clone();
+    leaky["plan"]["data"]["first_row"] = json!("ann,pw1");
+    assert!(!violations(&leaky).is_empty());
+    // A flow with neither says nothing of them.
+    let plain = report(60, 45, "plain", "");
+    assert_eq!(plain.plan.flow_inputs(), None);
+    assert!(serde_json::to_value(&plain).unwrap()["plan"].get("data").is_none());
+}

@@ -189,6 +189,11 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             time_scale: p.time_scale,
             first_logins_per_window: plan.logins_per_window(window),
             sources: source_spread(&plan, p.target.source_addresses.len()),
+            data: p.client.data.as_ref().map(|d| crate::report::DataFacts {
+                file: d.file.clone(),
+                rows: d.rows.len() as u64,
+            }),
+            captures: capture_names(&p.client),
         },
         engine: EngineFacts {
             stats: out.stats,
@@ -226,6 +231,12 @@ async fn barrier(
         }
         tokio::time::sleep(STEP.min(left - STEP)).await;
     }
+}
+
+/// The names of captured values: the template slots after the data file's columns.
+fn capture_names(c: &profile::ClientSpec) -> Vec<String> {
+    let columns = c.data.as_ref().map_or(0, |d| d.columns.len());
+    c.captures.iter().skip(columns).cloned().collect()
 }
 
 /// Clients per source address: every client logs in first once in the plan, and keeps

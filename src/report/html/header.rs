@@ -238,7 +238,7 @@ fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
     } else {
         0.0
     };
-    vec![
+    let mut facts = vec![
         (
             "clients".into(),
             format!(
@@ -278,7 +278,12 @@ fn scale(p: &PlanFacts, windows: usize) -> Vec<Fact> {
             "ran for".into(),
             format!("{} (planned {})", fmt_ms(p.ended_ms as f64), fmt_ms(p.end_ms as f64)),
         ),
-    ]
+    ];
+    // The flow's inputs by name and count: the data file's values are credentials.
+    if let Some(flow) = p.flow_inputs() {
+        facts.push(("flow inputs".into(), flow));
+    }
+    facts
 }
 
 /// Whether the load generator kept its schedule.

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# stampede's peak memory against every class of hostile target (issue #10), beside the
+# same run against a healthy one, from one run of this script. Fails (exit 1) when a
+# class's peak RSS is over its bound, or a run leaves no report.
+#
+# Each class is served by examples/hostile_target (the server tests/hostile.rs uses)
+# and stormed by the release binary for SECS at RATE logins/s over fresh connections,
+# with at most MAX_IN_FLIGHT attempts in flight, a 1 s timeout and up to 3 tries. Two
+# flows: `drop` (a login step that reads its answer and drops the body, as every step
+# without captures or checks does) and `keep` (a step with a `body_contains` check,
+# which keeps its answer's body).
+#
+# The bound, per flow: the healthy run's peak + MAX_IN_FLIGHT × what one attempt may
+# hold + 32 MiB (allocator arenas, the failure examples, the report). One attempt holds
+# at most its read buffer (grown to 2 × 64 KiB for a head, `http1::MAX_HEAD`), and when
+# it keeps its body, at most 16 MiB of it (`http1::MAX_BODY`). Peak RSS is what
+# `/usr/bin/time` reports ("Maximum resident set size").
+#
+#   bench/hostile-rss.sh
+#   SECS=5 RATE=100 bench/hostile-rss.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECS:-3}
+RATE=${RATE:-50}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-64}
+SLACK_MIB=${SLACK_MIB:-32}
+HEAD_KIB=128
+BODY_KIB=$((16 * 1024))
+CLASSES=${CLASSES:-"refuse reset garbage endless-head huge-length endless-chunked drip silent informational short-length retry-after=1e300 retry-after=-5 retry-after=18446744073709551616 dies-mid-run"}
+work=$(mktemp -d)
+server_pid=
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
+
+[ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+cargo build --release -q --bin stampede --example hostile_target
+bin=target/release/stampede
+srv=target/release/examples/hostile_target
+
+profile() { # addr flow
+  local expect=200
+  [ "$2" = keep ] && expect='{ status: 200, body_contains: ok }'
+  cat > "$work/p.yaml" <<YAML
+name: hostile-rss
+seed: 5
+target: { nodes: ["http://$1"], timeout: 1s, connection: fresh, max_in_flight: $MAX_IN_FLIGHT }
+population: { simulate: 1 }
+baseline: { duration: ${SECS}s, rate: $RATE/s }
+client:
+  login: [ { name: get, request: GET /login, expect: $expect } ]
+  retry: { policy: fixed, base: 100ms, cap: 200ms, max_attempts: 3, honor_retry_after: true }
+observe: { window: 250ms, until_recovered: 0s }
+YAML
+}
+
+# Prints "peak-KiB wall-s exit attempts top-outcome" for one class and flow.
+measure() { # class flow
+  mkfifo "$work/in"
+  "$srv" "$1" < "$work/in" > "$work/addr" &
+  server_pid=$!
+  exec 3> "$work/in" # the server runs until this closes
+  rm "$work/in"
+  for _ in $(seq 50); do [ -s "$work/addr" ] && break; sleep 0.1; done
+  profile "$(head -1 "$work/addr")" "$2"
+  rm -rf "$work/out"
+  local code=0
+  /usr/bin/time -f "%M %e" -o "$work/time" "$bin" run -q "$work/p.yaml" --out "$work/out" >/dev/null 2>"$work/err" || code=$?
+  exec 3>&-
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+  local outcome="no-report"
+  if [ -f "$work/out/report.json" ]; then
+    outcome=$(python3 -c "
+import json,sys
+t=json.load(open(sys.argv[1]))['totals']
+o=sorted(t['outcomes'].items(), key=lambda kv: -kv[1])
+print(t['attempts'], ' '.join(f'{k}:{v}' for k,v in o[:2]))" "$work/out/report.json")
+  fi
+  echo "$(tail -1 "$work/time") $code $outcome"
+}
+
+mib() { python3 -c "import sys; print(round(int(sys.argv[1])/1024, 1))" "$1"; }
+
+failed=0
+printf '%-34s %-5s %9s %9s %10s %7s %5s %9s  %-8s %s\n' class flow "peak MiB" "× healthy" "bound MiB" "wall s" exit attempts verdict "outcomes (top 2)"
+for flow in drop keep; do
+  per_kib=$HEAD_KIB
+  [ "$flow" = keep ] && per_kib=$((HEAD_KIB + BODY_KIB))
+  base=
+  for class in healthy $CLASSES; do
+    read -r kib wall code attempts outcomes <<< "$(measure "$class" "$flow")"
+    if [ -z "$base" ]; then
+      # The healthy run comes first: the others' bound is from its peak.
+      base=$kib
+      bound=$(( (base + MAX_IN_FLIGHT * per_kib) / 1024 + SLACK_MIB ))
+    fi
+    verdict=ok
+    if [ "$outcomes" = "" ] || [ "$attempts" = no-report ]; then verdict="FAIL:no-report"; failed=1; fi
+    if [ $((kib / 1024)) -gt "$bound" ]; then verdict="FAIL:bound"; failed=1; fi
+    times=$(python3 -c "import sys; print(round(int(sys.argv[1])/int(sys.argv[2]), 2))" "$kib" "$base")
+    printf '%-34s %-5s %9s %9s %10s %7s %5s %9s  %-8s %s\n' "$class" "$flow" "$(mib "$kib")" "$times" "$bound" "$wall" "$code" "$attempts" "$verdict" "$outcomes"
+  done
+done
+echo
+echo "bound = healthy peak + $MAX_IN_FLIGHT in flight × (${HEAD_KIB} KiB head buffer, + 16 MiB kept body for keep) + ${SLACK_MIB} MiB"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit "$failed"
