@@ -13,7 +13,8 @@
 # The bound, per flow: the healthy run's peak + MAX_IN_FLIGHT × what one attempt may
 # hold + 32 MiB (allocator arenas, the failure examples, the report). One attempt holds
 # at most its read buffer (grown to 2 × 64 KiB for a head, `http1::MAX_HEAD`), and when
-# it keeps its body, at most 16 MiB of it (`http1::MAX_BODY`). Peak RSS is what
+# it keeps its body, at most 1 MiB of it (`capture::MAX_KEPT_BODY`; all kept bodies of
+# the process together at most 256 MiB, `KEPT_BUDGET`). Peak RSS is what
 # `/usr/bin/time` reports ("Maximum resident set size").
 #
 #   bench/hostile-rss.sh
@@ -25,7 +26,7 @@ RATE=${RATE:-50}
 MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-64}
 SLACK_MIB=${SLACK_MIB:-32}
 HEAD_KIB=128
-BODY_KIB=$((16 * 1024))
+BODY_KIB=1024
 CLASSES=${CLASSES:-"refuse reset garbage endless-head huge-length endless-chunked drip silent informational short-length retry-after=1e300 retry-after=-5 retry-after=18446744073709551616 dies-mid-run"}
 work=$(mktemp -d)
 server_pid=
@@ -101,6 +102,6 @@ for flow in drop keep; do
   done
 done
 echo
-echo "bound = healthy peak + $MAX_IN_FLIGHT in flight × (${HEAD_KIB} KiB head buffer, + 16 MiB kept body for keep) + ${SLACK_MIB} MiB"
+echo "bound = healthy peak + $MAX_IN_FLIGHT in flight × (${HEAD_KIB} KiB head buffer, + 1 MiB kept body for keep) + ${SLACK_MIB} MiB"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$failed"

@@ -3,19 +3,60 @@
 //! reads and drops its body as before, at no cost. Failure reasons name the step, the
 //! capture or the check, never a value: a value may be a token or a password.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::Value;
 
 use super::RetryAfter;
 use crate::outcome::Class;
 use crate::profile::{CaptureFrom, Step, Values, Vars};
 
+/// The most body bytes kept of one answer for its captures and checks (1 MiB): a login's
+/// answer is a few hundred bytes, and a page to check for a word is rarely more. Longer
+/// is a `body` failure; an answer that is not kept is still read up to `MAX_BODY`.
+pub(super) const MAX_KEPT_BODY: usize = 1 << 20;
+/// Every kept body of the process at once (256 MiB, all engine threads): a target that
+/// streams endless answers to thousands of attempts in flight must not take the
+/// machine's memory (bench/hostile-rss.sh measured 424 MiB with 16 MiB kept per
+/// attempt and only 64 in flight). Past it an attempt fails `body`, with the reason.
+const KEPT_BUDGET: usize = 256 << 20;
+/// Bytes of kept-body buffers allocated now, against `KEPT_BUDGET`.
+static KEPT_NOW: AtomicUsize = AtomicUsize::new(0);
+/// A buffer over this size is freed between answers rather than kept for the next one.
+const KEEP_BETWEEN: usize = 64 << 10;
+
+/// Why a body could not be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeepRefused {
+    /// Over `MAX_KEPT_BODY`.
+    TooLong,
+    /// Over `KEPT_BUDGET`, with everything else kept in flight.
+    Budget,
+}
+
 /// The answer of a step that keeps it: the head's bytes (for header captures) and the
 /// body as received (still chunked when it came so).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Kept {
     pub head: Vec<u8>,
     pub body: Vec<u8>,
     pub chunked: bool,
+    /// The body buffer's capacity counted in `pool`.
+    counted: usize,
+    /// What kept bodies hold now, and the most they may (`KEPT_NOW`, `KEPT_BUDGET`).
+    pool: (&'static AtomicUsize, usize),
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Kept {
+            head: Vec::new(),
+            body: Vec::new(),
+            chunked: false,
+            counted: 0,
+            pool: (&KEPT_NOW, KEPT_BUDGET),
+        }
+    }
 }
 
 impl Kept {
@@ -23,6 +64,43 @@ impl Kept {
         self.head.clear();
         self.body.clear();
         self.chunked = false;
+        if self.counted > KEEP_BETWEEN {
+            self.body = Vec::new();
+            self.release();
+        }
+    }
+
+    /// Appends body bytes, within the per-answer limit and the process's budget.
+    pub fn extend(&mut self, bytes: &[u8]) -> Result<(), KeepRefused> {
+        let len = self.body.len() + bytes.len();
+        if len > MAX_KEPT_BODY {
+            return Err(KeepRefused::TooLong);
+        }
+        if len > self.counted {
+            // Grow as a Vec would (doubling), counted before it is allocated.
+            let want = len.max(self.counted * 2).clamp(4096, MAX_KEPT_BODY);
+            let more = want - self.counted;
+            let (now, budget) = self.pool;
+            if now.fetch_add(more, Ordering::Relaxed) + more > budget {
+                now.fetch_sub(more, Ordering::Relaxed);
+                return Err(KeepRefused::Budget);
+            }
+            self.counted = want;
+            self.body.reserve_exact(want - self.body.len());
+        }
+        self.body.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.pool.0.fetch_sub(self.counted, Ordering::Relaxed);
+        self.counted = 0;
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -208,11 +286,43 @@ mod tests {
     }
 
     fn kept(head: &str, body: &str, chunked: bool) -> Kept {
-        Kept {
-            head: head.as_bytes().to_vec(),
-            body: body.as_bytes().to_vec(),
-            chunked,
+        let mut k = Kept::default();
+        k.head = head.as_bytes().to_vec();
+        k.body = body.as_bytes().to_vec();
+        k.chunked = chunked;
+        k
+    }
+
+    #[test]
+    fn a_kept_body_stops_at_its_limit_and_at_the_budget_and_gives_back_what_it_held() {
+        let mut one = Kept::default();
+        assert_eq!(one.extend(&vec![b'x'; MAX_KEPT_BODY]), Ok(()));
+        assert_eq!(one.extend(b"y"), Err(KeepRefused::TooLong));
+
+        // A budget of its own: the process's is shared with every other test.
+        let now: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let pooled = || {
+            let mut k = Kept::default();
+            k.pool = (now, 3 * MAX_KEPT_BODY);
+            k
+        };
+        let mut held: Vec<Kept> = (0..3).map(|_| pooled()).collect();
+        for k in &mut held {
+            assert_eq!(k.extend(&vec![b'x'; MAX_KEPT_BODY]), Ok(()));
         }
+        let mut fourth = pooled();
+        assert_eq!(fourth.extend(&[b'x'; 10_000]), Err(KeepRefused::Budget));
+        assert_eq!(
+            now.load(Ordering::Relaxed),
+            3 * MAX_KEPT_BODY,
+            "a refusal holds nothing"
+        );
+        // A large buffer is freed between answers; a dropped one gives back its share.
+        held[0].clear();
+        assert_eq!(fourth.extend(&[b'x'; 10_000]), Ok(()));
+        drop(held);
+        drop(fourth);
+        assert_eq!(now.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::Dest;
-use super::capture::Kept;
+use super::capture::{KeepRefused, Kept};
 use super::failure::{Cause, Failure};
 use super::http1::{self, BadResponse, Chunked, Framing, Head, compose, parse_head};
 use super::retry_after::RetryAfter;
@@ -260,7 +260,7 @@ impl Conn {
                 let mut left = n;
                 loop {
                     let take = left.min(self.filled as u64);
-                    self.keep(take as usize, keep);
+                    self.keep(take as usize, keep)?;
                     self.consume(take as usize);
                     left -= take;
                     if left == 0 {
@@ -280,7 +280,7 @@ impl Conn {
                         Ok(used) => used,
                         Err(bad) => return Err(self.bad(bad)),
                     };
-                    self.keep(used, keep);
+                    self.keep(used, keep)?;
                     self.consume(used);
                     read += used as u64;
                     if c.is_done() {
@@ -299,7 +299,7 @@ impl Conn {
                 let mut read = 0u64;
                 loop {
                     read += self.filled as u64;
-                    self.keep(self.filled, keep);
+                    self.keep(self.filled, keep)?;
                     self.filled = 0;
                     if read > http1::MAX_BODY {
                         return Err(self.bad(BadResponse::BodyTooLong));
@@ -343,11 +343,16 @@ impl Conn {
         }
     }
 
-    /// Copies the next `n` received bytes of the body into `kept.body` when `keep`.
-    fn keep(&mut self, n: usize, keep: bool) {
-        if keep {
-            self.kept.body.extend_from_slice(&self.buf[..n]);
+    /// Copies the next `n` received bytes of the body into `kept.body` when `keep`,
+    /// within the kept-body limits (a `body` failure past them).
+    fn keep(&mut self, n: usize, keep: bool) -> Result<(), Failure> {
+        if keep && let Err(refused) = self.kept.extend(&self.buf[..n]) {
+            return Err(self.bad(match refused {
+                KeepRefused::TooLong => BadResponse::KeptTooLong,
+                KeepRefused::Budget => BadResponse::KeptBudget,
+            }));
         }
+        Ok(())
     }
 
     fn consume(&mut self, n: usize) {

@@ -155,6 +155,10 @@ pub enum BadResponse {
     LengthTooLong(u64),
     #[error("body longer than the 16 MiB read of an answer")]
     BodyTooLong,
+    #[error("body longer than the 1 MiB kept of an answer to capture from or check")]
+    KeptTooLong,
+    #[error("the run's 256 MiB for answers kept to capture from or check is full (answers in flight too long)")]
+    KeptBudget,
     #[error("invalid chunked body")]
     Chunk,
     #[error("more than {MAX_INFORMATIONAL} informational (1xx) answers before the final one")]

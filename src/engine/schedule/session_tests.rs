@@ -41,6 +41,7 @@ fn answer(job: Job, class: Class, token: Option<&str>) -> Flowed {
     Flowed {
         kind: job.kind,
         pooled: false,
+        queued: job.queued,
         res: FlowResult {
             class,
             retry_after: None,
