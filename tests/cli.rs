@@ -131,6 +131,85 @@ fn a_missing_profile_or_bad_flag_exits_2() {
     );
 }
 
+/// A port where nothing listens: bound on port 0, then closed.
+fn closed_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn a_run_that_cannot_start_still_writes_its_report_junit_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let gated = format!("{}gate: [\"success_rate > 95%\"]\n", profile(closed_port(), 100, "1s"));
+    let path = profile_file(dir.path(), &gated);
+    let (out, junit, summary) = (
+        dir.path().join("out"),
+        dir.path().join("j.xml"),
+        dir.path().join("s.md"),
+    );
+    let o = bin()
+        .args(["run", "-q"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("the target does not answer"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["stop_reason"], "not-started");
+    assert!(
+        report["stop_detail"]
+            .as_str()
+            .unwrap()
+            .contains("the target does not answer")
+    );
+    assert_eq!(report["windows"].as_array().unwrap().len(), 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(r#"id="verdict">Could not start</div>"#));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"errors="1""#) && xml.contains(r#"<error type="not-started""#),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## ❌ stampede `cli-test`: could not start"), "{md}");
+    assert!(md.contains("the target does not answer"), "{md}");
+}
+
+#[test]
+fn a_run_refused_for_an_unconfirmed_host_says_why_in_its_report_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = profile(closed_port(), 100, "1s").replace("127.0.0.1", "storm-me.invalid");
+    let path = profile_file(dir.path(), &text);
+    let (out, junit) = (dir.path().join("out"), dir.path().join("j.xml"));
+    let o = bin()
+        .args(["run", "-q"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
+        .env_remove("STAMPEDE_ALLOW_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["confirmed"]["by"], "not-confirmed");
+    assert!(report["stop_detail"].as_str().unwrap().contains("was not confirmed"));
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("was not confirmed"));
+}
+
 #[tokio::test]
 async fn validate_shows_the_plan_and_sends_nothing() {
     let t = serve(Script::default()).await;
@@ -154,11 +233,14 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = profile_file(dir.path(), &profile(t.addr, 500, "60s"));
     let out = dir.path().join("out");
+    let junit = dir.path().join("j.xml");
     let mut child = bin()
         .args(["run", "-q"])
         .arg(&path)
         .arg("--out")
         .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -184,6 +266,11 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
         "stopped long before the planned 61 s"
     );
     assert!(report["totals"]["logins_ok"].as_u64().unwrap() > 0);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"errors="1""#) && xml.contains(r#"<error type="interrupted""#),
+        "{xml}"
+    );
     let after = t.requests.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

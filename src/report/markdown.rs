@@ -1,7 +1,7 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
-use super::{CUT_SHORT, Report, thresholds_failed};
+use super::{CUT_SHORT, NOT_STARTED, Report, thresholds_failed};
 use crate::analysis::Totals;
 use crate::outcome::Verdict;
 use crate::units::{fmt_ms, format_duration, pct};
@@ -37,6 +37,13 @@ fn icon(v: Verdict) -> &'static str {
 /// The CI job summary of one run; None when the run was not analysed (nothing to
 /// lead with).
 pub fn markdown(report: &Report) -> Option<String> {
+    if let Some(why) = report.not_started() {
+        return Some(format!(
+            "## ❌ stampede `{}`: could not start\n\n{}\n\n{NOT_STARTED}.\n",
+            report.name.replace('`', "'"),
+            cell(why)
+        ));
+    }
     let recovery = report.recovery.as_ref()?;
     let (name, results, totals) = (&report.name, &report.thresholds[..], &report.totals);
     let mut m = String::new();

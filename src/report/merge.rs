@@ -218,6 +218,7 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
         out.interrupted |= p.interrupted;
         if p.stop_reason != crate::outcome::StopReason::Completed {
             out.stop_reason = p.stop_reason;
+            out.stop_detail = out.stop_detail.take().or_else(|| p.stop_detail.clone());
         }
         out.engine.stats.add(&p.engine.stats);
         out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);

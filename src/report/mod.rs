@@ -42,6 +42,10 @@ pub struct Report {
     pub started_at: String,
     pub interrupted: bool,
     pub stop_reason: StopReason,
+    /// Why the run could not start (`stop_reason: not-started`), in the words the
+    /// terminal printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_detail: Option<String>,
     /// The abort condition that stopped the run (`stop_reason: aborted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortFacts>,
@@ -84,6 +88,9 @@ pub enum Confirmed {
     Allowed { hosts: Vec<String> },
     /// Typed at the prompt by the person running it.
     Prompt { hosts: Vec<String> },
+    /// Outside loopback and not confirmed: the run was refused and nothing was sent
+    /// (`stop_reason: not-started`).
+    NotConfirmed { hosts: Vec<String> },
 }
 
 fn loopback() -> Confirmed {
@@ -196,11 +203,19 @@ pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
 /// What every output says next to the thresholds of a run that was stopped early.
 pub(crate) const CUT_SHORT: &str = "run interrupted: the thresholds cover only what was sent until then";
 
+/// What every output says of a run that could not start, before its reason.
+pub(crate) const NOT_STARTED: &str = "run could not start: nothing was sent and no threshold was judged";
+
 impl Report {
     /// Stopped before its plan ended (Ctrl-C), itself or, when merged, any of its
     /// shards: its thresholds judged only part of the storm.
     pub fn cut_short(&self) -> bool {
         self.interrupted || self.stop_reason != StopReason::Completed
+    }
+
+    /// Refused or failed before its first attempt: the reason, when so.
+    pub fn not_started(&self) -> Option<&str> {
+        (self.stop_reason == StopReason::NotStarted).then(|| self.stop_detail.as_deref().unwrap_or("unknown reason"))
     }
 
     pub fn to_json(&self) -> String {

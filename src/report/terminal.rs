@@ -94,6 +94,7 @@ fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
     let status = match (&r.abort, r.cut_short()) {
+        _ if r.not_started().is_some() => "not started".to_string(),
         (Some(a), _) => format!(
             "aborted: `{}` held at {}",
             a.expr,

@@ -6,6 +6,7 @@ pub mod abort;
 pub mod confirm;
 pub mod embedded;
 pub mod metrics;
+mod not_started;
 mod observe;
 pub mod series;
 pub mod shard;
@@ -26,6 +27,8 @@ use crate::record::{HistError, HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::transport::{Transport, TransportError};
 
+pub use not_started::not_started;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -44,6 +47,22 @@ pub enum RunError {
     Start(#[from] start::StartError),
     #[error(transparent)]
     Unconfirmed(#[from] confirm::ConfirmError),
+}
+
+impl RunError {
+    /// The run failed before its first attempt: the target, its confirmation or the
+    /// agreed start refused it. The other errors come after sending began.
+    pub fn nothing_sent(&self) -> bool {
+        match self {
+            RunError::Intensity(_)
+            | RunError::Overlay(_)
+            | RunError::Transport(_)
+            | RunError::Unreachable(_)
+            | RunError::Start(_)
+            | RunError::Unconfirmed(_) => true,
+            RunError::Record(_) | RunError::Threads(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -172,6 +191,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         // A failed engine, like an interrupted one, covers only part of the plan.
         interrupted: out.stop != StopReason::Completed,
         stop_reason: out.stop,
+        stop_detail: None,
         abort,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),

@@ -8,11 +8,14 @@ use crate::analysis::{Recovery, Totals};
 use crate::outcome::Verdict;
 use crate::record::HistSummary;
 use crate::report::terminal::thousands;
-use crate::report::{EngineFacts, PlanFacts, Report, thresholds_failed};
+use crate::report::{EngineFacts, NOT_STARTED, PlanFacts, Report, thresholds_failed};
 use crate::units::{fmt_ms, pct};
 
 /// The verdict as a headline, and the CSS class that colours it.
 pub(super) fn headline(report: &Report) -> (String, &'static str) {
+    if report.not_started().is_some() {
+        return ("Could not start".into(), "bad");
+    }
     let Some(rec) = &report.recovery else {
         return ("Not analysed".into(), "unknown");
     };
@@ -110,6 +113,9 @@ impl Header {
         let (mut headline, mut verdict_class) = headline(r);
         let rec = r.recovery.as_ref();
         let mut subline = rec.map_or(Vec::new(), subline);
+        if let Some(why) = r.not_started() {
+            subline.push(format!("{NOT_STARTED}: {why}"));
+        }
         // A failed gate fails the run whatever the verdict: the big line says so, in
         // red, naming what failed; the verdict moves to the line under it.
         if let Some(words) = thresholds_failed(&r.thresholds) {
@@ -143,6 +149,7 @@ impl Header {
             interrupted: r.cut_short(),
             stop_reason: match &r.abort {
                 Some(a) => format!("aborted: `{}` held", a.expr),
+                None if r.not_started().is_some() => "not started".into(),
                 None => format!("{:?}", r.stop_reason).to_lowercase(),
             },
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
