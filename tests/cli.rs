@@ -95,6 +95,54 @@ async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
     assert_eq!(intervals, 2 * report["windows"].as_array().unwrap().len());
 }
 
+#[tokio::test]
+async fn retry_after_cap_from_the_flag_cuts_the_waits_and_the_report_shows_it() {
+    // Every client's first try is told to come back in 333 s; the run lasts 2 s.
+    let t = serve(Script {
+        fail_first: 1,
+        retry_after: Some("333"),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
+    let out = dir.path().join("out");
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", "-q", "--retry-after-cap", "100ms"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["engine"]["retry_after_cap_ms"], 100);
+    let capped = report["totals"]["retry_after_capped"].as_u64().unwrap();
+    assert!(capped >= 100, "every storm client's 333 s wait was cut: {capped}");
+    // HdrHistogram keeps three significant digits.
+    let max = report["totals"]["retry_after_ms"]["max"].as_f64().unwrap();
+    assert!((max - 333_000.0).abs() < 333.0, "{max}");
+    assert!(
+        stdout.contains(&format!("; cap 100ms ({capped} waits cut to it)")),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(html.contains("cap 100ms"));
+    let o = bin()
+        .args(["run", "--retry-after-cap", "2d", "x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`2d` is out of range: write from 0s to 24h"));
+}
+
 #[test]
 fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -135,6 +135,7 @@ async fn storm(
         engine: Some(EngineOptions {
             max_rate: args.max_rate.map(|r| r.per_sec()),
             stop: Some(stop),
+            retry_after_cap: args.retry_after_cap,
             ..EngineOptions::default()
         }),
         shard,

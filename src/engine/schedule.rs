@@ -97,7 +97,7 @@ impl<'a> Engine<'a> {
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
             part,
-            retry_after_cap: opts.retry_after_cap.unwrap_or(p.client.retry.cap),
+            retry_after_cap: opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap),
             locked_out: 0,
             totals: Snapshot {
                 planned: plan.end,

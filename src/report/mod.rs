@@ -157,6 +157,11 @@ pub struct EngineFacts {
     /// names ending `_total` are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_counters: Vec<String>,
+    /// The longest wait a `Retry-After` could impose in this run, milliseconds (the
+    /// profile's `client.retry.retry_after_cap`, or `--retry-after-cap`); absent when
+    /// the clients did not honour `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_cap_ms: Option<u64>,
     /// True when the generator itself fell behind its schedule (`record::fell_behind`:
     /// p99 send lag over 10 ms, or attempts unstarted): the figures then understate the
     /// load asked for.
@@ -198,6 +203,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
     let failed = results.iter().filter(|t| !t.passed).count();
     (failed > 0).then(|| format!("{failed} of {} thresholds failed", results.len()))
+}
+
+/// What the target asked for with `Retry-After`, beside the cap in force and the clients
+/// still parked by it at the end, in one line every output shares; None when no answer
+/// carried one.
+pub(crate) fn retry_after_line(r: &Report) -> Option<String> {
+    use crate::units::{fmt_ms, format_duration};
+    let told = &r.totals.retry_after_ms;
+    let waiting = r.engine.stats.waiting_retry_after;
+    if told.count == 0 && waiting == 0 {
+        return None;
+    }
+    let mut line = format!(
+        "Retry-After: {} answers asked for p50 {} · p99 {} · max {}",
+        terminal::thousands(told.count),
+        fmt_ms(told.p50),
+        fmt_ms(told.p99),
+        fmt_ms(told.max)
+    );
+    match r.engine.retry_after_cap_ms {
+        Some(cap) => line.push_str(&format!(
+            "; cap {} ({} waits cut to it)",
+            format_duration(std::time::Duration::from_millis(cap)),
+            terminal::thousands(r.totals.counts.retry_after_capped)
+        )),
+        None => line.push_str("; not honoured (client.retry.honor_retry_after: false)"),
+    }
+    line.push_str(&format!(
+        "; {} clients still waiting on one when the run ended",
+        terminal::thousands(waiting)
+    ));
+    Some(line)
 }
 
 /// What every output says next to the thresholds of a run that was stopped early.

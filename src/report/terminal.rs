@@ -173,6 +173,9 @@ fn figures(r: &Report) -> String {
     for (class, why) in &r.engine.stats.failure_examples {
         let _ = writeln!(s, "    first {class}: {why}");
     }
+    if let Some(line) = super::retry_after_line(r) {
+        let _ = writeln!(s, "  {line}");
+    }
     if t.counts.relogins + t.counts.keepalives_ok + t.counts.keepalives_failed > 0 {
         let _ = writeln!(
             s,

@@ -151,6 +151,11 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
     }
+    let retry_after_cap = p
+        .client
+        .retry
+        .honor_retry_after
+        .then(|| engine_opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap));
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     if let Some(h) = overlay {
         h.shutdown().await;
@@ -215,6 +220,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             send_lag_ms: lag,
             missing_series,
             target_counters,
+            retry_after_cap_ms: retry_after_cap.map(|d| d.as_millis() as u64),
             behind,
         },
         shard: opts.shard,

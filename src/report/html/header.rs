@@ -174,7 +174,11 @@ impl Header {
             behind: r.engine.behind,
             steps: steps(t),
             outcomes: outcomes(t, &r.engine),
-            notes: rec.map_or(Vec::new(), |r| r.notes.clone()),
+            notes: rec
+                .map_or(Vec::new(), |r| r.notes.clone())
+                .into_iter()
+                .chain(crate::report::retry_after_line(r))
+                .collect(),
             slo_how: rec.map(|r| r.slo.how.clone()),
             profile_yaml: serde_yaml::to_string(&r.profile)
                 .unwrap_or_else(|_| serde_json::to_string_pretty(&r.profile).unwrap_or_default()),
