@@ -140,7 +140,13 @@ pub fn markdown(report: &Report) -> Option<String> {
     for (k, v) in rows {
         m.push_str(&format!("| {k} | {} |\n", cell(&v)));
     }
-    let notes = &recovery.notes;
+    let notes: Vec<String> = recovery
+        .notes
+        .iter()
+        .cloned()
+        .chain(super::retry_after_line(report))
+        .chain(super::drain_line(report))
+        .collect();
     if !notes.is_empty() {
         m.push('\n');
         for n in notes {

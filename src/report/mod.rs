@@ -15,6 +15,9 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 pub mod text;
+mod words;
+
+pub(crate) use words::{drain_line, retry_after_line};
 
 pub use junit::junit;
 pub use markdown::markdown;
@@ -24,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::drain::AfterRun;
 use crate::analysis::{Recovery, ThresholdResult, Totals};
 use crate::outcome::{AbortFacts, StopReason};
 use crate::plan::Part;
@@ -76,6 +80,10 @@ pub struct Report {
     /// The profile's thresholds with what was measured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// The target's series scraped after sending stopped, until its outstanding work
+    /// drained or the bound passed; absent when nothing of that kind was scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_run: Option<AfterRun>,
 }
 
 /// How the run's targets were confirmed, as the report records it.
@@ -203,38 +211,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
     let failed = results.iter().filter(|t| !t.passed).count();
     (failed > 0).then(|| format!("{failed} of {} thresholds failed", results.len()))
-}
-
-/// What the target asked for with `Retry-After`, beside the cap in force and the clients
-/// still parked by it at the end, in one line every output shares; None when no answer
-/// carried one.
-pub(crate) fn retry_after_line(r: &Report) -> Option<String> {
-    use crate::units::{fmt_ms, format_duration};
-    let told = &r.totals.retry_after_ms;
-    let waiting = r.engine.stats.waiting_retry_after;
-    if told.count == 0 && waiting == 0 {
-        return None;
-    }
-    let mut line = format!(
-        "Retry-After: {} answers asked for p50 {} · p99 {} · max {}",
-        terminal::thousands(told.count),
-        fmt_ms(told.p50),
-        fmt_ms(told.p99),
-        fmt_ms(told.max)
-    );
-    match r.engine.retry_after_cap_ms {
-        Some(cap) => line.push_str(&format!(
-            "; cap {} ({} waits cut to it)",
-            format_duration(std::time::Duration::from_millis(cap)),
-            terminal::thousands(r.totals.counts.retry_after_capped)
-        )),
-        None => line.push_str("; not honoured (client.retry.honor_retry_after: false)"),
-    }
-    line.push_str(&format!(
-        "; {} clients still waiting on one when the run ended",
-        terminal::thousands(waiting)
-    ));
-    Some(line)
 }
 
 /// What every output says next to the thresholds of a run that was stopped early.

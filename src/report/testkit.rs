@@ -99,6 +99,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         windows,
         recovery: Some(recovery),
         thresholds: Vec::new(),
+        after_run: None,
     }
 }
 

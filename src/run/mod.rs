@@ -4,6 +4,7 @@
 
 pub mod abort;
 pub mod confirm;
+mod drain;
 pub mod embedded;
 pub mod metrics;
 mod not_started;
@@ -156,7 +157,25 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         .retry
         .honor_retry_after
         .then(|| engine_opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap));
+    let scrape = engine_opts.scrape.clone();
+    let stop = engine_opts.stop.clone();
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
+    // Before the embedded overlay stops: its queue is what may still be draining.
+    let after_run = match (&out, &scrape) {
+        (Ok(o), Some((url, keep))) if matches!(o.stop, StopReason::Completed | StopReason::Aborted) => {
+            drain::watch(drain::Watch {
+                url,
+                keep,
+                windows: &o.windows,
+                trigger: plan.trigger_start,
+                window: p.observe.window,
+                started_at: o.started_at,
+                stop,
+            })
+            .await
+        }
+        _ => None,
+    };
     if let Some(h) = overlay {
         h.shutdown().await;
     }
@@ -231,6 +250,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         totals,
         recovery: Some(recovery),
         thresholds,
+        after_run,
     })
 }
 

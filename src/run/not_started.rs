@@ -70,5 +70,6 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         totals: Totals::default(),
         recovery: None,
         thresholds: Vec::new(),
+        after_run: None,
     }
 }

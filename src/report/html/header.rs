@@ -178,6 +178,7 @@ impl Header {
                 .map_or(Vec::new(), |r| r.notes.clone())
                 .into_iter()
                 .chain(crate::report::retry_after_line(r))
+                .chain(crate::report::drain_line(r))
                 .collect(),
             slo_how: rec.map(|r| r.slo.how.clone()),
             profile_yaml: serde_yaml::to_string(&r.profile)
