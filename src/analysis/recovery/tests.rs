@@ -250,6 +250,17 @@ fn derives_the_slo_from_the_baseline() {
     assert!((r.slo.success_rate - 0.99).abs() < 1e-9);
     assert!((r.slo.p99_ms - 300.0).abs() < 0.5, "{}", r.slo.p99_ms);
     assert_eq!(r.slo.hold_ms, 30_000);
+    assert!(r.slo.how.contains("max(30s, 3 × backoff cap 1s)"), "{}", r.slo.how);
+    // Clients that never back off (policy none, immediate): no cap is named.
+    let r = analyze(&w, &tl(3, 3, 4), &spec, Duration::ZERO);
+    assert_eq!(r.slo.hold_ms, 30_000);
+    assert!(
+        r.slo
+            .how
+            .ends_with("hold 30s = 30 windows (30s: the clients do not back off)"),
+        "{}",
+        r.slo.how
+    );
 }
 
 #[test]

@@ -181,8 +181,7 @@ impl Header {
                 .chain(crate::report::drain_line(r))
                 .collect(),
             slo_how: rec.map(|r| r.slo.how.clone()),
-            profile_yaml: serde_yaml::to_string(&r.profile)
-                .unwrap_or_else(|_| serde_json::to_string_pretty(&r.profile).unwrap_or_default()),
+            profile_yaml: super::echo::profile_yaml(&r.profile),
         }
     }
 }

@@ -256,3 +256,20 @@ fn the_target_drain_is_charted_past_the_end_of_the_run_and_said_in_words() {
         "target drain: NOT drained when scraping stopped 30s after sending stopped: overlay_queue_depth 0 (baseline 0)"
     ));
 }
+
+#[test]
+fn success_at_100_percent_is_never_called_100_percent_or_better() {
+    let mut r = report(60, 45, "collapse", "");
+    // Latency alone broke the SLO: every login after the trigger succeeded.
+    for h in r.recovery.as_mut().unwrap().health.iter_mut() {
+        h.success_rate = h.success_rate.map(|_| 1.0);
+    }
+    let page = render(&r).unwrap();
+    let at = page.find("Collapse").unwrap();
+    assert!(
+        page.contains("success stayed at 100% and p99 rose to"),
+        "{}",
+        &page[at..at + 400]
+    );
+    assert!(!page.contains("or better"));
+}
