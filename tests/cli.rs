@@ -143,6 +143,44 @@ async fn retry_after_cap_from_the_flag_cuts_the_waits_and_the_report_shows_it() 
     assert!(String::from_utf8_lossy(&o.stderr).contains("`2d` is out of range: write from 0s to 24h"));
 }
 
+#[tokio::test]
+async fn clients_locked_out_at_the_end_are_explained_by_what_they_wait_on() {
+    // Each client's first try is told to come back in 333 s, past the end of the run.
+    let t = serve(Script {
+        fail_first: 1,
+        retry_after: Some("333"),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
+    let out = dir.path().join("out");
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", "-q"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    let end = report["recovery"]["locked_out"]["end"].as_u64().unwrap();
+    let waiting = report["engine"]["waiting_retry_after"].as_u64().unwrap();
+    assert!(
+        end >= 100 && waiting == end,
+        "every locked-out client waits on its Retry-After: {end} {waiting}"
+    );
+    let want = format!(
+        "note: When the run ended, {end} clients were locked out: 0 had given up, 0 were waiting on their own backoff, {end} on a Retry-After, 0 had an attempt in flight."
+    );
+    assert!(stdout.contains(&want), "{want}\n{stdout}");
+}
+
 #[test]
 fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -144,6 +144,7 @@ pub fn markdown(report: &Report) -> Option<String> {
         .notes
         .iter()
         .cloned()
+        .chain(super::locked_out_line(report))
         .chain(super::retry_after_line(report))
         .chain(super::drain_line(report))
         .collect();

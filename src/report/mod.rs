@@ -17,7 +17,7 @@ mod tests;
 pub mod text;
 mod words;
 
-pub(crate) use words::{drain_line, retry_after_line};
+pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
 
 pub use junit::junit;
 pub use markdown::markdown;

@@ -61,7 +61,7 @@ pub fn summary(r: &Report) -> String {
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict, rec.summary);
         let _ = writeln!(s, "  SLO: {}", rec.slo.how);
-        for n in &rec.notes {
+        for n in rec.notes.iter().cloned().chain(super::locked_out_line(r)) {
             let _ = writeln!(s, "  note: {n}");
         }
     }

@@ -74,3 +74,31 @@ pub(crate) fn drain_line(r: &Report) -> Option<String> {
         ),
     })
 }
+
+/// The clients still locked out when the run ended, split by why: given up, waiting on
+/// their own backoff, waiting on a `Retry-After`, an attempt in flight that the drain
+/// abandoned. The analysis's note splits them only into given up and still trying (the
+/// windows do not say more); the engine counted the rest when it stopped. None when no
+/// one was locked out at the end.
+pub(crate) fn locked_out_line(r: &Report) -> Option<String> {
+    let lo = &r.recovery.as_ref()?.figures.locked_out;
+    if lo.end == 0 {
+        return None;
+    }
+    let s = &r.engine.stats;
+    let mut parts = vec![
+        format!("{} had given up", thousands(lo.end_gave_up)),
+        format!("{} were waiting on their own backoff", thousands(s.waiting_backoff)),
+        format!("{} on a Retry-After", thousands(s.waiting_retry_after)),
+        format!("{} had an attempt in flight", thousands(s.abandoned)),
+    ];
+    let explained = s.waiting_backoff + s.waiting_retry_after + s.abandoned;
+    if lo.end_trying > explained {
+        parts.push(format!("{} not accounted for", thousands(lo.end_trying - explained)));
+    }
+    Some(format!(
+        "When the run ended, {} clients were locked out: {}.",
+        thousands(lo.end),
+        parts.join(", ")
+    ))
+}

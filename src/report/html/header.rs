@@ -177,6 +177,7 @@ impl Header {
             notes: rec
                 .map_or(Vec::new(), |r| r.notes.clone())
                 .into_iter()
+                .chain(crate::report::locked_out_line(r))
                 .chain(crate::report::retry_after_line(r))
                 .chain(crate::report::drain_line(r))
                 .collect(),
