@@ -52,9 +52,9 @@ pub struct Window {
 }
 
 impl Window {
+    /// This window's success rate ([`Counts::success_rate`]).
     pub fn success_rate(&self) -> Option<f64> {
-        let done = self.counts.logins_ok + self.counts.logins_failed;
-        (done > 0).then(|| self.counts.logins_ok as f64 / done as f64)
+        self.counts.success_rate()
     }
 
     /// Adds another machine's window for the same interval (exact: counts add,

@@ -95,11 +95,10 @@ pub fn markdown(report: &Report) -> Option<String> {
         (
             "Logins",
             format!(
-                "{} ok, {} failed ({} success)",
+                "{} ok, {} failed (success rate {})",
                 totals.counts.logins_ok,
                 totals.counts.logins_failed,
-                pct(totals.counts.logins_ok as f64
-                    / (totals.counts.logins_ok + totals.counts.logins_failed).max(1) as f64)
+                totals.success_rate.map_or("–".into(), pct)
             ),
         ),
         (
@@ -201,7 +200,7 @@ mod tests {
         assert!(md.contains("### Thresholds: 1 of 2 passed"));
         assert!(md.contains("| ❌ | ` verdict == recovered ` | not-recovered |"));
         assert!(md.contains("| ✅ | ` success_rate > 40% ` | 50% |"));
-        assert!(md.contains("| Logins | 200 ok, 200 failed (50% success) |"));
+        assert!(md.contains("| Logins | 200 ok, 200 failed (success rate 50%) |"));
         assert!(md.contains("| Recovery time | not recovered |"));
         rep.thresholds.clear();
         let m2 = markdown(&rep).unwrap();

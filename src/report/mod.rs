@@ -264,10 +264,13 @@ impl Report {
                 });
             }
         }
-        serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
+        let mut r: Report = serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
             path: file,
             why: e.to_string(),
-        })
+        })?;
+        // Reports written before the figure was kept: the same computation, from the counts.
+        r.totals.success_rate = r.totals.counts.success_rate();
+        Ok(r)
     }
 
     /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).

@@ -131,17 +131,16 @@ fn figures(r: &Report) -> String {
     );
     // One name, one number: the figures named like the thresholds and the page are the
     // recovery's (from the trigger on); the whole run's are labelled as such.
-    let ok_share = (t.counts.attempts > 0).then(|| t.counts.logins_ok as f64 / t.counts.attempts as f64);
     let whole = format!(
-        "whole run: {} of attempts logged in, {:.2}× attempts per client",
-        ok_share.map_or("–".into(), pct),
+        "whole run: success rate {}, {:.2}× attempts per client",
+        t.success_rate.map_or("–".into(), pct),
         t.retry_amplification
     );
     match r.recovery.as_ref().map(|rec| &rec.figures) {
         Some(f) => {
             let _ = writeln!(
                 s,
-                "  {whole} · from the trigger: {} logged in, retry amplification {}",
+                "  {whole} · from the trigger: {} of attempts logged in, retry amplification {}",
                 f.goodput_share.map_or("–".into(), pct),
                 f.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×"))
             );

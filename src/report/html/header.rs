@@ -131,6 +131,7 @@ impl Header {
         }
         let mut figures = rec.map_or(Vec::new(), recovery_figures);
         let t = &r.totals;
+        figures.push(("success rate".into(), t.success_rate.map_or("–".into(), pct)));
         figures.push((
             "logins".into(),
             format!(
@@ -220,7 +221,7 @@ fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
         out.push(("retry amplification".into(), format!("{a:.2}×")));
     }
     if let Some(g) = rec.figures.goodput_share {
-        out.push(("attempts that logged in".into(), pct(g)));
+        out.push(("attempts that logged in after the trigger".into(), pct(g)));
     }
     if let Some(d) = rec.figures.down_share {
         out.push(("windows unhealthy after trigger".into(), pct(d)));
