@@ -144,6 +144,7 @@ async fn storm(
         confirmed: confirmed.clone(),
         metrics,
         stream: stream.clone(),
+        skip_drain: false,
     };
     let result = crate::run::run(p, opts, &mut live).await;
     live.finish();

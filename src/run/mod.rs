@@ -83,6 +83,9 @@ pub struct RunOptions {
     /// Write each window as it closes (`--stream`). The caller finishes it with the
     /// report's windows ([`stream::Stream::finish`]): the last ones close as the run ends.
     pub stream: Option<Arc<Mutex<stream::Stream>>>,
+    /// Do not watch the target drain after sending stops (`run::drain`): a sweep keeps
+    /// only each run's recovery, and up to 30 s per run would add up.
+    pub skip_drain: bool,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -162,7 +165,9 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     // Before the embedded overlay stops: its queue is what may still be draining.
     let after_run = match (&out, &scrape) {
-        (Ok(o), Some((url, keep))) if matches!(o.stop, StopReason::Completed | StopReason::Aborted) => {
+        (Ok(o), Some((url, keep)))
+            if !opts.skip_drain && matches!(o.stop, StopReason::Completed | StopReason::Aborted) =>
+        {
             drain::watch(drain::Watch {
                 url,
                 keep,
