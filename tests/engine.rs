@@ -417,6 +417,7 @@ observe: {{ window: 500ms, until_recovered: 1s }}
         lo.end_gave_up + s.waiting_backoff + s.waiting_retry_after + s.abandoned,
         "{lo:?} {s:?}"
     );
+    assert_eq!(lo.end_in_flight, s.abandoned, "the last window's gauge is the engine's");
     let clients = 200 + r.plan.background_clients;
     assert!(lo.end <= clients, "no client is counted twice: {} of {clients}", lo.end);
 }
