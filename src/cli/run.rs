@@ -30,6 +30,11 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         }
         None => None,
     };
+    if let Some(at) = args.start_at {
+        // Checked before anything starts, so a late shard sends nothing, and writes
+        // nothing that `merge` could take for its part of the run.
+        crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let mut confirmed = None;
     // With the windows on stdout, everything meant for a person goes to stderr.
@@ -103,8 +108,8 @@ struct Refused {
     sent: bool,
 }
 
-/// Everything from the loaded profile and flags to the finished report: the agreed
-/// start, the confirmation, the outputs that stream, the run itself. `confirmed` holds
+/// Everything from the loaded profile and flags to the finished report: the
+/// confirmation, the outputs that stream, the run itself. `confirmed` holds
 /// the confirmation once given, for the report of a run that could not start.
 async fn storm(
     p: &crate::profile::Profile,
@@ -113,11 +118,6 @@ async fn storm(
     confirmed: &mut Option<crate::report::Confirmed>,
 ) -> Result<(Report, Streamed), Refused> {
     let fail = |error: CliError| Refused { error, sent: false };
-    if let Some(at) = args.start_at {
-        // Checked before anything starts, so a late shard sends nothing.
-        crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window)
-            .map_err(|e| fail(CliError::bad_input(e)))?;
-    }
     let plan = plan_for(p, shard);
     *confirmed = super::confirm::targets(p, &plan, &args.allow_targets).map_err(fail)?;
     let plan_end = plan.end;

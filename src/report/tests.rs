@@ -217,6 +217,14 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
     );
     let err = check(&[shard(a.clone(), 0)]).unwrap_err();
     assert_eq!(err.to_string(), "the run has 2 shards; missing: 2 (1-based)");
+    let mut refused = a.clone();
+    refused.stop_reason = crate::outcome::StopReason::NotStarted;
+    refused.stop_detail = Some("the target does not answer".into());
+    let err = check(&[shard(a.clone(), 0), shard(refused, 1)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "s1/report.json is the report of a shard that could not start (the target does not answer): its clients were never stormed; run that shard again"
+    );
     let merged = merge_parts(&[a.clone(), a.clone()]).unwrap();
     assert_eq!(merged.totals.counts.attempts, 2 * a.totals.counts.attempts);
     assert_eq!(
