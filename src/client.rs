@@ -214,6 +214,7 @@ mod tests {
             jitter,
             max_attempts: 5,
             honor_retry_after: true,
+            retry_after_cap: Duration::from_secs(30),
             budget: None,
             throttle: None,
         }

@@ -171,6 +171,10 @@ pub enum StopReason {
     /// An abort condition (`abort:`, `--abort-when`) held: sending stopped and what was
     /// in flight drained, as on a first Ctrl-C. The report's `abort` says which and when.
     Aborted,
+    /// The run was refused or failed before its first attempt (the target did not
+    /// answer, a host was not confirmed, the agreed start had passed): nothing was sent.
+    /// The report's `stop_detail` says why; it has no windows and no verdict.
+    NotStarted,
 }
 
 /// The abort condition that stopped a run, and when it fired.

@@ -95,6 +95,92 @@ async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
     assert_eq!(intervals, 2 * report["windows"].as_array().unwrap().len());
 }
 
+#[tokio::test]
+async fn retry_after_cap_from_the_flag_cuts_the_waits_and_the_report_shows_it() {
+    // Every client's first try is told to come back in 333 s; the run lasts 2 s.
+    let t = serve(Script {
+        fail_first: 1,
+        retry_after: Some("333"),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
+    let out = dir.path().join("out");
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", "-q", "--retry-after-cap", "100ms"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["engine"]["retry_after_cap_ms"], 100);
+    let capped = report["totals"]["retry_after_capped"].as_u64().unwrap();
+    assert!(capped >= 100, "every storm client's 333 s wait was cut: {capped}");
+    // HdrHistogram keeps three significant digits.
+    let max = report["totals"]["retry_after_ms"]["max"].as_f64().unwrap();
+    assert!((max - 333_000.0).abs() < 333.0, "{max}");
+    assert!(
+        stdout.contains(&format!("; cap 100ms ({capped} waits cut to it)")),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(html.contains("cap 100ms"));
+    let o = bin()
+        .args(["run", "--retry-after-cap", "2d", "x.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`2d` is out of range: write from 0s to 24h"));
+}
+
+#[tokio::test]
+async fn clients_locked_out_at_the_end_are_explained_by_what_they_wait_on() {
+    // Each client's first try is told to come back in 333 s, past the end of the run.
+    let t = serve(Script {
+        fail_first: 1,
+        retry_after: Some("333"),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
+    let out = dir.path().join("out");
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", "-q"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    let end = report["recovery"]["locked_out"]["end"].as_u64().unwrap();
+    let waiting = report["engine"]["waiting_retry_after"].as_u64().unwrap();
+    assert!(
+        end >= 100 && waiting == end,
+        "every locked-out client waits on its Retry-After: {end} {waiting}"
+    );
+    let want = format!(
+        "note: When the run ended, {end} clients were locked out: 0 had given up, 0 were waiting on their own backoff, {end} on a Retry-After, 0 had an attempt in flight."
+    );
+    assert!(stdout.contains(&want), "{want}\n{stdout}");
+}
+
 #[test]
 fn a_bad_profile_exits_2_listing_every_problem_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,6 +217,85 @@ fn a_missing_profile_or_bad_flag_exits_2() {
     );
 }
 
+/// A port where nothing listens: bound on port 0, then closed.
+fn closed_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn a_run_that_cannot_start_still_writes_its_report_junit_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let gated = format!("{}gate: [\"success_rate > 95%\"]\n", profile(closed_port(), 100, "1s"));
+    let path = profile_file(dir.path(), &gated);
+    let (out, junit, summary) = (
+        dir.path().join("out"),
+        dir.path().join("j.xml"),
+        dir.path().join("s.md"),
+    );
+    let o = bin()
+        .args(["run", "-q"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("the target does not answer"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["stop_reason"], "not-started");
+    assert!(
+        report["stop_detail"]
+            .as_str()
+            .unwrap()
+            .contains("the target does not answer")
+    );
+    assert_eq!(report["windows"].as_array().unwrap().len(), 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(r#"id="verdict">Could not start</div>"#));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"errors="1""#) && xml.contains(r#"<error type="not-started""#),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## ❌ stampede `cli-test`: could not start"), "{md}");
+    assert!(md.contains("the target does not answer"), "{md}");
+}
+
+#[test]
+fn a_run_refused_for_an_unconfirmed_host_says_why_in_its_report_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = profile(closed_port(), 100, "1s").replace("127.0.0.1", "storm-me.invalid");
+    let path = profile_file(dir.path(), &text);
+    let (out, junit) = (dir.path().join("out"), dir.path().join("j.xml"));
+    let o = bin()
+        .args(["run", "-q"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
+        .env_remove("STAMPEDE_ALLOW_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    schema_check(&report);
+    assert_eq!(report["confirmed"]["by"], "not-confirmed");
+    assert!(report["stop_detail"].as_str().unwrap().contains("was not confirmed"));
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("was not confirmed"));
+}
+
 #[tokio::test]
 async fn validate_shows_the_plan_and_sends_nothing() {
     let t = serve(Script::default()).await;
@@ -154,11 +319,14 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = profile_file(dir.path(), &profile(t.addr, 500, "60s"));
     let out = dir.path().join("out");
+    let junit = dir.path().join("j.xml");
     let mut child = bin()
         .args(["run", "-q"])
         .arg(&path)
         .arg("--out")
         .arg(&out)
+        .arg("--junit")
+        .arg(&junit)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -184,6 +352,11 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
         "stopped long before the planned 61 s"
     );
     assert!(report["totals"]["logins_ok"].as_u64().unwrap() > 0);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"errors="1""#) && xml.contains(r#"<error type="interrupted""#),
+        "{xml}"
+    );
     let after = t.requests.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

@@ -384,3 +384,48 @@ async fn retry_after_is_capped_recorded_and_the_clients_still_waiting_are_counte
         }
     }
 }
+
+/// Clients whose login keeps failing (their sessions' keepalives fail, every login is
+/// refused) reboot in the storm while they still want to log in. When the run ends,
+/// every locked-out client is accounted for: given up, waiting on a backoff or a
+/// Retry-After, or in flight. (A reboot used to leave a wanting client counted twice,
+/// and a retry or an answer from before the reboot moved the new login's state.)
+#[tokio::test]
+async fn every_client_locked_out_at_the_end_is_accounted_for() {
+    let t = serve(Script {
+        outage: Some((Duration::ZERO, Duration::from_secs(600))),
+        ..Default::default()
+    })
+    .await;
+    let p = load(&format!(
+        r#"
+name: lockout
+seed: 5
+target: {{ nodes: ["http://{}"], timeout: 1s }}
+population: {{ simulate: 200 }}
+baseline: {{ duration: 1s, rate: 20/s }}
+storm:
+  waves: [ {{ at: 0s, share: 100%, spread: "uniform(1s)" }} ]
+  downtime: uniform(100ms, 300ms)
+client:
+  login: [ {{ name: auth, request: POST /login, body: "{{{{client}}}}" }} ]
+  retry: {{ policy: exponential, base: 50ms, cap: 300ms, jitter: full, max_attempts: 1000 }}
+  session: {{ keepalive: {{ request: POST /keepalive }}, every: 300ms, initially_online: true }}
+observe: {{ window: 500ms, until_recovered: 1s }}
+"#,
+        t.addr
+    ));
+    let r = run(&p, RunOptions::default(), &mut ()).await.unwrap();
+    let lo = &r.recovery.as_ref().unwrap().figures.locked_out;
+    let s = &r.engine.stats;
+    assert!(lo.end >= 150, "the clients want to log in and cannot: {lo:?}");
+    assert!(r.totals.counts.relogins > 0 && r.totals.counts.reboots > 0);
+    assert_eq!(
+        lo.end,
+        lo.end_gave_up + s.waiting_backoff + s.waiting_retry_after + s.abandoned,
+        "{lo:?} {s:?}"
+    );
+    assert_eq!(lo.end_in_flight, s.abandoned, "the last window's gauge is the engine's");
+    let clients = 200 + r.plan.background_clients;
+    assert!(lo.end <= clients, "no client is counted twice: {} of {clients}", lo.end);
+}

@@ -69,3 +69,51 @@ fn a_derived_series_without_an_operator_names_its_field() {
         "{e}"
     );
 }
+
+/// A FIFO without a deadline check, 1,500 logins in half a second against 200/s with a
+/// 500 ms client timeout: when sending stops, the queue still holds hundreds of logins
+/// whose clients had gone. The run keeps scraping until it is empty.
+#[tokio::test]
+async fn the_targets_drain_after_the_run_is_scraped_until_its_queue_is_back_at_baseline() {
+    let p = load(
+        r#"
+name: drain
+seed: 3
+target:
+  overlay: { preset: unbounded, capacity: 200/s }
+  timeout: 500ms
+  metrics: { series: [ overlay_queue_depth ] }
+population: { simulate: 1500 }
+baseline: { duration: 1s, rate: 20/s }
+storm:
+  waves: [ { at: 0s, share: 100%, spread: "uniform(500ms)" } ]
+client:
+  login: [ { name: auth, request: POST /login, body: '{"client": {{client}}}', expect: 200 } ]
+  retry: { policy: none }
+observe: { window: 500ms, until_recovered: 1s }
+"#,
+    );
+    let opts = RunOptions {
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+    let r = run(&p, opts, &mut ()).await.unwrap();
+    let a = r.after_run.as_ref().expect("the queue was watched after the run");
+    assert_eq!(a.watched, vec!["overlay_queue_depth".to_string()]);
+    assert_eq!(a.baseline.get("overlay_queue_depth"), Some(&0.0));
+    let queue: Vec<f64> = a.points.iter().map(|p| p.series["overlay_queue_depth"]).collect();
+    assert!(queue[0] > 100.0, "work was left when sending stopped: {queue:?}");
+    assert_eq!(queue.last(), Some(&0.0), "{queue:?}");
+    assert!(queue.windows(2).all(|w| w[1] <= w[0]), "it drains: {queue:?}");
+    let drained = a.drained_at_ms.expect("drained within the bound");
+    assert!(drained > r.plan.ended_ms && a.points.iter().all(|p| p.at_ms >= r.plan.ended_ms));
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&json));
+    let summary = stampede::report::terminal::summary(&r);
+    assert!(
+        summary.contains("target drain: back at its baseline")
+            && summary.contains("overlay_queue_depth 0 (baseline 0)"),
+        "{summary}"
+    );
+}

@@ -123,9 +123,7 @@ fn latency_row(
 }
 
 fn success(w: &[Window]) -> Option<f64> {
-    let ok: u64 = w.iter().map(|x| x.counts.logins_ok).sum();
-    let done: u64 = w.iter().map(|x| x.counts.logins_ok + x.counts.logins_failed).sum();
-    (done > 0).then(|| ok as f64 / done as f64)
+    crate::record::Counts::sum(w.iter().map(|x| &x.counts)).success_rate()
 }
 
 fn gave_up(w: &[Window]) -> Fig {

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::recovery::Recovery;
 use super::{login_hist, step_hist, us_to_ms};
-use crate::record::Window;
+use crate::record::{Counts, Window};
 use crate::threshold::{Bound, Cond, Metric, Stat, Threshold};
 use crate::units::{fmt_ms, pct};
 
@@ -119,11 +119,11 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
                 Err(e) => Measure::Undefined(e.to_string()),
             }
         }
-        Metric::SuccessRate => {
-            let ok: u64 = w.iter().map(|x| x.counts.logins_ok).sum();
-            let done: u64 = w.iter().map(|x| x.counts.logins_ok + x.counts.logins_failed).sum();
-            value_or(ratio(ok, done), &share, "no completed logins")
-        }
+        Metric::SuccessRate => value_or(
+            Counts::sum(w.iter().map(|x| &x.counts)).success_rate(),
+            &share,
+            "no completed logins",
+        ),
         Metric::RetryAmplification => value_or(
             rec.figures.retry_amplification,
             &|x| format!("{x:.2}×"),

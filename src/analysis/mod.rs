@@ -5,6 +5,7 @@
 //! windows: no clock, no network, no rendering (that is `report`'s).
 
 pub mod compare;
+pub mod drain;
 pub mod gate;
 pub mod recovery;
 pub mod sweep;

@@ -20,7 +20,13 @@ pub struct Totals {
     /// Every window's counts added up. Written inline, `gave_up` as `clients_gave_up`.
     #[serde(flatten, with = "as_totals")]
     pub counts: Counts,
-    /// Attempts sent ÷ logins wanted (first attempts).
+    /// Logins ok ÷ logins completed over the whole run ([`Counts::success_rate`]); None
+    /// when no login completed. What every output calls the success rate.
+    #[serde(default)]
+    pub success_rate: Option<f64>,
+    /// Attempts sent ÷ logins wanted (first attempts), over the whole run. The
+    /// `retry_amplification` of thresholds and verdicts is the recovery's, from the
+    /// trigger on: outputs that show this one call it "attempts per client".
     pub retry_amplification: f64,
     pub outcomes: BTreeMap<String, u64>,
     pub latency_ms: HistSummary,
@@ -42,6 +48,7 @@ impl Totals {
             }
         }
         let c = &t.counts;
+        t.success_rate = c.success_rate();
         t.retry_amplification = if c.first_attempts > 0 {
             c.attempts as f64 / c.first_attempts as f64
         } else {

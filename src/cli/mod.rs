@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// [default: every core; half of them with the embedded overlay].
     #[arg(long, short = 't', value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
+    /// The longest wait a `Retry-After` answer imposes on a client (e.g. 30s; longer
+    /// waits are cut to it and counted); overrides `client.retry.retry_after_cap`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_retry_after_cap)]
+    pub retry_after_cap: Option<std::time::Duration>,
     /// Override the profile's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -189,6 +193,20 @@ pub struct RunArgs {
 
 fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
     Shard::parse_one_based(s)
+}
+
+/// A duration from 0 to 24 h, the range the profile's `retry_after_cap` allows.
+fn parse_retry_after_cap(s: &str) -> Result<std::time::Duration, String> {
+    let range = crate::profile::limits::RETRY;
+    match s.parse::<crate::units::Dur>() {
+        Ok(crate::units::Dur(d)) if range.contains(&d) => Ok(d),
+        Ok(_) => Err(format!(
+            "`{s}` is out of range: write from {} to {}",
+            crate::units::Dur(*range.start()),
+            crate::units::Dur(*range.end())
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_start_at(s: &str) -> Result<std::time::SystemTime, crate::run::start::StartError> {

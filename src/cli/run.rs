@@ -31,41 +31,21 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         None => None,
     };
     if let Some(at) = args.start_at {
-        // Checked before anything starts, so a late shard sends nothing.
+        // Checked before anything starts, so a late shard sends nothing, and writes
+        // nothing that `merge` could take for its part of the run.
         crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
     }
-    let plan = plan_for(&p, shard);
-    let confirmed = super::confirm::targets(&p, &plan, &args.allow_targets)?;
-    let plan_end = plan.end;
-    drop(plan);
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
-    let stop = stop_on_signals();
-    let stream = match &args.stream {
-        Some(path) => Some(Arc::new(Mutex::new(
-            Stream::new(stream_to(path)?).map_err(CliError::cannot_proceed)?,
-        ))),
-        None => None,
-    };
+    let mut confirmed = None;
     // With the windows on stdout, everything meant for a person goes to stderr.
     let to_stdout = args.stream.as_deref() == Some(Path::new("-"));
-    let metrics = metrics_endpoint(args.metrics_listen).await?;
-    let mut live = Live::new(args.quiet, plan_end);
-    let opts = RunOptions {
-        engine: Some(EngineOptions {
-            max_rate: args.max_rate.map(|r| r.per_sec()),
-            stop: Some(stop),
-            ..EngineOptions::default()
-        }),
-        shard,
-        threads: args.threads,
-        start_at: args.start_at,
-        confirmed,
-        metrics,
-        stream: stream.clone(),
+    let (report, stream) = match storm(&p, shard, &args, &mut confirmed).await {
+        Ok(done) => done,
+        Err(Refused { error, sent: false }) => {
+            return not_started(&p, shard, confirmed, error, &args, &out_dir);
+        }
+        Err(Refused { error, .. }) => return Err(error),
     };
-    let result = crate::run::run(&p, opts, &mut live).await;
-    live.finish();
-    let report = result.map_err(CliError::cannot_proceed)?;
     let streamed = stream.map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).finish(&report.windows));
     let summary = terminal::summary(&report);
     if to_stdout {
@@ -117,6 +97,89 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::GateFailed { failed });
     }
     Ok(())
+}
+
+type Streamed = Option<Arc<Mutex<Stream>>>;
+
+/// Why [`storm`] gave no report: the error, and whether anything had been sent (then
+/// the run did start, and "could not start" would be untrue).
+struct Refused {
+    error: CliError,
+    sent: bool,
+}
+
+/// Everything from the loaded profile and flags to the finished report: the
+/// confirmation, the outputs that stream, the run itself. `confirmed` holds
+/// the confirmation once given, for the report of a run that could not start.
+async fn storm(
+    p: &crate::profile::Profile,
+    shard: Option<crate::plan::Part>,
+    args: &RunArgs,
+    confirmed: &mut Option<crate::report::Confirmed>,
+) -> Result<(Report, Streamed), Refused> {
+    let fail = |error: CliError| Refused { error, sent: false };
+    let plan = plan_for(p, shard);
+    *confirmed = super::confirm::targets(p, &plan, &args.allow_targets).map_err(fail)?;
+    let plan_end = plan.end;
+    drop(plan);
+    let stop = stop_on_signals();
+    let stream = match &args.stream {
+        Some(path) => Some(Arc::new(Mutex::new(
+            Stream::new(stream_to(path).map_err(fail)?).map_err(|e| fail(CliError::cannot_proceed(e)))?,
+        ))),
+        None => None,
+    };
+    let metrics = metrics_endpoint(args.metrics_listen).await.map_err(fail)?;
+    let mut live = Live::new(args.quiet, plan_end);
+    let opts = RunOptions {
+        engine: Some(EngineOptions {
+            max_rate: args.max_rate.map(|r| r.per_sec()),
+            stop: Some(stop),
+            retry_after_cap: args.retry_after_cap,
+            ..EngineOptions::default()
+        }),
+        shard,
+        threads: args.threads,
+        start_at: args.start_at,
+        confirmed: confirmed.clone(),
+        metrics,
+        stream: stream.clone(),
+        skip_drain: false,
+    };
+    let result = crate::run::run(p, opts, &mut live).await;
+    live.finish();
+    let report = result.map_err(|e| Refused {
+        sent: !e.nothing_sent(),
+        error: CliError::cannot_proceed(e),
+    })?;
+    Ok((report, stream))
+}
+
+/// A run that could not start still leaves its outputs, so that a CI page shows why:
+/// report.json (`stop_reason: not-started`), the HTML, a JUnit error case and the
+/// summary. The exit code stays the error's own (2 bad input, 3 could not proceed).
+fn not_started(
+    p: &crate::profile::Profile,
+    shard: Option<crate::plan::Part>,
+    confirmed: Option<crate::report::Confirmed>,
+    e: CliError,
+    args: &RunArgs,
+    out_dir: &Path,
+) -> Result<(), CliError> {
+    let why = e.to_string();
+    let report = crate::run::not_started(p, shard, confirmed, why.trim_end());
+    if let Err(w) = report.write(out_dir) {
+        eprintln!("error: writing the report into {}: {w}", out_dir.display());
+    } else {
+        eprintln!(
+            "  report of the run that could not start: {}",
+            out_dir.join("report.json").display()
+        );
+    }
+    if let Err(w) = ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref()) {
+        eprintln!("error: {w}");
+    }
+    Err(e)
 }
 
 /// `--gate` replaces the profile's thresholds; `--abort-when` adds to its abort

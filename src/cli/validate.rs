@@ -70,9 +70,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
             "  retry: {w}, at most {} attempts{}",
             r.max_attempts,
             if r.honor_retry_after {
-                ", honours Retry-After"
+                format!(", honours Retry-After up to {}", Dur(r.retry_after_cap))
             } else {
-                ""
+                String::new()
             }
         ),
     }

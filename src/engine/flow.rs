@@ -23,6 +23,9 @@ use crate::transport::{Conn, FlowResult, Transport};
 pub(super) enum JobKind {
     Login {
         client: u32,
+        /// The client's session epoch when it was sent: a reboot meanwhile makes the
+        /// answer stale (the process that waited for it is gone).
+        epoch: u16,
         intended: Duration,
         first: bool,
     },

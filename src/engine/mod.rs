@@ -61,7 +61,8 @@ pub struct EngineOptions {
     /// None: when this engine starts.
     pub start: Option<Instant>,
     /// The longest wait a `Retry-After` imposes on a client (a target may ask for any
-    /// wait, days included). None: the retry policy's `cap`.
+    /// wait, days included): `--retry-after-cap`. None: the profile's
+    /// `client.retry.retry_after_cap`.
     pub retry_after_cap: Option<Duration>,
 }
 

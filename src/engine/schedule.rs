@@ -100,7 +100,7 @@ impl<'a> Engine<'a> {
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
             part,
-            retry_after_cap: opts.retry_after_cap.unwrap_or(p.client.retry.cap),
+            retry_after_cap: opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap),
             locked_out: 0,
             totals: Snapshot {
                 planned: plan.end,
@@ -218,6 +218,11 @@ impl<'a> Engine<'a> {
         match kind {
             EventKind::Reboot => {
                 let c = &mut self.clients[(client / self.part.count) as usize];
+                // Rebooting, it is offline, not locked out: its login after the downtime
+                // counts it again (counted twice, the end-of-run split did not add up).
+                if matches!(c.phase, Phase::Wanting | Phase::GaveUp) {
+                    self.locked_out = self.locked_out.saturating_sub(1);
+                }
                 c.end_session();
                 self.rec.count(at, Counter::Reboot);
                 // Rendered with the values the client held, then dropped with its process.
@@ -244,7 +249,8 @@ impl<'a> Engine<'a> {
         let c = self.clients[(client / self.part.count) as usize];
         match kind {
             TimerKind::Retry(_) => {
-                if c.phase == Phase::Wanting {
+                // A retry from before the client's session ended (a reboot) is stale.
+                if c.phase == Phase::Wanting && c.epoch == epoch {
                     self.attempt(client, at, false, now);
                 }
             }
@@ -291,7 +297,8 @@ impl<'a> Engine<'a> {
                 steps: Vec::new(),
                 node: 0,
             };
-            self.finish_attempt(client, at, first, res, None, Duration::ZERO);
+            let epoch = c.epoch;
+            self.finish_attempt(client, epoch, at, first, res, None, Duration::ZERO);
             return;
         }
         self.in_flight += 1;
@@ -305,6 +312,7 @@ impl<'a> Engine<'a> {
         };
         let kind = JobKind::Login {
             client,
+            epoch: c.epoch,
             intended: at,
             first,
         };
@@ -349,11 +357,12 @@ impl<'a> Engine<'a> {
         match f.kind {
             JobKind::Login {
                 client,
+                epoch,
                 intended,
                 first,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.finish_attempt(client, intended, first, f.res, f.values, f.queued);
+                self.finish_attempt(client, epoch, intended, first, f.res, f.values, f.queued);
             }
             JobKind::OnReboot => {}
             JobKind::Keepalive {
@@ -404,6 +413,7 @@ impl<'a> Engine<'a> {
     fn finish_attempt(
         &mut self,
         client: u32,
+        epoch: u16,
         intended: Duration,
         first: bool,
         res: FlowResult,
@@ -441,6 +451,11 @@ impl<'a> Engine<'a> {
         let retry_after = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
+        if c.epoch != epoch {
+            // Sent before the client rebooted: counted as an attempt, but nobody waits
+            // for it (the gauge of locked-out clients must not move for it).
+            return;
+        }
         if matches!(
             res.class,
             Class::Refused | Class::Connect | Class::Timeout | Class::Reset | Class::Tls

@@ -232,6 +232,7 @@ fn worse(a: StopReason, b: StopReason) -> StopReason {
         StopReason::Completed => 0,
         StopReason::Interrupted | StopReason::Aborted => 1,
         StopReason::Failed => 2,
+        StopReason::NotStarted => 3,
     };
     if rank(b) > rank(a) { b } else { a }
 }

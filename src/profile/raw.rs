@@ -189,6 +189,7 @@ pub struct RawRetry {
     pub jitter: Option<Text>,
     pub max_attempts: Option<Text>,
     pub honor_retry_after: Option<Text>,
+    pub retry_after_cap: Option<Text>,
     pub budget: Option<RawBudget>,
     pub throttle: Option<RawThrottle>,
 }

@@ -312,6 +312,9 @@ pub struct RetryPolicy {
     /// Attempts per login, the first included.
     pub max_attempts: u32,
     pub honor_retry_after: bool,
+    /// The longest wait a `Retry-After` imposes (a target may ask for days); longer
+    /// waits are cut to it and counted. Default: `cap`.
+    pub retry_after_cap: Duration,
     pub budget: Option<RetryBudget>,
     pub throttle: Option<AdaptiveThrottle>,
 }

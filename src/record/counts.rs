@@ -110,6 +110,26 @@ tally! {
     }
 }
 
+impl Counts {
+    /// The success rate: logins ok ÷ logins completed (ok + failed), None when none
+    /// completed. The one computation behind every output's "success rate" (terminal,
+    /// summary, thresholds and JUnit, the page, report.json, compare), over whatever
+    /// windows were added up; [`crate::units::pct`] is its one rounding rule.
+    pub fn success_rate(&self) -> Option<f64> {
+        let done = self.logins_ok + self.logins_failed;
+        (done > 0).then(|| self.logins_ok as f64 / done as f64)
+    }
+
+    /// Every window's counts added up.
+    pub fn sum<'a>(counts: impl IntoIterator<Item = &'a Counts>) -> Counts {
+        let mut out = Counts::default();
+        for c in counts {
+            out += c;
+        }
+        out
+    }
+}
+
 /// `Counts` as the run's totals write them: `gave_up` is `clients_gave_up` there (the
 /// name report.json has always had). Reading takes either name.
 pub mod as_totals {

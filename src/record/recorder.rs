@@ -150,6 +150,7 @@ impl Recorder {
             let next = self.first_live + self.live.len() as u32;
             let mut l = Live::new(next, self.len, &self.steps);
             l.w.locked_out = self.locked_out;
+            l.w.in_flight_end = self.in_flight;
             l.w.in_flight_max = self.in_flight;
             self.live.push_back(l);
         }
@@ -244,10 +245,14 @@ impl Recorder {
         c
     }
 
-    /// The number of clients locked out (wanting to log in, not logged in) as of `t`.
+    /// The number of clients locked out (wanting to log in, not logged in) as of `t`,
+    /// beside the login attempts in flight then.
     pub fn set_locked_out(&mut self, t: Duration, n: u64) {
         self.locked_out = n;
-        self.live_mut(t).w.locked_out = n;
+        let in_flight = self.in_flight;
+        let w = &mut self.live_mut(t).w;
+        w.locked_out = n;
+        w.in_flight_end = in_flight;
     }
 
     /// Target-side series observed at `t`.
@@ -306,9 +311,10 @@ impl Recorder {
         }
         // The last window may have closed while the run drained; it carries the gauge as
         // it stands when the run ends.
-        let locked_out = self.locked_out;
+        let (locked_out, in_flight) = (self.locked_out, self.in_flight);
         if let Some(last) = self.closed.iter_mut().rev().find(|w| w.index < end_idx) {
             last.locked_out = locked_out;
+            last.in_flight_end = in_flight;
         }
         self.closed
     }

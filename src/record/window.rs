@@ -35,6 +35,11 @@ pub struct Window {
     /// Clients that wanted to log in and were not logged in at the end of the window
     /// (given-up clients included: they are locked out too).
     pub locked_out: u64,
+    /// Login attempts in flight at the end of the window (the gauge beside
+    /// `locked_out`): of the locked-out clients still trying, those not waiting on a
+    /// backoff or a `Retry-After`.
+    #[serde(default)]
+    pub in_flight_end: u64,
     /// Actual send − intended instant.
     pub send_lag_ms: HistSummary,
     /// From the intended instant to the end of the attempt (what the user felt).
@@ -52,9 +57,9 @@ pub struct Window {
 }
 
 impl Window {
+    /// This window's success rate ([`Counts::success_rate`]).
     pub fn success_rate(&self) -> Option<f64> {
-        let done = self.counts.logins_ok + self.counts.logins_failed;
-        (done > 0).then(|| self.counts.logins_ok as f64 / done as f64)
+        self.counts.success_rate()
     }
 
     /// Adds another machine's window for the same interval (exact: counts add,
@@ -66,6 +71,7 @@ impl Window {
         }
         self.in_flight_max += other.in_flight_max;
         self.locked_out += other.locked_out;
+        self.in_flight_end += other.in_flight_end;
         self.send_lag_ms = HistSummary::of(&merge([&self.send_lag_ms, &other.send_lag_ms])?);
         self.latency_ms = HistSummary::of(&merge([&self.latency_ms, &other.latency_ms])?);
         self.service_ms = HistSummary::of(&merge([&self.service_ms, &other.service_ms])?);

@@ -1,7 +1,7 @@
 //! Threshold results as JUnit XML, the format every CI system shows as tests: one
 //! test case per threshold, a failure carrying the measured value.
 
-use super::{CUT_SHORT, Report};
+use super::{CUT_SHORT, NOT_STARTED, Report};
 use crate::units::fmt_ms;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 cannot carry at
@@ -27,7 +27,8 @@ fn esc(s: &str) -> String {
 
 /// A JUnit report of one run: a suite named `stampede <name>`, one test case per
 /// threshold, and one in error when the run was interrupted (its thresholds judged
-/// only part of the storm, so a CI page must not show it as all passed).
+/// only part of the storm, so a CI page must not show it as all passed) or could not
+/// start (then that error is the only case: nothing was judged).
 pub fn junit(report: &Report) -> String {
     let suite = format!("stampede {}", report.name);
     let results = &report.thresholds;
@@ -42,7 +43,14 @@ pub fn junit(report: &Report) -> String {
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\">\n",
         esc(&suite),
     ));
-    if errors > 0 {
+    if let Some(why) = report.not_started() {
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}.run\">\n      <error type=\"not-started\" message=\"{}\"/>\n    </testcase>\n",
+            esc(NOT_STARTED),
+            esc(&suite),
+            esc(why)
+        ));
+    } else if errors > 0 {
         x.push_str(&format!(
             "    <testcase name=\"{}\" classname=\"{}.run\">\n      <error type=\"interrupted\" message=\"sending stopped at {} of {} planned\"/>\n    </testcase>\n",
             esc(CUT_SHORT),

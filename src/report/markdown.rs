@@ -1,7 +1,7 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
-use super::{CUT_SHORT, Report, thresholds_failed};
+use super::{CUT_SHORT, NOT_STARTED, Report, thresholds_failed};
 use crate::analysis::Totals;
 use crate::outcome::Verdict;
 use crate::units::{fmt_ms, format_duration, pct};
@@ -37,6 +37,13 @@ fn icon(v: Verdict) -> &'static str {
 /// The CI job summary of one run; None when the run was not analysed (nothing to
 /// lead with).
 pub fn markdown(report: &Report) -> Option<String> {
+    if let Some(why) = report.not_started() {
+        return Some(format!(
+            "## ❌ stampede `{}`: could not start\n\n{}\n\n{NOT_STARTED}.\n",
+            report.name.replace('`', "'"),
+            cell(why)
+        ));
+    }
     let recovery = report.recovery.as_ref()?;
     let (name, results, totals) = (&report.name, &report.thresholds[..], &report.totals);
     let mut m = String::new();
@@ -88,11 +95,10 @@ pub fn markdown(report: &Report) -> Option<String> {
         (
             "Logins",
             format!(
-                "{} ok, {} failed ({} success)",
+                "{} ok, {} failed (success rate {})",
                 totals.counts.logins_ok,
                 totals.counts.logins_failed,
-                pct(totals.counts.logins_ok as f64
-                    / (totals.counts.logins_ok + totals.counts.logins_failed).max(1) as f64)
+                totals.success_rate.map_or("–".into(), pct)
             ),
         ),
         (
@@ -133,7 +139,14 @@ pub fn markdown(report: &Report) -> Option<String> {
     for (k, v) in rows {
         m.push_str(&format!("| {k} | {} |\n", cell(&v)));
     }
-    let notes = &recovery.notes;
+    let notes: Vec<String> = recovery
+        .notes
+        .iter()
+        .cloned()
+        .chain(super::locked_out_line(report))
+        .chain(super::retry_after_line(report))
+        .chain(super::drain_line(report))
+        .collect();
     if !notes.is_empty() {
         m.push('\n');
         for n in notes {
@@ -187,7 +200,7 @@ mod tests {
         assert!(md.contains("### Thresholds: 1 of 2 passed"));
         assert!(md.contains("| ❌ | ` verdict == recovered ` | not-recovered |"));
         assert!(md.contains("| ✅ | ` success_rate > 40% ` | 50% |"));
-        assert!(md.contains("| Logins | 200 ok, 200 failed (50% success) |"));
+        assert!(md.contains("| Logins | 200 ok, 200 failed (success rate 50%) |"));
         assert!(md.contains("| Recovery time | not recovered |"));
         rep.thresholds.clear();
         let m2 = markdown(&rep).unwrap();

@@ -37,6 +37,8 @@ pub enum MergeError {
         a: PathBuf,
         b: PathBuf,
     },
+    #[error("{} is the report of a shard that could not start ({why}): its clients were never stormed; run that shard again", .path.display())]
+    NotStarted { path: PathBuf, why: String },
     #[error("the run has {count} shards; missing: {} (1-based)", .missing.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", "))]
     Missing { count: u32, missing: Vec<u32> },
     #[error(
@@ -110,6 +112,12 @@ pub fn check(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
     let count = first.shard.map_or(1, |s| s.count);
     let mut seen: BTreeMap<u32, &PathBuf> = BTreeMap::new();
     for (path, r) in parts {
+        if let Some(why) = r.not_started() {
+            return Err(MergeError::NotStarted {
+                path: path.clone(),
+                why: why.to_string(),
+            });
+        }
         let foreign = |what: &'static str, ours: String, theirs: String| MergeError::Foreign {
             path: path.clone(),
             first: first_path.clone(),
@@ -218,6 +226,7 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
         out.interrupted |= p.interrupted;
         if p.stop_reason != crate::outcome::StopReason::Completed {
             out.stop_reason = p.stop_reason;
+            out.stop_detail = out.stop_detail.take().or_else(|| p.stop_detail.clone());
         }
         out.engine.stats.add(&p.engine.stats);
         out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);

@@ -15,6 +15,9 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 pub mod text;
+mod words;
+
+pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
 
 pub use junit::junit;
 pub use markdown::markdown;
@@ -24,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::drain::AfterRun;
 use crate::analysis::{Recovery, ThresholdResult, Totals};
 use crate::outcome::{AbortFacts, StopReason};
 use crate::plan::Part;
@@ -42,6 +46,10 @@ pub struct Report {
     pub started_at: String,
     pub interrupted: bool,
     pub stop_reason: StopReason,
+    /// Why the run could not start (`stop_reason: not-started`), in the words the
+    /// terminal printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_detail: Option<String>,
     /// The abort condition that stopped the run (`stop_reason: aborted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortFacts>,
@@ -72,6 +80,10 @@ pub struct Report {
     /// The profile's thresholds with what was measured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// The target's series scraped after sending stopped, until its outstanding work
+    /// drained or the bound passed; absent when nothing of that kind was scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_run: Option<AfterRun>,
 }
 
 /// How the run's targets were confirmed, as the report records it.
@@ -84,6 +96,9 @@ pub enum Confirmed {
     Allowed { hosts: Vec<String> },
     /// Typed at the prompt by the person running it.
     Prompt { hosts: Vec<String> },
+    /// Outside loopback and not confirmed: the run was refused and nothing was sent
+    /// (`stop_reason: not-started`).
+    NotConfirmed { hosts: Vec<String> },
 }
 
 fn loopback() -> Confirmed {
@@ -181,6 +196,11 @@ pub struct EngineFacts {
     /// names ending `_total` are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_counters: Vec<String>,
+    /// The longest wait a `Retry-After` could impose in this run, milliseconds (the
+    /// profile's `client.retry.retry_after_cap`, or `--retry-after-cap`); absent when
+    /// the clients did not honour `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_cap_ms: Option<u64>,
     /// True when the generator itself fell behind its schedule (`record::fell_behind`:
     /// p99 send lag over 10 ms, or attempts unstarted): the figures then understate the
     /// load asked for.
@@ -227,11 +247,19 @@ pub(crate) fn thresholds_failed(results: &[ThresholdResult]) -> Option<String> {
 /// What every output says next to the thresholds of a run that was stopped early.
 pub(crate) const CUT_SHORT: &str = "run interrupted: the thresholds cover only what was sent until then";
 
+/// What every output says of a run that could not start, before its reason.
+pub(crate) const NOT_STARTED: &str = "run could not start: nothing was sent and no threshold was judged";
+
 impl Report {
     /// Stopped before its plan ended (Ctrl-C), itself or, when merged, any of its
     /// shards: its thresholds judged only part of the storm.
     pub fn cut_short(&self) -> bool {
         self.interrupted || self.stop_reason != StopReason::Completed
+    }
+
+    /// Refused or failed before its first attempt: the reason, when so.
+    pub fn not_started(&self) -> Option<&str> {
+        (self.stop_reason == StopReason::NotStarted).then(|| self.stop_detail.as_deref().unwrap_or("unknown reason"))
     }
 
     pub fn to_json(&self) -> String {
@@ -267,10 +295,13 @@ impl Report {
                 });
             }
         }
-        serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
+        let mut r: Report = serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
             path: file,
             why: e.to_string(),
-        })
+        })?;
+        // Reports written before the figure was kept: the same computation, from the counts.
+        r.totals.success_rate = r.totals.counts.success_rate();
+        Ok(r)
     }
 
     /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).

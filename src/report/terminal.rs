@@ -61,7 +61,7 @@ pub fn summary(r: &Report) -> String {
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict, rec.summary);
         let _ = writeln!(s, "  SLO: {}", rec.slo.how);
-        for n in &rec.notes {
+        for n in rec.notes.iter().cloned().chain(super::locked_out_line(r)) {
             let _ = writeln!(s, "  note: {n}");
         }
     }
@@ -94,6 +94,7 @@ fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
     let status = match (&r.abort, r.cut_short()) {
+        _ if r.not_started().is_some() => "not started".to_string(),
         (Some(a), _) => format!(
             "aborted: `{}` held at {}",
             a.expr,
@@ -130,17 +131,16 @@ fn figures(r: &Report) -> String {
     );
     // One name, one number: the figures named like the thresholds and the page are the
     // recovery's (from the trigger on); the whole run's are labelled as such.
-    let ok_share = (t.counts.attempts > 0).then(|| t.counts.logins_ok as f64 / t.counts.attempts as f64);
     let whole = format!(
-        "whole run: {} of attempts logged in, {:.2}× attempts per client",
-        ok_share.map_or("–".into(), pct),
+        "whole run: success rate {}, {:.2}× attempts per client",
+        t.success_rate.map_or("–".into(), pct),
         t.retry_amplification
     );
     match r.recovery.as_ref().map(|rec| &rec.figures) {
         Some(f) => {
             let _ = writeln!(
                 s,
-                "  {whole} · from the trigger: {} logged in, retry amplification {}",
+                "  {whole} · from the trigger: {} of attempts logged in, retry amplification {}",
                 f.goodput_share.map_or("–".into(), pct),
                 f.retry_amplification.map_or("–".into(), |a| format!("{a:.2}×"))
             );
@@ -173,6 +173,9 @@ fn figures(r: &Report) -> String {
     let _ = writeln!(s, "\n  outcomes: {}", outcomes.join(" · "));
     for (class, why) in &r.engine.stats.failure_examples {
         let _ = writeln!(s, "    first {class}: {why}");
+    }
+    for line in super::retry_after_line(r).into_iter().chain(super::drain_line(r)) {
+        let _ = writeln!(s, "  {line}");
     }
     if t.counts.relogins + t.counts.keepalives_ok + t.counts.keepalives_failed > 0 {
         let _ = writeln!(

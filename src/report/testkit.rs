@@ -67,6 +67,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         started_at: "2007-08-16T12:00:00Z".into(),
         interrupted: false,
         stop_reason: StopReason::Completed,
+        stop_detail: None,
         abort: None,
         target: format!("overlay {name}"),
         profile: serde_json::json!({ "name": name, "description": description }),
@@ -98,6 +99,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         windows,
         recovery: Some(recovery),
         thresholds: Vec::new(),
+        after_run: None,
     }
 }
 

@@ -217,6 +217,14 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
     );
     let err = check(&[shard(a.clone(), 0)]).unwrap_err();
     assert_eq!(err.to_string(), "the run has 2 shards; missing: 2 (1-based)");
+    let mut refused = a.clone();
+    refused.stop_reason = crate::outcome::StopReason::NotStarted;
+    refused.stop_detail = Some("the target does not answer".into());
+    let err = check(&[shard(a.clone(), 0), shard(refused, 1)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "s1/report.json is the report of a shard that could not start (the target does not answer): its clients were never stormed; run that shard again"
+    );
     let merged = merge_parts(&[a.clone(), a.clone()]).unwrap();
     assert_eq!(merged.totals.counts.attempts, 2 * a.totals.counts.attempts);
     assert_eq!(
@@ -253,4 +261,50 @@ fn the_data_file_and_captures_are_named_and_counted_in_every_rendering() {
     let plain = report(60, 45, "plain", "");
     assert_eq!(plain.plan.flow_inputs(), None);
     assert!(serde_json::to_value(&plain).unwrap()["plan"].get("data").is_none());
+}
+
+/// The percentage after each `label` in `text` that starts with a digit.
+fn shares_after<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
+    text.match_indices(label)
+        .map(|(at, _)| &text[at + label.len()..])
+        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|rest| &rest[..rest.find('%').map_or(0, |i| i + 1)])
+        .collect()
+}
+
+#[test]
+fn one_success_rate_and_one_retry_amplification_in_every_output() {
+    let r = gated(
+        report(60, 45, "one-figure", ""),
+        &["success_rate > 99.9%", "retry_amplification < 1.01"],
+    );
+    let success = crate::units::pct(r.totals.success_rate.expect("logins completed"));
+    let amp = r.recovery.as_ref().unwrap().figures.retry_amplification.unwrap();
+    let amp = format!("{amp:.2}×");
+    let json: Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["totals"]["success_rate"].as_f64(), r.totals.success_rate);
+    assert_eq!(
+        r.thresholds[0].measured, success,
+        "the threshold measures the same figure"
+    );
+    let outputs = [
+        ("terminal", super::terminal::summary(&r)),
+        ("summary", super::markdown(&r).unwrap()),
+        ("junit", super::junit(&r)),
+        ("html", super::html::render(&r).unwrap()),
+    ];
+    for (name, text) in &outputs {
+        assert!(text.contains(&success), "{name} shows the success rate {success}");
+        assert!(text.contains(&amp), "{name} shows the retry amplification {amp}");
+        for label in ["success rate ", "success_rate was ", "success rate</td><td>"] {
+            for shown in shares_after(text, label) {
+                assert_eq!(shown, success, "{name}: `{label}{shown}`");
+            }
+        }
+    }
+    let terminal = &outputs[0].1;
+    assert!(
+        terminal.contains(&format!("whole run: success rate {success}")),
+        "{terminal}"
+    );
 }

@@ -4,8 +4,10 @@
 
 pub mod abort;
 pub mod confirm;
+mod drain;
 pub mod embedded;
 pub mod metrics;
+mod not_started;
 mod observe;
 pub mod series;
 pub mod shard;
@@ -25,6 +27,8 @@ use crate::profile::{self, Endpoint, Profile, ProfileError, RetryKind, RetryPoli
 use crate::record::{HistError, HistSummary, merge};
 use crate::report::{EngineFacts, PlanFacts, Report, SCHEMA};
 use crate::transport::{Transport, TransportError};
+
+pub use not_started::not_started;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -46,6 +50,22 @@ pub enum RunError {
     Unconfirmed(#[from] confirm::ConfirmError),
 }
 
+impl RunError {
+    /// The run failed before its first attempt: the target, its confirmation or the
+    /// agreed start refused it. The other errors come after sending began.
+    pub fn nothing_sent(&self) -> bool {
+        match self {
+            RunError::Intensity(_)
+            | RunError::Overlay(_)
+            | RunError::Transport(_)
+            | RunError::Unreachable(_)
+            | RunError::Start(_)
+            | RunError::Unconfirmed(_) => true,
+            RunError::Record(_) | RunError::Threads(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub engine: Option<EngineOptions>,
@@ -63,6 +83,9 @@ pub struct RunOptions {
     /// Write each window as it closes (`--stream`). The caller finishes it with the
     /// report's windows ([`stream::Stream::finish`]): the last ones close as the run ends.
     pub stream: Option<Arc<Mutex<stream::Stream>>>,
+    /// Do not watch the target drain after sending stops (`run::drain`): a sweep keeps
+    /// only each run's recovery, and up to 30 s per run would add up.
+    pub skip_drain: bool,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -132,7 +155,32 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
     }
+    let retry_after_cap = p
+        .client
+        .retry
+        .honor_retry_after
+        .then(|| engine_opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap));
+    let scrape = engine_opts.scrape.clone();
+    let stop = engine_opts.stop.clone();
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
+    // Before the embedded overlay stops: its queue is what may still be draining.
+    let after_run = match (&out, &scrape) {
+        (Ok(o), Some((url, keep)))
+            if !opts.skip_drain && matches!(o.stop, StopReason::Completed | StopReason::Aborted) =>
+        {
+            drain::watch(drain::Watch {
+                url,
+                keep,
+                windows: &o.windows,
+                trigger: plan.trigger_start,
+                window: p.observe.window,
+                started_at: o.started_at,
+                stop,
+            })
+            .await
+        }
+        _ => None,
+    };
     if let Some(h) = overlay {
         h.shutdown().await;
     }
@@ -172,6 +220,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         // A failed engine, like an interrupted one, covers only part of the plan.
         interrupted: out.stop != StopReason::Completed,
         stop_reason: out.stop,
+        stop_detail: None,
         abort,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
@@ -189,10 +238,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             time_scale: p.time_scale,
             first_logins_per_window: plan.logins_per_window(window),
             sources: source_spread(&plan, p.target.source_addresses.len()),
-            data: p.client.data.as_ref().map(|d| crate::report::DataFacts {
-                file: d.file.clone(),
-                rows: d.rows.len() as u64,
-            }),
+            data: data_facts(&p.client),
             captures: capture_names(&p.client),
         },
         engine: EngineFacts {
@@ -200,6 +246,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             send_lag_ms: lag,
             missing_series,
             target_counters,
+            retry_after_cap_ms: retry_after_cap.map(|d| d.as_millis() as u64),
             behind,
         },
         shard: opts.shard,
@@ -210,6 +257,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         totals,
         recovery: Some(recovery),
         thresholds,
+        after_run,
     })
 }
 
@@ -231,6 +279,14 @@ async fn barrier(
         }
         tokio::time::sleep(STEP.min(left - STEP)).await;
     }
+}
+
+/// The data file's name and row count (never a value).
+fn data_facts(c: &profile::ClientSpec) -> Option<crate::report::DataFacts> {
+    c.data.as_ref().map(|d| crate::report::DataFacts {
+        file: d.file.clone(),
+        rows: d.rows.len() as u64,
+    })
 }
 
 /// The names of captured values: the template slots after the data file's columns.

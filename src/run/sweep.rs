@@ -95,7 +95,11 @@ pub async fn sweep(
         for s in 0..seeds as u64 {
             let mut q = scaled.clone();
             q.seed = p.seed.wrapping_add(s);
-            let r = run(&q, RunOptions::default(), progress).await?;
+            let opts = RunOptions {
+                skip_drain: true,
+                ..RunOptions::default()
+            };
+            let r = run(&q, opts, progress).await?;
             let one = SweepRun {
                 intensity: k,
                 seed: q.seed,

@@ -7,8 +7,9 @@ use super::{Health, Post, human_ms};
 use crate::record::Window;
 
 /// Clients locked out (wanting to log in, not logged in, given-up ones included), split
-/// as far as the windows allow: a window counts the clients that gave up, but not how
-/// many of the others had an attempt in flight and how many waited on a backoff.
+/// by why: given up, an attempt in flight (the window's `in_flight_end`), or waiting on
+/// a backoff (a `Retry-After` included: the windows do not tell the two apart; the end
+/// of the run does, in the engine's counts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockedOut {
     /// Locked out at the end of the window where most were (the earliest of equal
@@ -19,10 +20,16 @@ pub struct LockedOut {
     pub peak_gave_up: u64,
     /// ... and the rest, still trying: an attempt in flight or waiting on a backoff.
     pub peak_trying: u64,
+    /// Of those still trying, the ones with an attempt in flight; the others waited on
+    /// a backoff or a `Retry-After`.
+    #[serde(default)]
+    pub peak_in_flight: u64,
     /// The same at the end of the observation.
     pub end: u64,
     pub end_gave_up: u64,
     pub end_trying: u64,
+    #[serde(default)]
+    pub end_in_flight: u64,
 }
 
 impl LockedOut {
@@ -31,25 +38,28 @@ impl LockedOut {
     /// it is held to the locked-out gauge.
     fn of(observed: &[&Window], peak: Option<&Window>) -> LockedOut {
         let split = |upto: Option<&Window>| {
-            let Some(w) = upto else { return (0, 0, 0) };
+            let Some(w) = upto else { return (0, 0, 0, 0) };
             let gave_up: u64 = observed
                 .iter()
                 .take_while(|x| x.start_ms <= w.start_ms)
                 .map(|x| x.counts.gave_up)
                 .sum();
             let gave_up = gave_up.min(w.locked_out);
-            (w.locked_out, gave_up, w.locked_out - gave_up)
+            let trying = w.locked_out - gave_up;
+            (w.locked_out, gave_up, trying, w.in_flight_end.min(trying))
         };
-        let (peak_n, peak_gave_up, peak_trying) = split(peak);
-        let (end, end_gave_up, end_trying) = split(observed.last().copied());
+        let (peak_n, peak_gave_up, peak_trying, peak_in_flight) = split(peak);
+        let (end, end_gave_up, end_trying, end_in_flight) = split(observed.last().copied());
         LockedOut {
             peak: peak_n,
             peak_at_ms: peak.filter(|w| w.locked_out > 0).map(|w| w.start_ms),
             peak_gave_up,
             peak_trying,
+            peak_in_flight,
             end,
             end_gave_up,
             end_trying,
+            end_in_flight,
         }
     }
 
@@ -57,14 +67,16 @@ impl LockedOut {
     pub fn words(&self) -> Option<String> {
         let at = self.peak_at_ms?;
         Some(format!(
-            "At the peak, at {}, {} clients were locked out: {} had given up and {} were still trying (an attempt in flight or waiting on a backoff; the windows do not say which). At the end of the observation {} were: {} had given up, {} still trying.",
+            "At the peak, at {}, {} clients were locked out: {} had given up, {} were waiting on a backoff (a Retry-After included) and {} had an attempt in flight. At the end of the observation {} were: {} had given up, {} waiting, {} in flight.",
             human_ms(at),
             self.peak,
             self.peak_gave_up,
-            self.peak_trying,
+            self.peak_trying - self.peak_in_flight,
+            self.peak_in_flight,
             self.end,
             self.end_gave_up,
-            self.end_trying
+            self.end_trying - self.end_in_flight,
+            self.end_in_flight
         ))
     }
 }

@@ -100,6 +100,8 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
     };
     let (hold, hold_src) = match spec.hold {
         Some(h) => (h, "profile".to_string()),
+        // Only what applies: clients that never wait between attempts have no cap to name.
+        None if backoff_cap.is_zero() => (MIN_HOLD, "30s: the clients do not back off".to_string()),
         None => (
             MIN_HOLD.max(backoff_cap * 3),
             format!("max(30s, 3 × backoff cap {})", format_duration(backoff_cap)),

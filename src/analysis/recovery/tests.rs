@@ -250,6 +250,17 @@ fn derives_the_slo_from_the_baseline() {
     assert!((r.slo.success_rate - 0.99).abs() < 1e-9);
     assert!((r.slo.p99_ms - 300.0).abs() < 0.5, "{}", r.slo.p99_ms);
     assert_eq!(r.slo.hold_ms, 30_000);
+    assert!(r.slo.how.contains("max(30s, 3 × backoff cap 1s)"), "{}", r.slo.how);
+    // Clients that never back off (policy none, immediate): no cap is named.
+    let r = analyze(&w, &tl(3, 3, 4), &spec, Duration::ZERO);
+    assert_eq!(r.slo.hold_ms, 30_000);
+    assert!(
+        r.slo
+            .how
+            .ends_with("hold 30s = 30 windows (30s: the clients do not back off)"),
+        "{}",
+        r.slo.how
+    );
 }
 
 #[test]
@@ -360,6 +371,8 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
     for (x, (locked_out, gave_up)) in w.iter_mut().zip(gauge) {
         (x.locked_out, x.counts.gave_up) = (locked_out, gave_up);
     }
+    // Attempts in flight at the windows' ends: 25 at the peak, 2 at the end.
+    (w[3].in_flight_end, w[8].in_flight_end) = (25, 2);
     let r = analyze(&w, &tl(2, 4, 9), &slo5(), S);
     let l = &r.figures.locked_out;
     assert_eq!(
@@ -367,9 +380,10 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
         (70, Some(3_000), 10, 60)
     );
     assert_eq!((l.end, l.end_gave_up, l.end_trying), (40, 35, 5));
+    assert_eq!((l.peak_in_flight, l.end_in_flight), (25, 2));
     assert!(
         r.notes.contains(
-            &"At the peak, at 3s, 70 clients were locked out: 10 had given up and 60 were still trying (an attempt in flight or waiting on a backoff; the windows do not say which). At the end of the observation 40 were: 35 had given up, 5 still trying.".to_string()
+            &"At the peak, at 3s, 70 clients were locked out: 10 had given up, 35 were waiting on a backoff (a Retry-After included) and 25 had an attempt in flight. At the end of the observation 40 were: 35 had given up, 3 waiting, 2 in flight.".to_string()
         ),
         "{:?}",
         r.notes

@@ -79,10 +79,11 @@ impl Validator<'_> {
     fn retry(&mut self, raw: Option<&raw::RawRetry>) -> RetryPolicy {
         let r = raw.cloned().unwrap_or_default();
         let kind = self.choice("client.retry.policy", &r.policy, RetryKind::Exponential);
+        let cap = self.span("client.retry.cap", &r.cap, Duration::from_secs(60), limits::RETRY);
         let retry = RetryPolicy {
             kind,
             base: self.span("client.retry.base", &r.base, Duration::from_secs(1), limits::RETRY),
-            cap: self.span("client.retry.cap", &r.cap, Duration::from_secs(60), limits::RETRY),
+            cap,
             jitter: self.choice("client.retry.jitter", &r.jitter, Jitter::Full),
             max_attempts: self.value(
                 "client.retry.max_attempts",
@@ -90,6 +91,7 @@ impl Validator<'_> {
                 if kind == RetryKind::None { 1 } else { 10u32 },
             ),
             honor_retry_after: self.value("client.retry.honor_retry_after", &r.honor_retry_after, true),
+            retry_after_cap: self.span("client.retry.retry_after_cap", &r.retry_after_cap, cap, limits::RETRY),
             budget: r.budget.as_ref().map(|b| RetryBudget {
                 max_tokens: self.number_in(
                     "client.retry.budget.max_tokens",

@@ -131,3 +131,24 @@ fn choices_take_the_names_serde_writes_and_list_them_when_wrong() {
         "`RoundRobin` is not one of: random, round-robin, hash, failover"
     );
 }
+
+#[test]
+fn the_retry_after_cap_defaults_to_the_backoff_cap_and_is_checked_with_its_line() {
+    let p = parse(GOOD, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.client.retry.retry_after_cap, Duration::from_secs(120));
+    let capped = GOOD.replace(
+        "honor_retry_after: true }",
+        "honor_retry_after: true, retry_after_cap: 30s }",
+    );
+    let p = parse(&capped, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.client.retry.retry_after_cap, Duration::from_secs(30));
+    let far = GOOD.replace(
+        "honor_retry_after: true }",
+        "honor_retry_after: true, retry_after_cap: 2d }",
+    );
+    let text = parse(&far, Path::new("p.yaml"), &no_env).unwrap_err().to_string();
+    assert!(
+        text.contains("p.yaml:20: client.retry.retry_after_cap: `2d` is out of range: write from 0s to 24h"),
+        "{text}"
+    );
+}

@@ -83,7 +83,8 @@
   }
 
   function syncX(u, key) {
-    if (key !== "x" || syncing) return;
+    // A chart that keeps its own range (see timeChart's `shared`) neither leads nor follows.
+    if (key !== "x" || syncing || timeCharts.indexOf(u) < 0) return;
     syncing = true;
     try {
       var mn = u.scales.x.min, mx = u.scales.x.max;
@@ -116,7 +117,7 @@
 
   /* A chart on the shared time axis.
      spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw }],
-             log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped } */
+             log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped, shared } */
   function timeChart(parent, spec) {
     var el = box(parent, spec.title, spec.sub);
     var log = spec.log && spec.series.some(function (s) { return hasData(s.values); });
@@ -159,7 +160,9 @@
       series: series,
       hooks: S.markHooks(spec.runs || [], spec.hlines),
     };
-    return make(el, opts, [spec.t].concat(spec.series.map(function (s) { return s.values; })), true);
+    // A chart whose time runs past the others' (the target's drain after the run) keeps
+    // its own range: zooming the others would cut it back to theirs.
+    return make(el, opts, [spec.t].concat(spec.series.map(function (s) { return s.values; })), spec.shared !== false);
   }
 
   var HEALTH = ["not judged", "healthy", "unhealthy", "unjudged (too few logins)"];

@@ -78,7 +78,12 @@
     });
     run.target.forEach(function (kv, i) {
       timeChart(tc, {
-        title: "Target: " + kv[0], sub: "scraped from the target's metrics", t: run.t,
+        title: "Target: " + kv[0],
+        sub: run.target_t.length > run.t.length
+          ? "scraped from the target's metrics; past the end-of-run line, while the target drained"
+          : "scraped from the target's metrics",
+        t: run.target_t,
+        shared: run.target_t.length === run.t.length,
         series: [{ label: kv[0], values: kv[1], colour: [C.c6, C.c1, C.c5, C.c8, C.c7][i % 5], width: 2 }],
         runs: runs, height: 160,
       });

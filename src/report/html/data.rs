@@ -170,6 +170,9 @@ pub(super) struct RunData {
     locked_out: Vec<u64>,
     lag: Pcts,
     target: Vec<(String, Vec<Option<f64>>)>,
+    /// The target charts' time axis: the windows' `t`, then the scrapes after sending
+    /// stopped (report.json's `after_run`), past the end-of-run line.
+    target_t: Vec<f64>,
     /// 0 not judged by the analysis, 1 healthy, 2 unhealthy, 3 unjudged.
     health: Vec<u8>,
     health_reason: Vec<String>,
@@ -183,12 +186,12 @@ fn is_counter(key: &str) -> bool {
     key.split('{').next().unwrap_or(key).ends_with("_total")
 }
 
-/// A counter's increase per second between consecutive windows; none for the first
-/// window, a gap, or a reset (the target restarted and its counter fell).
-fn per_second(ws: &[Window], raw: &[Option<f64>]) -> Vec<Option<f64>> {
+/// A counter's increase per second between consecutive points (at `t`, seconds); none
+/// for the first point, a gap, or a reset (the target restarted and its counter fell).
+fn per_second(t: &[f64], raw: &[Option<f64>]) -> Vec<Option<f64>> {
     let mut out = vec![None];
     for (i, pair) in raw.windows(2).enumerate() {
-        let len_s = ws[i + 1].len_ms as f64 / 1000.0;
+        let len_s = t[i + 1] - t[i];
         out.push(match (pair[0], pair[1]) {
             (Some(a), Some(b)) if b >= a && len_s > 0.0 => Some(r3((b - a) / len_s)),
             _ => None,
@@ -241,18 +244,32 @@ impl RunData {
                 (k, v)
             })
             .collect();
-        let names: BTreeSet<&String> = ws.iter().flat_map(|w| w.target.keys()).collect();
+        let after = r.after_run.as_ref().map_or(&[][..], |a| &a.points[..]);
+        let target_t: Vec<f64> = ws
+            .iter()
+            .map(|w| secs(w.start_ms))
+            .chain(after.iter().map(|p| secs(p.at_ms)))
+            .collect();
+        let names: BTreeSet<&String> = ws
+            .iter()
+            .flat_map(|w| w.target.keys())
+            .chain(after.iter().flat_map(|p| p.series.keys()))
+            .collect();
         let target = names
             .into_iter()
             .map(|k| {
-                let raw: Vec<Option<f64>> = ws.iter().map(|w| w.target.get(k).copied()).collect();
+                let raw: Vec<Option<f64>> = ws
+                    .iter()
+                    .map(|w| w.target.get(k).copied())
+                    .chain(after.iter().map(|p| p.series.get(k).copied()))
+                    .collect();
                 let declared = r
                     .engine
                     .target_counters
                     .iter()
                     .any(|c| Some(c.as_str()) == k.split('{').next());
                 if is_counter(k) || declared {
-                    (format!("rate({k}) /s"), per_second(ws, &raw))
+                    (format!("rate({k}) /s"), per_second(&target_t, &raw))
                 } else {
                     (k.clone(), raw)
                 }
@@ -286,6 +303,7 @@ impl RunData {
             locked_out: ws.iter().map(|w| w.locked_out).collect(),
             lag,
             target,
+            target_t,
             health,
             health_reason,
             marks: Marks::of(r),
@@ -411,10 +429,11 @@ mod rate_tests {
                 ..Window::default()
             })
             .collect();
+        let t: Vec<f64> = ws.iter().map(|w| secs(w.start_ms)).collect();
         let raw = [Some(10.0), Some(15.0), None, Some(30.0), Some(2.0)];
         // +5 in half a second; a gap; a reset (the target restarted).
-        assert_eq!(per_second(&ws, &raw), vec![None, Some(10.0), None, None, None]);
-        assert_eq!(per_second(&ws[..1], &raw[..1]), vec![None]);
+        assert_eq!(per_second(&t, &raw), vec![None, Some(10.0), None, None, None]);
+        assert_eq!(per_second(&t[..1], &raw[..1]), vec![None]);
         assert!(per_second(&[], &[]).is_empty());
     }
 

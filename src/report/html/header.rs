@@ -8,11 +8,14 @@ use crate::analysis::{Recovery, Totals};
 use crate::outcome::Verdict;
 use crate::record::HistSummary;
 use crate::report::terminal::thousands;
-use crate::report::{EngineFacts, PlanFacts, Report, thresholds_failed};
+use crate::report::{EngineFacts, NOT_STARTED, PlanFacts, Report, thresholds_failed};
 use crate::units::{fmt_ms, pct};
 
 /// The verdict as a headline, and the CSS class that colours it.
 pub(super) fn headline(report: &Report) -> (String, &'static str) {
+    if report.not_started().is_some() {
+        return ("Could not start".into(), "bad");
+    }
     let Some(rec) = &report.recovery else {
         return ("Not analysed".into(), "unknown");
     };
@@ -118,6 +121,9 @@ impl Header {
         let (mut headline, mut verdict_class) = headline(r);
         let rec = r.recovery.as_ref();
         let mut subline = rec.map_or(Vec::new(), subline);
+        if let Some(why) = r.not_started() {
+            subline.push(format!("{NOT_STARTED}: {why}"));
+        }
         // A failed gate fails the run whatever the verdict: the big line says so, in
         // red, naming what failed; the verdict moves to the line under it.
         if let Some(words) = thresholds_failed(&r.thresholds) {
@@ -133,6 +139,7 @@ impl Header {
         }
         let mut figures = rec.map_or(Vec::new(), recovery_figures);
         let t = &r.totals;
+        figures.push(("success rate".into(), t.success_rate.map_or("–".into(), pct)));
         figures.push((
             "logins".into(),
             format!(
@@ -151,6 +158,7 @@ impl Header {
             interrupted: r.cut_short(),
             stop_reason: match &r.abort {
                 Some(a) => format!("aborted: `{}` held", a.expr),
+                None if r.not_started().is_some() => "not started".into(),
                 None => format!("{:?}", r.stop_reason).to_lowercase(),
             },
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
@@ -175,10 +183,15 @@ impl Header {
             behind: r.engine.behind,
             steps: steps(t, &r.engine),
             outcomes: outcomes(t, &r.engine),
-            notes: rec.map_or(Vec::new(), |r| r.notes.clone()),
+            notes: rec
+                .map_or(Vec::new(), |r| r.notes.clone())
+                .into_iter()
+                .chain(crate::report::locked_out_line(r))
+                .chain(crate::report::retry_after_line(r))
+                .chain(crate::report::drain_line(r))
+                .collect(),
             slo_how: rec.map(|r| r.slo.how.clone()),
-            profile_yaml: serde_yaml::to_string(&r.profile)
-                .unwrap_or_else(|_| serde_json::to_string_pretty(&r.profile).unwrap_or_default()),
+            profile_yaml: super::echo::profile_yaml(&r.profile),
         }
     }
 }
@@ -216,7 +229,7 @@ fn recovery_figures(rec: &Recovery) -> Vec<Fact> {
         out.push(("retry amplification".into(), format!("{a:.2}×")));
     }
     if let Some(g) = rec.figures.goodput_share {
-        out.push(("attempts that logged in".into(), pct(g)));
+        out.push(("attempts that logged in after the trigger".into(), pct(g)));
     }
     if let Some(d) = rec.figures.down_share {
         out.push(("windows unhealthy after trigger".into(), pct(d)));

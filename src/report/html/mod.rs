@@ -9,6 +9,7 @@
 //! `assets/`), inlined with the page's own script and style.
 
 mod data;
+mod echo;
 mod header;
 mod story;
 #[cfg(test)]

@@ -98,7 +98,7 @@ fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
             text: format!(
                 "{} and p99 rose to {} at {}; {} clients were locked out at the worst ({}).",
                 if s + 1e-9 >= rec.slo.success_rate {
-                    format!("success stayed at {} or better", pct(s))
+                    success_held(s)
                 } else {
                     format!("success fell to {} at {}", pct(s), fmt_ms(s_at as f64))
                 },
@@ -175,4 +175,14 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
         ),
     };
     Chapter { title, text, class }
+}
+
+/// Success that never fell below the SLO, in words: its lowest window; "or better"
+/// only where better was possible (nothing is better than 100 %).
+fn success_held(lowest: f64) -> String {
+    if lowest >= 1.0 {
+        "success stayed at 100%".into()
+    } else {
+        format!("success stayed at {} or better", pct(lowest))
+    }
 }

@@ -222,3 +222,67 @@ fn compare_and_sweep_render() {
     let v: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
     assert_eq!(v["levels"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn the_target_drain_is_charted_past_the_end_of_the_run_and_said_in_words() {
+    use crate::analysis::drain::{AfterPoint, AfterRun};
+    let mut r = report(60, 45, "drain", "");
+    let point = |at_ms: u64, q: f64| AfterPoint {
+        at_ms,
+        series: [("overlay_queue_depth".to_string(), q)].into(),
+    };
+    r.after_run = Some(AfterRun {
+        watched: vec!["overlay_queue_depth".into()],
+        baseline: [("overlay_queue_depth".to_string(), 0.0)].into(),
+        bound_ms: 30_000,
+        drained_at_ms: Some(62_000),
+        points: vec![point(60_000, 800.0), point(61_000, 300.0), point(62_000, 0.0)],
+    });
+    let page = render(&r).unwrap();
+    let v: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
+    let t = v["run"]["t"].as_array().unwrap().len();
+    let target_t: Vec<f64> = v["run"]["target_t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(target_t.len(), t + 3);
+    assert_eq!(&target_t[t..], &[60.0, 61.0, 62.0]);
+    let queue = v["run"]["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv[0] == "overlay_queue_depth")
+        .unwrap()[1]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(queue.len(), t + 3);
+    assert_eq!(queue[t], 800.0);
+    assert!(
+        page.contains("target drain: back at its baseline 2s after sending stopped (3 scrapes): overlay_queue_depth 0 (baseline 0)"),
+        "the page's notes say how long the target took to drain"
+    );
+    r.after_run.as_mut().unwrap().drained_at_ms = None;
+    assert!(render(&r).unwrap().contains(
+        "target drain: NOT drained when scraping stopped 30s after sending stopped: overlay_queue_depth 0 (baseline 0)"
+    ));
+}
+
+#[test]
+fn success_at_100_percent_is_never_called_100_percent_or_better() {
+    let mut r = report(60, 45, "collapse", "");
+    // Latency alone broke the SLO: every login after the trigger succeeded.
+    for h in r.recovery.as_mut().unwrap().health.iter_mut() {
+        h.success_rate = h.success_rate.map(|_| 1.0);
+    }
+    let page = render(&r).unwrap();
+    let at = page.find("Collapse").unwrap();
+    assert!(
+        page.contains("success stayed at 100% and p99 rose to"),
+        "{}",
+        &page[at..at + 400]
+    );
+    assert!(!page.contains("or better"));
+}

@@ -1,0 +1,104 @@
+//! Lines of words that several outputs share (terminal, Markdown, the page's notes):
+//! written once, so that every output says the same thing with the same figures.
+
+use std::time::Duration;
+
+use super::Report;
+use super::terminal::thousands;
+use crate::units::{fmt_ms, format_duration};
+
+/// What the target asked for with `Retry-After`, beside the cap in force and the clients
+/// still parked by it at the end, in one line every output shares; None when no answer
+/// carried one.
+pub(crate) fn retry_after_line(r: &Report) -> Option<String> {
+    let told = &r.totals.retry_after_ms;
+    let waiting = r.engine.stats.waiting_retry_after;
+    if told.count == 0 && waiting == 0 {
+        return None;
+    }
+    let mut line = format!(
+        "Retry-After: {} answers asked for p50 {} · p99 {} · max {}",
+        thousands(told.count),
+        fmt_ms(told.p50),
+        fmt_ms(told.p99),
+        fmt_ms(told.max)
+    );
+    match r.engine.retry_after_cap_ms {
+        Some(cap) => line.push_str(&format!(
+            "; cap {} ({} waits cut to it)",
+            format_duration(Duration::from_millis(cap)),
+            thousands(r.totals.counts.retry_after_capped)
+        )),
+        None => line.push_str("; not honoured (client.retry.honor_retry_after: false)"),
+    }
+    line.push_str(&format!(
+        "; {} clients still waiting on one when the run ended",
+        thousands(waiting)
+    ));
+    Some(line)
+}
+
+/// How the target drained after sending stopped: when its outstanding work was back at
+/// its baseline, or what was left when scraping stopped. None when it was not watched.
+pub(crate) fn drain_line(r: &Report) -> Option<String> {
+    let a = r.after_run.as_ref()?;
+    let ended = Duration::from_millis(r.plan.ended_ms);
+    let left: Vec<String> = a
+        .left()
+        .into_iter()
+        .map(|(k, v, b)| {
+            let now = if v.is_nan() {
+                "not scraped".to_string()
+            } else {
+                thousands(v.round() as u64)
+            };
+            format!("{k} {now} (baseline {})", thousands(b.round() as u64))
+        })
+        .collect();
+    Some(match a.drained_after(ended) {
+        Some(d) if a.points.len() <= 1 => format!(
+            "target drain: already drained when sending stopped (first scrape {} after): {}",
+            format_duration(d),
+            left.join(", ")
+        ),
+        Some(d) => format!(
+            "target drain: back at its baseline {} after sending stopped ({} scrapes): {}",
+            format_duration(d),
+            a.points.len(),
+            left.join(", ")
+        ),
+        None => format!(
+            "target drain: NOT drained when scraping stopped {} after sending stopped: {}",
+            format_duration(Duration::from_millis(a.bound_ms)),
+            left.join(", ")
+        ),
+    })
+}
+
+/// The clients still locked out when the run ended, split by why: given up, waiting on
+/// their own backoff, waiting on a `Retry-After`, an attempt in flight that the drain
+/// abandoned. The analysis's note splits them only into given up and still trying (the
+/// windows do not say more); the engine counted the rest when it stopped. None when no
+/// one was locked out at the end.
+pub(crate) fn locked_out_line(r: &Report) -> Option<String> {
+    let lo = &r.recovery.as_ref()?.figures.locked_out;
+    if lo.end == 0 {
+        return None;
+    }
+    let s = &r.engine.stats;
+    let mut parts = vec![
+        format!("{} had given up", thousands(lo.end_gave_up)),
+        format!("{} were waiting on their own backoff", thousands(s.waiting_backoff)),
+        format!("{} on a Retry-After", thousands(s.waiting_retry_after)),
+        format!("{} had an attempt in flight", thousands(s.abandoned)),
+    ];
+    let explained = s.waiting_backoff + s.waiting_retry_after + s.abandoned;
+    if lo.end_trying > explained {
+        parts.push(format!("{} not accounted for", thousands(lo.end_trying - explained)));
+    }
+    Some(format!(
+        "When the run ended, {} clients were locked out: {}.",
+        thousands(lo.end),
+        parts.join(", ")
+    ))
+}
