@@ -410,6 +410,8 @@ impl<'a> Engine<'a> {
         }
     }
 
+    // The login's four facts (as `JobKind::Login` carries them) and its answer's three.
+    #[allow(clippy::too_many_arguments)]
     fn finish_attempt(
         &mut self,
         client: u32,
