@@ -228,3 +228,39 @@ fn an_unchecked_profile_is_cut_at_the_cap() {
         (300, 300, 0)
     );
 }
+
+#[test]
+fn a_probe_rounds_the_end_up_to_a_window_and_holds_the_baseline_after_it() {
+    let storm = "storm: { waves: [ { at: 0s, share: 50%, spread: normal(sd 5m) } ], downtime: 'uniform(30s, 2m)' }";
+    let plain = Plan::new(&profile(storm));
+    let text = text_of(storm).replace("until_recovered: 30s", "until_recovered: 30s, window: 2s, confirm: 40s");
+    let probed = Plan::new(&parse(&text));
+    let end = probed.end.as_micros() as u64;
+    assert_eq!(end % 2_000_000, 0, "{:?}", probed.end);
+    assert!(probed.end >= plain.end && probed.end < plain.end + Duration::from_secs(2));
+    // The plan's own events are the plain plan's, up to the end both share.
+    let shared = |p: &Plan| {
+        p.events
+            .iter()
+            .filter(|e| e.at() < plain.end)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shared(&probed), shared(&plain));
+    // The probe's: background logins at 20/s over the 40 s after the end, fresh clients.
+    assert!((600..1000).contains(&probed.probe.len()), "{}", probed.probe.len());
+    assert!(
+        probed
+            .probe
+            .iter()
+            .all(|e| e.kind == EventKind::Login && e.at_us >= end)
+    );
+    assert!(probed.probe.iter().all(|e| e.at_us < end + 40_000_000));
+    let first = probed.background_first + probed.background_clients;
+    assert_eq!(probed.probe[0].client, first);
+    assert_eq!(probed.probe_clients as usize, probed.probe.len());
+    assert!(plain.probe.is_empty());
+    // A part holds its clients' probe events.
+    let half = probed.part(Part { index: 1, count: 2 });
+    assert!(half.probe.iter().all(|e| e.client % 2 == 1) && !half.probe.is_empty());
+}

@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod embedded;
 pub mod metrics;
 mod observe;
+pub mod probe;
 pub mod series;
 pub mod shard;
 pub mod start;
@@ -17,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::{Timeline, Totals, analyze, evaluate};
+use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::engine::{EngineOptions, Progress, threads};
 use crate::outcome::StopReason;
 use crate::plan::{Part, Plan};
@@ -132,6 +133,14 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if let Some(at) = opts.start_at {
         engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
     }
+    engine_opts.probe = probe::board(
+        p.observe.confirm,
+        &plan,
+        &p.slo,
+        backoff_cap(&p.client.retry),
+        opts.shard,
+        threads.max(1),
+    );
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     if let Some(h) = overlay {
         h.shutdown().await;
@@ -160,7 +169,18 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         storm_end: plan.storm_end,
         observe_end: out.ended,
     };
-    let recovery = analyze(&out.windows, &timeline, &p.slo, backoff_cap(&p.client.retry));
+    let mut recovery = analyze_probed(
+        &out.windows,
+        &timeline,
+        out.probe.as_ref().map(probe::span),
+        &p.slo,
+        backoff_cap(&p.client.retry),
+    );
+    if p.observe.confirm.is_some() && opts.shard.is_some_and(|s| s != Part::WHOLE) {
+        recovery.notes.push(
+            "No confirmation probe in a shard of a distributed run: deciding on it needs every shard's windows.".into(),
+        );
+    }
     let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),

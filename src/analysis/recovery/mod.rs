@@ -9,11 +9,13 @@
 mod evidence;
 mod figures;
 mod judge;
+mod probe;
 mod slo;
 mod summary;
 mod verdict;
 
 pub use figures::{Figures, LockedOut};
+pub use probe::{Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_healed, probe_needed, wants_probe};
 pub use slo::min_requests_reachable;
 
 #[cfg(test)]
@@ -68,6 +70,8 @@ pub enum Phase {
     Storm,
     /// Starts at or after the storm's end.
     After,
+    /// Starts at or after the plan's end, in the confirmation probe (retries silenced).
+    Probe,
 }
 
 /// One window as the analysis judged it.
@@ -162,6 +166,13 @@ pub struct Recovery {
     pub figures: Figures,
     pub slo: SloUsed,
     pub baseline: Baseline,
+    /// The confirmation probe, when one ran (`observe.confirm`).
+    #[serde(default)]
+    pub probe: Option<Probe>,
+    /// A `metastable` verdict the probe confirmed: the target healed once retries and
+    /// relogins stopped.
+    #[serde(default)]
+    pub confirmed: bool,
     /// Things a reader should know (fixed defaults, observation cut short, ...).
     pub notes: Vec<String>,
     pub health: Vec<WindowHealth>,
@@ -285,6 +296,8 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         figures,
         slo,
         baseline,
+        probe: None,
+        confirmed: false,
         notes,
         health,
     }
