@@ -127,6 +127,43 @@ async fn a_target_held_down_by_retries_heals_when_they_stop_metastable_confirmed
             .iter()
             .any(|h| h.phase == stampede::analysis::recovery::Phase::Probe)
     );
+    every_output_says(&r, "metastable, confirmed", "recovered");
+}
+
+/// The verdict's wording in every output, and a report.json its schema accepts.
+fn every_output_says(r: &Report, verdict: &str, probe: &str) {
+    let terminal = stampede::report::terminal::summary(r);
+    assert!(terminal.contains(&format!("verdict: {verdict} — ")), "{terminal}");
+    assert!(
+        terminal.contains("confirmation probe: retries and relogins silenced"),
+        "{terminal}"
+    );
+    assert!(terminal.contains(&format!(": {probe}")), "{terminal}");
+    let md = stampede::report::markdown(r).unwrap();
+    assert!(md.starts_with(&format!("## ❌ stampede `probe`: {verdict}\n")), "{md}");
+    assert!(
+        md.contains("| Confirmation probe | retries and relogins silenced"),
+        "{md}"
+    );
+    let xml = stampede::report::junit(r);
+    assert!(xml.contains(&format!("<system-out>verdict: {verdict} — ")), "{xml}");
+    let html = stampede::report::html::render(r).unwrap();
+    assert!(
+        html.contains("retries silenced") && html.contains("probe_from"),
+        "the chart marks the probe"
+    );
+    let json = serde_json::to_value(r).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // A tight schema: a probe with an outcome it does not know is refused.
+    let mut bad = json.clone();
+    bad["recovery"]["probe"]["outcome"] = "healed-maybe".into();
+    assert!(!v.is_valid(&bad));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +187,7 @@ async fn a_target_that_fails_whatever_the_load_stays_down_under_the_probe() {
         rec.summary
     );
     assert_eq!(probe.ended_at_ms, probe.started_at_ms + 4_000, "ran its whole length");
+    every_output_says(&r, "down", "stayed down, failing without load feedback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

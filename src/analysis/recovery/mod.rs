@@ -179,6 +179,35 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    /// The verdict as every output names it: `metastable, confirmed` when the probe
+    /// confirmed it, otherwise its name.
+    pub fn verdict_shown(&self) -> String {
+        if self.confirmed {
+            format!("{}, confirmed", self.verdict)
+        } else {
+            self.verdict.to_string()
+        }
+    }
+
+    /// The probe in one line for a person (None when no probe ran): when retries were
+    /// silenced and what the target did.
+    pub fn probe_line(&self) -> Option<String> {
+        let p = self.probe.as_ref()?;
+        let silenced = format!(
+            "retries and relogins silenced from {} after the trigger for {}",
+            human_ms(p.retries_stopped_at_ms.saturating_sub(self.trigger_start_ms)),
+            human_ms(p.ended_at_ms.saturating_sub(p.started_at_ms))
+        );
+        Some(match (p.outcome, p.recovered_after_ms) {
+            (ProbeOutcome::Healed, Some(after)) => {
+                format!("{silenced}: recovered {} after retries stopped", human_ms(after))
+            }
+            (ProbeOutcome::Healed, None) => format!("{silenced}: recovered"),
+            (ProbeOutcome::StayedDown, _) => format!("{silenced}: stayed down, failing without load feedback"),
+            (ProbeOutcome::Inconclusive, _) => format!("{silenced}: inconclusive (verdict before it kept)"),
+        })
+    }
+
     pub fn recovery_time(&self) -> Option<Duration> {
         self.recovery_time_ms.map(Duration::from_millis)
     }
