@@ -203,3 +203,44 @@ async fn a_target_that_never_worked_keeps_its_own_verdict_and_no_probe_runs() {
     assert_eq!(rec.probe, None);
     assert_eq!(r.plan.ended_ms, r.plan.end_ms, "nothing sent past the plan's end");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_probe_ends_the_run_with_a_valid_report_and_the_verdict_before_it() {
+    let t = serve(Script {
+        outage: Some((Duration::from_millis(3500), Duration::from_secs(3600))),
+        ..Script::default()
+    })
+    .await;
+    let (tx, rx) = tokio::sync::watch::channel(0u8);
+    let opts = RunOptions {
+        engine: Some(stampede::engine::EngineOptions {
+            stop: Some(rx),
+            ..Default::default()
+        }),
+        ..threads(1)
+    };
+    // The plan ends at 8 s; Ctrl-C 1.5 s into the probe of 6 s.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(9_500)).await;
+        let _ = tx.send(1);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let r = go(&profile(t.addr, ", confirm: 6s"), opts).await;
+    assert_eq!(r.stop_reason, StopReason::Interrupted);
+    let rec = r.recovery.as_ref().unwrap();
+    let probe = rec.probe.as_ref().expect("the probe had begun");
+    assert_eq!(probe.outcome, ProbeOutcome::Inconclusive, "{}", rec.summary);
+    assert!(probe.ended_at_ms < probe.started_at_ms + 3_000, "{probe:?}");
+    assert_eq!(rec.verdict, probe.verdict_before);
+    assert!(!rec.confirmed);
+    assert!(
+        rec.notes
+            .iter()
+            .any(|n| n.contains("was inconclusive: it was cut short")),
+        "{:?}",
+        rec.notes
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&json));
+}
