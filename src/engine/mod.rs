@@ -101,6 +101,8 @@ pub struct Snapshot {
     pub last_p99_ms: Option<f64>,
     pub last_success: Option<f64>,
     pub stopping: bool,
+    /// The confirmation probe is on: retries and relogins silenced.
+    pub probing: bool,
 }
 
 pub trait Progress: Send {

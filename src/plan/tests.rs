@@ -144,7 +144,10 @@ fn shipped_profiles_plan_the_same_events_as_before_arrivals() {
         ("trace-replay.yaml", 8197, 0x6a61b5f1fa9d639d),
     ];
     for &(name, n, want) in frozen {
-        let p = shipped(name);
+        let mut p = shipped(name);
+        // A confirmation probe rounds the plan's end up to a window and plans its own
+        // background after it: the digests are of the plans without one.
+        p.observe.confirm = None;
         assert_eq!(p.baseline.arrivals, Arrivals::Poisson, "{name}");
         let plan = Plan::new(&p);
         assert_eq!((plan.events.len(), digest(&plan)), (n, want), "{name}");
