@@ -219,13 +219,17 @@ async fn a_stop_during_the_probe_ends_the_run_with_a_valid_report_and_the_verdic
         }),
         ..threads(1)
     };
-    // The plan ends at 8 s; Ctrl-C 1.5 s into the probe of 6 s.
+    // The plan ends at 8 s; Ctrl-C 1.5 s into the probe of 6 s (timed from when this
+    // run has the machine to itself).
+    let _turn = ONE_AT_A_TIME.lock().await;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(9_500)).await;
         let _ = tx.send(1);
         tokio::time::sleep(Duration::from_secs(60)).await;
     });
-    let r = go(&profile(t.addr, ", confirm: 6s"), opts).await;
+    let r = run(&load(&profile(t.addr, ", confirm: 6s")), opts, &mut ())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.stop_reason, StopReason::Interrupted);
     let rec = r.recovery.as_ref().unwrap();
     let probe = rec.probe.as_ref().expect("the probe had begun");

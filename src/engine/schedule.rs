@@ -213,13 +213,29 @@ impl<'a> Engine<'a> {
 
     /// The probe begins at `started` and lasts until `until`: retries and relogins are
     /// silenced from now on, clients waiting on a retry give up (counted at `started`),
-    /// and the probe's background logins follow from `started` on.
+    /// the probe's background logins follow from `started` on, and the keepalives keep
+    /// their spread.
     pub fn begin_probe(&mut self, plan_end: Duration, started: Duration, until: Duration) {
         self.silenced = true;
         self.close_cap = None;
         self.probe_shift_us = Some(micros(started.saturating_sub(plan_end)));
         self.end = until;
         self.totals.planned = until;
+        // The engines sent nothing while they drained and decided: the keepalives due
+        // meanwhile move on by that pause, as the probe's arrivals do, instead of all
+        // leaving at once when it begins.
+        let pause = micros(started.saturating_sub(plan_end));
+        self.heap = std::mem::take(&mut self.heap)
+            .into_iter()
+            .map(|Reverse((due, client, kind, epoch))| {
+                let due = if kind == TimerKind::Keepalive {
+                    due.saturating_add(pause)
+                } else {
+                    due
+                };
+                Reverse((due, client, kind, epoch))
+            })
+            .collect();
         let part = self.part.count;
         for Reverse((_, client, kind, epoch)) in self.heap.iter() {
             let c = &mut self.clients[(client / part) as usize];
