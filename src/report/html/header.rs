@@ -159,7 +159,7 @@ impl Header {
             headline,
             verdict_class,
             story: story(r),
-            verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
+            verdict: rec.map_or("not analysed".into(), |r| r.verdict_shown()),
             summary: rec.map_or(String::new(), |r| r.summary.clone()),
             subline,
             figures,
