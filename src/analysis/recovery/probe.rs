@@ -120,6 +120,15 @@ pub fn analyze_probed(
         health.iter().filter(|h| h.state == Health::Unhealthy).count(),
         health.iter().filter(|h| h.state != Health::Unjudged).count(),
     );
+    let gave_up: u64 = windows
+        .iter()
+        .filter(|w| w.start_ms >= stopped_ms && w.start_ms < end_ms)
+        .map(|w| w.counts.gave_up)
+        .sum();
+    rec.notes.push(format!(
+        "The figures and notes above are of the run up to the plan's end ({} after the trigger); in the confirmation probe after it, {gave_up} clients gave up (their retries and relogins silenced).",
+        human_ms(stopped_ms.saturating_sub(rec.trigger_start_ms))
+    ));
     rec.observe_end_ms = end_ms;
     rec.health.extend(health);
     rec.probe = Some(Probe {
