@@ -26,8 +26,9 @@ use tokio::time::Instant;
 /// other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The caller holds `ONE_AT_A_TIME` from before it starts its target: a scripted
+/// target's clock starts with it.
 async fn go(text: &str, opts: RunOptions) -> Report {
-    let _turn = ONE_AT_A_TIME.lock().await;
     run(&load(text), opts, &mut ()).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -94,6 +95,7 @@ async fn shedding(limit: usize) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_held_down_by_retries_heals_when_they_stop_metastable_confirmed() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let addr = shedding(60).await;
     // Two engine threads: the decision and the heal are taken on their merged windows.
     let r = go(&profile(addr, ", confirm: 8s"), threads(2)).await;
@@ -168,6 +170,7 @@ fn every_output_says(r: &Report, verdict: &str, probe: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_fails_whatever_the_load_stays_down_under_the_probe() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     // Every request fails from 3.5 s on, whatever the load: after the storm's start,
     // so that the windows alone look like a feedback loop (load up, back, still down).
     let t = serve(Script {
@@ -192,6 +195,7 @@ async fn a_target_that_fails_whatever_the_load_stays_down_under_the_probe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_never_worked_keeps_its_own_verdict_and_no_probe_runs() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let t = serve(Script {
         outage: Some((Duration::ZERO, Duration::from_secs(3600))),
         ..Script::default()
@@ -206,6 +210,7 @@ async fn a_target_that_never_worked_keeps_its_own_verdict_and_no_probe_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_during_the_probe_ends_the_run_with_a_valid_report_and_the_verdict_before_it() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let t = serve(Script {
         outage: Some((Duration::from_millis(3500), Duration::from_secs(3600))),
         ..Script::default()
@@ -221,7 +226,6 @@ async fn a_stop_during_the_probe_ends_the_run_with_a_valid_report_and_the_verdic
     };
     // The plan ends at 8 s; Ctrl-C 1.5 s into the probe of 6 s (timed from when this
     // run has the machine to itself).
-    let _turn = ONE_AT_A_TIME.lock().await;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(9_500)).await;
         let _ = tx.send(1);
