@@ -106,7 +106,7 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             };
             match t {
                 Some(t) => Measure::Value(t as f64, ms(t as f64)),
-                None => Measure::Undefined(format!("not recovered ({})", rec.verdict)),
+                None => Measure::Undefined(format!("not recovered ({})", rec.verdict_shown())),
             }
         }
         Metric::Latency { step, stat } => {
@@ -192,7 +192,7 @@ pub fn evaluate(
                     expr: t.expr.clone(),
                     metric,
                     passed: any_of.contains(&recovery.verdict) != *negate,
-                    measured: recovery.verdict.to_string(),
+                    measured: recovery.verdict_shown(),
                     value: None,
                     unit: Unit::Verdict,
                 },

@@ -52,7 +52,7 @@ impl Live {
 /// One line of progress: elapsed/planned, rates, the last window's success and p99.
 pub(super) fn describe(s: &Snapshot) -> String {
     format!(
-        "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}",
+        "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}{}",
         format_duration(Duration::from_secs(s.elapsed.as_secs())),
         format_duration(s.planned),
         s.offered_rate,
@@ -61,6 +61,11 @@ pub(super) fn describe(s: &Snapshot) -> String {
         s.last_p99_ms.map_or("-".into(), |v| format!("{v:.0}ms")),
         s.in_flight,
         s.locked_out,
+        if s.probing {
+            " · confirmation probe: retries silenced"
+        } else {
+            ""
+        },
         if s.stopping { " · draining" } else { "" }
     )
 }
@@ -82,6 +87,8 @@ impl Progress for Live {
     fn update(&mut self, s: &Snapshot) {
         match &self.bar {
             Some(b) => {
+                // A confirmation probe lengthens the run past the plan's end.
+                b.set_length(b.length().unwrap_or(0).max(s.planned.as_millis() as u64));
                 b.set_position(s.elapsed.as_millis() as u64);
                 b.set_message(describe(s));
             }

@@ -39,7 +39,7 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
             r.intensity,
             r.seed,
             r.storm_clients,
-            r.recovery.verdict,
+            r.recovery.verdict_shown(),
             r.recovery
                 .recovery_time_ms
                 .map_or("–".into(), |ms| format_duration(Duration::from_millis(ms)))

@@ -52,6 +52,13 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
         format_duration(plan.end),
         p.time_scale
     );
+    if let Some(c) = p.observe.confirm {
+        out!(
+            "  then, if not recovered: a confirmation probe of at most {} (retries and relogins silenced, {} baseline logins planned for it)",
+            Dur(c),
+            terminal::thousands(plan.probe.len() as u64)
+        );
+    }
     let r = &p.client.retry;
     let wait = match r.kind {
         RetryKind::None => None,

@@ -11,6 +11,7 @@
 //! `threads` runs one engine per thread.
 
 mod flow;
+pub mod probe;
 mod schedule;
 mod scrape;
 #[cfg(test)]
@@ -37,6 +38,7 @@ use crate::profile::Profile;
 use crate::record::{Counts, EngineStats, Window};
 use crate::transport::Transport;
 use flow::{Flowed, poll_completions, run_job};
+use probe::{ProbeBoard, ProbeRun, Seat};
 use schedule::Engine;
 use scrape::{Scraped, scrape_loop};
 
@@ -64,6 +66,9 @@ pub struct EngineOptions {
     /// wait, days included): `--retry-after-cap`. None: the profile's
     /// `client.retry.retry_after_cap`.
     pub retry_after_cap: Option<Duration>,
+    /// The confirmation probe's board, shared by every engine of the run (one per run,
+    /// made for that many engines). None: no probe.
+    pub probe: Option<Arc<ProbeBoard>>,
 }
 
 impl Default for EngineOptions {
@@ -76,6 +81,7 @@ impl Default for EngineOptions {
             share: 1,
             start: None,
             retry_after_cap: None,
+            probe: None,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct Snapshot {
     pub last_p99_ms: Option<f64>,
     pub last_success: Option<f64>,
     pub stopping: bool,
+    /// The confirmation probe is on: retries and relogins silenced.
+    pub probing: bool,
 }
 
 pub trait Progress: Send {
@@ -120,6 +128,8 @@ pub struct EngineOutput {
     /// Run time when sending stopped.
     pub ended: Duration,
     pub stats: EngineStats,
+    /// The confirmation probe, if one ran (sending went on past the plan's end).
+    pub probe: Option<ProbeRun>,
 }
 
 impl EngineOutput {
@@ -135,6 +145,7 @@ impl EngineOutput {
                 failures: vec![why],
                 ..EngineStats::default()
             },
+            probe: None,
         }
     }
 }
@@ -180,6 +191,8 @@ pub async fn run(
         drain: p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500),
         plan_end: plan.end,
         scraped: rx,
+        seat: opts.probe.as_ref().map(|b| b.seat()),
+        probe: None,
     };
     let limiter = flow::limiter(opts.max_rate, opts.share.max(1));
     // A panic anywhere on the engine path (the scheduler, a flow, the transport) must
@@ -205,7 +218,10 @@ pub async fn run(
         None if d.stop_level >= 1 => (StopReason::Interrupted, d.stopped_at.unwrap_or(plan.end)),
         None => (StopReason::Completed, d.stopped_at.unwrap_or(plan.end)),
     };
-    e.finish(ended, stop, started_at)
+    EngineOutput {
+        probe: d.probe,
+        ..e.finish(ended, stop, started_at)
+    }
 }
 
 /// The loop's own state: whether and when sending stopped, and how it waits.
@@ -221,8 +237,13 @@ struct Driver {
     keep: timer::Keep,
     /// The longest the flows in flight are waited for once sending stopped.
     drain: Duration,
+    /// When sending stops: the plan's end, then the probe's.
     plan_end: Duration,
     scraped: mpsc::UnboundedReceiver<Scraped>,
+    /// This engine's place at the probe's board, when the run may probe.
+    seat: Option<Seat>,
+    /// The probe, once it has begun.
+    probe: Option<ProbeRun>,
 }
 
 /// The engine's loop: send what is due, keep the books, wait for the next thing due,
@@ -251,6 +272,10 @@ async fn drive(
         if d.stopped_at.is_none() && d.stop_level >= 1 {
             d.stopped_at = Some(now.min(d.plan_end));
         }
+        if d.stopped_at.is_none() && d.probe.is_some() && d.seat.as_ref().is_some_and(Seat::healed) {
+            // The target held healthy for a hold with retries silenced: proven.
+            d.stopped_at = Some(now);
+        }
         if d.stopped_at.is_none() {
             // Up to the plan's end, however late this pass: what is due at the very end
             // (a plan that ends on its last login) is sent, late, never dropped.
@@ -258,12 +283,30 @@ async fn drive(
             d.pace.note(due, now_us);
             if now >= d.plan_end {
                 d.stopped_at = Some(d.plan_end);
+                if d.may_probe() {
+                    e.hold_windows(d.plan_end);
+                }
             }
         }
-        e.housekeeping(now, d.stopped_at.is_some(), progress);
+        let closed = e.housekeeping(now, d.stopped_at.is_some(), progress);
+        if let (Some(_), Some(seat)) = (d.probe, &d.seat) {
+            for w in e.rec.closed_tail(closed) {
+                seat.window(w);
+            }
+        }
         if let Some(s) = d.stopped_at
             && (e.in_flight == 0 || now > s + d.drain || d.stop_level >= 2)
         {
+            if d.may_probe()
+                && s == d.plan_end
+                && let Some(run) = d.decide(e, now, progress).await
+            {
+                e.begin_probe(run.plan_end, run.started, run.end());
+                d.probe = Some(run);
+                d.plan_end = run.end();
+                d.stopped_at = None;
+                continue;
+            }
             e.stats.abandoned = e.in_flight;
             return;
         }
@@ -276,6 +319,41 @@ async fn drive(
 }
 
 impl Driver {
+    /// The run may still probe: a board, no probe yet, no stop asked for.
+    fn may_probe(&self) -> bool {
+        self.seat.is_some() && self.probe.is_none() && self.stop_level == 0
+    }
+
+    /// At the plan's end, drained: hands this engine's windows to the board (none if
+    /// attempts are still in flight: they would land in the windows decided on) and
+    /// waits for every engine's, or for a stop.
+    async fn decide(&mut self, e: &mut Engine<'_>, now: Duration, progress: &mut dyn Progress) -> Option<ProbeRun> {
+        let windows = (e.in_flight == 0).then(|| e.windows_before(self.plan_end, now, progress));
+        let Driver {
+            seat, stop, stop_level, ..
+        } = self;
+        let seat = seat.as_mut()?;
+        seat.arrive(windows, now);
+        tokio::select! {
+            run = seat.decision() => run,
+            level = async {
+                match stop.as_mut() {
+                    Some(s) => {
+                        let level = s.wait_for(|&l| l >= 1).await.map(|l| *l).ok();
+                        match level {
+                            Some(l) => l,
+                            None => std::future::pending().await,
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            } => {
+                *stop_level = level;
+                None
+            }
+        }
+    }
+
     /// Arms the wake-up for what is due next (µs of run time), at most 100 ms away.
     fn arm(&mut self, e: &Engine<'_>, now_us: u64) -> u64 {
         let next_due = if self.stopped_at.is_some() {

@@ -14,7 +14,7 @@ use super::scrape::Scraped;
 use super::{EngineOptions, EngineOutput, Progress, Snapshot};
 use crate::client::{ClientState, Next, Phase, Wait};
 use crate::outcome::{Class, StepResult, StopReason};
-use crate::plan::{EventKind, Part, Plan};
+use crate::plan::{Event, EventKind, Part, Plan};
 use crate::profile::{Profile, Step, Values, Vars};
 use crate::record::{AttemptRecord, Counter, EngineStats, Recorder};
 use crate::rng::{Stream, unit};
@@ -39,6 +39,18 @@ pub(super) struct Engine<'a> {
     plan: &'a Plan,
     /// The next plan event to send.
     cursor: usize,
+    /// The next probe event to send, and how far (µs) the probe's events are shifted:
+    /// Some once the probe has begun.
+    probe_cursor: usize,
+    probe_shift_us: Option<u64>,
+    /// When nothing more is due: the plan's end, then the probe's.
+    end: Duration,
+    /// The confirmation probe is on: a failed login gives up instead of retrying and a
+    /// failed keepalive leaves its client offline instead of logging in again.
+    silenced: bool,
+    /// Windows from here on stay open: set at the plan's end while the engines decide
+    /// on a probe, whose attempts will land in them.
+    close_cap: Option<Duration>,
     pub start: Instant,
     clients: Vec<ClientState>,
     sessions: Sessions,
@@ -68,13 +80,19 @@ pub(super) struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub fn new(p: &'a Profile, plan: &'a Plan, transport: Arc<Transport>, opts: &EngineOptions) -> Engine<'a> {
         let n_clients =
-            (plan.background_first as usize + plan.background_clients as usize).max(p.population.simulated as usize);
+            (plan.background_first as usize + plan.background_clients as usize + plan.probe_clients as usize)
+                .max(p.population.simulated as usize);
         let part = opts.part;
         let share = opts.share.max(1);
         Engine {
             p,
             plan,
             cursor: 0,
+            probe_cursor: 0,
+            probe_shift_us: None,
+            end: plan.end,
+            silenced: false,
+            close_cap: None,
             start: opts.start.unwrap_or_else(Instant::now),
             // Only this part's clients: client `id` lives at `id / part.count`.
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
@@ -136,12 +154,15 @@ impl<'a> Engine<'a> {
         let mut due = 0;
         loop {
             due += 1;
-            let plan_due = self.plan.events.get(self.cursor).map(|ev| ev.at_us);
+            let next = self.next_event();
             let heap_due = self.heap.peek().map(|t| t.0.0);
-            match (plan_due, heap_due) {
-                (Some(a), h) if a <= now_us && h.is_none_or(|h| a <= h) => {
-                    let ev = self.plan.events[self.cursor];
-                    self.cursor += 1;
+            match (next, heap_due) {
+                (Some(ev), h) if ev.at_us <= now_us && h.is_none_or(|h| ev.at_us <= h) => {
+                    if self.cursor < self.plan.events.len() {
+                        self.cursor += 1;
+                    } else {
+                        self.probe_cursor += 1;
+                    }
                     self.plan_event(ev.client, ev.kind, ev.at(), now);
                 }
                 (_, Some(h)) if h <= now_us => {
@@ -153,23 +174,93 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// When something is next due (µs), the plan's end included.
+    /// The next planned event: the plan's, then (once the probe has begun) the probe's,
+    /// at the instant the probe gives it.
+    fn next_event(&self) -> Option<Event> {
+        if let Some(ev) = self.plan.events.get(self.cursor) {
+            return Some(*ev);
+        }
+        let shift = self.probe_shift_us?;
+        let ev = self.plan.probe.get(self.probe_cursor)?;
+        Some(Event {
+            at_us: ev.at_us.saturating_add(shift),
+            ..*ev
+        })
+    }
+
+    /// When something is next due (µs), the end (the plan's, or the probe's) included.
     pub fn next_due(&self) -> u64 {
-        let a = self.plan.events.get(self.cursor).map(|ev| ev.at_us);
+        let a = self.next_event().map(|ev| ev.at_us);
         let h = self.heap.peek().map(|t| t.0.0);
-        let end = self.plan.end.as_micros() as u64;
+        let end = micros(self.end);
         [a, h, Some(end)].into_iter().flatten().min().unwrap_or(end)
+    }
+
+    /// The plan has ended and the engines decide on a probe: windows from the plan's end
+    /// on stay open, for the probe's attempts.
+    pub fn hold_windows(&mut self, at: Duration) {
+        self.close_cap = Some(at);
+    }
+
+    /// The windows before the plan's end, for the decision on a probe.
+    pub fn windows_before(
+        &mut self,
+        end: Duration,
+        now: Duration,
+        progress: &mut dyn Progress,
+    ) -> Vec<crate::record::Window> {
+        let closed = self.rec.close_ready(now.min(end));
+        for w in self.rec.closed_tail(closed) {
+            progress.window(w);
+        }
+        self.rec.closed_until(end)
+    }
+
+    /// The probe begins at `started` and lasts until `until`: retries and relogins are
+    /// silenced from now on, clients waiting on a retry give up (counted at `started`),
+    /// the probe's background logins follow from `started` on, and the keepalives keep
+    /// their spread.
+    pub fn begin_probe(&mut self, plan_end: Duration, started: Duration, until: Duration) {
+        self.silenced = true;
+        self.close_cap = None;
+        self.probe_shift_us = Some(micros(started.saturating_sub(plan_end)));
+        self.end = until;
+        self.totals.planned = until;
+        // The engines sent nothing while they drained and decided: the keepalives due
+        // meanwhile move on by that pause, as the probe's arrivals do, instead of all
+        // leaving at once when it begins.
+        let pause = micros(started.saturating_sub(plan_end));
+        self.heap = std::mem::take(&mut self.heap)
+            .into_iter()
+            .map(|Reverse((due, client, kind, epoch))| {
+                let due = if kind == TimerKind::Keepalive {
+                    due.saturating_add(pause)
+                } else {
+                    due
+                };
+                Reverse((due, client, kind, epoch))
+            })
+            .collect();
+        let part = self.part.count;
+        for Reverse((_, client, kind, epoch)) in self.heap.iter() {
+            let c = &mut self.clients[(client / part) as usize];
+            if matches!(kind, TimerKind::Retry(_)) && c.phase == Phase::Wanting && c.epoch == *epoch {
+                c.phase = Phase::GaveUp;
+                self.rec.count(started, Counter::GaveUp);
+            }
+        }
     }
 
     /// Once a millisecond, not once a pass: the locked-out gauge, closing windows, and
     /// the live display a few times a second.
-    pub fn housekeeping(&mut self, now: Duration, stopping: bool, progress: &mut dyn Progress) {
+    /// Returns how many windows it closed.
+    pub fn housekeeping(&mut self, now: Duration, stopping: bool, progress: &mut dyn Progress) -> usize {
         if now < self.last_housekeeping + Duration::from_millis(1) {
-            return;
+            return 0;
         }
         self.last_housekeeping = now;
         self.rec.set_locked_out(now, self.locked_out);
-        let closed = self.rec.close_ready(now);
+        let closed = self.rec.close_ready(self.close_cap.map_or(now, |cap| now.min(cap)));
         for w in self.rec.closed_tail(closed) {
             progress.window(w);
         }
@@ -178,6 +269,7 @@ impl<'a> Engine<'a> {
             self.snapshot(now, stopping);
             progress.update(&self.totals);
         }
+        closed
     }
 
     /// What the run recorded, once it has drained (or given up on the drain).
@@ -195,6 +287,7 @@ impl<'a> Engine<'a> {
                 failure_examples: self.transport.failure_examples(),
                 ..self.stats
             },
+            probe: None,
         }
     }
 
@@ -391,6 +484,14 @@ impl<'a> Engine<'a> {
             let due = (intended + every).max(now);
             self.heap
                 .push(Reverse((micros(due), client, TimerKind::Keepalive, epoch)));
+        } else if self.silenced {
+            // The probe: the session is gone and the client stays offline, given up.
+            self.rec.count(intended, Counter::KeepaliveFailed);
+            self.sessions.end(client);
+            c.end_session();
+            c.phase = Phase::GaveUp;
+            self.locked_out += 1;
+            self.rec.count(now, Counter::GaveUp);
         } else {
             // The session is gone (orphaned, or the target is down): log in again.
             self.rec.count(intended, Counter::KeepaliveFailed);
@@ -483,6 +584,11 @@ impl<'a> Engine<'a> {
                         .push(Reverse((micros(due), client, TimerKind::Keepalive, c.epoch)));
                 }
             }
+            Next::RetryIn(..) if self.silenced => {
+                // The probe: no retry; the client gives up at once.
+                c.phase = Phase::GaveUp;
+                self.rec.count(intended, Counter::GaveUp);
+            }
             Next::RetryIn(d, wait) => {
                 let due = now.saturating_add(d);
                 self.heap
@@ -513,6 +619,7 @@ impl<'a> Engine<'a> {
         t.in_flight = self.in_flight;
         t.locked_out = self.locked_out;
         t.stopping = stopping;
+        t.probing = self.silenced;
         if let Some(w) = self.rec.last_closed() {
             let secs = w.len_ms as f64 / 1000.0;
             t.offered_rate = w.counts.attempts as f64 / secs;

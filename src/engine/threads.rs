@@ -220,6 +220,7 @@ fn sum(all: &[Snapshot]) -> Snapshot {
             weight += a.offered_rate.max(1.0);
         }
         s.stopping |= a.stopping;
+        s.probing |= a.probing;
     }
     s.last_success = (weight > 0.0).then(|| weighted_success / weight);
     s

@@ -49,6 +49,11 @@ pub struct Plan {
     /// Background clients: ids from `background_first` upwards.
     pub background_first: u32,
     pub background_clients: u32,
+    /// The confirmation probe's background logins (`observe.confirm`), times as if it
+    /// began at `end`; the engine shifts them to when it does begin. Empty without a probe.
+    pub probe: Vec<Event>,
+    /// Their clients: ids from `background_first + background_clients` upwards.
+    pub probe_clients: u32,
 }
 
 /// Wave sizes from their shares of `simulated`: none below zero, adding up to
@@ -153,6 +158,18 @@ fn storm(p: &Profile, events: &mut Events) -> u32 {
     next_id
 }
 
+/// When the run stops sending new work. With a confirmation probe, rounded up to a
+/// whole window: the probe's windows then hold none of the plan's attempts, and the
+/// windows the engine decides on at the plan's end are the ones the report judges.
+fn plan_end(end: Duration, p: &Profile) -> Duration {
+    if p.observe.confirm.is_none() {
+        return end;
+    }
+    let w = p.observe.window.as_micros().max(1);
+    let us = end.as_micros().div_ceil(w) * w;
+    Duration::from_micros(us.min(u64::MAX as u128) as u64)
+}
+
 /// The plan's events as they are generated, never more than `cap`.
 struct Events {
     v: Vec<Event>,
@@ -197,21 +214,33 @@ impl Plan {
             .max()
             .unwrap_or(trigger)
             .max(trigger);
-        let end = storm_end + p.observe.after_storm;
+        let end = plan_end(storm_end + p.observe.after_storm, p);
+        let probe_end = end + p.observe.confirm.unwrap_or(Duration::ZERO);
         // Background logins over the whole run, from clients who are not part of the
-        // simulated population's initial sessions.
+        // simulated population's initial sessions; those due after the plan's end are
+        // the probe's, sent only if it runs (the same draws: the run's are unchanged).
         let background_first = storm_clients.max(p.population.simulated);
         let mut background = 0u32;
+        let mut probe = Vec::new();
         let b = &p.baseline;
-        for t in arrivals::instants(p.seed, b.rate.per_sec(), b.arrivals, end.as_secs_f64()) {
-            let Some(client) = background_first.checked_add(background) else {
+        let end_s = end.as_secs_f64();
+        for t in arrivals::instants(p.seed, b.rate.per_sec(), b.arrivals, probe_end.as_secs_f64()) {
+            let Some(client) = background_first.checked_add(background + probe.len() as u32) else {
                 break;
             };
-            if !events.push(Event {
+            let e = Event {
                 at_us: micros(t),
                 client,
                 kind: EventKind::Login,
-            }) {
+            };
+            if t >= end_s {
+                if events.v.len() + probe.len() >= events.cap {
+                    break;
+                }
+                probe.push(e);
+                continue;
+            }
+            if !events.push(e) {
                 break;
             }
             background += 1;
@@ -226,6 +255,8 @@ impl Plan {
             storm_clients,
             background_first,
             background_clients: background,
+            probe_clients: probe.len() as u32,
+            probe,
         }
     }
 
@@ -250,8 +281,10 @@ impl Plan {
     /// A copy holding only the events of the clients `part` owns: client ids are dealt
     /// round-robin, so every part's storm has the same shape.
     pub fn part(&self, part: Part) -> Plan {
+        let mine = |v: &[Event]| v.iter().filter(|e| part.owns(e.client)).copied().collect();
         Plan {
-            events: self.events.iter().filter(|e| part.owns(e.client)).copied().collect(),
+            events: mine(&self.events),
+            probe: mine(&self.probe),
             ..*self
         }
     }

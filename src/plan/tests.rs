@@ -144,7 +144,10 @@ fn shipped_profiles_plan_the_same_events_as_before_arrivals() {
         ("trace-replay.yaml", 8197, 0x6a61b5f1fa9d639d),
     ];
     for &(name, n, want) in frozen {
-        let p = shipped(name);
+        let mut p = shipped(name);
+        // A confirmation probe rounds the plan's end up to a window and plans its own
+        // background after it: the digests are of the plans without one.
+        p.observe.confirm = None;
         assert_eq!(p.baseline.arrivals, Arrivals::Poisson, "{name}");
         let plan = Plan::new(&p);
         assert_eq!((plan.events.len(), digest(&plan)), (n, want), "{name}");
@@ -227,4 +230,40 @@ fn an_unchecked_profile_is_cut_at_the_cap() {
         (plan.events.len(), plan.storm_clients, plan.background_clients),
         (300, 300, 0)
     );
+}
+
+#[test]
+fn a_probe_rounds_the_end_up_to_a_window_and_holds_the_baseline_after_it() {
+    let storm = "storm: { waves: [ { at: 0s, share: 50%, spread: normal(sd 5m) } ], downtime: 'uniform(30s, 2m)' }";
+    let plain = Plan::new(&profile(storm));
+    let text = text_of(storm).replace("until_recovered: 30s", "until_recovered: 30s, window: 2s, confirm: 40s");
+    let probed = Plan::new(&parse(&text));
+    let end = probed.end.as_micros() as u64;
+    assert_eq!(end % 2_000_000, 0, "{:?}", probed.end);
+    assert!(probed.end >= plain.end && probed.end < plain.end + Duration::from_secs(2));
+    // The plan's own events are the plain plan's, up to the end both share.
+    let shared = |p: &Plan| {
+        p.events
+            .iter()
+            .filter(|e| e.at() < plain.end)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shared(&probed), shared(&plain));
+    // The probe's: background logins at 20/s over the 40 s after the end, fresh clients.
+    assert!((600..1000).contains(&probed.probe.len()), "{}", probed.probe.len());
+    assert!(
+        probed
+            .probe
+            .iter()
+            .all(|e| e.kind == EventKind::Login && e.at_us >= end)
+    );
+    assert!(probed.probe.iter().all(|e| e.at_us < end + 40_000_000));
+    let first = probed.background_first + probed.background_clients;
+    assert_eq!(probed.probe[0].client, first);
+    assert_eq!(probed.probe_clients as usize, probed.probe.len());
+    assert!(plain.probe.is_empty());
+    // A part holds its clients' probe events.
+    let half = probed.part(Part { index: 1, count: 2 });
+    assert!(half.probe.iter().all(|e| e.client % 2 == 1) && !half.probe.is_empty());
 }

@@ -17,7 +17,8 @@ pub struct PlanSize {
     pub reboots: bool,
     /// Background logins expected over the run (baseline.rate × run).
     pub background: f64,
-    /// The longest the run can last: baseline + the storm compressed + observation.
+    /// The longest the run can last: baseline + the storm compressed + observation +
+    /// the confirmation probe (background logins go on in it).
     pub run: Duration,
     /// Windows of `observe.window` from 0 to the run's end.
     pub windows: u64,
@@ -36,7 +37,12 @@ impl PlanSize {
             StormSource::None => 0,
         };
         let storm_s = storm_span(&p.storm).unwrap_or(0.0) / p.time_scale;
-        let run_s = p.baseline.duration.as_secs_f64() + storm_s + p.observe.after_storm.as_secs_f64();
+        // A probe rounds the plan's end up to a window and runs for at most its length.
+        let probe_s = p
+            .observe
+            .confirm
+            .map_or(0.0, |c| c.as_secs_f64() + p.observe.window.as_secs_f64());
+        let run_s = p.baseline.duration.as_secs_f64() + storm_s + p.observe.after_storm.as_secs_f64() + probe_s;
         // A rounding microsecond per event time; saturating: an unchecked profile may hold anything.
         let run = Duration::try_from_secs_f64(run_s + 1e-6).unwrap_or(Duration::MAX);
         let window = p.observe.window.as_micros().max(1);

@@ -223,6 +223,7 @@ pub struct RawSession {
 pub struct RawObserve {
     pub window: Option<Text>,
     pub until_recovered: Option<Text>,
+    pub confirm: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

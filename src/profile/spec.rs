@@ -348,6 +348,10 @@ pub struct Observe {
     pub window: Duration,
     /// How long to keep observing after the storm's last first login was due.
     pub after_storm: Duration,
+    /// The confirmation probe's longest run (`observe.confirm`): when the run ends not
+    /// recovered, retries and relogins are silenced this long at most while the
+    /// baseline goes on. None: no probe.
+    pub confirm: Option<Duration>,
 }
 
 /// The SLO a window is judged by. What the profile leaves out (None) the analysis

@@ -291,6 +291,18 @@ impl Recorder {
         self.closed.last()
     }
 
+    /// The windows before `end`, a window boundary before which every window has closed,
+    /// as [`Recorder::finish`] at `end` would return them (the last one carries the gauge
+    /// as it stands now), while the run goes on: what a decision at `end` is taken on.
+    pub fn closed_until(&mut self, end: Duration) -> Vec<Window> {
+        let end_idx = self.index_of(end);
+        let locked_out = self.locked_out;
+        if let Some(last) = self.closed.iter_mut().rev().find(|w| w.index < end_idx) {
+            last.locked_out = locked_out;
+        }
+        self.closed.iter().filter(|w| w.index < end_idx).cloned().collect()
+    }
+
     /// Closes everything up to (excluding) the window holding `end` and returns all
     /// windows. Attempts still open are abandoned by the caller before this.
     pub fn finish(mut self, end: Duration) -> Vec<Window> {

@@ -80,6 +80,15 @@ pub fn junit(report: &Report) -> String {
             ));
         }
     }
+    // The verdict beside the thresholds: a CI page that shows the suite's output
+    // shows what the run concluded (`metastable, confirmed: recovered ...`).
+    if let Some(rec) = &report.recovery {
+        x.push_str(&format!(
+            "    <system-out>verdict: {} — {}</system-out>\n",
+            esc(&rec.verdict_shown()),
+            esc(&rec.summary)
+        ));
+    }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
 }

@@ -51,9 +51,9 @@ pub fn markdown(report: &Report) -> Option<String> {
     // A failed gate fails the job whatever the verdict: the first line must not be green.
     // An interrupted run never ends green: its verdict is only as far as it got.
     let (icon, lead) = match thresholds_failed(results) {
-        Some(words) => ("❌", format!("{words} — {}", recovery.verdict)),
-        None if report.cut_short() => ("⚠️", format!("run interrupted — {} so far", recovery.verdict)),
-        None => (icon(recovery.verdict), recovery.verdict.to_string()),
+        Some(words) => ("❌", format!("{words} — {}", recovery.verdict_shown())),
+        None if report.cut_short() => ("⚠️", format!("run interrupted — {} so far", recovery.verdict_shown())),
+        None => (icon(recovery.verdict), recovery.verdict_shown()),
     };
     m.push_str(&format!(
         "## {icon} stampede `{}`: {lead}\n\n{}\n\n",
@@ -89,8 +89,8 @@ pub fn markdown(report: &Report) -> Option<String> {
         ),
         _ => "not recovered".into(),
     };
-    let rows: Vec<(&str, String)> = vec![
-        ("Verdict", recovery.verdict.to_string()),
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Verdict", recovery.verdict_shown()),
         ("Recovery time", rt),
         (
             "Logins",
@@ -135,6 +135,9 @@ pub fn markdown(report: &Report) -> Option<String> {
         ("Peak locked-out clients", recovery.figures.peak_locked_out.to_string()),
         ("SLO", recovery.slo.how.clone()),
     ];
+    if let Some(line) = recovery.probe_line() {
+        rows.insert(1, ("Confirmation probe", line));
+    }
     m.push_str("### Key figures\n\n| | |\n| --- | --- |\n");
     for (k, v) in rows {
         m.push_str(&format!("| {k} | {} |\n", cell(&v)));

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Report, ReportError};
-use crate::analysis::{Timeline, Totals, analyze, evaluate};
+use crate::analysis::recovery::ProbeSpan;
+use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::profile::Slo;
 use crate::record::{HistError, HistSummary, merge};
 use crate::threshold::Threshold;
@@ -262,7 +263,8 @@ pub fn reanalyze(r: &mut Report) {
         hold: Some(prev.hold()),
         min_requests: prev.min_requests,
     };
-    let recovery = analyze(&r.windows, &timeline, &slo, Duration::ZERO);
+    let probe = r.recovery.as_ref().and_then(|x| x.probe.as_ref()).map(ProbeSpan::of);
+    let recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);
     let thresholds: Vec<Threshold> = r.thresholds.iter().filter_map(|t| t.expr.parse().ok()).collect();
     r.thresholds = evaluate(&thresholds, &r.windows, &recovery, r.plan.planned_first_attempts);
     r.recovery = Some(recovery);

@@ -44,10 +44,7 @@ pub fn summary(r: &Report) -> String {
             .filter(|t| !t.passed)
             .map(|t| format!("{} (measured {})", t.expr, t.measured))
             .collect();
-        let verdict = r
-            .recovery
-            .as_ref()
-            .map_or("not analysed".into(), |x| x.verdict.to_string());
+        let verdict = r.recovery.as_ref().map_or("not analysed".into(), |x| x.verdict_shown());
         let _ = writeln!(s, "\n✗ {words}: {} · verdict {verdict}", failed.join(", "));
     }
     s.push_str(&figures(r));
@@ -59,7 +56,10 @@ pub fn summary(r: &Report) -> String {
         );
     }
     if let Some(rec) = &r.recovery {
-        let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict, rec.summary);
+        let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict_shown(), rec.summary);
+        if let Some(line) = rec.probe_line() {
+            let _ = writeln!(s, "  confirmation probe: {line}");
+        }
         let _ = writeln!(s, "  SLO: {}", rec.slo.how);
         for n in rec.notes.iter().cloned().chain(super::locked_out_line(r)) {
             let _ = writeln!(s, "  note: {n}");

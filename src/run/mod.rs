@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod metrics;
 mod not_started;
 mod observe;
+pub mod probe;
 pub mod series;
 pub mod shard;
 pub mod start;
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::{Timeline, Totals, analyze, evaluate};
+use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::engine::{EngineOptions, Progress, threads};
 use crate::outcome::StopReason;
 use crate::plan::{Part, Plan};
@@ -162,6 +163,14 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         .then(|| engine_opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap));
     let scrape = engine_opts.scrape.clone();
     let stop = engine_opts.stop.clone();
+    engine_opts.probe = probe::board(
+        p.observe.confirm,
+        &plan,
+        &p.slo,
+        backoff_cap(&p.client.retry),
+        opts.shard,
+        threads.max(1),
+    );
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     // Before the embedded overlay stops: its queue is what may still be draining.
     let after_run = match (&out, &scrape) {
@@ -208,7 +217,18 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         storm_end: plan.storm_end,
         observe_end: out.ended,
     };
-    let recovery = analyze(&out.windows, &timeline, &p.slo, backoff_cap(&p.client.retry));
+    let mut recovery = analyze_probed(
+        &out.windows,
+        &timeline,
+        out.probe.as_ref().map(probe::span),
+        &p.slo,
+        backoff_cap(&p.client.retry),
+    );
+    if p.observe.confirm.is_some() && opts.shard.is_some_and(|s| s != Part::WHOLE) {
+        recovery.notes.push(
+            "No confirmation probe in a shard of a distributed run: deciding on it needs every shard's windows.".into(),
+        );
+    }
     let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),

@@ -3,7 +3,7 @@
 //! did the target stay down, and what fed back into it meanwhile. Metastable needs all
 //! of it; without the load rise it is an outage.
 
-use super::{Baseline, EPS, Health, Phase, Post, SloUsed};
+use super::{Baseline, EPS, Health, Phase, Post, SloUsed, WindowHealth};
 use crate::units::{fmt_ms, pct};
 
 /// Fresh arrivals per window count as "at baseline" up to
@@ -94,7 +94,7 @@ impl Load {
             bound,
             storm: storm_mean,
             back_since,
-            stayed_down: stayed_down(post, tail, hold.div_ceil(2).max(1)),
+            stayed_down: stayed_down(&post.health[tail..], hold.div_ceil(2).max(1)),
             retries: post.windows[tail..].iter().map(|w| w.counts.retries).sum(),
             relogins: post.windows[tail..].iter().map(|w| w.counts.relogins).sum(),
         }
@@ -122,11 +122,11 @@ fn back_since(post: &Post, after: usize, hold: usize, bound: f64) -> Option<usiz
     (fresh.len().saturating_sub(since) >= hold).then_some(since)
 }
 
-/// From `from` to the end, were most judged windows unhealthy, and the last `last`
-/// judged ones all unhealthy? A target that is up when the observation ends, or up
-/// more often than not, did not stay down, whatever else it did.
-fn stayed_down(post: &Post, from: usize, last: usize) -> bool {
-    let judged: Vec<Health> = post.health[from..]
+/// Over `health`, were most judged windows unhealthy, and the last `last` judged ones
+/// all unhealthy? A target that is up when the observation ends, or up more often than
+/// not, did not stay down, whatever else it did.
+pub(super) fn stayed_down(health: &[WindowHealth], last: usize) -> bool {
+    let judged: Vec<Health> = health
         .iter()
         .map(|h| h.state)
         .filter(|&s| s != Health::Unjudged)

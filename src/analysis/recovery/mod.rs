@@ -9,11 +9,13 @@
 mod evidence;
 mod figures;
 mod judge;
+mod probe;
 mod slo;
 mod summary;
 mod verdict;
 
 pub use figures::{Figures, LockedOut};
+pub use probe::{Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_healed, probe_needed, wants_probe};
 pub use slo::min_requests_reachable;
 
 #[cfg(test)]
@@ -68,6 +70,8 @@ pub enum Phase {
     Storm,
     /// Starts at or after the storm's end.
     After,
+    /// Starts at or after the plan's end, in the confirmation probe (retries silenced).
+    Probe,
 }
 
 /// One window as the analysis judged it.
@@ -162,12 +166,48 @@ pub struct Recovery {
     pub figures: Figures,
     pub slo: SloUsed,
     pub baseline: Baseline,
+    /// The confirmation probe, when one ran (`observe.confirm`).
+    #[serde(default)]
+    pub probe: Option<Probe>,
+    /// A `metastable` verdict the probe confirmed: the target healed once retries and
+    /// relogins stopped.
+    #[serde(default)]
+    pub confirmed: bool,
     /// Things a reader should know (fixed defaults, observation cut short, ...).
     pub notes: Vec<String>,
     pub health: Vec<WindowHealth>,
 }
 
 impl Recovery {
+    /// The verdict as every output names it: `metastable, confirmed` when the probe
+    /// confirmed it, otherwise its name.
+    pub fn verdict_shown(&self) -> String {
+        if self.confirmed {
+            format!("{}, confirmed", self.verdict)
+        } else {
+            self.verdict.to_string()
+        }
+    }
+
+    /// The probe in one line for a person (None when no probe ran): when retries were
+    /// silenced and what the target did.
+    pub fn probe_line(&self) -> Option<String> {
+        let p = self.probe.as_ref()?;
+        let silenced = format!(
+            "retries and relogins silenced from {} after the trigger for {}",
+            human_ms(p.retries_stopped_at_ms.saturating_sub(self.trigger_start_ms)),
+            human_ms(p.ended_at_ms.saturating_sub(p.started_at_ms))
+        );
+        Some(match (p.outcome, p.recovered_after_ms) {
+            (ProbeOutcome::Healed, Some(after)) => {
+                format!("{silenced}: recovered {} after retries stopped", human_ms(after))
+            }
+            (ProbeOutcome::Healed, None) => format!("{silenced}: recovered"),
+            (ProbeOutcome::StayedDown, _) => format!("{silenced}: stayed down, failing without load feedback"),
+            (ProbeOutcome::Inconclusive, _) => format!("{silenced}: inconclusive (verdict before it kept)"),
+        })
+    }
+
     pub fn recovery_time(&self) -> Option<Duration> {
         self.recovery_time_ms.map(Duration::from_millis)
     }
@@ -285,6 +325,8 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         figures,
         slo,
         baseline,
+        probe: None,
+        confirmed: false,
         notes,
         health,
     }

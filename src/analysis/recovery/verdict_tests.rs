@@ -197,3 +197,76 @@ fn min_requests_reachable_is_the_baseline_rate_over_a_window() {
         );
     }
 }
+
+/// `outage()` (down from 15 s to 40 s) and then a probe from 40 s: `probe` scripts its
+/// windows, which last `ran` seconds of a probe of `limit`.
+fn probed(probe: &str, ran: u64, limit: u64) -> Recovery {
+    let mut w = outage();
+    for (i, mut x) in script(probe).into_iter().enumerate() {
+        x.index = 40 + i as u32;
+        x.start_ms = x.index as u64 * 1000;
+        w.push(x);
+    }
+    let span = ProbeSpan {
+        retries_stopped: S * 40,
+        started: S * 40,
+        limit: S * limit as u32,
+    };
+    analyze_probed(&w, &tl(10, 12, 40 + ran), Some(span), &slo10(), S)
+}
+
+#[test]
+fn a_target_that_heals_once_retries_stop_is_metastable_confirmed() {
+    let r = probed("XXHHHHHHHHHH", 12, 30);
+    assert_eq!((r.verdict, r.confirmed), (Verdict::Metastable, true));
+    let p = r.probe.as_ref().unwrap();
+    assert_eq!((p.outcome, p.verdict_before), (ProbeOutcome::Healed, Verdict::Down));
+    assert_eq!((p.healed_at_ms, p.recovered_after_ms), (Some(42_000), Some(2_000)));
+    assert!(
+        r.summary
+            .starts_with("Metastable, confirmed: recovered 2s after retries stopped."),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.verdict_shown(), "metastable, confirmed");
+    assert_eq!(r.recovered_at_ms, None, "it did not recover by itself");
+    assert_eq!(r.health.iter().filter(|h| h.phase == Phase::Probe).count(), 12);
+}
+
+#[test]
+fn a_target_that_stays_down_for_the_whole_probe_is_down() {
+    let r = probed("XXXXXXXXXX", 10, 10);
+    assert_eq!((r.verdict, r.confirmed), (Verdict::Down, false));
+    assert_eq!(r.probe.as_ref().unwrap().outcome, ProbeOutcome::StayedDown);
+    assert!(
+        r.summary.starts_with(
+            "Down: failing without load feedback (an outage, not a feedback loop). With retries and relogins silenced for 10s"
+        ),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn a_probe_cut_short_or_too_short_to_hold_keeps_the_verdict_before_it() {
+    // Stopped 5 s into a probe of 10 s, still down: not the whole probe.
+    let r = probed("XXXXX", 5, 10);
+    assert_eq!(r.probe.as_ref().unwrap().outcome, ProbeOutcome::Inconclusive);
+    assert_eq!(r.verdict, Verdict::Down);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("inconclusive: it was cut short after 5s of 10s")),
+        "{:?}",
+        r.notes
+    );
+    // Up, but for less than the hold (10 s) when its time was up.
+    let r = probed("XXXXHHHHHH", 10, 10);
+    assert_eq!(r.probe.as_ref().unwrap().outcome, ProbeOutcome::Inconclusive);
+    assert!(!r.confirmed);
+    // Without a probe, nothing changes.
+    assert_eq!(
+        analyze_probed(&outage(), &tl(10, 12, 40), None, &slo10(), S),
+        analyze(&outage(), &tl(10, 12, 40), &slo10(), S)
+    );
+}

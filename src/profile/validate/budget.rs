@@ -23,7 +23,7 @@ impl Validator<'_> {
                 self.err_first(
                     &["baseline.rate", "baseline"],
                     format!(
-                        "the plan holds {} background logins (baseline.rate {} × run length {run}) and {} storm events; {limit}: lower baseline.rate or shorten the run (baseline.duration, observe.until_recovered)",
+                        "the plan holds {} background logins (baseline.rate {} × run length {run}) and {} storm events; {limit}: lower baseline.rate or shorten the run (baseline.duration, observe.until_recovered, observe.confirm)",
                         grouped(size.background as u64),
                         p.baseline.rate,
                         grouped(storm)
@@ -58,7 +58,7 @@ impl Validator<'_> {
             self.err_first(
                 &["observe.window", "observe.until_recovered", "observe", "baseline.duration", "storm"],
                 format!(
-                    "the run lasts up to {run} (baseline + storm ÷ time_scale + observe.until_recovered): {} windows of {}; the limit is {} windows (each keeps its histograms, about {} KiB): lengthen observe.window to {shortest} or more, or shorten the run",
+                    "the run lasts up to {run} (baseline + storm ÷ time_scale + observe.until_recovered + observe.confirm): {} windows of {}; the limit is {} windows (each keeps its histograms, about {} KiB): lengthen observe.window to {shortest} or more, or shorten the run",
                     grouped(size.windows),
                     Dur(p.observe.window),
                     grouped(MAX_WINDOWS),

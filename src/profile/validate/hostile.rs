@@ -134,6 +134,21 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
             P("observe.until_recovered", "168h"),
         ),
         (
+            "confirm",
+            extra("observe: { confirm: 1e12 }"),
+            P("observe.confirm", "168h"),
+        ),
+        (
+            "confirm shorter than the hold",
+            extra("observe: { confirm: 5s }\nslo: { hold: 10s }"),
+            P("observe.confirm", "shorter than slo.hold (10s)"),
+        ),
+        (
+            "confirm shorter than a window",
+            extra("observe: { window: 2s, confirm: 1s }"),
+            P("observe.confirm", "shorter than one window"),
+        ),
+        (
             "timeout 1e19",
             BASE.replace("] }", "], timeout: 1e19 }"),
             P("target.timeout", "1ms to 1h"),

@@ -230,6 +230,28 @@ impl Validator<'_> {
         }
     }
 
+    /// The confirmation probe must outlast the hold it is judged by: a probe shorter than
+    /// `slo.hold` could never see the target hold healthy, and would call every target down.
+    fn confirm_span(&mut self, observe: &Observe, slo: &Slo) {
+        let Some(c) = observe.confirm else { return };
+        let least = slo.hold.unwrap_or(Duration::ZERO).max(observe.window);
+        if c < least {
+            let what = if slo.hold.is_some_and(|h| h >= observe.window) {
+                "slo.hold"
+            } else {
+                "one window (observe.window)"
+            };
+            self.err(
+                "observe.confirm",
+                format!(
+                    "`{}` is shorter than {what} ({}): the probe could never see the target hold healthy",
+                    Dur(c),
+                    Dur(least)
+                ),
+            );
+        }
+    }
+
     /// A duration that must lie in `range` (see [`limits`]); one outside it, or too long
     /// to be a duration at all, is a problem that names the range.
     fn span(&mut self, field: &str, v: &Option<Text>, default: Duration, range: RangeInclusive<Duration>) -> Duration {
@@ -336,6 +358,10 @@ impl Validator<'_> {
                 Duration::from_secs(60),
                 limits::RUN,
             ),
+            confirm: o
+                .confirm
+                .as_ref()
+                .map(|_| self.span("observe.confirm", &o.confirm, Duration::ZERO, limits::RUN)),
         };
         let s = raw.slo.clone().unwrap_or_default();
         let slo = Slo {
@@ -361,6 +387,7 @@ impl Validator<'_> {
                 format!("must be at least one window ({})", Dur(observe.window)),
             );
         }
+        self.confirm_span(&observe, &slo);
         if let Some(sess) = &client.session
             && sess.initially_online
             && population.simulated == 0

@@ -15,7 +15,7 @@
   function readColours() {
     var s = getComputedStyle(document.documentElement);
     var v = function (n) { return s.getPropertyValue(n).trim(); };
-    ["fg", "muted", "grid", "line", "storm", "down", "good", "warn", "bad", "healthy",
+    ["fg", "muted", "grid", "line", "storm", "down", "probe", "good", "warn", "bad", "healthy",
      "unhealthy", "unjudged", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9",
      "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"]
       .forEach(function (n) { C[n] = v("--" + n); });

@@ -154,9 +154,13 @@
     if (!m) return;
     stormStrip(u, m, row || 0);
     if (faint) return;
+    // Down until the confirmation probe healed it, or to the end; the probe's span
+    // (retries silenced) is tinted apart.
+    var downTo = m.probe_healed != null ? m.probe_healed : m.end;
     if (m.recovered != null) shade(u, m.trigger, m.recovered, C.down);
-    if (m.relapsed != null) shade(u, m.relapsed, m.end, C.down);
-    if (m.recovered == null && m.down) shade(u, m.trigger, m.end, C.down);
+    if (m.relapsed != null) shade(u, m.relapsed, downTo, C.down);
+    if (m.recovered == null && m.down) shade(u, m.trigger, downTo, C.down);
+    if (m.probe_from != null) shade(u, m.probe_from, m.probe_to, C.probe);
   }
   /* The marks of one run `r` ({ marks, who, dash, shared, plain }) as { x, colour,
      dash, text, row, side }: `shared`, the other run has the same trigger and storm
@@ -177,6 +181,8 @@
     add(m.recovered, C.good, p + "recovered", [], row);
     add(m.relapsed, C.bad, p + "relapsed", [], row);
     add(m.metastable_since, C.c5, p + "load back at baseline", [2, 2], row + 1);
+    add(m.probe_from, C.c5, p + "retries silenced", [3, 3], row + 2);
+    add(m.probe_healed, C.good, p + "healed, retries silenced", [], row + 2);
     (m.actions || []).forEach(function (a) { add(a.at, C.warn, p + a.label, [6, 2], row + 2); });
     if (m.recovered == null && m.down && u.valToPos(m.trigger, "x", true) < u.bbox.left + u.bbox.width - 120 * PR()) {
       out.push({ x: clampX(u, m.end), colour: C.bad, text: p + m.headline.toLowerCase() + " →", row: row + 1, side: "left", line: false });

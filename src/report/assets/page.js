@@ -106,6 +106,7 @@
     var marks = Object.assign({}, m, {
       trigger: s(m.trigger), storm_end: s(m.storm_end), end: s(m.end), recovered: s(m.recovered),
       relapsed: s(m.relapsed), metastable_since: s(m.metastable_since),
+      probe_from: s(m.probe_from), probe_to: s(m.probe_to), probe_healed: s(m.probe_healed),
       actions: (m.actions || []).map(function (a) { return Object.assign({}, a, { at: a.at - dt }); }),
     });
     return Object.assign({}, r, { t: r.t.map(function (v) { return v - dt; }), marks: marks });

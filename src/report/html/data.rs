@@ -49,6 +49,11 @@ struct Marks {
     recovered: Option<f64>,
     relapsed: Option<f64>,
     metastable_since: Option<f64>,
+    /// The confirmation probe: from the plan's end (retries silenced) to its end, and
+    /// when the target healed in it.
+    probe_from: Option<f64>,
+    probe_to: Option<f64>,
+    probe_healed: Option<f64>,
     /// Shade from the trigger to the end: the target never came back.
     down: bool,
     verdict: String,
@@ -70,6 +75,11 @@ impl Marks {
             recovered: rec.and_then(|x| x.recovered_at_ms).map(secs),
             relapsed: rec.and_then(|x| x.relapsed_at_ms).map(secs),
             metastable_since: rec.and_then(|x| x.metastable_since_ms).map(secs),
+            probe_from: rec
+                .and_then(|x| x.probe.as_ref())
+                .map(|p| secs(p.retries_stopped_at_ms)),
+            probe_to: rec.and_then(|x| x.probe.as_ref()).map(|p| secs(p.ended_at_ms).min(end)),
+            probe_healed: rec.and_then(|x| x.probe.as_ref()?.healed_at_ms).map(secs),
             down: rec.is_some_and(|x| {
                 matches!(
                     x.verdict,
@@ -80,7 +90,7 @@ impl Marks {
                         | Verdict::NeverHealthy
                 )
             }),
-            verdict: rec.map_or("not analysed".into(), |x| x.verdict.to_string()),
+            verdict: rec.map_or("not analysed".into(), |x| x.verdict_shown()),
             headline: headline(r).0,
             actions: operator_actions(r),
         }

@@ -30,6 +30,16 @@ pub(super) fn headline(report: &Report) -> (String, &'static str) {
         Verdict::NeverDegraded => ("Never degraded".into(), "good"),
         Verdict::RecoveredThenRelapsed => ("Recovered, then relapsed".into(), "warn"),
         Verdict::NotRecovered => ("Not recovered".into(), "bad"),
+        Verdict::Metastable if rec.confirmed => (
+            match rec.probe.as_ref().and_then(|p| p.recovered_after_ms) {
+                Some(t) => format!(
+                    "Metastable, confirmed: recovered {} after retries stopped",
+                    fmt_ms(t as f64)
+                ),
+                None => "Metastable, confirmed".into(),
+            },
+            "bad",
+        ),
         Verdict::Metastable => ("Metastable".into(), "bad"),
         Verdict::InsufficientData => ("Insufficient data".into(), "unknown"),
         Verdict::Down => ("Down without load feedback".into(), "bad"),
@@ -165,7 +175,7 @@ impl Header {
             headline,
             verdict_class,
             story: story(r),
-            verdict: rec.map_or("not analysed".into(), |r| r.verdict.to_string()),
+            verdict: rec.map_or("not analysed".into(), |r| r.verdict_shown()),
             summary: rec.map_or(String::new(), |r| r.summary.clone()),
             subline,
             figures,
@@ -218,6 +228,9 @@ fn subline(rec: &Recovery) -> Vec<String> {
             "offered load back at baseline since {}, target still down",
             fmt_ms(at as f64)
         ));
+    }
+    if let Some(line) = rec.probe_line() {
+        out.push(format!("confirmation probe: {line}"));
     }
     out
 }

@@ -141,6 +141,25 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
             },
         ),
         Verdict::NeverDegraded => ("Recovery", "nothing to recover from.".into(), "good"),
+        Verdict::Metastable if rec.confirmed => (
+            "Metastable, confirmed",
+            format!(
+                "the target stayed down while its clients retried; once the retries and relogins were silenced at {} (the baseline going on), it recovered {} after retries stopped and held healthy for a hold of {}: its own retries held it down.",
+                rec.probe.as_ref().map_or("–".into(), |p| fmt_ms(p.retries_stopped_at_ms as f64)),
+                rec.probe.as_ref().and_then(|p| p.recovered_after_ms).map_or("–".into(), |t| fmt_ms(t as f64)),
+                fmt_ms(rec.slo.hold_ms as f64)
+            ),
+            "bad",
+        ),
+        Verdict::Down if rec.probe.is_some() => (
+            "Down",
+            format!(
+                "failing without load feedback: with retries and relogins silenced from {} and only the baseline arriving, the target stayed down to the end ({}): an outage, not a feedback loop.",
+                rec.probe.as_ref().map_or("–".into(), |p| fmt_ms(p.retries_stopped_at_ms as f64)),
+                fmt_ms(end as f64)
+            ),
+            "bad",
+        ),
         Verdict::Metastable => (
             "No recovery",
             format!(
