@@ -36,7 +36,10 @@ pub enum Allocation {
     /// Promotion keeps up with the slot deficit whatever the load.
     Healthy,
     /// Promotion is suspended while the recent login failure ratio is above
-    /// `bug_threshold`: the shortage causes failures and the failures stop the healing.
+    /// `bug_threshold` and failed logins arrive faster than `bug_flood` × `capacity`:
+    /// the shortage causes failures and a flood of failures stops the healing. The
+    /// retries keep the flood going; the baseline's failures alone are not one, so the
+    /// overlay heals once retries stop (a metastable state, not an outage).
     #[strum(serialize = "bug-2007")]
     Bug2007,
 }
@@ -162,8 +165,10 @@ pub struct OverlayConfig {
     pub allocation: Allocation,
     /// Window of the login failure ratio that `bug-2007` looks at.
     pub failure_window: Dur,
-    /// `bug-2007` suspends promotion while the failure ratio is above this.
+    /// `bug-2007` suspends promotion while the failure ratio is above this ...
     pub bug_threshold: Share,
+    /// ... and failed logins arrive faster than this share of `capacity` per second.
+    pub bug_flood: Share,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub self_shutdown: Option<SelfShutdown>,
     /// Work one keepalive costs, as a fraction of one login's work. Shedding sets it to 0.
@@ -219,6 +224,7 @@ impl Default for OverlayConfig {
             allocation: Allocation::Healthy,
             failure_window: Dur::from_secs_f64(10.0),
             bug_threshold: Share(0.20),
+            bug_flood: Share(0.20),
             self_shutdown: None,
             keepalive_cost: Share(0.0),
             initial_online: 10_000,

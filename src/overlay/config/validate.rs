@@ -42,6 +42,7 @@ impl OverlayConfig {
         share_ok(&mut bad, "supernode_share", self.supernode_share);
         share_ok(&mut bad, "spare_slots", self.spare_slots);
         share_ok(&mut bad, "bug_threshold", self.bug_threshold);
+        share_ok(&mut bad, "bug_flood", self.bug_flood);
         share_ok(&mut bad, "keepalive_cost", self.keepalive_cost);
         let pr = self.promotion_rate.per_sec();
         if !(pr.is_finite() && pr >= 0.0) {

@@ -1,4 +1,4 @@
-//! The recent login failure ratio that the `bug-2007` allocator looks at.
+//! The recent login failure ratio and rate that the `bug-2007` allocator looks at.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -60,6 +60,12 @@ impl FailureWindow {
             self.failed += 1
         }
         self.expire(now);
+    }
+
+    /// Failed logins per second over the window ending at `now`.
+    pub(super) fn failed_per_sec(&mut self, now: Duration) -> f64 {
+        self.expire(now);
+        self.failed as f64 / (self.bucket * self.buckets as u32).as_secs_f64()
     }
 
     /// failed / (failed + ok) over the window ending at `now`; 0 with no logins.

@@ -6,7 +6,9 @@
 //!   clients; when a host leaves (or self-shuts-down) its members lose their sessions
 //!   at once (orphaned), so their next keepalive is refused and they must log in again.
 //! - The allocator promotes logged-in eligible clients to replace lost slots: always
-//!   (`healthy`) or only while recent logins mostly succeed (`bug-2007`).
+//!   (`healthy`) or only while recent logins are not flooded with failures
+//!   (`bug-2007`: a failure ratio over `bug_threshold` at a failure rate over
+//!   `bug_flood` × capacity).
 //!
 //! The model is generic over the ticket `T` a queued login carries (a reply channel in
 //! the server, anything in tests) and hands it back with the login's result.
@@ -121,6 +123,8 @@ pub struct Model<T> {
     promotion_rate: f64,
     allocation: Allocation,
     bug_threshold: f64,
+    /// Failed logins per second above which `bug-2007` suspends promotion.
+    bug_flood: f64,
     shutdown_load: Option<f64>,
     keepalive_cost: f64,
 
@@ -183,6 +187,7 @@ impl<T> Model<T> {
             promotion_rate,
             allocation: config.allocation,
             bug_threshold: config.bug_threshold.0,
+            bug_flood: config.bug_flood.0 * capacity,
             shutdown_load: config.self_shutdown.map(|s| s.load.0),
             keepalive_cost: config.keepalive_cost.0,
             queue: VecDeque::new(),
@@ -345,7 +350,9 @@ impl<T> Model<T> {
     }
 
     pub fn promotion_suspended(&mut self, now: Duration) -> bool {
-        self.allocation == Allocation::Bug2007 && self.window.ratio(now) > self.bug_threshold
+        self.allocation == Allocation::Bug2007
+            && self.window.ratio(now) > self.bug_threshold
+            && self.window.failed_per_sec(now) > self.bug_flood
     }
 
     pub fn stats(&self) -> Stats {

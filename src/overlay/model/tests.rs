@@ -169,6 +169,8 @@ fn population(n: u64, allocation: Allocation) -> OverlayConfig {
         allocation,
         promotion_delay: Dur::from_secs_f64(2.0),
         failure_window: Dur::from_secs_f64(2.0),
+        // 200 failed logins/s: the stuck clients' retries (one a second each) are a flood.
+        bug_flood: Share(0.01),
         ..OverlayConfig::default()
     }
 }
@@ -236,6 +238,10 @@ struct Storm {
     t: u64,
     background: u64,
     out: Vec<(u64, LoginResult)>,
+    /// Clients without a session log in again (once a second) and logged-in ones
+    /// now and then; false: only a trickle, one logged-out client's login per 10 ms
+    /// (retries silenced, a baseline of new logins that find no free slot).
+    retrying: bool,
 }
 
 impl Storm {
@@ -248,6 +254,7 @@ impl Storm {
             t: 0,
             background: 0,
             out: Vec::new(),
+            retrying: true,
         }
     }
 
@@ -273,6 +280,18 @@ impl Storm {
             self.t += 10;
             let now = ms(self.t);
             let phase = (self.t / 10) % 100;
+            if !self.retrying {
+                let c = (0..self.n)
+                    .map(|i| (self.background + i) % self.n)
+                    .find(|&c| !self.left[c as usize] && self.m.session_of(c).is_none());
+                self.background += 1;
+                if let Some(c) = c {
+                    let _ = self.m.enqueue(c, now, c);
+                }
+                self.m.tick(now, &mut self.out);
+                self.out.clear();
+                continue;
+            }
             let mut c = phase;
             while c < self.n {
                 if !self.left[c as usize] && self.m.session_of(c).is_none() {
@@ -311,6 +330,26 @@ fn healthy_promotion_refills_supernodes_after_a_mass_leave() {
     assert_eq!(s.logged_out(), 0, "every client that is up is back");
     assert!(s.m.stats().promotions >= 20, "{:?}", s.m.stats());
     assert!(s.m.supernodes() >= 45);
+}
+
+#[test]
+fn bug_2007_heals_once_the_retries_stop_the_flood_of_failures() {
+    let mut s = Storm::new(&population(2000, Allocation::Bug2007));
+    s.run_until(1.0);
+    s.mass_leave();
+    s.run_until(15.0);
+    assert!(s.m.promotion_suspended(ms(s.t)), "the retries' failures hold it");
+    assert_eq!(s.m.stats().promotions, 0);
+
+    // Retries silenced: the background alone fails too (no free slot), but it is a
+    // trickle, not a flood, and promotion resumes.
+    s.retrying = false;
+    s.run_until(20.0);
+    assert!(!s.m.promotion_suspended(ms(s.t)));
+    assert!(s.m.stats().promotions > 0, "promotion resumed: {:?}", s.m.stats());
+    s.retrying = true;
+    s.run_until(40.0);
+    assert_eq!(s.logged_out(), 0, "healed: every client is back");
 }
 
 #[test]
