@@ -17,6 +17,7 @@ mod scrape;
 mod tests;
 pub mod threads;
 pub mod timer;
+pub mod warmup;
 
 pub use scrape::{counter_names, parse_prometheus};
 
@@ -60,6 +61,9 @@ pub struct EngineOptions {
     /// The instant the run's time counts from, shared by engines running side by side.
     /// None: when this engine starts.
     pub start: Option<Instant>,
+    /// Where the engines of this process meet after their warm-up and learn time zero
+    /// (`start` is then the instant it must be). None: this engine alone.
+    pub gate: Option<Arc<warmup::StartGate>>,
     /// The longest wait a `Retry-After` imposes on a client (a target may ask for any
     /// wait, days included). None: the retry policy's `cap`.
     pub retry_after_cap: Option<Duration>,
@@ -74,6 +78,7 @@ impl Default for EngineOptions {
             part: Part::WHOLE,
             share: 1,
             start: None,
+            gate: None,
             retry_after_cap: None,
         }
     }
@@ -160,8 +165,21 @@ pub async fn run(
 ) -> EngineOutput {
     let (tx, rx) = mpsc::unbounded_channel::<Scraped>();
     let mut e = Engine::new(p, plan, transport, &opts);
+    let gate = opts
+        .gate
+        .clone()
+        .unwrap_or_else(|| warmup::StartGate::new(1, opts.start, None));
+    let mut arrival = warmup::Arrival::new(&gate);
+    let mut warm = e.warm_up(opts.stop.as_ref()).await;
+    arrival.arrive(&warm);
+    e.start = gate.start().await;
+    warm.overran_ms = match opts.start {
+        Some(_) => Instant::now().saturating_duration_since(e.start).as_secs_f64() * 1000.0,
+        None => 0.0,
+    };
+    e.stats.warmup = warm;
     // Engines sharing a start wait for it together: a send before it would be early.
-    tokio::time::sleep_until(e.start).await;
+    warmup::until(e.start, progress).await;
     let started_at = SystemTime::now();
     e.start_sessions();
     let scraper = opts
