@@ -34,9 +34,7 @@ impl Clock {
 
     /// Time since the start; None while held. Zero until a start that lies ahead.
     pub fn now(&self) -> Option<Duration> {
-        self.start
-            .get()
-            .map(|s| Instant::now().saturating_duration_since(*s))
+        self.start.get().map(|s| Instant::now().saturating_duration_since(*s))
     }
 }
 

@@ -204,8 +204,13 @@ mod tests {
         let r = crate::units::Rate(2000.0);
         assert_eq!(warmup_fits(10_000, r, Duration::from_secs(6), at), Ok(()));
         assert_eq!(warmup_fits(0, r, Duration::ZERO, at), Ok(()));
-        let e = warmup_fits(10_000, r, Duration::from_secs(3), at).unwrap_err().to_string();
-        assert!(e.contains("10000 online clients at 2000/s") && e.contains("about 5s"), "{e}");
+        let e = warmup_fits(10_000, r, Duration::from_secs(3), at)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("10000 online clients at 2000/s") && e.contains("about 5s"),
+            "{e}"
+        );
         assert!(e.contains("3s away") && e.contains("population.warmup.rate"), "{e}");
     }
 
