@@ -32,7 +32,11 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     };
     if let Some(at) = args.start_at {
         // Checked before anything starts, so a late shard sends nothing.
-        crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+        let left =
+            crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+        // The warm-up happens before the wait, and must fit in it.
+        crate::run::start::warmup_fits(p.warmup_clients(), p.population.warmup.rate, left, at)
+            .map_err(CliError::bad_input)?;
     }
     let plan = plan_for(&p, shard);
     let confirmed = super::confirm::targets(&p, &plan, &args.allow_targets)?;

@@ -8,7 +8,8 @@
 //!
 //! `schedule` is what the task does with each event, `flow` the flows and pools it
 //! polls, `scrape` the target's metrics beside it, `timer` its precise wake-up, and
-//! `threads` runs one engine per thread.
+//! `threads` runs one engine per thread, and `warmup` logs the online clients in
+//! before time zero and fixes that instant for the engines side by side.
 
 mod flow;
 mod schedule;
@@ -58,8 +59,8 @@ pub struct EngineOptions {
     /// How many engines run side by side in this process (threads): the profile's
     /// in-flight ceiling, connection pool and `max_rate` are split between them.
     pub share: u32,
-    /// The instant the run's time counts from, shared by engines running side by side.
-    /// None: when this engine starts.
+    /// The agreed instant the run's time counts from (`--start-at`), whatever the
+    /// warm-up took. None: a moment after the last engine's warm-up ended.
     pub start: Option<Instant>,
     /// Where the engines of this process meet after their warm-up and learn time zero
     /// (`start` is then the instant it must be). None: this engine alone.
