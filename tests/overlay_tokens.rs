@@ -48,3 +48,68 @@ async fn bearer_tokens_name_the_client_and_bad_ones_get_401() {
         "revoked by the leave"
     );
 }
+
+/// Held (the embedded overlay before the run's time zero), a login for a client the
+/// model has online only collects a token: no queue, no capacity spent, no timeline;
+/// any other client is told to wait. Once the clock starts, logins queue as always.
+#[tokio::test]
+async fn a_held_overlay_hands_online_clients_tokens_and_nothing_else() {
+    let cfg = OverlayConfig {
+        initial_online: 10,
+        ..OverlayConfig::default()
+    };
+    let o = overlay::spawn_held(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", o.addr);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let login = |c: u64| {
+        http.post(format!("{base}/login"))
+            .body(format!(r#"{{"client":{c}}}"#))
+            .send()
+    };
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    for c in 0..10 {
+        let r = login(c).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "online client {c}");
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        let token = v["session"].as_str().unwrap().to_string();
+        let ka = http
+            .post(format!("{base}/keepalive"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ka.status().as_u16(), 200, "the set-up token holds a session");
+    }
+    let r = login(500).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.text().await.unwrap().contains("not_started"));
+    let m = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metric(&m, "overlay_logins_ok_total"), 0.0, "no login was processed");
+    assert_eq!(metric(&m, "overlay_clients_online"), 10.0);
+    o.clock.start(std::time::Instant::now());
+    let r = login(500).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "running: the queue serves it");
+    let m = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metric(&m, "overlay_logins_ok_total"), 1.0);
+}

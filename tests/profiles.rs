@@ -1,4 +1,5 @@
-//! Every shipped profile loads, validates and plans.
+//! Every shipped profile loads, validates and plans; a session profile warms its
+//! online clients up before the clock starts.
 
 use std::path::Path;
 
@@ -24,4 +25,36 @@ fn every_shipped_profile_is_valid_and_plans() {
         seen += 1;
     }
     assert!(seen >= 1, "no profile found in {}", dir.display());
+}
+
+/// A shipped session profile against the embedded overlay: the clients online at the
+/// start log in before the clock (two engine threads meeting at one start), so none of
+/// their first keepalives in the baseline is refused and none logs in again there.
+/// Without the warm-up each of them got 401 on its first keepalive and logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipped_session_profile_warms_its_online_clients_up() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/token-login.yaml");
+    let p = stampede::run::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let online = p.population.simulated as u64;
+    let opts = stampede::run::RunOptions {
+        threads: Some(2),
+        ..Default::default()
+    };
+    let r = stampede::run::run(&p, opts, &mut ())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = r.engine.stats.warmup;
+    assert_eq!((w.clients, w.ok, w.failed), (online, online, 0), "{w:?}");
+    let baseline: Vec<_> = r
+        .windows
+        .iter()
+        .filter(|w| w.start_ms + w.len_ms <= r.plan.trigger_start_ms)
+        .collect();
+    let kept: u64 = baseline.iter().map(|w| w.counts.keepalives_ok).sum();
+    let refused: u64 = baseline.iter().map(|w| w.counts.keepalives_failed).sum();
+    let relogins: u64 = baseline.iter().map(|w| w.counts.relogins).sum();
+    assert!(kept >= online, "every online client kept its session alive: {kept}");
+    assert_eq!((refused, relogins), (0, 0), "first keepalives refused in the baseline");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["engine"]["warmup"]["ok"], online, "report.json counts the warm-up");
 }

@@ -233,3 +233,32 @@ fn a_start_instant_already_past_is_refused_before_anything_is_sent() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("JOB_COMPLETION_INDEX"), "{}", text(&o));
 }
+
+/// The warm-up runs before the wait for `--start-at`: an instant nearer than it needs
+/// (2,000 online clients at 2000/s: 1 s) is refused before anything is sent.
+#[test]
+fn a_start_instant_nearer_than_the_warmup_needs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/token-login.yaml");
+    let at = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_millis(300)).to_string();
+    let out = dir.path().join("r");
+    let o = stampede(
+        &[
+            "run",
+            profile.to_str().unwrap(),
+            "--start-at",
+            &at,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the warm-up logs in 2000 online clients at 2000/s"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists(), "nothing ran");
+}

@@ -33,7 +33,11 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     if let Some(at) = args.start_at {
         // Checked before anything starts, so a late shard sends nothing, and writes
         // nothing that `merge` could take for its part of the run.
-        crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+        let left =
+            crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+        // The warm-up happens before the wait, and must fit in it.
+        crate::run::start::warmup_fits(p.warmup_clients(), p.population.warmup.rate, left, at)
+            .map_err(CliError::bad_input)?;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let mut confirmed = None;

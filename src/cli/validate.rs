@@ -59,6 +59,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
             terminal::thousands(plan.probe.len() as u64)
         );
     }
+    if let Some(w) = warmup_line(&p) {
+        out!("  {w}");
+    }
     let r = &p.client.retry;
     let wait = match r.kind {
         RetryKind::None => None,
@@ -103,6 +106,29 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
     Ok(())
 }
 
+/// Who logs in before the clock starts: the online clients of a flow that holds a
+/// session, or (warm-up off) a word that their first keepalives will log them in.
+/// None when the flow holds no session or no client is online at the start.
+fn warmup_line(p: &crate::profile::Profile) -> Option<String> {
+    let n = p.warmup_clients();
+    if n > 0 {
+        let rate = p.population.warmup.rate.0;
+        return Some(format!(
+            "warm-up: {} online clients log in before the clock starts, at most {rate}/s (about {}); not in the windows",
+            terminal::thousands(n as u64),
+            format_duration(std::time::Duration::from_secs_f64(n as f64 / rate))
+        ));
+    }
+    let online = p.client.session.as_ref().is_some_and(|s| s.initially_online);
+    let holds = p.client.cookies || p.client.login.iter().any(|s| !s.captures.is_empty());
+    (online && holds && !p.population.warmup.enabled).then(|| {
+        format!(
+            "warm-up: off (population.warmup.enabled: false): the {} online clients hold no session and log in when their first keepalive is refused",
+            terminal::thousands(p.population.simulated as u64)
+        )
+    })
+}
+
 /// The plan's size against the budget validation holds it to, so that an ops engineer
 /// sees how near a profile is to being refused.
 fn size_line(events: u64, windows: u64, arrivals: Arrivals) -> String {
@@ -120,6 +146,22 @@ fn size_line(events: u64, windows: u64, arrivals: Arrivals) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warmup_line_says_who_logs_in_before_the_clock() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let p = crate::run::load(&dir.join("token-login.yaml")).unwrap();
+        let line = warmup_line(&p).unwrap();
+        assert!(
+            line.contains("2,000 online clients log in before the clock starts, at most 2000/s (about 1s)"),
+            "{line}"
+        );
+        let text = std::fs::read_to_string(dir.join("token-login.yaml")).unwrap();
+        let off = text.replace("simulate: 2_000 }", "simulate: 2_000, warmup: { enabled: false } }");
+        let p = crate::run::parse(&off, &dir.join("token-login.yaml"), &|_| None).unwrap();
+        assert!(warmup_line(&p).unwrap().contains("warm-up: off"));
+        assert_eq!(p.warmup_clients(), 0);
+    }
 
     #[test]
     fn the_size_line_gives_the_plan_against_its_limits() {

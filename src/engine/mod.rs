@@ -7,8 +7,9 @@
 //! down: it measures its own send lag and counts what it could not start.
 //!
 //! `schedule` is what the task does with each event, `flow` the flows and pools it
-//! polls, `scrape` the target's metrics beside it, `timer` its precise wake-up, and
-//! `threads` runs one engine per thread.
+//! polls, `scrape` the target's metrics beside it, `timer` its precise wake-up,
+//! `threads` runs one engine per thread, and `warmup` logs the online clients in
+//! before time zero and fixes that instant for the engines side by side.
 
 mod flow;
 pub mod probe;
@@ -18,6 +19,7 @@ mod scrape;
 mod tests;
 pub mod threads;
 pub mod timer;
+pub mod warmup;
 
 pub use scrape::{counter_names, parse_prometheus};
 
@@ -59,9 +61,12 @@ pub struct EngineOptions {
     /// How many engines run side by side in this process (threads): the profile's
     /// in-flight ceiling, connection pool and `max_rate` are split between them.
     pub share: u32,
-    /// The instant the run's time counts from, shared by engines running side by side.
-    /// None: when this engine starts.
+    /// The agreed instant the run's time counts from (`--start-at`), whatever the
+    /// warm-up took. None: a moment after the last engine's warm-up ended.
     pub start: Option<Instant>,
+    /// Where the engines of this process meet after their warm-up and learn time zero
+    /// (`start` is then the instant it must be). None: this engine alone.
+    pub gate: Option<Arc<warmup::StartGate>>,
     /// The longest wait a `Retry-After` imposes on a client (a target may ask for any
     /// wait, days included): `--retry-after-cap`. None: the profile's
     /// `client.retry.retry_after_cap`.
@@ -80,6 +85,7 @@ impl Default for EngineOptions {
             part: Part::WHOLE,
             share: 1,
             start: None,
+            gate: None,
             retry_after_cap: None,
             probe: None,
         }
@@ -172,8 +178,21 @@ pub async fn run(
 ) -> EngineOutput {
     let (tx, rx) = mpsc::unbounded_channel::<Scraped>();
     let mut e = Engine::new(p, plan, transport, &opts);
+    let gate = opts
+        .gate
+        .clone()
+        .unwrap_or_else(|| warmup::StartGate::new(1, opts.start, None));
+    let mut arrival = warmup::Arrival::new(&gate);
+    let mut warm = e.warm_up(opts.stop.as_ref()).await;
+    arrival.arrive(&warm);
+    e.start = gate.start().await;
+    warm.overran_ms = match opts.start {
+        Some(_) => Instant::now().saturating_duration_since(e.start).as_secs_f64() * 1000.0,
+        None => 0.0,
+    };
+    e.stats.warmup = warm;
     // Engines sharing a start wait for it together: a send before it would be early.
-    tokio::time::sleep_until(e.start).await;
+    warmup::until(e.start, progress).await;
     let started_at = SystemTime::now();
     e.start_sessions();
     let scraper = opts

@@ -133,6 +133,12 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Logs in the online clients before time zero (see `warmup`), keeping their sessions.
+    pub async fn warm_up(&mut self, stop: Option<&tokio::sync::watch::Receiver<u8>>) -> crate::record::WarmupStats {
+        let max = self.max_in_flight as usize;
+        super::warmup::warm_up(self.p, self.part, max, &self.transport, &mut self.sessions, stop).await
+    }
+
     pub fn start_sessions(&mut self) {
         let Some(s) = &self.p.client.session else {
             return;

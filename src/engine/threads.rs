@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
+use crate::engine::warmup::StartGate;
 use crate::engine::{self, EngineOptions, EngineOutput, Progress, Snapshot, panic_message};
 use crate::outcome::StopReason;
 use crate::plan::Plan;
@@ -53,8 +54,12 @@ pub async fn run(
         return Ok(out
             .unwrap_or_else(|panic| EngineOutput::failed(format!("the engine panicked: {}", panic_message(&*panic)))));
     }
-    // A shared start a little ahead, so that no thread begins late on its first sends.
-    let start = opts.start.unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
+    // Every engine warms up its clients, then they start together: a little after the
+    // last warm-up ended (`warmup::LEAD`), or at the agreed instant.
+    let gate = opts
+        .gate
+        .clone()
+        .unwrap_or_else(|| StartGate::new(threads, opts.start, None));
     let board: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(vec![Snapshot::default(); threads as usize]));
     let gather = Arc::new(Mutex::new(Gather::new(threads)));
     let mut results = Vec::new();
@@ -65,7 +70,7 @@ pub async fn run(
         let opts_t = EngineOptions {
             part,
             share: threads,
-            start: Some(start),
+            gate: Some(gate.clone()),
             // One scrape of the target per run is enough.
             scrape: if t == 0 { opts.scrape.clone() } else { None },
             ..opts.clone()
@@ -107,6 +112,11 @@ pub async fn run(
             tokio::select! {
                 r = &mut rx => break r,
                 _ = tick.tick() => {
+                    if let Some(left) = gate.fixed().map(|at| at.saturating_duration_since(Instant::now()))
+                        && left > Duration::from_secs(1)
+                    {
+                        progress.countdown(left);
+                    }
                     let sum = sum(&board.lock().unwrap_or_else(|e| e.into_inner()));
                     progress.update(&sum);
                     announce(&gather, progress);

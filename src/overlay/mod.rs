@@ -30,6 +30,7 @@
 //! `idle_timeout` for its next request (`conn`).
 
 mod admin;
+pub mod clock;
 pub mod config;
 mod conn;
 pub mod metrics;
@@ -46,11 +47,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use admin::listen_warning;
+pub use clock::Clock;
 pub use config::{Action, ActionKind, AdminToken, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {
     pub addr: SocketAddr,
+    /// The overlay's clock: start it when it was spawned held ([`spawn_held`]).
+    pub clock: Arc<Clock>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     processing: Option<JoinHandle<()>>,
@@ -89,6 +93,16 @@ impl Drop for OverlayHandle {
 /// Starts the overlay on `listen` (port 0 allowed) in the current tokio runtime.
 /// An invalid config is an `InvalidInput` error that lists every problem.
 pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result<OverlayHandle> {
+    spawn_with(config, listen, Clock::running()).await
+}
+
+/// As [`spawn`], with the clock held: the overlay is in set-up (see [`clock`]) until
+/// `handle.clock.start(at)`.
+pub async fn spawn_held(config: OverlayConfig, listen: SocketAddr) -> std::io::Result<OverlayHandle> {
+    spawn_with(config, listen, Clock::held()).await
+}
+
+async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> std::io::Result<OverlayHandle> {
     let problems = config.validate();
     if !problems.is_empty() {
         return Err(std::io::Error::new(
@@ -102,7 +116,8 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
     };
     let listener = conn::GuardedListener::new(tokio::net::TcpListener::bind(listen).await?, timeouts);
     let addr = listener.local_addr()?;
-    let shared = Arc::new(server::Shared::new(config));
+    let clock = Arc::new(clock);
+    let shared = Arc::new(server::Shared::new(config, clock.clone()));
     let app = server::router(shared.clone()).into_make_service_with_connect_info::<conn::Peer>();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -115,6 +130,7 @@ pub async fn spawn(config: OverlayConfig, listen: SocketAddr) -> std::io::Result
     let processing = tokio::spawn(server::run_processing(shared));
     Ok(OverlayHandle {
         addr,
+        clock,
         stop: Some(stop),
         server: Some(server),
         processing: Some(processing),

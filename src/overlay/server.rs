@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use tokio::sync::oneshot;
 
+use super::clock::Clock;
 use super::config::OverlayConfig;
 use super::model::{LoginResult, Model, Reject};
 use super::tokens::{TokenError, Tokens};
@@ -25,17 +26,17 @@ pub type Ticket = oneshot::Sender<LoginResult>;
 
 pub struct Shared {
     model: Mutex<Model<Ticket>>,
-    start: Instant,
+    pub(super) clock: Arc<Clock>,
     retry_after: HeaderValue,
     tokens: Tokens,
     pub(super) config: OverlayConfig,
 }
 
 impl Shared {
-    pub fn new(config: OverlayConfig) -> Self {
+    pub fn new(config: OverlayConfig, clock: Arc<Clock>) -> Self {
         Shared {
             model: Mutex::new(Model::new(&config)),
-            start: Instant::now(),
+            clock,
             retry_after: HeaderValue::from(config.retry_after_secs()),
             tokens: Tokens::default(),
             config,
@@ -47,8 +48,14 @@ impl Shared {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn now(&self) -> Duration {
-        self.start.elapsed()
+    /// Time on the overlay's timeline; None while its clock is held (set-up).
+    fn now(&self) -> Option<Duration> {
+        self.clock.now()
+    }
+
+    /// Time for a session token's use: set-up counts as the timeline's zero.
+    fn token_now(&self) -> Duration {
+        self.now().unwrap_or_default()
     }
 }
 
@@ -59,7 +66,8 @@ pub async fn run_processing(shared: Arc<Shared>) {
     let mut done = Vec::with_capacity(1024);
     loop {
         every.tick().await;
-        let now = shared.now();
+        // Held: the model stands still (nothing is queued while the clock is held).
+        let Some(now) = shared.now() else { continue };
         shared.model().tick(now, &mut done);
         for (ticket, result) in done.drain(..) {
             let _ = ticket.send(result); // the client may have gone; nothing to do then
@@ -179,14 +187,17 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Ok(b) => b.client.0,
         Err(r) => return bad_request(r),
     };
+    let Some(now) = s.now() else {
+        return setup_login(&s, client);
+    };
     let (tx, rx) = oneshot::channel();
-    let queued = s.model().enqueue(client, s.now(), tx);
+    let queued = s.model().enqueue(client, now, tx);
     if let Err((reason, _)) = queued {
         return unavailable(&s, reason);
     }
     match rx.await {
         Ok(LoginResult::Ok { supernode }) => {
-            let token = s.tokens.issue(client, s.now());
+            let token = s.tokens.issue(client, s.token_now());
             json(
                 StatusCode::OK,
                 format!("{{\"supernode\":{supernode},\"session\":\"{token}\"}}"),
@@ -196,6 +207,29 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         // The processing loop is gone: the overlay is shutting down.
         Err(_) => unavailable(&s, Reject::Expired),
     }
+}
+
+/// A login while the clock is held (set-up): a client the model already has online
+/// gets a token for its current supernode, with no queue, no capacity spent and no
+/// change to the model; any other is told to wait (503 `not_started`), as the model
+/// cannot serve it before its timeline begins.
+fn setup_login(s: &Shared, client: u64) -> Response {
+    let Some(supernode) = s.model().session_of(client) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::RETRY_AFTER, s.retry_after.clone()),
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            ],
+            "{\"error\":\"not_started\"}",
+        )
+            .into_response();
+    };
+    let token = s.tokens.issue(client, Duration::ZERO);
+    json(
+        StatusCode::OK,
+        format!("{{\"supernode\":{supernode},\"session\":\"{token}\"}}"),
+    )
 }
 
 /// The client a session request is from: its Bearer token's, or (no Authorization
@@ -209,7 +243,7 @@ fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, B
     };
     let token = auth.to_str().ok().and_then(|a| a.strip_prefix("Bearer "));
     let unauthorized = |why| Box::new(one_line(StatusCode::UNAUTHORIZED, why));
-    match token.map(|t| s.tokens.client(t, s.now())) {
+    match token.map(|t| s.tokens.client(t, s.token_now())) {
         Some(Ok(client)) => Ok(client),
         None => Err(unauthorized("the Authorization header is not `Bearer <token>`")),
         Some(Err(TokenError::Unknown)) => Err(unauthorized("unknown session token: log in again")),
@@ -252,7 +286,7 @@ async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 }
 
 async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
-    let snap = s.model().snapshot(s.now());
+    let snap = s.model().snapshot(s.token_now());
     let text = metrics::render(&snap, s.config.allocation, s.config.queue);
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))],

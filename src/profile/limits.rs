@@ -25,6 +25,8 @@ pub const KEEPALIVE: RangeInclusive<Duration> = Duration::from_millis(100)..=DAY
 /// Modelled time (before `time_scale`): wave offsets, spreads, downtimes, trace times.
 /// A year: a trace of a whole year of reboots still fits.
 pub const MODELLED: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(365 * 86_400);
+/// `population.warmup.rate`, logins per second.
+pub const WARMUP_RATE: f64 = 1_000_000.0;
 /// `time_scale`: modelled seconds per run second.
 pub const TIME_SCALE: RangeInclusive<f64> = 1e-3..=1e6;
 /// `client.retry.budget.max_tokens` and `.token_ratio` (gRPC caps max_tokens at 1000).

@@ -36,7 +36,7 @@ pub use raw::RawProfile;
 pub use spec::{
     AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, Jitter, MetricsScrape,
     Observe, Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource,
-    Target, TlsSpec, Wave,
+    Target, TlsSpec, Warmup, Wave,
 };
 pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;

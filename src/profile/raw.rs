@@ -70,6 +70,16 @@ pub struct RawDerived {
 pub struct RawPopulation {
     pub clients: Option<Text>,
     pub simulate: Option<Text>,
+    /// Absent from the report when absent from the profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<RawWarmup>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawWarmup {
+    pub enabled: Option<Text>,
+    pub rate: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

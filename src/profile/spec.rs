@@ -37,6 +37,21 @@ pub struct Profile {
     pub path: PathBuf,
 }
 
+impl Profile {
+    /// How many clients (of the whole run, all parts) log in during the warm-up: those
+    /// online at the start, when the login flow holds a session (a capture or cookies)
+    /// and the warm-up is on; 0 otherwise (a flow without a session has nothing to get).
+    pub fn warmup_clients(&self) -> u32 {
+        let online = self.client.session.as_ref().is_some_and(|s| s.initially_online);
+        let holds = self.client.cookies || self.client.login.iter().any(|s| !s.captures.is_empty());
+        if online && holds && self.population.warmup.enabled {
+            self.population.simulated
+        } else {
+            0
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Target {
     pub endpoint: Endpoint,
@@ -140,6 +155,34 @@ pub struct Population {
     pub modelled: u64,
     /// ... and the virtual clients driven.
     pub simulated: u32,
+    /// How the clients online at the start get their session before the clock starts.
+    pub warmup: Warmup,
+}
+
+/// `population.warmup`: clients online when the run starts logged in long before it
+/// (real ones did), so with a flow that holds a session (captures, cookies) each logs
+/// in once before time zero, at most `rate` per second, unmeasured. Without it, their
+/// first keepalive would find no session and the baseline would carry a login storm of
+/// its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Warmup {
+    pub enabled: bool,
+    /// Warm-up logins per second, the whole run's (engines and shards share it).
+    pub rate: crate::units::Rate,
+}
+
+impl Warmup {
+    /// The rate when the profile gives none: 10,000 online clients in 5 s.
+    pub const DEFAULT_RATE: crate::units::Rate = crate::units::Rate(2000.0);
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Warmup {
+            enabled: true,
+            rate: Warmup::DEFAULT_RATE,
+        }
+    }
 }
 
 impl Population {

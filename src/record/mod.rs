@@ -13,5 +13,5 @@ mod window;
 pub use counts::{Counts, Tally, as_totals};
 pub use hist::{HistError, HistSummary, SIGFIG, decode, encode, merge, new_hist};
 pub use recorder::{AttemptRecord, Counter, Recorder};
-pub use stats::{BEHIND_P99_MS, EngineStats, fell_behind};
+pub use stats::{BEHIND_P99_MS, EngineStats, WarmupStats, fell_behind};
 pub use window::{StepWindow, Window};

@@ -47,6 +47,48 @@ tally! {
         /// the report then holds what that engine recorded until it failed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub failures: Vec<String>,
+        /// The logins of the clients online at the start, before the clock started:
+        /// not in the windows, counted here. Absent when there was none.
+        #[serde(default, skip_serializing_if = "WarmupStats::is_empty")]
+        pub warmup: WarmupStats,
+    }
+}
+
+/// The warm-up, as engines (threads, shards) add it up: clients and their outcomes add;
+/// durations and lateness are the slowest engine's (they ran side by side).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WarmupStats {
+    /// Clients online at the start that logged in before the clock started (or tried).
+    pub clients: u64,
+    pub ok: u64,
+    /// Their login failed: they start without a session and log in when their first
+    /// keepalive is refused.
+    pub failed: u64,
+    /// Not tried: the run was stopped during the warm-up.
+    #[serde(default)]
+    pub skipped: u64,
+    /// From the first warm-up login to the last answer, ms.
+    pub duration_ms: f64,
+    /// How far past the agreed start instant (`--start-at`) the warm-up ended, ms; 0
+    /// when it ended in time.
+    #[serde(default)]
+    pub overran_ms: f64,
+}
+
+impl WarmupStats {
+    pub fn is_empty(&self) -> bool {
+        self.clients == 0
+    }
+}
+
+impl crate::record::Tally for WarmupStats {
+    fn tally(&mut self, o: &Self) {
+        self.clients += o.clients;
+        self.ok += o.ok;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+        self.duration_ms = self.duration_ms.max(o.duration_ms);
+        self.overran_ms = self.overran_ms.max(o.overran_ms);
     }
 }
 

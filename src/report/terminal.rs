@@ -186,6 +186,9 @@ fn figures(r: &Report) -> String {
             thousands(t.counts.relogins)
         );
     }
+    if let Some(w) = warmup_line(&r.engine.stats.warmup) {
+        let _ = writeln!(s, "  warm-up: {w}");
+    }
     let e = &r.engine;
     if let Some(flow) = r.plan.flow_inputs() {
         let _ = writeln!(s, "  {flow}");
@@ -242,10 +245,62 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
         .collect()
 }
 
+/// The warm-up in words ("10,000 of 10,000 online clients logged in in 5.01s before the
+/// clock started; 0 failed"); None when there was none.
+pub fn warmup_line(w: &crate::record::WarmupStats) -> Option<String> {
+    if w.is_empty() {
+        return None;
+    }
+    let mut line = format!(
+        "{} of {} online clients logged in in {} before the clock started; {} failed",
+        thousands(w.ok),
+        thousands(w.clients),
+        crate::units::fmt_ms(w.duration_ms),
+        thousands(w.failed)
+    );
+    if w.failed > 0 {
+        line.push_str(" (they start without a session and log in when a keepalive is refused)");
+    }
+    if w.skipped > 0 {
+        line.push_str(&format!(", {} not tried (stopped)", thousands(w.skipped)));
+    }
+    if w.overran_ms >= 1.0 {
+        line.push_str(&format!(
+            "; it ended {} after the agreed start instant: the run started late",
+            crate::units::fmt_ms(w.overran_ms)
+        ));
+    }
+    Some(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::testkit::{gated, report};
+
+    #[test]
+    fn the_warmup_line_counts_who_logged_in_and_says_when_it_ran_late() {
+        let w = crate::record::WarmupStats {
+            clients: 10_000,
+            ok: 9_990,
+            failed: 10,
+            duration_ms: 5012.0,
+            ..Default::default()
+        };
+        let l = warmup_line(&w).unwrap();
+        assert!(
+            l.starts_with("9,990 of 10,000 online clients logged in in 5.01s before the clock started; 10 failed"),
+            "{l}"
+        );
+        assert!(!l.contains("agreed start"), "{l}");
+        let late = warmup_line(&crate::record::WarmupStats {
+            overran_ms: 1500.0,
+            ..w
+        })
+        .unwrap();
+        assert!(late.contains("ended 1.5s after the agreed start instant"), "{late}");
+        assert_eq!(warmup_line(&crate::record::WarmupStats::default()), None);
+    }
 
     #[test]
     fn a_failed_gate_comes_first() {

@@ -3,8 +3,9 @@
 //! optional `preset`. Started in-process on 127.0.0.1:0 for the run.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use crate::overlay::OverlayConfig;
+use crate::overlay::{Clock, OverlayConfig};
 use crate::profile::Node;
 
 /// Why the embedded overlay did not start.
@@ -22,6 +23,9 @@ pub enum EmbeddedError {
 
 /// The embedded overlay, running on a runtime of its own.
 pub struct Embedded {
+    /// Held until the run's time zero: the overlay's timeline counts from the run's
+    /// start, and the warm-up's logins before it only collect tokens.
+    pub clock: Arc<Clock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -44,7 +48,8 @@ impl Embedded {
 /// handle to stop it.
 pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), EmbeddedError> {
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<std::io::Result<SocketAddr>>();
+    type Started = std::io::Result<(SocketAddr, Arc<Clock>)>;
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = cfg.clone();
     let thread = std::thread::Builder::new()
@@ -58,9 +63,9 @@ pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), Embe
                 }
             };
             rt.block_on(async move {
-                match crate::overlay::spawn(config, listen).await {
+                match crate::overlay::spawn_held(config, listen).await {
                     Ok(h) => {
-                        let _ = addr_tx.send(Ok(h.addr));
+                        let _ = addr_tx.send(Ok((h.addr, h.clock.clone())));
                         let _ = stop_rx.await;
                         h.shutdown().await;
                     }
@@ -71,11 +76,12 @@ pub async fn start(cfg: &OverlayConfig) -> Result<(Node, String, Embedded), Embe
             });
         })
         .map_err(EmbeddedError::Start)?;
-    let addr = addr_rx
+    let (addr, clock) = addr_rx
         .await
         .map_err(|_| EmbeddedError::Lost)?
         .map_err(EmbeddedError::Start)?;
     let h = Embedded {
+        clock,
         stop: Some(stop_tx),
         thread: Some(thread),
     };

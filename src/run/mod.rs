@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
-use crate::engine::{EngineOptions, Progress, threads};
+use crate::engine::{EngineOptions, Progress, threads, warmup};
 use crate::outcome::StopReason;
 use crate::plan::{Part, Plan};
 use crate::profile::{self, Endpoint, Profile, ProfileError, RetryKind, RetryPolicy};
@@ -154,7 +154,11 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         None => Vec::new(),
     };
     if let Some(at) = opts.start_at {
-        engine_opts.start = Some(barrier(at, p.observe.window, progress).await?);
+        // Checked before the run; again after the set-up, which may have taken time. The
+        // warm-up comes before the wait and must fit in it.
+        let left = start::wait(at, SystemTime::now(), p.observe.window)?;
+        start::warmup_fits(p.warmup_clients(), p.population.warmup.rate, left, at)?;
+        engine_opts.start = Some(tokio::time::Instant::now() + left);
     }
     let retry_after_cap = p
         .client
@@ -171,6 +175,12 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         opts.shard,
         threads.max(1),
     );
+    // The embedded overlay's timeline begins at the run's time zero, after the warm-up.
+    let on_start: Option<warmup::OnStart> = overlay.as_ref().map(|o| {
+        let clock = o.clock.clone();
+        Box::new(move |at: tokio::time::Instant| clock.start(at.into_std())) as warmup::OnStart
+    });
+    engine_opts.gate = Some(warmup::StartGate::new(threads.max(1), engine_opts.start, on_start));
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
     // Before the embedded overlay stops: its queue is what may still be draining.
     let after_run = match (&out, &scrape) {
@@ -279,26 +289,6 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         thresholds,
         after_run,
     })
-}
-
-/// Waits, with a countdown, until shortly before the agreed instant `at`, and returns
-/// it as the engine's time zero (the engine sleeps the last stretch precisely). The
-/// instant was checked before the run; it is checked again after the set-up, which
-/// may have taken time.
-async fn barrier(
-    at: SystemTime,
-    window: Duration,
-    progress: &mut dyn Progress,
-) -> Result<tokio::time::Instant, RunError> {
-    const STEP: Duration = Duration::from_secs(1);
-    loop {
-        let left = start::wait(at, SystemTime::now(), window)?;
-        progress.countdown(left);
-        if left <= STEP {
-            return Ok(tokio::time::Instant::now() + left);
-        }
-        tokio::time::sleep(STEP.min(left - STEP)).await;
-    }
 }
 
 /// The data file's name and row count (never a value).

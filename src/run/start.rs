@@ -24,6 +24,38 @@ pub enum StartError {
     Past { at: String, late: String, window: String },
     #[error("the start instant {at} is {ahead} away, beyond the {horizon} horizon: check the date")]
     TooFar { at: String, ahead: String, horizon: String },
+    #[error(
+        "the warm-up logs in {clients} online clients at {rate} before the start: about {needs}, but the start instant {at} is {left} away; pick a later --start-at or raise population.warmup.rate"
+    )]
+    Warmup {
+        clients: u32,
+        rate: String,
+        needs: String,
+        at: String,
+        left: String,
+    },
+}
+
+/// Whether the warm-up (`clients` at `rate`, the run's whole: shards and threads each
+/// log in their share at their share of the rate) can end before the agreed instant,
+/// `left` away. Refused before anything is sent: a shard that started late would not
+/// line up with the others. A warm-up slower than its rate (a slow target) may still
+/// overrun; the report then says by how much (`engine.warmup.overran_ms`).
+pub fn warmup_fits(clients: u32, rate: crate::units::Rate, left: Duration, at: SystemTime) -> Result<(), StartError> {
+    if clients == 0 || rate.0 <= 0.0 {
+        return Ok(());
+    }
+    let needs = Duration::from_secs_f64(clients as f64 / rate.0);
+    if needs <= left {
+        return Ok(());
+    }
+    Err(StartError::Warmup {
+        clients,
+        rate: format!("{}/s", rate.0),
+        needs: crate::units::format_duration(needs),
+        at: stamp(at),
+        left: crate::units::format_duration(left),
+    })
 }
 
 /// Reads `--start-at`: RFC 3339 (any offset, fractions allowed) or Unix seconds (with
@@ -164,6 +196,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("3days") || e.contains("3d") || e.contains("72h"), "{e}");
+    }
+
+    #[test]
+    fn a_warmup_longer_than_the_wait_is_refused() {
+        let at = at("2026-11-29T21:30:00Z");
+        let r = crate::units::Rate(2000.0);
+        assert_eq!(warmup_fits(10_000, r, Duration::from_secs(6), at), Ok(()));
+        assert_eq!(warmup_fits(0, r, Duration::ZERO, at), Ok(()));
+        let e = warmup_fits(10_000, r, Duration::from_secs(3), at)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("10000 online clients at 2000/s") && e.contains("about 5s"),
+            "{e}"
+        );
+        assert!(e.contains("3s away") && e.contains("population.warmup.rate"), "{e}");
     }
 
     #[test]

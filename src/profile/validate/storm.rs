@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Validator;
 use crate::profile::budget::storm_span;
 use crate::profile::file::read_text;
-use crate::profile::spec::{Population, Storm, StormSource, Wave};
+use crate::profile::spec::{Population, Storm, StormSource, Warmup, Wave};
 use crate::profile::{Dist, parse_trace};
 use crate::profile::{limits, raw};
 use crate::units::{Dur, Share};
@@ -33,7 +33,11 @@ impl Validator<'_> {
                     limits::SIMULATED
                 ),
             );
-            return Population { modelled, simulated: 0 };
+            return Population {
+                modelled,
+                simulated: 0,
+                warmup: Warmup::default(),
+            };
         }
         if (modelled as f64) < simulated as f64 {
             self.err(
@@ -41,7 +45,31 @@ impl Validator<'_> {
                 format!("drives more virtual clients ({simulated}) than the population it models ({modelled})"),
             );
         }
-        Population { modelled, simulated }
+        let warmup = self.warmup(p.warmup.as_ref());
+        Population {
+            modelled,
+            simulated,
+            warmup,
+        }
+    }
+
+    /// `population.warmup`: on by default at [`Warmup::DEFAULT_RATE`]; a rate above zero
+    /// and at most [`limits::WARMUP_RATE`] (a typo of a few zeros would storm the target
+    /// before the storm).
+    fn warmup(&mut self, raw: Option<&raw::RawWarmup>) -> Warmup {
+        let w = raw.cloned().unwrap_or_default();
+        let enabled = self.value("population.warmup.enabled", &w.enabled, true);
+        let rate = self.unit("population.warmup.rate", &w.rate, Warmup::DEFAULT_RATE);
+        if !(rate.0 > 0.0 && rate.0 <= limits::WARMUP_RATE) {
+            self.err(
+                "population.warmup.rate",
+                format!(
+                    "must be above 0/s and at most {}/s (warm-up logins per second; `enabled: false` turns the warm-up off)",
+                    limits::WARMUP_RATE
+                ),
+            );
+        }
+        Warmup { enabled, rate }
     }
 
     pub(super) fn storm(&mut self, raw: Option<&raw::RawStorm>, pop: &Population) -> Storm {

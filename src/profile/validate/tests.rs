@@ -152,3 +152,24 @@ fn the_retry_after_cap_defaults_to_the_backoff_cap_and_is_checked_with_its_line(
         "{text}"
     );
 }
+
+#[test]
+fn the_warmup_rate_is_checked_with_its_line() {
+    let p = parse(GOOD, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.population.warmup, crate::profile::Warmup::default(), "on, 2000/s");
+    let with = |w: &str| GOOD.replace("simulate: 50_000 }", &format!("simulate: 50_000, warmup: {w} }}"));
+    let p = parse(&with("{ rate: 500/s }"), Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.population.warmup.rate.0, 500.0);
+    let p = parse(&with("{ enabled: false }"), Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!p.population.warmup.enabled);
+    for bad in [
+        "{ rate: 0/s }",
+        "{ rate: 5000000/s }",
+        "{ rate: fast }",
+        "{ enabled: maybe }",
+        "{ pace: 1/s }",
+    ] {
+        let e = parse(&with(bad), Path::new("w.yaml"), &no_env).unwrap_err().to_string();
+        assert!(e.contains("w.yaml:8: population.warmup"), "{bad}: {e}");
+    }
+}

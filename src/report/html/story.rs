@@ -46,8 +46,13 @@ pub(super) fn story(r: &Report) -> Vec<Chapter> {
 
 fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
     let per_s = |w: &Window, v: u64| v as f64 * 1000.0 / w.len_ms.max(1) as f64;
+    // The warm-up is not the storm, but a reader should know the online clients held
+    // their sessions when it began (or which did not).
+    let warmup = crate::report::terminal::warmup_line(&r.engine.stats.warmup)
+        .map(|w| format!("Warm-up: {w}. "))
+        .unwrap_or_default();
     let mut storm = format!(
-        "{} clients rebooted and came to log in between {} and {}",
+        "{warmup}{} clients rebooted and came to log in between {} and {}",
         thousands(r.plan.storm_clients),
         fmt_ms(rec.trigger_start_ms as f64),
         fmt_ms(rec.storm_end_ms as f64)

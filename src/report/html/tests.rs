@@ -286,3 +286,21 @@ fn success_at_100_percent_is_never_called_100_percent_or_better() {
     );
     assert!(!page.contains("or better"));
 }
+
+#[test]
+fn the_story_says_the_online_clients_were_warmed_up_before_the_storm() {
+    let mut r = ok_report();
+    assert!(!render(&r).unwrap().contains("Warm-up:"), "no warm-up, no word of it");
+    r.engine.stats.warmup = crate::record::WarmupStats {
+        clients: 10_000,
+        ok: 10_000,
+        duration_ms: 5000.0,
+        ..Default::default()
+    };
+    let page = render(&r).unwrap();
+    assert!(
+        page.contains("Warm-up: 10,000 of 10,000 online clients logged in in 5s before the clock started; 0 failed."),
+        "{}",
+        &page[page.find("Storm").unwrap_or(0)..][..400.min(page.len())]
+    );
+}
