@@ -14,6 +14,8 @@
 //! the server, anything in tests) and hands it back with the login's result.
 
 mod failures;
+#[cfg(test)]
+mod storm_tests;
 mod supernodes;
 #[cfg(test)]
 mod tests;
