@@ -81,24 +81,39 @@ pub(crate) fn drain_line(r: &Report) -> Option<String> {
 /// windows do not say more); the engine counted the rest when it stopped. None when no
 /// one was locked out at the end.
 pub(crate) fn locked_out_line(r: &Report) -> Option<String> {
-    let lo = &r.recovery.as_ref()?.figures.locked_out;
-    if lo.end == 0 {
+    let rec = r.recovery.as_ref()?;
+    let lo = &rec.figures.locked_out;
+    // The figures stop at the plan's end; after a confirmation probe the engine counted
+    // the waits at the run's end, so the split is of the run's last window.
+    let (end, gave_up, trying) = match (&rec.probe, r.windows.last()) {
+        (Some(_), Some(last)) => {
+            let gave_up = r
+                .windows
+                .iter()
+                .map(|w| w.counts.gave_up)
+                .sum::<u64>()
+                .min(last.locked_out);
+            (last.locked_out, gave_up, last.locked_out - gave_up)
+        }
+        _ => (lo.end, lo.end_gave_up, lo.end_trying),
+    };
+    if end == 0 {
         return None;
     }
     let s = &r.engine.stats;
     let mut parts = vec![
-        format!("{} had given up", thousands(lo.end_gave_up)),
+        format!("{} had given up", thousands(gave_up)),
         format!("{} were waiting on their own backoff", thousands(s.waiting_backoff)),
         format!("{} on a Retry-After", thousands(s.waiting_retry_after)),
         format!("{} had an attempt in flight", thousands(s.abandoned)),
     ];
     let explained = s.waiting_backoff + s.waiting_retry_after + s.abandoned;
-    if lo.end_trying > explained {
-        parts.push(format!("{} not accounted for", thousands(lo.end_trying - explained)));
+    if trying > explained {
+        parts.push(format!("{} not accounted for", thousands(trying - explained)));
     }
     Some(format!(
         "When the run ended, {} clients were locked out: {}.",
-        thousands(lo.end),
+        thousands(end),
         parts.join(", ")
     ))
 }
