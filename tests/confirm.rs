@@ -19,7 +19,14 @@ fn run(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     let o = c.output().unwrap();
-    assert!(!dir.path().join("out").exists(), "no report: nothing ran");
+    // A run refused before it started leaves a report that says so (for CI), with
+    // nothing sent; a run that went on left a report of what it sent.
+    let report = dir.path().join("out").join("report.json");
+    if !o.status.success() && report.exists() {
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["stop_reason"], "not-started", "{r}");
+        assert_eq!(r["windows"], serde_json::json!([]), "nothing was sent");
+    }
     o
 }
 
