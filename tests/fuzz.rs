@@ -63,7 +63,8 @@ thread_local! {
     static PANIC_AT: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// The shipped profiles, their traces copied beside the cases, and the hostile traces.
+/// The shipped profiles, their traces and data files copied beside the cases, and the
+/// hostile traces.
 struct Corpus {
     profiles: Vec<(String, String)>,
     dir: PathBuf,
@@ -85,6 +86,13 @@ impl Corpus {
             })
             .collect();
         profiles.sort();
+        // Their data files (users.csv) beside the cases, as beside the profiles.
+        for e in std::fs::read_dir(&shipped).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "csv") {
+                std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+            }
+        }
         std::fs::create_dir_all(dir.join("traces")).unwrap();
         for e in std::fs::read_dir(shipped.join("traces")).unwrap() {
             let p = e.unwrap().path();
