@@ -6,11 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Script, profile_file, serve};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stampede"))
-}
+use common::{Script, bin, profile_file, report_of, run_quiet, serve};
 
 fn schema_check(report: &serde_json::Value) {
     let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
@@ -55,23 +51,12 @@ async fn a_run_writes_a_report_that_matches_the_schema_and_an_hlog() {
     let dir = tempfile::tempdir().unwrap();
     let path = profile_file(dir.path(), &profile(t.addr, 300, "1s"));
     let out = dir.path().join("out");
-    let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", "-q"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = run_quiet(&[], &path, &out).await;
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("retry amplification"), "{stdout}");
     let out = dir.path().join("out");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&out);
     schema_check(&report);
     assert_eq!(report["interrupted"], false);
     // Every client that wanted to log in either did or was still waiting for its retry
@@ -107,21 +92,10 @@ async fn retry_after_cap_from_the_flag_cuts_the_waits_and_the_report_shows_it() 
     let dir = tempfile::tempdir().unwrap();
     let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
     let out = dir.path().join("out");
-    let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", "-q", "--retry-after-cap", "100ms"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = run_quiet(&["--retry-after-cap", "100ms"], &path, &out).await;
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&dir.path().join("out"));
     schema_check(&report);
     assert_eq!(report["engine"]["retry_after_cap_ms"], 100);
     let capped = report["totals"]["retry_after_capped"].as_u64().unwrap();
@@ -155,20 +129,9 @@ async fn clients_locked_out_at_the_end_are_explained_by_what_they_wait_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = profile_file(dir.path(), &profile(t.addr, 100, "1s"));
     let out = dir.path().join("out");
-    let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", "-q"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = run_quiet(&[], &path, &out).await;
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&dir.path().join("out"));
     let end = report["recovery"]["locked_out"]["end"].as_u64().unwrap();
     let waiting = report["engine"]["waiting_retry_after"].as_u64().unwrap();
     assert!(
@@ -247,8 +210,7 @@ fn a_run_that_cannot_start_still_writes_its_report_junit_and_summary() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("the target does not answer"), "{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&out);
     schema_check(&report);
     assert_eq!(report["stop_reason"], "not-started");
     assert!(
@@ -288,8 +250,7 @@ fn a_run_refused_for_an_unconfirmed_host_says_why_in_its_report_and_exits_2() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&out);
     schema_check(&report);
     assert_eq!(report["confirmed"]["by"], "not-confirmed");
     assert!(report["stop_detail"].as_str().unwrap().contains("was not confirmed"));
@@ -342,8 +303,7 @@ async fn ctrl_c_stops_sending_and_still_writes_a_valid_report() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(3), "an interrupted run is not a passing run");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = report_of(&out);
     schema_check(&report);
     assert_eq!(report["interrupted"], true);
     assert_eq!(report["stop_reason"], "interrupted");

@@ -4,17 +4,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Script, load, profile_file, serve};
+use common::{Script, bin, load, profile_file, report_of, run_quiet, serve};
 use stampede::run::metrics::{Exporter, FAMILIES};
 use stampede::run::{RunOptions, run};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stampede"))
-}
 
 fn profile(addr: std::net::SocketAddr, baseline: &str, extra: &str) -> String {
     format!(
@@ -240,10 +235,6 @@ fn the_dashboard_reads_only_metrics_stampede_serves() {
     }
 }
 
-fn report_of(out: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn the_stream_is_one_json_line_per_window_and_adds_up_to_the_report() {
     // One engine announces windows from its own loop; two merge theirs first.
@@ -252,17 +243,7 @@ async fn the_stream_is_one_json_line_per_window_and_adds_up_to_the_report() {
         let dir = tempfile::tempdir().unwrap();
         let path = profile_file(dir.path(), &profile(t.addr, "1s", ""));
         let out = dir.path().join("out");
-        let o = tokio::task::spawn_blocking(move || {
-            bin()
-                .args(["run", "-q", "-t", threads, "--stream", "-"])
-                .arg(&path)
-                .arg("--out")
-                .arg(&out)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let o = run_quiet(&["-t", threads, "--stream", "-"], &path, &out).await;
         let stdout = String::from_utf8(o.stdout).unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{stderr}");
@@ -298,17 +279,7 @@ async fn the_brake_stops_a_collapsing_run_with_its_own_reason_and_exit_code() {
     let path = profile_file(dir.path(), &profile(t.addr, "20s", ""));
     let out = dir.path().join("out");
     let started = std::time::Instant::now();
-    let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", "-q", "--abort-when", "success_rate < 5% for 750ms"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let o = run_quiet(&["--abort-when", "success_rate < 5% for 750ms"], &path, &out).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(4), "{stderr}");
     assert!(

@@ -129,6 +129,25 @@ pub async fn serve_app(app: Router) -> SocketAddr {
 }
 
 /// Writes a profile into a fresh temporary folder and returns its path.
+/// The `stampede` binary (integration tests only: the example that shares this module
+/// has no binary to point at).
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(option_env!("CARGO_BIN_EXE_stampede").unwrap_or("stampede"))
+}
+
+/// `stampede run -q <args> <profile> --out <out>`, off the runtime's threads: the
+/// target under test serves on them.
+pub async fn run_quiet(args: &[&'static str], profile: &Path, out: &Path) -> std::process::Output {
+    let mut c = bin();
+    c.args(["run", "-q"]).args(args).arg(profile).arg("--out").arg(out);
+    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+}
+
+/// A run's report.json, from its output directory.
+pub fn report_of(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
 pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("profile.yaml");
     std::fs::write(&p, text).unwrap();
