@@ -254,23 +254,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         abort,
         target: target_name,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
-        plan: PlanFacts {
-            window_ms: window.as_millis() as u64,
-            trigger_start_ms: plan.trigger_start.as_millis() as u64,
-            storm_end_ms: plan.storm_end.as_millis() as u64,
-            end_ms: plan.end.as_millis() as u64,
-            ended_ms: out.ended.as_millis() as u64,
-            storm_clients: plan.storm_clients as u64,
-            background_clients: plan.background_clients as u64,
-            planned_first_attempts: plan.first_logins(),
-            population_modelled: p.population.modelled,
-            population_simulated: p.population.simulated as u64,
-            time_scale: p.time_scale,
-            first_logins_per_window: plan.logins_per_window(window),
-            sources: source_spread(&plan, p.target.source_addresses.len()),
-            data: data_facts(&p.client),
-            captures: capture_names(&p.client),
-        },
+        plan: plan_facts(p, &plan, window, out.ended),
         engine: EngineFacts {
             stats: out.stats,
             send_lag_ms: lag,
@@ -289,6 +273,27 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         thresholds,
         after_run,
     })
+}
+
+/// What the report says of the plan (the run's own part of it ended at `ended`).
+fn plan_facts(p: &Profile, plan: &Plan, window: Duration, ended: Duration) -> PlanFacts {
+    PlanFacts {
+        window_ms: window.as_millis() as u64,
+        trigger_start_ms: plan.trigger_start.as_millis() as u64,
+        storm_end_ms: plan.storm_end.as_millis() as u64,
+        end_ms: plan.end.as_millis() as u64,
+        ended_ms: ended.as_millis() as u64,
+        storm_clients: plan.storm_clients as u64,
+        background_clients: plan.background_clients as u64,
+        planned_first_attempts: plan.first_logins(),
+        population_modelled: p.population.modelled,
+        population_simulated: p.population.simulated as u64,
+        time_scale: p.time_scale,
+        first_logins_per_window: plan.logins_per_window(window),
+        sources: source_spread(plan, p.target.source_addresses.len()),
+        data: data_facts(&p.client),
+        captures: capture_names(&p.client),
+    }
 }
 
 /// The data file's name and row count (never a value).

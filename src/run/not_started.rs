@@ -8,7 +8,7 @@ use crate::analysis::Totals;
 use crate::outcome::StopReason;
 use crate::plan::Part;
 use crate::profile::{Endpoint, Profile};
-use crate::report::{Confirmed, EngineFacts, PlanFacts, Report, SCHEMA};
+use crate::report::{Confirmed, EngineFacts, Report, SCHEMA};
 
 /// The report of a run of `p` (its `shard`, if any) that could not start because of
 /// `why`, in the words the terminal printed; `confirmed` as far as it got (None: the
@@ -46,23 +46,7 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         abort: None,
         target,
         profile: serde_json::to_value(&p.raw).unwrap_or_default(),
-        plan: PlanFacts {
-            window_ms: window.as_millis() as u64,
-            trigger_start_ms: plan.trigger_start.as_millis() as u64,
-            storm_end_ms: plan.storm_end.as_millis() as u64,
-            end_ms: plan.end.as_millis() as u64,
-            ended_ms: 0,
-            storm_clients: plan.storm_clients as u64,
-            background_clients: plan.background_clients as u64,
-            planned_first_attempts: plan.first_logins(),
-            population_modelled: p.population.modelled,
-            population_simulated: p.population.simulated as u64,
-            time_scale: p.time_scale,
-            first_logins_per_window: plan.logins_per_window(window),
-            sources: None,
-            data: super::data_facts(&p.client),
-            captures: super::capture_names(&p.client),
-        },
+        plan: super::plan_facts(p, &plan, window, std::time::Duration::ZERO),
         engine: EngineFacts::default(),
         shard,
         profile_digest: super::profile_digest(&p.raw),
