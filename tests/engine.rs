@@ -47,7 +47,7 @@ async fn retries_are_exactly_what_the_policy_implies() {
     assert_eq!(tot.counts.gave_up, 0);
     assert_eq!(tot.outcomes.get("http_503_retry_after"), Some(&400));
     assert_eq!(t.requests.load(Ordering::Relaxed), 600);
-    assert!((tot.retry_amplification - 3.0).abs() < 1e-9);
+    assert!((tot.attempts_per_client - 3.0).abs() < 1e-9);
 }
 
 #[tokio::test]

@@ -24,10 +24,12 @@ pub struct Totals {
     /// when no login completed. What every output calls the success rate.
     #[serde(default)]
     pub success_rate: Option<f64>,
-    /// Attempts sent ÷ logins wanted (first attempts), over the whole run. The
-    /// `retry_amplification` of thresholds and verdicts is the recovery's, from the
-    /// trigger on: outputs that show this one call it "attempts per client".
-    pub retry_amplification: f64,
+    /// Attempts sent ÷ logins wanted (first attempts), over the whole run. Not named
+    /// `retry_amplification`: that figure, of thresholds and verdicts, is the
+    /// recovery's, from the trigger on, and one name in report.json has one meaning.
+    /// (Reports written before the rename called this one so too: still read.)
+    #[serde(alias = "retry_amplification")]
+    pub attempts_per_client: f64,
     pub outcomes: BTreeMap<String, u64>,
     pub latency_ms: HistSummary,
     pub service_ms: HistSummary,
@@ -49,7 +51,7 @@ impl Totals {
         }
         let c = &t.counts;
         t.success_rate = c.success_rate();
-        t.retry_amplification = if c.first_attempts > 0 {
+        t.attempts_per_client = if c.first_attempts > 0 {
             c.attempts as f64 / c.first_attempts as f64
         } else {
             0.0

@@ -134,7 +134,7 @@ fn figures(r: &Report) -> String {
     let whole = format!(
         "whole run: success rate {}, {:.2}× attempts per client",
         t.success_rate.map_or("–".into(), pct),
-        t.retry_amplification
+        t.attempts_per_client
     );
     match r.recovery.as_ref().map(|rec| &rec.figures) {
         Some(f) => {
