@@ -323,11 +323,15 @@ impl<'a> Engine<'a> {
                 if matches!(c.phase, Phase::Wanting | Phase::GaveUp) {
                     self.locked_out = self.locked_out.saturating_sub(1);
                 }
+                // Only a client that was logged in has a session to leave: one locked
+                // out (or never online) sends no logout, which would carry an empty token
+                // and only add refusals to the target's logs.
+                let online = c.phase == Phase::LoggedIn;
                 c.end_session();
                 self.rec.count(at, Counter::Reboot);
                 // Rendered with the values the client held, then dropped with its process.
                 let values = self.sessions.end(client);
-                if !self.on_reboot.is_empty() {
+                if online && !self.on_reboot.is_empty() {
                     self.stats.on_reboot_sent += 1;
                     let vars = session_vars(&self.transport, client, c);
                     self.dispatch(JobKind::OnReboot, self.on_reboot.clone(), vars, values, true);
