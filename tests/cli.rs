@@ -118,6 +118,43 @@ async fn retry_after_cap_from_the_flag_cuts_the_waits_and_the_report_shows_it() 
 }
 
 #[tokio::test]
+async fn send_precision_merges_sends_into_passes_and_says_so() {
+    let t = serve(Script::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 400 storm logins over 1 s, one due every 2.5 ms on average: each wakes the engine
+    // at its own instant when exact; with 4 ms most wait for a wake-up (a completion's,
+    // or the timer's at most 4 ms after the last).
+    let path = profile_file(dir.path(), &profile(t.addr, 400, "1s"));
+    let out = dir.path().join("out");
+    let o = run_quiet(&["--send-precision", "4ms"], &path, &out).await;
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = report_of(&out);
+    schema_check(&report);
+    assert_eq!(report["engine"]["send_precision_ms"], 4.0);
+    let lag = report["engine"]["send_lag_ms"]["p50"].as_f64().unwrap();
+    assert!(lag >= 0.1, "sends wait for a wake-up: lag p50 {lag} ms");
+    assert!(
+        stdout.contains("sends wait up to 4ms to share a wake-up (--send-precision)"),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("sends wait up to 4ms to share a wake-up"));
+    // Exact by default: nothing said, nothing written.
+    let exact = dir.path().join("exact");
+    let o = run_quiet(&[], &path, &exact).await;
+    assert!(o.status.success());
+    assert!(report_of(&exact)["engine"].get("send_precision_ms").is_none());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("--send-precision"));
+    for bad in ["0s", "10ms", "soon"] {
+        let o = bin().args(["run", "--send-precision", bad, "x.yaml"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--send-precision"), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn clients_locked_out_at_the_end_are_explained_by_what_they_wait_on() {
     // Each client's first try is told to come back in 333 s, past the end of the run.
     let t = serve(Script {

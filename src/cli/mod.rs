@@ -159,6 +159,13 @@ pub struct RunArgs {
     /// waits are cut to it and counted); overrides `client.retry.retry_after_cap`.
     #[arg(long, value_name = "DURATION", value_parser = parse_retry_after_cap)]
     pub retry_after_cap: Option<std::time::Duration>,
+    /// Merge the sends due within DURATION into one wake-up (e.g. 1ms; at most 5ms).
+    /// Each wake-up costs CPU: on a machine short of it, this cuts the CPU per request
+    /// (about 2.5× at 5,000/s on a KVM guest) for a send lag up to DURATION, as oha's
+    /// and wrk2's millisecond timers do. Latency still counts from each intended
+    /// instant. Default: every send at its own instant.
+    #[arg(long, value_name = "DURATION", value_parser = parse_send_precision)]
+    pub send_precision: Option<std::time::Duration>,
     /// Override the profile's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -204,6 +211,19 @@ fn parse_retry_after_cap(s: &str) -> Result<std::time::Duration, String> {
             "`{s}` is out of range: write from {} to {}",
             crate::units::Dur(*range.start()),
             crate::units::Dur(*range.end())
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// From 1 µs to `timer::MAX_FLOOR` (5 ms).
+fn parse_send_precision(s: &str) -> Result<std::time::Duration, String> {
+    let max = crate::engine::timer::MAX_FLOOR;
+    match s.parse::<crate::units::Dur>() {
+        Ok(crate::units::Dur(d)) if !d.is_zero() && d <= max => Ok(d),
+        Ok(_) => Err(format!(
+            "`{s}` is out of range: write from 1µs to {}",
+            crate::units::Dur(max)
         )),
         Err(e) => Err(e.to_string()),
     }

@@ -140,6 +140,7 @@ async fn storm(
             max_rate: args.max_rate.map(|r| r.per_sec()),
             stop: Some(stop),
             retry_after_cap: args.retry_after_cap,
+            send_precision: args.send_precision,
             ..EngineOptions::default()
         }),
         shard,

@@ -74,6 +74,10 @@ pub struct EngineOptions {
     /// The confirmation probe's board, shared by every engine of the run (one per run,
     /// made for that many engines). None: no probe.
     pub probe: Option<Arc<ProbeBoard>>,
+    /// Sends due within this of a pass leave in it (`--send-precision`): fewer
+    /// wake-ups, less CPU per request, a send lag up to this. None: each send wakes
+    /// the engine at its own instant while sends are sparse (`timer::Pace`).
+    pub send_precision: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -88,6 +92,7 @@ impl Default for EngineOptions {
             gate: None,
             retry_after_cap: None,
             probe: None,
+            send_precision: None,
         }
     }
 }
@@ -204,8 +209,11 @@ pub async fn run(
         stop_level: 0,
         stopped_at: None,
         // Falls back to tokio's millisecond timer where there is no timerfd.
-        precise: timer::PreciseTimer::new().ok(),
-        pace: timer::Pace::default(),
+        precise: timer::PreciseTimer::new().ok().map(|t| match opts.send_precision {
+            Some(_) => t.without_lead(),
+            None => t,
+        }),
+        pace: timer::Pace::with_floor(opts.send_precision),
         keep: timer::Keep::new(p.target.timeout),
         drain: p.target.timeout * (p.client.login.len() as u32 + 1) + Duration::from_millis(500),
         plan_end: plan.end,

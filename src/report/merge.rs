@@ -232,6 +232,11 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
         out.engine.stats.add(&p.engine.stats);
         out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);
         out.engine.behind |= p.engine.behind;
+        // The coarsest shard's: the lag it allowed is the merged run's.
+        out.engine.send_precision_ms = match (out.engine.send_precision_ms, p.engine.send_precision_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         for s in &p.engine.missing_series {
             if !out.engine.missing_series.contains(s) {
                 out.engine.missing_series.push(s.clone());

@@ -201,6 +201,10 @@ pub struct EngineFacts {
     /// the clients did not honour `Retry-After`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_cap_ms: Option<u64>,
+    /// Sends merged into passes at least this far apart, milliseconds
+    /// (`--send-precision`); absent when every send waited for its own instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_precision_ms: Option<f64>,
     /// True when the generator itself fell behind its schedule (`record::fell_behind`:
     /// p99 send lag over 10 ms, or attempts unstarted): the figures then understate the
     /// load asked for.

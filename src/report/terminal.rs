@@ -204,7 +204,7 @@ fn figures(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "  generator: {} · send lag p99 {} max {} · unstarted {} · throttled {} · abandoned {}{}",
+        "  generator: {} · send lag p99 {} max {}{} · unstarted {} · throttled {} · abandoned {}{}",
         if e.stats.threads == 1 {
             "1 thread".to_string()
         } else {
@@ -212,6 +212,7 @@ fn figures(r: &Report) -> String {
         },
         fmt_ms(e.send_lag_ms.p99),
         fmt_ms(e.send_lag_ms.max),
+        crate::report::words::send_precision(e),
         thousands(e.stats.unstarted),
         thousands(e.stats.throttled),
         thousands(e.stats.abandoned),

@@ -7,6 +7,14 @@ use super::Report;
 use super::terminal::thousands;
 use crate::units::{fmt_ms, format_duration};
 
+/// How sends were timed, when not each at its own instant (`--send-precision`): after
+/// the send lag in the terminal and on the page, so the lag is read with its cause.
+pub(crate) fn send_precision(e: &super::EngineFacts) -> String {
+    e.send_precision_ms.map_or(String::new(), |p| {
+        format!(", sends wait up to {} to share a wake-up (--send-precision)", fmt_ms(p))
+    })
+}
+
 /// What the target asked for with `Retry-After`, beside the cap in force and the clients
 /// still parked by it at the end, in one line every output shares; None when no answer
 /// carried one.

@@ -165,6 +165,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         .retry
         .honor_retry_after
         .then(|| engine_opts.retry_after_cap.unwrap_or(p.client.retry.retry_after_cap));
+    let send_precision_ms = engine_opts.send_precision.map(|d| d.as_secs_f64() * 1000.0);
     let scrape = engine_opts.scrape.clone();
     let stop = engine_opts.stop.clone();
     engine_opts.probe = probe::board(
@@ -261,6 +262,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             missing_series,
             target_counters,
             retry_after_cap_ms: retry_after_cap.map(|d| d.as_millis() as u64),
+            send_precision_ms,
             behind,
         },
         shard: opts.shard,

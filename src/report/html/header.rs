@@ -317,7 +317,12 @@ fn generator(e: &EngineFacts) -> Vec<Fact> {
     vec![
         (
             "send lag p99".into(),
-            format!("{} (max {})", fmt_ms(e.send_lag_ms.p99), fmt_ms(e.send_lag_ms.max)),
+            format!(
+                "{} (max {}){}",
+                fmt_ms(e.send_lag_ms.p99),
+                fmt_ms(e.send_lag_ms.max),
+                crate::report::words::send_precision(e)
+            ),
         ),
         ("attempts unstarted".into(), thousands(e.stats.unstarted)),
         ("engine threads".into(), thousands(e.stats.threads as u64)),
