@@ -186,21 +186,29 @@ compare "fresh" oha S O ">= 1.1x" "-"
 sp=$(col 3 "${S[@]}"); wp=$(col 3 "${W[@]}")
 row "fresh p99 (ms) vs wrk" "$sp" "$wp" "$(ratio "$sp" "$wp")" "<= 2.0x" "stampede's from the intended instant: service p99 $(col 7 "${S[@]}") ms, send lag p99 $(col 8 "${S[@]}") ms; SYNs dropped at a full backlog: st $(col 6 "${S[@]}"), wrk $(col 6 "${W[@]}"), oha $(col 6 "${O[@]}")"
 
-echo "constant 5,000/s, keep-alive ..." >&2
-O=(); S=(); L=()
+# A stampede run's schedule figures: send lag p50 (us), achieved/planned (%), latency
+# p50 (ms), service p50 (ms), send lag p99 (us).
+schedule() { # out
+  echo "$(field "$1" "round(r['engine']['send_lag_ms']['p50']*1000,1)") $(field "$1" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),3)") $(field "$1" "r['totals']['latency_ms']['p50']") $(field "$1" "r['totals']['service_ms']['p50']") $(field "$1" "round(r['engine']['send_lag_ms']['p99']*1000,1)")"
+}
+echo "constant 5,000/s, keep-alive (stampede exact, and with --send-precision 1ms) ..." >&2
+O=(); S=(); L=(); C=(); CL=()
 p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)))
 for r in $(seq "$ROUNDS"); do
   O+=("$(oha_run 0 -q 5000 --latency-correction "$url")")
   S+=("$(st_run 0 "$p" "$work/rate5k")")
-  L+=("$(field "$work/rate5k" "round(r['engine']['send_lag_ms']['p50']*1000,1)") $(field "$work/rate5k" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),3)") $(field "$work/rate5k" "r['totals']['latency_ms']['p50']") $(field "$work/rate5k" "r['totals']['service_ms']['p50']") $(field "$work/rate5k" "round(r['engine']['send_lag_ms']['p99']*1000,1)")")
-  echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved%/latency-p50/service-p50/lag-p99-us ${L[-1]}" >&2
+  L+=("$(schedule "$work/rate5k")")
+  C+=("$(st_run 0 "$p" "$work/rate5k-1ms" --send-precision 1ms)")
+  CL+=("$(schedule "$work/rate5k-1ms")")
+  echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved%/latency-p50/service-p50/lag-p99-us ${L[-1]} | 1ms ${C[-1]} ${CL[-1]}" >&2
 done
-sc=$(col 2 "${S[@]}"); oc=$(col 2 "${O[@]}")
-row "5,000/s CPU/request (us) vs oha -q 5000" "$sc" "$oc" "$(ratio "$oc" "$sc")" ">= 1.0x" "st $(load_note "${S[@]}") · oha $(load_note "${O[@]}")"
+sc=$(col 2 "${S[@]}"); oc=$(col 2 "${O[@]}"); cc=$(col 2 "${C[@]}")
+row "5,000/s CPU/request (us) vs oha -q 5000" "$sc" "$oc" "$(ratio "$oc" "$sc")" ">= 1.0x" "st $(load_note "${S[@]}") · oha $(load_note "${O[@]}"); each send at its own instant"
+row "5,000/s CPU/request, --send-precision 1ms" "$cc" "$oc" "$(ratio "$oc" "$cc")" ">= 1.0x" "st $(load_note "${C[@]}"); send lag p50 $(col 1 "${CL[@]}") us, p99 $(col 5 "${CL[@]}") us, latency p50 $(col 3 "${CL[@]}") ms"
 sl=$(col 3 "${L[@]}"); ol=$(col 7 "${O[@]}")
 row "5,000/s latency p50 (ms) vs oha corrected" "$sl" "$ol" "$(ratio "$sl" "$ol")" "-" "stampede's: service p50 $(col 4 "${L[@]}") ms + send lag p50 $(col 1 "${L[@]}") us"
 row "5,000/s send lag p50 (us)" "$(col 1 "${L[@]}")" "-" "-" "< 20" "p99 $(col 5 "${L[@]}") us"
-row "5,000/s achieved / planned (%)" "$(col 2 "${L[@]}")" "-" "-" "100 +- 0.1" ""
+row "5,000/s achieved / planned (%)" "$(col 2 "${L[@]}")" "-" "-" "100 +- 0.1" "with 1ms: $(col 2 "${CL[@]}")"
 
 echo "fresh TLS 1.3 handshake per login ..." >&2
 O=(); S=()
@@ -212,7 +220,19 @@ for r in $(seq "$ROUNDS"); do
   S+=("$(st_run 0 "$p" "$work/tls")")
   echo "  round $r: oha ${O[-1]} | stampede ${S[-1]}" >&2
 done
-compare "fresh TLS" oha S O "-" ">= 1.0x"
+compare "fresh TLS" oha S O "-" "-"
+# The same handshakes at a rate the target keeps up with (half what it served): the
+# generators' CPU per login, not two tools waiting on one saturated nginx.
+tls_rate=$(( $(col 1 "${O[@]}") / 2 ))
+echo "fresh TLS 1.3 at a constant ${tls_rate}/s ..." >&2
+O=(); S=()
+p=$(profile tlsrate "$tls_rate" fresh "$CONNS" "$CONNS" "https://localhost:$TLS_PORT")
+for r in $(seq "$ROUNDS"); do
+  O+=("$(oha_run 0 --disable-keepalive --insecure -q "$tls_rate" "$tls_url")")
+  S+=("$(st_run 0 "$p" "$work/tlsrate")")
+  echo "  round $r: oha ${O[-1]} | stampede ${S[-1]}" >&2
+done
+compare "fresh TLS at ${tls_rate}/s" "oha -q $tls_rate" S O "-" ">= 1.0x"
 
 echo "two generator threads (both cores, the target shares one) ..." >&2
 W=(); O=(); S=()
@@ -230,9 +250,15 @@ compare "-t 2 keep-alive" "oha" S O "-" ">= 1.0x"
 
 echo "schedule fidelity at 20,000/s ..." >&2
 p=$(profile fidelity 20000 reuse 256 20000)
-timed 0 "$bin" run -q "$p" --out "$work/fidelity" >/dev/null || true
-row "send lag p99 at 20,000/s (ms)" "$(field "$work/fidelity" "r['engine']['send_lag_ms']['p99']")" "-" "-" "< 1" ""
-row "achieved / planned at 20,000/s (%)" "$(field "$work/fidelity" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),2)")" "-" "-" "100 +- 1" ""
+F=()
+for r in $(seq "$ROUNDS"); do
+  timed 0 "$bin" run -q "$p" --out "$work/fidelity" >/dev/null || true
+  F+=("$(field "$work/fidelity" "r['engine']['send_lag_ms']['p99']") $(field "$work/fidelity" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),2)")")
+  echo "  round $r: lag-p99-ms/achieved% ${F[-1]}" >&2
+done
+lags=$(for x in "${F[@]}"; do nth "$x" 1; done | sort -g | xargs)
+row "send lag p99 at 20,000/s (ms)" "$(col 1 "${F[@]}")" "-" "-" "< 1" "median of $ROUNDS runs: $lags"
+row "achieved / planned at 20,000/s (%)" "$(col 2 "${F[@]}")" "-" "-" "100 +- 1" ""
 
 echo "population scale ..." >&2
 for n in 1000000 10000000; do
