@@ -154,6 +154,23 @@ impl Conn {
         }
     }
 
+    /// The server's close (its FIN) has already been seen by the reactor, with or
+    /// before its answer: no read is needed to know it, and closing now leaves the
+    /// TIME_WAIT on the server all the same. Plain TCP only: over TLS the server's
+    /// close_notify is still unread, and closing with unread bytes would reset the
+    /// connection instead of closing it.
+    pub(super) fn closed_by_peer(&self) -> bool {
+        use futures_util::FutureExt;
+        let Io::Plain(tcp) = &self.stream else {
+            return false;
+        };
+        self.peer_closed
+            || matches!(
+                tcp.ready(tokio::io::Interest::READABLE).now_or_never(),
+                Some(Ok(r)) if r.is_read_closed()
+            )
+    }
+
     pub fn is_reusable(&self) -> bool {
         self.reusable
     }
