@@ -40,11 +40,30 @@ async fn a_shipped_session_profile_warms_its_online_clients_up() {
         threads: Some(2),
         ..Default::default()
     };
-    let r = stampede::run::run(&p, opts, &mut ())
+    let mut seen = Seen::default();
+    let r = stampede::run::run(&p, opts, &mut seen)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let w = r.engine.stats.warmup;
     assert_eq!((w.clients, w.ok, w.failed), (online, online, 0), "{w:?}");
+    // The live display was told how far the warm-up was, before the clock started.
+    let warm: Vec<_> = seen.0.iter().filter_map(|(_, w)| *w).collect();
+    assert!(!warm.is_empty(), "no warm-up progress shown");
+    assert!(
+        warm.iter()
+            .all(|w| w.clients == online && w.answered <= w.clients && w.ok <= w.answered),
+        "{warm:?}"
+    );
+    assert!(warm.windows(2).all(|p| p[0].answered <= p[1].answered), "{warm:?}");
+    let first_run = seen
+        .0
+        .iter()
+        .position(|(e, w)| w.is_none() && !e.is_zero())
+        .expect("the run's own progress");
+    assert!(
+        seen.0[first_run..].iter().all(|(_, w)| w.is_none()),
+        "warm-up progress after the clock started"
+    );
     let baseline: Vec<_> = r
         .windows
         .iter()
@@ -57,4 +76,14 @@ async fn a_shipped_session_profile_warms_its_online_clients_up() {
     assert_eq!((refused, relogins), (0, 0), "first keepalives refused in the baseline");
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["engine"]["warmup"]["ok"], online, "report.json counts the warm-up");
+}
+
+/// Every progress update: run time, and the warm-up's progress when it was one.
+#[derive(Default)]
+struct Seen(Vec<(std::time::Duration, Option<stampede::engine::WarmupProgress>)>);
+
+impl stampede::engine::Progress for Seen {
+    fn update(&mut self, s: &stampede::engine::Snapshot) {
+        self.0.push((s.elapsed, s.warmup));
+    }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::engine::{Progress, Snapshot};
+use crate::report::terminal::thousands;
 use crate::units::format_duration;
 
 /// How often a plain progress line is written when stderr is not a terminal.
@@ -19,6 +20,11 @@ pub(super) struct Live {
     /// A countdown to `--start-at` has been announced (once, even with `--quiet`: a
     /// pod that waits must say why in its log).
     counting: bool,
+    /// The warm-up has been announced (its first line is written at once in a log: the
+    /// clock has not started, and the log says why).
+    warming: bool,
+    /// The warm-up's end has been written (once, in a log).
+    warmed: bool,
 }
 
 impl Live {
@@ -38,6 +44,8 @@ impl Live {
             quiet,
             last_line: Instant::now(),
             counting: false,
+            warming: false,
+            warmed: false,
         }
     }
 
@@ -49,8 +57,17 @@ impl Live {
     }
 }
 
-/// One line of progress: elapsed/planned, rates, the last window's success and p99.
+/// One line of progress: elapsed/planned, rates, the last window's success and p99;
+/// before time zero, how far the warm-up is.
 pub(super) fn describe(s: &Snapshot) -> String {
+    if let Some(w) = s.warmup {
+        return format!(
+            "warm-up: {} of {} online clients logged in ({} ok) · the clock starts after it",
+            thousands(w.answered),
+            thousands(w.clients),
+            thousands(w.ok)
+        );
+    }
     format!(
         "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}{}",
         format_duration(Duration::from_secs(s.elapsed.as_secs())),
@@ -85,6 +102,14 @@ impl Progress for Live {
     }
 
     fn update(&mut self, s: &Snapshot) {
+        let warming = s.warmup.is_some();
+        self.update_display(s);
+        self.warming |= warming;
+    }
+}
+
+impl Live {
+    fn update_display(&mut self, s: &Snapshot) {
         match &self.bar {
             Some(b) => {
                 // A confirmation probe lengthens the run past the plan's end.
@@ -93,11 +118,48 @@ impl Progress for Live {
                 b.set_message(describe(s));
             }
             None => {
-                if !self.quiet && self.last_line.elapsed() >= PLAIN_EVERY {
+                // A log says when the warm-up begins and when it is done, whatever the
+                // interval: until then the clock has not started, and the log says why.
+                let first = s.warmup.is_some() && !self.warming;
+                let done = s.warmup.is_some_and(|w| w.answered >= w.clients) && !self.warmed;
+                self.warmed |= done;
+                if !self.quiet && (first || done || self.last_line.elapsed() >= PLAIN_EVERY) {
                     self.last_line = Instant::now();
                     eprintln!("{}", describe(s));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WarmupProgress;
+
+    #[test]
+    fn before_the_clock_the_line_says_how_far_the_warm_up_is() {
+        let s = Snapshot {
+            warmup: Some(WarmupProgress {
+                clients: 10_000,
+                answered: 3_200,
+                ok: 3_180,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            describe(&s),
+            "warm-up: 3,200 of 10,000 online clients logged in (3,180 ok) · the clock starts after it"
+        );
+        let running = Snapshot {
+            elapsed: Duration::from_secs(3),
+            planned: Duration::from_secs(60),
+            ..Default::default()
+        };
+        assert!(
+            describe(&running).starts_with("3s/1m · offered"),
+            "{}",
+            describe(&running)
+        );
     }
 }

@@ -115,6 +115,28 @@ pub struct Snapshot {
     pub stopping: bool,
     /// The confirmation probe is on: retries and relogins silenced.
     pub probing: bool,
+    /// Before time zero: the warm-up's logins so far (`population.warmup`).
+    pub warmup: Option<WarmupProgress>,
+}
+
+/// How far the warm-up has come: the clients online at the start, logged in before the
+/// clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WarmupProgress {
+    /// The online clients to log in.
+    pub clients: u64,
+    /// Their logins answered so far.
+    pub answered: u64,
+    /// Of those, the ones that succeeded.
+    pub ok: u64,
+}
+
+impl std::ops::AddAssign for WarmupProgress {
+    fn add_assign(&mut self, o: WarmupProgress) {
+        self.clients += o.clients;
+        self.answered += o.answered;
+        self.ok += o.ok;
+    }
 }
 
 pub trait Progress: Send {
@@ -188,7 +210,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| warmup::StartGate::new(1, opts.start, None));
     let mut arrival = warmup::Arrival::new(&gate);
-    let mut warm = e.warm_up(opts.stop.as_ref()).await;
+    let mut warm = e.warm_up(opts.stop.as_ref(), progress).await;
     arrival.arrive(&warm);
     e.start = gate.start().await;
     warm.overran_ms = match opts.start {

@@ -135,9 +135,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Logs in the online clients before time zero (see `warmup`), keeping their sessions.
-    pub async fn warm_up(&mut self, stop: Option<&tokio::sync::watch::Receiver<u8>>) -> crate::record::WarmupStats {
+    pub async fn warm_up(
+        &mut self,
+        stop: Option<&tokio::sync::watch::Receiver<u8>>,
+        progress: &mut dyn super::Progress,
+    ) -> crate::record::WarmupStats {
         let max = self.max_in_flight as usize;
-        super::warmup::warm_up(self.p, self.part, max, &self.transport, &mut self.sessions, stop).await
+        let planned = self.totals.planned;
+        let w = &mut super::warmup::Warming::new(stop, progress, planned);
+        super::warmup::warm_up(self.p, self.part, max, &self.transport, &mut self.sessions, w).await
     }
 
     pub fn start_sessions(&mut self) {

@@ -231,6 +231,9 @@ fn sum(all: &[Snapshot]) -> Snapshot {
         }
         s.stopping |= a.stopping;
         s.probing |= a.probing;
+        if let Some(w) = a.warmup {
+            *s.warmup.get_or_insert_default() += w;
+        }
     }
     s.last_success = (weight > 0.0).then(|| weighted_success / weight);
     s

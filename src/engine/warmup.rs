@@ -149,17 +149,66 @@ pub fn clients(p: &Profile, part: Part) -> impl Iterator<Item = u32> {
     (part.index..p.warmup_clients()).step_by(part.count.max(1) as usize)
 }
 
+/// How often the warm-up tells the live display how far it has come.
+const WARMUP_PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// What the warm-up answers to while it runs: a stop (Ctrl-C) and the live display.
+pub(super) struct Warming<'a> {
+    stop: Option<&'a watch::Receiver<u8>>,
+    progress: &'a mut dyn Progress,
+    planned: Duration,
+    last: Option<Instant>,
+}
+
+impl<'a> Warming<'a> {
+    pub(super) fn new(
+        stop: Option<&'a watch::Receiver<u8>>,
+        progress: &'a mut dyn Progress,
+        planned: Duration,
+    ) -> Self {
+        Warming {
+            stop,
+            progress,
+            planned,
+            last: None,
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| *s.borrow() >= 1)
+    }
+
+    /// Tells the display how far the warm-up is, a few times a second (and always
+    /// when `now`: its start and its end).
+    fn tell(&mut self, w: &WarmupStats, now: bool) {
+        if !now && self.last.is_some_and(|l| l.elapsed() < WARMUP_PROGRESS_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.progress.update(&super::Snapshot {
+            planned: self.planned,
+            warmup: Some(super::WarmupProgress {
+                clients: w.clients,
+                answered: w.ok + w.failed,
+                ok: w.ok,
+            }),
+            ..Default::default()
+        });
+    }
+}
+
 /// Logs in this engine's online clients (`part`), at most its share of the warm-up
 /// rate per second and `max_in_flight` at once, each on a fresh connection, and
-/// leaves the sessions of those that succeeded in `sessions`. Stops early when `stop`
-/// is raised (Ctrl-C): the clients not tried are counted as skipped.
+/// leaves the sessions of those that succeeded in `sessions`. Stops early when a stop
+/// is raised (Ctrl-C): the clients not tried are counted as skipped. Tells the live
+/// display how far it has come a few times a second.
 pub(super) async fn warm_up(
     p: &Profile,
     part: Part,
     max_in_flight: usize,
     t: &Transport,
     sessions: &mut Sessions,
-    stop: Option<&watch::Receiver<u8>>,
+    warming: &mut Warming<'_>,
 ) -> WarmupStats {
     let mut w = WarmupStats::default();
     let mine: Vec<u32> = clients(p, part).collect();
@@ -167,12 +216,13 @@ pub(super) async fn warm_up(
         return w;
     }
     w.clients = mine.len() as u64;
+    warming.tell(&w, true);
     let rate = p.population.warmup.rate.0 / part.count.max(1) as f64;
     let steps: &[Step] = &p.client.login;
     let begin = Instant::now();
     let mut flows = FuturesUnordered::new();
     for (k, &client) in mine.iter().enumerate() {
-        if stop.is_some_and(|s| *s.borrow() >= 1) {
+        if warming.stopped() {
             w.skipped = (mine.len() - k) as u64;
             break;
         }
@@ -187,14 +237,17 @@ pub(super) async fn warm_up(
                 Some(r) = flows.next(), if !flows.is_empty() => answered(&mut w, sessions, r),
                 _ = tokio::time::sleep_until(due), if now < due => {}
             }
+            warming.tell(&w, false);
         }
         let values = sessions.fresh(client);
         flows.push(login(t, steps, client, values));
     }
     while let Some(r) = flows.next().await {
         answered(&mut w, sessions, r);
+        warming.tell(&w, false);
     }
     w.duration_ms = begin.elapsed().as_secs_f64() * 1000.0;
+    warming.tell(&w, true);
     w
 }
 

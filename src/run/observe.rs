@@ -47,7 +47,10 @@ impl<'a> Tee<'a> {
 impl Progress for Tee<'_> {
     fn update(&mut self, s: &Snapshot) {
         self.inner.update(s);
-        if let Some(m) = &self.metrics {
+        // The warm-up's logins are not the run's: the metrics start at time zero.
+        if let Some(m) = &self.metrics
+            && s.warmup.is_none()
+        {
             m.update(s);
         }
     }
