@@ -31,26 +31,11 @@ fi
 cargo build --release -q --bin stampede
 bin=target/release/stampede
 
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-worker_rlimit_nofile 65536;
-pid $work/nginx.pid;
-error_log $work/nginx/logs/error.log crit;
-events { worker_connections 16384; multi_accept on; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server {
+. bench/nginx.sh
+nginx_start "$work/nginx" "
     listen 127.0.0.1:$PORT backlog=16384;
-    location = /login { default_type application/json; return 200 '{"token":"$TOKEN"}'; }
-    location = /join { return 204; }
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
-sleep 0.5
+    location = /login { default_type application/json; return 200 '{\"token\":\"$TOKEN\"}'; }
+    location = /join { return 204; }"
 
 profile() { # name capture?
   local capture="" bearer=$TOKEN

@@ -29,36 +29,20 @@ need oha || cargo install oha --locked
 cargo build --release -q
 bin=target/release/stampede
 
-# The trivial target: nginx, one worker on CPU 1, answering 200 to everything. It
-# accepts every pending connection per wake-up (multi_accept) from a deep backlog, so
-# a fresh-connection storm measures the generators, not a short accept queue.
-mkdir -p "$work/nginx/logs"
+# The trivial target (bench/nginx.sh), answering 200 to everything, over TLS 1.3 too
+# (P-256, no resumption: every fresh login a full handshake).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
-  -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" 2>/dev/null
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-worker_rlimit_nofile 65536;
-pid $work/nginx.pid;
-error_log $work/nginx/logs/error.log crit;
-events { worker_connections 16384; multi_accept on; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server {
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+. bench/nginx.sh
+nginx_start "$work/nginx" "
     listen 127.0.0.1:$PORT backlog=16384;
     listen 127.0.0.1:$TLS_PORT ssl backlog=16384;
-    ssl_certificate $work/nginx/cert.pem;
-    ssl_certificate_key $work/nginx/key.pem;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
     ssl_protocols TLSv1.3;
     ssl_session_tickets off;
     ssl_session_cache off;
-    location / { return 200 "ok\n"; }
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
-sleep 0.5
+    location / { return 200 \"ok\\n\"; }"
 url="http://127.0.0.1:$PORT/login"
 tls_url="https://localhost:$TLS_PORT/login"
 
