@@ -60,7 +60,9 @@ pub async fn run(
         .gate
         .clone()
         .unwrap_or_else(|| StartGate::new(threads, opts.start, None));
-    let board: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(vec![Snapshot::default(); threads as usize]));
+    // None until the engine's first snapshot: a sum over some engines only would show
+    // part of the run (half the warm-up's clients, say) as the whole.
+    let board: Arc<Mutex<Vec<Option<Snapshot>>>> = Arc::new(Mutex::new(vec![None; threads as usize]));
     let gather = Arc::new(Mutex::new(Gather::new(threads)));
     let mut results = Vec::new();
     let mut joins = Vec::new();
@@ -117,8 +119,9 @@ pub async fn run(
                     {
                         progress.countdown(left);
                     }
-                    let sum = sum(&board.lock().unwrap_or_else(|e| e.into_inner()));
-                    progress.update(&sum);
+                    if let Some(sum) = sum(&board.lock().unwrap_or_else(|e| e.into_inner())) {
+                        progress.update(&sum);
+                    }
                     announce(&gather, progress);
                 }
             }
@@ -132,21 +135,23 @@ pub async fn run(
     for j in joins {
         let _ = j.join();
     }
-    progress.update(&sum(&board.lock().unwrap_or_else(|e| e.into_inner())));
+    if let Some(sum) = sum(&board.lock().unwrap_or_else(|e| e.into_inner())) {
+        progress.update(&sum);
+    }
     announce(&gather, progress);
     merge(outs).map_err(ThreadsError::Merge)
 }
 
 /// One engine's place on the shared progress board.
 struct Slot {
-    board: Arc<Mutex<Vec<Snapshot>>>,
+    board: Arc<Mutex<Vec<Option<Snapshot>>>>,
     gather: Arc<Mutex<Gather>>,
     index: usize,
 }
 
 impl Progress for Slot {
     fn update(&mut self, s: &Snapshot) {
-        self.board.lock().unwrap_or_else(|e| e.into_inner())[self.index] = s.clone();
+        self.board.lock().unwrap_or_else(|e| e.into_inner())[self.index] = Some(s.clone());
     }
 
     fn window(&mut self, w: &Window) {
@@ -209,11 +214,13 @@ fn announce(gather: &Mutex<Gather>, progress: &mut dyn Progress) {
 
 /// The run as a whole, from the engines' snapshots: counts and rates add; the p99
 /// shown is the worst engine's (percentiles do not add; the report merges histograms).
-fn sum(all: &[Snapshot]) -> Snapshot {
+/// None until every engine has told its first.
+fn sum(all: &[Option<Snapshot>]) -> Option<Snapshot> {
     let mut s = Snapshot::default();
     let mut weighted_success = 0.0;
     let mut weight = 0.0;
     for a in all {
+        let a = a.as_ref()?;
         s.elapsed = s.elapsed.max(a.elapsed);
         s.planned = s.planned.max(a.planned);
         s.counts += &a.counts;
@@ -235,8 +242,13 @@ fn sum(all: &[Snapshot]) -> Snapshot {
             *s.warmup.get_or_insert_default() += w;
         }
     }
+    // One engine past its warm-up means every one is (they start together): the run's
+    // clock has started, and an engine's last warm-up figures are stale.
+    if all.iter().flatten().any(|a| a.warmup.is_none()) {
+        s.warmup = None;
+    }
     s.last_success = (weight > 0.0).then(|| weighted_success / weight);
-    s
+    Some(s)
 }
 
 /// How a run of several engines ended: failed if one failed, else interrupted if one
@@ -271,4 +283,42 @@ fn merge(outs: Vec<EngineOutput>) -> Result<EngineOutput, String> {
         all.stats.add(&o.stats);
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WarmupProgress;
+
+    fn warming(clients: u64, answered: u64) -> Option<Snapshot> {
+        Some(Snapshot {
+            warmup: Some(WarmupProgress {
+                clients,
+                answered,
+                ok: answered,
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_display_sums_every_engine_or_shows_nothing_yet() {
+        assert!(sum(&[warming(1000, 0), None]).is_none(), "half the run is not the run");
+        let both = sum(&[warming(1000, 400), warming(1000, 500)]).unwrap();
+        assert_eq!(
+            both.warmup,
+            Some(WarmupProgress {
+                clients: 2000,
+                answered: 900,
+                ok: 900
+            })
+        );
+        let started = Some(Snapshot {
+            elapsed: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let s = sum(&[warming(1000, 1000), started]).unwrap();
+        assert_eq!(s.warmup, None, "one engine past its warm-up: the clock has started");
+        assert_eq!(s.elapsed, Duration::from_millis(300));
+    }
 }

@@ -211,12 +211,16 @@ pub(super) async fn warm_up(
     warming: &mut Warming<'_>,
 ) -> WarmupStats {
     let mut w = WarmupStats::default();
+    if p.warmup_clients() == 0 {
+        return w;
+    }
     let mine: Vec<u32> = clients(p, part).collect();
+    w.clients = mine.len() as u64;
+    // Told even with none of its own: the display sums every engine's warm-up.
+    warming.tell(&w, true);
     if mine.is_empty() {
         return w;
     }
-    w.clients = mine.len() as u64;
-    warming.tell(&w, true);
     let rate = p.population.warmup.rate.0 / part.count.max(1) as f64;
     let steps: &[Step] = &p.client.login;
     let begin = Instant::now();
