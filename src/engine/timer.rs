@@ -150,8 +150,8 @@ pub struct PreciseTimer {
     /// An earlier deadline asked for, armed when the wait begins: the requests of the
     /// pass leave first, and the syscall waits behind them.
     want: Option<Instant>,
-    /// The most it fires ahead (`MAX_LEAD`; zero when sends are merged into passes:
-    /// `Pace::coarse`, nothing to gain from a lead and a spin).
+    /// The most it fires ahead (`MAX_LEAD`; zero with `--send-precision`: the sends
+    /// wait for their pass anyway, nothing to gain from a lead and a spin).
     max_lead: Duration,
 }
 
