@@ -155,6 +155,10 @@ async fn gateway_with(script: Vec<Drop>) -> (std::net::SocketAddr, S) {
 }
 
 fn profile(addr: std::net::SocketAddr, extra_connect: &str) -> String {
+    profile_gated(addr, extra_connect, "[]")
+}
+
+fn profile_gated(addr: std::net::SocketAddr, extra_connect: &str, gate: &str) -> String {
     format!(
         r#"
 name: held-truth
@@ -177,6 +181,7 @@ client:
 {extra_connect}
 observe: {{ window: 500ms, until_recovered: 1s }}
 slo: {{ hold: 1s, p99: 500ms }}
+gate: {gate}
 "#
     )
 }
@@ -323,7 +328,10 @@ async fn a_1013_close_holds_the_client_off_for_the_wait_it_names() {
         revoke: false,
     }])
     .await;
-    let r = storm(&profile(addr, "      retry_after_from: reason")).await;
+    let gates = r#"["reconnect.p99 >= 3s", "reconnect.p99 < 2s", "reconnect_time < 5s", "connected_share > 99%"]"#;
+    let r = storm(&profile_gated(addr, "      retry_after_from: reason", gates)).await;
+    let passed: Vec<bool> = r.thresholds.iter().map(|t| t.passed).collect();
+    assert_eq!(passed, [true, false, true, true], "{:#?}", r.thresholds);
     let g = s.lock().unwrap();
     let dropped: Vec<(u32, SystemTime)> = g.log.iter().filter(|e| e.2 == "drop").map(|e| (e.1, e.0)).collect();
     assert_eq!(dropped.len(), 6);
