@@ -33,6 +33,7 @@ mod admin;
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod gateway;
 pub mod metrics;
 pub mod model;
 mod server;
@@ -48,7 +49,10 @@ use tokio::task::JoinHandle;
 
 pub use admin::listen_warning;
 pub use clock::Clock;
-pub use config::{Action, ActionKind, AdminToken, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
+pub use config::{
+    Action, ActionKind, AdminToken, Allocation, ConfigError, GatewayConfig, OverlayConfig, Overload, QueuePolicy,
+    SelfShutdown,
+};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {
@@ -58,15 +62,17 @@ pub struct OverlayHandle {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     processing: Option<JoinHandle<()>>,
+    shared: Arc<server::Shared>,
 }
 
 impl OverlayHandle {
-    /// Stops accepting connections, lets requests in flight finish (at most 2 s), then
-    /// stops the processing loop.
+    /// Stops accepting connections, drops the held gateway connections, lets requests
+    /// in flight finish (at most 2 s), then stops the processing loop.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.shared.gateway.table.close();
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
             if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
@@ -81,6 +87,7 @@ impl OverlayHandle {
 
 impl Drop for OverlayHandle {
     fn drop(&mut self) {
+        self.shared.gateway.table.close();
         if let Some(s) = self.server.take() {
             s.abort();
         }
@@ -114,7 +121,7 @@ async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> 
         header_read: config.header_read_timeout.0,
         idle: config.idle_timeout.0,
     };
-    let listener = conn::GuardedListener::new(tokio::net::TcpListener::bind(listen).await?, timeouts);
+    let listener = conn::GuardedListener::new(conn::bind(listen)?, timeouts);
     let addr = listener.local_addr()?;
     let clock = Arc::new(clock);
     let shared = Arc::new(server::Shared::new(config, clock.clone()));
@@ -127,13 +134,14 @@ async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> 
             })
             .await
     });
-    let processing = tokio::spawn(server::run_processing(shared));
+    let processing = tokio::spawn(server::run_processing(shared.clone()));
     Ok(OverlayHandle {
         addr,
         clock,
         stop: Some(stop),
         server: Some(server),
         processing: Some(processing),
+        shared,
     })
 }
 

@@ -1,0 +1,1 @@
+//! Reconnect storms through the model and the table, with explicit time.

@@ -1,0 +1,1 @@
+//! The held-connection table with explicit time.
