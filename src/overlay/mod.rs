@@ -15,11 +15,26 @@
 //! - keepalive, join and leave name the client by `Authorization: Bearer <token>` (the
 //!   login's session; 401 for a token unknown, replaced or idle past 10 minutes) or,
 //!   without one, by `{"client":id}` in the body.
+//! - `GET /gateway`: a WebSocket upgrade with `Authorization: Bearer <token>` (the
+//!   scheme in any case) that holds the client's connection under its supernode
+//!   ([`gateway`]): 401 before the upgrade for a token missing, unknown, replaced or
+//!   expired; accepted and closed at once with 4004 `session lost: log in again` for an
+//!   orphaned session, or with 1013 `retry after N` when the login server cannot admit
+//!   the upgrade (a resume at `gateway.resume_cost` of a login; `gateway.overload:
+//!   http-503` answers 503 + `Retry-After` instead). Held: `{"op":"hb"}` → `{"op":"hb_ack"}`;
+//!   silent for `gateway.heartbeat_timeout` → 4009 `heartbeat timeout`. When a supernode
+//!   goes (its host leaves, or its host's connection ends without a close frame) its
+//!   members' connections drop at once, without a close frame.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
 //! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`;
 //!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
 //!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
+//! - `POST /admin/drop-connections {"share":0.3}` → 200 `{"dropped":n}`: that share of
+//!   the held connections (a seeded choice) drops without a close frame; sessions stay.
+//!   `POST /admin/restart-gateway {"node":n}` → 200 `{"dropped":n}`: node n's
+//!   connections (client id mod `gateway.nodes`) close with 1012 `retry after 2`. 400
+//!   for a share outside 0..=1 or a node not below `gateway.nodes`.
 //! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
 //!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
 //!   operator who listens beyond loopback).
