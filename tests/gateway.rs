@@ -274,3 +274,57 @@ async fn a_silent_connection_is_closed_with_4009_and_configured_actions_fire() {
     assert_eq!(m["drops_total{cause=\"heartbeat_timeout\"}"], 1.0, "{m:?}");
     assert_eq!(m["drops_total{cause=\"restart\"}"], 1.0, "{m:?}");
 }
+
+/// CPU time (user + system) a process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_accept_loop_waits_and_recovers() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("prlimit")
+        .arg("--nofile=48")
+        .arg(env!("CARGO_BIN_EXE_stampede"))
+        .args(["overlay", "--listen", "127.0.0.1:0", "--mode", "healthy"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = first.rsplit_once("http://").unwrap().1.trim().parse().unwrap();
+    // More connections than it has descriptors for: the kernel queues the rest.
+    let mut flood = Vec::new();
+    for _ in 0..80 {
+        flood.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id();
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let spent = cpu_ticks(pid) - before;
+    assert!(spent < 50, "out of descriptors, it spun: {spent} ticks of CPU in 2 s");
+    drop(flood);
+    let healthy = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Ok(r) = tokio::time::timeout(Duration::from_secs(3), http(addr, "GET", "/healthz", "", None)).await
+                && r.status == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let alive = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(alive, "the overlay survived");
+    assert!(healthy.is_ok(), "it serves again once descriptors are free");
+}
