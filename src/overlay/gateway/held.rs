@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 
 use super::table::{Cause, Ending, Slot, Upgrade};
-use super::{Admission, HEARTBEAT, HEARTBEAT_ACK};
+use super::{Admission, HEARTBEAT, HEARTBEAT_ACK, READY};
 use crate::overlay::conn::ConnClock;
 use crate::overlay::server::Shared;
 
@@ -52,6 +52,10 @@ pub(super) async fn run(mut ws: WebSocket, s: Arc<Shared>, client: u64, admissio
         return abrupt(ws, &conn);
     }
     table.count_upgrade(Upgrade::Ok);
+    // The connection is usable from here (admitted, held): said in its first message, as
+    // real gateways send READY after a resume. A client that counts itself connected
+    // only then (`connect.ready`) never counts a 1013 or 4004 close as a connection.
+    let _ = ws.send(Message::text(READY)).await;
     let end = hold(&mut ws, &s, &slot).await;
     // Its session stays valid for a resume: the token was in use all along.
     s.touch_token(client);

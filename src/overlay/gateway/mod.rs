@@ -10,7 +10,7 @@
 //!   503 + `Retry-After: N`; N is the logins' Retry-After.
 //! - Admitted but the session is orphaned → accepted and closed at once with 4004
 //!   `session lost: log in again`.
-//! - Held: `{"op":"hb"}` is answered `{"op":"hb_ack"}` at no cost; other messages are
+//! - Held: the first message is `{"op":"ready"}` (the connection is usable); `{"op":"hb"}` is answered `{"op":"hb_ack"}` at no cost; other messages are
 //!   counted and ignored; pings get pongs. Nothing from the client for
 //!   `gateway.heartbeat_timeout` → closed with 4009 `heartbeat timeout` (a shared sweep,
 //!   no timer per connection).
@@ -47,6 +47,8 @@ use super::server::{Shared, bearer, one_line, unavailable};
 /// A client message the gateway answers, and its answer.
 pub const HEARTBEAT: &str = r#"{"op":"hb"}"#;
 pub const HEARTBEAT_ACK: &str = r#"{"op":"hb_ack"}"#;
+/// The first message of an admitted, held connection.
+pub const READY: &str = r#"{"op":"ready"}"#;
 
 /// Read buffer per connection: a heartbeat is 17 bytes on the wire; tungstenite's
 /// default (128 KiB) would cost that much per held client.
