@@ -267,6 +267,7 @@ pub fn reanalyze(r: &mut Report) {
         p99: (!prev.derived).then(|| prev.p99()),
         hold: Some(prev.hold()),
         min_requests: prev.min_requests,
+        connected: prev.connected,
     };
     let probe = r.recovery.as_ref().and_then(|x| x.probe.as_ref()).map(ProbeSpan::of);
     let recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);

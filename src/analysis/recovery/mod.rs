@@ -96,6 +96,12 @@ pub struct WindowHealth {
     /// Successful logins.
     pub goodput: u64,
     pub locked_out: u64,
+    /// A connected population: connected ÷ should be online at the window's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_share: Option<f64>,
+    /// A connected population: the heartbeats' round-trip p99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_p99_ms: Option<f64>,
 }
 
 /// The SLO the analysis actually applied.
@@ -107,6 +113,10 @@ pub struct SloUsed {
     pub hold_ms: u64,
     pub hold_windows: u32,
     pub min_requests: u64,
+    /// A connected population: the connected share a healthy window needs (its
+    /// heartbeats' p99 then meets `p99_ms` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<f64>,
     /// Was any part derived rather than taken from the profile?
     pub derived: bool,
     /// Were the fixed defaults used for lack of a baseline?

@@ -116,6 +116,9 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
         hold_windows,
         hold_src
     ));
+    if let Some(c) = spec.connected {
+        how.push(format!("connected ≥ {} with heartbeat p99 within the p99", pct(c)));
+    }
     let mut how = how.join(", ");
     if fixed {
         how = format!("no usable baseline, so fixed defaults: {how}");
@@ -126,6 +129,7 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
         hold_ms,
         hold_windows: hold_windows.min(u32::MAX as u64) as u32,
         min_requests: spec.min_requests,
+        connected: spec.connected,
         derived: spec.success_rate.is_none() || spec.p99.is_none() || spec.hold.is_none(),
         fixed_defaults: fixed,
         how,

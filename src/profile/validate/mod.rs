@@ -7,6 +7,7 @@ mod capture;
 #[cfg(test)]
 mod capture_tests;
 mod client;
+mod connect;
 #[cfg(test)]
 mod hostile;
 mod storm;
@@ -378,6 +379,7 @@ impl Validator<'_> {
                 .as_ref()
                 .map(|_| self.span("slo.hold", &s.hold, Duration::ZERO, limits::RUN)),
             min_requests: self.value("slo.min_requests", &s.min_requests, 10u64),
+            connected: self.connected_slo(s.connected.as_ref(), &client),
         };
         if let Some(h) = slo.hold
             && h < observe.window
