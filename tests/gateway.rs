@@ -328,3 +328,26 @@ async fn out_of_file_descriptors_the_accept_loop_waits_and_recovers() {
     assert!(alive, "the overlay survived");
     assert!(healthy.is_ok(), "it serves again once descriptors are free");
 }
+
+#[tokio::test]
+async fn before_the_clock_starts_an_online_clients_upgrade_is_held_at_no_cost() {
+    let h = overlay::spawn_held(layout(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = h.addr;
+    let (host, mut ws0) = held(addr, 0).await;
+    let (_, mut ws15) = held(addr, 15).await;
+    heartbeat(&mut ws15).await;
+    // The supernode's members drop at once even while the timeline stands still.
+    let left = http(addr, "POST", "/leave", "", Some(&format!("Bearer {host}"))).await;
+    assert_eq!(left.status, 204);
+    assert_eq!(next(&mut ws15, SOON).await, Event::Dropped);
+    assert_eq!(next(&mut ws0, SOON).await, Event::Dropped);
+    let m = client::metrics(addr).await;
+    assert_eq!(m["overlay_gateway_upgrades_total{result=\"ok\"}"], 2.0);
+    assert_eq!(m["overlay_uptime_seconds"], 0.0, "still held");
+    assert_eq!(m["overlay_logins_completed_total"], 0.0, "no capacity spent");
+    h.clock.start(std::time::Instant::now());
+    let (_, mut ws1) = held(addr, 1).await;
+    heartbeat(&mut ws1).await;
+}

@@ -315,6 +315,10 @@ fn gateway_settings_have_defaults_names_and_checked_bounds() {
         p[2].1.contains("give one of shed, drop_connections, not several"),
         "{p:?}"
     );
+    let v: Value = serde_yaml::from_str("{ gateway: { nodes: 0, resume_cost: 5% } }").unwrap();
+    let p = from_profile(&v, Duration::from_secs(1), 1).unwrap_err();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, "gateway.nodes", "the path under target.overlay");
     let c = OverlayConfig::from_yaml_str("actions: [{ at: 1s, restart_gateway: 4 }]\n").unwrap_err();
     assert!(
         c.to_string().contains(
