@@ -259,6 +259,12 @@ impl Sessions {
         self.held.remove(&client).or_else(|| self.fresh(client))
     }
 
+    /// The flow keeps sessions and this client holds none (its warm-up login failed):
+    /// it must log in before anything that needs one.
+    pub fn lacks(&self, client: u32) -> bool {
+        self.enabled && !self.held.contains_key(&client)
+    }
+
     /// Whether the client holds a session (values a login or keepalive captured).
     #[cfg(test)]
     pub fn holds(&self, client: u32) -> bool {

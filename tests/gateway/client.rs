@@ -92,6 +92,8 @@ pub async fn next(ws: &mut Ws, within: Duration) -> Event {
             return Event::Nothing;
         };
         return match msg {
+            // The gateway's first message on a held connection: it is usable.
+            Some(Ok(Message::Text(t))) if t.as_str() == r#"{"op":"ready"}"# => continue,
             Some(Ok(Message::Text(t))) => Event::Text(t.as_str().to_string()),
             Some(Ok(Message::Pong(_))) => Event::Pong,
             Some(Ok(Message::Close(Some(f)))) => Event::Close(u16::from(f.code), f.reason.as_str().to_string()),

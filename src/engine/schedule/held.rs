@@ -87,13 +87,26 @@ impl Engine<'_> {
         let mut warm = warm;
         let start = self.start;
         for client in online {
-            self.clients[(client / self.part.count) as usize].begin_connect();
             if let Some(h) = self.held.as_mut() {
                 h.online += 1;
             }
             match warm.remove(&client) {
-                Some(held) => self.hold(client, 0, held, start),
-                None => self.connect(client, Duration::ZERO, false, Duration::ZERO),
+                Some(held) => {
+                    self.clients[(client / self.part.count) as usize].begin_connect();
+                    self.hold(client, 0, held, start);
+                }
+                // Its warm-up login failed: an upgrade without a session would only be
+                // refused. It logs in first, as a client that lost its session does.
+                None if self.sessions.lacks(client) => {
+                    let c = &mut self.clients[(client / self.part.count) as usize];
+                    c.begin_login();
+                    self.locked_out += 1;
+                    self.attempt(client, Duration::ZERO, true, Duration::ZERO);
+                }
+                None => {
+                    self.clients[(client / self.part.count) as usize].begin_connect();
+                    self.connect(client, Duration::ZERO, false, Duration::ZERO);
+                }
             }
         }
     }
