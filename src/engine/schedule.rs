@@ -297,6 +297,9 @@ impl<'a> Engine<'a> {
             if waiting && c.epoch == *epoch {
                 c.phase = Phase::GaveUp;
                 self.rec.count(started, Counter::GaveUp);
+                if let Some(h) = self.held.as_mut() {
+                    h.silence_one();
+                }
             }
         }
     }

@@ -170,6 +170,9 @@ impl Engine<'_> {
                 // The probe: no retry; the client gives up at once.
                 c.phase = Phase::GaveUp;
                 self.rec.count(intended, Counter::GaveUp);
+                if let Some(h) = self.held.as_mut() {
+                    h.silence_one();
+                }
             }
             Next::RetryIn(d, wait) => {
                 let due = now.saturating_add(d);

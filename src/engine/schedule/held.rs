@@ -54,6 +54,15 @@ impl<'a> HeldPop<'a> {
     }
 }
 
+impl HeldPop<'_> {
+    /// The probe told a client to stay off (its reconnect, relogin or retry silenced):
+    /// it is no longer expected online, so the connected share during the probe is of
+    /// the clients still trying, as a probe's success rate is of the logins still sent.
+    pub fn silence_one(&mut self) {
+        self.online = self.online.saturating_sub(1);
+    }
+}
+
 impl Engine<'_> {
     /// Starts holding a connection that is ready: the client is connected.
     fn hold(&mut self, client: u32, epoch: u16, held: Held, at: Instant) {
@@ -212,6 +221,9 @@ impl Engine<'_> {
         if self.silenced {
             c.phase = Phase::GaveUp;
             self.rec.count(now, Counter::GaveUp);
+            if let Some(h) = self.held.as_mut() {
+                h.silence_one();
+            }
             return;
         }
         self.rec.count(now, Counter::Relogin);
@@ -231,6 +243,9 @@ impl Engine<'_> {
             // The probe: reconnects are silenced; the client stays off, given up.
             c.phase = Phase::GaveUp;
             self.rec.count(now, Counter::GaveUp);
+            if let Some(h) = self.held.as_mut() {
+                h.silence_one();
+            }
             return;
         }
         if fresh {
