@@ -173,7 +173,10 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             }
         }
         Metric::ConnectedShare => value_or(
-            w.iter().rev().find_map(|x| x.held.as_ref()).and_then(|h| h.connected_share()),
+            w.iter()
+                .rev()
+                .find_map(|x| x.held.as_ref())
+                .and_then(|h| h.connected_share()),
             &share,
             "no held connections",
         ),

@@ -138,7 +138,15 @@ mod tests {
 
     #[test]
     fn reconnect_time_is_the_longest_stretch_below_the_share() {
-        let w = run(&[(100, 100), (60, 100), (90, 100), (99, 100), (100, 100), (97, 100), (100, 100)]);
+        let w = run(&[
+            (100, 100),
+            (60, 100),
+            (90, 100),
+            (99, 100),
+            (100, 100),
+            (97, 100),
+            (100, 100),
+        ]);
         // Below 99 % from 1 s to 3 s (2 s), and 5 s to 6 s (1 s): the longest is 2 s.
         assert_eq!(reconnect_time(&w, 0.99), Some(Ok(Duration::from_secs(2))));
         assert_eq!(reconnect_time(&run(&[(100, 100), (100, 100)]), 0.99), None);

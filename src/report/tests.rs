@@ -308,3 +308,56 @@ fn one_success_rate_and_one_retry_amplification_in_every_output() {
         "{terminal}"
     );
 }
+
+#[test]
+fn a_held_run_matches_the_schema_and_a_plain_run_carries_no_held_figures() {
+    let r = gated(
+        super::testkit::held_report(60, 45, "gateway-restart"),
+        &[
+            "reconnect_time < 30s",
+            "connected_share > 99%",
+            "reconnect.p99 < 30s",
+            "heartbeat.p99 < 1s",
+        ],
+    );
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(violations(&v), Vec::<String>::new());
+    assert_eq!(v["windows"][20]["held"]["drops_by_cause"]["reset"], json!(4000));
+    assert_eq!(v["totals"]["held"]["peak_connected"], json!(20000));
+    assert_eq!(v["recovery"]["slo"]["connected"], json!(0.99));
+    assert_eq!(v["recovery"]["health"][20]["connected_share"], json!(0.7));
+    assert!(v["recovery"]["health"][20]["heartbeat_p99_ms"].as_f64().unwrap() > 0.0);
+    let metrics: Vec<&str> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        ["reconnect_time", "connected_share", "reconnect.p99", "heartbeat.p99"]
+    );
+    let mutations: [(&str, Mutation); 4] = [
+        ("a held window without its gauge", |v| {
+            drop(v["windows"][3]["held"].as_object_mut().unwrap().remove("connected"))
+        }),
+        ("a drop cause nobody names", |v| {
+            v["windows"][20]["held"]["drops_by_cause"]["gremlins"] = json!(1)
+        }),
+        ("a connected share over 1", |v| {
+            v["recovery"]["health"][20]["connected_share"] = json!(1.5)
+        }),
+        ("held totals without their reconnect histogram", |v| {
+            drop(v["totals"]["held"].as_object_mut().unwrap().remove("reconnect_ms"))
+        }),
+    ];
+    for (what, break_it) in mutations {
+        let mut broken = v.clone();
+        break_it(&mut broken);
+        assert!(!violations(&broken).is_empty(), "the schema accepts {what}");
+    }
+    let plain = valid_report();
+    assert!(plain["windows"][0].get("held").is_none() && plain["totals"].get("held").is_none());
+    assert!(plain["recovery"]["slo"].get("connected").is_none());
+    assert!(plain["recovery"]["health"][0].get("connected_share").is_none());
+}

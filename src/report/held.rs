@@ -1,0 +1,169 @@
+//! A connected population's figures in words, written once for every output (the
+//! terminal, Markdown, JUnit and the page): how many were connected, what dropped them,
+//! how they came back and how long that took. Nothing here for a run without held
+//! connections: its outputs read exactly as before.
+
+use std::time::Duration;
+
+use super::Report;
+use super::terminal::thousands;
+use crate::analysis::held::{HeldTotals, reconnect_time};
+use crate::record::HistSummary;
+use crate::units::{fmt_ms, format_duration, pct};
+
+/// The run's held totals, when it held connections.
+pub(crate) fn totals(r: &Report) -> Option<&HeldTotals> {
+    r.totals.held.as_ref()
+}
+
+/// The lowest connected share of any window and the start of the first window at it.
+pub(crate) fn lowest_share(r: &Report) -> Option<(f64, u64)> {
+    r.windows
+        .iter()
+        .filter_map(|w| Some((w.held.as_ref()?.connected_share()?, w.start_ms)))
+        .fold(None, |low: Option<(f64, u64)>, (s, at)| match low {
+            Some((l, _)) if l <= s => low,
+            _ => Some((s, at)),
+        })
+}
+
+/// `peak 20,000 connected · final 100% · lowest 70% at 20s` (of the clients that should
+/// be online).
+pub(crate) fn connected_line(r: &Report) -> Option<String> {
+    let t = totals(r)?;
+    let share = |s: Option<f64>| s.map_or("–".into(), pct);
+    let lowest = lowest_share(r).map_or("–".into(), |(s, at)| {
+        format!("{} at {}", pct(s), format_duration(Duration::from_millis(at)))
+    });
+    Some(format!(
+        "peak {} connected · connected share final {}, lowest {lowest}",
+        thousands(t.peak_connected),
+        share(t.final_share)
+    ))
+}
+
+/// `12,345 ok · 400 failed · 6,000 resumed · 100 resumes refused (logged in again)`
+pub(crate) fn connects_line(t: &HeldTotals) -> String {
+    let c = &t.counts;
+    format!(
+        "{} ok · {} failed · {} resumed · {} resumes refused (logged in again)",
+        thousands(c.connects_ok),
+        thousands(c.connects_failed),
+        thousands(c.resumes),
+        thousands(c.resumes_refused)
+    )
+}
+
+/// `6,000: reset 4,000 · ws_close_1012 2,000`, the most frequent cause first.
+pub(crate) fn drops_line(t: &HeldTotals) -> String {
+    let mut causes: Vec<(&String, &u64)> = t.drops_by_cause.iter().collect();
+    causes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let by: Vec<String> = causes.iter().map(|(k, v)| format!("{k} {}", thousands(**v))).collect();
+    if by.is_empty() {
+        return thousands(t.counts.drops);
+    }
+    format!("{}: {}", thousands(t.counts.drops), by.join(" · "))
+}
+
+/// `p50 1.2s · p99 9.8s · max 10s`, or `none` when nothing was recorded.
+pub(crate) fn p50_p99_max(h: &HistSummary) -> String {
+    if h.count == 0 {
+        return "none".into();
+    }
+    format!("p50 {} · p99 {} · max {}", fmt_ms(h.p50), fmt_ms(h.p99), fmt_ms(h.max))
+}
+
+/// How long the connected share stayed below the SLO's (`reconnect_time`, the gate's
+/// figure), in words; None when the SLO judged no connected share.
+pub(crate) fn reconnect_time_words(r: &Report) -> Option<String> {
+    let least = r.recovery.as_ref()?.slo.connected?;
+    totals(r)?;
+    Some(match reconnect_time(&r.windows, least) {
+        None => format!("reconnect time 0s: connected share never below {}", pct(least)),
+        Some(Ok(d)) => format!(
+            "reconnect time {}: longest stretch with the connected share below {}",
+            format_duration(d),
+            pct(least)
+        ),
+        Some(Err(d)) => format!(
+            "reconnect time: connected share still below {} when the run ended, for {}",
+            pct(least),
+            format_duration(d)
+        ),
+    })
+}
+
+/// The terminal summary's block: gauges, connects, drops, and the three histograms in
+/// the rows the login latencies use.
+pub(crate) fn terminal_block(r: &Report) -> Option<String> {
+    let t = totals(r)?;
+    let mut s = format!("\n  held connections: {}\n", connected_line(r)?);
+    s.push_str(&format!("    connects: {}\n", connects_line(t)));
+    s.push_str(&format!("    drops: {}\n", drops_line(t)));
+    s.push_str(&super::terminal::hist_row("reconnect (drop to back)", &t.reconnect_ms));
+    s.push_str(&super::terminal::hist_row("heartbeat round trip", &t.heartbeat_ms));
+    s.push_str(&super::terminal::hist_row("upgrade (from intended)", &t.upgrade_ms));
+    Some(s)
+}
+
+/// A few lines for the short outputs (Markdown, JUnit): connected, connects, drops,
+/// reconnect and heartbeat times.
+pub(crate) fn brief(r: &Report) -> Vec<String> {
+    let (Some(t), Some(connected)) = (totals(r), connected_line(r)) else {
+        return Vec::new();
+    };
+    let mut out = vec![
+        format!("held connections: {connected}"),
+        format!("connects: {}", connects_line(t)),
+        format!("drops: {}", drops_line(t)),
+        format!(
+            "reconnect time {} · heartbeat {} · upgrade p99 {}",
+            p50_p99_max(&t.reconnect_ms),
+            p50_p99_max(&t.heartbeat_ms),
+            if t.upgrade_ms.count == 0 {
+                "–".into()
+            } else {
+                fmt_ms(t.upgrade_ms.p99)
+            }
+        ),
+    ];
+    out.extend(reconnect_time_words(r));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testkit::{held_report, report};
+
+    #[test]
+    fn a_held_run_is_told_in_words_and_a_plain_run_is_not() {
+        let r = held_report(60, 45, "held");
+        let t = totals(&r).unwrap();
+        assert_eq!(drops_line(t), "6,000: reset 4,000 · ws_close_1012 2,000");
+        assert_eq!(
+            connected_line(&r).unwrap(),
+            "peak 20,000 connected · connected share final 100%, lowest 70% at 20s"
+        );
+        assert!(
+            connects_line(t).starts_with("6,000 ok · 960 failed · 5,760 resumed · 240 resumes refused"),
+            "{}",
+            connects_line(t)
+        );
+        // Below 99 % from the drop at 20 s until every client was back in the window at 44 s.
+        assert_eq!(
+            reconnect_time_words(&r).unwrap(),
+            "reconnect time 24s: longest stretch with the connected share below 99%"
+        );
+        let stuck = held_report(60, 100, "stuck");
+        assert!(
+            reconnect_time_words(&stuck)
+                .unwrap()
+                .contains("still below 99% when the run ended"),
+            "{:?}",
+            reconnect_time_words(&stuck)
+        );
+        let plain = report(60, 45, "plain", "");
+        assert!(brief(&plain).is_empty() && reconnect_time_words(&plain).is_none());
+    }
+}
