@@ -74,23 +74,29 @@ pub(crate) fn p50_p99_max(h: &HistSummary) -> String {
 }
 
 /// How long the connected share stayed below the SLO's (`reconnect_time`, the gate's
-/// figure), in words; None when the SLO judged no connected share.
-pub(crate) fn reconnect_time_words(r: &Report) -> Option<String> {
+/// figure), the figure first: `24s: the longest stretch ...`; None when the SLO judged
+/// no connected share.
+pub(crate) fn reconnect_time_value(r: &Report) -> Option<String> {
     let least = r.recovery.as_ref()?.slo.connected?;
     totals(r)?;
     Some(match reconnect_time(&r.windows, least) {
-        None => format!("reconnect time 0s: connected share never below {}", pct(least)),
+        None => format!("0s: the connected share never fell below {}", pct(least)),
         Some(Ok(d)) => format!(
-            "reconnect time {}: longest stretch with the connected share below {}",
+            "{}: the longest stretch with the connected share below {}",
             format_duration(d),
             pct(least)
         ),
         Some(Err(d)) => format!(
-            "reconnect time: connected share still below {} when the run ended, for {}",
+            "not reached: the connected share was still below {} when the run ended, for {}",
             pct(least),
             format_duration(d)
         ),
     })
+}
+
+/// `reconnect time 24s: the longest stretch ...`
+pub(crate) fn reconnect_time_words(r: &Report) -> Option<String> {
+    reconnect_time_value(r).map(|v| format!("reconnect time {v}"))
 }
 
 /// The terminal summary's block: gauges, connects, drops, and the three histograms in
@@ -106,28 +112,28 @@ pub(crate) fn terminal_block(r: &Report) -> Option<String> {
     Some(s)
 }
 
-/// A few lines for the short outputs (Markdown, JUnit): connected, connects, drops,
-/// reconnect and heartbeat times.
-pub(crate) fn brief(r: &Report) -> Vec<String> {
+/// The key figures for the short outputs (Markdown's table, JUnit's output): label and
+/// value; empty for a run without held connections.
+pub(crate) fn rows(r: &Report) -> Vec<(&'static str, String)> {
     let (Some(t), Some(connected)) = (totals(r), connected_line(r)) else {
         return Vec::new();
     };
-    let mut out = vec![
-        format!("held connections: {connected}"),
-        format!("connects: {}", connects_line(t)),
-        format!("drops: {}", drops_line(t)),
-        format!(
-            "reconnect time {} · heartbeat {} · upgrade p99 {}",
-            p50_p99_max(&t.reconnect_ms),
-            p50_p99_max(&t.heartbeat_ms),
+    let mut out = vec![("Held connections", connected)];
+    out.extend(reconnect_time_value(r).map(|v| ("Reconnect time", v)));
+    out.extend([
+        ("Held connects", connects_line(t)),
+        ("Held drops", drops_line(t)),
+        ("Reconnect (drop to back)", p50_p99_max(&t.reconnect_ms)),
+        ("Heartbeat round trip", p50_p99_max(&t.heartbeat_ms)),
+        (
+            "Upgrade p99",
             if t.upgrade_ms.count == 0 {
                 "–".into()
             } else {
                 fmt_ms(t.upgrade_ms.p99)
-            }
+            },
         ),
-    ];
-    out.extend(reconnect_time_words(r));
+    ]);
     out
 }
 
@@ -153,7 +159,7 @@ mod tests {
         // Below 99 % from the drop at 20 s until every client was back in the window at 44 s.
         assert_eq!(
             reconnect_time_words(&r).unwrap(),
-            "reconnect time 24s: longest stretch with the connected share below 99%"
+            "reconnect time 24s: the longest stretch with the connected share below 99%"
         );
         let stuck = held_report(60, 100, "stuck");
         assert!(
@@ -164,6 +170,6 @@ mod tests {
             reconnect_time_words(&stuck)
         );
         let plain = report(60, 45, "plain", "");
-        assert!(brief(&plain).is_empty() && reconnect_time_words(&plain).is_none());
+        assert!(rows(&plain).is_empty() && reconnect_time_words(&plain).is_none());
     }
 }

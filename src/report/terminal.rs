@@ -397,7 +397,7 @@ mod tests {
         let slo = s.lines().position(|l| l.trim_start().starts_with("SLO: ")).unwrap();
         assert_eq!(
             s.lines().nth(slo + 1).unwrap().trim(),
-            "reconnect time 24s: longest stretch with the connected share below 99%"
+            "reconnect time 24s: the longest stretch with the connected share below 99%"
         );
         let plain = summary(&report(60, 45, "plain", ""));
         assert!(!plain.contains("held") && !plain.contains("reconnect"), "{plain}");
