@@ -147,23 +147,31 @@ fn every_interval_adds_into_one_histogram_sized_from_the_first() {
     assert!(total.max() > 1_800_000, "the storm's 1.9 s are in: {} µs", total.max());
 }
 
+/// Is HdrHistogram's Python reader there? Outside CI its absence skips, saying so.
+fn python_hdrh() -> bool {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import hdrh"])
+        .output();
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    // .ci/run installs it: in CI a missing reader is a broken set-up, not a skip.
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "HdrHistogram's Python reader is missing in CI: .ci/run installs it (pip install hdrhistogram)"
+    );
+    eprintln!(
+        "\n*** SKIPPED: HdrHistogram's Python reader is not installed (`pip install hdrhistogram`); \
+         the Rust reader tests still check the log ***\n"
+    );
+    false
+}
+
 /// The same with HdrHistogram's Python reader (`pip install hdrhistogram`), the
 /// implementation closest to the Java one that most tools build on.
 #[test]
 fn hdrhistogram_s_python_reader_reads_the_log() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import hdrh"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        // .ci/run installs it: in CI a missing reader is a broken set-up, not a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "HdrHistogram's Python reader is missing in CI: .ci/run installs it (pip install hdrhistogram)"
-        );
-        eprintln!(
-            "\n*** SKIPPED: HdrHistogram's Python reader is not installed (`pip install hdrhistogram`); \
-             the Rust reader test above still checks the log ***\n"
-        );
+    if !python_hdrh() {
         return;
     }
     let (log, intervals, values) = hlog();
@@ -360,4 +368,71 @@ fn a_held_run_matches_the_schema_and_a_plain_run_carries_no_held_figures() {
     assert!(plain["windows"][0].get("held").is_none() && plain["totals"].get("held").is_none());
     assert!(plain["recovery"]["slo"].get("connected").is_none());
     assert!(plain["recovery"]["health"][0].get("connected_share").is_none());
+}
+
+/// A held run's log carries its reconnect, heartbeat and upgrade histograms as tagged
+/// series; a plain run's log has none. Both readers see each series' every value.
+#[test]
+fn a_held_run_s_log_has_its_connection_histograms_as_tagged_series() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use std::collections::BTreeMap;
+
+    let r = super::testkit::held_report(60, 45, "held");
+    let log = r.hlog().unwrap();
+    let held = |f: fn(&crate::record::HeldWindow) -> u64| -> u64 {
+        r.windows.iter().filter_map(|w| w.held.as_ref()).map(f).sum()
+    };
+    let mut want = BTreeMap::new();
+    want.insert(
+        "latency".to_string(),
+        r.windows.iter().map(|w| w.latency_ms.count).sum::<u64>(),
+    );
+    want.insert("service".into(), r.windows.iter().map(|w| w.service_ms.count).sum());
+    want.insert("reconnect".into(), held(|h| h.reconnect_ms.count));
+    want.insert("heartbeat".into(), held(|h| h.heartbeat_ms.count));
+    want.insert("upgrade".into(), held(|h| h.upgrade_ms.count));
+    assert_eq!(want["reconnect"], 6_000);
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in IntervalLogIterator::new(&log) {
+        let LogEntry::Interval(i) = entry.expect("the log parses") else {
+            continue;
+        };
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, i.encoded_histogram()).unwrap();
+        let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .unwrap();
+        let tag = i.tag().map_or("latency".to_string(), |t| t.as_str().to_string());
+        *seen.entry(tag).or_default() += h.len();
+    }
+    assert_eq!(seen, want);
+    let plain = report(60, 45, "plain", "").hlog().unwrap();
+    assert!(!String::from_utf8_lossy(&plain).contains("Tag=reconnect"));
+    if !python_hdrh() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latency.hlog");
+    std::fs::write(&path, log).unwrap();
+    let script = r#"
+import sys, json
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 2, 3))
+counts = {}
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    tag = h.get_tag() or "latency"
+    counts[tag] = counts.get(tag, 0) + h.get_total_count()
+print(json.dumps(counts, sort_keys=True))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_tag: BTreeMap<String, u64> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(by_tag, want);
 }
