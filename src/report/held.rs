@@ -104,8 +104,8 @@ pub(crate) fn reconnect_time_words(r: &Report) -> Option<String> {
 pub(crate) fn terminal_block(r: &Report) -> Option<String> {
     let t = totals(r)?;
     let mut s = format!("\n  held connections: {}\n", connected_line(r)?);
-    s.push_str(&format!("    connects: {}\n", connects_line(t)));
-    s.push_str(&format!("    drops: {}\n", drops_line(t)));
+    s.push_str(&format!("  held connects: {}\n", connects_line(t)));
+    s.push_str(&format!("  held drops: {}\n", drops_line(t)));
     s.push_str(&super::terminal::hist_row("reconnect (drop to back)", &t.reconnect_ms));
     s.push_str(&super::terminal::hist_row("heartbeat round trip", &t.heartbeat_ms));
     s.push_str(&super::terminal::hist_row("upgrade (from intended)", &t.upgrade_ms));

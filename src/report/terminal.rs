@@ -386,8 +386,8 @@ mod tests {
         let s = summary(&crate::report::testkit::held_report(60, 45, "held"));
         for want in [
             "held connections: peak 20,000 connected · connected share final 100%, lowest 70% at 20s",
-            "connects: 6,000 ok · 960 failed · 5,760 resumed · 240 resumes refused (logged in again)",
-            "drops: 6,000: reset 4,000 · ws_close_1012 2,000",
+            "held connects: 6,000 ok · 960 failed · 5,760 resumed · 240 resumes refused (logged in again)",
+            "held drops: 6,000: reset 4,000 · ws_close_1012 2,000",
             "reconnect (drop to back)",
             "heartbeat round trip",
             "upgrade (from intended)",

@@ -117,7 +117,7 @@
   }
 
   /* A chart on the shared time axis.
-     spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw, right }],
+     spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw, right, points }],
              log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped, shared,
              rightFmt }
      Series marked `right` are drawn against a second, linear axis on the right (from 0),
@@ -150,7 +150,9 @@
         spanGaps: false,
         paths: s.stepped ? stepped : undefined,
         scale: s.right ? "r" : "y",
-        points: { show: false },
+        // A series with values in scattered windows (reconnects come in bursts) shows
+        // each as a dot: without neighbours a line has nothing to draw.
+        points: s.points ? { show: true, size: 6, fill: s.colour, stroke: s.colour } : { show: false },
         value: function (u, v, si, i) {
           if (s.raw) return i == null ? "–" : (s.fmt || fmt)(s.raw[i]);
           return (s.fmt || fmt)(v);

@@ -18,7 +18,7 @@
     }
     series = series
       .concat(S.stackedSeries(h.drops.map(function (d) { return ["drops: " + d[0], d[1]]; }), { right: true, fmt: perS }, 0.45))
-      .concat([{ label: "reconnects ok", values: h.connects_ok, colour: C.c1, width: 1.8, right: true, fmt: perS }]);
+      .concat([{ label: "connects ok", values: h.connects_ok, colour: C.c1, width: 1.8, right: true, fmt: perS }]);
     S.timeChart(tc, {
       title: "Connected clients",
       sub: "left: clients holding their connection vs those that should be online; right, per second: drops stacked by cause, and connects that succeeded",
@@ -32,9 +32,9 @@
       sub: "from the drop to connected again (the user's outage), in the window it ended; heartbeat and upgrade p99 for comparison, log scale",
       t: run.t, log: true, fmt: S.fmtMs, hlines: sloLine, runs: runs, height: 220,
       series: [
-        { label: "reconnect p50", values: h.reconnect.p50, colour: C.c1 },
-        { label: "reconnect p99", values: h.reconnect.p99, colour: C.c2, width: 2.2 },
-        { label: "reconnect max", values: h.reconnect.max, colour: C.c4, width: 1.2, dash: [3, 3] },
+        { label: "reconnect p50", values: h.reconnect.p50, colour: C.c1, points: true },
+        { label: "reconnect p99", values: h.reconnect.p99, colour: C.c2, width: 2.2, points: true },
+        { label: "reconnect max", values: h.reconnect.max, colour: C.c4, width: 1.2, dash: [3, 3], points: true },
         { label: "heartbeat p99", values: h.heartbeat_p99, colour: C.c6 },
         { label: "upgrade p99", values: h.upgrade_p99, colour: C.c5, dash: [5, 3] },
       ],
