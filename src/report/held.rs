@@ -32,14 +32,21 @@ pub(crate) fn lowest_share(r: &Report) -> Option<(f64, u64)> {
 pub(crate) fn connected_line(r: &Report) -> Option<String> {
     let t = totals(r)?;
     let share = |s: Option<f64>| s.map_or("–".into(), pct);
-    let lowest = lowest_share(r).map_or("–".into(), |(s, at)| {
-        format!("{} at {}", pct(s), format_duration(Duration::from_millis(at)))
-    });
     Some(format!(
-        "peak {} connected · connected share final {}, lowest {lowest}",
+        "peak {} connected · connected share final {}, lowest {}",
         thousands(t.peak_connected),
-        share(t.final_share)
+        share(t.final_share),
+        lowest_words(r)
     ))
+}
+
+/// `70% at 20s`; a share that never fell is not given an instant.
+pub(crate) fn lowest_words(r: &Report) -> String {
+    match lowest_share(r) {
+        None => "–".into(),
+        Some((s, _)) if s >= 1.0 => pct(s),
+        Some((s, at)) => format!("{} at {}", pct(s), format_duration(Duration::from_millis(at))),
+    }
 }
 
 /// `12,345 ok · 400 failed · 6,000 resumed · 100 resumes refused (logged in again)`
@@ -169,6 +176,13 @@ mod tests {
             "{:?}",
             reconnect_time_words(&stuck)
         );
+        // A share that never fell is not given an instant.
+        let mut calm = held_report(30, 45, "calm");
+        for w in calm.windows.iter_mut().filter_map(|w| w.held.as_mut()) {
+            w.connected = w.online;
+        }
+        assert_eq!(lowest_words(&calm), "100%");
+        assert_eq!(lowest_words(&r), "70% at 20s");
         let plain = report(60, 45, "plain", "");
         assert!(rows(&plain).is_empty() && reconnect_time_words(&plain).is_none());
     }

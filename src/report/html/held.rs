@@ -10,7 +10,8 @@ use super::r3;
 use crate::record::{HeldWindow, Window};
 use crate::report::Report;
 use crate::report::held::{
-    connects_line, drops_line, lowest_share, p50_p99_max, reconnect_time_value, reconnect_time_words, totals,
+    connects_line, drops_line, lowest_share, lowest_words, p50_p99_max, reconnect_time_value, reconnect_time_words,
+    totals,
 };
 use crate::report::terminal::thousands;
 use crate::units::{fmt_ms, pct};
@@ -89,7 +90,7 @@ pub(super) fn figures(r: &Report) -> Vec<(String, String)> {
         format!(
             "{} at the end · lowest {} · peak {} connected",
             t.final_share.map_or("–".into(), pct),
-            lowest_share(r).map_or("–".into(), |(s, at)| format!("{} at {}", pct(s), fmt_ms(at as f64))),
+            lowest_words(r),
             thousands(t.peak_connected)
         ),
     )];
@@ -121,6 +122,10 @@ pub(super) fn story(r: &Report) -> Option<HeldStory> {
         )
     };
     let collapse = match lowest_share(r) {
+        Some((s, _)) if s >= 1.0 => format!(
+            "Every client that should have been online stayed connected (peak {}).",
+            thousands(t.peak_connected)
+        ),
         Some((s, at)) => format!(
             "The connected share fell to {} at {} (peak {} connected).",
             pct(s),
