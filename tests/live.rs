@@ -234,9 +234,26 @@ fn held_window(index: u32, connected: u64, drops: u64, ok: u64) -> Window {
     }
 }
 
+/// A profile whose clients hold connections: its SLO judges the connected share.
+fn held_profile() -> String {
+    r#"
+name: held
+target: { nodes: ["http://127.0.0.1:9"] }
+population: { simulate: 10 }
+baseline: { duration: 1s, rate: 1/s }
+client:
+  login:
+    - { name: auth, request: POST /login }
+  session:
+    connect: { websocket: /gateway, heartbeat: { every: 1s, send: hb, expect_within: 1s } }
+"#
+    .into()
+}
+
 #[tokio::test]
 async fn a_connected_population_is_exported_and_only_then() {
     let exporter = Exporter::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    exporter.set_slo(&load(&held_profile()).slo);
     let plain = parse(&exporter.render());
     check_conventions(&plain);
     exporter.update(&Snapshot {
@@ -251,13 +268,23 @@ async fn a_connected_population_is_exported_and_only_then() {
     assert_eq!(value(&live, "stampede_connected", &[]), 70.0);
     assert_eq!(value(&live, "stampede_should_be_online", &[]), 100.0);
     exporter.window(&held_window(0, 70, 30, 0));
-    exporter.window(&held_window(1, 95, 0, 25));
-    exporter.window(&held_window(1, 95, 0, 25));
+    // A window is judged on its connected share (the profile's slo.connected: 99 %).
+    let state = |f: &BTreeMap<String, Family>| -> String {
+        ["healthy", "unhealthy", "unjudged"]
+            .into_iter()
+            .find(|s| value(f, "stampede_window_state", &[("state", s)]) == 1.0)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state(&parse(&exporter.render())), "unhealthy");
+    exporter.window(&held_window(1, 100, 0, 25));
+    assert_eq!(state(&parse(&exporter.render())), "healthy");
+    exporter.window(&held_window(1, 100, 0, 25));
     // Served over HTTP as rendered.
     let url = format!("http://{}/metrics", exporter.addr());
     let f = parse(&reqwest::get(&url).await.unwrap().text().await.unwrap());
     check_families(&f, true);
-    assert_eq!(value(&f, "stampede_connected", &[]), 95.0);
+    assert_eq!(value(&f, "stampede_connected", &[]), 100.0);
     assert_eq!(value(&f, "stampede_connects_total", &[("result", "ok")]), 25.0);
     assert_eq!(value(&f, "stampede_connects_total", &[("result", "failed")]), 6.0);
     assert_eq!(value(&f, "stampede_drops_total", &[("cause", "reset")]), 30.0);

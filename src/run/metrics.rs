@@ -228,10 +228,14 @@ impl Exporter {
     }
 }
 
-/// A window's state against the profile's SLO as written: unjudged with too few
-/// completed logins or without an SLO (the report's analysis may derive one from the
+/// A window's state against the profile's SLO as written (a connected population's on
+/// its connected share, see `held::judge`): unjudged with too few completed logins or
+/// without an SLO (the report's analysis may derive one from the
 /// baseline afterwards; live there is no baseline to lean on yet).
 fn judge(w: &Window, slo: &Slo) -> &'static str {
+    if let (Some(least), Some(h)) = (slo.connected, &w.held) {
+        return held::judge(w, h, least, slo);
+    }
     let done = w.counts.logins_ok + w.counts.logins_failed;
     if done < slo.min_requests || (slo.success_rate.is_none() && slo.p99.is_none()) {
         return "unjudged";

@@ -9,7 +9,8 @@ use hdrhistogram::Histogram;
 
 use super::{esc, histogram};
 use crate::engine::HeldGauge;
-use crate::record::{HeldWindow, merge, new_hist};
+use crate::profile::Slo;
+use crate::record::{HeldWindow, Window, merge, new_hist};
 
 /// The families a run with held connections adds, with their types.
 pub const HELD_FAMILIES: [(&str, &str); 6] = [
@@ -93,6 +94,27 @@ impl HeldState {
                 _ => histogram(t, name, &self.heartbeat),
             }
         }
+    }
+}
+
+/// A connected population's window as the report's analysis judges it: healthy when
+/// the share of the clients that should be online who are connected reaches `least`,
+/// the heartbeats' p99 meets the SLO's p99 and, when enough logins completed to say,
+/// logins meet its success rate; unjudged when nobody should be online.
+pub(super) fn judge(w: &Window, h: &HeldWindow, least: f64, slo: &Slo) -> &'static str {
+    let Some(share) = h.connected_share() else {
+        return "unjudged";
+    };
+    let beats = h.heartbeat_ms.count == 0 || slo.p99.is_none_or(|p| h.heartbeat_ms.p99 <= p.as_secs_f64() * 1000.0);
+    let done = w.counts.logins_ok + w.counts.logins_failed;
+    let logins = done < slo.min_requests.max(1)
+        || slo
+            .success_rate
+            .is_none_or(|r| w.success_rate().is_some_and(|x| x >= r));
+    if share + 1e-9 >= least && beats && logins {
+        "healthy"
+    } else {
+        "unhealthy"
     }
 }
 
