@@ -65,6 +65,11 @@ pub struct Dropped {
     pub class: Class,
     pub closed: Closed,
     pub at: Instant,
+    /// The connection carried a message from the server before it dropped: it was in
+    /// use, and its client comes back at once. One that dropped before is a connect
+    /// that failed, and the client backs off (a server that accepts and drops at once
+    /// must not get a reconnect loop without pause).
+    pub proven: bool,
 }
 
 /// What held connections report while they run, drained by the engine each pass: the
@@ -284,12 +289,14 @@ impl Held {
         // The intended instant of the oldest heartbeat not yet answered.
         let mut pending: Option<Instant> = None;
         let (mut pings, mut pings_since) = (0u32, Instant::now());
-        let end = |class: Class, closed: Closed| Dropped {
-            class,
-            closed,
-            at: Instant::now(),
-        };
+        let mut proven = false;
         loop {
+            let end = |class: Class, closed: Closed| Dropped {
+                class,
+                closed,
+                at: Instant::now(),
+                proven,
+            };
             let deadline = pending.map(|p| p + hb.expect_within);
             let wake = deadline.map_or(next_beat, |d| d.min(next_beat));
             tokio::select! {
@@ -297,6 +304,7 @@ impl Held {
                 msg = self.ws.next() => match msg {
                     Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Pong(_))) => {
                         let now = Instant::now();
+                        proven = true;
                         beats.with(|b| {
                             b.messages += 1;
                             if let Some(p) = pending.take() {

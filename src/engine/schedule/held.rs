@@ -281,7 +281,7 @@ impl Engine<'_> {
             }
             w.min(self.retry_after_cap)
         });
-        self.reconnect_after(client, true, told, now);
+        self.reconnect_after(client, d.proven, told, now);
     }
 
     /// A client reboots: its connection resets (a machine that vanishes sends no close).
