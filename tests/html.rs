@@ -233,26 +233,7 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
 async fn a_held_run_s_page_draws_its_connected_clients_first() {
     chromium();
     let addr = common::gateway::serve(Duration::from_millis(1500), 8).await;
-    let p = load(&format!(
-        r#"
-name: held-page
-seed: 5
-target: {{ nodes: ["http://{addr}"], timeout: 2s, connection: fresh }}
-population: {{ simulate: 20 }}
-baseline: {{ duration: 4s, rate: 2/s }}
-client:
-  login:
-    - {{ name: auth, request: POST /login, capture: {{ token: {{ json: /token }} }} }}
-  retry: {{ policy: exponential, base: 200ms, cap: 1s, jitter: none, max_attempts: 20 }}
-  session:
-    connect:
-      websocket: /gateway
-      headers: {{ authorization: "Bearer {{{{token}}}}" }}
-      heartbeat: {{ every: 300ms, send: '{{"op":"hb"}}', expect_within: 1s }}
-observe: {{ window: 500ms, until_recovered: 1s }}
-slo: {{ hold: 1s, p99: 500ms }}
-"#
-    ));
+    let p = load(&common::gateway::profile(addr, "held-page"));
     let report = tokio::time::timeout(Duration::from_secs(60), run(&p, RunOptions::default(), &mut ()))
         .await
         .expect("bounded")

@@ -436,3 +436,66 @@ print(json.dumps(counts, sort_keys=True))
     let by_tag: BTreeMap<String, u64> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(by_tag, want);
 }
+
+/// Every class a held connection can end with names itself as the schema allows in
+/// `drops_by_cause` and `connect_outcomes`. The match has no wildcard: a new class
+/// does not compile until it is listed here, and then the schema is checked for it.
+#[test]
+fn the_schema_allows_every_class_a_held_connection_can_have() {
+    use crate::outcome::Class;
+    let all = [
+        Class::Ok,
+        Class::Status(401),
+        Class::RetryAfter(503),
+        Class::Timeout,
+        Class::Refused,
+        Class::Reset,
+        Class::Tls,
+        Class::Body,
+        Class::Capture,
+        Class::Check,
+        Class::Connect,
+        Class::Ports,
+        Class::Throttled,
+        Class::Unstarted,
+        Class::WsHandshake,
+        Class::WsClose(1012),
+        Class::WsProtocol,
+        Class::WsTooBig,
+        Class::WsUtf8,
+        Class::HeartbeatTimeout,
+        Class::PingFlood,
+    ];
+    for c in &all {
+        match c {
+            Class::Ok
+            | Class::Status(_)
+            | Class::RetryAfter(_)
+            | Class::Timeout
+            | Class::Refused
+            | Class::Reset
+            | Class::Tls
+            | Class::Body
+            | Class::Capture
+            | Class::Check
+            | Class::Connect
+            | Class::Ports
+            | Class::Throttled
+            | Class::Unstarted
+            | Class::WsHandshake
+            | Class::WsClose(_)
+            | Class::WsProtocol
+            | Class::WsTooBig
+            | Class::WsUtf8
+            | Class::HeartbeatTimeout
+            | Class::PingFlood => {}
+        }
+    }
+    let mut v = serde_json::to_value(super::testkit::held_report(30, 25, "classes")).unwrap();
+    let names: Vec<String> = all.iter().map(|c| c.to_string()).chain(["reboot".into()]).collect();
+    for name in &names {
+        v["windows"][21]["held"]["drops_by_cause"][name] = json!(1);
+        v["windows"][21]["held"]["connect_outcomes"][name] = json!(1);
+    }
+    assert_eq!(violations(&v), Vec::<String>::new(), "{names:?}");
+}

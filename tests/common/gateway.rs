@@ -65,3 +65,28 @@ pub async fn serve(drop_after: Duration, drop: usize) -> SocketAddr {
     });
     addr
 }
+
+/// A connected population of 20 against the gateway at `addr`: logins capture the
+/// token, each client holds its connection with heartbeats every 300 ms.
+pub fn profile(addr: SocketAddr, name: &str) -> String {
+    format!(
+        r#"
+name: {name}
+seed: 5
+target: {{ nodes: ["http://{addr}"], timeout: 2s, connection: fresh }}
+population: {{ simulate: 20 }}
+baseline: {{ duration: 4s, rate: 2/s }}
+client:
+  login:
+    - {{ name: auth, request: POST /login, capture: {{ token: {{ json: /token }} }} }}
+  retry: {{ policy: exponential, base: 200ms, cap: 1s, jitter: none, max_attempts: 20 }}
+  session:
+    connect:
+      websocket: /gateway
+      headers: {{ authorization: "Bearer {{{{token}}}}" }}
+      heartbeat: {{ every: 300ms, send: '{{"op":"hb"}}', expect_within: 1s }}
+observe: {{ window: 500ms, until_recovered: 1s }}
+slo: {{ hold: 1s, p99: 500ms }}
+"#
+    )
+}
