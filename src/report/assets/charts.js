@@ -119,7 +119,7 @@
   /* A chart on the shared time axis.
      spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw, right, points }],
              log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped, shared,
-             rightFmt }
+             rightFmt, rightRange }
      Series marked `right` are drawn against a second, linear axis on the right (from 0),
      formatted by rightFmt: another unit beside the left axis's. */
   function timeChart(parent, spec) {
@@ -163,7 +163,7 @@
     var axes = [timeAxis(), axis({ size: 64, values: function (u, vals) { return vals.map(fmt); } })];
     if (spec.series.some(function (s) { return s.right; })) {
       var rfmt = spec.rightFmt || fmtNum;
-      scales.r = { range: function (u, mn, mx) { return [0, mx > 0 ? mx * 1.15 : 1]; } };
+      scales.r = { range: spec.rightRange || function (u, mn, mx) { return [0, mx > 0 ? mx * 1.15 : 1]; } };
       axes.push(axis({ scale: "r", side: 1, size: 72, grid: { show: false }, values: function (u, vals) { return vals.map(rfmt); } }));
     }
     var opts = {

@@ -22,8 +22,11 @@
     S.timeChart(tc, {
       title: "Connected clients",
       sub: "left: clients holding their connection vs those that should be online; right, per second: drops stacked by cause, and connects that succeeded",
-      t: run.t, series: series, runs: runs, height: 280, rightFmt: perS,
-      range: function (u, mn, mx) { return [0, (mx > 0 ? mx : 1) * 1.12]; },
+      t: run.t, series: series, runs: runs, height: 300, rightFmt: perS,
+      // Headroom on both axes: the marks' labels take the top rows, clear of the
+      // connected line and of the drop wave's bars.
+      range: function (u, mn, mx) { return [0, (mx > 0 ? mx : 1) * 1.35]; },
+      rightRange: function (u, mn, mx) { return [0, (mx > 0 ? mx : 1) * 1.6]; },
     });
 
     var sloLine = run.slo ? [{ y: run.slo.p99_ms, colour: C.bad, text: "SLO p99 " + S.fmtMs(run.slo.p99_ms) + " (heartbeats)" }] : [];

@@ -342,3 +342,17 @@ fn a_held_run_charts_its_connected_clients_and_says_its_share_and_reconnect_time
     let plain = render(&ok_report()).unwrap();
     assert!(!data_block(&plain).contains("\"held\"") && !plain.contains("connected share"));
 }
+
+#[test]
+fn the_gateway_s_operator_actions_are_named_on_the_charts() {
+    let mut r = crate::report::testkit::held_report(30, 25, "actions");
+    r.profile = serde_json::json!({ "target": { "overlay": { "actions": [
+        { "at": "20s", "drop_connections": "30%" },
+        { "at": "24s", "restart_gateway": 1 },
+    ] } } });
+    let data: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    let actions = &data["run"]["marks"]["actions"];
+    assert_eq!(actions[0]["label"], "operator: drop 30% of connections");
+    assert_eq!(actions[1]["label"], "operator: restart gateway node 1");
+    assert_eq!(actions[1]["at"], 24.0);
+}
