@@ -63,13 +63,18 @@ pub(crate) fn connects_line(t: &HeldTotals) -> String {
 
 /// `6,000: reset 4,000 · ws_close_1012 2,000`, the most frequent cause first.
 pub(crate) fn drops_line(t: &HeldTotals) -> String {
+    match causes_words(t) {
+        None => thousands(t.counts.drops),
+        Some(by) => format!("{}: {by}", thousands(t.counts.drops)),
+    }
+}
+
+/// `reset 4,000 · ws_close_1012 2,000`, the most frequent cause first; None without drops.
+pub(crate) fn causes_words(t: &HeldTotals) -> Option<String> {
     let mut causes: Vec<(&String, &u64)> = t.drops_by_cause.iter().collect();
     causes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let by: Vec<String> = causes.iter().map(|(k, v)| format!("{k} {}", thousands(**v))).collect();
-    if by.is_empty() {
-        return thousands(t.counts.drops);
-    }
-    format!("{}: {}", thousands(t.counts.drops), by.join(" · "))
+    (!by.is_empty()).then(|| by.join(" · "))
 }
 
 /// `p50 1.2s · p99 9.8s · max 10s`, or `none` when nothing was recorded.

@@ -10,8 +10,8 @@ use super::r3;
 use crate::record::{HeldWindow, Window};
 use crate::report::Report;
 use crate::report::held::{
-    connects_line, drops_line, lowest_share, lowest_words, p50_p99_max, reconnect_time_value, reconnect_time_words,
-    totals,
+    causes_words, connects_line, drops_line, lowest_share, lowest_words, p50_p99_max, reconnect_time_value,
+    reconnect_time_words, totals,
 };
 use crate::report::terminal::thousands;
 use crate::units::{fmt_ms, pct};
@@ -118,7 +118,7 @@ pub(super) fn story(r: &Report) -> Option<HeldStory> {
         format!(
             "{} held connections dropped ({}).",
             thousands(t.counts.drops),
-            drops_line(t)
+            causes_words(t).unwrap_or_default()
         )
     };
     let collapse = match lowest_share(r) {

@@ -329,7 +329,7 @@ fn a_held_run_charts_its_connected_clients_and_says_its_share_and_reconnect_time
         "connected share",
         "100% at the end · lowest 70% at 20s · peak 20,000 connected",
         "24s: the longest stretch with the connected share below 99%",
-        "6,000 held connections dropped (6,000: reset 4,000 · ws_close_1012 2,000).",
+        "6,000 held connections dropped (reset 4,000 · ws_close_1012 2,000).",
         "The connected share fell to 70% at 20s",
         "Reconnect time 24s",
     ] {
