@@ -4,6 +4,8 @@
 //! match its log; a client told to wait by a 1013 close must not come back earlier.
 
 mod common;
+#[path = "held/outputs.rs"]
+mod outputs;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use outputs::{every_output_shows_the_connections, watched};
 use stampede::report::Report;
 use stampede::run::{RunOptions, run};
 use tokio::sync::oneshot;
@@ -187,10 +190,14 @@ gate: {gate}
 }
 
 async fn storm(text: &str) -> Report {
+    storm_with(text, RunOptions::default()).await
+}
+
+async fn storm_with(text: &str, opts: RunOptions) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.yaml");
     let p = stampede::run::parse(text, &path, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    tokio::time::timeout(Duration::from_secs(60), run(&p, RunOptions::default(), &mut ()))
+    tokio::time::timeout(Duration::from_secs(60), run(&p, opts, &mut ()))
         .await
         .expect("bounded")
         .unwrap()
@@ -231,7 +238,9 @@ async fn drops_and_reconnects_match_the_gateways_log() {
         },
     ])
     .await;
-    let r = storm(&profile(addr, "      retry_after_from: reason")).await;
+    let (opts, watched) = watched().await;
+    let r = storm_with(&profile(addr, "      retry_after_from: reason"), opts).await;
+    every_output_shows_the_connections(&r, &watched);
     let g = s.lock().unwrap();
     let t0 = started(&r);
     let window = Duration::from_millis(500);

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::load;
 use stampede::report::Report;
@@ -226,6 +227,39 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     }
     assert!(paired >= 5, "charts with both runs: {paired}");
     eprintln!("screenshot: {}", c.screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_run_s_page_draws_its_connected_clients_first() {
+    chromium();
+    let addr = common::gateway::serve(Duration::from_millis(1500), 8).await;
+    let p = load(&common::gateway::profile(addr, "held-page"));
+    let report = tokio::time::timeout(Duration::from_secs(60), run(&p, RunOptions::default(), &mut ()))
+        .await
+        .expect("bounded")
+        .unwrap();
+    let held = report.totals.held.as_ref().expect("the clients held connections");
+    assert_eq!(held.counts.drops, 8, "{held:?}");
+    let html = html::render(&report).unwrap();
+    let (_tmp, dir) = workdir();
+    let o = open(&html, &dir, "held");
+    assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""), "script errors");
+    let titles: Vec<&str> = o
+        .dom
+        .split(r#"<div class="chart""#)
+        .skip(1)
+        .map(|c| {
+            let h = &c[c.find("<h3>").unwrap() + 4..];
+            &h[..h.find('<').unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        titles[..3],
+        ["Connected clients", "Reconnect time", "window health"],
+        "{titles:?}"
+    );
+    labels_clear(&o.dom, "held");
+    eprintln!("screenshot: {}", o.screenshot.display());
 }
 
 #[tokio::test(flavor = "multi_thread")]

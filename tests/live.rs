@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Script, bin, load, profile_file, report_of, run_quiet, serve};
-use stampede::run::metrics::{Exporter, FAMILIES};
+use stampede::engine::{HeldGauge, Snapshot};
+use stampede::record::{HeldWindow, HistSummary, Window, new_hist};
+use stampede::run::metrics::{Exporter, FAMILIES, HELD_FAMILIES};
 use stampede::run::{RunOptions, run};
 
 fn profile(addr: std::net::SocketAddr, baseline: &str, extra: &str) -> String {
@@ -99,7 +101,10 @@ fn parse(text: &str) -> BTreeMap<String, Family> {
 }
 
 fn value(f: &BTreeMap<String, Family>, sample: &str, labels: &[(&str, &str)]) -> f64 {
-    let fam = sample.trim_end_matches("_count").trim_end_matches("_sum");
+    let fam = sample
+        .trim_end_matches("_count")
+        .trim_end_matches("_sum")
+        .trim_end_matches("_bucket");
     f[fam]
         .samples
         .iter()
@@ -109,8 +114,13 @@ fn value(f: &BTreeMap<String, Family>, sample: &str, labels: &[(&str, &str)]) ->
 }
 
 /// Conventions: prefix, `_total` on counters only, seconds for histograms, buckets
-/// cumulative up to `+Inf` = `_count`.
+/// cumulative up to `+Inf` = `_count`; every family served, and a connected
+/// population's only for a run that holds connections.
 fn check_conventions(f: &BTreeMap<String, Family>) {
+    check_families(f, false)
+}
+
+fn check_families(f: &BTreeMap<String, Family>, held: bool) {
     for (name, fam) in f {
         assert!(name.starts_with("stampede_"), "{name}");
         assert!(fam.help, "{name} has HELP");
@@ -135,7 +145,11 @@ fn check_conventions(f: &BTreeMap<String, Family>) {
             assert_eq!(inf.2, value(f, &format!("{name}_count"), &[]), "{name}");
         }
     }
-    let declared: BTreeSet<&str> = FAMILIES.iter().map(|(n, _)| *n).collect();
+    let declared: BTreeSet<&str> = FAMILIES
+        .iter()
+        .chain(if held { &HELD_FAMILIES[..] } else { &[] })
+        .map(|(n, _)| *n)
+        .collect();
     assert_eq!(declared, f.keys().map(String::as_str).collect(), "every family served");
 }
 
@@ -190,12 +204,107 @@ async fn metrics_are_served_during_the_run_and_move() {
     );
 }
 
+/// A window of a connected population: `drops` resets and one close 1012, `ok`
+/// reconnects that took 2 s each, heartbeats of 20 ms.
+fn held_window(index: u32, connected: u64, drops: u64, ok: u64) -> Window {
+    let (mut reconnect, mut heartbeat) = (new_hist(), new_hist());
+    for _ in 0..ok {
+        reconnect.record(2_000_000).unwrap();
+    }
+    heartbeat.record_n(20_000, 50).unwrap();
+    let mut h = HeldWindow {
+        connected,
+        online: 100,
+        reconnect_ms: HistSummary::of(&reconnect),
+        heartbeat_ms: HistSummary::of(&heartbeat),
+        ..Default::default()
+    };
+    h.counts.connects = ok + 3;
+    h.counts.connects_ok = ok;
+    h.counts.connects_failed = 3;
+    h.counts.drops = drops + 1;
+    h.drops_by_cause.insert("reset".into(), drops);
+    h.drops_by_cause.insert("ws_close_1012".into(), 1);
+    Window {
+        index,
+        start_ms: index as u64 * 1000,
+        len_ms: 1000,
+        held: Some(h),
+        ..Default::default()
+    }
+}
+
+/// A profile whose clients hold connections: its SLO judges the connected share.
+fn held_profile() -> String {
+    r#"
+name: held
+target: { nodes: ["http://127.0.0.1:9"] }
+population: { simulate: 10 }
+baseline: { duration: 1s, rate: 1/s }
+client:
+  login:
+    - { name: auth, request: POST /login }
+  session:
+    connect: { websocket: /gateway, heartbeat: { every: 1s, send: hb, expect_within: 1s } }
+"#
+    .into()
+}
+
+#[tokio::test]
+async fn a_connected_population_is_exported_and_only_then() {
+    let exporter = Exporter::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    exporter.set_slo(&load(&held_profile()).slo);
+    let plain = parse(&exporter.render());
+    check_conventions(&plain);
+    exporter.update(&Snapshot {
+        held: Some(HeldGauge {
+            connected: 70,
+            online: 100,
+        }),
+        ..Default::default()
+    });
+    let live = parse(&exporter.render());
+    check_families(&live, true);
+    assert_eq!(value(&live, "stampede_connected", &[]), 70.0);
+    assert_eq!(value(&live, "stampede_should_be_online", &[]), 100.0);
+    exporter.window(&held_window(0, 70, 30, 0));
+    // A window is judged on its connected share (the profile's slo.connected: 99 %).
+    let state = |f: &BTreeMap<String, Family>| -> String {
+        ["healthy", "unhealthy", "unjudged"]
+            .into_iter()
+            .find(|s| value(f, "stampede_window_state", &[("state", s)]) == 1.0)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state(&parse(&exporter.render())), "unhealthy");
+    exporter.window(&held_window(1, 100, 0, 25));
+    assert_eq!(state(&parse(&exporter.render())), "healthy");
+    exporter.window(&held_window(1, 100, 0, 25));
+    // Served over HTTP as rendered.
+    let url = format!("http://{}/metrics", exporter.addr());
+    let f = parse(&reqwest::get(&url).await.unwrap().text().await.unwrap());
+    check_families(&f, true);
+    assert_eq!(value(&f, "stampede_connected", &[]), 100.0);
+    assert_eq!(value(&f, "stampede_connects_total", &[("result", "ok")]), 25.0);
+    assert_eq!(value(&f, "stampede_connects_total", &[("result", "failed")]), 6.0);
+    assert_eq!(value(&f, "stampede_drops_total", &[("cause", "reset")]), 30.0);
+    assert_eq!(value(&f, "stampede_drops_total", &[("cause", "ws_close_1012")]), 2.0);
+    assert_eq!(value(&f, "stampede_reconnect_seconds_count", &[]), 25.0);
+    assert_eq!(value(&f, "stampede_reconnect_seconds_bucket", &[("le", "1")]), 0.0);
+    assert_eq!(value(&f, "stampede_reconnect_seconds_bucket", &[("le", "2.5")]), 25.0);
+    assert_eq!(value(&f, "stampede_heartbeat_seconds_count", &[]), 100.0);
+    assert_eq!(
+        value(&f, "stampede_heartbeat_seconds_bucket", &[("le", "0.025")]),
+        100.0
+    );
+}
+
 #[test]
 fn the_dashboard_reads_only_metrics_stampede_serves() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/stampede.json")).unwrap();
     let dash: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let mut served: BTreeSet<String> = BTreeSet::new();
-    for (name, kind) in FAMILIES {
+    for (name, kind) in FAMILIES.into_iter().chain(HELD_FAMILIES) {
         served.insert(name.to_string());
         if kind == "histogram" {
             for s in ["_bucket", "_sum", "_count"] {
@@ -230,6 +339,10 @@ fn the_dashboard_reads_only_metrics_stampede_serves() {
         "stampede_locked_out",
         "stampede_send_lag_seconds_bucket",
         "stampede_window_state",
+        "stampede_connected",
+        "stampede_should_be_online",
+        "stampede_drops_total",
+        "stampede_reconnect_seconds_bucket",
     ] {
         assert!(used.contains(want), "no panel reads {want}");
     }

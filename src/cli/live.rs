@@ -69,7 +69,7 @@ pub(super) fn describe(s: &Snapshot) -> String {
         );
     }
     format!(
-        "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}{}",
+        "{}/{} · offered {:.0}/s · ok {:.0}/s · ok {} · p99 {} · in flight {} · locked out {}{}{}{}",
         format_duration(Duration::from_secs(s.elapsed.as_secs())),
         format_duration(s.planned),
         s.offered_rate,
@@ -78,6 +78,11 @@ pub(super) fn describe(s: &Snapshot) -> String {
         s.last_p99_ms.map_or("-".into(), |v| format!("{v:.0}ms")),
         s.in_flight,
         s.locked_out,
+        s.held.map_or(String::new(), |h| format!(
+            " · connected {} of {}",
+            thousands(h.connected),
+            thousands(h.online)
+        )),
         if s.probing {
             " · confirmation probe: retries silenced"
         } else {
@@ -160,6 +165,19 @@ mod tests {
             describe(&running).starts_with("3s/1m · offered"),
             "{}",
             describe(&running)
+        );
+        assert!(!describe(&running).contains("connected"));
+        let held = Snapshot {
+            held: Some(crate::engine::HeldGauge {
+                connected: 14_000,
+                online: 20_000,
+            }),
+            ..running
+        };
+        assert!(
+            describe(&held).ends_with("locked out 0 · connected 14,000 of 20,000"),
+            "{}",
+            describe(&held)
         );
     }
 }

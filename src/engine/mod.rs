@@ -15,6 +15,7 @@ mod flow;
 pub mod probe;
 mod schedule;
 mod scrape;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 pub mod threads;
@@ -22,6 +23,7 @@ pub mod timer;
 pub mod warmup;
 
 pub use scrape::{counter_names, parse_prometheus};
+pub use snapshot::{HeldGauge, Snapshot, WarmupProgress};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -38,7 +40,7 @@ use tokio::time::Instant;
 use crate::outcome::StopReason;
 use crate::plan::{Part, Plan};
 use crate::profile::Profile;
-use crate::record::{Counts, EngineStats, Window};
+use crate::record::{EngineStats, Window};
 use crate::transport::Transport;
 use flow::{Flowed, poll_completions, run_job};
 use probe::{ProbeBoard, ProbeRun, Seat};
@@ -95,48 +97,6 @@ impl Default for EngineOptions {
             probe: None,
             send_precision: None,
         }
-    }
-}
-
-/// What the live display is told a few times a second.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub elapsed: Duration,
-    pub planned: Duration,
-    /// The run's counts so far (attempts, logins ok and failed, clients that gave up, ...).
-    pub counts: Counts,
-    pub in_flight: u64,
-    pub locked_out: u64,
-    /// Attempts sent per second over the last closed window.
-    pub offered_rate: f64,
-    /// Logins completed per second over the last closed window.
-    pub achieved_rate: f64,
-    pub last_p99_ms: Option<f64>,
-    pub last_success: Option<f64>,
-    pub stopping: bool,
-    /// The confirmation probe is on: retries and relogins silenced.
-    pub probing: bool,
-    /// Before time zero: the warm-up's logins so far (`population.warmup`).
-    pub warmup: Option<WarmupProgress>,
-}
-
-/// How far the warm-up has come: the clients online at the start, logged in before the
-/// clock starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WarmupProgress {
-    /// The online clients to log in.
-    pub clients: u64,
-    /// Their logins answered so far.
-    pub answered: u64,
-    /// Of those, the ones that succeeded.
-    pub ok: u64,
-}
-
-impl std::ops::AddAssign for WarmupProgress {
-    fn add_assign(&mut self, o: WarmupProgress) {
-        self.clients += o.clients;
-        self.answered += o.answered;
-        self.ok += o.ok;
     }
 }
 

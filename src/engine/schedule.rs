@@ -514,6 +514,7 @@ impl<'a> Engine<'a> {
         t.locked_out = self.locked_out;
         t.stopping = stopping;
         t.probing = self.silenced;
+        t.held = self.held.as_ref().map(held::HeldPop::gauge);
         if let Some(w) = self.rec.last_closed() {
             let secs = w.len_ms as f64 / 1000.0;
             t.offered_rate = w.counts.attempts as f64 / secs;

@@ -241,6 +241,9 @@ fn sum(all: &[Option<Snapshot>]) -> Option<Snapshot> {
         if let Some(w) = a.warmup {
             *s.warmup.get_or_insert_default() += w;
         }
+        if let Some(h) = a.held {
+            *s.held.get_or_insert_default() += h;
+        }
     }
     // One engine past its warm-up means every one is (they start together): the run's
     // clock has started, and an engine's last warm-up figures are stale.

@@ -1,5 +1,7 @@
 //! `latency.hlog`: the windows' latency histograms as an HdrHistogram interval log,
-//! the format HdrHistogram's own tools (Java, Python, HistogramLogAnalyzer) read.
+//! the format HdrHistogram's own tools (Java, Python, HistogramLogAnalyzer) read. A run
+//! whose clients hold connections adds its reconnect, heartbeat and upgrade histograms
+//! as series of their own (tags `reconnect`, `heartbeat`, `upgrade`).
 
 use std::time::Duration;
 
@@ -22,8 +24,9 @@ fn io(e: impl std::fmt::Debug) -> ReportError {
 
 impl Report {
     /// The latency histograms of every window as an HdrHistogram interval log: untagged
-    /// intervals are latency from the intended instant, `service` the service time;
-    /// values in microseconds, timestamps in seconds from the run's start (StartTime
+    /// intervals are latency from the intended instant, `service` the service time, and
+    /// for a connected population `reconnect` (drop to connected again), `heartbeat`
+    /// (round trip) and `upgrade`, each window of it; values in microseconds, timestamps in seconds from the run's start (StartTime
     /// and BaseTime both say when that was).
     ///
     /// Every interval declares the range of the whole run. The windows' histograms
@@ -33,9 +36,26 @@ impl Report {
     pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
         let mut hists = Vec::with_capacity(self.windows.len());
         for w in &self.windows {
-            hists.push((w, w.latency_ms.histogram()?, w.service_ms.histogram()?));
+            let mut series = vec![
+                (None, w.latency_ms.histogram()?),
+                (Some("service"), w.service_ms.histogram()?),
+            ];
+            if let Some(h) = &w.held {
+                for (tag, s) in [
+                    ("reconnect", &h.reconnect_ms),
+                    ("heartbeat", &h.heartbeat_ms),
+                    ("upgrade", &h.upgrade_ms),
+                ] {
+                    series.push((Some(tag), s.histogram()?));
+                }
+            }
+            hists.push((w, series));
         }
-        let run_max = hists.iter().map(|(_, l, s)| l.max().max(s.max())).max().unwrap_or(0);
+        let run_max = hists
+            .iter()
+            .flat_map(|(_, series)| series.iter().map(|(_, h)| h.max()))
+            .max()
+            .unwrap_or(0);
         // One histogram of the run's range, refilled for each interval.
         let mut sized =
             Histogram::new_with_bounds(1, run_max.max(2), SIGFIG).expect("1 µs up to at least 2 µs is a valid range");
@@ -54,11 +74,11 @@ impl Report {
                 b.with_start_time(start).with_base_time(start);
             }
             let mut w = b.begin_log_with(&mut out, &mut ser).map_err(io)?;
-            let service = Tag::new("service").expect("a valid tag");
-            for (win, lat, svc) in &hists {
+            for (win, series) in &hists {
                 let start = Duration::from_millis(win.start_ms);
                 let len = Duration::from_millis(win.len_ms);
-                for (h, tag) in [(lat, None), (svc, Some(service))] {
+                for (tag, h) in series {
+                    let tag = tag.map(|t| Tag::new(t).expect("a valid tag"));
                     sized.reset();
                     sized.add(h).map_err(HistError::Add)?;
                     w.write_histogram(&sized, start, len, tag).map_err(io)?;

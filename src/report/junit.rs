@@ -82,11 +82,17 @@ pub fn junit(report: &Report) -> String {
     }
     // The verdict beside the thresholds: a CI page that shows the suite's output
     // shows what the run concluded (`metastable, confirmed: recovered ...`).
+    // A connected population's key figures follow it, a line each.
     if let Some(rec) = &report.recovery {
+        let held: String = super::held::rows(report)
+            .into_iter()
+            .map(|(k, v)| format!("\n{k}: {v}"))
+            .collect();
         x.push_str(&format!(
-            "    <system-out>verdict: {} — {}</system-out>\n",
+            "    <system-out>verdict: {} — {}{}</system-out>\n",
             esc(&rec.verdict_shown()),
-            esc(&rec.summary)
+            esc(&rec.summary),
+            esc(&held)
         ));
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
@@ -175,5 +181,21 @@ mod tests {
         // A shard merged from an interrupted part says so through `interrupted` alone.
         r.stop_reason = StopReason::Completed;
         assert!(junit(&r).contains("errors=\"1\""));
+    }
+
+    #[test]
+    fn a_held_run_s_output_carries_its_connections_under_the_verdict() {
+        let xml = junit(&crate::report::testkit::held_report(60, 45, "held"));
+        let out = xml.split("<system-out>verdict: ").nth(1).unwrap();
+        let out = &out[..out.find("</system-out>").unwrap()];
+        assert!(
+            out.contains("&#10;Held connections: peak 20,000 connected · connected share final 100%, lowest 70% at 20s&#10;Reconnect time: 24s"),
+            "{out}"
+        );
+        assert!(
+            out.contains("&#10;Held drops: 6,000: reset 4,000 · ws_close_1012 2,000"),
+            "{out}"
+        );
+        assert!(!junit(&report(60, 45, "plain", "")).contains("Held"));
     }
 }

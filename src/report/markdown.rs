@@ -135,6 +135,9 @@ pub fn markdown(report: &Report) -> Option<String> {
         ("Peak locked-out clients", recovery.figures.peak_locked_out.to_string()),
         ("SLO", recovery.slo.how.clone()),
     ];
+    // A connected population's figures after the recovery time: they are what it was judged on.
+    let at = rows.len().min(2);
+    rows.splice(at..at, super::held::rows(report));
     if let Some(line) = recovery.probe_line() {
         rows.insert(1, ("Confirmation probe", line));
     }
@@ -243,5 +246,29 @@ mod tests {
         let mut unanalysed = r.clone();
         unanalysed.recovery = None;
         assert_eq!(markdown(&unanalysed), None);
+    }
+
+    #[test]
+    fn a_held_run_leads_its_key_figures_with_its_connections() {
+        let md = markdown(&crate::report::testkit::held_report(60, 45, "held")).unwrap();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+        let at = |k: &str| {
+            rows.iter()
+                .position(|l| l.starts_with(k))
+                .unwrap_or_else(|| panic!("{k}: {md}"))
+        };
+        assert_eq!(at("| Recovery time |") + 1, at("| Held connections |"));
+        for want in [
+            "| Held connections | peak 20,000 connected · connected share final 100%, lowest 70% at 20s |",
+            "| Reconnect time | 24s: the longest stretch with the connected share below 99% |",
+            "| Held drops | 6,000: reset 4,000 · ws_close_1012 2,000 |",
+            "| Reconnect (drop to back) | p50 ",
+            "| Heartbeat round trip | p50 ",
+            "| Upgrade p99 | ",
+        ] {
+            assert!(md.contains(want), "{want}: {md}");
+        }
+        let plain = markdown(&report(60, 45, "plain", "")).unwrap();
+        assert!(!plain.contains("Held") && !plain.contains("Reconnect"), "{plain}");
     }
 }

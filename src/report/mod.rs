@@ -4,6 +4,7 @@
 //! from `analysis`; this module renders them, and merges shard reports by adding their
 //! windows (`record::Window::merge`).
 
+mod held;
 mod hlog;
 pub mod html;
 pub mod junit;

@@ -20,7 +20,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn hist_row(label: &str, h: &HistSummary) -> String {
+pub(super) fn hist_row(label: &str, h: &HistSummary) -> String {
     if h.count == 0 {
         return format!("  {label:<26} (none)\n");
     }
@@ -61,6 +61,9 @@ pub fn summary(r: &Report) -> String {
             let _ = writeln!(s, "  confirmation probe: {line}");
         }
         let _ = writeln!(s, "  SLO: {}", rec.slo.how);
+        if let Some(words) = super::held::reconnect_time_words(r) {
+            let _ = writeln!(s, "  {words}");
+        }
         for n in rec.notes.iter().cloned().chain(super::locked_out_line(r)) {
             let _ = writeln!(s, "  note: {n}");
         }
@@ -186,6 +189,9 @@ fn figures(r: &Report) -> String {
             thousands(t.counts.relogins)
         );
     }
+    if let Some(block) = super::held::terminal_block(r) {
+        s.push_str(&block);
+    }
     if let Some(w) = warmup_line(&r.engine.stats.warmup) {
         let _ = writeln!(s, "  warm-up: {w}");
     }
@@ -267,6 +273,9 @@ pub fn warmup_line(w: &crate::record::WarmupStats) -> Option<String> {
         }
     } else if w.failed > 0 {
         line.push_str(" (they start without a session and log in when a keepalive is refused)");
+    }
+    if w.connected > 0 {
+        line.push_str(&format!(", {} of them connected", thousands(w.connected)));
     }
     if w.skipped > 0 {
         line.push_str(&format!(", {} not tried (stopped)", thousands(w.skipped)));
@@ -376,6 +385,28 @@ mod tests {
         assert_eq!(at("service time (from send)") + 1, lag);
         assert_eq!(at("latency (from intended)") + 2, lag);
         assert!(rows[lag].contains("p50  0.021ms"), "{}", rows[lag]);
+    }
+
+    #[test]
+    fn a_held_run_shows_its_connections_and_a_plain_run_does_not() {
+        let s = summary(&crate::report::testkit::held_report(60, 45, "held"));
+        for want in [
+            "held connections: peak 20,000 connected · connected share final 100%, lowest 70% at 20s",
+            "held connects: 6,000 ok · 960 failed · 5,760 resumed · 240 resumes refused (logged in again)",
+            "held drops: 6,000: reset 4,000 · ws_close_1012 2,000",
+            "reconnect (drop to back)",
+            "heartbeat round trip",
+            "upgrade (from intended)",
+        ] {
+            assert!(s.contains(want), "{want}: {s}");
+        }
+        let slo = s.lines().position(|l| l.trim_start().starts_with("SLO: ")).unwrap();
+        assert_eq!(
+            s.lines().nth(slo + 1).unwrap().trim(),
+            "reconnect time 24s: the longest stretch with the connected share below 99%"
+        );
+        let plain = summary(&report(60, 45, "plain", ""));
+        assert!(!plain.contains("held") && !plain.contains("reconnect"), "{plain}");
     }
 
     #[test]

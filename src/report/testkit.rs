@@ -7,7 +7,7 @@ use crate::analysis::testkit::{run, with_retries};
 use crate::analysis::{Timeline, Totals, analyze, evaluate};
 use crate::outcome::StopReason;
 use crate::profile::Slo;
-use crate::record::Window;
+use crate::record::{HistSummary, Window, new_hist};
 
 /// `n` one-second windows: 20 s of healthy baseline, a storm from 20 s to 40 s that
 /// collapses the target, and health back from `heal_at` (never if beyond `n`).
@@ -46,19 +46,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
             w.target.insert(k.to_string(), v);
         }
     }
-    let timeline = Timeline {
-        trigger_start: Duration::from_secs(20),
-        storm_end: Duration::from_secs(40),
-        observe_end: Duration::from_secs(n as u64),
-    };
-    let slo = Slo {
-        success_rate: Some(0.95),
-        p99: Some(Duration::from_secs(1)),
-        hold: Some(Duration::from_secs(10)),
-        min_requests: 10,
-        connected: None,
-    };
-    let recovery = analyze(&windows, &timeline, &slo, Duration::from_secs(2));
+    let recovery = analysed(&windows, None);
     Report {
         schema: SCHEMA.into(),
         stampede_version: "test".into(),
@@ -102,6 +90,87 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         thresholds: Vec::new(),
         after_run: None,
     }
+}
+
+fn timeline(n: usize) -> Timeline {
+    Timeline {
+        trigger_start: Duration::from_secs(20),
+        storm_end: Duration::from_secs(40),
+        observe_end: Duration::from_secs(n as u64),
+    }
+}
+
+/// The fixture's analysis of `windows`, judged on the connected share when `connected`.
+fn analysed(windows: &[Window], connected: Option<f64>) -> crate::analysis::Recovery {
+    let slo = Slo {
+        success_rate: Some(0.95),
+        p99: Some(Duration::from_secs(1)),
+        hold: Some(Duration::from_secs(10)),
+        min_requests: 10,
+        connected,
+    };
+    analyze(windows, &timeline(windows.len()), &slo, Duration::from_secs(2))
+}
+
+/// The same run for a connected population of 20,000 held clients (`slo.connected:
+/// 99%`): at the trigger 6,000 connections drop (4,000 resets, 2,000 closes 1012),
+/// their clients reconnect over the windows up to `heal_at` (a few refused resumes log
+/// in again, a few connects are told 1013), and are all back from `heal_at`.
+pub(crate) fn held_report(n: usize, heal_at: usize, name: &str) -> Report {
+    let mut r = report(n, heal_at, name, "");
+    let online = 20_000u64;
+    let back_by = heal_at.max(21);
+    let mut connected = online;
+    for (i, w) in r.windows.iter_mut().enumerate() {
+        let mut h = crate::record::HeldWindow {
+            online,
+            ..Default::default()
+        };
+        let (mut upgrade, mut reconnect, mut heartbeat) = (new_hist(), new_hist(), new_hist());
+        let c = &mut h.counts;
+        c.heartbeats = 667;
+        c.heartbeats_ok = 667;
+        c.messages = 700;
+        let storm = (20..back_by).contains(&i);
+        for k in 0..667u64 {
+            let rtt_us = if storm { 40_000 + k * 900 } else { 3_000 + k * 10 };
+            heartbeat.record(rtt_us).unwrap();
+        }
+        if i == 20 {
+            c.drops = 6_000;
+            h.drops_by_cause.insert("reset".into(), 4_000);
+            h.drops_by_cause.insert("ws_close_1012".into(), 2_000);
+            connected -= 6_000;
+        }
+        if i > 20 && i < back_by {
+            // The dropped clients come back evenly: all by `heal_at`, the last one late.
+            let due = online - connected;
+            let left = (back_by - i) as u64;
+            let ok = due / left;
+            c.connects = ok + 40;
+            c.connects_ok = ok;
+            c.connects_failed = 40;
+            c.resumes = ok - 10;
+            c.resumes_refused = 10;
+            h.connect_outcomes.insert("ok".into(), ok);
+            h.connect_outcomes.insert("ws_close_1013".into(), 40);
+            connected += ok;
+            for k in 0..ok {
+                upgrade.record(2_000 + (k % 50) * 400).unwrap();
+                reconnect
+                    .record(((i - 20) as u64 * 1_000_000).saturating_sub(k * 50))
+                    .unwrap();
+            }
+        }
+        h.connected = connected;
+        h.upgrade_ms = HistSummary::of(&upgrade);
+        h.reconnect_ms = HistSummary::of(&reconnect);
+        h.heartbeat_ms = HistSummary::of(&heartbeat);
+        w.held = Some(h);
+    }
+    r.recovery = Some(analysed(&r.windows, Some(0.99)));
+    r.totals = Totals::of(&r.windows).unwrap();
+    r
 }
 
 /// `r` with `exprs` as its thresholds, evaluated on its windows.

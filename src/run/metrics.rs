@@ -5,7 +5,12 @@
 //!
 //! Names follow Prometheus conventions: `stampede_` prefix, `_total` on counters, base
 //! units (seconds). Counters of attempts and logins come from the snapshots (live);
-//! outcomes by class, per-step results and the histograms from closed windows.
+//! outcomes by class, per-step results and the histograms from closed windows. A run
+//! whose clients hold connections adds the families of `HELD_FAMILIES` (see `held`).
+
+mod held;
+
+pub use held::HELD_FAMILIES;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,7 +29,8 @@ pub const BUCKETS_S: [f64; 16] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
-/// Every metric family served, with its type: what a dashboard may query.
+/// Every metric family served, with its type: what a dashboard may query (and, for a
+/// connected population, `HELD_FAMILIES`).
 pub const FAMILIES: [(&str, &str); 16] = [
     ("stampede_attempts_total", "counter"),
     ("stampede_first_attempts_total", "counter"),
@@ -67,6 +73,8 @@ struct State {
     next: u32,
     last_state: Option<&'static str>,
     slo: Slo,
+    /// A connected population's figures, once the run is seen to hold connections.
+    held: Option<held::HeldState>,
 }
 
 /// The metrics endpoint. Dropping it stops the server.
@@ -112,6 +120,7 @@ impl Exporter {
             next: 0,
             last_state: None,
             slo: Slo::default(),
+            held: None,
         }));
         let shared = state.clone();
         let app = axum::Router::new().route(
@@ -149,6 +158,9 @@ impl Exporter {
             s.in_flight = snap.in_flight;
             s.locked_out = snap.locked_out;
             s.stopping = snap.stopping;
+            if let Some(g) = snap.held {
+                s.held.get_or_insert_with(held::HeldState::new).gauge(g);
+            }
         });
     }
 
@@ -159,7 +171,11 @@ impl Exporter {
         // Decoded outside the lock; a histogram that does not decode is left out here
         // and reported by the end-of-run merge.
         let hists = [&w.latency_ms, &w.service_ms, &w.send_lag_ms].map(|h| merge([h]).ok());
+        let held = w.held.as_ref().map(|h| (h, held::HeldState::decode(h)));
         self.with(|s| {
+            if let Some((h, hists)) = held {
+                s.held.get_or_insert_with(held::HeldState::new).window(h, hists);
+            }
             for (k, v) in &w.outcomes {
                 *s.outcomes.entry(k.clone()).or_default() += v;
             }
@@ -190,9 +206,19 @@ impl Exporter {
         for w in windows {
             total += &w.counts;
         }
+        let gauge = windows
+            .last()
+            .and_then(|w| w.held.as_ref())
+            .map(|h| crate::engine::HeldGauge {
+                connected: h.connected,
+                online: h.online,
+            });
         self.with(|s| {
             s.counts = total;
             s.in_flight = 0;
+            if let (Some(h), Some(g)) = (&mut s.held, gauge) {
+                h.gauge(g);
+            }
         });
     }
 
@@ -202,10 +228,14 @@ impl Exporter {
     }
 }
 
-/// A window's state against the profile's SLO as written: unjudged with too few
-/// completed logins or without an SLO (the report's analysis may derive one from the
+/// A window's state against the profile's SLO as written (a connected population's on
+/// its connected share, see `held::judge`): unjudged with too few completed logins or
+/// without an SLO (the report's analysis may derive one from the
 /// baseline afterwards; live there is no baseline to lean on yet).
 fn judge(w: &Window, slo: &Slo) -> &'static str {
+    if let (Some(least), Some(h)) = (slo.connected, &w.held) {
+        return held::judge(w, h, least, slo);
+    }
     let done = w.counts.logins_ok + w.counts.logins_failed;
     if done < slo.min_requests || (slo.success_rate.is_none() && slo.p99.is_none()) {
         return "unjudged";
@@ -292,6 +322,9 @@ fn render(s: &State) -> String {
                 },
             ),
         }
+    }
+    if let Some(h) = &s.held {
+        h.render(&mut t);
     }
     t
 }

@@ -376,3 +376,4 @@ mod tests {
         assert_eq!(reason_wait("é 3"), s(3));
     }
 }
+

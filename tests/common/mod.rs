@@ -2,6 +2,7 @@
 //! connections they accept and the requests they see.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod hostile;
 
 use std::collections::HashMap;

@@ -40,6 +40,14 @@ pub(in crate::engine) struct HeldStart {
 }
 
 impl<'a> HeldPop<'a> {
+    /// The gauges the live display and the exporter show.
+    pub fn gauge(&self) -> crate::engine::HeldGauge {
+        crate::engine::HeldGauge {
+            connected: self.connected,
+            online: self.online,
+        }
+    }
+
     pub fn new(spec: &'a Connect) -> HeldPop<'a> {
         HeldPop {
             spec,

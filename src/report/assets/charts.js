@@ -1,6 +1,7 @@
-/* stampede report, 1 of 3: colours, number formats and the charts themselves, drawn
+/* stampede report, 1 of 4: colours, number formats and the charts themselves, drawn
    by uPlot from what page.js hands them. Every part of the page script shares one
-   namespace, window.stampede (S): this file, marks.js (the annotations) and page.js.
+   namespace, window.stampede (S): this file, marks.js (the annotations), held.js (a
+   connected population's charts) and page.js.
    Time charts share one x axis (seconds from the start): drag to zoom all of them,
    double-click to zoom out. */
 (function (S) {
@@ -116,8 +117,11 @@
   }
 
   /* A chart on the shared time axis.
-     spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw }],
-             log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped, shared } */
+     spec: { title, sub, t, series: [{ label, values, colour, dash, width, fill, fmt, stepped, raw, right, points }],
+             log, fmt, range, runs: [{ marks, who, dash, faint }], hlines, height, stepped, shared,
+             rightFmt, rightRange }
+     Series marked `right` are drawn against a second, linear axis on the right (from 0),
+     formatted by rightFmt: another unit beside the left axis's. */
   function timeChart(parent, spec) {
     var el = box(parent, spec.title, spec.sub);
     var log = spec.log && spec.series.some(function (s) { return hasData(s.values); });
@@ -145,18 +149,28 @@
         fill: s.fill,
         spanGaps: false,
         paths: s.stepped ? stepped : undefined,
-        points: { show: false },
+        scale: s.right ? "r" : "y",
+        // A series with values in scattered windows (reconnects come in bursts) shows
+        // each as a dot: without neighbours a line has nothing to draw.
+        points: s.points ? { show: true, size: 6, fill: s.colour, stroke: s.colour } : { show: false },
         value: function (u, v, si, i) {
           if (s.raw) return i == null ? "–" : (s.fmt || fmt)(s.raw[i]);
           return (s.fmt || fmt)(v);
         },
       });
     });
+    var scales = { x: { time: false }, y: y };
+    var axes = [timeAxis(), axis({ size: 64, values: function (u, vals) { return vals.map(fmt); } })];
+    if (spec.series.some(function (s) { return s.right; })) {
+      var rfmt = spec.rightFmt || fmtNum;
+      scales.r = { range: spec.rightRange || function (u, mn, mx) { return [0, mx > 0 ? mx * 1.15 : 1]; } };
+      axes.push(axis({ scale: "r", side: 1, size: 72, grid: { show: false }, values: function (u, vals) { return vals.map(rfmt); } }));
+    }
     var opts = {
       height: spec.height || 210,
       cursor: { sync: { key: "time" }, drag: { x: true, y: false } },
-      scales: { x: { time: false }, y: y },
-      axes: [timeAxis(), axis({ size: 64, values: function (u, vals) { return vals.map(fmt); } })],
+      scales: scales,
+      axes: axes,
       series: series,
       hooks: S.markHooks(spec.runs || [], spec.hlines),
     };
@@ -218,21 +232,33 @@
     if (k === "timeout") return C.c2;
     if (/^http_5/.test(k)) return C.c4;
     if (/^http_4/.test(k)) return C.c8;
+    if (/^ws_close_/.test(k)) return C.c5;
+    if (/heartbeat/.test(k)) return C.c2;
+    if (k === "reboot") return C.c9;
     if (/refused|reset|connect|tls/.test(k)) return C.c7;
     if (/throttled|unstarted/.test(k)) return C.c9;
     return [C.c1, C.c6, C.c8][i % 3];
   }
 
   /* The outcome classes stacked: drawn top-down, each filled to zero over the ones
-     before, so the fills stack without bands; the legend shows each class's own rate. */
-  function stackedSeries(outcomes) {
+     before, so the fills stack without bands; the legend shows each class's own rate.
+     `extra` is merged into each series (e.g. { right: true }); `alpha` thins the fills
+     so that lines drawn over them stay readable. */
+  function stackedSeries(outcomes, extra, alpha) {
     var n = outcomes.length ? outcomes[0][1].length : 0, acc = [], out = [];
     for (var i = 0; i < n; i++) acc.push(0);
     outcomes.forEach(function (o, k) {
       acc = acc.map(function (a, i) { return a + (o[1][i] || 0); });
-      out.push({ label: o[0], values: acc.slice(), raw: o[1], colour: outcomeColour(o[0], k), fill: outcomeColour(o[0], k), width: 1, stepped: true });
+      var colour = outcomeColour(o[0], k);
+      out.push(Object.assign({ label: o[0], values: acc.slice(), raw: o[1], colour: colour, fill: alpha ? tint(colour, alpha) : colour, width: 1, stepped: true }, extra || {}));
     });
     return out.reverse();
+  }
+  /* A #rrggbb colour at `alpha`; any other colour as it is. */
+  function tint(colour, alpha) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour || "");
+    if (!m) return colour;
+    return "rgba(" + [1, 2, 3].map(function (i) { return parseInt(m[i], 16); }).join(", ") + ", " + alpha + ")";
   }
 
 
@@ -297,6 +323,6 @@
   Object.assign(S, {
     fail: fail, readColours: readColours, fmtNum: fmtNum, fmtMs: fmtMs, fmtPct: fmtPct, fmtSec: fmtSec,
     box: box, make: make, syncX: syncX, axis: axis, hasData: hasData, timeChart: timeChart,
-    healthBand: healthBand, stackedSeries: stackedSeries, drawCurves: drawCurves, clear: clear,
+    healthBand: healthBand, stackedSeries: stackedSeries, tint: tint, drawCurves: drawCurves, clear: clear,
   });
 })(window.stampede = window.stampede || {});

@@ -1,4 +1,4 @@
-/* stampede report, 2 of 3: what is drawn over the charts — the storm strip, the time
+/* stampede report, 2 of 4: what is drawn over the charts — the storm strip, the time
    the target was down, the turning points (trigger, storm end, recovery, operator
    actions) and the SLO lines, with their labels. */
 (function (S) {

@@ -1,4 +1,4 @@
-/* stampede report, 3 of 3: the page — reads the JSON block and draws one run, two
+/* stampede report, 4 of 4: the page — reads the JSON block and draws one run, two
    runs compared, or a sweep. After drawing, the body's data-rendered attribute holds
    the number of charts drawn; errors land in its data-errors (see the page head). */
 (function (S) {
@@ -21,6 +21,8 @@
     var tc = document.getElementById("time-charts");
     var slo = run.slo;
     var runs = runRuns(run);
+    // A connected population's first chart is its connected clients.
+    if (run.held) S.drawHeld(tc, run, runs);
     healthBand(tc, run);
 
     var load = [

@@ -23,7 +23,7 @@ const NINES_STEP: f64 = 0.05;
 /// Latency percentiles of every window, milliseconds; null where a window completed
 /// nothing (the latency charts are logarithmic).
 #[derive(Serialize, Default)]
-struct Pcts {
+pub(super) struct Pcts {
     p50: Vec<Option<f64>>,
     p90: Vec<Option<f64>>,
     p99: Vec<Option<f64>>,
@@ -31,7 +31,7 @@ struct Pcts {
 }
 
 impl Pcts {
-    fn push(&mut self, h: &HistSummary) {
+    pub(super) fn push(&mut self, h: &HistSummary) {
         let v = |x: f64| (h.count > 0 && x > 0.0).then_some(r3(x));
         self.p50.push(v(h.p50));
         self.p90.push(v(h.p90));
@@ -194,6 +194,9 @@ pub(super) struct RunData {
     health_reason: Vec<String>,
     marks: Marks,
     slo: Option<Slo>,
+    /// A connected population's series (the page's first chart); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<super::held::HeldSeries>,
 }
 
 /// A Prometheus counter by its name (`_total`): a running total whose chart is flat
@@ -222,7 +225,7 @@ fn per_second(t: &[f64], raw: &[Option<f64>]) -> Vec<Option<f64>> {
 /// counts, drawn as a rate over a whole window, made every series drop to 0 at the
 /// end: a sudden recovery that never happened. (The distributions still use every
 /// window: they count latencies, not rates.)
-fn charted(r: &Report) -> &[Window] {
+pub(super) fn charted(r: &Report) -> &[Window] {
     let n = r
         .windows
         .iter()
@@ -327,6 +330,7 @@ impl RunData {
                 success_pct: r3(x.slo.success_rate * 100.0),
                 p99_ms: r3(x.slo.p99_ms),
             }),
+            held: super::held::HeldSeries::of(r, ws),
         })
     }
 }

@@ -147,7 +147,8 @@ impl Header {
             headline = format!("Gate failed: {}", failed.join(", "));
             verdict_class = "bad";
         }
-        let mut figures = rec.map_or(Vec::new(), recovery_figures);
+        let mut figures = super::held::figures(r);
+        figures.extend(rec.map_or(Vec::new(), recovery_figures));
         let t = &r.totals;
         figures.push(("success rate".into(), t.success_rate.map_or("–".into(), pct)));
         figures.push((

@@ -11,6 +11,7 @@
 mod data;
 mod echo;
 mod header;
+mod held;
 mod story;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ const UPLOT_CSS: &str = include_str!("../assets/uPlot.min.css");
 const PAGE_JS: &str = concat!(
     include_str!("../assets/charts.js"),
     include_str!("../assets/marks.js"),
+    include_str!("../assets/held.js"),
     include_str!("../assets/page.js"),
 );
 const PAGE_CSS: &str = include_str!("../assets/stampede.css");

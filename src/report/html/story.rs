@@ -41,7 +41,13 @@ pub(super) fn story(r: &Report) -> Vec<Chapter> {
         .filter(|w| w.start_ms + w.len_ms > rec.trigger_start_ms)
         .collect();
     let end = r.windows.last().map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
-    vec![storm(r, rec, &after), collapse(rec, &after), recovery(rec, end)]
+    let mut chapters = vec![storm(r, rec, &after), collapse(rec, &after), recovery(rec, end)];
+    if let Some(held) = super::held::story(r) {
+        for (c, words) in chapters.iter_mut().zip([held.storm, held.collapse, held.recovery]) {
+            c.text = format!("{} {words}", c.text);
+        }
+    }
+    chapters
 }
 
 fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {

@@ -304,3 +304,55 @@ fn the_story_says_the_online_clients_were_warmed_up_before_the_storm() {
         &page[page.find("Storm").unwrap_or(0)..][..400.min(page.len())]
     );
 }
+
+#[test]
+fn a_held_run_charts_its_connected_clients_and_says_its_share_and_reconnect_time() {
+    let r = crate::report::testkit::held_report(60, 45, "gateway-restart");
+    let page = render(&r).unwrap();
+    if let Some(dir) = std::env::var_os("STAMPEDE_HTML_KEEP") {
+        std::fs::write(std::path::Path::new(&dir).join("held.html"), &page).unwrap();
+    }
+    let data: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
+    let held = &data["run"]["held"];
+    assert_eq!(held["connected"][19], 20_000);
+    assert_eq!(held["connected"][20], 14_000);
+    assert_eq!(held["online"][20], 20_000);
+    assert_eq!(held["slo_pct"], 99.0);
+    assert_eq!(held["least"][20], 19_800.0);
+    // The drop wave by cause, the most frequent first, per second (1 s windows).
+    assert_eq!(held["drops"][0][0], "reset");
+    assert_eq!(held["drops"][0][1][20], 4_000.0);
+    assert_eq!(held["drops"][1][0], "ws_close_1012");
+    assert_eq!(held["connects_ok"][21], 250.0);
+    assert!(held["reconnect"]["p99"][30].as_f64().unwrap() > 9_000.0);
+    for words in [
+        "connected share",
+        "100% at the end · lowest 70% at 20s · peak 20,000 connected",
+        "24s: the longest stretch with the connected share below 99%",
+        "6,000 held connections dropped (reset 4,000 · ws_close_1012 2,000).",
+        "The connected share fell to 70% at 20s",
+        "Reconnect time 24s",
+    ] {
+        assert!(page.contains(words), "{words}");
+    }
+    // The page's script draws the connected clients before anything else.
+    let js = super::PAGE_JS;
+    let at = |s: &str| js.find(s).unwrap_or_else(|| panic!("{s}"));
+    assert!(at("if (run.held) S.drawHeld(tc, run, runs);") < at("healthBand(tc, run);"));
+    let plain = render(&ok_report()).unwrap();
+    assert!(!data_block(&plain).contains("\"held\"") && !plain.contains("connected share"));
+}
+
+#[test]
+fn the_gateway_s_operator_actions_are_named_on_the_charts() {
+    let mut r = crate::report::testkit::held_report(30, 25, "actions");
+    r.profile = serde_json::json!({ "target": { "overlay": { "actions": [
+        { "at": "20s", "drop_connections": "30%" },
+        { "at": "24s", "restart_gateway": 1 },
+    ] } } });
+    let data: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
+    let actions = &data["run"]["marks"]["actions"];
+    assert_eq!(actions[0]["label"], "operator: drop 30% of connections");
+    assert_eq!(actions[1]["label"], "operator: restart gateway node 1");
+    assert_eq!(actions[1]["at"], 24.0);
+}
