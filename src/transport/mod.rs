@@ -15,6 +15,7 @@ pub mod http1;
 mod retry_after;
 mod tls;
 mod ws;
+mod ws_upgrade;
 
 pub use conn::Conn;
 pub use failure::classify_io;

@@ -9,14 +9,14 @@ use std::time::{Duration, SystemTime};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conn::Io;
 use super::failure::classify_io;
 use super::retry_after::RetryAfter;
+use super::ws_upgrade::{Refused, upgrade};
 use super::{FlowResult, Transport};
 use crate::outcome::{Class, StepResult};
 use crate::profile::{Connect, Heartbeat, HeartbeatSend, Vars};
@@ -184,53 +184,31 @@ impl Transport {
             // A client whose machine reboots vanishes: its connection resets, with no
             // close handshake and no FIN (SO_LINGER 0 when it is dropped).
             let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
-            let scheme = if d.tls.is_some() { "wss" } else { "ws" };
-            let path = c.upgrade.path.render(vars);
-            let mut req = format!("{scheme}://{}{}{path}", d.host, d.base_path)
-                .into_client_request()
-                .map_err(|e| {
-                    self.examples
-                        .note(Class::WsHandshake, || format!("the upgrade request: {e}"));
-                    Class::WsHandshake
-                })?;
+            let mut io = io;
+            let path = format!("{}{}", d.base_path, c.upgrade.path.render(vars));
+            let mut headers = Vec::with_capacity(c.upgrade.headers.len());
             for (name, t) in &c.upgrade.headers {
-                match HeaderValue::from_str(&t.render(vars)) {
-                    Ok(v) => {
-                        req.headers_mut().insert(name.clone(), v);
-                    }
-                    Err(_) => {
-                        self.examples.note(Class::Check, || {
-                            format!("header `{name}` of the upgrade is not a valid header value")
-                        });
-                        return Err(Class::Check);
-                    }
+                let v = t.render(vars);
+                if HeaderValue::from_str(&v).is_err() {
+                    self.examples.note(Class::Check, || {
+                        format!("header `{name}` of the upgrade is not a valid header value")
+                    });
+                    return Err(Class::Check);
                 }
+                headers.push((name.clone(), v));
             }
-            let mut ws = match tokio_tungstenite::client_async_with_config(req, io, Some(config())).await {
-                Ok((ws, _)) => ws,
-                Err(WsError::Http(resp)) => {
-                    let status = resp.status().as_u16();
-                    let ra = resp
-                        .headers()
-                        .get("retry-after")
-                        .map(|v| RetryAfter::parse(v.as_bytes()));
-                    self.examples.note(Class::Status(status), || {
-                        format!("the upgrade was answered {status} instead of 101 Switching Protocols")
-                    });
-                    return Err(match ra {
-                        Some(ra) if (status == 429 || status == 503) && ra != RetryAfter::Invalid => {
-                            retry_after = Some(ra);
-                            Class::RetryAfter(status)
-                        }
-                        _ => Class::Status(status),
-                    });
-                }
-                Err(e) => {
-                    let class = classify(&e);
-                    self.examples.note(class, || format!("the upgrade: {e}"));
+            let tail = match upgrade(&mut io, &d.host, &path, &headers).await {
+                Ok(tail) => tail,
+                Err(refused) => {
+                    if let Refused::Status(_, ra) = &refused {
+                        retry_after = *ra;
+                    }
+                    let class = refused.class();
+                    self.examples.note(class, || refused.to_string());
                     return Err(class);
                 }
             };
+            let mut ws = WebSocketStream::from_partially_read(io, tail, Role::Client, Some(config())).await;
             if let Some(ready) = &c.ready {
                 loop {
                     match ws.next().await {
@@ -246,7 +224,14 @@ impl Transport {
                     }
                 }
             }
-            Ok(ws)
+            // Whatever waited on this socket so far (this connect) is not its holder:
+            // a waker left registered would keep the connect's whole state alive.
+            let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+            match ws.poll_next_unpin(&mut cx) {
+                std::task::Poll::Pending | std::task::Poll::Ready(Some(Ok(_))) => Ok(ws),
+                std::task::Poll::Ready(Some(Err(e))) => Err(classify(&e)),
+                std::task::Poll::Ready(None) => Err(Class::Reset),
+            }
         })
         .await;
         let done = Instant::now();
@@ -376,4 +361,3 @@ mod tests {
         assert_eq!(reason_wait("é 3"), s(3));
     }
 }
-
