@@ -267,6 +267,7 @@ mod tests {
             p99: Some(Duration::from_millis(500)),
             hold: Some(Duration::from_secs(5)),
             min_requests: 10,
+            ..Slo::default()
         }
     }
 

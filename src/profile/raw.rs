@@ -243,4 +243,6 @@ pub struct RawSlo {
     pub p99: Option<Text>,
     pub hold: Option<Text>,
     pub min_requests: Option<Text>,
+    pub tolerate: Option<Text>,
+    pub noise: Option<Text>,
 }

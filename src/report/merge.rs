@@ -267,6 +267,8 @@ pub fn reanalyze(r: &mut Report) {
         p99: (!prev.derived).then(|| prev.p99()),
         hold: Some(prev.hold()),
         min_requests: prev.min_requests,
+        tolerate: prev.tolerate,
+        noise: prev.noise,
     };
     let probe = r.recovery.as_ref().and_then(|x| x.probe.as_ref()).map(ProbeSpan::of);
     let recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);

@@ -108,6 +108,7 @@ fn health(r: &Report) -> (Vec<u8>, Vec<String>) {
                     Health::Healthy => 1,
                     Health::Unhealthy => 2,
                     Health::Unjudged => 3,
+                    Health::Tolerated => 4,
                 };
                 reason[i] = h.reason.clone();
             }
