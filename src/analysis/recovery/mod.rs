@@ -24,6 +24,8 @@ pub use probe::{Drain, Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_hea
 pub use slo::min_requests_reachable;
 
 #[cfg(test)]
+mod field_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod verdict_tests;

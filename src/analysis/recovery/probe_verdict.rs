@@ -100,7 +100,7 @@ pub(super) fn apply(rec: &mut Recovery, seen: &Seen, probe: ProbeSpan) {
         (
             ProbeOutcome::Draining,
             format!(
-                "Not recovered, inconclusive: still draining. With retries and relogins silenced for {ran_for} ({share_words} of the load) the target had not caught up: its {} was {} when the probe ended (baseline {}), falling {}/s from {}{eta}. A longer `observe.confirm` would tell. Before the probe: {was}",
+                "Still draining, inconclusive: with retries and relogins silenced for {ran_for} ({share_words} of the load) the target had not caught up: its {} was {} when the probe ended (baseline {}), falling {}/s from {}{eta}. A longer `observe.confirm` would tell. Before the probe: {was}",
                 d.series,
                 num(d.left),
                 num(d.baseline),
