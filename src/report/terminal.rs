@@ -101,7 +101,10 @@ fn figures(r: &Report) -> String {
             format_duration(Duration::from_millis(a.at_ms))
         ),
         (None, true) => "interrupted".to_string(),
-        (None, false) => "completed".to_string(),
+        (None, false) => match r.after_run.as_ref().and_then(|a| a.still_draining()) {
+            Some(n) if n > 0.0 => format!("completed; target still draining {}", thousands(n.round() as u64)),
+            _ => "completed".to_string(),
+        },
     };
     let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(

@@ -122,7 +122,7 @@ impl Engine<'_> {
             service: res.done.saturating_duration_since(sent),
             steps,
         });
-        let retry_after = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
+        let (retry_after, cut) = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch {
@@ -161,6 +161,11 @@ impl Engine<'_> {
                 self.rec.count(intended, Counter::GaveUp);
             }
             Next::RetryIn(d, wait) => {
+                if cut {
+                    // A wait cut to the cap: counted when the client waits, not when an
+                    // answer asked for it (a last attempt that gives up waits for nothing).
+                    self.rec.count(intended, Counter::RetryAfterCapped);
+                }
                 let due = now.saturating_add(d);
                 self.heap
                     .push(Reverse((micros(due), client, TimerKind::Retry(wait), c.epoch)));
@@ -169,22 +174,19 @@ impl Engine<'_> {
         }
     }
 
-    /// The `Retry-After` the client goes by: as told, up to the cap. Waits that could
-    /// not be read and waits cut to the cap are counted in the attempt's window.
+    /// The `Retry-After` the client goes by: as told, up to the cap, and whether it was
+    /// cut to it. Waits that could not be read are counted in the attempt's window.
     pub(super) fn retry_after(
         &mut self,
         intended: Duration,
         told: Option<Duration>,
         invalid: bool,
-    ) -> Option<Duration> {
+    ) -> (Option<Duration>, bool) {
         if invalid {
             self.rec.count(intended, Counter::RetryAfterInvalid);
         }
-        let told = told?;
+        let Some(told) = told else { return (None, false) };
         self.rec.retry_after(intended, told);
-        if told > self.retry_after_cap {
-            self.rec.count(intended, Counter::RetryAfterCapped);
-        }
-        Some(told.min(self.retry_after_cap))
+        (Some(told.min(self.retry_after_cap)), told > self.retry_after_cap)
     }
 }
