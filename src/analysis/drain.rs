@@ -180,7 +180,11 @@ mod tests {
             ..run.clone()
         };
         assert_eq!(stuck.still_draining(), Some(609.0));
-        assert_eq!(AfterRun { points: vec![], ..run }.still_draining(), None, "never scraped");
+        assert_eq!(
+            AfterRun { points: vec![], ..run }.still_draining(),
+            None,
+            "never scraped"
+        );
     }
 
     #[test]

@@ -29,12 +29,21 @@ pub(super) enum Shape {
 }
 
 /// The shape of the failure over `health` and `windows` (index for index): the
-/// windows in which the target stayed down. `baseline_attempts`: attempts per window
+/// windows from the load's return to baseline to the end, in whose last stretch the
+/// target stayed down. `baseline_attempts`: attempts per window
 /// before the trigger.
 pub(super) fn shape(health: &[WindowHealth], windows: &[&Window], slo: &SloUsed, baseline_attempts: f64) -> Shape {
-    let down: Vec<usize> = (0..health.len())
-        .filter(|&i| health[i].state == Health::Unhealthy)
+    // The stretch it stayed down in to the end (unjudged windows skipped), less its first
+    // window, which may still hold answers from before the failure began.
+    let mut down: Vec<usize> = (0..health.len())
+        .rev()
+        .filter(|&i| health[i].state != Health::Unjudged)
+        .take_while(|&i| health[i].state == Health::Unhealthy)
         .collect();
+    down.reverse();
+    if down.len() > 1 {
+        down.remove(0);
+    }
     if down.is_empty() {
         return Shape::Feedback;
     }
