@@ -296,3 +296,48 @@ async fn one_noisy_window_does_not_decide_a_healthy_run() {
         "the page marks it"
     );
 }
+
+/// A login limiter: `per_s` logins a second (a bucket of 5), 429 beyond it.
+async fn limiter(per_s: f64) -> SocketAddr {
+    let bucket = Arc::new(Mutex::new((5.0f64, tokio::time::Instant::now())));
+    let app = Router::new().route(
+        "/login",
+        post(move || {
+            let bucket = bucket.clone();
+            async move {
+                let mut b = bucket.lock().unwrap();
+                let now = tokio::time::Instant::now();
+                b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * per_s).min(5.0);
+                b.1 = now;
+                if b.0 >= 1.0 {
+                    b.0 -= 1.0;
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::TOO_MANY_REQUESTS
+                }
+            }
+        }),
+    );
+    serve_app(app).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limiter_working_off_its_queue_is_improving_not_metastable() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // 45 logins a second for 200 clients and the baseline's 20/s: the locked-out clients
+    // fall about 25 a second and success rises as fewer retry. Before: metastable.
+    let addr = limiter(45.0).await;
+    let r = go(&profile(addr, RETRY, "", "")).await;
+    let rec = r.recovery.as_ref().unwrap();
+    assert_eq!(rec.verdict, Verdict::Improving, "{}", rec.summary);
+    assert!(
+        rec.summary.starts_with("Improving, not recovered yet: over the last ")
+            && rec
+                .summary
+                .contains("If the trend held, every locked-out client would be in within about"),
+        "{}",
+        rec.summary
+    );
+    let terminal = stampede::report::terminal::summary(&r);
+    assert!(terminal.contains("verdict: improving — "), "{terminal}");
+}

@@ -338,3 +338,38 @@ fn a_target_still_draining_its_backlog_when_the_probe_ends_is_not_down() {
         r.summary
     );
 }
+
+#[test]
+fn a_limiter_working_off_its_queue_is_improving_not_metastable() {
+    // Issue #22, case 4: a 2/s login limiter; locked-out clients fell 129 → 54 and
+    // success rose 0 → 32 % over the run's end. Before: metastable.
+    let mut w = outage_with_retries(|_| {});
+    w.truncate(29);
+    for x in &mut w[8..] {
+        let i = x.index as i64;
+        let ok = ((i - 22).max(0) as f64 * 32.0 / 6.0).round() as u64;
+        (x.counts.logins_ok, x.counts.logins_failed) = (ok, 100 - ok);
+        x.locked_out = if i < 22 { 129 } else { 129 - ((i - 22) as u64 * 75 / 6) };
+    }
+    let r = analyze(&w, &tl(5, 8, 29), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::Improving, "{}", r.summary);
+    assert!(
+        r.summary.starts_with(
+            "Improving, not recovered yet: over the last 6s of the observation the locked-out clients fell from 129 to 54 (12.5 a second) and success rose from 0% to 32%"
+        ),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains(
+            "every locked-out client would be in within about 4.32s and success would meet the SLO (99%) in about"
+        ),
+        "{}",
+        r.summary
+    );
+    // Flat at the end: the same run stuck at 129 locked out is not improving.
+    for x in &mut w[22..] {
+        x.locked_out = 129;
+    }
+    assert_eq!(analyze(&w, &tl(5, 8, 29), &slo5(), S).verdict, Verdict::Metastable);
+}

@@ -17,6 +17,7 @@ mod slo;
 mod summary;
 mod thin;
 mod tolerate;
+mod trend;
 mod verdict;
 
 pub use figures::{Figures, LockedOut};

@@ -73,6 +73,22 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 "Down without load feedback: not recovered within {observed} after the trigger, down {down} of the judged time and still down at the end, {because}: an outage, not a feedback loop."
             )
         }
+        Finding::Improving(t) => {
+            let eta = |v: Option<u64>| v.map_or("—".to_string(), human_ms);
+            format!(
+                "Improving, not recovered yet: over the last {} of the observation the locked-out clients fell from {} to {} ({:.1} a second) and success rose from {} to {} ({:.1} points a second). If the trend held, every locked-out client would be in within about {} and success would meet the SLO ({}) in about {}.",
+                human_ms(t.over_ms),
+                t.locked_out.0,
+                t.locked_out.1,
+                t.locked_out_per_s,
+                pct(t.success.0),
+                pct(t.success.1),
+                t.success_per_s * 100.0,
+                eta(t.all_in_ms),
+                pct(slo.success_rate),
+                eta(t.slo_in_ms)
+            )
+        }
         Finding::NeverHealthy(why) => format!(
             "Never healthy: the baseline before the trigger already missed the SLO ({why}); there was no healthy state to recover to."
         ),

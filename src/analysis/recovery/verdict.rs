@@ -4,6 +4,7 @@
 use super::evidence::{Before, Load, before};
 use super::judge::{recovering_run, unhealthy_run};
 use super::shape::{Shape, shape};
+use super::trend::{Trend, improving};
 use super::{Baseline, Health, Phase, Post, SloUsed, Span, WindowHealth};
 use crate::outcome::Verdict;
 
@@ -29,6 +30,8 @@ pub(super) enum Finding {
     Down(Option<String>),
     /// The baseline already missed the SLO; why, in short.
     NeverHealthy(String),
+    /// Not recovered, but the locked-out clients fell and success rose at the end.
+    Improving(Trend),
     NotRecovered(Why),
 }
 
@@ -59,6 +62,7 @@ impl Finding {
             Finding::Metastable => Verdict::Metastable,
             Finding::Down(_) => Verdict::Down,
             Finding::NeverHealthy(_) => Verdict::NeverHealthy,
+            Finding::Improving(_) => Verdict::Improving,
             Finding::NotRecovered(_) => Verdict::NotRecovered,
         }
     }
@@ -142,6 +146,9 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
     }
     if let Some(at) = down_at_end(post, hold) {
         return Found::new(Finding::NotRecovered(Why::DownAtEnd(at)));
+    }
+    if let Some(t) = improving(post.health, span.window_ms, slo.success_rate) {
+        return Found::new(Finding::Improving(t));
     }
     not_recovered(post, baseline, slo, before == Before::Worked, trigger_ms)
 }

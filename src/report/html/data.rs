@@ -88,6 +88,7 @@ impl Marks {
                         | Verdict::RecoveredThenRelapsed
                         | Verdict::Down
                         | Verdict::NeverHealthy
+                        | Verdict::Improving
                 )
             }),
             verdict: rec.map_or("not analysed".into(), |x| x.verdict_shown()),
