@@ -21,7 +21,7 @@ pub mod threads;
 pub mod timer;
 pub mod warmup;
 
-pub use scrape::{counter_names, parse_prometheus};
+pub use scrape::{counter_names, parse_key, parse_prometheus, selector_matches};
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

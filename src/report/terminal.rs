@@ -49,11 +49,16 @@ pub fn summary(r: &Report) -> String {
     }
     s.push_str(&figures(r));
     if !r.engine.missing_series.is_empty() {
-        let _ = writeln!(
-            s,
-            "  note: the target never exposed {}",
-            r.engine.missing_series.join(", ")
-        );
+        let told: Vec<String> = r
+            .engine
+            .missing_series
+            .iter()
+            .map(|m| match r.engine.missing_series_nearest.get(m) {
+                Some(near) => format!("{m} (nearest exposed: {})", near.join(", ")),
+                None => m.clone(),
+            })
+            .collect();
+        let _ = writeln!(s, "  note: the target never exposed {}", told.join(", "));
     }
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict_shown(), rec.summary);
