@@ -252,6 +252,18 @@ async fn a_backlog_still_draining_when_the_probe_ends_is_not_down_and_the_watch_
         "{}",
         rec.summary
     );
+    // The baseline went on while the engines waited up to a timeout for the plan's last
+    // attempts and decided: the probe's first window holds its arrivals (before: none).
+    let first = r
+        .windows
+        .iter()
+        .find(|w| w.start_ms == probe.retries_stopped_at_ms)
+        .unwrap();
+    assert!(first.counts.first_attempts >= 15, "{:?}", first.counts);
+    assert!(
+        probe.started_at_ms > probe.retries_stopped_at_ms + 300,
+        "{probe:?}: the drain took a while"
+    );
     // The windows before the probe showed the feedback signature: answers late.
     assert_eq!(probe.verdict_before, Verdict::Metastable, "{}", rec.summary);
     // After the run the watch saw the queue empty, its label set gone, and stopped.

@@ -130,9 +130,12 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             "no first attempts",
         ),
         Metric::AchievedRate => {
-            // The plan's arrivals only: the confirmation probe's baseline arrivals, after
-            // the plan's end, are sent but were never planned (issue #22).
-            let plan_end = rec.probe.as_ref().map_or(u64::MAX, |p| p.retries_stopped_at_ms);
+            // The plan's arrivals only: the baseline's after the plan's end (the probe's,
+            // or those sent while deciding on one) are sent but were never planned.
+            let plan_end = rec
+                .probe
+                .as_ref()
+                .map_or(rec.observe_end_ms, |p| p.retries_stopped_at_ms);
             let sent: u64 = w
                 .iter()
                 .filter(|x| x.start_ms < plan_end)

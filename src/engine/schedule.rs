@@ -22,6 +22,7 @@ use crate::transport::{Conn, FlowResult, Transport};
 use crate::units::micros;
 
 mod answers;
+mod baseline_on;
 #[cfg(test)]
 mod session_tests;
 
@@ -65,6 +66,9 @@ pub(super) struct Engine<'a> {
     /// Flows to start on the next pass, with their pooled connection if one was idle.
     pub starts: Vec<(Job, Option<Conn>)>,
     pub in_flight: u64,
+    /// Of them, login attempts intended at or after `close_cap` (the baseline going on
+    /// while the engines drain and decide on a probe).
+    in_flight_after: u64,
     max_in_flight: u64,
     /// Pooled connections per node this engine may use at once.
     max_connections: usize,
@@ -115,6 +119,7 @@ impl<'a> Engine<'a> {
             pools: (0..transport.nodes()).map(|_| NodePool::default()).collect(),
             starts: Vec::new(),
             in_flight: 0,
+            in_flight_after: 0,
             max_in_flight: (p.target.max_in_flight as u64).div_ceil(share as u64),
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
@@ -213,6 +218,8 @@ impl<'a> Engine<'a> {
     /// on stay open, for the probe's attempts.
     pub fn hold_windows(&mut self, at: Duration) {
         self.close_cap = Some(at);
+        // The probe's baseline follows the plan's without a gap (`send_baseline_due`).
+        self.probe_shift_us = Some(0);
     }
 
     /// The windows before the plan's end, for the decision on a probe.
@@ -236,7 +243,9 @@ impl<'a> Engine<'a> {
     pub fn begin_probe(&mut self, plan_end: Duration, started: Duration, until: Duration) {
         self.silenced = true;
         self.close_cap = None;
-        self.probe_shift_us = Some(micros(started.saturating_sub(plan_end)));
+        self.in_flight_after = 0;
+        // The baseline went on while the engines drained and decided: no shift.
+        self.probe_shift_us = Some(0);
         self.end = until;
         self.totals.planned = until;
         // The engines sent nothing while they drained and decided: the keepalives due
@@ -412,6 +421,9 @@ impl<'a> Engine<'a> {
             return;
         }
         self.in_flight += 1;
+        if self.close_cap.is_some_and(|c| at >= c) {
+            self.in_flight_after += 1;
+        }
         self.rec.attempt_started(at, now);
         let node = self.transport.pick(client as u64, attempt_no, c.node as usize);
         let vars = Vars {

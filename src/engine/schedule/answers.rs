@@ -19,6 +19,9 @@ impl Engine<'_> {
                 first,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                if self.close_cap.is_some_and(|c| intended >= c) {
+                    self.in_flight_after = self.in_flight_after.saturating_sub(1);
+                }
                 self.finish_attempt(client, epoch, intended, first, f.res, f.values, f.queued);
             }
             JobKind::OnReboot => {}
