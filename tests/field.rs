@@ -87,6 +87,7 @@ async fn a_permanent_outage_with_retries_is_not_called_metastable() {
     let addr = dies_at(Duration::from_millis(3500)).await;
     let r = go(&profile(addr, RETRY, "", "")).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     assert_eq!(rec.verdict, Verdict::Down, "{}", rec.summary);
     assert!(
         rec.summary.starts_with("Down without load feedback")
@@ -105,6 +106,7 @@ async fn a_permanent_outage_with_retries_is_not_called_metastable() {
     .await;
     let r = go(&profile(t.addr, RETRY, "", "")).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     assert_eq!(rec.verdict, Verdict::NotRecovered, "{}", rec.summary);
     assert!(
         rec.summary.starts_with("Down or metastable:")
@@ -126,6 +128,7 @@ async fn a_probe_that_silenced_nothing_confirms_nothing() {
     .await;
     let r = go(&profile(t.addr, "{ policy: none }", ", confirm: 8s", "")).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     let probe = rec.probe.as_ref().expect("the run ended down: the probe ran");
     assert_eq!(probe.outcome, ProbeOutcome::SilencedNothing, "{}", rec.summary);
     assert_eq!(probe.silenced_share, Some(0.0));
@@ -164,6 +167,7 @@ async fn an_outage_with_retries_that_ends_in_the_probe_is_an_outage_that_ended()
     .await;
     let r = go(&profile(t.addr, RETRY, ", confirm: 10s", "")).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     let probe = rec.probe.as_ref().expect("the run ended down: the probe ran");
     assert!(probe.silenced_share.unwrap() > 0.5, "{probe:?}");
     assert_eq!(probe.outcome, ProbeOutcome::HealedIndependently, "{}", rec.summary);
@@ -238,6 +242,7 @@ async fn a_backlog_still_draining_when_the_probe_ends_is_not_down_and_the_watch_
     let metrics = format!(", metrics: {{ url: \"http://{addr}/metrics\", series: [login_queue_depth, pool_threads] }}");
     let r = go(&profile(addr, RETRY, ", confirm: 3s", &metrics)).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     let probe = rec.probe.as_ref().expect("the run ended down: the probe ran");
     // Before: "down: an outage, not a feedback loop".
     assert_eq!(probe.outcome, ProbeOutcome::Draining, "{}", rec.summary);
@@ -293,6 +298,7 @@ async fn one_noisy_window_does_not_decide_a_healthy_run() {
         .replace("success_rate: 90%", "success_rate: 99%");
     let r = go(&text).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     assert_eq!(rec.verdict, Verdict::NeverDegraded, "{}\n{:?}", rec.summary, rec.health);
     let tolerated: Vec<_> = rec.health.iter().filter(|h| h.state == Health::Tolerated).collect();
     assert_eq!(tolerated.len(), 1, "{:?}", rec.health);
@@ -341,6 +347,7 @@ async fn a_limiter_working_off_its_queue_is_improving_not_metastable() {
     let addr = limiter(45.0).await;
     let r = go(&profile(addr, RETRY, "", "")).await;
     let rec = r.recovery.as_ref().unwrap();
+    eprintln!("verdict: {} — {}", rec.verdict_shown(), rec.summary);
     assert_eq!(rec.verdict, Verdict::Improving, "{}", rec.summary);
     assert!(
         rec.summary.starts_with("Improving, not recovered yet: over the last ")
