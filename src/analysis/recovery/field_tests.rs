@@ -373,3 +373,17 @@ fn a_limiter_working_off_its_queue_is_improving_not_metastable() {
     }
     assert_eq!(analyze(&w, &tl(5, 8, 29), &slo5(), S).verdict, Verdict::Metastable);
 }
+
+#[test]
+fn a_feedback_loop_that_cools_down_for_a_while_once_silenced_is_still_confirmed() {
+    // The reference overlay's 2007 mode: held down by its retries (slow failures), it
+    // goes on refusing fast for a while once they stop (its failure ratio decays), then
+    // heals. The windows before the probe showed the feedback signature: confirmed.
+    let r = probe_on(twin(&[]), (5, 8), &slo5(), "XXXXXHHHHHH", 11, 20);
+    let p = r.probe.as_ref().unwrap();
+    assert_eq!(
+        (p.outcome, p.verdict_before),
+        (ProbeOutcome::Healed, Verdict::Metastable)
+    );
+    assert_eq!((r.verdict, r.confirmed), (Verdict::Metastable, true), "{}", r.summary);
+}

@@ -50,7 +50,13 @@ pub(super) fn apply(rec: &mut Recovery, seen: &Seen, probe: ProbeSpan) {
         )
     } else if let Some(heal) = seen.heal_at_ms {
         let after = heal.saturating_sub(stopped_ms);
-        let flat = seen.flat_before_heal >= unexplained_after(hold) && !seen.drained_before_heal;
+        // A feedback loop seen before the probe may take a while to cool down once
+        // silenced (a failure ratio decaying, a suspension timing out): a heal after it
+        // is the silencing's. Refusals that fit an outage as well, going on at the
+        // baseline's load with nothing draining, are not.
+        let flat = before != Verdict::Metastable
+            && seen.flat_before_heal >= unexplained_after(hold)
+            && !seen.drained_before_heal;
         if before == Verdict::Down || flat {
             let why = if before == Verdict::Down {
                 "the windows before the probe already showed an outage".to_string()
