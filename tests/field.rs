@@ -30,6 +30,18 @@ async fn go(text: &str) -> Report {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// report.json as written, checked against its schema.
+fn schema_accepts(r: &Report) {
+    let json = serde_json::to_value(r).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
 const RETRY: &str = "{ policy: exponential, base: 200ms, cap: 1s, jitter: full, max_attempts: 100000 }";
 
 /// 2 s of baseline at 20/s, then 200 clients want in within about a second; 5 s more
@@ -153,6 +165,7 @@ async fn a_probe_that_silenced_nothing_confirms_nothing() {
         terminal.contains("silenced nothing measurable, judged as the run's own"),
         "{terminal}"
     );
+    schema_accepts(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +292,7 @@ async fn a_backlog_still_draining_when_the_probe_ends_is_not_down_and_the_watch_
     let terminal = stampede::report::terminal::summary(&r);
     assert!(terminal.contains("target drain: back at its baseline"), "{terminal}");
     assert!(!terminal.contains("NOT drained"), "{terminal}");
+    schema_accepts(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,6 +327,7 @@ async fn one_noisy_window_does_not_decide_a_healthy_run() {
         html.contains("tolerated (noise or an isolated miss)"),
         "the page marks it"
     );
+    schema_accepts(&r);
 }
 
 /// A login limiter: `per_s` logins a second (a bucket of 5), 429 beyond it.
@@ -359,4 +374,5 @@ async fn a_limiter_working_off_its_queue_is_improving_not_metastable() {
     );
     let terminal = stampede::report::terminal::summary(&r);
     assert!(terminal.contains("verdict: improving — "), "{terminal}");
+    schema_accepts(&r);
 }

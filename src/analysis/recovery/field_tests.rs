@@ -387,3 +387,28 @@ fn a_feedback_loop_that_cools_down_for_a_while_once_silenced_is_still_confirmed(
     );
     assert_eq!((r.verdict, r.confirmed), (Verdict::Metastable, true), "{}", r.summary);
 }
+
+#[test]
+fn a_relapse_that_ends_during_the_probe_is_an_outage_that_ended_not_a_confirmation() {
+    // Issue #22, case 1: recovered, then a second outage (fast refusals under retries)
+    // to the plan's end; it ends 4 s into the probe. Before: "metastable, confirmed".
+    let mut pre = script(&format!(
+        "{}{}{}{}",
+        "H".repeat(5),
+        "X".repeat(3),
+        "H".repeat(7),
+        "X".repeat(10)
+    ));
+    for x in &mut pre[15..] {
+        x.counts.attempts = 160;
+        *x = with_retries(x.clone(), 60);
+    }
+    let r = probe_on(pre, (5, 8), &slo5(), "XXXXHHHHHH", 10, 20);
+    let p = r.probe.as_ref().unwrap();
+    assert_eq!(p.verdict_before, Verdict::RecoveredThenRelapsed, "{}", r.summary);
+    assert_eq!(p.outcome, ProbeOutcome::HealedIndependently, "{}", r.summary);
+    assert_eq!(
+        (r.verdict, r.confirmed, r.recovered_at_ms),
+        (Verdict::Recovered, false, Some(29_000))
+    );
+}
