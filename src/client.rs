@@ -18,6 +18,11 @@ pub enum Phase {
     Wanting,
     LoggedIn,
     GaveUp,
+    /// Logged in, its connection not held: an upgrade in flight, or a wait before the
+    /// next (a held client after a drop, reconnecting under its retry policy).
+    Connecting,
+    /// Logged in and holding its connection.
+    Connected,
 }
 
 /// Per-client state, kept compact (24 bytes): cost grows with clients that act, and
@@ -73,6 +78,20 @@ impl ClientState {
         self.attempts = 0;
         self.prev_delay_ms = 0;
         self.logins = self.logins.wrapping_add(1);
+    }
+
+    /// A held client starts (re)connecting: after its login, or after a drop. Its
+    /// attempts count afresh against `max_attempts`; draws are numbered anew.
+    pub fn begin_connect(&mut self) {
+        self.phase = Phase::Connecting;
+        self.attempts = 0;
+        self.prev_delay_ms = 0;
+        self.logins = self.logins.wrapping_add(1);
+    }
+
+    /// Whether the client is online or trying to be (not rebooting, not yet come).
+    pub fn wants_online(&self) -> bool {
+        self.phase != Phase::Offline
     }
 
     /// The session ends (reboot): pending keepalives become stale.

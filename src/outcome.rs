@@ -35,6 +35,22 @@ pub enum Class {
     Throttled,
     /// The engine could not start it (in-flight ceiling reached): never sent.
     Unstarted,
+    /// A WebSocket upgrade answered with something that is not one (a 101 without a
+    /// valid accept key, a malformed answer).
+    WsHandshake,
+    /// A held connection closed by the server with this close code (or a connect whose
+    /// server closed before it was ready).
+    WsClose(u16),
+    /// A frame that breaks RFC 6455 (reserved bits, a bad opcode, an unmasked frame ...).
+    WsProtocol,
+    /// A frame or message over the client's size limit (a 1 GB fragmented message).
+    WsTooBig,
+    /// A text message that is not UTF-8.
+    WsUtf8,
+    /// A heartbeat not answered within `expect_within`.
+    HeartbeatTimeout,
+    /// The server sent pings faster than a client answers them (more than 100 a second).
+    PingFlood,
 }
 
 impl Class {
@@ -64,6 +80,13 @@ impl fmt::Display for Class {
             Class::Ports => f.write_str("ports"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),
+            Class::WsHandshake => f.write_str("ws_handshake"),
+            Class::WsClose(code) => write!(f, "ws_close_{code}"),
+            Class::WsProtocol => f.write_str("ws_protocol"),
+            Class::WsTooBig => f.write_str("ws_too_big"),
+            Class::WsUtf8 => f.write_str("ws_utf8"),
+            Class::HeartbeatTimeout => f.write_str("heartbeat_timeout"),
+            Class::PingFlood => f.write_str("ping_flood"),
         }
     }
 }

@@ -25,6 +25,7 @@ pub enum Stream {
     KeepalivePhase = 8,
     TraceRound = 9,
     Sweep = 10,
+    HeartbeatPhase = 11,
 }
 
 #[inline]

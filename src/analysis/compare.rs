@@ -253,6 +253,7 @@ mod tests {
             p99: Some(Duration::from_millis(500)),
             hold: Some(Duration::from_secs(3)),
             min_requests: 10,
+            connected: None,
             ..Slo::default()
         };
         analyze(w, &tl, &slo, Duration::from_secs(1))

@@ -16,6 +16,9 @@
 //! | `gave_up` | count (`100`) or share of clients (`1%`) | all |
 //! | `down_share` | share | all |
 //! | `peak_locked_out` | count | all |
+//! | `reconnect_time` (how long the connected share stayed below `slo.connected`) | duration | all |
+//! | `connected_share` (connected ÷ should be online, the run's last window) | share | all |
+//! | `reconnect.STAT`, `heartbeat.STAT`, `upgrade.STAT` (held connections) | duration | all |
 //!
 //! When a metric is undefined the outcome is fixed: the recovery time of a run that
 //! never degraded is 0, that of a relapsed run is the time to the recovery it lost; a
@@ -160,9 +163,40 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             rec.figures.peak_locked_out as f64,
             rec.figures.peak_locked_out.to_string(),
         ),
+        Metric::ReconnectTime => {
+            let least = rec.slo.connected.unwrap_or(DEFAULT_CONNECTED);
+            match super::held::reconnect_time(w, least) {
+                _ if !w.iter().any(|x| x.held.is_some()) => Measure::Undefined("no held connections".into()),
+                None => Measure::Value(0.0, format!("0s (never below {})", pct(least))),
+                Some(Ok(d)) => {
+                    let v = d.as_secs_f64() * 1000.0;
+                    Measure::Value(v, ms(v))
+                }
+                Some(Err(since)) => Measure::Undefined(format!(
+                    "not back: below {} for the last {}",
+                    pct(least),
+                    crate::units::format_duration(since)
+                )),
+            }
+        }
+        Metric::ConnectedShare => value_or(
+            w.iter()
+                .rev()
+                .find_map(|x| x.held.as_ref())
+                .and_then(|h| h.connected_share()),
+            &share,
+            "no held connections",
+        ),
+        Metric::Held { series, stat } => match super::held::held_hist(w, *series) {
+            Ok(h) => value_or(stat_of(*stat, &h), &ms, "no samples"),
+            Err(e) => Measure::Undefined(e.to_string()),
+        },
         Metric::Verdict => unreachable!("verdicts are evaluated apart"),
     }
 }
+
+/// The connected share a run without `slo.connected` is judged by.
+const DEFAULT_CONNECTED: f64 = 0.99;
 
 fn unit_of(metric: &Metric, bound: Bound) -> Unit {
     match (metric, bound) {
@@ -274,6 +308,7 @@ mod tests {
             p99: Some(Duration::from_millis(500)),
             hold: Some(Duration::from_secs(5)),
             min_requests: 10,
+            connected: None,
             ..Slo::default()
         }
     }

@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod drain;
 pub mod gate;
+pub mod held;
 pub mod recovery;
 pub mod sweep;
 pub mod totals;

@@ -131,6 +131,7 @@ mod tests {
             p99: Some(Duration::from_secs(1)),
             hold: Some(Duration::from_secs(3)),
             min_requests: 10,
+            connected: None,
             ..Slo::default()
         };
         analyze(&run(&spec), &tl, &slo, Duration::from_secs(1))

@@ -37,6 +37,9 @@ pub struct Totals {
     /// The waits the target asked for with `Retry-After`, over the whole run.
     #[serde(default)]
     pub retry_after_ms: HistSummary,
+    /// A connected population's figures (`client.session.connect`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<super::held::HeldTotals>,
 }
 
 impl Totals {
@@ -59,6 +62,7 @@ impl Totals {
         t.latency_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.latency_ms))?);
         t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
         t.retry_after_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.retry_after_ms))?);
+        t.held = super::held::HeldTotals::of(windows)?;
         let names: Vec<String> = windows
             .iter()
             .find(|w| !w.steps.is_empty())

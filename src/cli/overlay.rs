@@ -40,7 +40,7 @@ pub(super) async fn overlay(
         h.addr
     );
     out!(
-        "  POST /login /keepalive /leave {{\"client\": N}} · GET /metrics · POST /admin/mega-supernodes /admin/shed (loopback peers, or Bearer admin_token) · Ctrl-C stops"
+        "  POST /login /keepalive /leave {{\"client\": N}} · GET /gateway (WebSocket, Bearer session) · GET /metrics · POST /admin/mega-supernodes /admin/shed /admin/drop-connections /admin/restart-gateway (loopback peers, or Bearer admin_token) · Ctrl-C stops"
     );
     wait_signal().await;
     h.shutdown().await;

@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::timer;
 use crate::client::ClientState;
+use crate::profile::Connect;
 use crate::profile::{DataFile, Step, Values, Vars};
-use crate::transport::{Conn, FlowResult, Transport};
+use crate::transport::{Closed, Conn, FlowResult, Held, Transport};
 
 /// What a flow is for, carried through it to its completion.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,13 @@ pub(super) enum JobKind {
     },
     /// Fire and forget: a rebooting machine does not wait for the answer.
     OnReboot,
+    /// A held client opens its connection: after its login, or (`resume`) after a drop.
+    Connect {
+        client: u32,
+        epoch: u16,
+        intended: Duration,
+        resume: bool,
+    },
 }
 
 /// A flow ready to go, or waiting in its node's pool for a connection.
@@ -61,6 +69,10 @@ pub(super) struct Flowed {
     pub conn: Option<Conn>,
     pub values: Option<Box<Values>>,
     pub queued: Duration,
+    /// A connect's connection, ready to hold.
+    pub held: Option<Held>,
+    /// A connect's close by the server (its code and named wait).
+    pub closed: Closed,
 }
 
 /// Keep-alive connections to one node; at most `max_connections` in use at once. An
@@ -150,13 +162,31 @@ pub(super) fn poll_completions<F: Future<Output = Flowed>>(
 pub(super) async fn run_job(
     t: &Transport,
     limiter: Option<&DefaultDirectRateLimiter>,
+    connect: Option<&Connect>,
     job: Job,
     conn: Option<Conn>,
 ) -> Flowed {
-    if let (Some(l), JobKind::Login { .. }) = (limiter, job.kind) {
+    if let (Some(l), JobKind::Login { .. } | JobKind::Connect { .. }) = (limiter, job.kind) {
         l.until_ready().await;
     }
     let mut values = job.values;
+    if let (JobKind::Connect { .. }, Some(spec)) = (job.kind, connect) {
+        let vars = Vars {
+            values: values.as_deref(),
+            ..job.vars
+        };
+        let (res, closed, held) = t.connect_held(spec, vars, job.started).await;
+        return Flowed {
+            kind: job.kind,
+            pooled: false,
+            res,
+            conn: None,
+            values,
+            queued: job.queued,
+            held,
+            closed,
+        };
+    }
     let (res, conn) = t
         .flow(
             &job.steps,
@@ -174,6 +204,8 @@ pub(super) async fn run_job(
         conn,
         values,
         queued: job.queued,
+        held: None,
+        closed: Closed::default(),
     }
 }
 
@@ -225,6 +257,12 @@ impl Sessions {
     /// returned for the on-reboot requests (the data row alone if it held none).
     pub fn end(&mut self, client: u32) -> Option<Box<Values>> {
         self.held.remove(&client).or_else(|| self.fresh(client))
+    }
+
+    /// The flow keeps sessions and this client holds none (its warm-up login failed):
+    /// it must log in before anything that needs one.
+    pub fn lacks(&self, client: u32) -> bool {
+        self.enabled && !self.held.contains_key(&client)
     }
 
     /// Whether the client holds a session (values a login or keepalive captured).

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::{mpsc, watch};
@@ -275,6 +276,26 @@ pub async fn run(
     }
 }
 
+/// How a held connection's future ends: with the drop, or reset by the engine (a reboot).
+type HeldEnd = Result<(u32, u16, crate::transport::Dropped), futures_util::future::Aborted>;
+
+/// A held connection, held until it drops or the engine resets it.
+fn hold<'a>(
+    s: schedule::HeldStart,
+    spec: &'a crate::profile::Connect,
+    beats: &'a crate::transport::Beats,
+) -> impl std::future::Future<Output = HeldEnd> + 'a {
+    let (client, epoch) = (s.client, s.epoch);
+    let from_reason = spec.retry_after_from_reason;
+    futures_util::future::Abortable::new(
+        async move {
+            let dropped = s.held.hold(&spec.heartbeat, s.first_beat, from_reason, beats).await;
+            (client, epoch, dropped)
+        },
+        s.reg,
+    )
+}
+
 /// The loop's own state: whether and when sending stopped, and how it waits.
 struct Driver {
     stop: Option<watch::Receiver<u8>>,
@@ -308,10 +329,14 @@ async fn drive(
     limiter: Option<DefaultDirectRateLimiter>,
     progress: &mut dyn Progress,
 ) {
-    // Declared before the flow set, which borrows them.
+    // Declared before the flow sets, which borrow them.
     let transport = e.transport.clone();
+    let held_spec = e.held_spec();
+    let connect = held_spec.as_ref().map(|(c, _)| *c);
     let mut flows = FuturesUnordered::new();
     let mut completed: Vec<Flowed> = Vec::new();
+    // The held connections: one future each, polled by this same loop.
+    let mut held = FuturesUnordered::new();
     loop {
         while let Ok(s) = d.scraped.try_recv() {
             e.scraped(s);
@@ -380,9 +405,14 @@ async fn drive(
         }
         let wake_us = d.arm(e, now_us);
         for (job, conn) in e.starts.drain(..) {
-            flows.push(run_job(&transport, limiter.as_ref(), job, conn));
+            flows.push(run_job(&transport, limiter.as_ref(), connect, job, conn));
         }
-        d.wait(e, &mut flows, &mut completed, wake_us).await;
+        if let Some((spec, beats)) = &held_spec {
+            for s in e.held_starts() {
+                held.push(hold(s, spec, beats));
+            }
+        }
+        d.wait(e, &mut flows, &mut completed, &mut held, wake_us).await;
     }
 }
 
@@ -412,12 +442,14 @@ impl Driver {
         wake_us
     }
 
-    /// Waits for the first of: a stop signal, completions, a scrape, the wake-up.
-    async fn wait<F: std::future::Future<Output = Flowed>>(
+    /// Waits for the first of: a stop signal, completions, a held connection's drop, a
+    /// scrape, the wake-up.
+    async fn wait<F: std::future::Future<Output = Flowed>, H: std::future::Future<Output = HeldEnd>>(
         &mut self,
         e: &mut Engine<'_>,
         flows: &mut FuturesUnordered<F>,
         completed: &mut Vec<Flowed>,
+        held: &mut FuturesUnordered<H>,
         wake_us: u64,
     ) {
         let Driver {
@@ -444,6 +476,11 @@ impl Driver {
             () = std::future::poll_fn(|cx| poll_completions(flows, cx, completed, 512)) => {
                 for f in completed.drain(..) {
                     e.complete(f);
+                }
+            }
+            Some(end) = held.next(), if !held.is_empty() => {
+                if let Ok((client, epoch, dropped)) = end {
+                    e.held_dropped(client, epoch, dropped);
                 }
             }
             Some(s) = scraped.recv() => e.scraped(s),

@@ -23,6 +23,7 @@ use crate::units::micros;
 
 mod answers;
 mod baseline_on;
+mod held;
 #[cfg(test)]
 mod session_tests;
 
@@ -31,7 +32,11 @@ enum TimerKind {
     /// A retry, after the wait that `Wait` says set it.
     Retry(Wait),
     Keepalive,
+    /// A held client's next connect after a drop or a failed connect.
+    Reconnect(Wait),
 }
+
+pub(super) use held::HeldStart;
 
 /// (due µs, client, kind, epoch): 16 bytes.
 type Timer = Reverse<(u64, u32, TimerKind, u16)>;
@@ -62,6 +67,8 @@ pub(super) struct Engine<'a> {
     login: Arc<[Step]>,
     keepalive: Arc<[Step]>,
     on_reboot: Arc<[Step]>,
+    /// A connected population's state, when the clients hold connections.
+    held: Option<held::HeldPop<'a>>,
     pools: Vec<NodePool>,
     /// Flows to start on the next pass, with their pooled connection if one was idle.
     pub starts: Vec<(Job, Option<Conn>)>,
@@ -112,10 +119,16 @@ impl<'a> Engine<'a> {
                 .client
                 .session
                 .iter()
-                .map(|s| s.keepalive.clone())
+                .filter_map(|s| s.keepalive.clone())
                 .collect::<Vec<_>>()
                 .into(),
             on_reboot: p.client.on_reboot.clone().into(),
+            held: p
+                .client
+                .session
+                .as_ref()
+                .and_then(|s| s.connect.as_ref())
+                .map(held::HeldPop::new),
             pools: (0..transport.nodes()).map(|_| NodePool::default()).collect(),
             starts: Vec::new(),
             in_flight: 0,
@@ -148,7 +161,21 @@ impl<'a> Engine<'a> {
         let max = self.max_in_flight as usize;
         let planned = self.totals.planned;
         let w = &mut super::warmup::Warming::new(stop, progress, planned);
-        super::warmup::warm_up(self.p, self.part, max, &self.transport, &mut self.sessions, w).await
+        let mut held = Vec::new();
+        let stats = super::warmup::warm_up(
+            self.p,
+            self.part,
+            max,
+            &self.transport,
+            &mut self.sessions,
+            w,
+            &mut held,
+        )
+        .await;
+        if let Some(h) = self.held.as_mut() {
+            h.warm = held;
+        }
+        stats
     }
 
     pub fn start_sessions(&mut self) {
@@ -156,6 +183,11 @@ impl<'a> Engine<'a> {
             return;
         };
         if !s.initially_online {
+            return;
+        }
+        if self.held.is_some() {
+            let online = (self.part.index..self.p.population.simulated).step_by(self.part.count as usize);
+            self.start_held(online);
             return;
         }
         let every = s.every.as_micros() as f64;
@@ -266,9 +298,17 @@ impl<'a> Engine<'a> {
         let part = self.part.count;
         for Reverse((_, client, kind, epoch)) in self.heap.iter() {
             let c = &mut self.clients[(client / part) as usize];
-            if matches!(kind, TimerKind::Retry(_)) && c.phase == Phase::Wanting && c.epoch == *epoch {
+            let waiting = match kind {
+                TimerKind::Retry(_) => c.phase == Phase::Wanting,
+                TimerKind::Reconnect(_) => c.phase == Phase::Connecting,
+                TimerKind::Keepalive => false,
+            };
+            if waiting && c.epoch == *epoch {
                 c.phase = Phase::GaveUp;
                 self.rec.count(started, Counter::GaveUp);
+                if let Some(h) = self.held.as_mut() {
+                    h.silence_one();
+                }
             }
         }
     }
@@ -282,6 +322,7 @@ impl<'a> Engine<'a> {
         }
         self.last_housekeeping = now;
         self.rec.set_locked_out(now, self.locked_out);
+        self.held_books(now);
         let closed = self.rec.close_ready(self.close_cap.map_or(now, |cap| now.min(cap)));
         for w in self.rec.closed_tail(closed) {
             progress.window(w);
@@ -324,7 +365,7 @@ impl<'a> Engine<'a> {
             match kind {
                 TimerKind::Retry(Wait::RetryAfter) => self.stats.waiting_retry_after += 1,
                 TimerKind::Retry(Wait::Backoff) => self.stats.waiting_backoff += 1,
-                TimerKind::Keepalive => {}
+                TimerKind::Keepalive | TimerKind::Reconnect(_) => {}
             }
         }
     }
@@ -341,7 +382,9 @@ impl<'a> Engine<'a> {
                 // Only a client that was logged in has a session to leave: one locked
                 // out (or never online) sends no logout, which would carry an empty token
                 // and only add refusals to the target's logs.
-                let online = c.phase == Phase::LoggedIn;
+                let online = matches!(c.phase, Phase::LoggedIn | Phase::Connecting | Phase::Connected);
+                self.held_reboot(client, at);
+                let c = &mut self.clients[(client / self.part.count) as usize];
                 c.end_session();
                 self.rec.count(at, Counter::Reboot);
                 // Rendered with the values the client held, then dropped with its process.
@@ -354,10 +397,14 @@ impl<'a> Engine<'a> {
             }
             EventKind::Login => {
                 let c = &mut self.clients[(client / self.part.count) as usize];
-                if c.phase == Phase::LoggedIn {
+                if matches!(c.phase, Phase::LoggedIn | Phase::Connecting | Phase::Connected) {
                     return;
                 }
+                let arrives = c.phase == Phase::Offline;
                 c.begin_login();
+                if arrives {
+                    self.held_comes_online();
+                }
                 self.locked_out += 1;
                 self.attempt(client, at, true, now);
             }
@@ -373,6 +420,7 @@ impl<'a> Engine<'a> {
                     self.attempt(client, at, false, now);
                 }
             }
+            TimerKind::Reconnect(_) => self.reconnect_due(client, epoch, at, now),
             TimerKind::Keepalive => {
                 if c.phase != Phase::LoggedIn || c.epoch != epoch {
                     return;

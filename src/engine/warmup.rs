@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use super::flow::Sessions;
 use super::{Progress, timer};
 use crate::plan::Part;
-use crate::profile::{Profile, Step, Values, Vars};
+use crate::profile::{Connect, Profile, Step, Values, Vars};
 use crate::record::WarmupStats;
-use crate::transport::Transport;
+use crate::transport::{Held, Transport};
 
 /// How far ahead of the last engine's arrival time zero lies, so that no engine
 /// begins late on its first sends.
@@ -209,11 +209,13 @@ pub(super) async fn warm_up(
     t: &Transport,
     sessions: &mut Sessions,
     warming: &mut Warming<'_>,
+    held: &mut Vec<(u32, Held)>,
 ) -> WarmupStats {
     let mut w = WarmupStats::default();
     if p.warmup_clients() == 0 {
         return w;
     }
+    let connect = p.client.session.as_ref().and_then(|s| s.connect.as_ref());
     let mine: Vec<u32> = clients(p, part).collect();
     w.clients = mine.len() as u64;
     // Told even with none of its own: the display sums every engine's warm-up.
@@ -238,16 +240,16 @@ pub(super) async fn warm_up(
                 break;
             }
             tokio::select! {
-                Some(r) = flows.next(), if !flows.is_empty() => answered(&mut w, sessions, r),
+                Some(r) = flows.next(), if !flows.is_empty() => answered(&mut w, sessions, held, r),
                 _ = tokio::time::sleep_until(due), if now < due => {}
             }
             warming.tell(&w, false);
         }
         let values = sessions.fresh(client);
-        flows.push(login(t, steps, client, values));
+        flows.push(login(t, steps, connect, client, values));
     }
     while let Some(r) = flows.next().await {
-        answered(&mut w, sessions, r);
+        answered(&mut w, sessions, held, r);
         warming.tell(&w, false);
     }
     w.duration_ms = begin.elapsed().as_secs_f64() * 1000.0;
@@ -255,23 +257,34 @@ pub(super) async fn warm_up(
     w
 }
 
-/// A warm-up login answered: the client keeps its session, or starts without one.
-fn answered(w: &mut WarmupStats, sessions: &mut Sessions, (client, ok, values): (u32, bool, Option<Box<Values>>)) {
+/// A warm-up login answered: the client keeps its session (and its connection, for a
+/// connected population), or starts without one.
+fn answered(w: &mut WarmupStats, sessions: &mut Sessions, held: &mut Vec<(u32, Held)>, r: Warmed) {
+    let (client, ok, values, conn) = r;
     if ok {
         w.ok += 1;
         sessions.hold(client, values);
     } else {
         w.failed += 1;
     }
+    if let Some(c) = conn {
+        w.connected += 1;
+        held.push((client, c));
+    }
 }
 
-/// One warm-up login: the profile's login flow, as a first attempt.
+/// A warm-up login's client, whether it logged in, its session, its connection.
+type Warmed = (u32, bool, Option<Box<Values>>, Option<Held>);
+
+/// One warm-up login: the profile's login flow, as a first attempt; for a connected
+/// population, then the client's connection.
 async fn login(
     t: &Transport,
     steps: &[Step],
+    connect: Option<&Connect>,
     client: u32,
     mut values: Option<Box<Values>>,
-) -> (u32, bool, Option<Box<Values>>) {
+) -> Warmed {
     let vars = Vars {
         client: client as u64,
         attempt: 1,
@@ -281,7 +294,16 @@ async fn login(
     let (res, _) = t
         .flow(steps, vars, values.as_deref_mut(), None, true, Instant::now())
         .await;
-    (client, res.class.is_ok(), values)
+    let ok = res.class.is_ok();
+    let mut conn = None;
+    if let (true, Some(c)) = (ok, connect) {
+        let vars = Vars {
+            values: values.as_deref(),
+            ..vars
+        };
+        conn = t.connect_held(c, vars, Instant::now()).await.2;
+    }
+    (client, ok, values, conn)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/admin/mega-supernodes", post(mega))
         .route("/admin/shed", post(shed))
+        .route("/admin/drop-connections", post(drop_connections))
+        .route("/admin/restart-gateway", post(restart_gateway))
         .route_layer(axum::middleware::from_fn_with_state(shared, guard))
 }
 
@@ -113,6 +115,49 @@ struct MegaBody {
 #[serde(deny_unknown_fields)]
 struct ShedBody {
     enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropBody {
+    share: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartBody {
+    node: u32,
+}
+
+/// Drops `share` (0 to 1) of the held gateway connections abruptly.
+async fn drop_connections(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let b = match parse::<DropBody>(&body) {
+        Ok(b) => b,
+        Err(r) => return bad_request(r),
+    };
+    if !(0.0..=1.0).contains(&b.share) {
+        return bad_request(format!("share must be between 0 and 1, got {}", b.share));
+    }
+    let dropped = s.gateway.table.drop_share(b.share);
+    json(StatusCode::OK, format!("{{\"dropped\":{dropped}}}"))
+}
+
+/// Closes every connection of one gateway node with 1012.
+async fn restart_gateway(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let b = match parse::<RestartBody>(&body) {
+        Ok(b) => b,
+        Err(r) => return bad_request(r),
+    };
+    let nodes = s.gateway.nodes();
+    if b.node >= nodes {
+        return bad_request(format!(
+            "node must be between 0 and {} (gateway.nodes: {nodes}), got {}",
+            nodes - 1,
+            b.node
+        ));
+    }
+    let dropped = s.gateway.table.restart(b.node);
+    json(StatusCode::OK, format!("{{\"dropped\":{dropped}}}"))
 }
 
 async fn mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {

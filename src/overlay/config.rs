@@ -96,7 +96,8 @@ pub struct SelfShutdown {
 }
 
 /// An operator action at a time from overlay start. Exactly one of
-/// `inject_mega_supernodes` (with `slots`) or `shed` is given.
+/// `inject_mega_supernodes` (with `slots`), `shed`, `drop_connections` or
+/// `restart_gateway` is given.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Action {
@@ -110,6 +111,13 @@ pub struct Action {
     /// Turn shedding of optional work (keepalive processing cost) on or off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shed: Option<bool>,
+    /// Drop this share of the held gateway connections (a seeded choice), abruptly: no
+    /// close frame. Their sessions stay valid, so a resume succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_connections: Option<Share>,
+    /// Restart this gateway node: each of its connections is closed with 1012.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_gateway: Option<u32>,
 }
 
 /// What an action does, once validated.
@@ -117,16 +125,36 @@ pub struct Action {
 pub enum ActionKind {
     InjectMega { count: u32, slots: u32 },
     Shed(bool),
+    DropConnections(Share),
+    RestartGateway(u32),
 }
 
 impl Action {
     /// `None` when the action is not valid (see `OverlayConfig::validate`).
     pub fn kind(&self) -> Option<ActionKind> {
-        match (self.inject_mega_supernodes, self.slots, self.shed) {
-            (Some(count), Some(slots), None) if count > 0 && slots > 0 => Some(ActionKind::InjectMega { count, slots }),
-            (None, None, Some(on)) => Some(ActionKind::Shed(on)),
-            _ => None,
+        if self.what().len() != 1 {
+            return None;
         }
+        match (self.inject_mega_supernodes, self.slots) {
+            (Some(count), Some(slots)) if count > 0 && slots > 0 => Some(ActionKind::InjectMega { count, slots }),
+            (Some(_), _) | (None, Some(_)) => None,
+            (None, None) => self
+                .shed
+                .map(ActionKind::Shed)
+                .or(self.drop_connections.map(ActionKind::DropConnections))
+                .or(self.restart_gateway.map(ActionKind::RestartGateway)),
+        }
+    }
+
+    /// The names of what this action says to do (one is valid).
+    pub(crate) fn what(&self) -> Vec<&'static str> {
+        let given = [
+            ("inject_mega_supernodes", self.inject_mega_supernodes.is_some()),
+            ("shed", self.shed.is_some()),
+            ("drop_connections", self.drop_connections.is_some()),
+            ("restart_gateway", self.restart_gateway.is_some()),
+        ];
+        given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
     }
 }
 
@@ -193,6 +221,9 @@ pub struct OverlayConfig {
     /// Without it only loopback peers may.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<AdminToken>,
+    /// The WebSocket gateway (`GET /gateway`): what an upgrade costs, how overload is
+    /// answered, the heartbeat timeout, the nodes.
+    pub gateway: GatewayConfig,
 }
 
 /// The admin endpoints' bearer token. Debug output never shows it.
@@ -234,6 +265,7 @@ impl Default for OverlayConfig {
             header_read_timeout: Dur::from_secs_f64(10.0),
             idle_timeout: Dur::from_secs_f64(60.0),
             admin_token: None,
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -414,7 +446,10 @@ pub fn from_profile(
     })
 }
 
+mod gateway;
 mod validate;
+
+pub use gateway::{GatewayConfig, MAX_GATEWAY_NODES, Overload};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,9 @@
 //!   request is closed.
 //! - A request being handled has no deadline: a login may wait in the unbounded queue
 //!   as long as the model keeps it there, which is the behaviour under test.
+//! - A connection upgraded to a WebSocket (the gateway) is held open: no deadline and
+//!   no timer of its own (the gateway's heartbeat sweep judges it), and the gateway may
+//!   ask for it to be reset when dropped (SO_LINGER 0: an RST, no FIN).
 //!
 //! axum's `serve` sets no timeout. hyper's `header_read_timeout` also runs over the
 //! wait between requests (so the two timeouts could not differ) and ends at the head
@@ -18,7 +21,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -50,9 +53,13 @@ pub struct ConnClock {
     waiting_since: AtomicU64,
     /// When the first byte of the awaited request came; `NEVER` until it does.
     first_byte: AtomicU64,
+    /// Close with an RST (SO_LINGER 0) rather than a FIN when the socket is dropped.
+    reset: AtomicBool,
 }
 
 const NEVER: u64 = u64::MAX;
+/// `waiting_since` of a connection held open (upgraded): it never waits for a request.
+const HELD: u64 = u64::MAX - 1;
 
 impl ConnClock {
     fn new() -> Self {
@@ -61,6 +68,7 @@ impl ConnClock {
             waiting_since: AtomicU64::new(0),
             // A new connection owes its first request at once: nothing to keep alive yet.
             first_byte: AtomicU64::new(0),
+            reset: AtomicBool::new(false),
         }
     }
 
@@ -71,7 +79,7 @@ impl ConnClock {
     /// When the connection is closed if nothing changes; `None` while a request is handled.
     fn deadline(&self, t: &Timeouts) -> Option<Instant> {
         let waiting = self.waiting_since.load(Relaxed);
-        if waiting == NEVER {
+        if waiting == NEVER || waiting == HELD {
             return None;
         }
         let first = self.first_byte.load(Relaxed);
@@ -87,6 +95,21 @@ impl ConnClock {
         }
     }
 
+    /// The connection was upgraded: from now on it has no deadline here.
+    pub fn hold_open(&self) {
+        self.waiting_since.store(HELD, Relaxed);
+    }
+
+    fn held_open(&self) -> bool {
+        self.waiting_since.load(Relaxed) == HELD
+    }
+
+    /// When its socket is dropped, reset the connection (an abrupt drop, as when a
+    /// machine goes away) instead of closing it.
+    pub fn reset_on_drop(&self) {
+        self.reset.store(true, Relaxed);
+    }
+
     /// The connection is handling a request (its head and body are in) until the guard drops.
     pub fn handling(self: &Arc<Self>) -> Handling {
         self.waiting_since.store(NEVER, Relaxed);
@@ -99,6 +122,9 @@ pub struct Handling(Arc<ConnClock>);
 
 impl Drop for Handling {
     fn drop(&mut self) {
+        if self.0.held_open() {
+            return;
+        }
         let now = self.0.since_accept();
         self.0.waiting_since.store(now, Relaxed);
         // Bytes of a pipelined request came while handling: its time starts now.
@@ -126,6 +152,9 @@ impl Guarded {
     /// return bytes skip it: a busy connection then pays no timer work per request.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.clock.deadline(&self.timeouts) else {
+            if self.clock.held_open() {
+                self.timer = None; // a held connection keeps no timer
+            }
             return false;
         };
         let timer = self
@@ -146,6 +175,14 @@ impl Guarded {
                 "the client kept the connection waiting past its timeout",
             ))),
             other => other,
+        }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if self.clock.reset.load(Relaxed) {
+            let _ = socket2::SockRef::from(&self.tcp).set_linger(Some(Duration::ZERO));
         }
     }
 }
@@ -197,6 +234,19 @@ impl AsyncWrite for Guarded {
     }
 }
 
+/// Listens on `addr` with a deep accept queue (the kernel caps it at
+/// `net.core.somaxconn`): a reconnect storm arrives as a burst of connects.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(65_535)
+}
+
 /// A TCP listener whose connections are [`Guarded`].
 pub struct GuardedListener {
     inner: TcpListener,
@@ -234,7 +284,7 @@ impl Listener for GuardedListener {
 #[derive(Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
-    clock: Arc<ConnClock>,
+    pub clock: Arc<ConnClock>,
 }
 
 impl Connected<IncomingStream<'_, GuardedListener>> for Peer {

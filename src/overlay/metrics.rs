@@ -7,11 +7,12 @@ use super::model::{Reject, Snapshot};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
+/// One family: HELP, TYPE, then each sample as (labels, written `{k="v"}` or empty; value).
+pub(super) fn metric<L: AsRef<str>>(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(L, f64)]) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, v) in samples {
-        let _ = writeln!(out, "{name}{labels} {v}");
+        let _ = writeln!(out, "{name}{} {v}", labels.as_ref());
     }
 }
 

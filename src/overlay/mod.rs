@@ -15,11 +15,26 @@
 //! - keepalive, join and leave name the client by `Authorization: Bearer <token>` (the
 //!   login's session; 401 for a token unknown, replaced or idle past 10 minutes) or,
 //!   without one, by `{"client":id}` in the body.
+//! - `GET /gateway`: a WebSocket upgrade with `Authorization: Bearer <token>` (the
+//!   scheme in any case) that holds the client's connection under its supernode
+//!   ([`gateway`]): 401 before the upgrade for a token missing, unknown, replaced or
+//!   expired; accepted and closed at once with 4004 `session lost: log in again` for an
+//!   orphaned session, or with 1013 `retry after N` when the login server cannot admit
+//!   the upgrade (a resume at `gateway.resume_cost` of a login; `gateway.overload:
+//!   http-503` answers 503 + `Retry-After` instead). Held: `{"op":"hb"}` → `{"op":"hb_ack"}`;
+//!   silent for `gateway.heartbeat_timeout` → 4009 `heartbeat timeout`. When a supernode
+//!   goes (its host leaves, or its host's connection ends without a close frame) its
+//!   members' connections drop at once, without a close frame.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
 //! - `POST /admin/mega-supernodes {"count":n,"slots":k}` → 200 `{"supernodes":[ids]}`;
 //!   400 for `n` outside 1..=1000 or `k` = 0, 409 beyond `max_mega_supernodes` or
 //!   `max_mega_slots` in all.
 //! - `POST /admin/shed {"enabled":bool}` → 200 `{"shed":bool}`.
+//! - `POST /admin/drop-connections {"share":0.3}` → 200 `{"dropped":n}`: that share of
+//!   the held connections (a seeded choice) drops without a close frame; sessions stay.
+//!   `POST /admin/restart-gateway {"node":n}` → 200 `{"dropped":n}`: node n's
+//!   connections (client id mod `gateway.nodes`) close with 1012 `retry after 2`. 400
+//!   for a share outside 0..=1 or a node not below `gateway.nodes`.
 //! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
 //!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
 //!   operator who listens beyond loopback).
@@ -33,6 +48,7 @@ mod admin;
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod gateway;
 pub mod metrics;
 pub mod model;
 mod server;
@@ -48,7 +64,10 @@ use tokio::task::JoinHandle;
 
 pub use admin::listen_warning;
 pub use clock::Clock;
-pub use config::{Action, ActionKind, AdminToken, Allocation, ConfigError, OverlayConfig, QueuePolicy, SelfShutdown};
+pub use config::{
+    Action, ActionKind, AdminToken, Allocation, ConfigError, GatewayConfig, OverlayConfig, Overload, QueuePolicy,
+    SelfShutdown,
+};
 
 /// A running overlay. Dropping it stops it abruptly; `shutdown` stops it gracefully.
 pub struct OverlayHandle {
@@ -58,15 +77,17 @@ pub struct OverlayHandle {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     processing: Option<JoinHandle<()>>,
+    shared: Arc<server::Shared>,
 }
 
 impl OverlayHandle {
-    /// Stops accepting connections, lets requests in flight finish (at most 2 s), then
-    /// stops the processing loop.
+    /// Stops accepting connections, drops the held gateway connections, lets requests
+    /// in flight finish (at most 2 s), then stops the processing loop.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.shared.gateway.table.close();
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
             if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
@@ -81,6 +102,7 @@ impl OverlayHandle {
 
 impl Drop for OverlayHandle {
     fn drop(&mut self) {
+        self.shared.gateway.table.close();
         if let Some(s) = self.server.take() {
             s.abort();
         }
@@ -114,7 +136,7 @@ async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> 
         header_read: config.header_read_timeout.0,
         idle: config.idle_timeout.0,
     };
-    let listener = conn::GuardedListener::new(tokio::net::TcpListener::bind(listen).await?, timeouts);
+    let listener = conn::GuardedListener::new(conn::bind(listen)?, timeouts);
     let addr = listener.local_addr()?;
     let clock = Arc::new(clock);
     let shared = Arc::new(server::Shared::new(config, clock.clone()));
@@ -127,13 +149,14 @@ async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> 
             })
             .await
     });
-    let processing = tokio::spawn(server::run_processing(shared));
+    let processing = tokio::spawn(server::run_processing(shared.clone()));
     Ok(OverlayHandle {
         addr,
         clock,
         stop: Some(stop),
         server: Some(server),
         processing: Some(processing),
+        shared,
     })
 }
 

@@ -1,6 +1,7 @@
 //! HTTP layer over the model: one mutex around it, held for microseconds per request,
-//! and one processing loop that advances it every millisecond and answers the logins
-//! it finished through oneshot channels (sent after the lock is released).
+//! and one processing loop that advances it every millisecond, answers the logins it
+//! finished through oneshot channels (sent after the lock is released), and hands the
+//! gateway what concerns held connections (orphans, due actions, heartbeat sweeps).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,8 @@ use tokio::sync::oneshot;
 
 use super::clock::Clock;
 use super::config::OverlayConfig;
+use super::gateway::table::Cause;
+use super::gateway::{self, Gateway};
 use super::model::{LoginResult, Model, Reject};
 use super::tokens::{TokenError, Tokens};
 use super::{admin, conn, metrics};
@@ -30,6 +33,7 @@ pub struct Shared {
     retry_after: HeaderValue,
     tokens: Tokens,
     pub(super) config: OverlayConfig,
+    pub(super) gateway: Gateway,
 }
 
 impl Shared {
@@ -39,6 +43,7 @@ impl Shared {
             clock,
             retry_after: HeaderValue::from(config.retry_after_secs()),
             tokens: Tokens::default(),
+            gateway: Gateway::new(&config.gateway, config.seed, config.retry_after_secs()),
             config,
         }
     }
@@ -49,13 +54,59 @@ impl Shared {
     }
 
     /// Time on the overlay's timeline; None while its clock is held (set-up).
-    fn now(&self) -> Option<Duration> {
+    pub(super) fn now(&self) -> Option<Duration> {
         self.clock.now()
     }
 
     /// Time for a session token's use: set-up counts as the timeline's zero.
-    fn token_now(&self) -> Duration {
+    pub(super) fn token_now(&self) -> Duration {
         self.now().unwrap_or_default()
+    }
+
+    /// Hands the gateway the model's orphans and due gateway actions now, rather than
+    /// at the next tick (which waits while the clock is held).
+    pub(super) fn settle_gateway(&self) {
+        let (mut orphans, mut actions) = (Vec::new(), Vec::new());
+        {
+            let mut m = self.model();
+            m.take_orphans(&mut orphans);
+            m.take_gateway_actions(&mut actions);
+        }
+        self.gateway.apply(&mut orphans, &mut actions);
+    }
+
+    /// The client a bearer token stands for, or why not (the 401's reason). A held
+    /// connection's token stays fresh: its use is the connection itself.
+    pub(super) fn bearer_client(&self, token: Result<&str, NotBearer>) -> Result<u64, &'static str> {
+        match token.map(|t| self.tokens.client(t, self.token_now())) {
+            Ok(Ok(client)) => Ok(client),
+            Err(NotBearer::Missing) => Err("no Authorization header: send Bearer <session token>"),
+            Err(NotBearer::Other) => Err("the Authorization header is not `Bearer <token>`"),
+            Ok(Err(TokenError::Unknown)) => Err("unknown session token: log in again"),
+            Ok(Err(TokenError::Expired)) => Err("expired session token: log in again"),
+        }
+    }
+
+    /// Keeps `client`'s session token from expiring while its connection is held.
+    pub(super) fn touch_token(&self, client: u64) {
+        self.tokens.touch(client, self.token_now());
+    }
+}
+
+/// Why a request has no bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotBearer {
+    Missing,
+    Other,
+}
+
+/// The token of `Authorization: Bearer <token>` (the scheme in any case).
+pub(super) fn bearer(headers: &HeaderMap) -> Result<&str, NotBearer> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(NotBearer::Missing)?;
+    let value = value.to_str().map_err(|_| NotBearer::Other)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(NotBearer::Other),
     }
 }
 
@@ -64,13 +115,25 @@ pub async fn run_processing(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(Duration::from_millis(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut done = Vec::with_capacity(1024);
+    let (mut orphans, mut actions) = (Vec::new(), Vec::new());
+    let mut next_sweep = Duration::ZERO;
     loop {
         every.tick().await;
         // Held: the model stands still (nothing is queued while the clock is held).
         let Some(now) = shared.now() else { continue };
-        shared.model().tick(now, &mut done);
+        {
+            let mut m = shared.model();
+            m.tick(now, &mut done);
+            m.take_orphans(&mut orphans);
+            m.take_gateway_actions(&mut actions);
+        }
         for (ticket, result) in done.drain(..) {
             let _ = ticket.send(result); // the client may have gone; nothing to do then
+        }
+        shared.gateway.apply(&mut orphans, &mut actions);
+        if now >= next_sweep {
+            shared.gateway.table.sweep(now, shared.gateway.heartbeat_timeout());
+            next_sweep = now + shared.gateway.sweep_every();
         }
     }
 }
@@ -81,6 +144,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/keepalive", post(keepalive))
         .route("/join", post(join))
         .route("/leave", post(leave))
+        .route("/gateway", get(gateway::upgrade))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .merge(admin::router(shared.clone()))
@@ -170,7 +234,7 @@ pub(super) fn json(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn unavailable(shared: &Shared, reason: Reject) -> Response {
+pub(super) fn unavailable(shared: &Shared, reason: Reject) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [
@@ -204,8 +268,8 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             )
         }
         Ok(LoginResult::Rejected(reason)) => unavailable(&s, reason),
-        // The processing loop is gone: the overlay is shutting down.
-        Err(_) => unavailable(&s, Reject::Expired),
+        // Not a login's result; the processing loop is gone: the overlay is shutting down.
+        Ok(LoginResult::SessionLost) | Err(_) => unavailable(&s, Reject::Expired),
     }
 }
 
@@ -236,19 +300,14 @@ fn setup_login(s: &Shared, client: u64) -> Response {
 /// header) the body's `{"client":id}`.
 /// The refusal is boxed: a `Response` is large, and the `Ok` path is the common one.
 fn session_client(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<u64, Box<Response>> {
-    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+    let token = bearer(headers);
+    if token == Err(NotBearer::Missing) {
         return parse::<ClientBody>(body)
             .map(|b| b.client.0)
             .map_err(|r| Box::new(bad_request(r)));
-    };
-    let token = auth.to_str().ok().and_then(|a| a.strip_prefix("Bearer "));
-    let unauthorized = |why| Box::new(one_line(StatusCode::UNAUTHORIZED, why));
-    match token.map(|t| s.tokens.client(t, s.token_now())) {
-        Some(Ok(client)) => Ok(client),
-        None => Err(unauthorized("the Authorization header is not `Bearer <token>`")),
-        Some(Err(TokenError::Unknown)) => Err(unauthorized("unknown session token: log in again")),
-        Some(Err(TokenError::Expired)) => Err(unauthorized("expired session token: log in again")),
     }
+    s.bearer_client(token)
+        .map_err(|why| Box::new(one_line(StatusCode::UNAUTHORIZED, why)))
 }
 
 async fn keepalive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -282,12 +341,16 @@ async fn leave(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     };
     s.tokens.revoke(client);
     s.model().leave(client);
+    // Its machine goes away, and its own held connection with it.
+    s.gateway.table.end(&[client], Cause::ClientReset);
+    s.settle_gateway();
     StatusCode::NO_CONTENT.into_response()
 }
 
 async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.model().snapshot(s.token_now());
-    let text = metrics::render(&snap, s.config.allocation, s.config.queue);
+    let mut text = metrics::render(&snap, s.config.allocation, s.config.queue);
+    gateway::metrics::render(&mut text, &s.gateway.table.snapshot());
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))],
         text,

@@ -75,6 +75,16 @@ impl Tokens {
         Ok(*client)
     }
 
+    /// The client's token was in use until `now` (its gateway connection was held).
+    pub fn touch(&self, client: u64, now: Duration) {
+        let mut t = self.table();
+        if let Some(token) = t.by_client.get(&client).copied()
+            && let Some((_, used)) = t.by_token.get_mut(&token)
+        {
+            *used = now.max(*used);
+        }
+    }
+
     /// The client left: its token goes.
     pub fn revoke(&self, client: u64) {
         let mut t = self.table();
@@ -106,6 +116,13 @@ mod tests {
         assert_eq!(t.client("zz", s(3)), Err(TokenError::Unknown));
         assert_eq!(t.client(&b, s(3) + TOKEN_IDLE + s(1)), Err(TokenError::Expired));
         assert_eq!(t.client(&b, s(3)), Err(TokenError::Unknown), "gone once expired");
+        let d = t.issue(9, s(0));
+        t.touch(9, s(700));
+        assert_eq!(
+            t.client(&d, s(700) + TOKEN_IDLE),
+            Ok(9),
+            "a held connection keeps it fresh"
+        );
         let c = t.issue(8, s(0));
         t.revoke(8);
         assert_eq!(t.client(&c, s(0)), Err(TokenError::Unknown));

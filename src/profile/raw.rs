@@ -226,6 +226,30 @@ pub struct RawSession {
     pub keepalive: Option<RawStep>,
     pub every: Option<Text>,
     pub initially_online: Option<Text>,
+    /// A held connection per online client (a WebSocket), instead of keepalives.
+    pub connect: Option<RawConnect>,
+}
+
+/// `connect: { websocket: /gateway, headers: {..}, heartbeat: {..}, relogin_on: [4004] }`
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawConnect {
+    pub websocket: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub heartbeat: Option<RawHeartbeat>,
+    pub relogin_on: Option<Vec<Text>>,
+    /// `reason`: a back-off close (1012, 1013) carries its wait in its reason text.
+    pub retry_after_from: Option<Text>,
+    /// The server's first message that makes the connection usable (`{"op":"ready"}`).
+    pub ready: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawHeartbeat {
+    pub every: Option<Text>,
+    pub send: Option<String>,
+    pub expect_within: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -245,4 +269,7 @@ pub struct RawSlo {
     pub min_requests: Option<Text>,
     pub tolerate: Option<Text>,
     pub noise: Option<Text>,
+    /// A connected population: the share of the clients that should be online who hold
+    /// their connection.
+    pub connected: Option<Text>,
 }

@@ -43,7 +43,9 @@ impl Profile {
     /// and the warm-up is on; 0 otherwise (a flow without a session has nothing to get).
     pub fn warmup_clients(&self) -> u32 {
         let online = self.client.session.as_ref().is_some_and(|s| s.initially_online);
-        let holds = self.client.cookies || self.client.login.iter().any(|s| !s.captures.is_empty());
+        // A connected population opens its connections before the clock too.
+        let held = self.client.session.as_ref().is_some_and(|s| s.connect.is_some());
+        let holds = held || self.client.cookies || self.client.login.iter().any(|s| !s.captures.is_empty());
         if online && holds && self.population.warmup.enabled {
             self.population.simulated
         } else {
@@ -380,10 +382,48 @@ pub struct AdaptiveThrottle {
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub keepalive: Step,
+    /// The request that keeps an HTTP session alive, every `every`; None for a held
+    /// connection, whose heartbeats do that.
+    pub keepalive: Option<Step>,
     pub every: Duration,
+    /// Each online client holds its own connection (`client.session.connect`).
+    pub connect: Option<Connect>,
     /// Clients 0..simulated are logged in when the run starts.
     pub initially_online: bool,
+}
+
+/// A held connection: after its login, each online client opens its own WebSocket and
+/// holds it while it is online; a drop sends it back under `client.retry`.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// The upgrade request: `GET` the WebSocket path, with the profile's headers.
+    pub upgrade: Step,
+    pub heartbeat: Heartbeat,
+    /// Close codes after which the client logs in again instead of resuming (an HTTP 401
+    /// on the upgrade always does).
+    pub relogin_on: Vec<u16>,
+    /// A back-off close (1012, 1013) names its wait in its reason (`retry after 5`).
+    pub retry_after_from_reason: bool,
+    /// The connection counts as connected once a first message containing this arrives
+    /// (within `target.timeout`); None: at the upgrade's 101.
+    pub ready: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    pub every: Duration,
+    pub send: HeartbeatSend,
+    /// A heartbeat not answered (any message, or the pong of a ping) within this drops
+    /// the connection.
+    pub expect_within: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeartbeatSend {
+    /// A text message.
+    Text(String),
+    /// A WebSocket ping frame, answered by a pong.
+    Ping,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -412,6 +452,9 @@ pub struct Slo {
     /// The significance level of the one-sided binomial test that tells a window's miss
     /// from the sampling noise of its count (0: every miss counts).
     pub noise: f64,
+    /// A connected population: the share of the clients that should be online who are
+    /// connected, for a window to be healthy (its heartbeats' p99 then meets `p99`).
+    pub connected: Option<f64>,
 }
 
 /// One isolated unhealthy window is tolerated by default.
@@ -429,6 +472,7 @@ impl Default for Slo {
             min_requests: 10,
             tolerate: DEFAULT_TOLERATE,
             noise: DEFAULT_NOISE,
+            connected: None,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! of the attempt: a window is what the users who wanted to log in then lived through.
 
 pub(crate) mod counts;
+mod held;
 mod hist;
 mod recorder;
 mod stats;
 mod window;
 
 pub use counts::{Counts, Tally, as_totals};
+pub use held::{HeldCounts, HeldWindow};
 pub use hist::{HistError, HistSummary, SIGFIG, decode, encode, merge, new_hist};
 pub use recorder::{AttemptRecord, Counter, Recorder};
 pub use stats::{BEHIND_P99_MS, EngineStats, WarmupStats, fell_behind};

@@ -34,8 +34,10 @@ struct StepHists {
     service: Histogram<u64>,
 }
 
-struct Live {
-    w: Window,
+pub(super) struct Live {
+    pub(super) w: Window,
+    /// A connected population's figures, when the run holds connections.
+    pub(super) held: Option<super::held::LiveHeld>,
     /// Outcome counts keyed by class; named only when the window closes (no string per
     /// attempt on the hot path).
     outcomes: Vec<(Class, u64)>,
@@ -64,6 +66,7 @@ impl Live {
             latency: new_hist(),
             service: new_hist(),
             told: new_hist(),
+            held: None,
             steps: steps
                 .iter()
                 .map(|_| StepHists {
@@ -91,6 +94,7 @@ impl Live {
         self.w.latency_ms = HistSummary::of(&self.latency);
         self.w.service_ms = HistSummary::of(&self.service);
         self.w.retry_after_ms = HistSummary::of(&self.told);
+        self.w.held = self.held.map(super::held::LiveHeld::close);
         self.w.steps = self
             .steps
             .iter()
@@ -119,6 +123,9 @@ pub struct Recorder {
     closed_counts: Counts,
     in_flight: u64,
     locked_out: u64,
+    /// A connected population: every window carries `held`, and the gauges (connected,
+    /// should be online) carry over from window to window.
+    pub(super) held: Option<(u64, u64)>,
 }
 
 impl Recorder {
@@ -133,6 +140,7 @@ impl Recorder {
             closed_counts: Counts::default(),
             in_flight: 0,
             locked_out: 0,
+            held: None,
         }
     }
 
@@ -144,7 +152,7 @@ impl Recorder {
         (t.as_micros() / self.len.as_micros()) as u32
     }
 
-    fn live_mut(&mut self, t: Duration) -> &mut Live {
+    pub(super) fn live_mut(&mut self, t: Duration) -> &mut Live {
         let idx = self.index_of(t).max(self.first_live);
         while self.first_live as usize + self.live.len() <= idx as usize {
             let next = self.first_live + self.live.len() as u32;
@@ -152,6 +160,11 @@ impl Recorder {
             l.w.locked_out = self.locked_out;
             l.w.in_flight_end = self.in_flight;
             l.w.in_flight_max = self.in_flight;
+            if let Some((connected, online)) = self.held {
+                let mut h = super::held::LiveHeld::new();
+                (h.w.connected, h.w.online) = (connected, online);
+                l.held = Some(h);
+            }
             self.live.push_back(l);
         }
         let pos = (idx - self.first_live) as usize;

@@ -73,6 +73,10 @@ pub struct WarmupStats {
     /// when it ended in time.
     #[serde(default)]
     pub overran_ms: f64,
+    /// A connected population: the clients that also opened their connection before
+    /// the clock started (those whose connect failed connect again at time zero).
+    #[serde(default)]
+    pub connected: u64,
 }
 
 impl WarmupStats {
@@ -87,6 +91,7 @@ impl crate::record::Tally for WarmupStats {
         self.ok += o.ok;
         self.failed += o.failed;
         self.skipped += o.skipped;
+        self.connected += o.connected;
         self.duration_ms = self.duration_ms.max(o.duration_ms);
         self.overran_ms = self.overran_ms.max(o.overran_ms);
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::counts::Counts;
+use super::held::HeldWindow;
 use super::hist::{HistError, HistSummary, merge};
 
 /// One step of the login flow in one window.
@@ -54,6 +55,9 @@ pub struct Window {
     /// Series scraped from the target during the window (last value seen).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub target: BTreeMap<String, f64>,
+    /// A connected population's figures (`client.session.connect`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldWindow>,
 }
 
 impl Window {
@@ -76,6 +80,11 @@ impl Window {
         self.latency_ms = HistSummary::of(&merge([&self.latency_ms, &other.latency_ms])?);
         self.service_ms = HistSummary::of(&merge([&self.service_ms, &other.service_ms])?);
         self.retry_after_ms = HistSummary::of(&merge([&self.retry_after_ms, &other.retry_after_ms])?);
+        match (&mut self.held, &other.held) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs)?,
+            (None, Some(theirs)) => self.held = Some(theirs.clone()),
+            _ => {}
+        }
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
             mine.ok += theirs.ok;
             mine.failed += theirs.failed;

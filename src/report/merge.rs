@@ -269,6 +269,7 @@ pub fn reanalyze(r: &mut Report) {
         min_requests: prev.min_requests,
         tolerate: prev.tolerate,
         noise: prev.noise,
+        connected: prev.connected,
     };
     let probe = r.recovery.as_ref().and_then(|x| x.probe.as_ref()).map(ProbeSpan::of);
     let mut recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);

@@ -267,7 +267,13 @@ pub fn warmup_line(w: &crate::record::WarmupStats) -> Option<String> {
         crate::units::fmt_ms(w.duration_ms),
         thousands(w.failed)
     );
-    if w.failed > 0 {
+    if w.connected > 0 {
+        // A connected population: the clients also opened their connection.
+        line.push_str(&format!(", {} connected", thousands(w.connected)));
+        if w.failed > 0 {
+            line.push_str(" (those without a session log in at time zero)");
+        }
+    } else if w.failed > 0 {
         line.push_str(" (they start without a session and log in when a keepalive is refused)");
     }
     if w.skipped > 0 {

@@ -56,6 +56,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         p99: Some(Duration::from_secs(1)),
         hold: Some(Duration::from_secs(10)),
         min_requests: 10,
+        connected: None,
         ..Slo::default()
     };
     let recovery = analyze(&windows, &timeline, &slo, Duration::from_secs(2));

@@ -100,6 +100,15 @@ pub enum Metric {
     GaveUp,
     DownShare,
     PeakLockedOut,
+    /// A connected population: how long the connected share stayed below its SLO.
+    ReconnectTime,
+    /// A connected population: the connected share at the run's end.
+    ConnectedShare,
+    /// A connected population's histogram: `reconnect.p99`, `heartbeat.p99`, `upgrade.max`.
+    Held {
+        series: crate::analysis::held::HeldSeries,
+        stat: Stat,
+    },
 }
 
 impl fmt::Display for Metric {
@@ -115,6 +124,12 @@ impl fmt::Display for Metric {
             Metric::GaveUp => f.write_str("gave_up"),
             Metric::DownShare => f.write_str("down_share"),
             Metric::PeakLockedOut => f.write_str("peak_locked_out"),
+            Metric::ReconnectTime => f.write_str("reconnect_time"),
+            Metric::ConnectedShare => f.write_str("connected_share"),
+            Metric::Held { series, stat } => {
+                let s: &'static str = series.into();
+                write!(f, "{s}.{}", stat.as_str())
+            }
         }
     }
 }
@@ -252,6 +267,8 @@ fn parse_metric(name: &str, steps: Option<&[String]>) -> Result<Metric, GateErro
         "gave_up" => Metric::GaveUp,
         "down_share" => Metric::DownShare,
         "peak_locked_out" => Metric::PeakLockedOut,
+        "reconnect_time" => Metric::ReconnectTime,
+        "connected_share" => Metric::ConnectedShare,
         other => {
             let Some((scope, stat)) = other.rsplit_once('.').filter(|(a, _)| !a.is_empty()) else {
                 return Err(GateError::UnknownMetric {
@@ -263,6 +280,12 @@ fn parse_metric(name: &str, steps: Option<&[String]>) -> Result<Metric, GateErro
                 metric: other.to_string(),
                 stat: stat.to_string(),
             })?;
+            // `reconnect.p99`: a held connection's histogram, unless a step has that name.
+            if let Ok(series) = scope.parse::<crate::analysis::held::HeldSeries>()
+                && !steps.is_some_and(|s| s.iter().any(|n| n == scope))
+            {
+                return Ok(Metric::Held { series, stat });
+            }
             let step = if scope == "login" {
                 None
             } else {
@@ -309,7 +332,11 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
             .map_err(|_| bad(metric, v, COUNT))
     };
     match metric {
-        Metric::RecoveryTime | Metric::RecoveryTimeFromStormEnd | Metric::Latency { .. } => {
+        Metric::RecoveryTime
+        | Metric::RecoveryTimeFromStormEnd
+        | Metric::Latency { .. }
+        | Metric::ReconnectTime
+        | Metric::Held { .. } => {
             // A bare number would be read as seconds by `Dur`, and as milliseconds by
             // anyone used to k6: refuse to guess.
             if v.parse::<f64>().is_ok() {
@@ -319,7 +346,7 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
                 .map(|d| Bound::Duration(d.0))
                 .map_err(|_| bad(metric, v, DURATION))
         }
-        Metric::SuccessRate | Metric::AchievedRate | Metric::DownShare => share(),
+        Metric::SuccessRate | Metric::AchievedRate | Metric::DownShare | Metric::ConnectedShare => share(),
         Metric::RetryAmplification => v
             .trim_end_matches(['x', '×'])
             .trim()

@@ -25,13 +25,37 @@ use crate::profile::{Step, Vars};
 
 /// A connection's byte stream: plain TCP, or TLS over it.
 #[derive(Debug)]
-pub(super) enum Io {
+pub enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Io {
-    fn tcp(&self) -> &TcpStream {
+    /// Connects to `addr`, from `source` when given (the client's own address; the
+    /// port is the kernel's choice at connect), with TLS over it for `tls`.
+    pub(super) async fn open(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        tls: Option<(&TlsConnector, &ServerName<'static>)>,
+    ) -> Result<Io, Failure> {
+        let tcp = match source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => connect_from(ip, addr).await,
+        }
+        .map_err(Failure::io)?;
+        let _ = tcp.set_nodelay(true);
+        Ok(match tls {
+            None => Io::Plain(tcp),
+            Some((connector, name)) => Io::Tls(Box::new(connector.connect(name.clone(), tcp).await.map_err(|e| {
+                Failure {
+                    class: classify_tls(&e),
+                    cause: Cause::Io(e),
+                }
+            })?)),
+        })
+    }
+
+    pub(super) fn tcp(&self) -> &TcpStream {
         match self {
             Io::Plain(s) => s,
             Io::Tls(s) => s.get_ref().0,
@@ -106,21 +130,7 @@ impl Conn {
         source: Option<IpAddr>,
         tls: Option<(&TlsConnector, &ServerName<'static>)>,
     ) -> Result<Conn, Failure> {
-        let tcp = match source {
-            None => TcpStream::connect(addr).await,
-            Some(ip) => connect_from(ip, addr).await,
-        }
-        .map_err(Failure::io)?;
-        let _ = tcp.set_nodelay(true);
-        let stream = match tls {
-            None => Io::Plain(tcp),
-            Some((connector, name)) => Io::Tls(Box::new(connector.connect(name.clone(), tcp).await.map_err(|e| {
-                Failure {
-                    class: classify_tls(&e),
-                    cause: Cause::Io(e),
-                }
-            })?)),
-        };
+        let stream = Io::open(addr, source, tls).await?;
         Ok(Conn {
             stream,
             buf: vec![0; 4096],

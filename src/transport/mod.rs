@@ -14,10 +14,12 @@ mod failure;
 pub mod http1;
 mod retry_after;
 mod tls;
+mod ws;
 
 pub use conn::Conn;
 pub use failure::classify_io;
 pub use retry_after::RetryAfter;
+pub use ws::{BeatLog, Beats, Closed, Dropped, Held, MAX_MESSAGE, reason_wait};
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

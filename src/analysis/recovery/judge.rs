@@ -2,7 +2,7 @@
 //! built from: a run that holds the SLO for a hold, a run of unhealthy windows.
 
 use super::{EPS, Health, Phase, SloUsed, Span, WindowHealth, fresh};
-use crate::record::Window;
+use crate::record::{HeldWindow, Window};
 use crate::units::{fmt_ms, pct};
 
 /// Judges one window: unjudged below `min_requests` completed logins, otherwise healthy
@@ -12,7 +12,10 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
     let success_rate = w.success_rate();
     let p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
     let need = slo.min_requests.max(1);
-    let (state, reason) = if completed < need {
+    let held = slo.connected.zip(w.held.as_ref());
+    let (state, reason) = if let Some((least, h)) = held {
+        judge_held(w, h, least, slo)
+    } else if completed < need {
         (Health::Unjudged, format!("{completed} completed < {need} needed"))
     } else {
         against(success_rate.unwrap_or(0.0), p99_ms.unwrap_or(0.0), slo)
@@ -42,6 +45,11 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
         goodput: w.counts.logins_ok,
         locked_out: w.locked_out,
         merged: None,
+        connected_share: w.held.as_ref().and_then(HeldWindow::connected_share),
+        heartbeat_p99_ms: w
+            .held
+            .as_ref()
+            .and_then(|h| (h.heartbeat_ms.count > 0).then_some(h.heartbeat_ms.p99)),
     }
 }
 
@@ -56,6 +64,42 @@ pub(super) fn against(sr: f64, p99: f64, slo: &SloUsed) -> (Health, String) {
     }
     if bad.is_empty() {
         (Health::Healthy, format!("success {}, p99 {}", pct(sr), fmt_ms(p99)))
+    } else {
+        (Health::Unhealthy, bad.join("; "))
+    }
+}
+
+/// A connected population's window: healthy when the share of clients that should be
+/// online who are connected meets `least`, their heartbeats' p99 meets the SLO's p99,
+/// and (when enough logins completed to say) logins meet the success rate. Unjudged
+/// when nobody should be online.
+fn judge_held(w: &Window, h: &HeldWindow, least: f64, slo: &SloUsed) -> (Health, String) {
+    let Some(share) = h.connected_share() else {
+        return (Health::Unjudged, "no client should be online".to_string());
+    };
+    let mut bad = Vec::new();
+    if share + EPS < least {
+        bad.push(format!("connected {} < {}", pct(share), pct(least)));
+    }
+    let hb = (h.heartbeat_ms.count > 0).then_some(h.heartbeat_ms.p99);
+    if let Some(p) = hb
+        && p > slo.p99_ms + EPS
+    {
+        bad.push(format!("heartbeat p99 {} > {}", fmt_ms(p), fmt_ms(slo.p99_ms)));
+    }
+    let completed = w.counts.logins_ok + w.counts.logins_failed;
+    if completed >= slo.min_requests.max(1)
+        && let Some(sr) = w.success_rate()
+        && sr + EPS < slo.success_rate
+    {
+        bad.push(format!("login success {} < {}", pct(sr), pct(slo.success_rate)));
+    }
+    if bad.is_empty() {
+        let hb = hb.map_or_else(
+            || "no heartbeat due".to_string(),
+            |p| format!("heartbeat p99 {}", fmt_ms(p)),
+        );
+        (Health::Healthy, format!("connected {}, {hb}", pct(share)))
     } else {
         (Health::Unhealthy, bad.join("; "))
     }

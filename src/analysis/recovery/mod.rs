@@ -108,6 +108,12 @@ pub struct WindowHealth {
     /// Successful logins.
     pub goodput: u64,
     pub locked_out: u64,
+    /// A connected population: connected ÷ should be online at the window's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_share: Option<f64>,
+    /// A connected population: the heartbeats' round-trip p99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_p99_ms: Option<f64>,
     /// Judged over consecutive windows merged because each alone held too few logins:
     /// the merged span and its completed logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +143,10 @@ pub struct SloUsed {
     /// Significance level of the noise test (`slo.noise`; 0: off).
     #[serde(default = "default_noise")]
     pub noise: f64,
+    /// A connected population: the connected share a healthy window needs (its
+    /// heartbeats' p99 then meets `p99_ms` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<f64>,
     /// Was any part derived rather than taken from the profile?
     pub derived: bool,
     /// Were the fixed defaults used for lack of a baseline?

@@ -33,6 +33,11 @@ pub(super) enum Shape {
 /// target stayed down. `baseline_attempts`: attempts per window
 /// before the trigger.
 pub(super) fn shape(health: &[WindowHealth], windows: &[&Window], slo: &SloUsed, baseline_attempts: f64) -> Shape {
+    if slo.connected.is_some() {
+        // A connected population is judged on its connections, which hold the load's
+        // shape themselves (drops, reconnects, relogins): the login shape says nothing.
+        return Shape::Feedback;
+    }
     // The stretch it stayed down in to the end (unjudged windows skipped), less its first
     // window, which may still hold answers from before the failure began.
     let mut down: Vec<usize> = (0..health.len())

@@ -117,6 +117,9 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
         hold_windows,
         hold_src
     ));
+    if let Some(c) = spec.connected {
+        how.push(format!("connected ≥ {} with heartbeat p99 within the p99", pct(c)));
+    }
     let mut how = how.join(", ");
     if fixed {
         how = format!("no usable baseline, so fixed defaults: {how}");
@@ -129,6 +132,7 @@ pub(super) fn slo_used(spec: &Slo, base: &Baseline, backoff_cap: Duration, windo
         min_requests: spec.min_requests,
         tolerate: spec.tolerate,
         noise: spec.noise,
+        connected: spec.connected,
         derived: spec.success_rate.is_none() || spec.p99.is_none() || spec.hold.is_none(),
         fixed_defaults: fixed,
         how,

@@ -40,6 +40,7 @@ pub(super) fn slo5() -> Slo {
         p99: Some(Duration::from_millis(500)),
         hold: Some(S * 5),
         min_requests: 10,
+        connected: None,
         ..Slo::default()
     }
 }

@@ -12,6 +12,10 @@ use crate::record::{self, Window};
 /// Merges and judges runs of unjudged windows after the trigger (`health` index for
 /// index with `windows`).
 pub(super) fn merge(health: &mut [WindowHealth], windows: &[&Window], slo: &SloUsed) {
+    if slo.connected.is_some() {
+        // A connected population's windows are judged on its connections, not merged logins.
+        return;
+    }
     let need = slo.min_requests.max(1);
     let most = (slo.hold_windows as usize).max(1);
     let thin = |h: &WindowHealth| h.state == Health::Unjudged && h.phase != Phase::Baseline;

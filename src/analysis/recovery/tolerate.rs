@@ -107,7 +107,9 @@ fn p_values(t: Tally, slo: &SloUsed) -> (Option<f64>, Option<f64>) {
 /// Unhealthy windows whose misses, and their neighbourhood's (`ceil(hold / 2)` judged
 /// windows each side), are within the noise of their counts.
 fn noise(health: &mut [WindowHealth], windows: &[&Window], slo: &SloUsed) {
-    if slo.noise <= 0.0 {
+    // A connected population's windows are judged on their connected share, which
+    // this test does not cover.
+    if slo.noise <= 0.0 || slo.connected.is_some() {
         return;
     }
     let tallies: Vec<Tally> = windows.iter().map(|w| tally(w, slo.p99_ms)).collect();
@@ -119,7 +121,8 @@ fn noise(health: &mut [WindowHealth], windows: &[&Window], slo: &SloUsed) {
         }
         let within = |p: Option<f64>| p.is_none_or(|p| p >= slo.noise);
         let (ps, pl) = p_values(tallies[i], slo);
-        if !(within(ps) && within(pl)) {
+        // Only a miss the test covers (the success rate, the p99) can be noise.
+        if (ps.is_none() && pl.is_none()) || !(within(ps) && within(pl)) {
             continue;
         }
         let mut pool = Tally::default();

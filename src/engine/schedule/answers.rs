@@ -25,6 +25,15 @@ impl Engine<'_> {
                 self.finish_attempt(client, epoch, intended, first, f.res, f.values, f.queued);
             }
             JobKind::OnReboot => {}
+            JobKind::Connect {
+                client,
+                epoch,
+                intended,
+                resume,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.connect_done(client, epoch, intended, resume, f.res, f.closed, f.held);
+            }
             JobKind::Keepalive {
                 client,
                 epoch,
@@ -152,7 +161,9 @@ impl Engine<'_> {
             Next::LoggedIn => {
                 self.sessions.hold(client, values);
                 self.locked_out = self.locked_out.saturating_sub(1);
-                if let Some(s) = &p.client.session {
+                if self.held.is_some() {
+                    self.first_connect(client, now);
+                } else if let Some(s) = &p.client.session {
                     let due = now.saturating_add(s.every);
                     self.heap
                         .push(Reverse((micros(due), client, TimerKind::Keepalive, c.epoch)));
@@ -162,6 +173,9 @@ impl Engine<'_> {
                 // The probe: no retry; the client gives up at once.
                 c.phase = Phase::GaveUp;
                 self.rec.count(intended, Counter::GaveUp);
+                if let Some(h) = self.held.as_mut() {
+                    h.silence_one();
+                }
             }
             Next::RetryIn(d, wait) => {
                 if cut {

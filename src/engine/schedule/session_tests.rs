@@ -42,6 +42,8 @@ fn answer(job: Job, class: Class, token: Option<&str>) -> Flowed {
         kind: job.kind,
         pooled: false,
         queued: job.queued,
+        held: None,
+        closed: Default::default(),
         res: FlowResult {
             class,
             retry_after: None,

@@ -260,3 +260,70 @@ fn an_admin_token_is_long_visible_ascii_and_never_shown() {
     }
     assert!(OverlayConfig::default().admin_token.is_none());
 }
+
+#[test]
+fn gateway_settings_have_defaults_names_and_checked_bounds() {
+    let g = OverlayConfig::default().gateway;
+    assert_eq!(
+        (g.resume_cost.0, g.overload, g.heartbeat_timeout.0, g.nodes),
+        (0.2, Overload::Close1013, Duration::from_secs(90), 4)
+    );
+    let c = OverlayConfig::from_yaml_str(
+        "gateway: { resume_cost: 50%, overload: http-503, heartbeat_timeout: 0s, nodes: 8 }\n\
+         actions: [{ at: 1m, drop_connections: 30% }, { at: 2m, restart_gateway: 7 }]\n",
+    )
+    .unwrap();
+    assert_eq!(c.gateway.overload.as_str(), "http-503");
+    assert_eq!((c.gateway.resume_cost.0, c.gateway.nodes), (0.5, 8));
+    assert!(c.gateway.heartbeat_timeout.0.is_zero());
+    assert_eq!(c.actions[0].kind(), Some(ActionKind::DropConnections(Share(0.3))));
+    assert_eq!(c.actions[1].kind(), Some(ActionKind::RestartGateway(7)));
+    let c = OverlayConfig::from_yaml_str("gateway: { nodes: 2 }\n").unwrap();
+    assert_eq!(c.gateway.resume_cost.0, 0.2, "absent gateway fields keep defaults");
+
+    let e = OverlayConfig::from_yaml_str("gateway: { overload: close }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown gateway overload answer `close`: use one of close-1013, http-503"),
+        "{e}"
+    );
+    assert!(
+        OverlayConfig::from_yaml_str("gateway: { node: 2 }\n").is_err(),
+        "unknown field"
+    );
+    let e = OverlayConfig::from_yaml_str(
+        "gateway: { nodes: 0 }\nactions: [{ at: 1s, restart_gateway: 0 }, \
+         { at: 1s, shed: true, drop_connections: 10% }, { at: 1s, restart_gateway: 1, slots: 2 }]\n",
+    )
+    .unwrap_err();
+    let ConfigError::Invalid(p) = e else { panic!("{e}") };
+    let fields: Vec<&str> = p.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "gateway.nodes",
+            "actions[0].restart_gateway",
+            "actions[1]",
+            "actions[2].slots",
+            "actions[2].restart_gateway"
+        ],
+        "{p:?}"
+    );
+    assert!(p[0].1.contains("between 1 and 1024"), "{p:?}");
+    assert!(
+        p[2].1.contains("give one of shed, drop_connections, not several"),
+        "{p:?}"
+    );
+    let v: Value = serde_yaml::from_str("{ gateway: { nodes: 0, resume_cost: 5% } }").unwrap();
+    let p = from_profile(&v, Duration::from_secs(1), 1).unwrap_err();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, "gateway.nodes", "the path under target.overlay");
+    let c = OverlayConfig::from_yaml_str("actions: [{ at: 1s, restart_gateway: 4 }]\n").unwrap_err();
+    assert!(
+        c.to_string().contains(
+            "actions[0].restart_gateway: names node 4, but the gateway's nodes are 0 to 3 (gateway.nodes: 4)"
+        ),
+        "{c}"
+    );
+}

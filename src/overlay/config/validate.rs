@@ -60,6 +60,7 @@ impl OverlayConfig {
         if self.initial_online > MAX_INITIAL_ONLINE {
             bad("initial_online", format!("must be at most {MAX_INITIAL_ONLINE}"));
         }
+        self.gateway.problems(&mut bad);
         self.action_problems(&mut bad);
         out
     }
@@ -68,33 +69,48 @@ impl OverlayConfig {
     fn action_problems(&self, bad: &mut impl FnMut(&str, String)) {
         for (i, a) in self.actions.iter().enumerate() {
             let p = |f: &str| format!("actions[{i}].{f}");
-            match (a.inject_mega_supernodes, a.shed) {
-                (Some(_), Some(_)) => bad(
+            match a.what()[..] {
+                [] => bad(
                     &format!("actions[{i}]"),
-                    "give either inject_mega_supernodes or shed, not both".into(),
+                    "does nothing: give inject_mega_supernodes (with slots), shed, drop_connections or \
+                     restart_gateway"
+                        .into(),
                 ),
-                (None, None) => bad(
+                [_] => {}
+                ref many => bad(
                     &format!("actions[{i}]"),
-                    "does nothing: give inject_mega_supernodes (with slots) or shed".into(),
+                    format!("give one of {}, not several", many.join(", ")),
                 ),
-                (Some(n), None) => {
-                    if n == 0 || n > MAX_MEGA_PER_CALL {
-                        bad(
-                            &p("inject_mega_supernodes"),
-                            format!("must be between 1 and {MAX_MEGA_PER_CALL}"),
-                        );
-                    }
-                    match a.slots {
-                        None => bad(&p("slots"), "is required with inject_mega_supernodes".into()),
-                        Some(0) => bad(&p("slots"), "must be at least 1".into()),
-                        Some(_) => {}
-                    }
+            }
+            if let Some(n) = a.inject_mega_supernodes {
+                if n == 0 || n > MAX_MEGA_PER_CALL {
+                    bad(
+                        &p("inject_mega_supernodes"),
+                        format!("must be between 1 and {MAX_MEGA_PER_CALL}"),
+                    );
                 }
-                (None, Some(_)) => {
-                    if a.slots.is_some() {
-                        bad(&p("slots"), "only goes with inject_mega_supernodes".into());
-                    }
+                match a.slots {
+                    None => bad(&p("slots"), "is required with inject_mega_supernodes".into()),
+                    Some(0) => bad(&p("slots"), "must be at least 1".into()),
+                    Some(_) => {}
                 }
+            } else if a.slots.is_some() {
+                bad(&p("slots"), "only goes with inject_mega_supernodes".into());
+            }
+            if let Some(s) = a.drop_connections {
+                share_ok(bad, &p("drop_connections"), s);
+            }
+            if let Some(node) = a.restart_gateway
+                && node >= self.gateway.nodes
+            {
+                bad(
+                    &p("restart_gateway"),
+                    format!(
+                        "names node {node}, but the gateway's nodes are 0 to {} (gateway.nodes: {})",
+                        self.gateway.nodes.saturating_sub(1),
+                        self.gateway.nodes
+                    ),
+                );
             }
         }
         if self.max_mega_supernodes > MAX_MEGA_SUPERNODES {

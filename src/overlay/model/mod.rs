@@ -10,6 +10,11 @@
 //!   (`bug-2007`: a failure ratio over `bug_threshold` at a failure rate over
 //!   `bug_flood` × capacity).
 //!
+//! - A held gateway connection's upgrade is a *resume*: it waits in the same queue as the
+//!   logins and costs `gateway.resume_cost` of a login's work; it finds its session
+//!   valid or lost. When a supernode goes, its members are handed out
+//!   ([`Model::take_orphans`]) so that the gateway drops their connections.
+//!
 //! The model is generic over the ticket `T` a queued login carries (a reply channel in
 //! the server, anything in tests) and hands it back with the login's result.
 
@@ -53,8 +58,12 @@ impl Reject {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginResult {
-    Ok { supernode: u64 },
+    Ok {
+        supernode: u64,
+    },
     Rejected(Reject),
+    /// A resume (never a login) whose session was gone when its turn came.
+    SessionLost,
 }
 
 /// Cumulative counters (Prometheus counters).
@@ -78,6 +87,10 @@ pub struct Stats {
     pub shutdowns_leave: u64,
     pub shutdowns_self: u64,
     pub mega_injected: u64,
+    /// Resumes (gateway upgrades) the login server did the work for.
+    pub resumes: u64,
+    /// Resumes refused: the bounded queue was full, or they waited past `client_timeout`.
+    pub resumes_rejected: u64,
 }
 
 impl Stats {
@@ -108,7 +121,13 @@ struct Pending<T> {
     client: u64,
     enqueued: Duration,
     ticket: T,
+    /// A gateway upgrade rather than a login.
+    resume: bool,
 }
+
+/// A login's work in the queue's unit (thousandths of a login), so that cheaper resumes
+/// add up exactly.
+const LOGIN_WORK: u64 = 1000;
 
 /// The overlay at one instant; see the module's description. `T` is the ticket a queued
 /// login carries back to its caller.
@@ -129,8 +148,12 @@ pub struct Model<T> {
     bug_flood: f64,
     shutdown_load: Option<f64>,
     keepalive_cost: f64,
+    /// A resume's work, in thousandths of a login.
+    resume_work: u64,
 
     queue: VecDeque<Pending<T>>,
+    /// Work waiting in `queue`, in thousandths of a login.
+    queued_work: u64,
     /// Logged-in client → its supernode. Orphaning removes the entry.
     sessions: HashMap<u64, u64>,
     /// Machines that are up: logged in, orphaned, or trying to log in; not left.
@@ -157,6 +180,10 @@ pub struct Model<T> {
     shed: bool,
     actions: Vec<(Duration, ActionKind)>,
     next_action: usize,
+    /// Due actions on the gateway's connections, for the server to carry out.
+    gateway_due: Vec<ActionKind>,
+    /// Clients whose supernode went since the last `take_orphans`.
+    orphans: Vec<u64>,
     stats: Stats,
 }
 
@@ -192,7 +219,9 @@ impl<T> Model<T> {
             bug_flood: config.bug_flood.0 * capacity,
             shutdown_load: config.self_shutdown.map(|s| s.load.0),
             keepalive_cost: config.keepalive_cost.0,
+            resume_work: (config.gateway.resume_cost.0.clamp(0.0, 1.0) * LOGIN_WORK as f64).round() as u64,
             queue: VecDeque::new(),
+            queued_work: 0,
             sessions: HashMap::new(),
             up: HashSet::new(),
             supernodes: HashMap::new(),
@@ -215,6 +244,8 @@ impl<T> Model<T> {
             shed: false,
             actions,
             next_action: 0,
+            gateway_due: Vec::new(),
+            orphans: Vec::new(),
             stats: Stats::default(),
         };
         // Self-shutdown judges load under traffic, not the initial layout.
@@ -228,17 +259,41 @@ impl<T> Model<T> {
     /// from a later `tick` with the result.
     pub fn enqueue(&mut self, client: u64, now: Duration, ticket: T) -> Result<(), (Reject, T)> {
         self.up.insert(client);
-        if self.queue_policy == QueuePolicy::Bounded && self.queue.len() >= self.queue_bound {
-            self.stats.rejected_queue_full += 1;
-            self.window.record(now, false);
+        self.admit(client, now, ticket, false)
+    }
+
+    /// A gateway upgrade arrives: it waits for the login server like a login, at
+    /// `resume_cost` of a login's work, and comes back `Ok` (the session is valid),
+    /// `SessionLost`, or `Rejected` (`QueueFull` at once, `Expired` later). Its failures
+    /// are not login failures: `bug-2007` does not count them.
+    pub fn enqueue_resume(&mut self, client: u64, now: Duration, ticket: T) -> Result<(), (Reject, T)> {
+        self.admit(client, now, ticket, true)
+    }
+
+    fn admit(&mut self, client: u64, now: Duration, ticket: T, resume: bool) -> Result<(), (Reject, T)> {
+        let work = self.work(resume);
+        let bound = self.queue_bound as u64 * LOGIN_WORK;
+        if self.queue_policy == QueuePolicy::Bounded && self.queued_work + work > bound {
+            if resume {
+                self.stats.resumes_rejected += 1;
+            } else {
+                self.stats.rejected_queue_full += 1;
+                self.window.record(now, false);
+            }
             return Err((Reject::QueueFull, ticket));
         }
+        self.queued_work += work;
         self.queue.push_back(Pending {
             client,
             enqueued: now,
             ticket,
+            resume,
         });
         Ok(())
+    }
+
+    fn work(&self, resume: bool) -> u64 {
+        if resume { self.resume_work } else { LOGIN_WORK }
     }
 
     /// Whether the client's session is valid. Costs `keepalive_cost` of a login unless shedding.
@@ -289,24 +344,42 @@ impl<T> Model<T> {
                     self.add_mega(count, slots);
                 }
                 ActionKind::Shed(on) => self.set_shed(on),
+                ActionKind::DropConnections(_) | ActionKind::RestartGateway(_) => self.gateway_due.push(kind),
             }
         }
 
         self.budget += self.capacity * dt;
         while let Some(front) = self.queue.front() {
             let late = now.saturating_sub(front.enqueued) > self.client_timeout;
+            let work = self.work(front.resume);
             if late && self.queue_policy == QueuePolicy::Bounded {
                 let p = self.queue.pop_front().expect("front exists");
-                self.stats.rejected_expired += 1;
-                self.window.record(now, false);
+                self.queued_work -= work;
+                if p.resume {
+                    self.stats.resumes_rejected += 1;
+                } else {
+                    self.stats.rejected_expired += 1;
+                    self.window.record(now, false);
+                }
                 out.push((p.ticket, LoginResult::Rejected(Reject::Expired)));
                 continue;
             }
-            if self.budget < 1.0 {
+            let cost = work as f64 / LOGIN_WORK as f64;
+            if self.budget < cost {
                 break;
             }
-            self.budget -= 1.0;
+            self.budget -= cost;
             let p = self.queue.pop_front().expect("front exists");
+            self.queued_work -= work;
+            if p.resume {
+                self.stats.resumes += 1;
+                let result = match self.sessions.get(&p.client) {
+                    Some(&supernode) => LoginResult::Ok { supernode },
+                    None => LoginResult::SessionLost,
+                };
+                out.push((p.ticket, result));
+                continue;
+            }
             self.stats.completed += 1;
             if late {
                 self.stats.wasted += 1;
@@ -375,6 +448,23 @@ impl<T> Model<T> {
 
     pub fn session_of(&self, client: u64) -> Option<u64> {
         self.sessions.get(&client).copied()
+    }
+
+    /// Whether `client` hosts a supernode now.
+    pub fn hosts(&self, client: u64) -> bool {
+        self.hosting.contains_key(&client)
+    }
+
+    /// Moves into `out` the clients orphaned since the last call: their supernode went
+    /// (its host left or shut it down), so their held connections must drop.
+    pub fn take_orphans(&mut self, out: &mut Vec<u64>) {
+        out.append(&mut self.orphans);
+    }
+
+    /// Moves into `out` the configured gateway actions (`drop_connections`,
+    /// `restart_gateway`) that came due since the last call, in order.
+    pub fn take_gateway_actions(&mut self, out: &mut Vec<ActionKind>) {
+        out.append(&mut self.gateway_due);
     }
 
     pub fn snapshot(&mut self, now: Duration) -> Snapshot {

@@ -228,6 +228,7 @@ impl<T> Model<T> {
             self.hosting.remove(&h);
             self.refresh_candidate(h);
         }
+        self.orphans.extend(sn.members.iter().copied());
         for c in sn.members {
             self.sessions.remove(&c);
             self.refresh_candidate(c);

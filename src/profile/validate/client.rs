@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::profile::Template;
-use crate::profile::spec::{AdaptiveThrottle, ClientSpec, Jitter, RetryBudget, RetryKind, RetryPolicy, Session, Step};
+use crate::profile::spec::{AdaptiveThrottle, ClientSpec, Jitter, RetryBudget, RetryKind, RetryPolicy, Step};
 use crate::profile::{limits, raw};
 use crate::units::{Dur, Text};
 
@@ -25,7 +25,7 @@ impl Validator<'_> {
         });
         let cookies = self.value("client.cookies", &c.cookies, false);
         let steps = login.iter_mut().chain(&mut on_reboot);
-        for s in steps.chain(session.as_mut().map(|s| &mut s.keepalive)) {
+        for s in steps.chain(session.as_mut().and_then(|s| s.keepalive.as_mut())) {
             s.cookies = cookies;
         }
         ClientSpec {
@@ -144,31 +144,7 @@ impl Validator<'_> {
         retry
     }
 
-    fn session(&mut self, s: &raw::RawSession) -> Session {
-        let keepalive = match &s.keepalive {
-            Some(k) => self.step("client.session.keepalive", k, &[200]),
-            None => {
-                self.err(
-                    "client.session.keepalive",
-                    "missing: the request that keeps a session alive, e.g. `{ request: POST /keepalive }`",
-                );
-                Step::plain("keepalive", http::Method::POST, Template::literal("/"), vec![200])
-            }
-        };
-        let every = self.span(
-            "client.session.every",
-            &s.every,
-            Duration::from_secs(30),
-            limits::KEEPALIVE,
-        );
-        Session {
-            keepalive,
-            every,
-            initially_online: self.value("client.session.initially_online", &s.initially_online, true),
-        }
-    }
-
-    fn step(&mut self, field: &str, s: &raw::RawStep, default_expect: &[u16]) -> Step {
+    pub(super) fn step(&mut self, field: &str, s: &raw::RawStep, default_expect: &[u16]) -> Step {
         let name = s
             .name
             .clone()

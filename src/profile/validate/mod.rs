@@ -7,6 +7,7 @@ mod capture;
 #[cfg(test)]
 mod capture_tests;
 mod client;
+mod connect;
 #[cfg(test)]
 mod hostile;
 mod storm;
@@ -380,6 +381,7 @@ impl Validator<'_> {
             min_requests: self.value("slo.min_requests", &s.min_requests, 10u64),
             tolerate: self.value("slo.tolerate", &s.tolerate, super::spec::DEFAULT_TOLERATE),
             noise: self.unit("slo.noise", &s.noise, Share(super::spec::DEFAULT_NOISE)).0,
+            connected: self.connected_slo(s.connected.as_ref(), &client),
         };
         if !(0.0..0.5).contains(&slo.noise) {
             self.err("slo.noise", "must be at least 0% and below 50% (0% counts every miss)");

@@ -127,7 +127,8 @@ struct Action {
 // TODO(run): report.plan.operator_actions — read a typed field once the run writes
 // one; digging in the raw profile by path breaks silently if the profile's keys move.
 /// The overlay's timed operator actions as the profile wrote them
-/// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots` or `shed`).
+/// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots`, `shed`,
+/// `drop_connections` or `restart_gateway`).
 fn operator_actions(r: &Report) -> Vec<Action> {
     let Some(list) = r.profile.pointer("/target/overlay/actions").and_then(|a| a.as_array()) else {
         return Vec::new();
@@ -143,6 +144,11 @@ fn operator_actions(r: &Report) -> Vec<Action> {
                 format!("operator: +{n} mega-supernodes")
             } else if let Some(on) = a.get("shed").and_then(|v| v.as_bool()) {
                 format!("operator: shedding {}", if on { "on" } else { "off" })
+            } else if let Some(share) = a.get("drop_connections") {
+                let share = share.as_str().map_or_else(|| share.to_string(), str::to_string);
+                format!("operator: drop {share} of connections")
+            } else if let Some(node) = a.get("restart_gateway").and_then(|v| v.as_u64()) {
+                format!("operator: restart gateway node {node}")
             } else {
                 "operator action".to_string()
             };
