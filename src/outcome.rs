@@ -137,6 +137,9 @@ pub enum Verdict {
     Down,
     /// The target never met its SLO, not even at baseline: nothing to recover to.
     NeverHealthy,
+    /// Not recovered yet, but getting there: the locked-out clients fell and success
+    /// rose over the run's end (a limiter working off its queue).
+    Improving,
 }
 
 impl Verdict {
@@ -160,7 +163,8 @@ impl Verdict {
             | Verdict::Metastable
             | Verdict::InsufficientData
             | Verdict::Down
-            | Verdict::NeverHealthy => 3,
+            | Verdict::NeverHealthy
+            | Verdict::Improving => 3,
         }
     }
 

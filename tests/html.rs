@@ -198,6 +198,21 @@ async fn the_report_of_a_real_run_draws_its_charts_in_chromium() {
     );
     eprintln!("screenshot: {}", o.screenshot.display());
 
+    // Label sets of one metric share its chart (issue #22: before, 13 charts for one
+    // run's label sets).
+    let mut labelled = report.clone();
+    for (i, w) in labelled.windows.iter_mut().enumerate() {
+        for pool in ["default", "io", "auth"] {
+            w.target.insert(format!("pool_threads{{name=\"{pool}\"}}"), i as f64);
+        }
+    }
+    let o = open(&html::render(&labelled).unwrap(), &dir, "labelled");
+    assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""), "script errors");
+    let drawn: usize = body_attr(&o.dom, "data-rendered").unwrap().parse().unwrap();
+    assert_eq!(drawn, rendered + 1, "one chart for pool_threads' three label sets");
+    assert!(o.dom.contains("Target: pool_threads"), "titled by the metric's name");
+    assert!(!o.dom.contains("Target: pool_threads{"), "not one chart per label set");
+
     // The same run compared with one whose baseline was 3 s longer: the charts put
     // both triggers at 0 and say so.
     let mut later = report.clone();

@@ -254,6 +254,7 @@ mod tests {
             hold: Some(Duration::from_secs(3)),
             min_requests: 10,
             connected: None,
+            ..Slo::default()
         };
         analyze(w, &tl, &slo, Duration::from_secs(1))
     }

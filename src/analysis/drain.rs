@@ -86,12 +86,13 @@ pub fn baseline(windows: &[Window], watched: &[String], trigger: Duration) -> BT
         .collect()
 }
 
-/// Is every watched series in `series` at or below its baseline? A series missing from
-/// the scrape is not known to have drained.
+/// Is every watched series in `series` (one scrape that answered) at or below its
+/// baseline? A label set missing from the scrape counts as 0: targets drop a gauge's
+/// label set when it empties (a failed scrape gives no `series` at all).
 pub fn drained(baseline: &BTreeMap<String, f64>, series: &BTreeMap<String, f64>) -> bool {
     baseline
         .iter()
-        .all(|(k, level)| series.get(k).is_some_and(|v| *v <= *level))
+        .all(|(k, level)| series.get(k).copied().unwrap_or(0.0) <= *level)
 }
 
 impl AfterRun {
@@ -101,19 +102,32 @@ impl AfterRun {
             .map(|at| Duration::from_millis(at).saturating_sub(ended))
     }
 
-    /// The watched series at the last scrape, beside their baseline: what was left.
+    /// The watched series at the last scrape, beside their baseline: what was left (a
+    /// label set the scrape no longer held is 0; NaN: no scrape answered).
     pub fn left(&self) -> Vec<(String, f64, f64)> {
         let last = self.points.last();
         self.baseline
             .iter()
             .map(|(k, b)| {
-                (
-                    k.clone(),
-                    last.and_then(|p| p.series.get(k)).copied().unwrap_or(f64::NAN),
-                    *b,
-                )
+                let v = last.map_or(f64::NAN, |p| p.series.get(k).copied().unwrap_or(0.0));
+                (k.clone(), v, *b)
             })
             .collect()
+    }
+
+    /// Outstanding work above baseline when the watch stopped without the target having
+    /// drained: the sum over the watched series (None when drained or never scraped).
+    pub fn still_draining(&self) -> Option<f64> {
+        if self.drained_at_ms.is_some() {
+            return None;
+        }
+        let left: Vec<f64> = self
+            .left()
+            .into_iter()
+            .filter(|(_, v, _)| !v.is_nan())
+            .map(|(_, v, b)| (v - b).max(0.0))
+            .collect();
+        (!left.is_empty()).then(|| left.iter().sum())
     }
 }
 
@@ -145,7 +159,32 @@ mod tests {
         let at = |q: f64| BTreeMap::from([("overlay_queue_depth".to_string(), q)]);
         assert!(!drained(&base, &at(4.0)));
         assert!(drained(&base, &at(3.0)));
-        assert!(!drained(&base, &BTreeMap::new()), "not scraped is not drained");
+        // A label set the target dropped when it emptied is 0: drained.
+        assert!(drained(&base, &BTreeMap::new()));
+        let run = AfterRun {
+            watched: watched.clone(),
+            baseline: base.clone(),
+            points: vec![AfterPoint {
+                at_ms: 9_000,
+                series: BTreeMap::from([("overlay_online_clients".to_string(), 3.0)]),
+            }],
+            ..AfterRun::default()
+        };
+        assert_eq!(run.left(), vec![("overlay_queue_depth".to_string(), 0.0, 3.0)]);
+        assert_eq!(run.still_draining(), Some(0.0));
+        let stuck = AfterRun {
+            points: vec![AfterPoint {
+                at_ms: 9_000,
+                series: at(612.0),
+            }],
+            ..run.clone()
+        };
+        assert_eq!(stuck.still_draining(), Some(609.0));
+        assert_eq!(
+            AfterRun { points: vec![], ..run }.still_draining(),
+            None,
+            "never scraped"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! | `login.STAT`, `STEP.STAT` (STAT: p50 p90 p95 p99 p999 max mean) | duration | all |
 //! | `success_rate` | share (`99%`, `0.99`) | all |
 //! | `retry_amplification` | number (`3`, `2.5x`) | all |
-//! | `achieved_rate` (first attempts sent, less relogins, ÷ planned) | share | all |
+//! | `achieved_rate` (first attempts sent before the plan's end, less relogins, ÷ planned) | share | all |
 //! | `gave_up` | count (`100`) or share of clients (`1%`) | all |
 //! | `down_share` | share | all |
 //! | `peak_locked_out` | count | all |
@@ -133,8 +133,15 @@ fn measure(metric: &Metric, bound: Bound, w: &[Window], rec: &Recovery, planned:
             "no first attempts",
         ),
         Metric::AchievedRate => {
+            // The plan's arrivals only: the baseline's after the plan's end (the probe's,
+            // or those sent while deciding on one) are sent but were never planned.
+            let plan_end = rec
+                .probe
+                .as_ref()
+                .map_or(rec.observe_end_ms, |p| p.retries_stopped_at_ms);
             let sent: u64 = w
                 .iter()
+                .filter(|x| x.start_ms < plan_end)
                 .map(|x| x.counts.first_attempts.saturating_sub(x.counts.relogins))
                 .sum();
             let v = ratio(sent, planned).unwrap_or(1.0);
@@ -302,6 +309,7 @@ mod tests {
             hold: Some(Duration::from_secs(5)),
             min_requests: 10,
             connected: None,
+            ..Slo::default()
         }
     }
 
@@ -357,6 +365,39 @@ mod tests {
         assert_eq!(res[10].measured, "0.5% (5 clients)");
         assert_eq!(res[11].measured, "100% (950 of 950)");
         assert_eq!(res[12].value, Some(0.25));
+    }
+
+    #[test]
+    fn achieved_rate_counts_the_plans_arrivals_not_the_probes() {
+        // Issue #22, case 8: before, a probe's baseline arrivals were counted against
+        // the plan ("3301 of 2450", 134.7 %), so a generator that missed a quarter of
+        // its plan passed `achieved_rate > 99%`.
+        let (mut w, mut r) = recovered();
+        let plan_end = w.last().unwrap().start_ms + 1000;
+        for i in 0..4u32 {
+            let mut x = w[0].clone();
+            x.index = w.len() as u32;
+            x.start_ms = plan_end + i as u64 * 1000;
+            x.counts.first_attempts = 400;
+            w.push(x);
+        }
+        r.probe = Some(crate::analysis::recovery::Probe {
+            retries_stopped_at_ms: plan_end,
+            started_at_ms: plan_end,
+            limit_ms: 4000,
+            ended_at_ms: plan_end + 4000,
+            outcome: crate::analysis::recovery::ProbeOutcome::Inconclusive,
+            verdict_before: Verdict::NotRecovered,
+            healed_at_ms: None,
+            recovered_after_ms: None,
+            silenced_share: Some(0.5),
+            draining: Vec::new(),
+        });
+        let res = eval(&["achieved_rate >= 99%"], &w, &r);
+        assert_eq!(res[0].measured, "100% (950 of 950)");
+        // A plan a quarter short still fails, probe or not.
+        let res = evaluate(&[parse("achieved_rate > 99%").unwrap()], &w, &r, 1270);
+        assert!(!res[0].passed, "{}", res[0].measured);
     }
 
     #[test]

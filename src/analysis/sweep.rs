@@ -132,6 +132,7 @@ mod tests {
             hold: Some(Duration::from_secs(3)),
             min_requests: 10,
             connected: None,
+            ..Slo::default()
         };
         analyze(&run(&spec), &tl, &slo, Duration::from_secs(1))
     }

@@ -11,6 +11,7 @@
 //! `threads` runs one engine per thread, and `warmup` logs the online clients in
 //! before time zero and fixes that instant for the engines side by side.
 
+mod deciding;
 mod flow;
 pub mod probe;
 mod schedule;
@@ -22,7 +23,7 @@ pub mod threads;
 pub mod timer;
 pub mod warmup;
 
-pub use scrape::{counter_names, parse_prometheus};
+pub use scrape::{counter_names, parse_key, parse_prometheus, selector_matches};
 pub use snapshot::{HeldGauge, Snapshot, WarmupProgress};
 
 use std::any::Any;
@@ -220,6 +221,7 @@ pub async fn run(
         scraped: rx,
         seat: opts.probe.as_ref().map(|b| b.seat()),
         probe: None,
+        late_since: None,
     };
     let limiter = flow::limiter(opts.max_rate, opts.share.max(1));
     // A panic anywhere on the engine path (the scheduler, a flow, the transport) must
@@ -291,6 +293,9 @@ struct Driver {
     seat: Option<Seat>,
     /// The probe, once it has begun.
     probe: Option<ProbeRun>,
+    /// When the baseline's logins sent while deciding on a probe began to drain, when
+    /// none followed.
+    late_since: Option<Duration>,
 }
 
 /// The engine's loop: send what is due, keep the books, wait for the next thing due,
@@ -339,24 +344,38 @@ async fn drive(
                 }
             }
         }
+        if d.baseline_goes_on() {
+            let due = e.send_baseline_due(now_us, now);
+            d.pace.note(due, now_us);
+        }
         let closed = e.housekeeping(now, d.stopped_at.is_some(), progress);
         if let (Some(_), Some(seat)) = (d.probe, &d.seat) {
             for w in e.rec.closed_tail(closed) {
                 seat.window(w);
             }
         }
+        let waiting = if d.baseline_goes_on() {
+            e.in_flight_before()
+        } else {
+            e.in_flight
+        };
         if let Some(s) = d.stopped_at
-            && (e.in_flight == 0 || now > s + d.drain || d.stop_level >= 2)
+            && (waiting == 0 || now > d.late_since.unwrap_or(s) + d.drain || d.stop_level >= 2)
         {
-            if d.may_probe()
-                && s == d.plan_end
-                && let Some(run) = d.decide(e, now, progress).await
-            {
-                e.begin_probe(run.plan_end, run.started, run.end());
-                d.probe = Some(run);
-                d.plan_end = run.end();
-                d.stopped_at = None;
-                continue;
+            if d.may_probe() && s == d.plan_end {
+                if let Some(run) = d.decide(e, now, progress).await {
+                    e.begin_probe(run.plan_end, run.started, run.end());
+                    d.probe = Some(run);
+                    d.plan_end = run.end();
+                    d.stopped_at = None;
+                    continue;
+                }
+                // No probe: the baseline's logins sent meanwhile drain like any.
+                d.seat = None;
+                if e.in_flight > 0 && d.stop_level < 2 {
+                    d.late_since = Some(now);
+                    continue;
+                }
             }
             e.stats.abandoned = e.in_flight;
             return;
@@ -375,44 +394,11 @@ async fn drive(
 }
 
 impl Driver {
-    /// The run may still probe: a board, no probe yet, no stop asked for.
-    fn may_probe(&self) -> bool {
-        self.seat.is_some() && self.probe.is_none() && self.stop_level == 0
-    }
-
-    /// At the plan's end, drained: hands this engine's windows to the board (none if
-    /// attempts are still in flight: they would land in the windows decided on) and
-    /// waits for every engine's, or for a stop.
-    async fn decide(&mut self, e: &mut Engine<'_>, now: Duration, progress: &mut dyn Progress) -> Option<ProbeRun> {
-        let windows = (e.in_flight == 0).then(|| e.windows_before(self.plan_end, now, progress));
-        let Driver {
-            seat, stop, stop_level, ..
-        } = self;
-        let seat = seat.as_mut()?;
-        seat.arrive(windows, now);
-        tokio::select! {
-            run = seat.decision() => run,
-            level = async {
-                match stop.as_mut() {
-                    Some(s) => {
-                        let level = s.wait_for(|&l| l >= 1).await.map(|l| *l).ok();
-                        match level {
-                            Some(l) => l,
-                            None => std::future::pending().await,
-                        }
-                    }
-                    None => std::future::pending().await,
-                }
-            } => {
-                *stop_level = level;
-                None
-            }
-        }
-    }
-
     /// Arms the wake-up for what is due next (µs of run time), at most 100 ms away.
     fn arm(&mut self, e: &Engine<'_>, now_us: u64) -> u64 {
-        let next_due = if self.stopped_at.is_some() {
+        let next_due = if self.baseline_goes_on() {
+            e.next_baseline_due()
+        } else if self.stopped_at.is_some() {
             None
         } else {
             Some(e.next_due())

@@ -23,6 +23,7 @@ use crate::units::micros;
 
 mod answers;
 mod held;
+mod plan_end;
 #[cfg(test)]
 mod session_tests;
 
@@ -72,6 +73,9 @@ pub(super) struct Engine<'a> {
     /// Flows to start on the next pass, with their pooled connection if one was idle.
     pub starts: Vec<(Job, Option<Conn>)>,
     pub in_flight: u64,
+    /// Of them, login attempts intended at or after `close_cap` (the baseline going on
+    /// while the engines drain and decide on a probe).
+    in_flight_after: u64,
     max_in_flight: u64,
     /// Pooled connections per node this engine may use at once.
     max_connections: usize,
@@ -128,6 +132,7 @@ impl<'a> Engine<'a> {
             pools: (0..transport.nodes()).map(|_| NodePool::default()).collect(),
             starts: Vec::new(),
             in_flight: 0,
+            in_flight_after: 0,
             max_in_flight: (p.target.max_in_flight as u64).div_ceil(share as u64),
             max_connections: transport.max_connections().div_ceil(share as usize),
             transport,
@@ -239,69 +244,6 @@ impl<'a> Engine<'a> {
         let h = self.heap.peek().map(|t| t.0.0);
         let end = micros(self.end);
         [a, h, Some(end)].into_iter().flatten().min().unwrap_or(end)
-    }
-
-    /// The plan has ended and the engines decide on a probe: windows from the plan's end
-    /// on stay open, for the probe's attempts.
-    pub fn hold_windows(&mut self, at: Duration) {
-        self.close_cap = Some(at);
-    }
-
-    /// The windows before the plan's end, for the decision on a probe.
-    pub fn windows_before(
-        &mut self,
-        end: Duration,
-        now: Duration,
-        progress: &mut dyn Progress,
-    ) -> Vec<crate::record::Window> {
-        let closed = self.rec.close_ready(now.min(end));
-        for w in self.rec.closed_tail(closed) {
-            progress.window(w);
-        }
-        self.rec.closed_until(end)
-    }
-
-    /// The probe begins at `started` and lasts until `until`: retries and relogins are
-    /// silenced from now on, clients waiting on a retry give up (counted at `started`),
-    /// the probe's background logins follow from `started` on, and the keepalives keep
-    /// their spread.
-    pub fn begin_probe(&mut self, plan_end: Duration, started: Duration, until: Duration) {
-        self.silenced = true;
-        self.close_cap = None;
-        self.probe_shift_us = Some(micros(started.saturating_sub(plan_end)));
-        self.end = until;
-        self.totals.planned = until;
-        // The engines sent nothing while they drained and decided: the keepalives due
-        // meanwhile move on by that pause, as the probe's arrivals do, instead of all
-        // leaving at once when it begins.
-        let pause = micros(started.saturating_sub(plan_end));
-        self.heap = std::mem::take(&mut self.heap)
-            .into_iter()
-            .map(|Reverse((due, client, kind, epoch))| {
-                let due = if kind == TimerKind::Keepalive {
-                    due.saturating_add(pause)
-                } else {
-                    due
-                };
-                Reverse((due, client, kind, epoch))
-            })
-            .collect();
-        let part = self.part.count;
-        for Reverse((_, client, kind, epoch)) in self.heap.iter() {
-            let c = &mut self.clients[(client / part) as usize];
-            let waiting = match kind {
-                TimerKind::Retry(_) => c.phase == Phase::Wanting,
-                TimerKind::Reconnect(_) => c.phase == Phase::Connecting,
-                TimerKind::Keepalive => false,
-            };
-            if waiting && c.epoch == *epoch {
-                c.phase = Phase::GaveUp;
-                self.rec.count(started, Counter::GaveUp);
-                if let Some(h) = self.held.as_mut() {
-                    h.silence_one();
-                }
-            }
-        }
     }
 
     /// Once a millisecond, not once a pass: the locked-out gauge, closing windows, and
@@ -460,6 +402,9 @@ impl<'a> Engine<'a> {
             return;
         }
         self.in_flight += 1;
+        if self.close_cap.is_some_and(|c| at >= c) {
+            self.in_flight_after += 1;
+        }
         self.rec.attempt_started(at, now);
         let node = self.transport.pick(client as u64, attempt_no, c.node as usize);
         let vars = Vars {

@@ -20,6 +20,11 @@ pub const LATENCY: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
 pub const WINDOW: RangeInclusive<Duration> = Duration::from_millis(10)..=HOUR;
 /// `client.retry.base`, `client.retry.cap`, `client.retry.throttle.window`.
 pub const RETRY: RangeInclusive<Duration> = Duration::ZERO..=DAY;
+/// The default longest wait a `Retry-After` imposes (beside the backoff cap, the longer
+/// one): what a well-behaved client honours. Servers ask for minutes (a login limiter's
+/// lock-out); ten minutes honours those and still cuts an hour-long ask, which looks
+/// like a misconfiguration more than a wish, and every cut wait is counted.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 /// `client.session.every`: below 100 ms keepalives would be a storm of their own.
 pub const KEEPALIVE: RangeInclusive<Duration> = Duration::from_millis(100)..=DAY;
 /// Modelled time (before `time_scale`): wave offsets, spreads, downtimes, trace times.

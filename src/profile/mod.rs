@@ -34,9 +34,9 @@ pub use lines::Lines;
 pub use node::{Node, NodeError};
 pub use raw::RawProfile;
 pub use spec::{
-    AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Connect, Derived, DerivedOp, Endpoint, Heartbeat,
-    HeartbeatSend, Jitter, MetricsScrape, Observe, Pick, Population, Profile, RetryBudget, RetryKind, RetryPolicy,
-    Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Warmup, Wave,
+    AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Connect, DEFAULT_NOISE, DEFAULT_TOLERATE, Derived,
+    DerivedOp, Endpoint, Heartbeat, HeartbeatSend, Jitter, MetricsScrape, Observe, Pick, Population, Profile,
+    RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Warmup, Wave,
 };
 pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;

@@ -267,6 +267,8 @@ pub struct RawSlo {
     pub p99: Option<Text>,
     pub hold: Option<Text>,
     pub min_requests: Option<Text>,
+    pub tolerate: Option<Text>,
+    pub noise: Option<Text>,
     /// A connected population: the share of the clients that should be online who hold
     /// their connection.
     pub connected: Option<Text>,

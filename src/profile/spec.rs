@@ -446,10 +446,21 @@ pub struct Slo {
     pub hold: Option<Duration>,
     /// Fewer completed logins than this in a window: the window is not judged.
     pub min_requests: u64,
+    /// How many consecutive unhealthy windows, with healthy ones on both sides, are an
+    /// isolated blip rather than an outage (0: none).
+    pub tolerate: u32,
+    /// The significance level of the one-sided binomial test that tells a window's miss
+    /// from the sampling noise of its count (0: every miss counts).
+    pub noise: f64,
     /// A connected population: the share of the clients that should be online who are
     /// connected, for a window to be healthy (its heartbeats' p99 then meets `p99`).
     pub connected: Option<f64>,
 }
+
+/// One isolated unhealthy window is tolerated by default.
+pub const DEFAULT_TOLERATE: u32 = 1;
+/// A miss a target at the SLO would show at least 5 % of the time is noise.
+pub const DEFAULT_NOISE: f64 = 0.05;
 
 impl Default for Slo {
     /// Everything derived; 10 completed logins to judge a window.
@@ -459,6 +470,8 @@ impl Default for Slo {
             p99: None,
             hold: None,
             min_requests: 10,
+            tolerate: DEFAULT_TOLERATE,
+            noise: DEFAULT_NOISE,
             connected: None,
         }
     }

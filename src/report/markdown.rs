@@ -30,7 +30,9 @@ fn icon(v: Verdict) -> &'static str {
     match v {
         Verdict::NeverDegraded | Verdict::Recovered => "✅",
         Verdict::RecoveredThenRelapsed | Verdict::InsufficientData => "⚠️",
-        Verdict::NotRecovered | Verdict::Metastable | Verdict::Down | Verdict::NeverHealthy => "❌",
+        Verdict::NotRecovered | Verdict::Metastable | Verdict::Down | Verdict::NeverHealthy | Verdict::Improving => {
+            "❌"
+        }
     }
 }
 

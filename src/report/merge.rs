@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Report, ReportError};
-use crate::analysis::recovery::ProbeSpan;
+use crate::analysis::recovery::{ProbeSpan, wants_probe};
 use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::profile::Slo;
 use crate::record::{HistError, HistSummary, merge};
@@ -267,10 +267,28 @@ pub fn reanalyze(r: &mut Report) {
         p99: (!prev.derived).then(|| prev.p99()),
         hold: Some(prev.hold()),
         min_requests: prev.min_requests,
+        tolerate: prev.tolerate,
+        noise: prev.noise,
         connected: prev.connected,
     };
     let probe = r.recovery.as_ref().and_then(|x| x.probe.as_ref()).map(ProbeSpan::of);
-    let recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);
+    let mut recovery = analyze_probed(&r.windows, &timeline, probe, &slo, Duration::ZERO);
+    let confirm = r
+        .profile
+        .get("observe")
+        .and_then(|o| o.get("confirm"))
+        .filter(|c| !c.is_null());
+    if let (Some(c), None) = (confirm, &recovery.probe) {
+        // Shards do not probe: the decision would need every shard's windows.
+        let asked = c.as_str().map_or_else(|| c.to_string(), str::to_string);
+        let tell = format!(
+            "No confirmation probe ran, although the profile asks for one (observe.confirm: {asked}): the shards of a distributed run do not probe, since the decision needs every shard's windows; the verdict is the windows' alone."
+        );
+        if wants_probe(recovery.verdict) {
+            recovery.summary = format!("{} {tell}", recovery.summary);
+        }
+        recovery.notes.push(tell);
+    }
     let thresholds: Vec<Threshold> = r.thresholds.iter().filter_map(|t| t.expr.parse().ok()).collect();
     r.thresholds = evaluate(&thresholds, &r.windows, &recovery, r.plan.planned_first_attempts);
     r.recovery = Some(recovery);

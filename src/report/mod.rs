@@ -193,6 +193,10 @@ pub struct EngineFacts {
     /// Series the profile asked to scrape that the target never exposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_series: Vec<String>,
+    /// For each missing series, the exposed keys nearest it (the same metric with other
+    /// labels, or names a few edits away).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub missing_series_nearest: std::collections::BTreeMap<String, Vec<String>>,
     /// Metric names the target declares `# TYPE NAME counter`: charted as rates, as
     /// names ending `_total` are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -49,11 +49,16 @@ pub fn summary(r: &Report) -> String {
     }
     s.push_str(&figures(r));
     if !r.engine.missing_series.is_empty() {
-        let _ = writeln!(
-            s,
-            "  note: the target never exposed {}",
-            r.engine.missing_series.join(", ")
-        );
+        let told: Vec<String> = r
+            .engine
+            .missing_series
+            .iter()
+            .map(|m| match r.engine.missing_series_nearest.get(m) {
+                Some(near) => format!("{m} (nearest exposed: {})", near.join(", ")),
+                None => m.clone(),
+            })
+            .collect();
+        let _ = writeln!(s, "  note: the target never exposed {}", told.join(", "));
     }
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict_shown(), rec.summary);
@@ -104,7 +109,10 @@ fn figures(r: &Report) -> String {
             format_duration(Duration::from_millis(a.at_ms))
         ),
         (None, true) => "interrupted".to_string(),
-        (None, false) => "completed".to_string(),
+        (None, false) => match r.after_run.as_ref().and_then(|a| a.still_draining()) {
+            Some(n) if n > 0.0 => format!("completed; target still draining {}", thousands(n.round() as u64)),
+            _ => "completed".to_string(),
+        },
     };
     let _ = writeln!(s, "\nstampede · {} · seed {} · {}", r.name, r.seed, r.target);
     let _ = writeln!(

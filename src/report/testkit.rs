@@ -108,6 +108,7 @@ fn analysed(windows: &[Window], connected: Option<f64>) -> crate::analysis::Reco
         hold: Some(Duration::from_secs(10)),
         min_requests: 10,
         connected,
+        ..Slo::default()
     };
     analyze(windows, &timeline(windows.len()), &slo, Duration::from_secs(2))
 }

@@ -239,6 +239,24 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
         merged.plan.storm_clients, a.plan.storm_clients,
         "the plan's counts once"
     );
+    // Issue #22, case 8: a profile that asks for a probe, merged: no probe ran, and the
+    // result says so instead of keeping quiet.
+    let mut asked = a.clone();
+    asked.profile = json!({ "observe": { "confirm": "20s" } });
+    let merged = merge_parts(&[asked.clone(), asked]).unwrap();
+    let rec = merged.recovery.as_ref().unwrap();
+    assert_eq!(rec.probe, None);
+    let tell = "No confirmation probe ran, although the profile asks for one (observe.confirm: 20s): the shards of a distributed run do not probe";
+    assert!(rec.notes.iter().any(|n| n.starts_with(tell)), "{:?}", rec.notes);
+    let plain = merge_parts(&[a.clone(), a.clone()]).unwrap();
+    assert!(
+        !plain
+            .recovery
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.contains("No confirmation probe ran"))
+    );
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub(crate) fn drain_line(r: &Report) -> Option<String> {
         .into_iter()
         .map(|(k, v, b)| {
             let now = if v.is_nan() {
-                "not scraped".to_string()
+                "not scraped (no scrape answered)".to_string()
             } else {
                 thousands(v.round() as u64)
             };

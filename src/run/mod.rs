@@ -222,6 +222,11 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         }
         None => Vec::new(),
     };
+    let missing_series_nearest = missing_series
+        .iter()
+        .map(|s| (s.clone(), series::nearest(s, &out.windows)))
+        .filter(|(_, near)| !near.is_empty())
+        .collect();
     let window = p.observe.window;
     let timeline = Timeline {
         trigger_start: plan.trigger_start,
@@ -260,6 +265,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             stats: out.stats,
             send_lag_ms: lag,
             missing_series,
+            missing_series_nearest,
             target_counters,
             retry_after_cap_ms: retry_after_cap.map(|d| d.as_millis() as u64),
             send_precision_ms,

@@ -1,6 +1,7 @@
 //! The target's own series as an ops engineer names them: `series` entries and the
-//! operands of `derived` read a labelled name (`pool_busy{name="default"}`) exactly and
-//! a bare name (`pool_busy`) over every label set it is exposed with.
+//! operands of `derived` are Prometheus-style selectors: a labelled name
+//! (`pool_busy{name="default"}`) reads every series with at least those labels, a bare
+//! name (`pool_busy`) every label set it is exposed with, added up.
 
 use crate::profile::{Derived, DerivedOp, MetricsScrape, Node};
 use crate::record::Window;
@@ -18,16 +19,48 @@ pub fn scrape(m: &MetricsScrape, node: &Node) -> (String, Vec<String>) {
 
 /// The bare metric name of a scraped key: `a{b="c"}` → `a`.
 fn bare(key: &str) -> &str {
-    key.split('{').next().unwrap_or(key)
+    key.split('{').next().unwrap_or(key).trim()
 }
 
 /// Does the scraped `key` answer to `name` as the profile wrote it?
 pub fn matches(name: &str, key: &str) -> bool {
-    if name.contains('{') {
-        key == name
-    } else {
-        bare(key) == name
+    crate::engine::selector_matches(name, key)
+}
+
+/// The keys the target did expose that come nearest a `name` it never did: the same
+/// metric with other labels first, then metric names a few edits away; at most three.
+pub fn nearest(name: &str, windows: &[Window]) -> Vec<String> {
+    let mut keys: Vec<&String> = windows.iter().flat_map(|w| w.target.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let want = bare(name);
+    let same: Vec<String> = keys.iter().filter(|k| bare(k) == want).map(|k| k.to_string()).collect();
+    if !same.is_empty() {
+        return same.into_iter().take(3).collect();
     }
+    let mut near: Vec<(usize, &String)> = keys
+        .iter()
+        .map(|k| (edits(bare(k), want), *k))
+        .filter(|(d, _)| *d <= 3.max(want.len() / 4))
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, k)| k.clone()).collect()
+}
+
+/// Levenshtein distance.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// The named series the target never exposed in any window.
@@ -102,6 +135,29 @@ mod tests {
             missing(&names(&["pool_busy{name=\"other\"}", "pool"]), &ws),
             names(&["pool_busy{name=\"other\"}", "pool"])
         );
+    }
+
+    #[test]
+    fn a_selector_matches_series_with_more_labels_and_a_missing_one_names_the_nearest() {
+        // Issue #22, case 10: before, never matched, and "never exposed" named nothing.
+        let ws = [win(&[
+            ("pool_working_threads{name=\"default\",server_name=\"localhost\"}", 4.0),
+            ("pool_working_threads{name=\"io\",server_name=\"localhost\"}", 2.0),
+            ("login_queue_depth", 7.0),
+        ])];
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(missing(&names(&["pool_working_threads{name=\"default\"}"]), &ws).is_empty());
+        assert_eq!(value(&ws[0], "pool_working_threads{name=\"default\"}"), Some(4.0));
+        assert_eq!(value(&ws[0], "pool_working_threads"), Some(6.0));
+        assert_eq!(
+            nearest("pool_working_threads{name=\"other\"}", &ws),
+            names(&[
+                "pool_working_threads{name=\"default\",server_name=\"localhost\"}",
+                "pool_working_threads{name=\"io\",server_name=\"localhost\"}"
+            ])
+        );
+        assert_eq!(nearest("login_queue_dept", &ws), names(&["login_queue_depth"]));
+        assert!(nearest("completely_else", &ws).is_empty());
     }
 
     #[test]

@@ -365,7 +365,7 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
 const VERDICT_OPS: &str = "`==`, `!=` or `in [..]` with verdict names";
 
 /// What a verdict threshold takes (kept in step with `Verdict` by a test).
-const VERDICT_NAMES: &str = "write one of never-degraded, recovered, recovered-then-relapsed, not-recovered, metastable, insufficient-data, down, never-healthy";
+const VERDICT_NAMES: &str = "write one of never-degraded, recovered, recovered-then-relapsed, not-recovered, metastable, insufficient-data, down, never-healthy, improving";
 
 fn parse_verdicts(metric: &Metric, v: &str) -> Result<Vec<Verdict>, GateError> {
     let inner = v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v);

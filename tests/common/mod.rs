@@ -32,6 +32,8 @@ pub struct Script {
     pub outage: Option<(Duration, Duration)>,
     /// Answer every request this much later.
     pub delay: Option<Duration>,
+    /// Fail every request (503, no Retry-After) between these instants: a blip.
+    pub blip: Option<(Duration, Duration)>,
 }
 
 pub struct Target {
@@ -55,11 +57,10 @@ async fn handle(State(s): State<Arc<S>>, _h: HeaderMap, body: Bytes) -> Response
         tokio::time::sleep(d).await;
     }
     let now = s.start.elapsed();
-    if let Some((from, to)) = s.script.outage
-        && now >= from
-        && now < to
-    {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    for (from, to) in [s.script.outage, s.script.blip].into_iter().flatten() {
+        if now >= from && now < to {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
     }
     if let Some(at) = s.script.stall_at
         && now >= at

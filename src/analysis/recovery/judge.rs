@@ -18,20 +18,7 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
     } else if completed < need {
         (Health::Unjudged, format!("{completed} completed < {need} needed"))
     } else {
-        let sr = success_rate.unwrap_or(0.0);
-        let p99 = p99_ms.unwrap_or(0.0);
-        let mut bad = Vec::new();
-        if sr + EPS < slo.success_rate {
-            bad.push(format!("success {} < {}", pct(sr), pct(slo.success_rate)));
-        }
-        if p99 > slo.p99_ms + EPS {
-            bad.push(format!("p99 {} > {}", fmt_ms(p99), fmt_ms(slo.p99_ms)));
-        }
-        if bad.is_empty() {
-            (Health::Healthy, format!("success {}, p99 {}", pct(sr), fmt_ms(p99)))
-        } else {
-            (Health::Unhealthy, bad.join("; "))
-        }
+        against(success_rate.unwrap_or(0.0), p99_ms.unwrap_or(0.0), slo)
     };
     let end = w.start_ms + w.len_ms;
     let phase = if end <= span.trigger_ms {
@@ -57,11 +44,28 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
             .then(|| w.counts.attempts as f64 / w.counts.first_attempts as f64),
         goodput: w.counts.logins_ok,
         locked_out: w.locked_out,
+        merged: None,
         connected_share: w.held.as_ref().and_then(HeldWindow::connected_share),
         heartbeat_p99_ms: w
             .held
             .as_ref()
             .and_then(|h| (h.heartbeat_ms.count > 0).then_some(h.heartbeat_ms.p99)),
+    }
+}
+
+/// A judged window's (or merged windows') health against the SLO, and why.
+pub(super) fn against(sr: f64, p99: f64, slo: &SloUsed) -> (Health, String) {
+    let mut bad = Vec::new();
+    if sr + EPS < slo.success_rate {
+        bad.push(format!("success {} < {}", pct(sr), pct(slo.success_rate)));
+    }
+    if p99 > slo.p99_ms + EPS {
+        bad.push(format!("p99 {} > {}", fmt_ms(p99), fmt_ms(slo.p99_ms)));
+    }
+    if bad.is_empty() {
+        (Health::Healthy, format!("success {}, p99 {}", pct(sr), fmt_ms(p99)))
+    } else {
+        (Health::Unhealthy, bad.join("; "))
     }
 }
 
@@ -154,7 +158,7 @@ pub(super) fn unhealthy_run(post: &[WindowHealth], from: usize, len: usize) -> O
                 start = None;
                 count = 0;
             }
-            Health::Unjudged => {}
+            Health::Unjudged | Health::Tolerated => {}
         }
     }
     None

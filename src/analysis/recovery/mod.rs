@@ -10,14 +10,22 @@ mod evidence;
 mod figures;
 mod judge;
 mod probe;
+mod probe_rules;
+mod probe_verdict;
+mod shape;
 mod slo;
 mod summary;
+mod thin;
+mod tolerate;
+mod trend;
 mod verdict;
 
 pub use figures::{Figures, LockedOut};
-pub use probe::{Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_healed, probe_needed, wants_probe};
+pub use probe::{Drain, Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_healed, probe_needed, wants_probe};
 pub use slo::min_requests_reachable;
 
+#[cfg(test)]
+mod field_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -59,6 +67,10 @@ pub enum Health {
     Unhealthy,
     /// Too few completed logins to say.
     Unjudged,
+    /// Missed the SLO, but within the sampling noise of its count or as an isolated
+    /// blip in a healthy stretch (`slo.tolerate`): neither an outage nor a break in a
+    /// hold, and no part of one either.
+    Tolerated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +114,18 @@ pub struct WindowHealth {
     /// A connected population: the heartbeats' round-trip p99.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_p99_ms: Option<f64>,
+    /// Judged over consecutive windows merged because each alone held too few logins:
+    /// the merged span and its completed logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
+}
+
+/// Windows judged together (`WindowHealth::merged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub completed: u64,
 }
 
 /// The SLO the analysis actually applied.
@@ -113,6 +137,12 @@ pub struct SloUsed {
     pub hold_ms: u64,
     pub hold_windows: u32,
     pub min_requests: u64,
+    /// Consecutive unhealthy windows tolerated as an isolated blip (`slo.tolerate`).
+    #[serde(default = "default_tolerate")]
+    pub tolerate: u32,
+    /// Significance level of the noise test (`slo.noise`; 0: off).
+    #[serde(default = "default_noise")]
+    pub noise: f64,
     /// A connected population: the connected share a healthy window needs (its
     /// heartbeats' p99 then meets `p99_ms` too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +153,13 @@ pub struct SloUsed {
     pub fixed_defaults: bool,
     /// One line: where each figure came from.
     pub how: String,
+}
+
+fn default_tolerate() -> u32 {
+    crate::profile::DEFAULT_TOLERATE
+}
+fn default_noise() -> f64 {
+    crate::profile::DEFAULT_NOISE
 }
 
 impl SloUsed {
@@ -142,6 +179,9 @@ pub struct Baseline {
     pub success_rate: Option<f64>,
     pub p99_ms: Option<f64>,
     pub first_attempts_per_window: f64,
+    /// Attempts (retries included) per window: the load the target served before.
+    #[serde(default)]
+    pub attempts_per_window: f64,
     /// First attempts less relogins, per window: the offered load a metastable target
     /// is compared against.
     pub fresh_arrivals_per_window: f64,
@@ -166,6 +206,10 @@ pub struct Recovery {
     pub recovery_time_ms: Option<u64>,
     /// Recovered at − storm end (0 when already healthy then); null when not recovered.
     pub recovery_time_from_storm_end_ms: Option<u64>,
+    /// How far off `recovered_at_ms` may be (±), when it was judged over windows merged
+    /// for thin traffic; absent when judged window by window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_at_uncertainty_ms: Option<u64>,
     /// Start of the relapse that ended the last recovery, for `recovered-then-relapsed`.
     pub relapsed_at_ms: Option<u64>,
     /// For `metastable`: since when the offered load had been back at baseline while
@@ -204,7 +248,8 @@ impl Recovery {
     pub fn probe_line(&self) -> Option<String> {
         let p = self.probe.as_ref()?;
         let silenced = format!(
-            "retries and relogins silenced from {} after the trigger for {}",
+            "retries and relogins silenced ({} of the load) from {} after the trigger for {}",
+            p.silenced_share.map_or("none".to_string(), crate::units::pct),
             human_ms(p.retries_stopped_at_ms.saturating_sub(self.trigger_start_ms)),
             human_ms(p.ended_at_ms.saturating_sub(p.started_at_ms))
         );
@@ -215,6 +260,20 @@ impl Recovery {
             (ProbeOutcome::Healed, None) => format!("{silenced}: recovered"),
             (ProbeOutcome::StayedDown, _) => format!("{silenced}: stayed down, failing without load feedback"),
             (ProbeOutcome::Inconclusive, _) => format!("{silenced}: inconclusive (verdict before it kept)"),
+            (ProbeOutcome::HealedIndependently, after) => format!(
+                "{silenced}: recovered {} after retries stopped, at a time the silencing does not explain (no confirmation)",
+                human_ms(after.unwrap_or(0))
+            ),
+            (ProbeOutcome::SilencedNothing, _) => {
+                format!("{silenced}: silenced nothing measurable, judged as the run's own (no confirmation)")
+            }
+            (ProbeOutcome::Draining, _) => match p.draining.first() {
+                Some(d) => format!(
+                    "{silenced}: inconclusive, still draining ({} {:.0}, baseline {:.0}, falling {:.1}/s)",
+                    d.series, d.left, d.baseline, d.per_s
+                ),
+                None => format!("{silenced}: inconclusive, still draining"),
+            },
         })
     }
 
@@ -296,7 +355,9 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         .collect();
     let (baseline, base_hist) = slo::baseline_of(&base_windows, slo.min_requests);
     let slo = slo::slo_used(slo, &baseline, backoff_cap, span.window_ms);
-    let health: Vec<WindowHealth> = observed.iter().map(|w| judge::judge(w, &slo, &span)).collect();
+    let mut health: Vec<WindowHealth> = observed.iter().map(|w| judge::judge(w, &slo, &span)).collect();
+    thin::merge(&mut health, &observed, &slo);
+    tolerate::tolerate(&mut health, &observed, &slo);
     let first_post = health
         .iter()
         .position(|h| h.phase != Phase::Baseline)
@@ -330,6 +391,7 @@ pub fn analyze(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_cap: 
         recovered_at_ms: found.recovered_at_ms,
         recovery_time_ms: found.recovery_time_ms,
         recovery_time_from_storm_end_ms: found.from_storm_end_ms,
+        recovered_at_uncertainty_ms: found.uncertainty_ms,
         relapsed_at_ms: found.relapsed_at_ms,
         metastable_since_ms: found.metastable_since_ms,
         figures,
@@ -367,6 +429,33 @@ fn notes(slo: &SloUsed, span: &Span, post: &Post, baseline: &Baseline) -> Vec<St
                 slo.min_requests.max(1)
             ));
         }
+    }
+    let tolerated: Vec<&WindowHealth> = post.health.iter().filter(|h| h.state == Health::Tolerated).collect();
+    if !tolerated.is_empty() {
+        let shown: Vec<String> = tolerated
+            .iter()
+            .take(3)
+            .map(|h| {
+                format!(
+                    "at {} ({})",
+                    human_ms(h.start_ms.saturating_sub(span.trigger_ms)),
+                    h.reason
+                )
+            })
+            .collect();
+        notes.push(format!(
+            "{} window(s) after the trigger missed the SLO but were tolerated, neither an outage nor a break in a hold: {}{}.",
+            tolerated.len(),
+            shown.join("; "),
+            if tolerated.len() > 3 { "; …" } else { "" }
+        ));
+    }
+    let merged = post.health.iter().filter(|h| h.merged.is_some()).count();
+    if merged > 0 {
+        notes.push(format!(
+            "{merged} window(s) after the trigger held too few logins alone and were judged merged with their neighbours (at most a hold together, until {} completed)",
+            slo.min_requests.max(1)
+        ));
     }
     let unjudged = post.count(Health::Unjudged);
     if unjudged > 0 {

@@ -10,11 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::evidence::stayed_down;
 use super::judge::{judge, recovering_run};
-use super::{Health, Phase, Recovery, Span, Timeline, WindowHealth, analyze, human_ms, ms};
+pub use super::probe_rules::Drain;
+use super::{
+    Health, Phase, Recovery, Span, Timeline, WindowHealth, analyze, human_ms, ms, probe_rules, probe_verdict, thin,
+    tolerate,
+};
 use crate::outcome::Verdict;
 use crate::profile::Slo;
 use crate::record::Window;
-use crate::units::pct;
 
 /// When the probe ran, as the engine reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +30,27 @@ pub struct ProbeSpan {
     pub limit: Duration,
 }
 
-/// What the target did while retries were silenced.
+/// What the target did while retries were silenced, and what that tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeOutcome {
-    /// It held healthy for a hold: metastable, confirmed.
+    /// It held healthy for a hold once a measurable share of the load was silenced, in a
+    /// way the silencing explains, after windows that did not show an outage:
+    /// metastable, confirmed.
     Healed,
-    /// It stayed down to the probe's end: down, failing without load feedback.
+    /// It healed, but at a time no silencing explains (it went on failing fast with
+    /// nothing succeeding at the baseline's load first), or after windows that showed an
+    /// outage: an outage that ended, recovered, nothing confirmed.
+    HealedIndependently,
+    /// Too small a share of the load was retries or relogins for silencing them to test
+    /// anything: the probe's windows are judged as the run's own.
+    SilencedNothing,
+    /// It stayed down to the probe's end with nothing left to drain: down, failing
+    /// without load feedback.
     StayedDown,
+    /// Its outstanding-work series were still above baseline and falling when the probe
+    /// ended: inconclusive, still draining (never down).
+    Draining,
     /// Neither could be told (cut short, too few logins, flapping): the verdict before
     /// the probe stands.
     Inconclusive,
@@ -55,6 +71,14 @@ pub struct Probe {
     pub healed_at_ms: Option<u64>,
     /// Healed at − retries stopped (healed only).
     pub recovered_after_ms: Option<u64>,
+    /// Retries and relogins ÷ attempts over the last hold before the plan's end: the
+    /// share of the load the probe silenced (null: no attempt then).
+    #[serde(default)]
+    pub silenced_share: Option<f64>,
+    /// The target's outstanding-work series still above baseline and falling when the
+    /// probe ended (outcome `draining`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draining: Vec<Drain>,
 }
 
 impl ProbeSpan {
@@ -80,7 +104,7 @@ pub fn wants_probe(v: Verdict) -> bool {
 
 /// [`analyze`], with the probe's windows judged apart when one ran: the verdict before
 /// it comes from the windows before the plan's end (the ones the engine decided on),
-/// and the probe turns it into `metastable` (confirmed) or `down`.
+/// and the probe settles it as far as what it tested allows (`probe_verdict`).
 pub fn analyze_probed(
     windows: &[Window],
     timeline: &Timeline,
@@ -98,48 +122,54 @@ pub fn analyze_probed(
     let mut rec = analyze(windows, &before, slo, backoff_cap);
     let span = Span::new(windows, timeline);
     let (stopped_ms, end_ms) = (ms(probe.retries_stopped), ms(timeline.observe_end));
-    let health: Vec<WindowHealth> = windows
+    let in_probe: Vec<&Window> = windows
         .iter()
         .filter(|w| w.start_ms >= stopped_ms && w.start_ms < end_ms)
+        .collect();
+    let mut health: Vec<WindowHealth> = in_probe
+        .iter()
         .map(|w| WindowHealth {
             phase: Phase::Probe,
             ..judge(w, &rec.slo, &span)
         })
         .collect();
+    thin::merge(&mut health, &in_probe, &rec.slo);
+    tolerate::tolerate(&mut health, &in_probe, &rec.slo);
     let hold = rec.slo.hold_windows as usize;
-    let healed_at = recovering_run(&health, 0, hold, 0, span.window_ms).map(|(i, _)| health[i].start_ms);
+    let heal = recovering_run(&health, 0, hold, 0, span.window_ms).map(|(i, _)| i);
     let ran_out = timeline.observe_end >= probe.started + probe.limit;
-    let down = ran_out && stayed_down(&health, hold.div_ceil(2).max(1));
-    let outcome = match (healed_at, down) {
-        (Some(_), _) => ProbeOutcome::Healed,
-        (None, true) => ProbeOutcome::StayedDown,
-        (None, false) => ProbeOutcome::Inconclusive,
+    let share = probe_rules::silenced_share(windows, stopped_ms, hold);
+    let upto = heal.unwrap_or(health.len());
+    let seen = probe_verdict::Seen {
+        heal_at_ms: heal.map(|i| health[i].start_ms),
+        flat_before_heal: probe_rules::flat_down(&health[..upto], &in_probe[..upto], &rec.slo),
+        drained_before_heal: !probe_rules::draining(windows, &in_probe[..upto], span.trigger_ms).is_empty(),
+        draining: probe_rules::draining(windows, &in_probe, span.trigger_ms),
+        stayed_down: ran_out && stayed_down(&health, hold.div_ceil(2).max(1)),
+        ran_out,
+        unhealthy: health.iter().filter(|h| h.state == Health::Unhealthy).count(),
+        judged: health.iter().filter(|h| h.state != Health::Unjudged).count(),
+        share,
     };
-    let before_verdict = rec.verdict;
-    let counts = (
-        health.iter().filter(|h| h.state == Health::Unhealthy).count(),
-        health.iter().filter(|h| h.state != Health::Unjudged).count(),
-    );
-    let gave_up: u64 = windows
-        .iter()
-        .filter(|w| w.start_ms >= stopped_ms && w.start_ms < end_ms)
-        .map(|w| w.counts.gave_up)
-        .sum();
+    let gave_up: u64 = in_probe.iter().map(|w| w.counts.gave_up).sum();
     rec.notes.push(format!(
         "The figures and notes above are of the run up to the plan's end ({} after the trigger); in the confirmation probe after it, {gave_up} clients gave up (their retries and relogins silenced).",
         human_ms(stopped_ms.saturating_sub(rec.trigger_start_ms))
     ));
     rec.observe_end_ms = end_ms;
     rec.health.extend(health);
+    let before_verdict = rec.verdict;
     rec.probe = Some(Probe {
         retries_stopped_at_ms: stopped_ms,
         started_at_ms: ms(probe.started),
         limit_ms: ms(probe.limit),
         ended_at_ms: end_ms,
-        outcome,
+        outcome: ProbeOutcome::Inconclusive,
         verdict_before: before_verdict,
-        healed_at_ms: healed_at,
-        recovered_after_ms: healed_at.map(|t| t.saturating_sub(stopped_ms)),
+        healed_at_ms: seen.heal_at_ms,
+        recovered_after_ms: seen.heal_at_ms.map(|t| t.saturating_sub(stopped_ms)),
+        silenced_share: share,
+        draining: Vec::new(),
     });
     if !wants_probe(before_verdict) {
         rec.notes.push(format!(
@@ -147,64 +177,19 @@ pub fn analyze_probed(
         ));
         return rec;
     }
-    let was = rec.summary.clone();
-    match outcome {
-        ProbeOutcome::Healed => {
-            let after = healed_at.unwrap_or(stopped_ms).saturating_sub(stopped_ms);
-            rec.verdict = Verdict::Metastable;
-            rec.confirmed = true;
-            not_recovered(&mut rec);
-            rec.summary = format!(
-                "Metastable, confirmed: recovered {} after retries stopped. The confirmation probe silenced retries and relogins {} after the trigger while the baseline went on, and the target held healthy for a hold ({}). Before the probe: {was}",
-                human_ms(after),
-                human_ms(stopped_ms.saturating_sub(rec.trigger_start_ms)),
-                human_ms(rec.slo.hold_ms),
-            );
+    if share.is_none_or(|s| s < probe_rules::MIN_SILENCED) {
+        // Nothing was silenced: the probe is more of the same run, judged as its own.
+        let mut whole = analyze(windows, timeline, slo, backoff_cap);
+        for h in &mut whole.health {
+            if h.start_ms >= stopped_ms {
+                h.phase = Phase::Probe;
+            }
         }
-        ProbeOutcome::StayedDown => {
-            rec.verdict = Verdict::Down;
-            not_recovered(&mut rec);
-            rec.summary = format!(
-                "Down: failing without load feedback (an outage, not a feedback loop). With retries and relogins silenced for {} and only the baseline arriving, the target stayed down ({} of {} judged probe windows unhealthy). Before the probe: {was}",
-                human_ms(end_ms.saturating_sub(ms(probe.started))),
-                counts.0,
-                counts.1,
-            );
-        }
-        ProbeOutcome::Inconclusive => {
-            let why = if !ran_out {
-                format!(
-                    "it was cut short after {} of {}",
-                    human_ms(end_ms.saturating_sub(ms(probe.started))),
-                    human_ms(ms(probe.limit))
-                )
-            } else if counts.1 == 0 {
-                format!(
-                    "none of its windows had {} completed logins to be judged",
-                    rec.slo.min_requests.max(1)
-                )
-            } else {
-                format!(
-                    "the target neither held healthy for a hold ({}) nor stayed down ({} of its judged windows unhealthy)",
-                    human_ms(rec.slo.hold_ms),
-                    pct(counts.0 as f64 / counts.1 as f64)
-                )
-            };
-            rec.notes.push(format!(
-                "The confirmation probe (retries and relogins silenced from {} after the trigger) was inconclusive: {why}. The verdict is the one before it.",
-                human_ms(stopped_ms.saturating_sub(rec.trigger_start_ms))
-            ));
-        }
+        whole.probe = rec.probe.take();
+        rec = whole;
     }
+    probe_verdict::apply(&mut rec, &seen, probe);
     rec
-}
-
-/// A run the probe judged did not recover by itself: a recovery it lost to a relapse
-/// before the probe is not one it ended with.
-fn not_recovered(rec: &mut Recovery) {
-    rec.recovered_at_ms = None;
-    rec.recovery_time_ms = None;
-    rec.recovery_time_from_storm_end_ms = None;
 }
 
 /// At the plan's end, on the windows before it: does the run want the probe? The same
@@ -214,7 +199,8 @@ pub fn probe_needed(windows: &[Window], timeline: &Timeline, slo: &Slo, backoff_
 }
 
 /// During the probe, on every window so far: has the target held healthy for a hold
-/// since retries stopped? The same analysis the report makes.
+/// since retries stopped (whether or not that confirms anything)? The same analysis the
+/// report makes.
 pub fn probe_healed(
     windows: &[Window],
     timeline: &Timeline,
@@ -224,5 +210,5 @@ pub fn probe_healed(
 ) -> bool {
     analyze_probed(windows, timeline, Some(probe), slo, backoff_cap)
         .probe
-        .is_some_and(|p| p.outcome == ProbeOutcome::Healed)
+        .is_some_and(|p| p.healed_at_ms.is_some())
 }

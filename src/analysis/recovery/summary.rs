@@ -18,7 +18,7 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
             slo.min_requests.max(1)
         ),
         Finding::ThinAfterStorm(per) => format!(
-            "Insufficient data after the storm: {} logins per window, the SLO needs {} (min_requests) to judge one.",
+            "Insufficient data after the storm: {} logins per unjudged window, the SLO needs {} (min_requests) to judge one, and even merged over a hold they were too few.",
             per_window(*per),
             slo.min_requests.max(1)
         ),
@@ -29,7 +29,11 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 Some(0) | None => "already healthy when the storm ended".to_string(),
                 Some(v) => format!("{} after the storm ended", human_ms(v)),
             };
-            let mut s = format!("Recovered {} after the trigger ({after})", human_ms(rt));
+            let within = found
+                .uncertainty_ms
+                .map(|u| format!(" (±{}: judged over merged windows, each alone too thin)", human_ms(u)))
+                .unwrap_or_default();
+            let mut s = format!("Recovered {} after the trigger{within} ({after})", human_ms(rt));
             if let Some(r) = found.relapsed_at_ms {
                 s.push_str(&format!(", then relapsed {} after the trigger", since_trigger(r)));
             }
@@ -56,15 +60,52 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 load.relogins
             )
         }
-        Finding::Down => {
+        Finding::Down(shape) => {
             let load = found.load.as_ref().expect("a down finding carries its load");
+            let because = match shape {
+                Some(why) => format!(
+                    "although the load rose and went back and {} retries and {} relogins came back: {why}",
+                    load.retries, load.relogins
+                ),
+                None => down_because(load),
+            };
             format!(
-                "Down without load feedback: not recovered within {observed} after the trigger, down {down} of the judged time and still down at the end, {}: an outage, not a feedback loop.",
-                down_because(load)
+                "Down without load feedback: not recovered within {observed} after the trigger, down {down} of the judged time and still down at the end, {because}: an outage, not a feedback loop."
+            )
+        }
+        Finding::Improving(t) => {
+            let eta = |v: Option<u64>| v.map_or("—".to_string(), human_ms);
+            format!(
+                "Improving, not recovered yet: over the last {} of the observation the locked-out clients fell from {} to {} ({:.1} a second) and success rose from {} to {} ({:.1} points a second). If the trend held, every locked-out client would be in within about {} and success would meet the SLO ({}) in about {}.",
+                human_ms(t.over_ms),
+                t.locked_out.0,
+                t.locked_out.1,
+                t.locked_out_per_s,
+                pct(t.success.0),
+                pct(t.success.1),
+                t.success_per_s * 100.0,
+                eta(t.all_in_ms),
+                pct(slo.success_rate),
+                eta(t.slo_in_ms)
             )
         }
         Finding::NeverHealthy(why) => format!(
             "Never healthy: the baseline before the trigger already missed the SLO ({why}); there was no healthy state to recover to."
+        ),
+        Finding::NotRecovered(Why::CannotTell(why)) => {
+            let load = found.load.as_ref().expect("a not-recovered finding carries its load");
+            format!(
+                "Down or metastable: not recovered within {observed} after the trigger, down {down} of the judged time; the storm raised the fresh arrivals to {} per window (baseline {}) and they went back while {} retries and {} relogins went on, but {why}: an outage looks the same. Run with `observe.confirm` to tell them apart.",
+                per_window(load.storm),
+                per_window(load.baseline),
+                load.retries,
+                load.relogins
+            )
+        }
+        Finding::NotRecovered(Why::DownAtEnd(at)) => format!(
+            "Not recovered: healthy after the trigger until {} after it, then down for the last {} of the observation, too little to tell an outage from a blip or to see a recovery.",
+            since_trigger(*at),
+            human_ms(span.observed_end_ms.saturating_sub(*at))
         ),
         Finding::NotRecovered(why) => format!(
             "Not recovered within {observed} after the trigger; down {down} of the judged time: {}.",
@@ -74,7 +115,8 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                     "the fresh arrivals were not back at baseline for a hold ({}) by the end",
                     human_ms(slo.hold_ms)
                 ),
-                Why::NotDown => format!("no healthy stretch lasted a hold ({})", human_ms(slo.hold_ms)),
+                // NotDown (DownAtEnd and CannotTell are told above).
+                _ => format!("no healthy stretch lasted a hold ({})", human_ms(slo.hold_ms)),
             }
         ),
     }

@@ -4,8 +4,8 @@ use crate::analysis::testkit::{win, with_retries};
 pub(super) const S: Duration = Duration::from_secs(1);
 
 /// One-second windows from a script: `H` healthy (100 ok, 20 ms), `S` slow (100
-/// ok, 900 ms), `F` failing (half fail), `X` failing every login, `q` quiet (3 ok:
-/// unjudged).
+/// ok, 900 ms), `F` failing (half fail), `X` failing every login fast (20 ms), `Z`
+/// failing every login slowly (900 ms: a queue), `q` quiet (3 ok: unjudged).
 pub(super) fn script(s: &str) -> Vec<Window> {
     s.chars()
         .filter(|c| !c.is_whitespace())
@@ -18,6 +18,7 @@ pub(super) fn script(s: &str) -> Vec<Window> {
                 'F' => win(i, 1000, 50, 50, 20),
                 'q' => win(i, 1000, 3, 0, 20),
                 'X' => win(i, 1000, 0, 100, 20),
+                'Z' => win(i, 1000, 0, 100, 900),
                 _ => panic!("unknown window {c}"),
             }
         })
@@ -40,6 +41,7 @@ pub(super) fn slo5() -> Slo {
         hold: Some(S * 5),
         min_requests: 10,
         connected: None,
+        ..Slo::default()
     }
 }
 
@@ -50,6 +52,7 @@ pub(super) fn states(r: &Recovery) -> String {
             Health::Healthy => 'H',
             Health::Unhealthy => 'x',
             Health::Unjudged => '.',
+            Health::Tolerated => 't',
         })
         .collect()
 }
@@ -136,7 +139,9 @@ fn quiet_windows_neither_break_nor_count_towards_a_hold() {
 
 #[test]
 fn nothing_judged_after_the_trigger_is_insufficient_data() {
-    let w = script("HHH qqqqqq");
+    // One login a window: even merged over a hold (5 s) they are fewer than 10.
+    let mut w = script("HHH");
+    w.extend((3..9).map(|i| win(i, 1000, 1, 0, 20)));
     let r = analyze(&w, &tl(3, 5, 9), &slo5(), S);
     assert_eq!(r.verdict, Verdict::InsufficientData);
     assert_eq!(r.figures.down_share, None);

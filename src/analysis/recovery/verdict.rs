@@ -3,6 +3,8 @@
 
 use super::evidence::{Before, Load, before};
 use super::judge::{recovering_run, unhealthy_run};
+use super::shape::{Shape, shape};
+use super::trend::{Trend, improving};
 use super::{Baseline, Health, Phase, Post, SloUsed, Span, WindowHealth};
 use crate::outcome::Verdict;
 
@@ -23,15 +25,18 @@ pub(super) enum Finding {
     /// Held down by its own feedback: the load rose, went back, the target stayed down
     /// while retries and relogins went on.
     Metastable,
-    /// Down without load feedback: an outage.
-    Down,
+    /// Down without load feedback: an outage. With the shape of the failure that shows
+    /// it, when the load alone did not (a load that rose and went back under retries).
+    Down(Option<String>),
     /// The baseline already missed the SLO; why, in short.
     NeverHealthy(String),
+    /// Not recovered, but the locked-out clients fell and success rose at the end.
+    Improving(Trend),
     NotRecovered(Why),
 }
 
 /// Why a run that did not recover is neither metastable nor down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Why {
     /// No judged baseline: nothing tells a feedback loop from an outage.
     NoBaseline,
@@ -39,6 +44,12 @@ pub(super) enum Why {
     NotBack,
     /// Up at the end, or more often up than down: it flapped.
     NotDown,
+    /// Healthy after the trigger until it degraded at this instant (ms), in the last
+    /// windows of the observation: too late to see a recovery, too short to call down.
+    DownAtEnd(u64),
+    /// Every part of a feedback loop but its shape: fast refusals, nothing succeeding,
+    /// under a load above the baseline's; an outage looks the same. Why, in words.
+    CannotTell(String),
 }
 
 impl Finding {
@@ -49,8 +60,9 @@ impl Finding {
             Finding::Recovered => Verdict::Recovered,
             Finding::RecoveredThenRelapsed => Verdict::RecoveredThenRelapsed,
             Finding::Metastable => Verdict::Metastable,
-            Finding::Down => Verdict::Down,
+            Finding::Down(_) => Verdict::Down,
             Finding::NeverHealthy(_) => Verdict::NeverHealthy,
+            Finding::Improving(_) => Verdict::Improving,
             Finding::NotRecovered(_) => Verdict::NotRecovered,
         }
     }
@@ -70,6 +82,8 @@ pub(super) struct Found {
     /// `(recovered at, relapsed at)`.
     pub earlier: Vec<(u64, u64)>,
     pub load: Option<Load>,
+    /// How far off the recovery instant may be, when it was judged over merged windows.
+    pub uncertainty_ms: Option<u64>,
 }
 
 impl Found {
@@ -83,6 +97,7 @@ impl Found {
             metastable_since_ms: None,
             earlier: Vec::new(),
             load: None,
+            uncertainty_ms: None,
         }
     }
 }
@@ -118,6 +133,8 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
         found.recovery_time_ms = Some(at - trigger_ms);
         found.from_storm_end_ms = Some(at.saturating_sub(span.storm_end_ms));
         found.relapsed_at_ms = relapse.map(|k| post.health[k].start_ms);
+        let span_of = |k: usize| post.health[k].merged.map(|m| m.to_ms - m.from_ms);
+        found.uncertainty_ms = span_of(start).max(start.checked_sub(1).and_then(span_of));
         found.earlier = cycles[..cycles.len() - 1]
             .iter()
             .filter_map(|&(s, r)| Some((post.health[s].start_ms.max(trigger_ms), post.health[r?].start_ms)))
@@ -127,7 +144,29 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
     if let Some(per_window) = thin_after_storm(post) {
         return Found::new(Finding::ThinAfterStorm(per_window));
     }
-    not_recovered(post, baseline, before == Before::Worked, hold, trigger_ms)
+    if let Some(at) = down_at_end(post, hold) {
+        return Found::new(Finding::NotRecovered(Why::DownAtEnd(at)));
+    }
+    if let Some(t) = improving(post.health, span.window_ms, slo.success_rate) {
+        return Found::new(Finding::Improving(t));
+    }
+    not_recovered(post, baseline, slo, before == Before::Worked, trigger_ms)
+}
+
+/// The instant the target degraded when it had held healthy for a hold after the
+/// trigger (or since it) and every unhealthy window after the trigger is in the last
+/// run, which reaches the end but is shorter than a relapse: it went down in the last
+/// windows, and nothing can be said of its recovery yet.
+fn down_at_end(post: &Post, hold: usize) -> Option<u64> {
+    let h = post.health;
+    let last_good = h
+        .iter()
+        .rposition(|w| matches!(w.state, Health::Healthy | Health::Tolerated))?;
+    let first_bad = h.iter().position(|w| w.state == Health::Unhealthy)?;
+    let healthy_before = h[..first_bad].iter().filter(|w| w.state == Health::Healthy).count();
+    let bad = h.iter().filter(|w| w.state == Health::Unhealthy).count();
+    (first_bad > last_good && bad < hold.div_ceil(2).max(1) && healthy_before >= hold.min(first_bad).max(1))
+        .then(|| h[first_bad].start_ms)
 }
 
 /// When most windows after the storm are unjudged, the completed logins per window
@@ -135,8 +174,9 @@ pub(super) fn decide(post: &Post, baseline: &Baseline, slo: &SloUsed, span: &Spa
 /// statement about the traffic, not the target.
 fn thin_after_storm(post: &Post) -> Option<f64> {
     let after: Vec<&WindowHealth> = post.health.iter().filter(|h| h.phase == Phase::After).collect();
-    let unjudged = after.iter().filter(|h| h.state == Health::Unjudged).count();
-    (unjudged * 2 > after.len()).then(|| after.iter().map(|h| h.completed).sum::<u64>() as f64 / after.len() as f64)
+    let thin: Vec<&&WindowHealth> = after.iter().filter(|h| h.state == Health::Unjudged).collect();
+    // The figure is of the windows it describes: the unjudged ones.
+    (thin.len() * 2 > after.len()).then(|| thin.iter().map(|h| h.completed).sum::<u64>() as f64 / thin.len() as f64)
 }
 
 /// Every recovery and the relapse that ended it, in order: `(first window of the
@@ -163,14 +203,21 @@ fn recoveries(post: &Post, hold: usize, relapse_len: usize, span: &Span) -> Vec<
 
 /// Metastable, down, or not recovered for another reason, from the load evidence.
 /// `worked`: the baseline met the SLO (one that did not was found never healthy).
-fn not_recovered(post: &Post, baseline: &Baseline, worked: bool, hold: usize, trigger_ms: u64) -> Found {
+fn not_recovered(post: &Post, baseline: &Baseline, slo: &SloUsed, worked: bool, trigger_ms: u64) -> Found {
+    let hold = slo.hold_windows as usize;
     let load = Load::of(post, baseline, hold);
     let finding = match (worked, load.back_since, load.stayed_down) {
         (false, ..) => Finding::NotRecovered(Why::NoBaseline),
         (true, None, _) => Finding::NotRecovered(Why::NotBack),
         (true, Some(_), false) => Finding::NotRecovered(Why::NotDown),
-        (true, Some(_), true) if load.raised() && load.retries + load.relogins > 0 => Finding::Metastable,
-        (true, Some(_), true) => Finding::Down,
+        (true, Some(k), true) if load.raised() && load.retries + load.relogins > 0 => {
+            match shape(&post.health[k..], &post.windows[k..], slo, baseline.attempts_per_window) {
+                Shape::Feedback => Finding::Metastable,
+                Shape::Outage(why) => Finding::Down(Some(why)),
+                Shape::CannotTell(why) => Finding::NotRecovered(Why::CannotTell(why)),
+            }
+        }
+        (true, Some(_), true) => Finding::Down(None),
     };
     let mut found = Found::new(finding);
     if found.finding == Finding::Metastable {

@@ -121,9 +121,9 @@ fn recovered_again_after_a_relapse_is_recovered_at_the_later_time() {
 
 /// Baseline 2.2 fresh arrivals per window (bound 1.5 × 2.2 + 2 = 5.3), a storm of 40 a
 /// window for 3 s, then 20 s down under 50 retries a window with 2 fresh arrivals, or 6
-/// in the `noisy` windows.
-fn twin(noisy: &[usize]) -> Vec<Window> {
-    let mut w = script(&format!("HHHHH XXX {}", "X".repeat(20)));
+/// in the `noisy` windows; every login failing slowly (900 ms: the feedback signature).
+pub(super) fn twin(noisy: &[usize]) -> Vec<Window> {
+    let mut w = script(&format!("HHHHH ZZZ {}", "Z".repeat(20)));
     for (x, fresh) in w.iter_mut().zip([2, 2, 2, 2, 3]) {
         (x.counts.attempts, x.counts.first_attempts) = (fresh, fresh);
     }
@@ -156,18 +156,27 @@ fn arrivals_are_judged_over_a_hold_not_window_by_window() {
 }
 
 #[test]
-fn thin_traffic_after_the_storm_is_insufficient_data_not_failure() {
-    // 2 logins/s in 1 s windows (min_requests 10), a storm that fails for 5 s, then
-    // every login succeeds again: a recovered target whose windows are too thin.
+fn thin_traffic_after_the_storm_is_judged_over_merged_windows() {
+    // Issue #22, case 6: 2 logins/s in 1 s windows (min_requests 10), a storm that fails
+    // for 5 s, then every login succeeds again. Before: insufficient-data, no time.
     let mut w: Vec<Window> = (0..10).map(|i| win(i, 1000, 2, 0, 20)).collect();
     w.extend((10..15).map(|i| win(i, 1000, 20, 80, 900)));
     w.extend((15..35).map(|i| win(i, 1000, 2, 0, 20)));
     let r = analyze(&w, &tl(10, 15, 35), &slo5(), S);
-    // Before: not-recovered, "no healthy stretch lasted a hold".
-    assert_eq!(r.verdict, Verdict::InsufficientData);
+    assert_eq!(r.verdict, Verdict::Recovered, "{}", r.summary);
+    // Five windows of 2 make the 10 a judgement needs: the instant is known to 5 s.
+    assert_eq!(r.recovered_at_ms, Some(15_000));
+    assert_eq!(r.recovered_at_uncertainty_ms, Some(5_000));
     assert_eq!(
         r.summary,
-        "Insufficient data after the storm: 2 logins per window, the SLO needs 10 (min_requests) to judge one."
+        "Recovered 5s after the trigger (±5s: judged over merged windows, each alone too thin) (already healthy when the storm ended)."
+    );
+    let m = r.health[15].merged.unwrap();
+    assert_eq!((m.from_ms, m.to_ms, m.completed), (15_000, 20_000, 10));
+    assert!(
+        r.health[15].reason.contains("over 5 windows merged"),
+        "{}",
+        r.health[15].reason
     );
     assert!(
         r.notes
@@ -175,6 +184,22 @@ fn thin_traffic_after_the_storm_is_insufficient_data_not_failure() {
             .any(|n| n.starts_with("The baseline completed 2.0 logins per window, fewer than the 10 a window needs")),
         "{:?}",
         r.notes
+    );
+}
+
+#[test]
+fn traffic_too_thin_even_merged_is_insufficient_data_with_the_figure_of_those_windows() {
+    // 1 login/s after an outage that went on past the storm's end under 100 retries a
+    // window: a hold (5 s) of them is 5 logins, fewer than 10. The figure is the thin
+    // windows' (before: the mean over every window after the storm, outage included).
+    let mut w: Vec<Window> = (0..10).map(|i| win(i, 1000, 20, 0, 20)).collect();
+    w.extend((10..18).map(|i| win(i, 1000, 0, 100, 900)));
+    w.extend((18..38).map(|i| win(i, 1000, 1, 0, 20)));
+    let r = analyze(&w, &tl(10, 15, 38), &slo5(), S);
+    assert_eq!(r.verdict, Verdict::InsufficientData, "{}", r.summary);
+    assert_eq!(
+        r.summary,
+        "Insufficient data after the storm: 1 logins per unjudged window, the SLO needs 10 (min_requests) to judge one, and even merged over a hold they were too few."
     );
 }
 
@@ -198,39 +223,74 @@ fn min_requests_reachable_is_the_baseline_rate_over_a_window() {
     }
 }
 
-/// `outage()` (down from 15 s to 40 s) and then a probe from 40 s: `probe` scripts its
-/// windows, which last `ran` seconds of a probe of `limit`.
-fn probed(probe: &str, ran: u64, limit: u64) -> Recovery {
-    let mut w = outage();
+/// `pre`, then a probe from its end: `probe` scripts its windows, which last `ran`
+/// seconds of a probe of `limit`; trigger and storm end as given.
+pub(super) fn probe_on(mut w: Vec<Window>, at: (u64, u64), slo: &Slo, probe: &str, ran: u64, limit: u64) -> Recovery {
+    let stopped = w.len() as u64;
     for (i, mut x) in script(probe).into_iter().enumerate() {
-        x.index = 40 + i as u32;
+        x.index = (stopped + i as u64) as u32;
         x.start_ms = x.index as u64 * 1000;
         w.push(x);
     }
     let span = ProbeSpan {
-        retries_stopped: S * 40,
-        started: S * 40,
+        retries_stopped: S * stopped as u32,
+        started: S * stopped as u32,
         limit: S * limit as u32,
     };
-    analyze_probed(&w, &tl(10, 12, 40 + ran), Some(span), &slo10(), S)
+    analyze_probed(&w, &tl(at.0, at.1, stopped + ran), Some(span), slo, S)
+}
+
+/// `outage()` (down from 15 s to 40 s) and then a probe from 40 s.
+fn probed(probe: &str, ran: u64, limit: u64) -> Recovery {
+    probe_on(outage(), (10, 12), &slo10(), probe, ran, limit)
 }
 
 #[test]
 fn a_target_that_heals_once_retries_stop_is_metastable_confirmed() {
-    let r = probed("XXHHHHHHHHHH", 12, 30);
-    assert_eq!((r.verdict, r.confirmed), (Verdict::Metastable, true));
+    // Held down by its retries (slow failures, the load back at baseline), it heals
+    // in the probe's second window: the silencing explains it.
+    let r = probe_on(twin(&[]), (5, 8), &slo5(), "ZHHHHHHH", 8, 20);
+    assert_eq!((r.verdict, r.confirmed), (Verdict::Metastable, true), "{}", r.summary);
     let p = r.probe.as_ref().unwrap();
-    assert_eq!((p.outcome, p.verdict_before), (ProbeOutcome::Healed, Verdict::Down));
-    assert_eq!((p.healed_at_ms, p.recovered_after_ms), (Some(42_000), Some(2_000)));
+    assert_eq!(
+        (p.outcome, p.verdict_before),
+        (ProbeOutcome::Healed, Verdict::Metastable)
+    );
+    assert_eq!((p.healed_at_ms, p.recovered_after_ms), (Some(29_000), Some(1_000)));
+    // 50 retries of 52 attempts a window were silenced.
+    assert!((p.silenced_share.unwrap() - 50.0 / 52.0).abs() < 1e-9);
     assert!(
-        r.summary
-            .starts_with("Metastable, confirmed: recovered 2s after retries stopped."),
+        r.summary.starts_with(
+            "Metastable, confirmed: recovered 1s after retries stopped. The confirmation probe silenced the retries and relogins (96.2% of the attempts in the last hold before it)"
+        ),
         "{}",
         r.summary
     );
     assert_eq!(r.verdict_shown(), "metastable, confirmed");
     assert_eq!(r.recovered_at_ms, None, "it did not recover by itself");
-    assert_eq!(r.health.iter().filter(|h| h.phase == Phase::Probe).count(), 12);
+    assert_eq!(r.health.iter().filter(|h| h.phase == Phase::Probe).count(), 8);
+}
+
+#[test]
+fn a_heal_after_windows_that_showed_an_outage_confirms_nothing() {
+    // Issue #22, case 1: before, "metastable, confirmed" although the windows before the
+    // probe showed an outage (failing at the baseline's load).
+    let r = probed("XXHHHHHHHHHH", 12, 30);
+    let p = r.probe.as_ref().unwrap();
+    assert_eq!(
+        (p.outcome, p.verdict_before),
+        (ProbeOutcome::HealedIndependently, Verdict::Down)
+    );
+    assert_eq!((r.verdict, r.confirmed), (Verdict::Recovered, false));
+    assert_eq!((r.recovered_at_ms, r.recovery_time_ms), (Some(42_000), Some(32_000)));
+    assert!(
+        r.summary.starts_with(
+            "Recovered 32s after the trigger, in the confirmation probe (2s after retries stopped), at a time the silencing does not explain: the windows before the probe already showed an outage. An outage that ended, not a feedback loop the probe confirmed."
+        ),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.verdict_shown(), "recovered");
 }
 
 #[test]

@@ -19,6 +19,9 @@ impl Engine<'_> {
                 first,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                if self.close_cap.is_some_and(|c| intended >= c) {
+                    self.in_flight_after = self.in_flight_after.saturating_sub(1);
+                }
                 self.finish_attempt(client, epoch, intended, first, f.res, f.values, f.queued);
             }
             JobKind::OnReboot => {}
@@ -131,7 +134,7 @@ impl Engine<'_> {
             service: res.done.saturating_duration_since(sent),
             steps,
         });
-        let retry_after = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
+        let (retry_after, cut) = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch {
@@ -175,6 +178,11 @@ impl Engine<'_> {
                 }
             }
             Next::RetryIn(d, wait) => {
+                if cut {
+                    // A wait cut to the cap: counted when the client waits, not when an
+                    // answer asked for it (a last attempt that gives up waits for nothing).
+                    self.rec.count(intended, Counter::RetryAfterCapped);
+                }
                 let due = now.saturating_add(d);
                 self.heap
                     .push(Reverse((micros(due), client, TimerKind::Retry(wait), c.epoch)));
@@ -183,22 +191,19 @@ impl Engine<'_> {
         }
     }
 
-    /// The `Retry-After` the client goes by: as told, up to the cap. Waits that could
-    /// not be read and waits cut to the cap are counted in the attempt's window.
+    /// The `Retry-After` the client goes by: as told, up to the cap, and whether it was
+    /// cut to it. Waits that could not be read are counted in the attempt's window.
     pub(super) fn retry_after(
         &mut self,
         intended: Duration,
         told: Option<Duration>,
         invalid: bool,
-    ) -> Option<Duration> {
+    ) -> (Option<Duration>, bool) {
         if invalid {
             self.rec.count(intended, Counter::RetryAfterInvalid);
         }
-        let told = told?;
+        let Some(told) = told else { return (None, false) };
         self.rec.retry_after(intended, told);
-        if told > self.retry_after_cap {
-            self.rec.count(intended, Counter::RetryAfterCapped);
-        }
-        Some(told.min(self.retry_after_cap))
+        (Some(told.min(self.retry_after_cap)), told > self.retry_after_cap)
     }
 }

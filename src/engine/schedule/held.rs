@@ -219,7 +219,11 @@ impl Engine<'_> {
             return;
         }
         let told = res.retry_after.or(closed.reason_wait);
-        let retry_after = self.retry_after(intended, told, res.retry_after_invalid);
+        let (retry_after, cut) = self.retry_after(intended, told, res.retry_after_invalid);
+        if cut {
+            // The client waits (it reconnects after it): a wait cut to the cap.
+            self.rec.count(intended, Counter::RetryAfterCapped);
+        }
         self.reconnect_after(client, false, retry_after, now);
     }
 

@@ -91,7 +91,12 @@ impl Validator<'_> {
                 if kind == RetryKind::None { 1 } else { 10u32 },
             ),
             honor_retry_after: self.value("client.retry.honor_retry_after", &r.honor_retry_after, true),
-            retry_after_cap: self.span("client.retry.retry_after_cap", &r.retry_after_cap, cap, limits::RETRY),
+            retry_after_cap: self.span(
+                "client.retry.retry_after_cap",
+                &r.retry_after_cap,
+                cap.max(limits::RETRY_AFTER_CAP),
+                limits::RETRY,
+            ),
             budget: r.budget.as_ref().map(|b| RetryBudget {
                 max_tokens: self.number_in(
                     "client.retry.budget.max_tokens",

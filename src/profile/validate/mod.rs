@@ -379,8 +379,13 @@ impl Validator<'_> {
                 .as_ref()
                 .map(|_| self.span("slo.hold", &s.hold, Duration::ZERO, limits::RUN)),
             min_requests: self.value("slo.min_requests", &s.min_requests, 10u64),
+            tolerate: self.value("slo.tolerate", &s.tolerate, super::spec::DEFAULT_TOLERATE),
+            noise: self.unit("slo.noise", &s.noise, Share(super::spec::DEFAULT_NOISE)).0,
             connected: self.connected_slo(s.connected.as_ref(), &client),
         };
+        if !(0.0..0.5).contains(&slo.noise) {
+            self.err("slo.noise", "must be at least 0% and below 50% (0% counts every miss)");
+        }
         if let Some(h) = slo.hold
             && h < observe.window
         {

@@ -133,9 +133,15 @@ fn choices_take_the_names_serde_writes_and_list_them_when_wrong() {
 }
 
 #[test]
-fn the_retry_after_cap_defaults_to_the_backoff_cap_and_is_checked_with_its_line() {
+fn the_retry_after_cap_defaults_to_ten_minutes_or_the_backoff_cap_and_is_checked_with_its_line() {
+    // Issue #22, case 9: before, the backoff cap (2m here), so a server asking 4–5.5
+    // minutes saw its clients back ten times sooner than asked.
     let p = parse(GOOD, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(p.client.retry.retry_after_cap, Duration::from_secs(120));
+    assert_eq!(p.client.retry.retry_after_cap, Duration::from_secs(600));
+    let long = GOOD.replace("cap: 2m", "cap: 20m");
+    assert!(long != GOOD, "the profile's backoff cap is 2m");
+    let p = parse(&long, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.client.retry.retry_after_cap, Duration::from_secs(1200));
     let capped = GOOD.replace(
         "honor_retry_after: true }",
         "honor_retry_after: true, retry_after_cap: 30s }",

@@ -179,12 +179,12 @@
     return make(el, opts, [spec.t].concat(spec.series.map(function (s) { return s.values; })), spec.shared !== false);
   }
 
-  var HEALTH = ["not judged", "healthy", "unhealthy", "unjudged (too few logins)"];
+  var HEALTH = ["not judged", "healthy", "unhealthy", "unjudged (too few logins)", "tolerated (noise or an isolated miss)"];
   function healthBand(parent, run, who) {
     var el = box(parent, (who ? who + ": " : "") + "window health",
-      "green healthy, red unhealthy against the SLO, grey too few completed logins to judge");
+      "green healthy, red unhealthy against the SLO, grey too few completed logins to judge, amber a tolerated miss (noise or isolated)");
     var t = run.t, ws = run.window_s;
-    var colour = function (h) { return [C.line, C.healthy, C.unhealthy, C.unjudged][h] || C.line; };
+    var colour = function (h) { return [C.line, C.healthy, C.unhealthy, C.unjudged, C.warn][h] || C.line; };
     var opts = {
       height: 74,
       cursor: { sync: { key: "time" }, drag: { x: true, y: false }, points: { show: false } },

@@ -78,15 +78,18 @@
       ],
       runs: runs, height: 160,
     });
-    run.target.forEach(function (kv, i) {
+    // One chart per metric name: its label sets are lines of it.
+    metricGroups(run.target).forEach(function (g) {
       timeChart(tc, {
-        title: "Target: " + kv[0],
+        title: "Target: " + g.name,
         sub: run.target_t.length > run.t.length
           ? "scraped from the target's metrics; past the end-of-run line, while the target drained"
           : "scraped from the target's metrics",
         t: run.target_t,
         shared: run.target_t.length === run.t.length,
-        series: [{ label: kv[0], values: kv[1], colour: [C.c6, C.c1, C.c5, C.c8, C.c7][i % 5], width: 2 }],
+        series: g.series.map(function (kv, i) {
+          return { label: kv[0], values: kv[1], colour: [C.c6, C.c1, C.c5, C.c8, C.c7][i % 5], width: 2 };
+        }),
         runs: runs, height: 160,
       });
     });
@@ -95,6 +98,18 @@
     drawCurves(curves, slo, function (l) { return /^step /.test(l); }, "Per login step", "latency from each step's intended start, whole run");
   }
 
+
+  /* The target's series grouped by metric name (`rate(x{a="b"}) /s` and `x{c="d"}` are
+     charts `rate(x) /s` and `x`), in first-seen order. */
+  function metricGroups(target) {
+    var groups = [], at = {};
+    target.forEach(function (kv) {
+      var name = kv[0].replace(/\{[^}]*\}/, "");
+      if (!(name in at)) { at[name] = groups.length; groups.push({ name: name, series: [] }); }
+      groups[at[name]].series.push(kv);
+    });
+    return groups;
+  }
 
   /* ---- two runs ---- */
   function align(t, run, values) {

@@ -88,6 +88,7 @@ impl Marks {
                         | Verdict::RecoveredThenRelapsed
                         | Verdict::Down
                         | Verdict::NeverHealthy
+                        | Verdict::Improving
                 )
             }),
             verdict: rec.map_or("not analysed".into(), |x| x.verdict_shown()),
@@ -108,6 +109,7 @@ fn health(r: &Report) -> (Vec<u8>, Vec<String>) {
                     Health::Healthy => 1,
                     Health::Unhealthy => 2,
                     Health::Unjudged => 3,
+                    Health::Tolerated => 4,
                 };
                 reason[i] = h.reason.clone();
             }

@@ -44,6 +44,7 @@ pub(super) fn headline(report: &Report) -> (String, &'static str) {
         Verdict::InsufficientData => ("Insufficient data".into(), "unknown"),
         Verdict::Down => ("Down without load feedback".into(), "bad"),
         Verdict::NeverHealthy => ("Never healthy".into(), "bad"),
+        Verdict::Improving => ("Improving, not recovered yet".into(), "warn"),
     }
 }
 

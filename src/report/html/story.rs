@@ -193,10 +193,18 @@ fn recovery(rec: &Recovery, end: u64) -> Chapter {
         Verdict::Down => (
             "Down",
             format!(
-                "the target stayed down to the end ({}) although the storm never raised the load: an outage, failing whatever the load, not a feedback loop.",
+                "the target stayed down to the end ({}) without load feedback (the storm never raised the load, nothing fed back, or it failed the way an outage does): an outage, not a feedback loop.",
                 fmt_ms(end as f64)
             ),
             "bad",
+        ),
+        Verdict::Improving => (
+            "Improving",
+            format!(
+                "not recovered by the end ({}), but getting there: the locked-out clients were falling and success rising over the run's last third.",
+                fmt_ms(end as f64)
+            ),
+            "warn",
         ),
         Verdict::NeverHealthy => (
             "Never healthy",

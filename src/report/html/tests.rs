@@ -268,6 +268,16 @@ fn the_target_drain_is_charted_past_the_end_of_the_run_and_said_in_words() {
     assert!(render(&r).unwrap().contains(
         "target drain: NOT drained when scraping stopped 30s after sending stopped: overlay_queue_depth 0 (baseline 0)"
     ));
+    // Issue #22, case 7: a run that ended with the target still draining does not say
+    // only "(completed)".
+    let terminal = crate::report::terminal::summary(&r);
+    assert!(terminal.contains(" (completed) · "), "{terminal}");
+    r.after_run.as_mut().unwrap().points.push(point(63_000, 609.0));
+    let terminal = crate::report::terminal::summary(&r);
+    assert!(
+        terminal.contains(" (completed; target still draining 609) · "),
+        "{terminal}"
+    );
 }
 
 #[test]
