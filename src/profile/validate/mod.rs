@@ -9,6 +9,8 @@ mod capture_tests;
 mod client;
 mod connect;
 #[cfg(test)]
+mod connect_tests;
+#[cfg(test)]
 mod hostile;
 mod storm;
 mod target;
