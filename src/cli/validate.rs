@@ -101,6 +101,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
         "  {}",
         size_line(plan.events.len() as u64, per_window.len() as u64, p.baseline.arrivals)
     );
+    for line in held_lines(&p, plan.background_clients as u64) {
+        out!("  {line}");
+    }
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
     Ok(())
@@ -127,6 +130,35 @@ fn warmup_line(p: &crate::profile::Profile) -> Option<String> {
             terminal::thousands(p.population.simulated as u64)
         )
     })
+}
+
+/// A connected population: what each client holds, and whether the open-files limit
+/// lets this process hold them all.
+fn held_lines(p: &crate::profile::Profile, background: u64) -> Vec<String> {
+    let Some(c) = p.client.session.as_ref().and_then(|s| s.connect.as_ref()) else {
+        return Vec::new();
+    };
+    let hb = &c.heartbeat;
+    let send = match &hb.send {
+        crate::profile::HeartbeatSend::Ping => "a ping".to_string(),
+        crate::profile::HeartbeatSend::Text(t) => format!("`{t}`"),
+    };
+    let mut lines = vec![format!(
+        "held: every online client holds a WebSocket; {send} every {}, answered within {}; close codes {:?} log in again",
+        format_duration(hb.every),
+        format_duration(hb.expect_within),
+        c.relogin_on
+    )];
+    if let Some(need) = crate::run::descriptors::needed(p, background) {
+        let limit = crate::run::descriptors::limits().map_or("unknown".to_string(), |(_, h)| h.to_string());
+        lines.push(format!(
+            "descriptors: about {need} at the peak (hard limit on open files here: {limit})"
+        ));
+        if let Some(short) = crate::run::descriptors::shortfall(need) {
+            lines.push(format!("WARNING: {short}"));
+        }
+    }
+    lines
 }
 
 /// The plan's size against the budget validation holds it to, so that an ops engineer

@@ -4,6 +4,7 @@
 
 pub mod abort;
 pub mod confirm;
+pub mod descriptors;
 mod drain;
 pub mod embedded;
 pub mod metrics;
@@ -114,6 +115,9 @@ pub fn plan_for(p: &Profile, shard: Option<Part>) -> Plan {
 }
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
+    if descriptors::needed(p, 0).is_some() {
+        descriptors::raise();
+    }
     let plan = plan_for(p, opts.shard);
     let mut engine_opts = opts.engine.clone().unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
