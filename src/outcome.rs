@@ -31,6 +31,9 @@ pub enum Class {
     /// The client ran out of local ports (EADDRNOTAVAIL / EADDRINUSE at connect): the
     /// generator's own limit, not the target's.
     Ports,
+    /// The generator ran out of file descriptors (EMFILE / ENFILE): its own limit (or
+    /// someone holding its descriptors), never the target's.
+    Fds,
     /// Rejected by the client's own adaptive throttle: never sent.
     Throttled,
     /// The engine could not start it (in-flight ceiling reached): never sent.
@@ -40,6 +43,12 @@ pub enum Class {
 impl Class {
     pub fn is_ok(self) -> bool {
         self == Class::Ok
+    }
+    /// A failure of the generator itself (out of ports or file descriptors): the target
+    /// never saw it. Not a login that failed: the window it falls in is not judged, and
+    /// the run is marked as one whose generator fell behind.
+    pub fn is_generator_side(self) -> bool {
+        matches!(self, Class::Ports | Class::Fds)
     }
     /// Was a request actually put on the wire?
     pub fn was_sent(self) -> bool {
@@ -62,6 +71,7 @@ impl fmt::Display for Class {
             Class::Check => f.write_str("check"),
             Class::Connect => f.write_str("connect"),
             Class::Ports => f.write_str("ports"),
+            Class::Fds => f.write_str("fds"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),
         }

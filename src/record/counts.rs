@@ -97,6 +97,10 @@ tally! {
         pub throttled: u64,
         /// Attempts the engine could not start (its in-flight ceiling was reached).
         pub unstarted: u64,
+        /// Attempts that failed in the generator itself (out of file descriptors or
+        /// local ports: classes `fds`, `ports`): the target never saw them. Not counted
+        /// as attempts or logins; their window is not judged.
+        pub generator_failed: u64,
         pub reboots: u64,
         pub keepalives_ok: u64,
         pub keepalives_failed: u64,
