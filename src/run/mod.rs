@@ -304,7 +304,7 @@ fn plan_facts(p: &Profile, plan: &Plan, window: Duration, ended: Duration) -> Pl
 fn data_facts(c: &profile::ClientSpec) -> Option<crate::report::DataFacts> {
     c.data.as_ref().map(|d| crate::report::DataFacts {
         file: d.file.clone(),
-        rows: d.rows.len() as u64,
+        rows: d.rows as u64,
     })
 }
 

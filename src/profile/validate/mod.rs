@@ -111,9 +111,13 @@ pub fn parse_with(
             "unknown field (check its spelling and its place; see the README's profile reference)",
         );
     }
-    let profile = v.profile(&raw, path);
-    if let Some(p) = &profile {
+    let mut profile = v.profile(&raw, path);
+    if let Some(p) = &mut profile {
         v.budget(p);
+        let bound = crate::profile::budget::PlanSize::of(p).client_ids(p.population.simulated);
+        if let Some(d) = &mut p.client.data {
+            d.keep(bound);
+        }
     }
     if v.problems.is_empty() {
         Ok(profile.expect("no problems means a profile"))
