@@ -20,6 +20,9 @@ pub enum Class {
     Refused,
     Reset,
     Tls,
+    /// The response head could not be read (not HTTP, too long, too many fields, a bad
+    /// length, endless 1xx answers).
+    Head,
     /// The response body could not be read.
     Body,
     /// The answer did not hold a value a step captures (a token, a session id).
@@ -66,6 +69,7 @@ impl fmt::Display for Class {
             Class::Refused => f.write_str("refused"),
             Class::Reset => f.write_str("reset"),
             Class::Tls => f.write_str("tls"),
+            Class::Head => f.write_str("head"),
             Class::Body => f.write_str("body"),
             Class::Capture => f.write_str("capture"),
             Class::Check => f.write_str("check"),

@@ -44,6 +44,9 @@ pub(super) enum Cause {
     Bad(http1::BadResponse),
     ClosedEarly,
     CutBody,
+    /// The request head composed from captured values and cookies would be this long,
+    /// over [`super::http1::MAX_REQUEST_HEAD`].
+    RequestTooLong(usize),
 }
 
 impl Failure {
@@ -58,6 +61,14 @@ impl Failure {
         Failure {
             class: Class::Body,
             cause,
+        }
+    }
+
+    /// An answer that cannot be read: `head` when its head is at fault, else `body`.
+    pub fn bad(why: http1::BadResponse) -> Failure {
+        Failure {
+            class: if why.is_head() { Class::Head } else { Class::Body },
+            cause: Cause::Bad(why),
         }
     }
 }
@@ -91,6 +102,11 @@ impl std::fmt::Display for Cause {
             Cause::Bad(b) => write!(f, "{b}"),
             Cause::ClosedEarly => f.write_str("the server closed the connection before a whole answer"),
             Cause::CutBody => f.write_str("the server closed the connection in the middle of the body"),
+            Cause::RequestTooLong(n) => write!(
+                f,
+                "the request head would be {n} bytes, over the {} a request may have (captured values or cookies too long): not sent",
+                super::http1::MAX_REQUEST_HEAD
+            ),
         }
     }
 }
@@ -118,6 +134,7 @@ impl Examples {
                 Class::Check => 7,
                 Class::Ports => 8,
                 Class::Fds => 9,
+                Class::Head => 10,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing
