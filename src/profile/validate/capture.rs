@@ -42,34 +42,20 @@ impl Validator<'_> {
                 continue;
             }
             let from = match (&c.json, &c.header, &c.regex) {
-                (Some(p), None, None) => match check_pointer(p) {
-                    Ok(()) => CaptureFrom::Json(p.clone()),
-                    Err(e) => {
-                        self.err(&format!("{f}.json"), e);
-                        continue;
-                    }
-                },
-                (None, Some(h), None) => match http::header::HeaderName::from_bytes(h.trim().as_bytes()) {
-                    Ok(h) => CaptureFrom::Header(h),
-                    Err(_) => {
-                        self.err(&format!("{f}.header"), format!("`{h}` is not a header name"));
-                        continue;
-                    }
-                },
-                (None, None, Some(r)) => match capture_regex(r) {
-                    Ok(re) => CaptureFrom::Regex(re),
-                    Err(e) => {
-                        self.err(&format!("{f}.regex"), e);
-                        continue;
-                    }
-                },
-                _ => {
-                    self.err(
-                        &f,
-                        "say where the value is with exactly one of `json: /pointer`, `header: name`, `regex: '...(value)...'`",
-                    );
-                    continue;
-                }
+                (Some(p), None, None) => check_pointer(p)
+                    .map(|()| CaptureFrom::Json(p.clone()))
+                    .map_err(|e| (format!("{f}.json"), e)),
+                (None, Some(h), None) => http::header::HeaderName::from_bytes(h.trim().as_bytes())
+                    .map(CaptureFrom::Header)
+                    .map_err(|_| (format!("{f}.header"), format!("`{h}` is not a header name"))),
+                (None, None, Some(r)) => capture_regex(r)
+                    .map(CaptureFrom::Regex)
+                    .map_err(|e| (format!("{f}.regex"), e)),
+                _ => Err((
+                    f.clone(),
+                    "say where the value is with exactly one of `json: /pointer`, `header: name`, `regex: '...(value)...'`"
+                        .to_string(),
+                )),
             };
             let slot = match self.slots.iter().position(|s| s == name) {
                 Some(i) => i,
@@ -78,11 +64,16 @@ impl Validator<'_> {
                     self.slots.len() - 1
                 }
             };
-            out.push(Capture {
-                name: name.clone(),
-                slot,
-                from,
-            });
+            // A capture whose source is wrong is still a name the later steps may use:
+            // one problem, at its line, not one "unknown variable" per use.
+            match from {
+                Ok(from) => out.push(Capture {
+                    name: name.clone(),
+                    slot,
+                    from,
+                }),
+                Err((at, e)) => self.err(&at, e),
+            }
         }
         out
     }

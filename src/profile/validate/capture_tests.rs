@@ -179,3 +179,29 @@ fn a_data_file_outside_the_profiles_folder_needs_the_operators_permission() {
     let e = parse(&text, &dir.path().join("p.yaml"), &env).unwrap_err().to_string();
     assert!(e.contains("no usable name") && !e.contains("hunter2"), "{e}");
 }
+
+/// A regex that does not compile was one problem over several lines (the later ones
+/// without file:line) and then "unknown template variable" at every use of its capture.
+#[test]
+fn a_regex_that_does_not_compile_is_one_placed_problem_on_one_line() {
+    let bad = profile(
+        r#"  login:
+    - name: auth
+      request: POST /login
+      capture: { sid: { regex: 'sid=([a-z' } }
+    - { name: join, request: 'POST /join?s={{sid}}', headers: { x-sid: "{{sid}}" }, body: "{{sid}}" }"#,
+    );
+    let e = parse(&bad, Path::new("p.yaml"), &no_env).unwrap_err();
+    assert_eq!(e.problems.len(), 1, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("p.yaml:9: client.login[0].capture.sid.regex: the regex does not compile"),
+        "{text}"
+    );
+    for line in text.lines().skip(1) {
+        assert!(
+            line.trim_start().starts_with("p.yaml:"),
+            "a line without its place: {line:?}"
+        );
+    }
+}
