@@ -11,15 +11,17 @@ pub trait Tally {
     fn tally(&mut self, other: &Self);
 }
 
+// Saturating: figures read back from reports (`merge`) may hold anything, and a sum
+// that wraps would pass for a small count.
 impl Tally for u64 {
     fn tally(&mut self, other: &u64) {
-        *self += other;
+        *self = self.saturating_add(*other);
     }
 }
 
 impl Tally for u32 {
     fn tally(&mut self, other: &u32) {
-        *self += other;
+        *self = self.saturating_add(*other);
     }
 }
 

@@ -269,9 +269,12 @@ impl Merger {
             .iter_mut()
             .zip(&p.plan.first_logins_per_window)
         {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        out.plan.planned_first_attempts += p.plan.planned_first_attempts;
+        out.plan.planned_first_attempts = out
+            .plan
+            .planned_first_attempts
+            .saturating_add(p.plan.planned_first_attempts);
         out.plan.ended_ms = out.plan.ended_ms.max(p.plan.ended_ms);
         out.interrupted |= p.interrupted;
         if p.stop_reason != crate::outcome::StopReason::Completed {
