@@ -39,6 +39,9 @@ pub enum Hostile {
     RetryAfter(&'static str),
     /// Answers for 400 ms, then closes its listener and every connection.
     DiesMidRun,
+    /// Not hostile: `200` with a session cookie and a JSON body holding a short `token`,
+    /// the figure `HugeCapture` and `CookieFlood` compare with.
+    HealthyState,
     /// `200` with a JSON body whose `token` is a megabyte (a capture's value).
     HugeCapture,
     /// `200` setting a new 58 KB cookie and a new 4 KB one with every answer.
@@ -61,6 +64,7 @@ impl Hostile {
         "short-length",
         "retry-after=VALUE",
         "dies-mid-run",
+        "healthy-state",
         "huge-capture",
         "cookie-flood",
     ];
@@ -79,6 +83,7 @@ impl Hostile {
             "informational" => Hostile::Informational,
             "short-length" => Hostile::ShortLength,
             "dies-mid-run" => Hostile::DiesMidRun,
+            "healthy-state" => Hostile::HealthyState,
             "huge-capture" => Hostile::HugeCapture,
             "cookie-flood" => Hostile::CookieFlood,
             // Once per process: the value lives as long as its server.
@@ -128,9 +133,12 @@ pub async fn serve(kind: Hostile) -> Server {
 /// Names the cookies a `CookieFlood` sets: each answer's are new.
 static COOKIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A `HugeCapture` or `CookieFlood` answer.
+/// A `HealthyState`, `HugeCapture` or `CookieFlood` answer.
 fn grown(kind: Hostile) -> Vec<u8> {
     match kind {
+        Hostile::HealthyState => {
+            b"HTTP/1.1 200 OK\r\nset-cookie: sid=abc; Path=/\r\ncontent-length: 15\r\n\r\n{\"token\":\"t0k\"}".to_vec()
+        }
         Hostile::HugeCapture => {
             let body = format!(r#"{{"token":"{}"}}"#, "t".repeat(1_000_000));
             format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()
@@ -150,16 +158,19 @@ fn grown(kind: Hostile) -> Vec<u8> {
 async fn answer(mut s: TcpStream, kind: Hostile) {
     let mut buf = Vec::new();
     while read_request(&mut s, &mut buf).await {
-        if let Hostile::HugeCapture | Hostile::CookieFlood = kind {
+        if let Hostile::HealthyState | Hostile::HugeCapture | Hostile::CookieFlood = kind {
             if s.write_all(&grown(kind)).await.is_err() {
                 return;
             }
             continue;
         }
         let head: &[u8] = match kind {
-            Hostile::Healthy | Hostile::Refuse | Hostile::DiesMidRun | Hostile::HugeCapture | Hostile::CookieFlood => {
-                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
-            }
+            Hostile::Healthy
+            | Hostile::Refuse
+            | Hostile::DiesMidRun
+            | Hostile::HealthyState
+            | Hostile::HugeCapture
+            | Hostile::CookieFlood => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             Hostile::Reset => {
                 let _ = s.set_zero_linger();
                 return;
