@@ -44,7 +44,8 @@ pub enum Hostile {
     HealthyState,
     /// `200` with a JSON body whose `token` is a megabyte (a capture's value).
     HugeCapture,
-    /// `200` setting a new 58 KB cookie and a new 4 KB one with every answer.
+    /// `200` setting a new 58 KB cookie and a new 4 KB one with every answer (and a
+    /// short `token`, so that a session flow logs in and keeps asking).
     CookieFlood,
 }
 
@@ -146,7 +147,7 @@ fn grown(kind: Hostile) -> Vec<u8> {
         _ => {
             let n = COOKIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             format!(
-                "HTTP/1.1 200 OK\r\nset-cookie: big{n}={}; Path=/\r\nset-cookie: c{n}={}; Path=/\r\ncontent-length: 2\r\n\r\nok",
+                "HTTP/1.1 200 OK\r\nset-cookie: big{n}={}; Path=/\r\nset-cookie: c{n}={}; Path=/\r\ncontent-length: 15\r\n\r\n{{\"token\":\"t0k\"}}",
                 "b".repeat(58_000),
                 "c".repeat(4_000)
             )
