@@ -6,6 +6,13 @@
 #   2. FUZZ_VALIDATE_SAMPLE (300) of the valid ones through the real `stampede validate`;
 #   3. FUZZ_RUN_SAMPLE (20) short valid ones against the embedded overlay through the real
 #      `stampede run`, stopped by SIGINT after FUZZ_RUN_SECS (10) s: a table of exit codes.
+#   4. FUZZ_INPUT_CASES (default 20000) hostile values of each other input family
+#      (tests/fuzz_inputs.rs, `fuzz_inputs_long`): the flags `--start-at`, `--abort-when`
+#      and `--gate`; data files through the profile load; report.json inputs through
+#      `report`, `compare` and `merge`; a table of outcomes per family;
+#   5. FUZZ_ANSWER_CLIENTS (5000) clients of a capture-and-cookie flow against a server
+#      whose every answer is hostile (`hostile_answers_long`): answers served, the run
+#      classifies every attempt.
 # FUZZ_SEED (10) picks the cases; FUZZ_DIR keeps them (default: a temporary directory).
 # Exits non-zero if any case panicked, hung or went unplaced, or the binary panicked.
 set -euo pipefail
@@ -18,8 +25,13 @@ export FUZZ_DIR="${FUZZ_DIR:-$(mktemp -d /tmp/stampede-fuzz.XXXXXX)}"
 mkdir -p "$FUZZ_DIR"
 echo "fuzz: seed $FUZZ_SEED, $FUZZ_CASES cases, samples in $FUZZ_DIR"
 
+export FUZZ_INPUT_CASES="${FUZZ_INPUT_CASES:-20000}" FUZZ_ANSWER_CLIENTS="${FUZZ_ANSWER_CLIENTS:-5000}"
+
 status=0
 cargo test --release --quiet --test fuzz -- --ignored --exact fuzz_long --nocapture || status=1
+echo "fuzz: other inputs, $FUZZ_INPUT_CASES cases per family"
+cargo test --release --quiet --test fuzz_inputs -- --ignored --exact fuzz_inputs_long --nocapture || status=1
+cargo test --release --quiet --test fuzz_inputs -- --ignored --exact hostile_answers_long --nocapture || status=1
 cargo build --release --quiet --bin stampede
 bin="$PWD/target/release/stampede"
 

@@ -76,17 +76,23 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 tick=$(getconf CLK_TCK)
 
-# Waits until the target holds $1 connections (or $2 seconds pass); prints the seconds.
+# Waits until the target holds $1 connections, or no more arrive for 20 s (a tool that
+# stalled or gave up), or $2 seconds pass; prints the seconds until the last one came.
 wait_held() {
-  local t0 now
+  local t0 now last=0 last_t
   t0=$(date +%s.%N)
+  last_t=$t0
   while :; do
     now=$(date +%s.%N)
-    [ "$(held_now)" -ge "$1" ] && break
+    local h
+    h=$(held_now)
+    if [ "$h" -gt "$last" ]; then last=$h; last_t=$now; fi
+    [ "$h" -ge "$1" ] && break
+    awk -v a="$last_t" -v b="$now" 'BEGIN { exit !(b - a > 20) }' && break
     awk -v a="$t0" -v b="$now" -v m="$2" 'BEGIN { exit !(b - a > m) }' && break
     sleep 0.2
   done
-  awk -v a="$t0" -v b="$now" 'BEGIN { printf "%.1f", b - a }'
+  awk -v a="$t0" -v b="$last_t" 'BEGIN { printf "%.1f", b - a }'
 }
 
 rows=()
@@ -163,11 +169,11 @@ tsung_run() { # clients
 <tsung loglevel="error" dumptraffic="false">
   <clients><client host="localhost" use_controller_vm="true" maxusers="$((n + 1000))">$ips</client></clients>
   <servers><server host="127.0.0.1" port="$PORT" type="tcp"/></servers>
-  <load><arrivalphase phase="1" duration="$(( (n + RATE - 1) / RATE ))" unit="second">
+  <load><arrivalphase phase="1" duration="$(( (n + RATE - 1) / RATE * 4 + 10 ))" unit="second">
     <users maxnumber="$n" arrivalrate="$RATE" unit="second"/></arrivalphase></load>
   <sessions><session name="held" probability="100" type="ts_websocket">
     <request><websocket type="connect" path="/gateway"/></request>
-    <for from="1" to="$(( HOLD / 30 + 4 ))" var="i">
+    <for from="1" to="$(( HOLD / 30 + 8 ))" var="i">
       <thinktime value="30"/>
       <request><websocket type="message" ack="no_ack">{"op":"hb"}</websocket></request>
     </for>
@@ -201,14 +207,14 @@ artillery_run() { # clients
   cat > "$work/artillery.yml" <<YAML
 config:
   target: "ws://127.0.0.1:$PORT/gateway"
-  phases: [ { duration: $(( (n + RATE - 1) / RATE )), arrivalRate: $RATE } ]
+  phases: [ { duration: $(( (n + RATE - 1) / RATE )), arrivalRate: $RATE, maxVusers: $n } ]
 scenarios:
   - engine: ws
     flow:
       - loop:
           - send: '{"op":"hb"}'
           - think: 30
-        count: $(( HOLD / 30 + 4 ))
+        count: $(( HOLD / 30 + 8 ))
 YAML
   start_target
   artillery run --quiet "$work/artillery.yml" > "$work/artillery.out" 2>&1 &

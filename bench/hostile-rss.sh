@@ -10,6 +10,14 @@
 # without captures or checks does) and `keep` (a step with a `body_contains` check,
 # which keeps its answer's body).
 #
+# Two classes store what the target hands back in each client's state, stormed with a
+# third flow, `state` (500 clients log in, capture the answer's `token`, send it back on
+# a second step and on keepalives, cookies on): `huge-capture` (a 1 MB token) and
+# `cookie-flood` (a new 58 KB and a new 4 KB cookie with every answer). Their bound adds
+# per client what its state may hold: a captured value (`capture::MAX_CAPTURE`, 8 KiB)
+# and a jar (`jar::MAX_JAR_BYTES`, 16 KiB); a composed request head is at most 64 KiB
+# (`http1::MAX_REQUEST_HEAD`), counted with the in-flight attempts.
+#
 # The bound, per flow: the healthy run's peak + MAX_IN_FLIGHT × what one attempt may
 # hold + 32 MiB (allocator arenas, the failure examples, the report). One attempt holds
 # at most its read buffer (grown to 2 × 64 KiB for a head, `http1::MAX_HEAD`), and when
@@ -28,6 +36,11 @@ SLACK_MIB=${SLACK_MIB:-32}
 HEAD_KIB=128
 BODY_KIB=1024
 CLASSES=${CLASSES:-"refuse reset garbage endless-head huge-length endless-chunked drip silent informational short-length retry-after=1e300 retry-after=-5 retry-after=18446744073709551616 dies-mid-run"}
+STATE_CLASSES=${STATE_CLASSES:-"huge-capture cookie-flood"}
+STATE_CLIENTS=${STATE_CLIENTS:-500}
+CAPTURE_KIB=8
+JAR_KIB=16
+REQUEST_KIB=64
 work=$(mktemp -d)
 server_pid=
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -40,6 +53,24 @@ srv=target/release/examples/hostile_target
 profile() { # addr flow
   local expect=200
   [ "$2" = keep ] && expect='{ status: 200, body_contains: ok }'
+  if [ "$2" = state ]; then
+    cat > "$work/p.yaml" <<YAML
+name: hostile-rss-state
+seed: 5
+target: { nodes: ["http://$1"], timeout: 1s, connection: reuse, max_in_flight: $MAX_IN_FLIGHT }
+population: { simulate: $STATE_CLIENTS }
+storm: { waves: [ { share: 100%, spread: "uniform(${SECS}s)" } ] }
+client:
+  cookies: true
+  login:
+    - { name: auth, request: POST /login, capture: { token: { json: /token } } }
+    - { name: join, request: POST /join, headers: { authorization: "Bearer {{token}}" } }
+  retry: { policy: none }
+  session: { keepalive: { request: POST /keepalive, headers: { authorization: "Bearer {{token}}" } }, every: 500ms, initially_online: false }
+observe: { window: 250ms, until_recovered: 1s }
+YAML
+    return
+  fi
   cat > "$work/p.yaml" <<YAML
 name: hostile-rss
 seed: 5
@@ -83,16 +114,26 @@ mib() { python3 -c "import sys; print(round(int(sys.argv[1])/1024, 1))" "$1"; }
 
 failed=0
 printf '%-34s %-5s %9s %9s %10s %7s %5s %9s  %-8s %s\n' class flow "peak MiB" "× healthy" "bound MiB" "wall s" exit attempts verdict "outcomes (top 2)"
-for flow in drop keep; do
+for flow in drop keep state; do
   per_kib=$HEAD_KIB
   [ "$flow" = keep ] && per_kib=$((HEAD_KIB + BODY_KIB))
+  classes=$CLASSES
+  if [ "$flow" = state ]; then
+    # Every attempt may hold a head buffer, a kept body and a composed request; every
+    # client its captured value and its jar.
+    per_kib=$((HEAD_KIB + BODY_KIB + REQUEST_KIB))
+    classes=$STATE_CLASSES
+  fi
   base=
-  for class in healthy $CLASSES; do
+  first=healthy
+  [ "$flow" = state ] && first=healthy-state
+  for class in $first $classes; do
     read -r kib wall code attempts outcomes <<< "$(measure "$class" "$flow")"
     if [ -z "$base" ]; then
       # The healthy run comes first: the others' bound is from its peak.
       base=$kib
       bound=$(( (base + MAX_IN_FLIGHT * per_kib) / 1024 + SLACK_MIB ))
+      [ "$flow" = state ] && bound=$(( bound + STATE_CLIENTS * (CAPTURE_KIB + JAR_KIB) / 1024 ))
     fi
     verdict=ok
     if [ "$outcomes" = "" ] || [ "$attempts" = no-report ]; then verdict="FAIL:no-report"; failed=1; fi
@@ -103,5 +144,6 @@ for flow in drop keep; do
 done
 echo
 echo "bound = healthy peak + $MAX_IN_FLIGHT in flight × (${HEAD_KIB} KiB head buffer, + 1 MiB kept body for keep) + ${SLACK_MIB} MiB"
+echo "state: + $MAX_IN_FLIGHT in flight × ${REQUEST_KIB} KiB request head and 1 MiB kept body, + $STATE_CLIENTS clients × (${CAPTURE_KIB} KiB capture + ${JAR_KIB} KiB jar)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "$failed"

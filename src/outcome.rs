@@ -20,6 +20,9 @@ pub enum Class {
     Refused,
     Reset,
     Tls,
+    /// The response head could not be read (not HTTP, too long, too many fields, a bad
+    /// length, endless 1xx answers).
+    Head,
     /// The response body could not be read.
     Body,
     /// The answer did not hold a value a step captures (a token, a session id).
@@ -31,6 +34,9 @@ pub enum Class {
     /// The client ran out of local ports (EADDRNOTAVAIL / EADDRINUSE at connect): the
     /// generator's own limit, not the target's.
     Ports,
+    /// The generator ran out of file descriptors (EMFILE / ENFILE): its own limit (or
+    /// someone holding its descriptors), never the target's.
+    Fds,
     /// Rejected by the client's own adaptive throttle: never sent.
     Throttled,
     /// The engine could not start it (in-flight ceiling reached): never sent.
@@ -57,6 +63,12 @@ impl Class {
     pub fn is_ok(self) -> bool {
         self == Class::Ok
     }
+    /// A failure of the generator itself (out of ports or file descriptors): the target
+    /// never saw it. Not a login that failed: the window it falls in is not judged, and
+    /// the run is marked as one whose generator fell behind.
+    pub fn is_generator_side(self) -> bool {
+        matches!(self, Class::Ports | Class::Fds)
+    }
     /// Was a request actually put on the wire?
     pub fn was_sent(self) -> bool {
         !matches!(self, Class::Throttled | Class::Unstarted)
@@ -73,11 +85,13 @@ impl fmt::Display for Class {
             Class::Refused => f.write_str("refused"),
             Class::Reset => f.write_str("reset"),
             Class::Tls => f.write_str("tls"),
+            Class::Head => f.write_str("head"),
             Class::Body => f.write_str("body"),
             Class::Capture => f.write_str("capture"),
             Class::Check => f.write_str("check"),
             Class::Connect => f.write_str("connect"),
             Class::Ports => f.write_str("ports"),
+            Class::Fds => f.write_str("fds"),
             Class::Throttled => f.write_str("throttled"),
             Class::Unstarted => f.write_str("unstarted"),
             Class::WsHandshake => f.write_str("ws_handshake"),

@@ -74,21 +74,21 @@ async fn a_reset_is_a_reset() {
 }
 
 #[tokio::test]
-async fn garbage_and_an_endless_head_are_bad_bodies() {
-    let r = all(Hostile::Garbage, "body").await;
+async fn garbage_and_an_endless_head_are_bad_heads() {
+    let r = all(Hostile::Garbage, "head").await;
     assert!(
-        why(&r, "body").contains("not an HTTP/1.x response"),
+        why(&r, "head").contains("not an HTTP/1.x response"),
         "{}",
-        why(&r, "body")
+        why(&r, "head")
     );
-    let r = all(Hostile::EndlessHead, "body").await;
-    assert!(why(&r, "body").contains("header"), "{}", why(&r, "body"));
+    let r = all(Hostile::EndlessHead, "head").await;
+    assert!(why(&r, "head").contains("header"), "{}", why(&r, "head"));
 }
 
 #[tokio::test]
 async fn a_gigabyte_body_is_refused_at_its_head() {
-    let r = all(Hostile::HugeLength, "body").await;
-    assert!(why(&r, "body").contains("1073741824"), "{}", why(&r, "body"));
+    let r = all(Hostile::HugeLength, "head").await;
+    assert!(why(&r, "head").contains("1073741824"), "{}", why(&r, "head"));
 }
 
 #[tokio::test]
@@ -107,8 +107,8 @@ async fn a_timeout_says_whether_the_answer_began() {
 
 #[tokio::test]
 async fn informational_answers_without_end_are_a_bad_answer() {
-    let r = all(Hostile::Informational, "body").await;
-    assert!(why(&r, "body").contains("informational"), "{}", why(&r, "body"));
+    let r = all(Hostile::Informational, "head").await;
+    assert!(why(&r, "head").contains("informational"), "{}", why(&r, "head"));
 }
 
 #[tokio::test]

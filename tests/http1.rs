@@ -160,21 +160,21 @@ async fn an_informational_answer_is_skipped() {
 }
 
 #[tokio::test]
-async fn a_cut_body_and_an_answer_that_is_not_http_are_body_errors() {
+async fn a_cut_body_is_a_body_error_and_an_answer_that_is_not_http_a_head_error() {
     for answer in [Answer::Cut, Answer::Garbage] {
         let (r, _) = outcomes(answer, "20/s", 1).await;
         assert_eq!(r.totals.counts.logins_ok, 0);
+        let (class, expected) = match answer {
+            Answer::Cut => ("body", "in the middle of the body"),
+            _ => ("head", "not an HTTP/1.x response"),
+        };
         assert_eq!(
-            r.totals.outcomes.get("body"),
+            r.totals.outcomes.get(class),
             Some(&r.totals.counts.attempts),
             "{:?}",
             r.totals.outcomes
         );
-        let why = &r.engine.stats.failure_examples["body"];
-        let expected = match answer {
-            Answer::Cut => "in the middle of the body",
-            _ => "not an HTTP/1.x response",
-        };
+        let why = &r.engine.stats.failure_examples[class];
         assert!(why.contains(expected), "{why}");
     }
 }

@@ -1,6 +1,6 @@
-//! Secrets stay templates in every output: a `${VAR}` in a node URL is sent expanded
-//! and shown as written, in the report, the page, the interval log, JUnit, the summary,
-//! the terminal and the errors.
+//! Secrets stay templates in every output: a `${VAR}` in a node URL (path, host or port)
+//! or the overlay's admin_token is used expanded and shown as written, in the report, the
+//! page, the interval log, JUnit, the summary, the terminal and the errors.
 
 mod common;
 
@@ -200,4 +200,125 @@ observe: {{ window: 250ms, until_recovered: 250ms }}
     assert!(!text.contains(TOKEN), "a captured token leaked into an output");
     assert!(!text.contains(PASSWORD), "a data-file value leaked into an output");
     assert!(!text.contains("user3"), "a data-file value leaked into an output");
+}
+
+const HOST: &str = "secret-host-7f9a2c.invalid";
+
+/// Runs `stampede ARGS` with `env`, its outputs (report folder, JUnit, summary) in
+/// `dir`; returns the exit code and every text it wrote (stdout, stderr, files).
+fn run_all(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = dir.join("out");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stampede"));
+    c.args(args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--junit")
+        .arg(dir.join("junit.xml"))
+        .arg("--summary")
+        .arg(dir.join("summary.md"))
+        .env_remove("STAMPEDE_ALLOW_TARGET")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let mut text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    all_text(dir, &mut text);
+    (o.status.code(), text)
+}
+
+/// A `${VAR}` in a node's host: the confirmation refusal, the resolution error, the
+/// not-started report.json and page, JUnit and the summary all name it as written.
+#[test]
+fn a_secret_host_reaches_no_message_and_no_output() {
+    let input = tempfile::tempdir().unwrap();
+    let path = profile_file(input.path(), &profile("http://${SECRET_HOST}:8080/"));
+    let path = path.to_str().unwrap();
+    let env = [("SECRET_HOST", HOST)];
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_all(dir.path(), &["run", path], &env);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("${SECRET_HOST}") && text.contains("not confirmed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret-host"),
+        "the host leaked into the refusal:\n{text}"
+    );
+    // Allowed by its value: the name does not resolve, and the error says so as written.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_all(dir.path(), &["run", path, "--allow-target", HOST], &env);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("${SECRET_HOST}") && text.contains("could not start"),
+        "{text}"
+    );
+    let stderr_and_files = text.replace(&format!("--allow-target {HOST}"), "");
+    assert!(!stderr_and_files.contains("secret-host"), "the host leaked:\n{text}");
+}
+
+/// A `${VAR}` in a node's port that is no port: the problem names the URL as written.
+#[test]
+fn a_secret_port_reaches_no_validation_error() {
+    let input = tempfile::tempdir().unwrap();
+    let path = profile_file(input.path(), &profile("http://127.0.0.1:${SECRET_PORT}/"));
+    let o = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("validate")
+        .arg(&path)
+        .env("SECRET_PORT", "7f9a2c")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("${SECRET_PORT}") && err.contains("port"), "{err}");
+    assert!(!err.contains("7f9a2c"), "the port leaked: {err}");
+}
+
+fn overlay_profile(token: &str) -> String {
+    format!(
+        r#"
+name: admin
+target: {{ overlay: {{ preset: healthy, admin_token: "{token}" }}, timeout: 1s }}
+population: {{ simulate: 20 }}
+storm: {{ waves: [ {{ share: 100%, spread: "uniform(200ms)" }} ] }}
+client: {{ login: [ {{ request: POST /login, body: '{{"client": {{{{client}}}}}}' }} ] }}
+observe: {{ window: 250ms, until_recovered: 250ms }}
+"#
+    )
+}
+
+/// The embedded overlay's `admin_token`: taken from `${VAR}`, shown as written; a
+/// literal one is masked in report.json and the page.
+#[test]
+fn the_overlays_admin_token_is_read_from_the_environment_and_never_echoed() {
+    const ADMIN: &str = "adm1n-t0ken-5e1f0c3d";
+    let input = tempfile::tempdir().unwrap();
+    let path = profile_file(input.path(), &overlay_profile("${ADMIN_TOKEN}"));
+    let path = path.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_all(dir.path(), &["run", "-q", path], &[("ADMIN_TOKEN", ADMIN)]);
+    assert!(matches!(code, Some(0 | 1)), "{text}");
+    assert!(text.contains("${ADMIN_TOKEN}"), "the template is what is shown");
+    assert!(!text.contains(ADMIN), "the admin token leaked:\n{text}");
+    // Unset: refused at its field.
+    let o = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["validate", path])
+        .env_remove("ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("admin_token") && err.contains("not set"), "{err}");
+    // Written literally: it works, and every output masks it.
+    let path = profile_file(input.path(), &overlay_profile(ADMIN));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_all(dir.path(), &["run", "-q", path.to_str().unwrap()], &[]);
+    assert!(matches!(code, Some(0 | 1)), "{text}");
+    assert!(!text.contains(ADMIN), "the admin token leaked:\n{text}");
+    assert!(text.contains("<masked>"), "{text}");
 }

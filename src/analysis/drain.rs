@@ -52,15 +52,18 @@ pub struct AfterPoint {
     pub series: BTreeMap<String, f64>,
 }
 
+/// Does a series of this name (labels and all) hold outstanding work?
+pub fn is_work(key: &str) -> bool {
+    let name = key.split('{').next().unwrap_or(key).to_ascii_lowercase();
+    WORK.iter().any(|w| name.contains(w))
+}
+
 /// The scraped series (keys as the windows hold them) that hold outstanding work.
 pub fn watched(windows: &[Window]) -> Vec<String> {
     let mut keys: Vec<String> = windows
         .iter()
         .flat_map(|w| w.target.keys())
-        .filter(|k| {
-            let name = k.split('{').next().unwrap_or(k).to_ascii_lowercase();
-            WORK.iter().any(|w| name.contains(w))
-        })
+        .filter(|k| is_work(k))
         .cloned()
         .collect();
     keys.sort();

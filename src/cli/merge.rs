@@ -4,15 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use crate::report::merge::{check, gather, merge_parts};
+use crate::report::merge::{check, gather, merge_files};
 use crate::report::terminal;
 
 pub(super) fn merge(paths: &[PathBuf], out: &Path) -> Result<(), CliError> {
     let found = gather(paths).map_err(CliError::bad_input)?;
     check(&found).map_err(CliError::bad_input)?;
     let count = found.len();
-    let parts: Vec<_> = found.into_iter().map(|(_, r)| r).collect();
-    let merged = merge_parts(&parts).map_err(CliError::bad_input)?;
+    let merged = merge_files(&found).map_err(CliError::bad_input)?;
     out_raw!("{}", terminal::summary(&merged));
     merged.write(out).map_err(CliError::cannot_proceed)?;
     out!(

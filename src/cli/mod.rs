@@ -99,8 +99,8 @@ pub enum Cmd {
         /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
         #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
         intensity: Vec<f64>,
-        /// Seeds per intensity (the profile's seed, +1, +2, ...).
-        #[arg(long, default_value_t = 3)]
+        /// Seeds per intensity (the profile's seed, +1, +2, ...), 1 to 1000.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         seeds: u32,
         /// Output folder for sweep.json [default: reports/<name>-sweep-<timestamp>/].
         #[arg(long)]
@@ -149,7 +149,8 @@ pub struct RunArgs {
     /// Start at this wall-clock instant (RFC 3339, e.g. 2026-11-29T21:30:00Z, or Unix
     /// seconds) instead of at once: the run's time zero, shared by every shard. Refused
     /// when past by more than one window or more than 24 h away.
-    #[arg(long, value_name = "INSTANT", value_parser = parse_start_at)]
+    // `-5` is a value here (and refused by the parser with what to write), not a flag.
+    #[arg(long, value_name = "INSTANT", value_parser = parse_start_at, allow_hyphen_values = true)]
     pub start_at: Option<std::time::SystemTime>,
     /// Engine threads, each with its own part of the clients and its own connections
     /// [default: every core; half of them with the embedded overlay].

@@ -12,10 +12,7 @@ pub(super) fn report(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
     let file = input_file(input);
     let is_sweep = file.file_name().is_some_and(|n| n == "sweep.json");
     let page = if is_sweep {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))
-            .map_err(CliError::BadInput)?;
-        let s: SweepReport = serde_json::from_str(&text)
+        let s: SweepReport = crate::report::read_json(&file)
             .with_context(|| format!("{} is not a stampede sweep", file.display()))
             .map_err(CliError::BadInput)?;
         html::render_sweep(&s.sweep, &s.name)

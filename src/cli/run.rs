@@ -213,6 +213,9 @@ async fn metrics_endpoint(addr: Option<std::net::SocketAddr>) -> Result<Option<A
     let Some(addr) = addr else {
         return Ok(None);
     };
+    if let Some(w) = crate::run::metrics_server::listen_warning(addr) {
+        eprintln!("warning: {w}");
+    }
     let m = Exporter::bind(addr).await.map_err(CliError::bad_input)?;
     eprintln!("metrics: http://{}/metrics", m.addr());
     Ok(Some(Arc::new(m)))

@@ -13,6 +13,9 @@ use crate::report::{html, write_atomic};
 use crate::run::sweep::{self, SweepReport, SweepRun};
 use crate::units::format_duration;
 
+/// Intensities one sweep may take: each is `--seeds` whole runs.
+const MAX_INTENSITIES: usize = 100;
+
 pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<PathBuf>) -> Result<(), CliError> {
     let p = load(path)?;
     if seeds == 0 || intensities.is_empty() {
@@ -20,12 +23,18 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
             "a sweep needs at least one intensity and one seed"
         )));
     }
+    if intensities.len() > MAX_INTENSITIES {
+        return Err(CliError::BadInput(anyhow!(
+            "--intensity: {} intensities; a sweep takes at most {MAX_INTENSITIES}",
+            intensities.len()
+        )));
+    }
     let budget = sweep::budget(&p, intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
     out!(
         "sweep of {}: {} intensities × {seeds} seeds = {} runs, about {} (Ctrl-C stops)",
         p.name,
         intensities.len(),
-        intensities.len() as u32 * seeds,
+        intensities.len() as u64 * u64::from(seeds),
         format_duration(budget)
     );
     // MOVE: keeping the runs as they finish, so that Ctrl-C still leaves the sweep so

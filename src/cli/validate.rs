@@ -59,6 +59,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
             terminal::thousands(plan.probe.len() as u64)
         );
     }
+    if let Some(w) = drain_line(&p) {
+        out!("  {w}");
+    }
     if let Some(w) = warmup_line(&p) {
         out!("  {w}");
     }
@@ -107,6 +110,28 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
     Ok(())
+}
+
+/// What may come after sending stops: the target's drain watched, for at most
+/// `analysis::drain::bound` (30 s, or three windows), when its scrape holds series of
+/// outstanding work. None when nothing is scraped or none of the kept series is work.
+fn drain_line(p: &crate::profile::Profile) -> Option<String> {
+    use crate::analysis::drain::{bound, is_work};
+    let m = p.target.metrics.as_ref()?;
+    let at_most = Dur(bound(p.observe.window));
+    if m.series.is_empty() {
+        return Some(format!(
+            "then: if the target's metrics hold series of outstanding work (a name with queue, in_flight, \
+             pending or backlog), their drain is watched for at most {at_most} after sending stops"
+        ));
+    }
+    let work: Vec<&str> = m.series.iter().map(String::as_str).filter(|s| is_work(s)).collect();
+    (!work.is_empty()).then(|| {
+        format!(
+            "then: the target's drain ({}) is watched for at most {at_most} after sending stops",
+            work.join(", ")
+        )
+    })
 }
 
 /// Who logs in before the clock starts: the online clients of a flow that holds a
@@ -193,6 +218,17 @@ mod tests {
         let p = crate::run::parse(&off, &dir.join("token-login.yaml"), &|_| None).unwrap();
         assert!(warmup_line(&p).unwrap().contains("warm-up: off"));
         assert_eq!(p.warmup_clients(), 0);
+    }
+
+    /// `validate` said nothing of the watch that can add 30 s after sending stops.
+    #[test]
+    fn the_drain_watch_is_announced_when_it_can_happen() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let p = crate::run::load(&dir.join("patch-tuesday-2007.yaml")).unwrap();
+        let line = drain_line(&p).unwrap();
+        assert!(line.contains("watched for at most 30s after sending stops"), "{line}");
+        let p = crate::run::load(&dir.join("ci-smoke.yaml")).unwrap();
+        assert_eq!(drain_line(&p), None, "nothing scraped, nothing watched");
     }
 
     #[test]

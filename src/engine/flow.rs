@@ -240,8 +240,8 @@ impl Sessions {
         let mut v = Values::new(self.slots);
         if let Some(d) = &self.data {
             // The data columns hold the first slots.
-            for (slot, x) in d.row(client as u64).iter().enumerate() {
-                v.set(slot, x.clone());
+            for (slot, x) in d.row(client as u64).enumerate() {
+                v.set(slot, x.to_string());
             }
         }
         Some(Box::new(v))

@@ -52,13 +52,20 @@ pub fn access(peer: IpAddr, token: Option<&AdminToken>, authorization: Option<&H
     };
     let presented = authorization
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .ok_or(Refused::NoToken(peer))?;
     if same_secret(presented.trim().as_bytes(), token.0.as_bytes()) {
         Ok(())
     } else {
         Err(Refused::WrongToken)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name in any
+/// letter case (RFC 7235 §2.1), one or more spaces after it.
+fn bearer_token(v: &str) -> Option<&str> {
+    let (scheme, token) = v.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start())
 }
 
 /// Equality whose time does not tell how many leading bytes matched.
@@ -206,6 +213,10 @@ mod tests {
             assert_eq!(access(p, Some(&token), Some(&good)), Ok(()), "{peer}");
             for wrong in ["0123456789abcdef-secreT", "0123456789abcdef-secre", "x"] {
                 assert_eq!(access(p, Some(&token), Some(&bearer(wrong))), Err(Refused::WrongToken));
+            }
+            for scheme in ["bearer", "BEARER", "BeArEr"] {
+                let v = HeaderValue::from_str(&format!("{scheme}  {}", token.0)).unwrap();
+                assert_eq!(access(p, Some(&token), Some(&v)), Ok(()), "{scheme}");
             }
             let basic = HeaderValue::from_static("Basic YWRtaW46eA==");
             assert_eq!(access(p, Some(&token), Some(&basic)), Err(Refused::NoToken(p)));

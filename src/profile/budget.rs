@@ -57,6 +57,17 @@ impl PlanSize {
         }
     }
 
+    /// An upper bound on the client ids a plan of this profile gives out (simulated,
+    /// storm and background clients, the probe's included): a data file's rows beyond
+    /// it are never taken. The background's count is its expectation plus six standard
+    /// deviations, the plan's own reservation.
+    pub fn client_ids(&self, simulated: u32) -> u64 {
+        let background = self.background + 6.0 * self.background.sqrt() + 16.0;
+        self.storm_clients
+            .max(u64::from(simulated))
+            .saturating_add(background.min(limits::HARD_EVENTS as f64) as u64)
+    }
+
     /// Events of the storm: a first login per client, and a reboot each when they reboot.
     pub fn storm_events(&self) -> u64 {
         self.storm_clients.saturating_mul(1 + self.reboots as u64)

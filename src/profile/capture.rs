@@ -48,12 +48,27 @@ pub fn check_pointer(p: &str) -> Result<(), String> {
 }
 
 /// A capture's regex: it compiles, and has exactly one group (the value).
+/// The regex crate's error on one line (its own spans several, with a caret under the
+/// pattern): what it says, and where in the pattern when it says so.
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let what = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error:"))
+        .map(str::trim);
+    match what {
+        Some(w) => w.to_string(),
+        None => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
 pub fn capture_regex(text: &str) -> Result<regex::Regex, String> {
     // Bounded: a profile's regex runs on every answer of its step.
     let re = regex::RegexBuilder::new(text)
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| format!("the regex does not compile: {e}"))?;
+        .map_err(|e| format!("the regex does not compile: {}", one_line(&e)))?;
     match re.captures_len() {
         2 => Ok(re),
         n => Err(format!(
@@ -72,7 +87,11 @@ mod tests {
         assert!(capture_regex("sid=([a-z0-9]+)").is_ok());
         assert!(capture_regex("sid=[a-z]+").unwrap_err().contains("has 0"));
         assert!(capture_regex("(a)(b)").unwrap_err().contains("has 2"));
-        assert!(capture_regex("(").unwrap_err().contains("does not compile"));
+        let e = capture_regex("(").unwrap_err();
+        assert!(
+            e.contains("does not compile: unclosed group") && !e.contains('\n'),
+            "{e}"
+        );
         assert!(check_pointer("/a/0").is_ok());
         assert!(check_pointer("access_token").is_err());
     }

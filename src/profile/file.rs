@@ -19,15 +19,12 @@ pub enum ReadError {
     NotUtf8 { path: PathBuf, offset: usize, line: usize },
 }
 
-/// The bytes of a regular file of at most `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+/// A regular file of at most `limit` bytes, opened, with a reader that stops one byte
+/// past the limit (the file may grow while it is read: the caller checks).
+pub fn open_limited(path: &Path, limit: u64) -> Result<io::Take<File>, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let too_large = || ReadError::TooLarge {
-        path: path.to_path_buf(),
-        limit,
     };
     // Looked at before opening: opening a FIFO blocks until someone writes to it.
     if !std::fs::metadata(path).map_err(io)?.is_file() {
@@ -39,13 +36,28 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::NotRegular(path.to_path_buf()));
     }
     if meta.len() > limit {
-        return Err(too_large());
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
     }
-    // The file may have grown since: never read more than one byte past the limit.
+    Ok(file.take(limit + 1))
+}
+
+/// The bytes of a regular file of at most `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    open_limited(path, limit)?
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if bytes.len() as u64 > limit {
-        return Err(too_large());
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
     }
     Ok(bytes)
 }

@@ -25,6 +25,19 @@ pub struct Jar {
 /// A jar holds at most this many cookies; the oldest go first (RFC 6265 §6.1 asks for
 /// at least 50 per domain; a login sets a handful).
 const MAX_COOKIES: usize = 64;
+/// The longest cookie kept, name and value (RFC 6265 §6.1's minimum a browser keeps; a
+/// longer one is ignored, as browsers ignore it).
+pub const MAX_COOKIE: usize = 4096;
+/// Bytes one jar holds at most (names, values, domains and paths): past it the oldest
+/// cookies go first. A target setting a new 60 KB cookie with every answer cannot grow a
+/// client's state, nor its `Cookie` header, beyond it.
+pub const MAX_JAR_BYTES: usize = 16 << 10;
+
+impl Stored {
+    fn bytes(&self) -> usize {
+        self.name.len() + self.value.len() + self.domain.len() + self.path.len()
+    }
+}
 
 impl Jar {
     pub fn is_empty(&self) -> bool {
@@ -38,6 +51,9 @@ impl Jar {
         let Ok(c) = cookie::Cookie::parse(header) else {
             return;
         };
+        if c.name().len() + c.value().len() > MAX_COOKIE {
+            return;
+        }
         let host = host.to_ascii_lowercase();
         let (domain, host_only) = match c.domain().map(|d| d.trim_start_matches('.').to_ascii_lowercase()) {
             Some(d) if !d.is_empty() => {
@@ -62,17 +78,27 @@ impl Jar {
         if expires.is_some_and(|e| e <= now) {
             return; // Expired on arrival: a deletion.
         }
-        if self.cookies.len() >= MAX_COOKIES {
-            self.cookies.remove(0);
-        }
-        self.cookies.push(Stored {
+        let new = Stored {
             name: c.name().to_string(),
             value: c.value().to_string(),
             domain,
             host_only,
             path,
             expires,
-        });
+        };
+        if new.bytes() > MAX_JAR_BYTES {
+            return;
+        }
+        let mut held: usize = self.cookies.iter().map(Stored::bytes).sum::<usize>() + new.bytes();
+        while !self.cookies.is_empty() && (self.cookies.len() >= MAX_COOKIES || held > MAX_JAR_BYTES) {
+            held -= self.cookies.remove(0).bytes();
+        }
+        self.cookies.push(new);
+    }
+
+    /// Bytes the jar holds (names, values, domains, paths): at most [`MAX_JAR_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.cookies.iter().map(Stored::bytes).sum()
     }
 
     /// Writes the `Cookie` header's value for a request to `host` and `path` at `now`;
@@ -168,5 +194,20 @@ mod tests {
         j.set("not a cookie", "h", "/", 105);
         assert_eq!(j.cookies.len(), 1);
         assert!(!j.is_empty());
+    }
+
+    /// A new 60 KB cookie with every answer grew each client by 60 KB an answer (300
+    /// clients: 448 MB); now a cookie over 4 KiB is ignored and a jar holds 16 KiB.
+    #[test]
+    fn a_jar_is_bounded_in_bytes() {
+        let mut j = Jar::default();
+        j.set(&format!("big={}", "x".repeat(60_000)), "h", "/", 0);
+        assert!(j.is_empty(), "a cookie over MAX_COOKIE is ignored");
+        for i in 0..1000 {
+            j.set(&format!("c{i}={}", "y".repeat(MAX_COOKIE - 10)), "h", "/", 0);
+            assert!(j.bytes() <= MAX_JAR_BYTES, "{} after {i}", j.bytes());
+        }
+        assert!(sent(&j, "h", "/", 0).len() <= MAX_JAR_BYTES + 2 * MAX_COOKIES);
+        assert!(sent(&j, "h", "/", 0).contains("c999="), "the newest is kept");
     }
 }

@@ -12,7 +12,7 @@ mod data;
 mod depth;
 mod dist;
 mod error;
-mod file;
+pub(crate) mod file;
 mod jar;
 pub mod limits;
 mod lines;

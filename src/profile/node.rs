@@ -20,6 +20,21 @@ pub enum NodeError {
     Port { url: String, port: String },
 }
 
+impl NodeError {
+    /// What is wrong, without any part of the URL: for a URL whose `${VAR}` were
+    /// expanded, whose values must not be shown.
+    pub fn what(&self) -> &'static str {
+        match self {
+            NodeError::Scheme(_) => "does not start with http:// or https://",
+            NodeError::NoHost(_) => "has no host",
+            NodeError::Unclosed(_) => "has an unclosed `[` around an IPv6 address",
+            NodeError::BadHost { .. } => "has a host holding a character a host name cannot",
+            NodeError::Credentials(_) => "carries credentials (`user:password@`)",
+            NodeError::Port { .. } => "has a port that is not a number from 1 to 65535",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// The URL requests go to, `${VAR}` expanded: never print it.
@@ -34,6 +49,39 @@ pub struct Node {
 }
 
 impl Node {
+    /// The host as the profile wrote it (`${VAR}` unexpanded), IPv6 in brackets: the one
+    /// every message and output shows.
+    pub fn shown_host(&self) -> String {
+        let (host, _) = self.shown_parts();
+        host
+    }
+
+    /// `host:port` as the profile wrote it (the port as written, or the scheme's).
+    pub fn shown_authority(&self) -> String {
+        let (host, port) = self.shown_parts();
+        match port {
+            Some(p) => format!("{host}:{p}"),
+            None => format!("{host}:{}", if self.tls { 443 } else { 80 }),
+        }
+    }
+
+    /// (host, port) cut from [`Node::shown`] the way [`Node::parse`] cuts the URL.
+    fn shown_parts(&self) -> (String, Option<String>) {
+        let rest = self.shown.split_once("://").map_or(self.shown.as_str(), |(_, r)| r);
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        if authority.starts_with('[')
+            && let Some(end) = authority.find(']')
+        {
+            let port = authority[end + 1..].strip_prefix(':').map(str::to_string);
+            return (authority[..=end].to_string(), port);
+        }
+        match authority.rsplit_once(':') {
+            // `${VAR}` holds no `:`, so a `:` outside one is the port's.
+            Some((h, p)) if !p.contains('}') || p.starts_with("${") => (h.to_string(), Some(p.to_string())),
+            _ => (authority.to_string(), None),
+        }
+    }
+
     pub fn parse(url: &str) -> Result<Node, NodeError> {
         let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
             (false, r)
@@ -99,6 +147,24 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_and_port_are_shown_as_written() {
+        let mut n = Node::parse("http://10.0.0.7:8443/api").unwrap();
+        n.shown = "http://${HOST}:${PORT}/api".into();
+        assert_eq!(
+            (n.shown_host(), n.shown_authority()),
+            ("${HOST}".into(), "${HOST}:${PORT}".into())
+        );
+        n.shown = "https://${HOST}/x".into();
+        n.tls = true;
+        assert_eq!(n.shown_authority(), "${HOST}:443");
+        let n = Node::parse("http://[::1]:9000").unwrap();
+        assert_eq!(
+            (n.shown_host(), n.shown_authority()),
+            ("[::1]".into(), "[::1]:9000".into())
+        );
+    }
 
     #[test]
     fn nodes_parse() {

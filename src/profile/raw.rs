@@ -7,6 +7,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::Text;
 
+/// The overlay's `admin_token` as every output shows it: a `${VAR}` as written, any
+/// other value masked.
+pub const MASKED: &str = "<masked>";
+
+/// Is `v` one whole `${VAR}` (a name the environment supplies when the profile loads)?
+pub fn env_name(v: &str) -> Option<&str> {
+    let name = v.trim().strip_prefix("${")?.strip_suffix('}')?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then_some(name)
+}
+
+impl RawProfile {
+    /// The profile as outputs echo it (report.json's `profile`, the page): as written,
+    /// the overlay's `admin_token` masked unless it is a `${VAR}`.
+    pub fn shown(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(t) = v.pointer_mut("/target/overlay/admin_token")
+            && t.as_str().is_none_or(|s| env_name(s).is_none())
+        {
+            *t = serde_json::Value::String(MASKED.into());
+        }
+        v
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct RawProfile {

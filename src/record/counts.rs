@@ -11,15 +11,17 @@ pub trait Tally {
     fn tally(&mut self, other: &Self);
 }
 
+// Saturating: figures read back from reports (`merge`) may hold anything, and a sum
+// that wraps would pass for a small count.
 impl Tally for u64 {
     fn tally(&mut self, other: &u64) {
-        *self += other;
+        *self = self.saturating_add(*other);
     }
 }
 
 impl Tally for u32 {
     fn tally(&mut self, other: &u32) {
-        *self += other;
+        *self = self.saturating_add(*other);
     }
 }
 
@@ -97,6 +99,10 @@ tally! {
         pub throttled: u64,
         /// Attempts the engine could not start (its in-flight ceiling was reached).
         pub unstarted: u64,
+        /// Attempts that failed in the generator itself (out of file descriptors or
+        /// local ports: classes `fds`, `ports`): the target never saw them. Not counted
+        /// as attempts or logins; their window is not judged.
+        pub generator_failed: u64,
         pub reboots: u64,
         pub keepalives_ok: u64,
         pub keepalives_failed: u64,

@@ -202,6 +202,10 @@ impl Recorder {
                 c.unstarted += 1;
                 return;
             }
+            class if class.is_generator_side() => {
+                c.generator_failed += 1;
+                return;
+            }
             _ => {}
         }
         c.attempts += 1;
@@ -406,6 +410,22 @@ mod tests {
         let w = r.finish(Duration::from_secs(2));
         assert_eq!(w.len(), 3);
         assert_eq!(w[2].counts.unstarted, 1);
+    }
+
+    #[test]
+    fn the_generators_own_failures_are_not_logins_that_failed() {
+        let mut r = Recorder::new(Duration::from_secs(1), vec!["auth".into()]);
+        for class in [Class::Fds, Class::Ports] {
+            r.attempt_started(Duration::from_millis(100), Duration::from_millis(100));
+            r.attempt_done(&attempt(100, true, class, 1));
+        }
+        let w = r.finish(Duration::from_secs(1));
+        let c = &w[0].counts;
+        assert_eq!((c.generator_failed, c.attempts, c.logins_failed), (2, 0, 0));
+        assert_eq!(
+            (w[0].outcomes.get("fds"), w[0].outcomes.get("ports")),
+            (Some(&1), Some(&1))
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use super::counts::tally;
 pub const BEHIND_P99_MS: f64 = 10.0;
 
 /// Did the generator fall behind its schedule (late sends, or attempts it could not
-/// start)? Its figures then understate the load asked for.
+/// start or failed itself: `unstarted` counts both)? Its figures then understate the
+/// load asked for.
 pub fn fell_behind(send_lag_p99_ms: f64, unstarted: u64) -> bool {
     send_lag_p99_ms > BEHIND_P99_MS || unstarted > 0
 }

@@ -67,15 +67,17 @@ impl Window {
     }
 
     /// Adds another machine's window for the same interval (exact: counts add,
-    /// histograms add, gauges add because shards own disjoint clients).
+    /// histograms add, gauges add because shards own disjoint clients). Saturating: a
+    /// window read back from a report may hold anything.
     pub fn merge(&mut self, other: &Window) -> Result<(), HistError> {
         self.counts += &other.counts;
         for (k, v) in &other.outcomes {
-            *self.outcomes.entry(k.clone()).or_default() += v;
+            let n = self.outcomes.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
-        self.in_flight_max += other.in_flight_max;
-        self.locked_out += other.locked_out;
-        self.in_flight_end += other.in_flight_end;
+        self.in_flight_max = self.in_flight_max.saturating_add(other.in_flight_max);
+        self.locked_out = self.locked_out.saturating_add(other.locked_out);
+        self.in_flight_end = self.in_flight_end.saturating_add(other.in_flight_end);
         self.send_lag_ms = HistSummary::of(&merge([&self.send_lag_ms, &other.send_lag_ms])?);
         self.latency_ms = HistSummary::of(&merge([&self.latency_ms, &other.latency_ms])?);
         self.service_ms = HistSummary::of(&merge([&self.service_ms, &other.service_ms])?);
@@ -86,8 +88,8 @@ impl Window {
             _ => {}
         }
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
-            mine.ok += theirs.ok;
-            mine.failed += theirs.failed;
+            mine.ok = mine.ok.saturating_add(theirs.ok);
+            mine.failed = mine.failed.saturating_add(theirs.failed);
             mine.latency_ms = HistSummary::of(&merge([&mine.latency_ms, &theirs.latency_ms])?);
             mine.service_ms = HistSummary::of(&merge([&mine.service_ms, &theirs.service_ms])?);
         }

@@ -10,7 +10,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::{Report, ReportError};
-use crate::record::{HistError, SIGFIG};
+use crate::record::{HistError, HistSummary, SIGFIG, Window};
 
 /// The line HdrHistogram's writers put between the header and the intervals.
 const LEGEND: &str = "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
@@ -34,28 +34,14 @@ impl Report {
     /// seconds; HdrHistogram's readers add intervals into a histogram sized from the
     /// first one, and failed on the first slower window.
     pub fn hlog(&self) -> Result<Vec<u8>, ReportError> {
-        let mut hists = Vec::with_capacity(self.windows.len());
+        // Decoded one window at a time, twice (the range first, then the log): all of
+        // them at once held some 40 KB per window (a 100,000-window merge: 4 GB).
+        let mut run_max = 0;
         for w in &self.windows {
-            let mut series = vec![
-                (None, w.latency_ms.histogram()?),
-                (Some("service"), w.service_ms.histogram()?),
-            ];
-            if let Some(h) = &w.held {
-                for (tag, s) in [
-                    ("reconnect", &h.reconnect_ms),
-                    ("heartbeat", &h.heartbeat_ms),
-                    ("upgrade", &h.upgrade_ms),
-                ] {
-                    series.push((Some(tag), s.histogram()?));
-                }
+            for (_, s) in series(w) {
+                run_max = run_max.max(s.histogram()?.max());
             }
-            hists.push((w, series));
         }
-        let run_max = hists
-            .iter()
-            .flat_map(|(_, series)| series.iter().map(|(_, h)| h.max()))
-            .max()
-            .unwrap_or(0);
         // One histogram of the run's range, refilled for each interval.
         let mut sized =
             Histogram::new_with_bounds(1, run_max.max(2), SIGFIG).expect("1 µs up to at least 2 µs is a valid range");
@@ -74,13 +60,13 @@ impl Report {
                 b.with_start_time(start).with_base_time(start);
             }
             let mut w = b.begin_log_with(&mut out, &mut ser).map_err(io)?;
-            for (win, series) in &hists {
+            for win in &self.windows {
                 let start = Duration::from_millis(win.start_ms);
                 let len = Duration::from_millis(win.len_ms);
-                for (tag, h) in series {
+                for (tag, h) in series(win) {
                     let tag = tag.map(|t| Tag::new(t).expect("a valid tag"));
                     sized.reset();
-                    sized.add(h).map_err(HistError::Add)?;
+                    sized.add(h.histogram()?).map_err(HistError::Add)?;
                     w.write_histogram(&sized, start, len, tag).map_err(io)?;
                 }
             }
@@ -94,4 +80,18 @@ impl Report {
         out.splice(header..header, LEGEND.bytes());
         Ok(out)
     }
+}
+
+/// A window's series in the log: the login latency (untagged), `service`, and for a
+/// connected population `reconnect`, `heartbeat` and `upgrade`.
+fn series(w: &Window) -> Vec<(Option<&'static str>, &HistSummary)> {
+    let mut out = vec![(None, &w.latency_ms), (Some("service"), &w.service_ms)];
+    if let Some(h) = &w.held {
+        out.extend([
+            (Some("reconnect"), &h.reconnect_ms),
+            (Some("heartbeat"), &h.heartbeat_ms),
+            (Some("upgrade"), &h.upgrade_ms),
+        ]);
+    }
+    out
 }

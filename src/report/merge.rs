@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Report, ReportError};
+use super::{Report, ReportError, ShardFacts};
 use crate::analysis::recovery::{ProbeSpan, wants_probe};
 use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::profile::Slo;
@@ -53,6 +53,15 @@ pub enum MergeError {
         late_ms: f64,
         window_ms: u64,
     },
+    #[error(
+        "{} holds {windows} windows, but its run lasted {due} or more: its windows were cut short; run that shard again or restore its report",
+        .path.display()
+    )]
+    CutShort { path: PathBuf, windows: u64, due: u64 },
+    #[error("{} has window {at} out of its place (its index is not {at}): the report was edited or damaged", .path.display())]
+    OutOfPlace { path: PathBuf, at: u64 },
+    #[error("{} changed while it was merged: it is not the shard report that was checked", .0.display())]
+    Changed(PathBuf),
     #[error("the shards' histograms do not add: {0}")]
     Hist(#[from] HistError),
 }
@@ -60,8 +69,9 @@ pub enum MergeError {
 /// Every shard report named by `paths`: a report file, or a directory searched
 /// (recursively) for `report.json` files that carry a `shard`. A directory may also
 /// hold an earlier merge's output: reports without a `shard` found in a directory are
-/// passed over; named as a file, one is an error.
-pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError> {
+/// passed over; named as a file, one is an error. Only each report's facts are kept
+/// (its windows are counted, not held): the merge reads the windows shard by shard.
+pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ShardFacts)>, MergeError> {
     let mut found = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -72,13 +82,13 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError> {
             })?;
             files.sort();
             for f in files {
-                let r = Report::read(&f)?;
+                let r = ShardFacts::read(&f)?;
                 if r.shard.is_some() {
                     found.push((f, r));
                 }
             }
         } else {
-            let r = Report::read(p)?;
+            let r = ShardFacts::read(p)?;
             if r.shard.is_none() && paths.len() > 1 {
                 return Err(MergeError::NotAShard(p.clone()));
             }
@@ -89,6 +99,23 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Report)>, MergeError> {
         return Err(MergeError::Nothing(paths.to_vec()));
     }
     Ok(found)
+}
+
+/// The checked shards merged: each report read whole in turn, its windows added to the
+/// merged run's and dropped, so that memory holds the merged run and one shard.
+pub fn merge_files(parts: &[(PathBuf, ShardFacts)]) -> Result<Report, MergeError> {
+    let mut merged: Option<Merger> = None;
+    for (path, facts) in parts {
+        let r = Report::read(path)?;
+        if ShardFacts::of(&r) != *facts {
+            return Err(MergeError::Changed(path.clone()));
+        }
+        match &mut merged {
+            None => merged = Some(Merger(r)),
+            Some(m) => m.add(&r)?,
+        }
+    }
+    merged.ok_or_else(|| MergeError::Nothing(Vec::new()))?.finish()
 }
 
 fn find_reports(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -105,8 +132,9 @@ fn find_reports(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Checks that the reports are every shard of one run, once each, started together.
-pub fn check(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
+/// Checks that the reports are every shard of one run, once each, started together,
+/// each with every window its run had.
+pub fn check(parts: &[(PathBuf, ShardFacts)]) -> Result<(), MergeError> {
     let Some((first_path, first)) = parts.first() else {
         return Err(MergeError::Nothing(Vec::new()));
     };
@@ -136,14 +164,24 @@ pub fn check(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
         if r.seed != first.seed {
             return Err(foreign("seed", first.seed.to_string(), r.seed.to_string()));
         }
-        if r.plan.window_ms != first.plan.window_ms {
+        if r.window_ms != first.window_ms {
             return Err(foreign(
                 "window",
-                format!("{} ms", first.plan.window_ms),
-                format!("{} ms", r.plan.window_ms),
+                format!("{} ms", first.window_ms),
+                format!("{} ms", r.window_ms),
             ));
         }
-        let intended = |x: &Report| x.start.as_ref().and_then(|s| s.intended.clone()).unwrap_or_default();
+        if r.windows < r.windows_due() {
+            return Err(MergeError::CutShort {
+                path: path.clone(),
+                windows: r.windows,
+                due: r.windows_due(),
+            });
+        }
+        if let Some(at) = r.out_of_place {
+            return Err(MergeError::OutOfPlace { path: path.clone(), at });
+        }
+        let intended = |x: &ShardFacts| x.start.as_ref().and_then(|s| s.intended.clone()).unwrap_or_default();
         if intended(r) != intended(first) {
             return Err(foreign("start instant", intended(first), intended(r)));
         }
@@ -170,8 +208,8 @@ pub fn check(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
 }
 
 /// The shards' actual starts lie within one window of each other.
-fn starts_agree(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
-    let actual = |r: &Report| {
+fn starts_agree(parts: &[(PathBuf, ShardFacts)]) -> Result<(), MergeError> {
+    let actual = |r: &ShardFacts| {
         r.start
             .as_ref()
             .and_then(|s| humantime::parse_rfc3339_weak(&s.actual).ok())
@@ -182,7 +220,7 @@ fn starts_agree(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
     else {
         return Ok(());
     };
-    let window_ms = parts[0].1.plan.window_ms;
+    let window_ms = parts[0].1.window_ms;
     for (path, r) in parts {
         let Some(at) = actual(r) else { continue };
         let apart = at.duration_since(at0).unwrap_or_else(|e| e.duration()).as_secs_f64() * 1000.0;
@@ -203,8 +241,19 @@ fn starts_agree(parts: &[(PathBuf, Report)]) -> Result<(), MergeError> {
 /// plan's whole-run figures are kept once, and the run is judged again.
 pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
     let first = parts.first().ok_or_else(|| MergeError::Nothing(Vec::new()))?;
-    let mut out = first.clone();
+    let mut m = Merger(first.clone());
     for p in &parts[1..] {
+        m.add(p)?;
+    }
+    m.finish()
+}
+
+/// A merge under way: the first shard's report, the others added to it one by one.
+struct Merger(Report);
+
+impl Merger {
+    fn add(&mut self, p: &Report) -> Result<(), MergeError> {
+        let out = &mut self.0;
         for (a, b) in out.windows.iter_mut().zip(&p.windows) {
             a.merge(b)?;
         }
@@ -220,9 +269,12 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
             .iter_mut()
             .zip(&p.plan.first_logins_per_window)
         {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        out.plan.planned_first_attempts += p.plan.planned_first_attempts;
+        out.plan.planned_first_attempts = out
+            .plan
+            .planned_first_attempts
+            .saturating_add(p.plan.planned_first_attempts);
         out.plan.ended_ms = out.plan.ended_ms.max(p.plan.ended_ms);
         out.interrupted |= p.interrupted;
         if p.stop_reason != crate::outcome::StopReason::Completed {
@@ -242,11 +294,16 @@ pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
                 out.engine.missing_series.push(s.clone());
             }
         }
+        Ok(())
     }
-    out.shard = None;
-    out.totals = Totals::of(&out.windows)?;
-    reanalyze(&mut out);
-    Ok(out)
+
+    fn finish(self) -> Result<Report, MergeError> {
+        let mut out = self.0;
+        out.shard = None;
+        out.totals = Totals::of(&out.windows)?;
+        reanalyze(&mut out);
+        Ok(out)
+    }
 }
 
 /// Recovery and thresholds of a merged run, from the merged windows. The SLO the shards

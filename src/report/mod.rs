@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+mod read;
 pub mod terminal;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -22,6 +23,7 @@ pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
 
 pub use junit::junit;
 pub use markdown::markdown;
+pub use read::{REPORT_BYTES, ShardFacts, read_json};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -225,25 +227,40 @@ pub enum ReportError {
     #[error("{path} is not a stampede report: {why}")]
     NotAReport { path: PathBuf, why: String },
     #[error(transparent)]
+    Input(#[from] crate::profile::file::ReadError),
+    #[error(transparent)]
     Hist(#[from] HistError),
     #[error("cannot render the HTML report: {0}")]
     Render(#[from] html::HtmlError),
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename: a full disk or a
-/// crash leaves the previous file or none, never half a report.
+/// crash leaves the previous file or none, never half a report. The temporary file is
+/// next to `path` and named after it, the process and a counter (`.report.json.4711.3.tmp`):
+/// two outputs of one folder never share one, and no user's file is overwritten.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let err = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    // `create_new`: never through a file (or a link) that is already there.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(err)?;
     f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(e)
     })?;
-    std::fs::rename(&tmp, path).map_err(err)
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
 }
 
 /// "2 of 4 thresholds failed", or None when none did: the words every output leads
@@ -273,44 +290,6 @@ impl Report {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
-    }
-
-    pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let file = if path.is_dir() {
-            path.join("report.json")
-        } else {
-            path.to_path_buf()
-        };
-        let text = std::fs::read_to_string(&file).map_err(|source| ReportError::Read {
-            path: file.clone(),
-            source,
-        })?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
-            path: file.clone(),
-            why: e.to_string(),
-        })?;
-        match v.get("schema").and_then(|s| s.as_str()) {
-            Some(SCHEMA) => {}
-            Some(other) => {
-                return Err(ReportError::NotAReport {
-                    path: file,
-                    why: format!("schema `{other}`, this stampede reads `{SCHEMA}`"),
-                });
-            }
-            None => {
-                return Err(ReportError::NotAReport {
-                    path: file,
-                    why: "no `schema` field".into(),
-                });
-            }
-        }
-        let mut r: Report = serde_json::from_value(v).map_err(|e| ReportError::NotAReport {
-            path: file,
-            why: e.to_string(),
-        })?;
-        // Reports written before the figure was kept: the same computation, from the counts.
-        r.totals.success_rate = r.totals.counts.success_rate();
-        Ok(r)
     }
 
     /// Writes report.json, latency.hlog and report.html into `dir` (created if needed).

@@ -212,7 +212,10 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
     assert!(matches!(merge_parts(&[]), Err(MergeError::Nothing(_))));
     let shard = |mut r: super::Report, index| {
         r.shard = Some(Part { index, count: 2 });
-        (std::path::PathBuf::from(format!("s{index}/report.json")), r)
+        (
+            std::path::PathBuf::from(format!("s{index}/report.json")),
+            super::ShardFacts::of(&r),
+        )
     };
     let a = report(30, 0, "one", "");
     let mut b = a.clone();
@@ -233,6 +236,12 @@ fn merging_says_what_is_wrong_in_a_typed_error() {
         err.to_string(),
         "s1/report.json is the report of a shard that could not start (the target does not answer): its clients were never stormed; run that shard again"
     );
+    // A shard whose windows were cut short merged as empty windows; now it is named.
+    let mut cut = a.clone();
+    cut.windows.truncate(cut.windows.len() / 2);
+    let err = check(&[shard(a.clone(), 0), shard(cut, 1)]).unwrap_err();
+    assert!(matches!(err, MergeError::CutShort { .. }), "{err:?}");
+    assert!(err.to_string().contains("cut short"), "{err}");
     let merged = merge_parts(&[a.clone(), a.clone()]).unwrap();
     assert_eq!(merged.totals.counts.attempts, 2 * a.totals.counts.attempts);
     assert_eq!(
@@ -483,6 +492,8 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
         Class::WsUtf8,
         Class::HeartbeatTimeout,
         Class::PingFlood,
+        Class::Head,
+        Class::Fds,
     ];
     for c in &all {
         match c {
@@ -506,7 +517,9 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
             | Class::WsTooBig
             | Class::WsUtf8
             | Class::HeartbeatTimeout
-            | Class::PingFlood => {}
+            | Class::PingFlood
+            | Class::Head
+            | Class::Fds => {}
         }
     }
     let mut v = serde_json::to_value(super::testkit::held_report(30, 25, "classes")).unwrap();
@@ -516,4 +529,49 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
         v["windows"][21]["held"]["connect_outcomes"][name] = json!(1);
     }
     assert_eq!(violations(&v), Vec::<String>::new(), "{names:?}");
+}
+
+/// `report`, `compare` and `merge` read through the bounded reader: `/dev/zero` grew to
+/// the machine's memory and a FIFO blocked for ever; both are refused at once now, and
+/// a shard's facts are read without keeping its windows.
+#[test]
+fn report_inputs_are_regular_files_within_the_limit() {
+    use super::{Report, ReportError, ShardFacts};
+    for p in ["/dev/zero", "/dev/null"] {
+        let e = Report::read(std::path::Path::new(p)).unwrap_err();
+        assert!(matches!(e, ReportError::Input(_)), "{p}: {e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let e = Report::read(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    std::fs::remove_file(&fifo).unwrap();
+    let r = report(30, 0, "one", "");
+    std::fs::write(&fifo, r.to_json()).unwrap();
+    let back = Report::read(dir.path()).unwrap();
+    assert_eq!(back.windows.len(), r.windows.len());
+    assert_eq!(ShardFacts::read(dir.path()).unwrap(), ShardFacts::of(&r));
+    std::fs::write(&fifo, r#"{"schema":"stampede.report/v0"}"#).unwrap();
+    let e = Report::read(&fifo).unwrap_err().to_string();
+    assert!(e.contains("schema `stampede.report/v0`"), "{e}");
+}
+
+/// report.json and report.html shared one temporary name (`report.tmp`), overwriting a
+/// user's file of that name; each now has its own, and none is left behind.
+#[test]
+fn each_output_has_its_own_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("report.tmp");
+    std::fs::write(&users, "mine").unwrap();
+    report(30, 0, "one", "").write(dir.path()).unwrap();
+    assert_eq!(std::fs::read_to_string(&users).unwrap(), "mine");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["latency.hlog", "report.html", "report.json", "report.tmp"]);
 }

@@ -36,11 +36,12 @@ impl Brake {
             return;
         }
         for (c, held) in self.conds.iter().zip(self.held_ms.iter_mut()) {
-            *held = if holds(c, w) { *held + w.len_ms } else { 0 };
-            if *held >= c.hold.as_millis() as u64 {
+            *held = if holds(c, w) { held.saturating_add(w.len_ms) } else { 0 };
+            // Saturating: a hold beyond u64 milliseconds is never reached, never 0.
+            if *held >= u64::try_from(c.hold.as_millis()).unwrap_or(u64::MAX) {
                 self.fired = Some(AbortFacts {
                     expr: c.expr.clone(),
-                    at_ms: w.start_ms + w.len_ms,
+                    at_ms: w.start_ms.saturating_add(w.len_ms),
                     window: w.index,
                 });
                 // Never lowers a stop already raised (a second Ctrl-C stops at once).

@@ -29,7 +29,8 @@ pub fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `host:port` as written in an allow list (IPv6 in brackets).
+/// `host:port` as an allow list may name it (IPv6 in brackets): the expanded host, which
+/// only the operator's own flag or variable may hold.
 fn authority(n: &Node) -> String {
     if n.host.contains(':') {
         format!("[{}]:{}", n.host, n.port)
@@ -46,10 +47,13 @@ fn host_of(n: &Node) -> String {
     }
 }
 
-/// Does `entry` (HOST or HOST:PORT, exact, case-insensitive for names) allow `n`?
+/// Does `entry` (HOST or HOST:PORT, exact, case-insensitive for names) allow `n`? Either
+/// the expanded host or the host as the profile wrote it (`${TARGET_HOST}`).
 fn allows(entry: &str, n: &Node) -> bool {
     let e = entry.trim();
-    e.eq_ignore_ascii_case(&authority(n)) || e.eq_ignore_ascii_case(&host_of(n))
+    [authority(n), host_of(n), n.shown_authority(), n.shown_host()]
+        .iter()
+        .any(|a| e.eq_ignore_ascii_case(a))
 }
 
 /// Checks the nodes against the allow list; asks `prompt` for each host still
@@ -64,15 +68,16 @@ pub fn confirm(
         return Ok(Confirmed::Loopback);
     }
     let mut unconfirmed: Vec<String> = Vec::new();
+    // Every message and the report name the host as written: `${VAR}` may hold a secret.
     for n in &outside {
-        let h = host_of(n);
+        let h = n.shown_host();
         if !allow.iter().any(|e| allows(e, n)) && !unconfirmed.contains(&h) {
             unconfirmed.push(h);
         }
     }
     let mut hosts: Vec<String> = Vec::new();
     for n in &outside {
-        let a = authority(n);
+        let a = n.shown_authority();
         if !hosts.contains(&a) {
             hosts.push(a);
         }
@@ -85,7 +90,8 @@ pub fn confirm(
     };
     for h in &unconfirmed {
         let typed = ask(h);
-        if !typed.trim().eq_ignore_ascii_case(h) {
+        let named = outside.iter().any(|n| n.shown_host() == *h && allows(typed.trim(), n));
+        if !named {
             return Err(ConfirmError::Declined {
                 host: h.clone(),
                 typed: typed.trim().to_string(),
@@ -173,5 +179,30 @@ mod tests {
             confirm(&n, &[], Some(&mut no)),
             Err(ConfirmError::Declined { .. })
         ));
+    }
+
+    /// A host written as `${VAR}` is named as written in every message and in the
+    /// report; the operator may allow it by its value or as written.
+    #[test]
+    fn a_secret_host_is_named_as_written() {
+        let mut n = nodes(&["https://secret-host.example:8443/x"]);
+        n[0].shown = "https://${TARGET_HOST}:8443/x".into();
+        let e = confirm(&n, &[], None).unwrap_err().to_string();
+        assert!(e.contains("${TARGET_HOST}") && !e.contains("secret-host"), "{e}");
+        for allow in ["secret-host.example", "${TARGET_HOST}", "secret-host.example:8443"] {
+            let got = confirm(&n, &[allow.to_string()], None).unwrap();
+            assert_eq!(
+                got,
+                Confirmed::Allowed {
+                    hosts: vec!["${TARGET_HOST}:8443".into()]
+                },
+                "{allow}"
+            );
+        }
+        let mut typed = |h: &str| {
+            assert_eq!(h, "${TARGET_HOST}");
+            "secret-host.example".to_string()
+        };
+        assert!(confirm(&n, &[], Some(&mut typed)).is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! `--metrics-listen`: stampede's own figures in the Prometheus text format (0.0.4) at
-//! `/metrics`, served by axum on a task of its own while the run goes. The engine never
-//! touches this: the figures are published from the progress snapshots (a few times a
+//! `/metrics`, served on a task of its own while the run goes (bounded in connections
+//! and time: `metrics_server.rs`). The engine never touches this: the figures are published from the progress snapshots (a few times a
 //! second) and from each closed window, so the hot path takes no lock per request.
 //!
 //! Names follow Prometheus conventions: `stampede_` prefix, `_total` on counters, base
@@ -123,18 +123,14 @@ impl Exporter {
             held: None,
         }));
         let shared = state.clone();
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let text = render(&shared.lock().unwrap_or_else(|e| e.into_inner()));
-                async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
-            }),
-        );
-        let server = tokio::spawn(async move {
-            // Nothing to hand an error to once the run is under way: the endpoint goes
-            // away and the scraper says so.
-            let _ = axum::serve(listener, app).await;
-        })
+        let render_now = Arc::new(move || render(&shared.lock().unwrap_or_else(|e| e.into_inner())));
+        // Nothing to hand an error to once the run is under way: the endpoint goes away
+        // and the scraper says so.
+        let server = tokio::spawn(super::metrics_server::serve(
+            listener,
+            render_now,
+            super::metrics_server::Limits::default(),
+        ))
         .abort_handle();
         Ok(Exporter { addr, state, server })
     }
@@ -237,7 +233,7 @@ fn judge(w: &Window, slo: &Slo) -> &'static str {
         return held::judge(w, h, least, slo);
     }
     let done = w.counts.logins_ok + w.counts.logins_failed;
-    if done < slo.min_requests || (slo.success_rate.is_none() && slo.p99.is_none()) {
+    if w.counts.generator_failed > 0 || done < slo.min_requests || (slo.success_rate.is_none() && slo.p99.is_none()) {
         return "unjudged";
     }
     let ok_rate = slo

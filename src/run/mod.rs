@@ -8,6 +8,7 @@ pub mod descriptors;
 mod drain;
 pub mod embedded;
 pub mod metrics;
+pub mod metrics_server;
 mod not_started;
 mod observe;
 pub mod probe;
@@ -218,7 +219,8 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     }
     let totals = Totals::of(&out.windows)?;
     let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
-    let behind = crate::record::fell_behind(lag.p99, out.stats.unstarted);
+    let generator_failed: u64 = out.windows.iter().map(|w| w.counts.generator_failed).sum();
+    let behind = crate::record::fell_behind(lag.p99, out.stats.unstarted.saturating_add(generator_failed));
     let missing_series = match &p.target.metrics {
         Some(m) => {
             series::derive(&mut out.windows, &m.derived);
@@ -263,7 +265,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         stop_detail: None,
         abort,
         target: target_name,
-        profile: serde_json::to_value(&p.raw).unwrap_or_default(),
+        profile: p.raw.shown(),
         plan: plan_facts(p, &plan, window, out.ended),
         engine: EngineFacts {
             stats: out.stats,
@@ -312,7 +314,7 @@ fn plan_facts(p: &Profile, plan: &Plan, window: Duration, ended: Duration) -> Pl
 fn data_facts(c: &profile::ClientSpec) -> Option<crate::report::DataFacts> {
     c.data.as_ref().map(|d| crate::report::DataFacts {
         file: d.file.clone(),
-        rows: d.rows.len() as u64,
+        rows: d.rows as u64,
     })
 }
 

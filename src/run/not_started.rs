@@ -23,7 +23,7 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
             nodes
                 .iter()
                 .filter(|n| !super::confirm::is_loopback(&n.host))
-                .map(|n| n.host.clone())
+                .map(|n| n.shown_host())
                 .collect(),
         ),
         Endpoint::Embedded(_) => ("the embedded overlay".to_string(), Vec::new()),
@@ -45,7 +45,7 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         stop_detail: Some(why.to_string()),
         abort: None,
         target,
-        profile: serde_json::to_value(&p.raw).unwrap_or_default(),
+        profile: p.raw.shown(),
         plan: super::plan_facts(p, &plan, window, std::time::Duration::ZERO),
         engine: EngineFacts::default(),
         shard,

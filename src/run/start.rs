@@ -78,8 +78,10 @@ fn rfc3339(t: &str) -> Option<SystemTime> {
     if let Ok(at) = humantime::parse_rfc3339_weak(t) {
         return Some(at);
     }
-    // `…+02:00` / `…-05:30`: the offset is the last six characters.
-    let (stamp, offset) = t.split_at(t.len().checked_sub(6)?);
+    // `…+02:00` / `…-05:30`: the offset is the last six characters, ASCII; a cut
+    // inside a character (`aé00000`) is no offset at all.
+    let cut = t.len().checked_sub(6)?;
+    let (stamp, offset) = (t.get(..cut)?, t.get(cut..)?);
     let sign = match offset.as_bytes().first()? {
         b'+' => 1i64,
         b'-' => -1,
@@ -179,6 +181,10 @@ mod tests {
             "1e400",
             "2026-11-29T21:30:00+25:00",
             "2026-13-01T00:00:00Z",
+            "aé00000",
+            "é+02:00",
+            "2026-11-29T21:30:00+0é:0",
+            "+é:00é",
         ] {
             assert!(matches!(parse(bad), Err(StartError::Form(_))), "{bad:?}");
         }

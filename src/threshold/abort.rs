@@ -17,6 +17,8 @@ pub enum AbortError {
     BadDuration(String),
     #[error("`for {0}` must be longer than zero")]
     ZeroDuration(String),
+    #[error("`for {0}` is longer than any run ({1}): write at most that")]
+    TooLong(String, String),
     #[error(
         "`{0}` is not judged on one window: an abort condition takes success_rate, gave_up, login.STAT or STEP.STAT"
     )]
@@ -40,11 +42,17 @@ pub fn parse_abort(expr: &str, steps: &[String]) -> Result<AbortWhen, AbortError
     let (left, dur) = expr
         .rsplit_once(" for ")
         .ok_or_else(|| AbortError::NoFor(expr.to_string()))?;
-    let hold = Dur::from_str(dur.trim())
-        .map_err(|_| AbortError::BadDuration(dur.trim().to_string()))?
-        .0;
+    let too_long = || AbortError::TooLong(dur.trim().to_string(), Dur(super::LONGEST).to_string());
+    let hold = match Dur::from_str(dur.trim()) {
+        Ok(d) => d.0,
+        Err(crate::units::UnitError::TooLong(_)) => return Err(too_long()),
+        Err(_) => return Err(AbortError::BadDuration(dur.trim().to_string())),
+    };
     if hold.is_zero() {
         return Err(AbortError::ZeroDuration(dur.trim().to_string()));
+    }
+    if hold > super::LONGEST {
+        return Err(too_long());
     }
     let threshold = parse_all(&[left.trim().to_string()], steps)
         .map_err(|mut e| e.remove(0).1)?
@@ -108,6 +116,12 @@ mod tests {
             ("success_rate < 5%", "has no `for DURATION`"),
             ("success_rate < 5% for soon", "is not a duration"),
             ("success_rate < 5% for 0s", "longer than zero"),
+            (
+                "success_rate < 0% for 2305843009213693952s",
+                "longer than any run (168h)",
+            ),
+            ("success_rate < 0% for 18446744073709551615s", "longer than any run"),
+            ("success_rate < 0% for 8days", "longer than any run"),
             ("recovery_time > 1m for 30s", "not judged on one window"),
             ("verdict == metastable for 30s", "not judged on one window"),
             ("join.p99 > 1s for 30s", "no step `join`"),

@@ -314,6 +314,11 @@ fn bad(metric: &Metric, value: &str, expected: &'static str) -> GateError {
 }
 
 const DURATION: &str = "write a duration with its unit, e.g. `800ms`, `90s`, `3m`";
+
+/// The longest duration a threshold or an abort's `for` may say: the longest run a
+/// profile may have (`profile::limits::RUN`, a week). Longer is a typo, and bounded here
+/// it cannot wrap where it is compared.
+pub const LONGEST: Duration = Duration::from_secs(7 * 86_400);
 const SHARE: &str = "write a percentage (`99%`) or a fraction between 0 and 1";
 const NUMBER: &str = "write a number of 0 or more, e.g. `3` or `2.5x`";
 const COUNT: &str = "write a whole number, e.g. `100`";
@@ -342,9 +347,13 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
             if v.parse::<f64>().is_ok() {
                 return Err(bad(metric, v, DURATION));
             }
-            Dur::from_str(v)
-                .map(|d| Bound::Duration(d.0))
-                .map_err(|_| bad(metric, v, DURATION))
+            match Dur::from_str(v) {
+                Ok(d) if d.0 <= LONGEST => Ok(Bound::Duration(d.0)),
+                Ok(_) | Err(crate::units::UnitError::TooLong(_)) => {
+                    Err(bad(metric, v, "write at most 168h (a week): no run is longer"))
+                }
+                Err(_) => Err(bad(metric, v, DURATION)),
+            }
         }
         Metric::SuccessRate | Metric::AchievedRate | Metric::DownShare | Metric::ConnectedShare => share(),
         Metric::RetryAmplification => v

@@ -102,3 +102,15 @@ fn the_verdict_names_listed_are_every_verdict() {
     let listed = VERDICT_NAMES.trim_start_matches("write one of ");
     assert_eq!(listed, <Verdict as strum::VariantNames>::VARIANTS.join(", "));
 }
+
+#[test]
+fn a_duration_beyond_any_run_is_refused_where_it_is_parsed() {
+    assert_eq!(LONGEST, *crate::profile::limits::RUN.end());
+    for v in ["18446744073709551615s", "2305843009213693952s", "169h", "8days"] {
+        for m in ["recovery_time", "login.p99", "recovery_time_from_storm_end"] {
+            let e = parse(&format!("{m} < {v}")).unwrap_err().to_string();
+            assert!(e.contains("at most 168h"), "{m} < {v}: {e}");
+        }
+    }
+    assert!(parse("recovery_time < 168h").is_ok());
+}

@@ -15,6 +15,10 @@ use crate::profile::{CaptureFrom, Step, Values, Vars};
 /// answer is a few hundred bytes, and a page to check for a word is rarely more. Longer
 /// is a `body` failure; an answer that is not kept is still read up to `MAX_BODY`.
 pub(super) const MAX_KEPT_BODY: usize = 1 << 20;
+/// The longest value a capture keeps: a token, a session id or a URL is a few hundred
+/// bytes; a client holds its values for its session's life, so a target answering
+/// megabytes cannot grow every client's state (a longer one is a `capture` failure).
+pub const MAX_CAPTURE: usize = 8 << 10;
 /// Every kept body of the process at once (256 MiB, all engine threads): a target that
 /// streams endless answers to thousands of attempts in flight must not take the
 /// machine's memory (bench/hostile-rss.sh measured 424 MiB with 16 MiB kept per
@@ -203,6 +207,12 @@ fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Result<(), Mis
             },
         };
         match got {
+            Ok(v) if v.len() > MAX_CAPTURE => {
+                return Err(miss(
+                    Class::Capture,
+                    format!("capture `{}`: value longer than {MAX_CAPTURE} bytes", c.name),
+                ));
+            }
             Ok(v) => values.set(c.slot, v),
             Err(why) => return Err(miss(Class::Capture, format!("capture `{}`: {why}", c.name))),
         }
@@ -363,6 +373,29 @@ mod tests {
         assert!(!m.reason.contains("hunter2"));
         let m = take(&s, &kept("", "not json", false), Some(&mut Values::new(1))).unwrap_err();
         assert!(m.reason.contains("not JSON"), "{}", m.reason);
+    }
+
+    /// A 1 MB regex capture sent back as a 1 MB header: 500 clients held 608 MB. A value
+    /// over MAX_CAPTURE is now a `capture` failure, and nothing of it is kept.
+    #[test]
+    fn a_captured_value_over_its_cap_is_a_capture_failure() {
+        let s = step(vec![(
+            "sid",
+            CaptureFrom::Regex(crate::profile::capture_regex("sid=([a-z]+)").unwrap()),
+        )]);
+        let body = format!("sid={}", "a".repeat(MAX_CAPTURE + 1));
+        let mut v = Values::new(1);
+        let m = take(&s, &kept("", &body, false), Some(&mut v)).unwrap_err();
+        assert_eq!(m.class, Class::Capture);
+        assert!(
+            m.reason.contains(&format!("value longer than {MAX_CAPTURE} bytes")),
+            "{}",
+            m.reason
+        );
+        assert_eq!(v.get(0), None);
+        let fits = format!("sid={}", "a".repeat(MAX_CAPTURE));
+        take(&s, &kept("", &fits, false), Some(&mut v)).unwrap();
+        assert_eq!(v.get(0).map(str::len), Some(MAX_CAPTURE));
     }
 
     #[test]

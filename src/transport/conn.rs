@@ -220,7 +220,11 @@ impl Conn {
             close,
             &mut self.out,
             &mut self.scratch,
-        );
+        )
+        .map_err(|len| Failure {
+            class: Class::Capture,
+            cause: Cause::RequestTooLong(len),
+        })?;
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
         let head = self
             .read_head(step.method == http::Method::HEAD, step.keeps_head())
@@ -340,10 +344,11 @@ impl Conn {
         Ok(())
     }
 
-    /// The answer cannot be read: a `body` failure, and the connection is not reused.
+    /// The answer cannot be read: a `head` or `body` failure, and the connection is not
+    /// reused.
     fn bad(&mut self, why: BadResponse) -> Failure {
         self.reusable = false;
-        Failure::body(Cause::Bad(why))
+        Failure::bad(why)
     }
 
     /// Reads more bytes; 0 means the server closed the connection.
@@ -353,7 +358,7 @@ impl Conn {
             if grown == self.buf.len() {
                 // A head that long is rejected by the parser before this.
                 self.reusable = false;
-                return Err(Failure::body(Cause::Bad(http1::BadResponse::HeadTooLong)));
+                return Err(Failure::bad(http1::BadResponse::HeadTooLong));
             }
             self.buf.resize(grown, 0);
         }

@@ -11,6 +11,9 @@ use crate::outcome::Class;
 
 pub fn classify_io(e: &io::Error) -> Class {
     use io::ErrorKind as K;
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return Class::Fds;
+    }
     match e.kind() {
         K::ConnectionRefused => Class::Refused,
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => Class::Reset,
@@ -23,6 +26,10 @@ pub fn classify_io(e: &io::Error) -> Class {
 /// What to change when this client runs out of local ports.
 const PORTS_FIX: &str = " (this client ran out of local ports towards the target: give more \
 target.source_addresses, widen net.ipv4.ip_local_port_range, or use connection: reuse)";
+
+/// What to change when the generator runs out of file descriptors.
+const FDS_FIX: &str = " (the generator ran out of file descriptors: its own failure, not the target's; \
+raise `ulimit -n`, lower target.max_in_flight, or look for what else holds this process's descriptors)";
 
 /// Why a request failed: its class, and the cause that says why in words.
 #[derive(Debug)]
@@ -37,6 +44,9 @@ pub(super) enum Cause {
     Bad(http1::BadResponse),
     ClosedEarly,
     CutBody,
+    /// The request head composed from captured values and cookies would be this long,
+    /// over [`super::http1::MAX_REQUEST_HEAD`].
+    RequestTooLong(usize),
 }
 
 impl Failure {
@@ -53,6 +63,14 @@ impl Failure {
             cause,
         }
     }
+
+    /// An answer that cannot be read: `head` when its head is at fault, else `body`.
+    pub fn bad(why: http1::BadResponse) -> Failure {
+        Failure {
+            class: if why.is_head() { Class::Head } else { Class::Body },
+            cause: Cause::Bad(why),
+        }
+    }
 }
 
 impl std::fmt::Display for Cause {
@@ -60,8 +78,10 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::Io(e) => {
                 write!(f, "{e}")?;
-                if classify_io(e) == Class::Ports {
-                    return f.write_str(PORTS_FIX);
+                match classify_io(e) {
+                    Class::Ports => return f.write_str(PORTS_FIX),
+                    Class::Fds => return f.write_str(FDS_FIX),
+                    _ => {}
                 }
                 let unknown_issuer = e
                     .get_ref()
@@ -82,6 +102,11 @@ impl std::fmt::Display for Cause {
             Cause::Bad(b) => write!(f, "{b}"),
             Cause::ClosedEarly => f.write_str("the server closed the connection before a whole answer"),
             Cause::CutBody => f.write_str("the server closed the connection in the middle of the body"),
+            Cause::RequestTooLong(n) => write!(
+                f,
+                "the request head would be {n} bytes, over the {} a request may have (captured values or cookies too long): not sent",
+                super::http1::MAX_REQUEST_HEAD
+            ),
         }
     }
 }
@@ -108,6 +133,8 @@ impl Examples {
                 Class::Capture => 6,
                 Class::Check => 7,
                 Class::Ports => 8,
+                Class::Fds => 9,
+                Class::Head => 10,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing
@@ -137,6 +164,12 @@ mod tests {
                 why.contains("source_addresses") && why.contains("ip_local_port_range"),
                 "{why}"
             );
+        }
+        for errno in [libc::EMFILE, libc::ENFILE] {
+            let f = Failure::io(io::Error::from_raw_os_error(errno));
+            assert_eq!(f.class, Class::Fds);
+            assert!(f.class.is_generator_side());
+            assert!(f.cause.to_string().contains("not the target's"), "{}", f.cause);
         }
         let refused = Failure::io(io::Error::from(io::ErrorKind::ConnectionRefused));
         assert_eq!(refused.class, Class::Refused);

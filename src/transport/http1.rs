@@ -23,11 +23,16 @@ pub const MAX_BODY: u64 = 16 << 20;
 /// Informational (1xx) answers skipped before the final one; past these the answer is
 /// bad (a target may send `100 Continue` without end).
 pub const MAX_INFORMATIONAL: u32 = 4;
+/// The longest request head composed: captured values (at most
+/// [`super::capture::MAX_CAPTURE`] each) and cookies (a jar holds at most
+/// `profile::jar::MAX_JAR_BYTES`) cannot make a client's request grow without end.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// Appends the request of `step` to `out`. `close` asks the server to close the
 /// connection after its answer (a fresh connection's last request): the side that
 /// closes first keeps the TIME_WAIT, and it belongs on the server, not on a client
-/// that opens thousands of connections a second.
+/// that opens thousands of connections a second. A head longer than
+/// [`MAX_REQUEST_HEAD`] is refused with its length (`out` then holds part of it).
 pub fn compose(
     step: &Step,
     host: &str,
@@ -36,7 +41,7 @@ pub fn compose(
     close: bool,
     out: &mut Vec<u8>,
     scratch: &mut String,
-) {
+) -> Result<(), usize> {
     out.extend_from_slice(step.method.as_str().as_bytes());
     out.push(b' ');
     scratch.clear();
@@ -74,6 +79,10 @@ pub fn compose(
         push_clean(out, scratch);
         out.extend_from_slice(b"\r\n");
     }
+    // Before the body: its length is the profile's and the captures' (each bounded).
+    if out.len() > MAX_REQUEST_HEAD {
+        return Err(out.len());
+    }
     match &step.body {
         Some(t) => {
             if !has_type {
@@ -91,6 +100,7 @@ pub fn compose(
             out.extend_from_slice(b"\r\n");
         }
     }
+    Ok(())
 }
 
 /// The host of a `host` header value, without its port or IPv6 brackets: what cookies
@@ -163,6 +173,21 @@ pub enum BadResponse {
     Chunk,
     #[error("more than {MAX_INFORMATIONAL} informational (1xx) answers before the final one")]
     Informational,
+}
+
+impl BadResponse {
+    /// Is the head at fault (class `head`), rather than the body (class `body`)?
+    pub fn is_head(self) -> bool {
+        matches!(
+            self,
+            BadResponse::Parse
+                | BadResponse::HeadTooLong
+                | BadResponse::TooManyHeaders
+                | BadResponse::Length
+                | BadResponse::LengthTooLong(_)
+                | BadResponse::Informational
+        )
+    }
 }
 
 /// Reads a response head from the start of `buf`: `Ok(None)` until all of it has

@@ -29,7 +29,7 @@ fn vars() -> Vars<'static> {
 
 fn composed(s: &Step, base: &str) -> String {
     let mut out = Vec::new();
-    compose(s, "127.0.0.1:8080", base, vars(), false, &mut out, &mut String::new());
+    compose(s, "127.0.0.1:8080", base, vars(), false, &mut out, &mut String::new()).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -37,9 +37,20 @@ fn composed(s: &Step, base: &str) -> String {
 fn a_closing_request_says_so_and_a_kept_one_does_not() {
     let s = step("GET", "/login", None, &[]);
     let mut out = Vec::new();
-    compose(&s, "h:1", "", vars(), true, &mut out, &mut String::new());
+    compose(&s, "h:1", "", vars(), true, &mut out, &mut String::new()).unwrap();
     assert_eq!(out, b"GET /login HTTP/1.1\r\nhost: h:1\r\nconnection: close\r\n\r\n");
     assert!(!composed(&s, "").contains("connection"));
+}
+
+/// Captured values and cookies make a request's head: past MAX_REQUEST_HEAD it is
+/// refused with its length rather than composed without end.
+#[test]
+fn a_request_head_over_its_cap_is_refused() {
+    let long = "a".repeat(MAX_REQUEST_HEAD);
+    let s = step("POST", "/login", None, &[("authorization", long.as_str())]);
+    let mut out = Vec::new();
+    let e = compose(&s, "h:1", "", vars(), false, &mut out, &mut String::new()).unwrap_err();
+    assert!(e > MAX_REQUEST_HEAD, "{e}");
 }
 
 #[test]

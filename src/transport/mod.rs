@@ -114,7 +114,7 @@ impl Transport {
                         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
                 })
                 .map_err(|source| TransportError::Resolve {
-                    host: n.host.clone(),
+                    host: n.shown_host(),
                     source,
                 })?;
             let host = if n.host.contains(':') {
@@ -124,7 +124,10 @@ impl Transport {
             };
             let name = if n.tls {
                 let name = ServerName::try_from(n.host.clone()).map_err(|e| {
-                    TransportError::Tls(format!("`{}` is not a name a certificate can carry: {e}", n.host))
+                    TransportError::Tls(format!(
+                        "`{}` is not a name a certificate can carry: {e}",
+                        n.shown_host()
+                    ))
                 })?;
                 Some(name)
             } else {

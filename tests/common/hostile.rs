@@ -39,6 +39,14 @@ pub enum Hostile {
     RetryAfter(&'static str),
     /// Answers for 400 ms, then closes its listener and every connection.
     DiesMidRun,
+    /// Not hostile: `200` with a session cookie and a JSON body holding a short `token`,
+    /// the figure `HugeCapture` and `CookieFlood` compare with.
+    HealthyState,
+    /// `200` with a JSON body whose `token` is a megabyte (a capture's value).
+    HugeCapture,
+    /// `200` setting a new 58 KB cookie and a new 4 KB one with every answer (and a
+    /// short `token`, so that a session flow logs in and keeps asking).
+    CookieFlood,
 }
 
 impl Hostile {
@@ -57,6 +65,9 @@ impl Hostile {
         "short-length",
         "retry-after=VALUE",
         "dies-mid-run",
+        "healthy-state",
+        "huge-capture",
+        "cookie-flood",
     ];
 
     pub fn parse(name: &str) -> Option<Hostile> {
@@ -73,6 +84,9 @@ impl Hostile {
             "informational" => Hostile::Informational,
             "short-length" => Hostile::ShortLength,
             "dies-mid-run" => Hostile::DiesMidRun,
+            "healthy-state" => Hostile::HealthyState,
+            "huge-capture" => Hostile::HugeCapture,
+            "cookie-flood" => Hostile::CookieFlood,
             // Once per process: the value lives as long as its server.
             _ => Hostile::RetryAfter(Box::leak(
                 name.strip_prefix("retry-after=")?.to_string().into_boxed_str(),
@@ -117,13 +131,47 @@ pub async fn serve(kind: Hostile) -> Server {
     Server { addr, _tasks: tasks }
 }
 
+/// Names the cookies a `CookieFlood` sets: each answer's are new.
+static COOKIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A `HealthyState`, `HugeCapture` or `CookieFlood` answer.
+fn grown(kind: Hostile) -> Vec<u8> {
+    match kind {
+        Hostile::HealthyState => {
+            b"HTTP/1.1 200 OK\r\nset-cookie: sid=abc; Path=/\r\ncontent-length: 15\r\n\r\n{\"token\":\"t0k\"}".to_vec()
+        }
+        Hostile::HugeCapture => {
+            let body = format!(r#"{{"token":"{}"}}"#, "t".repeat(1_000_000));
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()
+        }
+        _ => {
+            let n = COOKIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "HTTP/1.1 200 OK\r\nset-cookie: big{n}={}; Path=/\r\nset-cookie: c{n}={}; Path=/\r\ncontent-length: 15\r\n\r\n{{\"token\":\"t0k\"}}",
+                "b".repeat(58_000),
+                "c".repeat(4_000)
+            )
+            .into_bytes()
+        }
+    }
+}
+
 async fn answer(mut s: TcpStream, kind: Hostile) {
     let mut buf = Vec::new();
     while read_request(&mut s, &mut buf).await {
-        let head: &[u8] = match kind {
-            Hostile::Healthy | Hostile::Refuse | Hostile::DiesMidRun => {
-                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        if let Hostile::HealthyState | Hostile::HugeCapture | Hostile::CookieFlood = kind {
+            if s.write_all(&grown(kind)).await.is_err() {
+                return;
             }
+            continue;
+        }
+        let head: &[u8] = match kind {
+            Hostile::Healthy
+            | Hostile::Refuse
+            | Hostile::DiesMidRun
+            | Hostile::HealthyState
+            | Hostile::HugeCapture
+            | Hostile::CookieFlood => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             Hostile::Reset => {
                 let _ = s.set_zero_linger();
                 return;

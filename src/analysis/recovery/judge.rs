@@ -12,8 +12,17 @@ pub(super) fn judge(w: &Window, slo: &SloUsed, span: &Span) -> WindowHealth {
     let success_rate = w.success_rate();
     let p99_ms = (w.latency_ms.count > 0).then_some(w.latency_ms.p99);
     let need = slo.min_requests.max(1);
-    let held = slo.connected.zip(w.held.as_ref());
-    let (state, reason) = if let Some((least, h)) = held {
+    let (state, reason) = if w.counts.generator_failed > 0 {
+        // The generator's own failure (out of descriptors or ports) says nothing of the
+        // target, and what it did not send would flatter or blame it: not judged.
+        (
+            Health::Unjudged,
+            format!(
+                "the generator failed {} attempts itself (out of file descriptors or ports)",
+                w.counts.generator_failed
+            ),
+        )
+    } else if let Some((least, h)) = slo.connected.zip(w.held.as_ref()) {
         judge_held(w, h, least, slo)
     } else if completed < need {
         (Health::Unjudged, format!("{completed} completed < {need} needed"))

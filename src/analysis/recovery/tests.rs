@@ -404,3 +404,21 @@ fn locked_out_clients_are_split_into_given_up_and_still_trying() {
     let back: Recovery = serde_json::from_value(v).unwrap();
     assert_eq!(back.figures.locked_out, LockedOut::default());
 }
+
+/// Windows in which the generator failed attempts itself (out of descriptors: someone
+/// held them) are not judged: they neither fail the target nor count as its recovery.
+#[test]
+fn windows_with_the_generators_own_failures_are_not_judged() {
+    let mut w = script("HHHHH XXXXX HHHHHHHHHH");
+    for x in &mut w[5..10] {
+        x.counts.generator_failed = 100;
+    }
+    let r = analyze(&w, &tl(5, 10, 20), &slo5(), S);
+    assert_eq!(states(&r), "HHHHH.....HHHHHHHHHH");
+    assert_eq!(r.verdict, Verdict::NeverDegraded);
+    assert!(
+        r.health[5].reason.contains("the generator failed 100 attempts itself"),
+        "{}",
+        r.health[5].reason
+    );
+}

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The longest duration any overlay setting may have: a week, far beyond any storm test.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 86_400);
+
 use super::{ActionKind, AdminToken, MAX_INITIAL_ONLINE, MAX_MEGA_PER_CALL, MAX_MEGA_SUPERNODES, OverlayConfig};
 use crate::units::Share;
 
@@ -16,17 +19,37 @@ impl OverlayConfig {
         } else if mu > 10_000_000.0 {
             bad("capacity", "must be at most 10000000/s".into());
         }
-        if self.client_timeout.0.is_zero() {
-            bad("client_timeout", "must be more than 0s".into());
+        for (field, d) in [
+            ("client_timeout", self.client_timeout.0),
+            ("retry_after", self.retry_after.0),
+            ("header_read_timeout", self.header_read_timeout.0),
+            ("idle_timeout", self.idle_timeout.0),
+        ] {
+            if d.is_zero() {
+                bad(field, "must be more than 0s".into());
+            }
         }
-        if self.retry_after.0.is_zero() {
-            bad("retry_after", "must be more than 0s".into());
-        }
-        if self.header_read_timeout.0.is_zero() {
-            bad("header_read_timeout", "must be more than 0s".into());
-        }
-        if self.idle_timeout.0.is_zero() {
-            bad("idle_timeout", "must be more than 0s".into());
+        // Bounded where they are read: an instant plus any of them must not overflow.
+        let mut longest = [
+            ("client_timeout", self.client_timeout.0),
+            ("retry_after", self.retry_after.0),
+            ("header_read_timeout", self.header_read_timeout.0),
+            ("idle_timeout", self.idle_timeout.0),
+            ("promotion_delay", self.promotion_delay.0),
+            ("failure_window", self.failure_window.0),
+        ]
+        .map(|(f, d)| (f.to_string(), d))
+        .to_vec();
+        longest.extend(
+            self.actions
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("actions[{i}].at"), a.at.0)),
+        );
+        for (field, d) in longest {
+            if d > MAX_DURATION {
+                bad(&field, "must be at most 168h (a week)".into());
+            }
         }
         if let Some(AdminToken(t)) = &self.admin_token
             && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))

@@ -5,12 +5,16 @@
 
 use super::Validator;
 use crate::profile::capture::{capture_regex, check_pointer};
-use crate::profile::data::{parse_csv, shuffle};
+use crate::profile::data::parse_csv;
 use crate::profile::file::read_text;
 use crate::profile::raw::{RawCapture, RawData, RawExpect, RawStatus};
 use crate::profile::spec::DataOrder;
 use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
 use crate::units::Text;
+
+/// The environment variable naming folders beyond the profile's own that `client.data`
+/// may be read from: the operator's permission, which a profile cannot give itself.
+pub const DATA_DIRS: &str = "STAMPEDE_DATA_DIRS";
 
 /// Names a capture may not take: the built-in template variables.
 const BUILT_IN: [&str; 3] = ["client", "attempt", "node"];
@@ -38,34 +42,20 @@ impl Validator<'_> {
                 continue;
             }
             let from = match (&c.json, &c.header, &c.regex) {
-                (Some(p), None, None) => match check_pointer(p) {
-                    Ok(()) => CaptureFrom::Json(p.clone()),
-                    Err(e) => {
-                        self.err(&format!("{f}.json"), e);
-                        continue;
-                    }
-                },
-                (None, Some(h), None) => match http::header::HeaderName::from_bytes(h.trim().as_bytes()) {
-                    Ok(h) => CaptureFrom::Header(h),
-                    Err(_) => {
-                        self.err(&format!("{f}.header"), format!("`{h}` is not a header name"));
-                        continue;
-                    }
-                },
-                (None, None, Some(r)) => match capture_regex(r) {
-                    Ok(re) => CaptureFrom::Regex(re),
-                    Err(e) => {
-                        self.err(&format!("{f}.regex"), e);
-                        continue;
-                    }
-                },
-                _ => {
-                    self.err(
-                        &f,
-                        "say where the value is with exactly one of `json: /pointer`, `header: name`, `regex: '...(value)...'`",
-                    );
-                    continue;
-                }
+                (Some(p), None, None) => check_pointer(p)
+                    .map(|()| CaptureFrom::Json(p.clone()))
+                    .map_err(|e| (format!("{f}.json"), e)),
+                (None, Some(h), None) => http::header::HeaderName::from_bytes(h.trim().as_bytes())
+                    .map(CaptureFrom::Header)
+                    .map_err(|_| (format!("{f}.header"), format!("`{h}` is not a header name"))),
+                (None, None, Some(r)) => capture_regex(r)
+                    .map(CaptureFrom::Regex)
+                    .map_err(|e| (format!("{f}.regex"), e)),
+                _ => Err((
+                    f.clone(),
+                    "say where the value is with exactly one of `json: /pointer`, `header: name`, `regex: '...(value)...'`"
+                        .to_string(),
+                )),
             };
             let slot = match self.slots.iter().position(|s| s == name) {
                 Some(i) => i,
@@ -74,11 +64,16 @@ impl Validator<'_> {
                     self.slots.len() - 1
                 }
             };
-            out.push(Capture {
-                name: name.clone(),
-                slot,
-                from,
-            });
+            // A capture whose source is wrong is still a name the later steps may use:
+            // one problem, at its line, not one "unknown variable" per use.
+            match from {
+                Ok(from) => out.push(Capture {
+                    name: name.clone(),
+                    slot,
+                    from,
+                }),
+                Err((at, e)) => self.err(&at, e),
+            }
         }
         out
     }
@@ -137,6 +132,10 @@ impl Validator<'_> {
         };
         let order = self.choice("client.data.order", &order, DataOrder::InOrder);
         let path = self.dir.join(&file);
+        if let Err(e) = self.data_path_allowed(&path) {
+            self.err("client.data", e);
+            return None;
+        }
         let text = match read_text(&path, limits::DATA_BYTES) {
             Ok(t) => t,
             Err(e) => {
@@ -144,21 +143,41 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let (columns, mut rows) = match parse_csv(&text) {
-            Ok(x) => x,
+        let shuffled = (order == DataOrder::Shuffle).then_some(seed);
+        let data = match parse_csv(&file, &text, shuffled) {
+            Ok(d) => d,
             Err(e) => {
                 self.err("client.data", format!("{}:{e}", path.display()));
                 return None;
             }
         };
-        if order == DataOrder::Shuffle {
-            shuffle(&mut rows, seed);
+        self.slots.extend(data.columns.iter().map(|c| format!("data.{c}")));
+        Some(data)
+    }
+
+    /// A data file is read from the profile's folder (or below it), or from a folder the
+    /// operator named in `STAMPEDE_DATA_DIRS` (`:`-separated): never from wherever a
+    /// profile (from a pull request, say) points. Links are followed before the check.
+    fn data_path_allowed(&self, path: &std::path::Path) -> Result<(), String> {
+        let Ok(real) = path.canonicalize() else {
+            // Absent or unreadable: the read says so.
+            return Ok(());
+        };
+        let mut dirs = vec![self.dir.clone()];
+        if let Some(list) = (self.env)(DATA_DIRS) {
+            dirs.extend(list.split(':').filter(|d| !d.is_empty()).map(std::path::PathBuf::from));
         }
-        self.slots.extend(columns.iter().map(|c| format!("data.{c}")));
-        Some(DataFile {
-            file,
-            columns,
-            rows: rows.into(),
-        })
+        let inside = dirs
+            .iter()
+            .filter_map(|d| d.canonicalize().ok())
+            .any(|d| real.starts_with(d));
+        if inside {
+            return Ok(());
+        }
+        Err(format!(
+            "`{}` is outside the profile's folder: a profile may only name data beside it or below it; \
+             to read it from there, name its folder in ${DATA_DIRS} (`:`-separated)",
+            path.display()
+        ))
     }
 }

@@ -118,7 +118,7 @@ fn data_columns_are_variables_and_their_problems_are_placed() {
     let body = r#"{"u":"{{data.username}}","p":"{{data.password}}"}"#;
     let p = with_data(Some("username,password\nann,pw1\nbob,pw2\n"), "users.csv", body).unwrap();
     let d = p.client.data.as_ref().unwrap();
-    assert_eq!((d.file.as_str(), d.rows.len()), ("users.csv", 2));
+    assert_eq!((d.file.as_str(), d.rows), ("users.csv", 2));
     assert_eq!(p.client.captures, vec!["data.username", "data.password"]);
     let e = with_data(Some("username\nann\n"), "users.csv", body).unwrap_err();
     assert!(
@@ -139,4 +139,69 @@ fn data_columns_are_variables_and_their_problems_are_placed() {
         e.contains("client.data.order") && e.contains("no row below the header"),
         "{e}"
     );
+}
+
+/// `data: /proc/self/environ` (or `~/.git-credentials`) printed the file's first line as
+/// the known columns; a file outside the profile's folder is now refused unless the
+/// operator named its folder, and a header that names no columns is never shown.
+#[test]
+fn a_data_file_outside_the_profiles_folder_needs_the_operators_permission() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("creds");
+    std::fs::write(&secret, "https://ann:hunter2@git.example\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&secret, dir.path().join("link.csv")).unwrap();
+    let body = "{{data.nothing}}";
+    for data in [
+        secret.display().to_string(),
+        "link.csv".into(),
+        "/proc/self/environ".into(),
+    ] {
+        let text = profile(&format!(
+            "  data: {data}\n  login:\n    - {{ name: auth, request: POST /login, body: '{body}' }}"
+        ));
+        let e = parse(&text, &dir.path().join("p.yaml"), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("outside the profile's folder") && e.contains("STAMPEDE_DATA_DIRS"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2") && !e.contains("PATH"), "{e}");
+    }
+    // Named by the operator: read, and its header (no column names) still not shown.
+    let allowed = outside.path().display().to_string();
+    let env = move |k: &str| (k == "STAMPEDE_DATA_DIRS").then(|| allowed.clone());
+    let text = profile(&format!(
+        "  data: {}\n  login:\n    - {{ name: auth, request: POST /login, body: '{body}' }}",
+        secret.display()
+    ));
+    let e = parse(&text, &dir.path().join("p.yaml"), &env).unwrap_err().to_string();
+    assert!(e.contains("no usable name") && !e.contains("hunter2"), "{e}");
+}
+
+/// A regex that does not compile was one problem over several lines (the later ones
+/// without file:line) and then "unknown template variable" at every use of its capture.
+#[test]
+fn a_regex_that_does_not_compile_is_one_placed_problem_on_one_line() {
+    let bad = profile(
+        r#"  login:
+    - name: auth
+      request: POST /login
+      capture: { sid: { regex: 'sid=([a-z' } }
+    - { name: join, request: 'POST /join?s={{sid}}', headers: { x-sid: "{{sid}}" }, body: "{{sid}}" }"#,
+    );
+    let e = parse(&bad, Path::new("p.yaml"), &no_env).unwrap_err();
+    assert_eq!(e.problems.len(), 1, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("p.yaml:9: client.login[0].capture.sid.regex: the regex does not compile"),
+        "{text}"
+    );
+    for line in text.lines().skip(1) {
+        assert!(
+            line.trim_start().starts_with("p.yaml:"),
+            "a line without its place: {line:?}"
+        );
+    }
 }

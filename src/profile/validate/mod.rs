@@ -114,9 +114,13 @@ pub fn parse_with(
             "unknown field (check its spelling and its place; see the README's profile reference)",
         );
     }
-    let profile = v.profile(&raw, path);
-    if let Some(p) = &profile {
+    let mut profile = v.profile(&raw, path);
+    if let Some(p) = &mut profile {
         v.budget(p);
+        let bound = crate::profile::budget::PlanSize::of(p).client_ids(p.population.simulated);
+        if let Some(d) = &mut p.client.data {
+            d.keep(bound);
+        }
     }
     if v.problems.is_empty() {
         Ok(profile.expect("no problems means a profile"))
@@ -195,11 +199,19 @@ impl Validator<'_> {
     /// A problem at `field`'s line, or its nearest written ancestor's; a field whose
     /// whole section is missing (a required `name`, `client.login`) goes at line 1, the
     /// top level where it would be written.
+    /// A problem at `field`'s line. On one line: every line of the list a person reads
+    /// starts with its file:line.
     fn err(&mut self, field: &str, message: impl fmt::Display) {
+        let message = message.to_string();
+        let message = if message.contains('\n') {
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        } else {
+            message
+        };
         self.problems.push(Problem {
             line: Some(self.lines.line(field).unwrap_or(1)),
             field: field.to_string(),
-            message: message.to_string(),
+            message,
         });
     }
 

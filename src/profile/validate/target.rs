@@ -80,6 +80,7 @@ impl Validator<'_> {
                 None
             }
             (Some(o), None) => {
+                let o = &self.overlay_env(o);
                 let problems = (self.overlay)(o, timeout, population.simulated as u64);
                 if problems.is_empty() {
                     Some(Endpoint::Embedded(o.clone()))
@@ -107,6 +108,25 @@ impl Validator<'_> {
         }
     }
 
+    /// The overlay's settings with an `admin_token: ${VAR}` read from the environment
+    /// (the raw profile, which outputs echo, keeps `${VAR}`).
+    fn overlay_env(&mut self, o: &serde_yaml::Value) -> serde_yaml::Value {
+        let mut o = o.clone();
+        let Some(t) = o.get_mut("admin_token") else {
+            return o;
+        };
+        if let Some(name) = t.as_str().and_then(crate::profile::raw::env_name).map(str::to_string) {
+            match (self.env)(&name) {
+                Some(v) => *t = serde_yaml::Value::String(v),
+                None => self.err(
+                    "target.overlay.admin_token",
+                    format!("`${{{name}}}` is not set in the environment"),
+                ),
+            }
+        }
+        o
+    }
+
     /// Node URLs may use `${VAR}` and `{{node}}`; each is parsed once, here.
     fn nodes(&mut self, nodes: &[String]) -> Vec<Node> {
         let mut out = Vec::new();
@@ -125,7 +145,15 @@ impl Validator<'_> {
                     shown: n.clone(),
                     ..node
                 }),
-                Err(e) => self.err(&field, e.to_string().replace(&url, n)),
+                Err(e) if url == *n => self.err(&field, e),
+                // The error would quote the expanded text (a port or host from `${VAR}`).
+                Err(e) => self.err(
+                    &field,
+                    format!(
+                        "`{n}` {} once its `${{VAR}}` are expanded (the values are not shown)",
+                        e.what()
+                    ),
+                ),
             }
         }
         out
