@@ -373,6 +373,28 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// What became of an attempt (a login or a connect) that did not leave: refused by
+    /// the client's own throttle, or (`admitted`) over the in-flight ceiling. Counted.
+    fn never_sent(&mut self, admitted: bool) -> FlowResult {
+        let class = if admitted { Class::Unstarted } else { Class::Throttled };
+        if admitted {
+            self.stats.unstarted += 1;
+        } else {
+            self.stats.throttled += 1;
+        }
+        let now = Instant::now();
+        FlowResult {
+            class,
+            retry_after: None,
+            retry_after_invalid: false,
+            started: now,
+            sent: now,
+            done: now,
+            steps: Vec::new(),
+            node: 0,
+        }
+    }
+
     /// Sends one login attempt of `client`, intended at `at`.
     fn attempt(&mut self, client: u32, at: Duration, first: bool, now: Duration) {
         let p = self.p;
@@ -380,24 +402,8 @@ impl<'a> Engine<'a> {
         let admitted = c.admit(&p.client.retry, at, p.seed, client as u64);
         let attempt_no = c.attempts as u32;
         if !admitted || self.in_flight >= self.max_in_flight {
-            let class = if admitted { Class::Unstarted } else { Class::Throttled };
-            if admitted {
-                self.stats.unstarted += 1;
-            } else {
-                self.stats.throttled += 1;
-            }
-            let now = Instant::now();
-            let res = FlowResult {
-                class,
-                retry_after: None,
-                retry_after_invalid: false,
-                started: now,
-                sent: now,
-                done: now,
-                steps: Vec::new(),
-                node: 0,
-            };
             let epoch = c.epoch;
+            let res = self.never_sent(admitted);
             self.finish_attempt(client, epoch, at, first, res, None, Duration::ZERO);
             return;
         }

@@ -141,24 +141,8 @@ impl Engine<'_> {
         let c = &mut self.clients[(client / self.part.count) as usize];
         let admitted = c.admit(&p.client.retry, at, p.seed, client as u64);
         if !admitted || self.in_flight >= self.max_in_flight {
-            let class = if admitted { Class::Unstarted } else { Class::Throttled };
-            if admitted {
-                self.stats.unstarted += 1;
-            } else {
-                self.stats.throttled += 1;
-            }
-            let i = Instant::now();
-            let res = FlowResult {
-                class,
-                retry_after: None,
-                retry_after_invalid: false,
-                started: i,
-                sent: i,
-                done: i,
-                steps: Vec::new(),
-                node: 0,
-            };
             let epoch = c.epoch;
+            let res = self.never_sent(admitted);
             self.connect_done(client, epoch, at, resume, res, Closed::default(), None);
             return;
         }
@@ -227,15 +211,21 @@ impl Engine<'_> {
         self.reconnect_after(client, false, retry_after, now);
     }
 
+    /// The probe silenced what the client would do next: it stays off, given up, and is
+    /// no longer expected online.
+    fn silenced_gives_up(&mut self, client: u32, now: Duration) {
+        self.clients[(client / self.part.count) as usize].phase = Phase::GaveUp;
+        self.rec.count(now, Counter::GaveUp);
+        if let Some(h) = self.held.as_mut() {
+            h.silence_one();
+        }
+    }
+
     /// The target refused the client's session: it logs in again, from no session.
     fn relogin(&mut self, client: u32, now: Duration) {
         let c = &mut self.clients[(client / self.part.count) as usize];
         if self.silenced {
-            c.phase = Phase::GaveUp;
-            self.rec.count(now, Counter::GaveUp);
-            if let Some(h) = self.held.as_mut() {
-                h.silence_one();
-            }
+            self.silenced_gives_up(client, now);
             return;
         }
         self.rec.count(now, Counter::Relogin);
@@ -253,11 +243,7 @@ impl Engine<'_> {
         let c = &mut self.clients[(client / self.part.count) as usize];
         if self.silenced {
             // The probe: reconnects are silenced; the client stays off, given up.
-            c.phase = Phase::GaveUp;
-            self.rec.count(now, Counter::GaveUp);
-            if let Some(h) = self.held.as_mut() {
-                h.silence_one();
-            }
+            self.silenced_gives_up(client, now);
             return;
         }
         if fresh {
