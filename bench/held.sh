@@ -99,9 +99,9 @@ rows=()
 # row tool clients held secs-to-connect peak-rss-kib cpu-per-heartbeat-us target-busy-%
 row() {
   local per_gib conn_rate per_client
-  per_gib=$(awk -v h="$3" -v k="$5" 'BEGIN { printf "%.0f", k > 0 ? h / (k / 1048576) : 0 }')
-  conn_rate=$(awk -v h="$3" -v s="$4" 'BEGIN { printf "%.0f", s > 0 ? h / s : 0 }')
-  per_client=$(awk -v h="$3" -v k="$5" 'BEGIN { printf "%.2f", h > 0 ? k / h : 0 }')
+  per_gib=$(awk -v h="$3" -v k="$5" 'BEGIN { printf "%.0f", (k > 0) ? h / (k / 1048576) : 0 }')
+  conn_rate=$(awk -v h="$3" -v s="$4" 'BEGIN { printf "%.0f", (s > 0) ? h / s : 0 }')
+  per_client=$(awk -v h="$3" -v k="$5" 'BEGIN { printf "%.2f", (h > 0) ? k / h : 0 }')
   rows+=("$(printf '%-10s %9s %9s %12s %11s %12s %10s %9s' "$1" "$2" "$3" "$conn_rate" "$per_client" "$per_gib" "$6" "$7")")
 }
 
@@ -153,7 +153,7 @@ YAML
   stop_target
   local beats cpu_us busy
   # Over the 30 s sampled, every held client beat once.
-  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", h > 0 ? (b - a) / t * 1e6 / h : 0 }')
+  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
   busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
   beats=$(python3 -c "import json,sys; r=json.load(open('$work/out/report.json')); print(r['totals'].get('held',{}).get('heartbeats',0))" 2>/dev/null || echo "?")
   echo "stampede $n: held $held, warm-up ${warm}s, RSS $rss KiB in the steady state, $beats heartbeats in the run, target busy $busy% while holding"
@@ -195,7 +195,7 @@ XML
   pkill -f "beam.*tsung" 2>/dev/null || true
   stop_target
   local cpu_us busy
-  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", h > 0 ? (b - a) / t * 1e6 / h : 0 }')
+  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
   busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
   echo "tsung $n: held $held, connected in ${warm}s, RSS $rss KiB (its Erlang VMs), target busy $busy%"
   row tsung "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
@@ -233,7 +233,7 @@ YAML
   pkill -f "node.*artillery" 2>/dev/null || true
   stop_target
   local cpu_us busy
-  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", h > 0 ? (b - a) / t * 1e6 / h : 0 }')
+  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
   busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
   echo "artillery $n: held $held, connected in ${warm}s, RSS $rss KiB (its node processes), target busy $busy%"
   row artillery "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
