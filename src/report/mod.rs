@@ -5,6 +5,8 @@
 //! windows (`record::Window::merge`).
 
 mod held;
+#[cfg(test)]
+mod held_tests;
 mod hlog;
 pub mod html;
 pub mod junit;
