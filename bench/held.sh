@@ -117,7 +117,7 @@ target:
   max_in_flight: 2000
   source_addresses: ["127.1.0.0/18"]
 population: { simulate: $n, warmup: { rate: $RATE/s } }
-baseline: { duration: ${HOLD}s, rate: 1/s }
+baseline: { duration: $((HOLD + 40))s, rate: 1/s }   # outlives the 35 s of sampling after the warm-up
 client:
   login:
     - { name: auth, request: POST /login, capture: { token: { json: /token } } }
@@ -160,6 +160,29 @@ YAML
   row stampede "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
 }
 
+# A peer started against the target: waits for its clients, samples the CPU of its
+# processes (those matching PATTERN) and the target's over 30 s of holding, sums their
+# RSS, stops them and adds the row.
+measure_peer() { # tool clients pattern what
+  local tool=$1 n=$2 pattern=$3 what=$4
+  local warm procs rss=0 c0=0 c1=0 tc0 tc1 t0 t1 held cpu_us busy
+  warm=$(wait_held "$n" 900)
+  sleep 5
+  procs=$(pgrep -f "$pattern" | tr '\n' ' ' || true)
+  for p in $procs; do c0=$((c0 + $(cpu_ticks "$p"))); done
+  tc0=$(cpu_ticks "$tpid"); t0=$(date +%s.%N)
+  sleep 30
+  for p in $procs; do c1=$((c1 + $(cpu_ticks "$p"))); rss=$((rss + $(rss_kib "$p"))); done
+  tc1=$(cpu_ticks "$tpid"); t1=$(date +%s.%N)
+  held=$(held_now)
+  pkill -f "$pattern" 2>/dev/null || true
+  stop_target
+  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
+  busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
+  echo "$tool $n: held $held, connected in ${warm}s, RSS $rss KiB ($what), target busy $busy%"
+  row "$tool" "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
+}
+
 tsung_run() { # clients
   local n=$1 ips=""
   for i in $(seq 1 32); do ips+="<ip value=\"127.2.0.$i\"/>"; done
@@ -183,22 +206,7 @@ XML
   start_target
   (cd "$work" && tsung -f "$work/tsung.xml" -l "$work/tsung-log" start > "$work/tsung.out" 2>&1) &
   pids+=("$!")
-  local warm beam rss=0 c0 c1 tc0 tc1 t0 t1 held
-  warm=$(wait_held "$n" 900)
-  sleep 5
-  beam=$(pgrep -f "beam.*tsung" | head -1 || true)
-  c0=$(cpu_ticks "$beam"); tc0=$(cpu_ticks "$tpid"); t0=$(date +%s.%N)
-  sleep 30
-  c1=$(cpu_ticks "$beam"); tc1=$(cpu_ticks "$tpid"); t1=$(date +%s.%N)
-  for p in $(pgrep -f "beam.*tsung" || true); do rss=$((rss + $(rss_kib "$p"))); done
-  held=$(held_now)
-  pkill -f "beam.*tsung" 2>/dev/null || true
-  stop_target
-  local cpu_us busy
-  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
-  busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
-  echo "tsung $n: held $held, connected in ${warm}s, RSS $rss KiB (its Erlang VMs), target busy $busy%"
-  row tsung "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
+  measure_peer tsung "$n" "beam.*tsung" "its Erlang VMs"
 }
 
 artillery_run() { # clients
@@ -218,25 +226,8 @@ scenarios:
 YAML
   start_target
   artillery run --quiet "$work/artillery.yml" > "$work/artillery.out" 2>&1 &
-  local apid=$!
-  pids+=("$apid")
-  local warm node rss=0 c0=0 c1=0 tc0 tc1 t0 t1 held
-  warm=$(wait_held "$n" 900)
-  sleep 5
-  node=$(pgrep -f "node.*artillery" | tr '\n' ' ')
-  for p in $node; do c0=$((c0 + $(cpu_ticks "$p"))); done
-  tc0=$(cpu_ticks "$tpid"); t0=$(date +%s.%N)
-  sleep 30
-  for p in $node; do c1=$((c1 + $(cpu_ticks "$p"))); rss=$((rss + $(rss_kib "$p"))); done
-  tc1=$(cpu_ticks "$tpid"); t1=$(date +%s.%N)
-  held=$(held_now)
-  pkill -f "node.*artillery" 2>/dev/null || true
-  stop_target
-  local cpu_us busy
-  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v h="$held" 'BEGIN { printf "%.1f", (h > 0) ? (b - a) / t * 1e6 / h : 0 }')
-  busy=$(awk -v a="$tc0" -v b="$tc1" -v t="$tick" -v s0="$t0" -v s1="$t1" 'BEGIN { printf "%.0f", (b - a) / t / (s1 - s0) * 100 }')
-  echo "artillery $n: held $held, connected in ${warm}s, RSS $rss KiB (its node processes), target busy $busy%"
-  row artillery "$n" "$held" "$warm" "$rss" "$cpu_us" "$busy"
+  pids+=("$!")
+  measure_peer artillery "$n" "node.*artillery" "its node processes"
 }
 
 echo "== $N clients each, connecting at up to $RATE/s, holding ${HOLD}s"
