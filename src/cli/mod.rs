@@ -64,6 +64,11 @@ pub enum Cmd {
         profile: PathBuf,
         #[arg(long, value_parser = parse_shard)]
         shard: Option<Shard>,
+        /// Print only the files the profile reads beside itself (data, trace, CA), one
+        /// path a line, as this shell would open them: what a ConfigMap or a shard host
+        /// must carry with the profile.
+        #[arg(long)]
+        files: bool,
     },
     /// Merge the report.json of several shards of one run into one report.
     Merge {
@@ -333,7 +338,7 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Run(args) => run::run(*args).await,
-        Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
+        Cmd::Validate { profile, shard, files } => validate::validate(&profile, shard, files),
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
         Cmd::Compare {

@@ -13,8 +13,14 @@ use crate::report::terminal::sparkline;
 use crate::run::plan_for;
 use crate::units::{Dur, format_duration};
 
-pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError> {
+pub(super) fn validate(path: &Path, shard: Option<Shard>, files: bool) -> Result<(), CliError> {
     let p = load(path)?;
+    if files {
+        for (_, f) in p.files() {
+            out!("{}", f.display());
+        }
+        return Ok(());
+    }
     let started = Instant::now();
     let plan = plan_for(&p, shard);
     let took = started.elapsed();
@@ -63,6 +69,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>) -> Result<(), CliError
         out!("  {w}");
     }
     if let Some(w) = warmup_line(&p) {
+        out!("  {w}");
+    }
+    if let Some(w) = files_line(&p, path) {
         out!("  {w}");
     }
     let r = &p.client.retry;
@@ -137,6 +146,23 @@ fn drain_line(p: &crate::profile::Profile) -> Option<String> {
 /// Who logs in before the clock starts: the online clients of a flow that holds a
 /// session, or (warm-up off) a word that their first keepalives will log them in.
 /// None when the flow holds no session or no client is online at the start.
+/// The files the profile reads beside itself, relative to its folder where they are in
+/// it: a ConfigMap or a shard host needs every one of them next to the profile.
+fn files_line(p: &crate::profile::Profile, path: &Path) -> Option<String> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let files: Vec<String> = p
+        .files()
+        .into_iter()
+        .map(|(field, f)| format!("{} ({field})", f.strip_prefix(dir).unwrap_or(&f).display()))
+        .collect();
+    (!files.is_empty()).then(|| {
+        format!(
+            "reads: {} — ship them with the profile (a ConfigMap: one --from-file each)",
+            files.join(", ")
+        )
+    })
+}
+
 fn warmup_line(p: &crate::profile::Profile) -> Option<String> {
     let n = p.warmup_clients();
     if n > 0 {

@@ -104,7 +104,12 @@ pub fn parse_with(
         problems: Vec::new(),
         env,
         overlay,
-        dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        // `profile.yaml`'s parent is "", which names no folder to check a data path against.
+        dir: path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
         slots: Vec::new(),
         seed: 1,
     };
