@@ -32,19 +32,23 @@ pub struct LockedOut {
     pub end_in_flight: u64,
 }
 
+/// Of the clients locked out at each window's end, those that had given up by then: the
+/// give-ups counted so far, held to the gauge. (A give-up is counted in the window of the
+/// client's last attempt, so the count may run up to one client timeout early.)
+pub fn given_up<'a>(windows: impl IntoIterator<Item = &'a Window>) -> impl Iterator<Item = u64> {
+    windows.into_iter().scan(0u64, |so_far, w| {
+        *so_far = so_far.saturating_add(w.counts.gave_up);
+        Some((*so_far).min(w.locked_out))
+    })
+}
+
 impl LockedOut {
-    /// A give-up is counted in the window of the client's last attempt, so the count of
-    /// those who had given up by a window's end may run up to one client timeout early;
-    /// it is held to the locked-out gauge.
+    /// Split as [`given_up`] splits each window.
     fn of(observed: &[&Window], peak: Option<&Window>) -> LockedOut {
         let split = |upto: Option<&Window>| {
             let Some(w) = upto else { return (0, 0, 0, 0) };
-            let gave_up: u64 = observed
-                .iter()
-                .take_while(|x| x.start_ms <= w.start_ms)
-                .map(|x| x.counts.gave_up)
-                .sum();
-            let gave_up = gave_up.min(w.locked_out);
+            let upto = observed.iter().take_while(|x| x.start_ms <= w.start_ms).copied();
+            let gave_up = given_up(upto).last().unwrap_or(0);
             let trying = w.locked_out - gave_up;
             (w.locked_out, gave_up, trying, w.in_flight_end.min(trying))
         };

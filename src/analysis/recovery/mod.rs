@@ -20,7 +20,7 @@ mod tolerate;
 mod trend;
 mod verdict;
 
-pub use figures::{Figures, LockedOut};
+pub use figures::{Figures, LockedOut, given_up};
 pub use probe::{Drain, Probe, ProbeOutcome, ProbeSpan, analyze_probed, probe_healed, probe_needed, wants_probe};
 pub use slo::min_requests_reachable;
 

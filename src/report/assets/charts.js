@@ -111,6 +111,13 @@
     });
   }
 
+  /* An empty axis on `side` (3 left, 1 right) as wide as the charts' value axes (64 px
+     left, 72 px right, see timeChart): every chart on the time axis has the same plot
+     box, so that a window lines up with itself from chart to chart. */
+  function gutter(side) {
+    return axis({ side: side, scale: "y", size: side === 1 ? 72 : 64, grid: { show: false }, ticks: { show: false }, values: function (u, vals) { return vals.map(function () { return ""; }); } });
+  }
+
   function hasData(vals) {
     for (var i = 0; i < vals.length; i++) if (vals[i] != null && vals[i] > 0) return true;
     return false;
@@ -165,6 +172,8 @@
       var rfmt = spec.rightFmt || fmtNum;
       scales.r = { range: spec.rightRange || function (u, mn, mx) { return [0, mx > 0 ? mx * 1.15 : 1]; } };
       axes.push(axis({ scale: "r", side: 1, size: 72, grid: { show: false }, values: function (u, vals) { return vals.map(rfmt); } }));
+    } else {
+      axes.push(gutter(1));
     }
     var opts = {
       height: spec.height || 210,
@@ -189,7 +198,8 @@
       height: 74,
       cursor: { sync: { key: "time" }, drag: { x: true, y: false }, points: { show: false } },
       scales: { x: { time: false }, y: { range: [0, 1] } },
-      axes: [timeAxis(), axis({ show: false })],
+      // The gutters of the charts under it, so that a window sits above its own values.
+      axes: [timeAxis(), gutter(3), gutter(1)],
       series: [
         { label: "time", value: function (u, v) { return fmtSec(v); } },
         {

@@ -23,17 +23,19 @@
      once struck through its own label, and the SLO label sat on the verdict's); when
      it can, it also keeps clear of the vertical lines. Every line is drawn before any
      label, so each label knows them all. What was placed is kept on the chart element
-     (data-labels: plot box, horizontal lines and label boxes in CSS pixels) for
-     people and tests. */
+     (data-labels: plot box, horizontal lines and label boxes in CSS pixels, and the
+     left axis's range) for people and tests. */
   // Pixels: the text, the box it is given (a row apart from the next, less a gap).
   var FONT = 11, BOX = 13, ROW = 14;
   function layout(u) { return u._marks || resetLabels(u); }
   function resetLabels(u) { return (u._marks = { boxes: [], ys: [], xs: [] }); }
 
   function fits(u, b, L, strict) {
-    var pr = PR(), bb = u.bbox, pad = pr;
+    var pr = PR(), bb = u.bbox, pad = pr, gap = 12 * pr;
     if (b[0] < bb.left || b[2] > bb.left + bb.width || b[1] < bb.top || b[3] > bb.top + bb.height) return false;
-    var hit = function (o) { return b[0] < o[2] + pad && o[0] < b[2] + pad && b[1] < o[3] + pad && o[1] < b[3] + pad; };
+    // Side by side on one row, two labels a few pixels apart read as one ("retries
+    // silenced healed, retries silenced"): they keep a word's gap.
+    var hit = function (o) { return b[0] < o[2] + gap && o[0] < b[2] + gap && b[1] < o[3] + pad && o[1] < b[3] + pad; };
     if (L.boxes.some(hit)) return false;
     if (L.ys.some(function (y) { return y >= b[1] - pr && y <= b[3] + pr; })) return false;
     return !strict || !L.xs.some(function (x) { return x >= b[0] - pr && x <= b[2] + pr; });
@@ -47,6 +49,8 @@
       plot: [bb.left, bb.top, bb.left + bb.width, bb.top + bb.height].map(css),
       hlines: L.ys.map(css),
       labels: L.boxes.map(function (b) { return [css(b[0]), css(b[1]), css(b[2]), css(b[3]), b[4]]; }),
+      // The left axis's range, as drawn: what one tall series did to everyone's scale.
+      y: u.scales.y ? [u.scales.y.min, u.scales.y.max] : null,
     }));
   }
 

@@ -33,7 +33,14 @@
       { label: "logins failed", values: run.failed, colour: C.c4 },
     ];
     if (hasData(run.relogins)) load.push({ label: "relogins", values: run.relogins, colour: C.c6 });
-    if (hasData(run.gave_up)) load.push({ label: "gave up", values: run.gave_up, colour: C.c5 });
+    // The clients the confirmation probe silenced give up at once, thousands in one
+    // window: on the load's own axis they squashed the storm's retries into its bottom
+    // fifth. They get the right axis; the clients' own give-ups stay on the left.
+    var m = run.marks, inProbe = function (t) { return m.probe_from != null && t >= m.probe_from - 1e-9 && (m.probe_to == null || t < m.probe_to); };
+    var own = run.gave_up.map(function (v, i) { return inProbe(run.t[i]) ? null : v; });
+    var silenced = run.gave_up.map(function (v, i) { return inProbe(run.t[i]) ? v : null; });
+    if (hasData(own)) load.push({ label: "gave up", values: own, colour: C.c5 });
+    if (hasData(silenced)) load.push({ label: "silenced by the probe (right axis)", values: silenced, colour: C.c5, dash: [2, 2], right: true, points: true });
     timeChart(tc, { title: "Login load", sub: "per second: first attempts vs retries vs completed logins (retry amplification is the gap)", t: run.t, series: load, runs: runs, height: 250 });
 
     timeChart(tc, {
@@ -63,9 +70,11 @@
       timeChart(tc, { title: "Outcome classes", sub: "attempts per second by how they ended, stacked", t: run.t, series: S.stackedSeries(run.outcomes), runs: runs, height: 230 });
     }
     timeChart(tc, {
-      title: "Clients locked out and attempts in flight", sub: "locked out: wanted to log in and were not logged in at the window's end", t: run.t,
+      title: "Clients locked out and attempts in flight", sub: "locked out: wanted to log in and were not logged in at the window's end; those who gave up stay so, apart from those still trying", t: run.t,
       series: [
-        { label: "locked out", values: run.locked_out, colour: C.c4, width: 2 },
+        { label: "locked out", values: run.locked_out, colour: C.c4, width: 1.2, dash: [3, 3] },
+        { label: "still trying", values: run.locked_out.map(function (n, i) { return n - run.locked_gave_up[i]; }), colour: C.c4, width: 2.2 },
+        { label: "gave up", values: run.locked_gave_up, colour: C.c5, width: 1.6 },
         { label: "in flight (max)", values: run.in_flight, colour: C.c1 },
       ],
       runs: runs,
@@ -222,7 +231,8 @@
 
   function draw() {
     S.readColours();
-    if (D.kind === "run") drawRun(D.run, D.curves);
+    // A run that could not start has no charts on its page: nothing was sent.
+    if (D.kind === "run") { if (document.getElementById("time-charts")) drawRun(D.run, D.curves); }
     else if (D.kind === "compare") drawCompare(D);
     else if (D.kind === "sweep") drawSweep(D);
   }

@@ -186,6 +186,9 @@ pub(super) struct RunData {
     outcomes: Vec<(String, Vec<f64>)>,
     in_flight: Vec<u64>,
     locked_out: Vec<u64>,
+    /// Of `locked_out`, the clients that had given up: they stay locked out for good,
+    /// and drawn apart, those still trying can be seen to fall as the target heals.
+    locked_gave_up: Vec<u64>,
     lag: Pcts,
     target: Vec<(String, Vec<Option<f64>>)>,
     /// The target charts' time axis: the windows' `t`, then the scrapes after sending
@@ -322,6 +325,7 @@ impl RunData {
             outcomes,
             in_flight: ws.iter().map(|w| w.in_flight_max).collect(),
             locked_out: ws.iter().map(|w| w.locked_out).collect(),
+            locked_gave_up: crate::analysis::recovery::given_up(ws.iter()).collect(),
             lag,
             target,
             target_t,

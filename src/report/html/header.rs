@@ -61,6 +61,12 @@ pub(super) struct Header {
     target: String,
     started_at: String,
     interrupted: bool,
+    /// Nothing was sent: no charts, and none of the words of a run that ran.
+    not_started: bool,
+    /// Why nothing worked, for a run where no login succeeded or the target was never
+    /// healthy: the commonest failure and its first example, shown at the top (the
+    /// outcome table that has it is far below).
+    cause: Option<String>,
     stop_reason: String,
     shard: Option<String>,
     headline: String,
@@ -167,7 +173,9 @@ impl Header {
             seed: r.seed,
             target: r.target.clone(),
             started_at: r.started_at.clone(),
-            interrupted: r.cut_short(),
+            interrupted: r.cut_short() && r.not_started().is_none(),
+            not_started: r.not_started().is_some(),
+            cause: cause(r),
             stop_reason: match &r.abort {
                 Some(a) => format!("aborted: `{}` held", a.expr),
                 None if r.not_started().is_some() => "not started".into(),
@@ -350,6 +358,39 @@ fn steps(t: &Totals, e: &EngineFacts) -> Vec<StepRow> {
             .map(|s| StepRow::of(&s.name, s.ok, s.failed, &s.latency_ms, &s.service_ms, None)),
     );
     out
+}
+
+/// For a run in which nothing worked (no login succeeded, or no window was ever
+/// healthy, the baseline included): its commonest failure, with the first example.
+fn cause(r: &Report) -> Option<String> {
+    let never = r.recovery.as_ref().is_some_and(|x| x.verdict == Verdict::NeverHealthy);
+    let t = &r.totals;
+    if r.not_started().is_some() || !(never || t.counts.logins_ok == 0) || t.counts.logins_failed == 0 {
+        return None;
+    }
+    let (class, n) = t
+        .outcomes
+        .iter()
+        .filter(|(k, _)| k.as_str() != "ok")
+        .max_by_key(|(_, n)| **n)?;
+    let sent: u64 = t.outcomes.values().sum();
+    let lead = if t.counts.logins_ok == 0 {
+        format!(
+            "No login succeeded in the whole run ({} failed)",
+            thousands(t.counts.logins_failed)
+        )
+    } else {
+        format!(
+            "The target was never healthy, before the storm included ({} ok, {} failed)",
+            thousands(t.counts.logins_ok),
+            thousands(t.counts.logins_failed)
+        )
+    };
+    let share = pct(*n as f64 / sent.max(1) as f64);
+    Some(match r.engine.stats.failure_examples.get(class) {
+        Some(why) => format!("{lead}: {share} of the attempts ended `{class}`, the first one: {why}."),
+        None => format!("{lead}: {share} of the attempts ended `{class}`."),
+    })
 }
 
 /// Outcome classes, most frequent first, each with the first failure of its kind.

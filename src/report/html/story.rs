@@ -41,7 +41,11 @@ pub(super) fn story(r: &Report) -> Vec<Chapter> {
         .filter(|w| w.start_ms + w.len_ms > rec.trigger_start_ms)
         .collect();
     let end = r.windows.last().map_or(r.plan.ended_ms, |w| w.start_ms + w.len_ms);
-    let mut chapters = vec![storm(r, rec, &after), collapse(rec, &after), recovery(rec, end)];
+    let collapsed = match never_worked(r, rec) {
+        Some(c) => c,
+        None => collapse(rec, &after),
+    };
+    let mut chapters = vec![storm(r, rec, &after), collapsed, recovery(rec, end)];
     if let Some(held) = super::held::story(r) {
         for (c, words) in chapters.iter_mut().zip([held.storm, held.collapse, held.recovery]) {
             c.text = format!("{} {words}", c.text);
@@ -77,6 +81,36 @@ fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
         text: storm + ".",
         class: "warn",
     }
+}
+
+/// A target that never worked did not collapse: "success fell to 0% at 10s" read as a
+/// fall from somewhere when nothing had ever succeeded.
+fn never_worked(r: &Report, rec: &Recovery) -> Option<Chapter> {
+    let none_ok = r.totals.counts.logins_ok == 0 && r.totals.counts.logins_failed > 0;
+    if !(none_ok || rec.verdict == Verdict::NeverHealthy) {
+        return None;
+    }
+    let best = rec
+        .health
+        .iter()
+        .filter(|h| h.state != Health::Unjudged)
+        .filter_map(|h| h.success_rate)
+        .fold(None, |b: Option<f64>, s| Some(b.map_or(s, |b| b.max(s))));
+    let how = match (none_ok, best) {
+        (true, _) => "no login succeeded at any point of the run".to_string(),
+        (false, Some(b)) => format!(
+            "no window met the SLO, the baseline's before the storm included (the best reached {} success)",
+            pct(b)
+        ),
+        (false, None) => "no window met the SLO, the baseline's before the storm included".to_string(),
+    };
+    Some(Chapter {
+        title: "Never worked",
+        text: format!(
+            "{how}: nothing collapsed, the logins failed before any storm load; the cause is at the top of the page."
+        ),
+        class: "bad",
+    })
 }
 
 fn collapse(rec: &Recovery, after: &[&Window]) -> Chapter {
