@@ -80,6 +80,15 @@ pub struct RawMetrics {
     pub url: Option<String>,
     pub series: Option<Vec<String>>,
     pub derived: Option<Vec<RawDerived>>,
+    pub received: Option<RawReceived>,
+}
+
+/// `target.metrics.received`: the target's own count of the requests it received.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawReceived {
+    pub series: Option<String>,
+    pub step: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

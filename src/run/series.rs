@@ -13,6 +13,7 @@ pub fn scrape(m: &MetricsScrape, node: &Node) -> (String, Vec<String>) {
     let mut keep = m.series.clone();
     if !keep.is_empty() {
         keep.extend(m.derived.iter().flat_map(|d| [d.a.clone(), d.b.clone()]));
+        keep.extend(m.received.iter().map(|r| r.series.clone()));
     }
     (url, keep)
 }
@@ -96,6 +97,20 @@ pub fn derive(windows: &mut [Window], derived: &[Derived]) {
             w.target.insert(d.name.clone(), v);
         }
     }
+}
+
+/// The target's own count of received requests (`target.metrics.received`): the label
+/// sets `selector` matches, added up, in one scrape of `url`. None: the scrape failed
+/// or exposed no such series.
+pub async fn read_counter(url: &str, selector: &str, timeout: std::time::Duration) -> Option<f64> {
+    let client = reqwest::Client::builder().timeout(timeout).no_proxy().build().ok()?;
+    let r = client.get(url).send().await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let text = r.text().await.ok()?;
+    let found = crate::engine::parse_prometheus(&text, &[selector.to_string()]);
+    (!found.is_empty()).then(|| found.iter().map(|(_, v)| v).sum())
 }
 
 /// The counters the target declares, read once before the storm from `url` (the

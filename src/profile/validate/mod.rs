@@ -364,6 +364,7 @@ impl Validator<'_> {
         let storm = self.storm(raw.storm.as_ref(), &population);
         self.storm_length(&storm, time_scale);
         let client = self.client(raw.client.as_ref(), seed);
+        self.received_step(target.as_ref(), &client);
         let o = raw.observe.clone().unwrap_or_default();
         let observe = Observe {
             window: self.span("observe.window", &o.window, Duration::from_secs(1), limits::WINDOW),

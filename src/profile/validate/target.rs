@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::profile::file::read_limited;
-use crate::profile::spec::{ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
+use crate::profile::spec::{
+    ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Received, Target, TlsSpec,
+};
 use crate::profile::{Node, Vars};
 use crate::profile::{limits, raw};
 
@@ -32,6 +34,7 @@ impl Validator<'_> {
             url: m.url.clone(),
             series: m.series.clone().unwrap_or_default(),
             derived: self.derived(m.derived.as_deref().unwrap_or_default()),
+            received: m.received.as_ref().and_then(|r| self.received(r)),
         });
         if let (Some(m), Some(Endpoint::Nodes(_))) = (&metrics, &endpoint)
             && m.url.is_none()
@@ -54,6 +57,51 @@ impl Validator<'_> {
             tls,
             source_addresses,
         })
+    }
+
+    /// `target.metrics.received`: a series selector (required), and a step.
+    fn received(&mut self, r: &raw::RawReceived) -> Option<Received> {
+        let field = "target.metrics.received.series";
+        let series = match r.series.as_deref().map(str::trim) {
+            None | Some("") => {
+                self.err(
+                    field,
+                    "missing: name the counter of requests the target received, e.g. 'http_requests_total{path=\"/login\"}'",
+                );
+                return None;
+            }
+            Some(s) if crate::engine::parse_key(s).is_none() => {
+                self.err(
+                    field,
+                    format!("`{s}` is not a series selector: write `name` or `name{{label=\"value\"}}`"),
+                );
+                return None;
+            }
+            Some(s) => s.to_string(),
+        };
+        Some(Received {
+            series,
+            step: r.step.as_ref().map(|s| s.trim().to_string()),
+        })
+    }
+
+    /// `target.metrics.received.step` must name a login step (checked once the client's
+    /// flow is known).
+    pub(super) fn received_step(&mut self, target: Option<&Target>, client: &ClientSpec) {
+        let Some(step) = target
+            .and_then(|t| t.metrics.as_ref())
+            .and_then(|m| m.received.as_ref())
+            .and_then(|r| r.step.as_deref())
+        else {
+            return;
+        };
+        if !client.login.iter().any(|s| s.name == step) {
+            let names: Vec<&str> = client.login.iter().map(|s| s.name.as_str()).collect();
+            self.err(
+                "target.metrics.received.step",
+                format!("`{step}` is not a login step: write one of {}", names.join(", ")),
+            );
+        }
     }
 
     /// `source_addresses`: each entry an address or a CIDR range, expanded; at most
