@@ -32,7 +32,7 @@ pub use file::read_profile;
 pub use jar::Jar;
 pub use lines::Lines;
 pub use node::{Node, NodeError};
-pub use raw::RawProfile;
+pub use raw::{RawProfile, admin_token_env};
 pub use spec::{
     AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Connect, DEFAULT_NOISE, DEFAULT_TOLERATE, Derived,
     DerivedOp, Endpoint, Heartbeat, HeartbeatSend, Jitter, MetricsScrape, Observe, Pick, Population, Profile, Received,

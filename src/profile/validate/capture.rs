@@ -12,10 +12,6 @@ use crate::profile::spec::DataOrder;
 use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
 use crate::units::Text;
 
-/// The environment variable naming folders beyond the profile's own that `client.data`
-/// may be read from: the operator's permission, which a profile cannot give itself.
-pub const DATA_DIRS: &str = "STAMPEDE_DATA_DIRS";
-
 /// Names a capture may not take: the built-in template variables.
 const BUILT_IN: [&str; 3] = ["client", "attempt", "node"];
 
@@ -131,11 +127,7 @@ impl Validator<'_> {
             RawData::Spec { file, order } => (file.clone(), order.clone()),
         };
         let order = self.choice("client.data.order", &order, DataOrder::InOrder);
-        let path = self.dir.join(&file);
-        if let Err(e) = self.data_path_allowed(&path) {
-            self.err("client.data", e);
-            return None;
-        }
+        let path = self.named_file("client.data", &file, "data files")?;
         let text = match read_text(&path, limits::DATA_BYTES) {
             Ok(t) => t,
             Err(e) => {
@@ -153,31 +145,5 @@ impl Validator<'_> {
         };
         self.slots.extend(data.columns.iter().map(|c| format!("data.{c}")));
         Some(data)
-    }
-
-    /// A data file is read from the profile's folder (or below it), or from a folder the
-    /// operator named in `STAMPEDE_DATA_DIRS` (`:`-separated): never from wherever a
-    /// profile (from a pull request, say) points. Links are followed before the check.
-    fn data_path_allowed(&self, path: &std::path::Path) -> Result<(), String> {
-        let Ok(real) = path.canonicalize() else {
-            // Absent or unreadable: the read says so.
-            return Ok(());
-        };
-        let mut dirs = vec![self.dir.clone()];
-        if let Some(list) = (self.env)(DATA_DIRS) {
-            dirs.extend(list.split(':').filter(|d| !d.is_empty()).map(std::path::PathBuf::from));
-        }
-        let inside = dirs
-            .iter()
-            .filter_map(|d| d.canonicalize().ok())
-            .any(|d| real.starts_with(d));
-        if inside {
-            return Ok(());
-        }
-        Err(format!(
-            "`{}` is outside the profile's folder: a profile may only name data beside it or below it; \
-             to read it from there, name its folder in ${DATA_DIRS} (`:`-separated)",
-            path.display()
-        ))
     }
 }

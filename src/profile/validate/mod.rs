@@ -10,6 +10,7 @@ mod client;
 mod connect;
 #[cfg(test)]
 mod connect_tests;
+mod files;
 #[cfg(test)]
 mod hostile;
 mod storm;

@@ -159,20 +159,13 @@ impl Validator<'_> {
     /// The overlay's settings with an `admin_token: ${VAR}` read from the environment
     /// (the raw profile, which outputs echo, keeps `${VAR}`).
     fn overlay_env(&mut self, o: &serde_yaml::Value) -> serde_yaml::Value {
-        let mut o = o.clone();
-        let Some(t) = o.get_mut("admin_token") else {
-            return o;
-        };
-        if let Some(name) = t.as_str().and_then(crate::profile::raw::env_name).map(str::to_string) {
-            match (self.env)(&name) {
-                Some(v) => *t = serde_yaml::Value::String(v),
-                None => self.err(
-                    "target.overlay.admin_token",
-                    format!("`${{{name}}}` is not set in the environment"),
-                ),
+        match crate::profile::admin_token_env(o, self.env) {
+            Ok(o) => o,
+            Err(e) => {
+                self.err("target.overlay.admin_token", e);
+                o.clone()
             }
         }
-        o
     }
 
     /// Node URLs may use `${VAR}` and `{{node}}`; each is parsed once, here.
@@ -213,7 +206,7 @@ impl Validator<'_> {
         };
         let verify = self.value("target.tls.verify", &t.verify, true);
         let ca = t.ca.as_ref().and_then(|file| {
-            let path = self.dir.join(file);
+            let path = self.named_file("target.tls.ca", file, "CA files")?;
             let pem = match read_limited(&path, limits::CA_BYTES) {
                 Ok(b) => b,
                 Err(e) => {
