@@ -12,6 +12,16 @@ use crate::profile::spec::DataOrder;
 use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
 use crate::units::Text;
 
+/// Why a template in an `expect` check is refused: it would be compared as written, and
+/// every login would fail `check` with the target blamed.
+const NO_TEMPLATES: &str = "`{{...}}` and `${...}` are not expanded in `expect` checks: the answer would be \
+compared with the text as written and every login would fail `check`; write the literal value expected";
+
+/// Does an `expect` value hold a template (`{{name}}` or `${VAR}`)?
+fn templated(text: &str) -> bool {
+    text.contains("{{") || text.contains("${")
+}
+
 /// Names a capture may not take: the built-in template variables.
 const BUILT_IN: [&str; 3] = ["client", "attempt", "node"];
 
@@ -101,12 +111,18 @@ impl Validator<'_> {
                 let mut json = Vec::new();
                 for (p, want) in c.json.iter().flatten() {
                     match check_pointer(p) {
+                        Ok(()) if templated(&want.to_string()) => {
+                            self.err(&format!("{field}.json.{p}"), NO_TEMPLATES);
+                        }
                         Ok(()) => json.push((p.clone(), want.clone())),
                         Err(e) => self.err(&format!("{field}.json.{p}"), e),
                     }
                 }
                 if c.body_contains.as_deref() == Some("") {
                     self.err(&format!("{field}.body_contains"), "an empty text is in every body");
+                }
+                if c.body_contains.as_deref().is_some_and(templated) {
+                    self.err(&format!("{field}.body_contains"), NO_TEMPLATES);
                 }
                 let checks = Checks {
                     json,

@@ -17,6 +17,7 @@ mod storm;
 mod target;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -98,7 +99,7 @@ pub fn parse_with(
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawProfile = match serde_ignored::deserialize(de, |p| unknown.push(path_string(&p))) {
         Ok(r) => r,
-        Err(e) => return Err(fail(vec![yaml_problem(&e, &lines)])),
+        Err(e) => return Err(fail(vec![yaml::problem(&e, &lines, text)])),
     };
     let mut v = Validator {
         lines: &lines,
@@ -108,6 +109,7 @@ pub fn parse_with(
         dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
         slots: Vec::new(),
         seed: 1,
+        data_failed: false,
     };
     for u in unknown {
         v.err(
@@ -128,33 +130,6 @@ pub fn parse_with(
     } else {
         v.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         Err(fail(v.problems))
-    }
-}
-
-/// serde_yaml's error, placed: at its own location, or (it has none for "repetition
-/// limit exceeded") at the first alias, whose expansion is the likely cause, or else
-/// at line 1, so that no problem goes out without a line.
-fn yaml_problem(e: &serde_yaml::Error, lines: &Lines) -> Problem {
-    if let Some(l) = e.location() {
-        return Problem {
-            line: Some(l.line()),
-            field: String::new(),
-            message: e.to_string(),
-        };
-    }
-    // serde_yaml has no public error kinds: its wording is all there is to tell by.
-    let repetition = e.to_string().contains("repetition limit");
-    match lines.first_alias().filter(|_| repetition) {
-        Some((field, line)) => Problem {
-            line: Some(line),
-            field: field.to_string(),
-            message: format!("{e}: the aliases (`*name`) expand to more than a profile can hold; the first is here"),
-        },
-        None => Problem {
-            line: Some(1),
-            field: String::new(),
-            message: e.to_string(),
-        },
     }
 }
 
@@ -194,6 +169,8 @@ struct Validator<'a> {
     slots: Vec<String>,
     /// The profile's seed, once read: generated template values draw from it.
     seed: u64,
+    /// `client.data` was named and could not be loaded (its problem said why).
+    data_failed: bool,
 }
 
 impl Validator<'_> {
@@ -329,7 +306,9 @@ impl Validator<'_> {
         match Template::parse_scoped(text, self.env, &scope) {
             Ok(t) => t,
             Err(errs) => {
-                for e in errs {
+                let failed = self.data_failed;
+                let cascade = |e: &String| failed && e.starts_with("unknown template variable `{{data.");
+                for e in errs.into_iter().filter(|e| !cascade(e)) {
                     self.err(field, e);
                 }
                 Template::literal(text)
