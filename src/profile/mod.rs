@@ -16,6 +16,7 @@ pub(crate) mod file;
 mod jar;
 pub mod limits;
 mod lines;
+mod near;
 mod node;
 mod raw;
 mod spec;
@@ -31,6 +32,7 @@ pub use error::{Problem, ProfileError};
 pub use file::read_profile;
 pub use jar::Jar;
 pub use lines::Lines;
+pub use near::edits;
 pub use node::{Node, NodeError};
 pub use raw::{RawProfile, admin_token_env};
 pub use spec::{

@@ -3,7 +3,7 @@
 //! (`pool_busy{name="default"}`) reads every series with at least those labels, a bare
 //! name (`pool_busy`) every label set it is exposed with, added up.
 
-use crate::profile::{Derived, DerivedOp, MetricsScrape, Node};
+use crate::profile::{Derived, DerivedOp, MetricsScrape, Node, edits};
 use crate::record::Window;
 
 /// What the engine scrapes: the URL (the node's `/metrics` by default) and the names
@@ -46,22 +46,6 @@ pub fn nearest(name: &str, windows: &[Window]) -> Vec<String> {
         .collect();
     near.sort();
     near.into_iter().take(3).map(|(_, k)| k.clone()).collect()
-}
-
-/// Levenshtein distance.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The named series the target never exposed in any window.

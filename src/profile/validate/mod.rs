@@ -111,11 +111,9 @@ pub fn parse_with(
         seed: 1,
         data_failed: false,
     };
+    let tree = serde_json::to_value(&raw).unwrap_or_default();
     for u in unknown {
-        v.err(
-            &u,
-            "unknown field (check its spelling and its place; see the README's profile reference)",
-        );
+        v.err(&u, yaml::unknown_field(&tree, &u));
     }
     let mut profile = v.profile(&raw, path);
     if let Some(p) = &mut profile {

@@ -1,5 +1,6 @@
-//! The YAML parser's errors as a newcomer needs them: placed, a tab named as a tab, and
-//! an indentation error with what to look at.
+//! The YAML parser's errors as a newcomer needs them: placed, a tab named as a tab, an
+//! indentation error with what to look at, and an unknown key with the known one
+//! nearest it.
 
 use crate::profile::{Lines, Problem};
 
@@ -64,6 +65,29 @@ fn worded(e: &serde_yaml::Error, l: &serde_yaml::Location, text: &str) -> String
     said
 }
 
+/// The problem of an unknown key at `path` (`client.retry.max_attempt`), with the
+/// nearest key its mapping knows (`tree`: the raw profile as read, every field of a
+/// mapping present, null when absent).
+pub(super) fn unknown_field(tree: &serde_json::Value, path: &str) -> String {
+    const PLAIN: &str = "unknown field (check its spelling and its place; see the README's profile reference)";
+    let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut node = tree;
+    for part in parent.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        node = &node[pieces.next().unwrap_or_default()];
+        for index in pieces {
+            node = &node[index.trim_end_matches(']').parse::<usize>().unwrap_or(usize::MAX)];
+        }
+    }
+    let near = node
+        .as_object()
+        .and_then(|m| crate::profile::near::nearest(key, m.keys().map(String::as_str)));
+    match near {
+        Some(k) => format!("unknown field: did you mean `{k}`?"),
+        None => PLAIN.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::profile::parse;
@@ -93,5 +117,25 @@ mod tests {
             e.contains("did not find expected key") && e.contains("indented 1 spaces"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_nearest_known_one_of_its_mapping() {
+        let e = problem(
+            "name: x\ntarget: { overlay: embedded, timout: 2s }\npopulation: { simulate: 10 }\nstorm: { waves: [ { share: 10%, spred: \"uniform(1s)\" } ] }\nclient:\n  login: [ { request: POST /login } ]\n  retry: { max_attempt: 3 }\n  zzz: 1\n",
+        );
+        assert!(
+            e.contains("p.yaml:7: client.retry.max_attempt: unknown field: did you mean `max_attempts`?"),
+            "{e}"
+        );
+        assert!(
+            e.contains("target.timout: unknown field: did you mean `timeout`?"),
+            "{e}"
+        );
+        assert!(
+            e.contains("storm.waves[0].spred: unknown field: did you mean `spread`?"),
+            "{e}"
+        );
+        assert!(e.contains("client.zzz: unknown field (check its spelling"), "{e}");
     }
 }
