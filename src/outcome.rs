@@ -16,7 +16,14 @@ pub enum Class {
     Status(u16),
     /// 429 or 503 carrying a `Retry-After`.
     RetryAfter(u16),
+    /// No byte of the answer arrived before the deadline (the connect, the TLS
+    /// handshake, or the wait for the answer's first byte took it all): the target
+    /// answered nothing in time. Whether it ever saw the request, its own request
+    /// count tells (`target.metrics.received`).
     Timeout,
+    /// The answer had begun (at least one byte arrived) but did not end before the
+    /// deadline: the target saw the request and answered too slowly.
+    TimeoutMidAnswer,
     Refused,
     Reset,
     Tls,
@@ -73,6 +80,10 @@ impl Class {
     pub fn was_sent(self) -> bool {
         !matches!(self, Class::Throttled | Class::Unstarted)
     }
+    /// Either kind of timeout: no answer in time, or an answer cut by the deadline.
+    pub fn is_timeout(self) -> bool {
+        matches!(self, Class::Timeout | Class::TimeoutMidAnswer)
+    }
 }
 
 impl fmt::Display for Class {
@@ -82,6 +93,7 @@ impl fmt::Display for Class {
             Class::Status(s) => write!(f, "http_{s}"),
             Class::RetryAfter(s) => write!(f, "http_{s}_retry_after"),
             Class::Timeout => f.write_str("timeout"),
+            Class::TimeoutMidAnswer => f.write_str(TIMEOUT_MIDANSWER),
             Class::Refused => f.write_str("refused"),
             Class::Reset => f.write_str("reset"),
             Class::Tls => f.write_str("tls"),
@@ -104,6 +116,11 @@ impl fmt::Display for Class {
         }
     }
 }
+
+/// The class name of a timeout whose answer had begun.
+pub const TIMEOUT_MIDANSWER: &str = "timeout_midanswer";
+/// Both timeout classes by name, for analyses that read report.json's outcome maps.
+pub const TIMEOUT_CLASSES: [&str; 2] = ["timeout", TIMEOUT_MIDANSWER];
 
 /// The result of one step of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]

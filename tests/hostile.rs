@@ -99,10 +99,13 @@ async fn an_endless_chunked_body_is_cut_at_the_cap() {
 
 #[tokio::test]
 async fn a_timeout_says_whether_the_answer_began() {
-    let r = all(Hostile::Drip, "timeout").await;
-    assert_eq!(why(&r, "timeout"), "the body did not finish within 1s");
+    // The answer began: the target saw the request and answered too slowly.
+    let r = all(Hostile::Drip, "timeout_midanswer").await;
+    assert_eq!(why(&r, "timeout_midanswer"), "the body did not finish within 1s");
+    assert_eq!(r.totals.outcomes.get("timeout"), None);
     let r = all(Hostile::Silent, "timeout").await;
     assert_eq!(why(&r, "timeout"), "no answer within 1s");
+    assert_eq!(r.totals.outcomes.get("timeout_midanswer"), None);
 }
 
 #[tokio::test]

@@ -322,3 +322,113 @@ fn the_overlays_admin_token_is_read_from_the_environment_and_never_echoed() {
     assert!(!text.contains(ADMIN), "the admin token leaked:\n{text}");
     assert!(text.contains("<masked>"), "{text}");
 }
+
+/// `stampede overlay --config` reads its file as profiles are read: a FIFO or
+/// `/dev/zero` is refused at once (it hung, or grew to the machine's memory), and its
+/// `admin_token: ${VAR}` is taken from the environment and never echoed.
+#[test]
+fn the_overlays_config_file_is_read_bounded_and_its_admin_token_from_the_environment() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    const ADMIN: &str = "adm1n-c0nfig-77e0a1b2";
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let overlay = |config: &std::path::Path, env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stampede"));
+        c.args(["overlay", "--listen", "127.0.0.1:0", "--config"]).arg(config);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    };
+    for (config, why) in [
+        (fifo.as_path(), "is not a regular file"),
+        (std::path::Path::new("/dev/zero"), "is not a regular file"),
+    ] {
+        let o = overlay(config, &[]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("overlay config") && err.contains(why), "{err}");
+    }
+    let config = dir.path().join("o.yaml");
+    std::fs::write(&config, "admin_token: ${ADMIN_TOKEN}\ncapacity: 50/s\n").unwrap();
+    let o = overlay(&config, &[]).env_remove("ADMIN_TOKEN").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("o.yaml: admin_token: `${ADMIN_TOKEN}` is not set"),
+        "{err}"
+    );
+    // Set: the overlay starts (its first line names its address), and says nothing of it.
+    let mut child = overlay(&config, &[("ADMIN_TOKEN", ADMIN)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        first.contains("capacity 50/s") && first.contains("http://127.0.0.1:"),
+        "{first}{err}"
+    );
+    assert!(
+        !first.contains(ADMIN) && !err.contains(ADMIN),
+        "the admin token leaked: {first}{err}"
+    );
+}
+
+/// A trace and a CA file follow the rule data files do: the profile's folder or below
+/// it (links followed), or a folder the operator named in `STAMPEDE_DATA_DIRS`.
+#[test]
+fn traces_and_ca_files_outside_the_profiles_folder_need_the_operators_permission() {
+    let outside = tempfile::tempdir().unwrap();
+    let trace = outside.path().join("storm.csv");
+    std::fs::write(&trace, "0\n1\n").unwrap();
+    let ca = outside.path().join("ca.pem");
+    std::fs::write(&ca, "hunter2-not-a-cert\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&trace, dir.path().join("link.csv")).unwrap();
+    let text = |trace: &str, ca: &str| {
+        format!(
+            "name: t\ntarget:\n  nodes: [\"http://127.0.0.1:1\"]\n  tls: {{ ca: \"{ca}\" }}\npopulation: {{ simulate: 10 }}\nstorm:\n  trace: \"{trace}\"\nclient: {{ login: [ {{ request: POST /login }} ] }}\n"
+        )
+    };
+    let path = dir.path().join("p.yaml");
+    let parse = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+        stampede::run::parse(text, &path, env)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for t in [trace.display().to_string(), "link.csv".into()] {
+        let e = parse(&text(&t, &ca.display().to_string()), &|_| None).unwrap_err();
+        assert!(
+            e.contains("p.yaml:7: storm.trace: `")
+                && e.contains("is outside the profile's folder: a profile may only name traces"),
+            "{e}"
+        );
+        assert!(
+            e.contains("p.yaml:4: target.tls.ca: `") && e.contains("may only name CA files beside it"),
+            "{e}"
+        );
+        assert!(e.contains("STAMPEDE_DATA_DIRS") && !e.contains("hunter2"), "{e}");
+    }
+    // Named by the operator: both are read (the CA then for what it holds).
+    let allowed = outside.path().display().to_string();
+    let env = move |k: &str| (k == "STAMPEDE_DATA_DIRS").then(|| format!("/nonexistent:{allowed}"));
+    let e = parse(&text(&trace.display().to_string(), &ca.display().to_string()), &env).unwrap_err();
+    assert!(!e.contains("outside the profile's folder"), "{e}");
+    assert!(
+        e.contains("target.tls.ca") && e.contains("holds no PEM certificate"),
+        "{e}"
+    );
+    // Beside the profile: no permission needed.
+    std::fs::copy(&trace, dir.path().join("here.csv")).unwrap();
+    let text = text("here.csv", "").replace("  tls: { ca: \"\" }\n", "");
+    parse(&text, &|_| None).unwrap();
+}

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod drain;
 pub mod gate;
 pub mod held;
+pub mod reached;
 pub mod recovery;
 pub mod sweep;
 pub mod totals;

@@ -2,7 +2,6 @@
 //! problem at once, presets for the named failure modes, and YAML loading.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -272,8 +271,6 @@ impl Default for OverlayConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read overlay config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
     #[error("unknown overlay mode `{0}`: use one of {presets}", presets = OverlayConfig::PRESETS.join(", "))]
     UnknownMode(String),
     #[error("overlay config is not valid YAML for the schema: {0}")]
@@ -320,23 +317,24 @@ impl OverlayConfig {
 
     /// What `stampede overlay --mode M [--config FILE]` runs: the preset `mode`, with the
     /// fields the YAML file gives replacing the preset's, validated.
-    pub fn load(mode: &str, file: Option<&Path>) -> Result<OverlayConfig, ConfigError> {
+    /// The preset `mode` with the settings of `over` (a config file's document, read by
+    /// the caller: the CLI reads it bounded and expands its `${VAR}`) replacing its own.
+    pub fn load(mode: &str, over: Option<Value>) -> Result<OverlayConfig, ConfigError> {
         let base = Self::preset(mode).ok_or_else(|| ConfigError::UnknownMode(mode.into()))?;
-        match file {
+        match over {
             None => Ok(base),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Self::from_yaml_over(&base, &text)
-            }
+            Some(v) => base.over_value(v),
         }
     }
 
     /// Parses YAML whose top-level fields replace those of `base`, and validates.
     pub fn from_yaml_over(base: &OverlayConfig, text: &str) -> Result<OverlayConfig, ConfigError> {
-        let over = match serde_yaml::from_str::<Value>(text)? {
+        base.over_value(serde_yaml::from_str::<Value>(text)?)
+    }
+
+    /// `self` with the top-level fields of the document `over` replaced, validated.
+    fn over_value(&self, over: Value) -> Result<OverlayConfig, ConfigError> {
+        let over = match over {
             Value::Mapping(over) => over,
             Value::Null => Mapping::new(),
             other => {
@@ -349,7 +347,7 @@ impl OverlayConfig {
                 )]));
             }
         };
-        base.overridden_by(over)
+        self.overridden_by(over)
     }
 
     /// `self` with each top-level field that `over` gives replaced, validated. The one
@@ -371,14 +369,6 @@ impl OverlayConfig {
         } else {
             Err(ConfigError::Invalid(problems))
         }
-    }
-
-    pub fn from_yaml_file(path: &Path) -> Result<OverlayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_yaml_str(&text)
     }
 
     /// The bounded queue's bound: μ × client_timeout, at least 1.

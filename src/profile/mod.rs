@@ -16,6 +16,7 @@ pub(crate) mod file;
 mod jar;
 pub mod limits;
 mod lines;
+mod near;
 mod node;
 mod raw;
 mod spec;
@@ -31,11 +32,12 @@ pub use error::{Problem, ProfileError};
 pub use file::read_profile;
 pub use jar::Jar;
 pub use lines::Lines;
+pub use near::edits;
 pub use node::{Node, NodeError};
-pub use raw::RawProfile;
+pub use raw::{RawProfile, admin_token_env};
 pub use spec::{
     AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Connect, DEFAULT_NOISE, DEFAULT_TOLERATE, Derived,
-    DerivedOp, Endpoint, Heartbeat, HeartbeatSend, Jitter, MetricsScrape, Observe, Pick, Population, Profile,
+    DerivedOp, Endpoint, Heartbeat, HeartbeatSend, Jitter, MetricsScrape, Observe, Pick, Population, Profile, Received,
     RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec, Warmup, Wave,
 };
 pub use template::{Template, Values, Vars};

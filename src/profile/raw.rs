@@ -17,6 +17,25 @@ pub fn env_name(v: &str) -> Option<&str> {
     (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then_some(name)
 }
 
+/// Overlay settings (a profile's `target.overlay`, or `stampede overlay --config`) with
+/// an `admin_token: ${VAR}` read from `env`; the settings as written keep `${VAR}`, so
+/// what is echoed never holds the token. Err: the variable is not set (its name).
+pub fn admin_token_env(
+    o: &serde_yaml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<serde_yaml::Value, String> {
+    let mut o = o.clone();
+    if let Some(t) = o.get_mut("admin_token")
+        && let Some(name) = t.as_str().and_then(env_name).map(str::to_string)
+    {
+        match env(&name) {
+            Some(v) => *t = serde_yaml::Value::String(v),
+            None => return Err(format!("`${{{name}}}` is not set in the environment")),
+        }
+    }
+    Ok(o)
+}
+
 impl RawProfile {
     /// The profile as outputs echo it (report.json's `profile`, the page): as written,
     /// the overlay's `admin_token` masked unless it is a `${VAR}`.
@@ -80,6 +99,15 @@ pub struct RawMetrics {
     pub url: Option<String>,
     pub series: Option<Vec<String>>,
     pub derived: Option<Vec<RawDerived>>,
+    pub received: Option<RawReceived>,
+}
+
+/// `target.metrics.received`: the target's own count of the requests it received.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawReceived {
+    pub series: Option<String>,
+    pub step: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

@@ -150,6 +150,19 @@ pub struct MetricsScrape {
     pub series: Vec<String>,
     /// Series computed from two scraped ones in each window.
     pub derived: Vec<Derived>,
+    /// The target's own count of the login requests it received, read before and after
+    /// the run: how many requests never reached it.
+    pub received: Option<Received>,
+}
+
+/// `target.metrics.received`: a counter the target keeps of the requests it received
+/// (a selector; the label sets it matches are added up), compared with the requests
+/// of the login flow (or of its `step`) the run put on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub series: String,
+    /// A login step's name: only its requests are compared. None: every step's.
+    pub step: Option<String>,
 }
 
 /// `name: a / b` or `name: a - b`, over two scraped series (each read as

@@ -137,6 +137,7 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
         Class::Status(401),
         Class::RetryAfter(503),
         Class::Timeout,
+        Class::TimeoutMidAnswer,
         Class::Refused,
         Class::Reset,
         Class::Tls,
@@ -163,6 +164,7 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
             | Class::Status(_)
             | Class::RetryAfter(_)
             | Class::Timeout
+            | Class::TimeoutMidAnswer
             | Class::Refused
             | Class::Reset
             | Class::Tls

@@ -87,6 +87,7 @@ pub fn junit(report: &Report) -> String {
         let held: String = super::held::rows(report)
             .into_iter()
             .map(|(k, v)| format!("\n{k}: {v}"))
+            .chain(super::received_line(report).map(|l| format!("\n{l}")))
             .collect();
         x.push_str(&format!(
             "    <system-out>verdict: {} — {}{}</system-out>\n",

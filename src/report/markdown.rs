@@ -154,6 +154,7 @@ pub fn markdown(report: &Report) -> Option<String> {
         .chain(super::locked_out_line(report))
         .chain(super::retry_after_line(report))
         .chain(super::drain_line(report))
+        .chain(super::received_line(report))
         .collect();
     if !notes.is_empty() {
         m.push('\n');

@@ -300,6 +300,8 @@ impl Merger {
     fn finish(self) -> Result<Report, MergeError> {
         let mut out = self.0;
         out.shard = None;
+        // Shards are not compared with the target's count (it counts them all).
+        out.target_received = None;
         out.totals = Totals::of(&out.windows)?;
         reanalyze(&mut out);
         Ok(out)

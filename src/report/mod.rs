@@ -21,7 +21,7 @@ mod tests;
 pub mod text;
 mod words;
 
-pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
+pub(crate) use words::{drain_line, locked_out_line, received_line, retry_after_line};
 
 pub use junit::junit;
 pub use markdown::markdown;
@@ -89,6 +89,11 @@ pub struct Report {
     /// drained or the bound passed; absent when nothing of that kind was scraped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_run: Option<AfterRun>,
+    /// The target's own count of the requests it received beside the run's
+    /// (`target.metrics.received`): how many never reached it. Absent without one, and
+    /// in a shard or a merged report (the target counts every shard's requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_received: Option<crate::analysis::reached::Reached>,
 }
 
 /// How the run's targets were confirmed, as the report records it.

@@ -185,7 +185,11 @@ fn figures(r: &Report) -> String {
     for (class, why) in &r.engine.stats.failure_examples {
         let _ = writeln!(s, "    first {class}: {why}");
     }
-    for line in super::retry_after_line(r).into_iter().chain(super::drain_line(r)) {
+    for line in super::retry_after_line(r)
+        .into_iter()
+        .chain(super::drain_line(r))
+        .chain(super::received_line(r))
+    {
         let _ = writeln!(s, "  {line}");
     }
     if t.counts.relogins + t.counts.keepalives_ok + t.counts.keepalives_failed > 0 {

@@ -89,6 +89,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         recovery: Some(recovery),
         thresholds: Vec::new(),
         after_run: None,
+        target_received: None,
     }
 }
 

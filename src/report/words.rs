@@ -46,6 +46,50 @@ pub(crate) fn retry_after_line(r: &Report) -> Option<String> {
     Some(line)
 }
 
+/// What the target's own request count says beside the run's timeouts: how many
+/// requests never reached it, and how many of the unanswered timeouts it did see. None
+/// without `target.metrics.received`.
+pub(crate) fn received_line(r: &Report) -> Option<String> {
+    let x = r.target_received.as_ref()?;
+    let what = match &x.step {
+        Some(step) => format!("step `{step}` requests"),
+        None => "login requests".to_string(),
+    };
+    let timeouts = format!(
+        "timeouts: {} before a byte of the answer, {} mid-answer",
+        thousands(x.timeouts),
+        thousands(x.timeouts_midanswer)
+    );
+    if x.counter_reset {
+        return Some(format!(
+            "target's own count `{}` went down during the run (a restart?): nothing to compare; {timeouts}",
+            x.series
+        ));
+    }
+    let mut line = format!(
+        "target's own count `{}`: received {} of the {} {what} sent; {} never seen by the target",
+        x.series,
+        thousands(x.received),
+        thousands(x.sent),
+        thousands(x.never_seen)
+    );
+    if x.counted_beyond > 0 {
+        line.push_str(&format!(
+            " ({} counted beyond what this run sent: the counter counts other requests too, so more may have gone unseen)",
+            thousands(x.counted_beyond)
+        ));
+    }
+    line.push_str(&format!("; {timeouts}"));
+    if x.timeouts > 0 {
+        line.push_str(&format!(
+            ": at most {} of the former never reached it, at least {} it saw and did not answer in time",
+            thousands(x.never_seen.min(x.timeouts)),
+            thousands(x.timeouts_seen_at_least())
+        ));
+    }
+    Some(line)
+}
+
 /// How the target drained after sending stopped: when its outstanding work was back at
 /// its baseline, or what was left when scraping stopped. None when it was not watched.
 pub(crate) fn drain_line(r: &Report) -> Option<String> {

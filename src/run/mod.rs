@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::analysis::reached::Reached;
 use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::engine::{EngineOptions, Progress, threads, warmup};
 use crate::outcome::StopReason;
@@ -158,6 +159,16 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         Some((url, _)) => series::declared_counters(url, p.target.timeout).await,
         None => Vec::new(),
     };
+    // The target's own request count, before the first request (warm-up included).
+    let received = p.target.metrics.as_ref().and_then(|m| m.received.as_ref());
+    let received = match (received, &engine_opts.scrape) {
+        (Some(r), Some((url, _))) if opts.shard.is_none_or(|s| s == Part::WHOLE) => Some((
+            r,
+            url.clone(),
+            series::read_counter(url, &r.series, p.target.timeout).await,
+        )),
+        _ => None,
+    };
     if let Some(at) = opts.start_at {
         // Checked before the run; again after the set-up, which may have taken time. The
         // warm-up comes before the wait and must fit in it.
@@ -206,6 +217,14 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         }
         _ => None,
     };
+    // After the last answer and the drain watch: what the target counted meanwhile.
+    let received = match received {
+        Some((r, url, before)) => {
+            let after = series::read_counter(&url, &r.series, p.target.timeout).await;
+            Some((r, before, after))
+        }
+        None => None,
+    };
     if let Some(h) = overlay {
         h.shutdown().await;
     }
@@ -251,6 +270,25 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
             "No confirmation probe in a shard of a distributed run: deciding on it needs every shard's windows.".into(),
         );
     }
+    let target_received = match received {
+        Some((r, Some(before), Some(after))) => Some(Reached::of(
+            &r.series,
+            r.step.as_deref(),
+            &p.client.login.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            (before, after),
+            &out.windows,
+            &out.stats.warmup,
+        )),
+        Some((r, before, _)) => {
+            recovery.notes.push(format!(
+                "The target's own count `{}` could not be read {} the run: no comparison of what it received.",
+                r.series,
+                if before.is_none() { "before" } else { "after" }
+            ));
+            None
+        }
+        None => None,
+    };
     let thresholds = evaluate(&p.gate, &out.windows, &recovery, plan.first_logins());
     Ok(Report {
         schema: SCHEMA.to_string(),
@@ -286,6 +324,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         recovery: Some(recovery),
         thresholds,
         after_run,
+        target_received,
     })
 }
 

@@ -57,5 +57,6 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         recovery: None,
         thresholds: Vec::new(),
         after_run: None,
+        target_received: None,
     }
 }

@@ -3,7 +3,7 @@
 //! (`pool_busy{name="default"}`) reads every series with at least those labels, a bare
 //! name (`pool_busy`) every label set it is exposed with, added up.
 
-use crate::profile::{Derived, DerivedOp, MetricsScrape, Node};
+use crate::profile::{Derived, DerivedOp, MetricsScrape, Node, edits};
 use crate::record::Window;
 
 /// What the engine scrapes: the URL (the node's `/metrics` by default) and the names
@@ -13,6 +13,7 @@ pub fn scrape(m: &MetricsScrape, node: &Node) -> (String, Vec<String>) {
     let mut keep = m.series.clone();
     if !keep.is_empty() {
         keep.extend(m.derived.iter().flat_map(|d| [d.a.clone(), d.b.clone()]));
+        keep.extend(m.received.iter().map(|r| r.series.clone()));
     }
     (url, keep)
 }
@@ -45,22 +46,6 @@ pub fn nearest(name: &str, windows: &[Window]) -> Vec<String> {
         .collect();
     near.sort();
     near.into_iter().take(3).map(|(_, k)| k.clone()).collect()
-}
-
-/// Levenshtein distance.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The named series the target never exposed in any window.
@@ -96,6 +81,20 @@ pub fn derive(windows: &mut [Window], derived: &[Derived]) {
             w.target.insert(d.name.clone(), v);
         }
     }
+}
+
+/// The target's own count of received requests (`target.metrics.received`): the label
+/// sets `selector` matches, added up, in one scrape of `url`. None: the scrape failed
+/// or exposed no such series.
+pub async fn read_counter(url: &str, selector: &str, timeout: std::time::Duration) -> Option<f64> {
+    let client = reqwest::Client::builder().timeout(timeout).no_proxy().build().ok()?;
+    let r = client.get(url).send().await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let text = r.text().await.ok()?;
+    let found = crate::engine::parse_prometheus(&text, &[selector.to_string()]);
+    (!found.is_empty()).then(|| found.iter().map(|(_, v)| v).sum())
 }
 
 /// The counters the target declares, read once before the storm from `url` (the

@@ -111,6 +111,9 @@ pub struct Conn {
     /// The current answer's head has arrived and its body is being read: a timeout
     /// now is a body too slow, not a target that did not answer.
     pub(super) in_body: bool,
+    /// A byte of the current request's answer has arrived: a timeout now is an answer
+    /// too slow (`timeout_midanswer`), not one that never began (`timeout`).
+    pub(super) answered: bool,
     /// The last answer, for a step with captures or body checks (empty, and never
     /// allocated, for the others).
     pub(super) kept: Kept,
@@ -140,6 +143,7 @@ impl Conn {
             reusable: true,
             idle_since: Instant::now(),
             in_body: false,
+            answered: false,
             kept: Kept::default(),
             peer_closed: false,
         })
@@ -210,6 +214,7 @@ impl Conn {
         close: bool,
     ) -> Result<(u16, Option<RetryAfter>), Failure> {
         self.in_body = false;
+        self.answered = false;
         self.out.clear();
         self.kept.clear();
         compose(
@@ -365,6 +370,7 @@ impl Conn {
         match self.stream.read(&mut self.buf[self.filled..]).await {
             Ok(n) => {
                 self.filled += n;
+                self.answered |= n > 0;
                 self.peer_closed |= n == 0;
                 Ok(n)
             }

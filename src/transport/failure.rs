@@ -135,6 +135,7 @@ impl Examples {
                 Class::Ports => 8,
                 Class::Fds => 9,
                 Class::Head => 10,
+                Class::TimeoutMidAnswer => 11,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing

@@ -246,16 +246,23 @@ impl Transport {
             closing = close && matches!(r, Ok(Ok(_)));
             let (c, ra) = match r {
                 Err(_) => {
-                    let in_body = conn.as_ref().is_some_and(|c| c.in_body);
-                    self.examples.note(Class::Timeout, || {
+                    let (answered, in_body) = conn.as_ref().map_or((false, false), |c| (c.answered, c.in_body));
+                    let class = if answered {
+                        Class::TimeoutMidAnswer
+                    } else {
+                        Class::Timeout
+                    };
+                    self.examples.note(class, || {
                         let limit = crate::units::Dur(self.timeout);
                         if in_body {
                             format!("the body did not finish within {limit}")
+                        } else if answered {
+                            format!("the answer's head did not finish within {limit}")
                         } else {
                             format!("no answer within {limit}")
                         }
                     });
-                    (Class::Timeout, None)
+                    (class, None)
                 }
                 Ok(Err(f)) => {
                     self.examples.note(f.class, || f.cause.to_string());

@@ -217,6 +217,11 @@ fn a_permanent_outage_with_retries_is_not_metastable() {
         x.outcomes.insert("timeout".into(), 10);
     });
     assert_eq!(analyze(&slow, &tl(5, 8, 30), &slo5(), S).verdict, Verdict::Metastable);
+    // An answer cut by the deadline is a late answer too.
+    let cut = outage_with_retries(|x| {
+        x.outcomes.insert(crate::outcome::TIMEOUT_MIDANSWER.into(), 10);
+    });
+    assert_eq!(analyze(&cut, &tl(5, 8, 30), &slo5(), S).verdict, Verdict::Metastable);
     let some = outage_with_retries(|x| {
         x.counts.logins_ok = 5;
         x.counts.logins_failed = 95;

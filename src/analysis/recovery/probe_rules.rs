@@ -86,7 +86,9 @@ pub(super) fn flat_down(health: &[WindowHealth], windows: &[&Window], slo: &SloU
         .filter(|(h, w)| {
             h.state == Health::Unhealthy
                 && w.counts.logins_ok == 0
-                && w.outcomes.get("timeout").copied().unwrap_or(0) == 0
+                && crate::outcome::TIMEOUT_CLASSES
+                    .iter()
+                    .all(|c| w.outcomes.get(*c).copied().unwrap_or(0) == 0)
                 && h.p99_ms.is_none_or(|p| p <= slo.p99_ms + EPS)
         })
         .count()

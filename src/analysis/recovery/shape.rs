@@ -64,7 +64,7 @@ pub(super) fn shape(health: &[WindowHealth], windows: &[&Window], slo: &SloUsed,
             "none of {failed} logins succeeded and every one found nothing listening (connection refused)"
         ));
     }
-    let timeouts = class("timeout");
+    let timeouts: u64 = crate::outcome::TIMEOUT_CLASSES.iter().map(|c| class(c)).sum();
     let slowest = down.iter().filter_map(|&i| health[i].p99_ms).fold(0.0, f64::max);
     if timeouts > 0 || slowest > slo.p99_ms + EPS {
         // Answers late or never: a queue, a target that works through the load.

@@ -144,7 +144,7 @@ impl Engine<'_> {
         }
         if matches!(
             res.class,
-            Class::Refused | Class::Connect | Class::Timeout | Class::Reset | Class::Tls
+            Class::Refused | Class::Connect | Class::Timeout | Class::TimeoutMidAnswer | Class::Reset | Class::Tls
         ) {
             // A failover client moves to its next host.
             c.node = c.node.wrapping_add(1);

@@ -154,10 +154,8 @@ fn a_file_overrides_the_mode_preset() {
         OverlayConfig::load("bug-2008", None),
         Err(ConfigError::UnknownMode(_))
     ));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("o.yaml");
-    std::fs::write(&path, "allocation: healthy\n").unwrap();
-    let c = OverlayConfig::load("bug-2007", Some(&path)).unwrap();
+    let over = serde_yaml::from_str("allocation: healthy\n").unwrap();
+    let c = OverlayConfig::load("bug-2007", Some(over)).unwrap();
     assert_eq!(c.allocation, Allocation::Healthy);
 }
 

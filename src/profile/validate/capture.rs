@@ -12,9 +12,15 @@ use crate::profile::spec::DataOrder;
 use crate::profile::{Capture, CaptureFrom, Checks, DataFile, limits};
 use crate::units::Text;
 
-/// The environment variable naming folders beyond the profile's own that `client.data`
-/// may be read from: the operator's permission, which a profile cannot give itself.
-pub const DATA_DIRS: &str = "STAMPEDE_DATA_DIRS";
+/// Why a template in an `expect` check is refused: it would be compared as written, and
+/// every login would fail `check` with the target blamed.
+const NO_TEMPLATES: &str = "`{{...}}` and `${...}` are not expanded in `expect` checks: the answer would be \
+compared with the text as written and every login would fail `check`; write the literal value expected";
+
+/// Does an `expect` value hold a template (`{{name}}` or `${VAR}`)?
+fn templated(text: &str) -> bool {
+    text.contains("{{") || text.contains("${")
+}
 
 /// Names a capture may not take: the built-in template variables.
 const BUILT_IN: [&str; 3] = ["client", "attempt", "node"];
@@ -105,12 +111,18 @@ impl Validator<'_> {
                 let mut json = Vec::new();
                 for (p, want) in c.json.iter().flatten() {
                     match check_pointer(p) {
+                        Ok(()) if templated(&want.to_string()) => {
+                            self.err(&format!("{field}.json.{p}"), NO_TEMPLATES);
+                        }
                         Ok(()) => json.push((p.clone(), want.clone())),
                         Err(e) => self.err(&format!("{field}.json.{p}"), e),
                     }
                 }
                 if c.body_contains.as_deref() == Some("") {
                     self.err(&format!("{field}.body_contains"), "an empty text is in every body");
+                }
+                if c.body_contains.as_deref().is_some_and(templated) {
+                    self.err(&format!("{field}.body_contains"), NO_TEMPLATES);
                 }
                 let checks = Checks {
                     json,
@@ -131,11 +143,7 @@ impl Validator<'_> {
             RawData::Spec { file, order } => (file.clone(), order.clone()),
         };
         let order = self.choice("client.data.order", &order, DataOrder::InOrder);
-        let path = self.dir.join(&file);
-        if let Err(e) = self.data_path_allowed(&path) {
-            self.err("client.data", e);
-            return None;
-        }
+        let path = self.named_file("client.data", &file, "data files")?;
         let text = match read_text(&path, limits::DATA_BYTES) {
             Ok(t) => t,
             Err(e) => {
@@ -153,31 +161,5 @@ impl Validator<'_> {
         };
         self.slots.extend(data.columns.iter().map(|c| format!("data.{c}")));
         Some(data)
-    }
-
-    /// A data file is read from the profile's folder (or below it), or from a folder the
-    /// operator named in `STAMPEDE_DATA_DIRS` (`:`-separated): never from wherever a
-    /// profile (from a pull request, say) points. Links are followed before the check.
-    fn data_path_allowed(&self, path: &std::path::Path) -> Result<(), String> {
-        let Ok(real) = path.canonicalize() else {
-            // Absent or unreadable: the read says so.
-            return Ok(());
-        };
-        let mut dirs = vec![self.dir.clone()];
-        if let Some(list) = (self.env)(DATA_DIRS) {
-            dirs.extend(list.split(':').filter(|d| !d.is_empty()).map(std::path::PathBuf::from));
-        }
-        let inside = dirs
-            .iter()
-            .filter_map(|d| d.canonicalize().ok())
-            .any(|d| real.starts_with(d));
-        if inside {
-            return Ok(());
-        }
-        Err(format!(
-            "`{}` is outside the profile's folder: a profile may only name data beside it or below it; \
-             to read it from there, name its folder in ${DATA_DIRS} (`:`-separated)",
-            path.display()
-        ))
     }
 }

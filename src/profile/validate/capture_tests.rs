@@ -205,3 +205,43 @@ fn a_regex_that_does_not_compile_is_one_placed_problem_on_one_line() {
         );
     }
 }
+
+/// Issue #24, item 5: a template in an `expect` check passed `validate` and was compared
+/// literally, so every login failed `check` and the report blamed the target.
+#[test]
+fn a_template_in_an_expect_check_is_refused_with_the_reason() {
+    let text = profile(
+        r#"  login:
+    - name: me
+      request: GET /me
+      expect: { json: { /username: "{{client}}", /ok: true }, body_contains: "${WHO}" }"#,
+    );
+    let e = parse(&text, Path::new("p.yaml"), &|_| Some("x".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("client.login[0].expect.json./username: `{{...}}` and `${...}` are not expanded in `expect` checks"),
+        "{e}"
+    );
+    assert!(e.contains("client.login[0].expect.body_contains: `{{...}}`"), "{e}");
+    assert!(!e.contains("/ok"), "a literal check is fine: {e}");
+}
+
+/// Issue #24, item 6: a missing data file was one problem and then an "unknown template
+/// variable" at every use of its columns.
+#[test]
+fn a_missing_data_file_is_one_problem_not_a_cascade() {
+    let text = profile(
+        r#"  data: absent.csv
+  login:
+    - { name: auth, request: POST /login, body: '{"u": "{{data.user}}", "p": "{{data.password}}"}', headers: { x-u: "{{data.user}}" } }
+    - { name: me, request: 'GET /me?c={{nope}}' }"#,
+    );
+    let e = parse(&text, Path::new("p.yaml"), &no_env).unwrap_err();
+    let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["client.data", "client.login[1].request"],
+        "only the file, and a name that is no column: {e}"
+    );
+}

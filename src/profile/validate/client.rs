@@ -13,6 +13,9 @@ impl Validator<'_> {
     pub(super) fn client(&mut self, raw: Option<&raw::RawClient>, seed: u64) -> ClientSpec {
         let c = raw.cloned().unwrap_or_default();
         let data = self.data(c.data.as_ref(), seed);
+        // A data file that could not be read has one problem, at `client.data`: its
+        // columns are not also "unknown" at every use.
+        self.data_failed = c.data.is_some() && data.is_none();
         let mut login = self.login(c.login.as_deref());
         let retry = self.retry(c.retry.as_ref());
         let mut session = c.session.as_ref().map(|s| self.session(s));

@@ -250,6 +250,13 @@ fn traces_are_bounded_in_size_kind_time_and_count() {
     write("over.csv", "0,2\n10,2\n");
     write("fits.csv", "0,1.5\n10,1.5\n");
     write("nan.csv", "0,NaN\n");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(dir.path().join("fifo"))
+            .status()
+            .unwrap()
+            .success()
+    );
     let huge = std::fs::File::create(dir.path().join("huge.csv")).unwrap();
     huge.set_len(65 << 20).unwrap(); // sparse: takes no disk
     let trace = |spec: &str| extra(&format!("storm: {{ trace: {spec} }}"));
@@ -276,7 +283,16 @@ fn traces_are_bounded_in_size_kind_time_and_count() {
             Want::Loads,
         ),
         ("NaN", trace("nan.csv"), P("storm.trace", "count `NaN`")),
-        ("/dev/zero", trace("/dev/zero"), P("storm.trace", "not a regular file")),
+        (
+            "/dev/zero",
+            trace("/dev/zero"),
+            P("storm.trace", "outside the profile's folder"),
+        ),
+        (
+            "a FIFO beside it",
+            trace("fifo"),
+            P("storm.trace", "not a regular file"),
+        ),
         ("a directory", trace("."), P("storm.trace", "not a regular file")),
         ("65 MiB", trace("huge.csv"), P("storm.trace", "64 MiB")),
     ];

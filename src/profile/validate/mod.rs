@@ -10,12 +10,14 @@ mod client;
 mod connect;
 #[cfg(test)]
 mod connect_tests;
+mod files;
 #[cfg(test)]
 mod hostile;
 mod storm;
 mod target;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -97,7 +99,7 @@ pub fn parse_with(
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawProfile = match serde_ignored::deserialize(de, |p| unknown.push(path_string(&p))) {
         Ok(r) => r,
-        Err(e) => return Err(fail(vec![yaml_problem(&e, &lines)])),
+        Err(e) => return Err(fail(vec![yaml::problem(&e, &lines, text)])),
     };
     let mut v = Validator {
         lines: &lines,
@@ -112,12 +114,11 @@ pub fn parse_with(
             .to_path_buf(),
         slots: Vec::new(),
         seed: 1,
+        data_failed: false,
     };
+    let tree = serde_json::to_value(&raw).unwrap_or_default();
     for u in unknown {
-        v.err(
-            &u,
-            "unknown field (check its spelling and its place; see the README's profile reference)",
-        );
+        v.err(&u, yaml::unknown_field(&tree, &u));
     }
     let mut profile = v.profile(&raw, path);
     if let Some(p) = &mut profile {
@@ -132,33 +133,6 @@ pub fn parse_with(
     } else {
         v.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         Err(fail(v.problems))
-    }
-}
-
-/// serde_yaml's error, placed: at its own location, or (it has none for "repetition
-/// limit exceeded") at the first alias, whose expansion is the likely cause, or else
-/// at line 1, so that no problem goes out without a line.
-fn yaml_problem(e: &serde_yaml::Error, lines: &Lines) -> Problem {
-    if let Some(l) = e.location() {
-        return Problem {
-            line: Some(l.line()),
-            field: String::new(),
-            message: e.to_string(),
-        };
-    }
-    // serde_yaml has no public error kinds: its wording is all there is to tell by.
-    let repetition = e.to_string().contains("repetition limit");
-    match lines.first_alias().filter(|_| repetition) {
-        Some((field, line)) => Problem {
-            line: Some(line),
-            field: field.to_string(),
-            message: format!("{e}: the aliases (`*name`) expand to more than a profile can hold; the first is here"),
-        },
-        None => Problem {
-            line: Some(1),
-            field: String::new(),
-            message: e.to_string(),
-        },
     }
 }
 
@@ -198,6 +172,8 @@ struct Validator<'a> {
     slots: Vec<String>,
     /// The profile's seed, once read: generated template values draw from it.
     seed: u64,
+    /// `client.data` was named and could not be loaded (its problem said why).
+    data_failed: bool,
 }
 
 impl Validator<'_> {
@@ -333,7 +309,9 @@ impl Validator<'_> {
         match Template::parse_scoped(text, self.env, &scope) {
             Ok(t) => t,
             Err(errs) => {
-                for e in errs {
+                let failed = self.data_failed;
+                let cascade = |e: &String| failed && e.starts_with("unknown template variable `{{data.");
+                for e in errs.into_iter().filter(|e| !cascade(e)) {
                     self.err(field, e);
                 }
                 Template::literal(text)
@@ -369,6 +347,7 @@ impl Validator<'_> {
         let storm = self.storm(raw.storm.as_ref(), &population);
         self.storm_length(&storm, time_scale);
         let client = self.client(raw.client.as_ref(), seed);
+        self.received_step(target.as_ref(), &client);
         let o = raw.observe.clone().unwrap_or_default();
         let observe = Observe {
             window: self.span("observe.window", &o.window, Duration::from_secs(1), limits::WINDOW),

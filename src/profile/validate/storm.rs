@@ -150,7 +150,9 @@ impl Validator<'_> {
             raw::RawTrace::Spec { file, counts } => (file.clone(), counts.clone()),
         };
         let counts = self.choice("storm.trace.counts", &counts, TraceCounts::Modelled);
-        let path = self.dir.join(&file);
+        let Some(path) = self.named_file("storm.trace", &file, "traces") else {
+            return StormSource::None;
+        };
         let text = match read_text(&path, limits::TRACE_BYTES) {
             Ok(t) => t,
             Err(e) => {

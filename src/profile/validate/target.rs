@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::profile::file::read_limited;
-use crate::profile::spec::{ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Target, TlsSpec};
+use crate::profile::spec::{
+    ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Received, Target, TlsSpec,
+};
 use crate::profile::{Node, Vars};
 use crate::profile::{limits, raw};
 
@@ -32,6 +34,7 @@ impl Validator<'_> {
             url: m.url.clone(),
             series: m.series.clone().unwrap_or_default(),
             derived: self.derived(m.derived.as_deref().unwrap_or_default()),
+            received: m.received.as_ref().and_then(|r| self.received(r)),
         });
         if let (Some(m), Some(Endpoint::Nodes(_))) = (&metrics, &endpoint)
             && m.url.is_none()
@@ -54,6 +57,51 @@ impl Validator<'_> {
             tls,
             source_addresses,
         })
+    }
+
+    /// `target.metrics.received`: a series selector (required), and a step.
+    fn received(&mut self, r: &raw::RawReceived) -> Option<Received> {
+        let field = "target.metrics.received.series";
+        let series = match r.series.as_deref().map(str::trim) {
+            None | Some("") => {
+                self.err(
+                    field,
+                    "missing: name the counter of requests the target received, e.g. 'http_requests_total{path=\"/login\"}'",
+                );
+                return None;
+            }
+            Some(s) if crate::engine::parse_key(s).is_none() => {
+                self.err(
+                    field,
+                    format!("`{s}` is not a series selector: write `name` or `name{{label=\"value\"}}`"),
+                );
+                return None;
+            }
+            Some(s) => s.to_string(),
+        };
+        Some(Received {
+            series,
+            step: r.step.as_ref().map(|s| s.trim().to_string()),
+        })
+    }
+
+    /// `target.metrics.received.step` must name a login step (checked once the client's
+    /// flow is known).
+    pub(super) fn received_step(&mut self, target: Option<&Target>, client: &ClientSpec) {
+        let Some(step) = target
+            .and_then(|t| t.metrics.as_ref())
+            .and_then(|m| m.received.as_ref())
+            .and_then(|r| r.step.as_deref())
+        else {
+            return;
+        };
+        if !client.login.iter().any(|s| s.name == step) {
+            let names: Vec<&str> = client.login.iter().map(|s| s.name.as_str()).collect();
+            self.err(
+                "target.metrics.received.step",
+                format!("`{step}` is not a login step: write one of {}", names.join(", ")),
+            );
+        }
     }
 
     /// `source_addresses`: each entry an address or a CIDR range, expanded; at most
@@ -111,20 +159,13 @@ impl Validator<'_> {
     /// The overlay's settings with an `admin_token: ${VAR}` read from the environment
     /// (the raw profile, which outputs echo, keeps `${VAR}`).
     fn overlay_env(&mut self, o: &serde_yaml::Value) -> serde_yaml::Value {
-        let mut o = o.clone();
-        let Some(t) = o.get_mut("admin_token") else {
-            return o;
-        };
-        if let Some(name) = t.as_str().and_then(crate::profile::raw::env_name).map(str::to_string) {
-            match (self.env)(&name) {
-                Some(v) => *t = serde_yaml::Value::String(v),
-                None => self.err(
-                    "target.overlay.admin_token",
-                    format!("`${{{name}}}` is not set in the environment"),
-                ),
+        match crate::profile::admin_token_env(o, self.env) {
+            Ok(o) => o,
+            Err(e) => {
+                self.err("target.overlay.admin_token", e);
+                o.clone()
             }
         }
-        o
     }
 
     /// Node URLs may use `${VAR}` and `{{node}}`; each is parsed once, here.
@@ -165,7 +206,7 @@ impl Validator<'_> {
         };
         let verify = self.value("target.tls.verify", &t.verify, true);
         let ca = t.ca.as_ref().and_then(|file| {
-            let path = self.dir.join(file);
+            let path = self.named_file("target.tls.ca", file, "CA files")?;
             let pem = match read_limited(&path, limits::CA_BYTES) {
                 Ok(b) => b,
                 Err(e) => {

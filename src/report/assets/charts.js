@@ -240,6 +240,7 @@
     if (k === "ok") return C.c3;
     if (/retry_after/.test(k)) return C.c5;
     if (k === "timeout") return C.c2;
+    if (k === "timeout_midanswer") return C.c6;
     if (/^http_5/.test(k)) return C.c4;
     if (/^http_4/.test(k)) return C.c8;
     if (/^ws_close_/.test(k)) return C.c5;

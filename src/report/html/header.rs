@@ -209,6 +209,7 @@ impl Header {
                 .chain(crate::report::locked_out_line(r))
                 .chain(crate::report::retry_after_line(r))
                 .chain(crate::report::drain_line(r))
+                .chain(crate::report::received_line(r))
                 .collect(),
             slo_how: rec.map(|r| r.slo.how.clone()),
             profile_yaml: super::echo::profile_yaml(&r.profile),
