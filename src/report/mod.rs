@@ -21,9 +21,11 @@ mod tests;
 pub mod text;
 mod words;
 
-pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
+pub(crate) use words::{
+    cut_short, drain_line, locked_out_line, outcome_lines, outcome_rows, retry_after_line, stopped_early,
+};
 
-pub use junit::junit;
+pub use junit::{junit, junit_bad_input};
 pub use markdown::markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};
 
