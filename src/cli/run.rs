@@ -307,13 +307,6 @@ fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> 
     if let Some(path) = summary {
         write(path, &md)?;
     }
-    if let Ok(gh) = std::env::var("GITHUB_STEP_SUMMARY")
-        && !gh.is_empty()
-    {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(&gh) {
-            let _ = writeln!(f, "{md}");
-        }
-    }
+    super::append_step_summary(&md);
     Ok(())
 }

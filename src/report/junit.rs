@@ -6,7 +6,7 @@ use crate::units::fmt_ms;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 cannot carry at
 /// all (control characters other than tab, newline and carriage return) become U+FFFD.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -28,7 +28,7 @@ fn esc(s: &str) -> String {
 /// The XML declaration, `<testsuites>` and `<testsuite>` opening tags. `time` is the
 /// run's duration in seconds and `timestamp` its start (ISO 8601, UTC), on both: CI
 /// dashboards read one or the other.
-fn open(suite: &str, tests: usize, failures: usize, errors: usize, time: &str, timestamp: &str) -> String {
+pub(super) fn open(suite: &str, tests: usize, failures: usize, errors: usize, time: &str, timestamp: &str) -> String {
     let counts = format!("tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\"");
     let when = format!("time=\"{time}\" timestamp=\"{}\"", esc(timestamp));
     format!(
@@ -37,7 +37,7 @@ fn open(suite: &str, tests: usize, failures: usize, errors: usize, time: &str, t
     )
 }
 
-const CLOSE: &str = "  </testsuite>\n</testsuites>\n";
+pub(super) const CLOSE: &str = "  </testsuite>\n</testsuites>\n";
 
 /// Seconds with millisecond precision, as JUnit's `time` wants them.
 fn seconds(ms: u64) -> String {

@@ -8,12 +8,12 @@ use crate::outcome::Verdict;
 use crate::units::{fmt_ms, format_duration, pct};
 
 /// Escapes text for a Markdown table cell.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ")
 }
 
 /// Inline code that survives backticks inside.
-fn code(s: &str) -> String {
+pub(super) fn code(s: &str) -> String {
     let fence = if s.contains('`') { "``" } else { "`" };
     format!("{fence} {} {fence}", cell(s))
 }

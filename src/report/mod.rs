@@ -4,6 +4,7 @@
 //! from `analysis`; this module renders them, and merges shard reports by adding their
 //! windows (`record::Window::merge`).
 
+pub mod compare;
 mod held;
 #[cfg(test)]
 mod held_tests;
