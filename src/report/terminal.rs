@@ -7,18 +7,7 @@ use super::{Report, thresholds_failed};
 use crate::record::HistSummary;
 use crate::units::{fmt_ms, format_duration, pct};
 
-/// `12,345`
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::units::thousands;
 
 pub(super) fn hist_row(label: &str, h: &HistSummary) -> String {
     if h.count == 0 {

@@ -226,6 +226,19 @@ fn latency_row(
     r
 }
 
+/// The down share one window stands for in a run: 1 ÷ the windows judged from the
+/// trigger on. The share cannot move by less; one window flipping is the measure's
+/// resolution, not a regression (as recovery time's floor is one window).
+fn one_window_share(r: &Recovery) -> f64 {
+    use super::recovery::{Health, Phase};
+    let judged = r
+        .health
+        .iter()
+        .filter(|h| h.phase != Phase::Baseline && h.state != Health::Unjudged)
+        .count();
+    if judged == 0 { 0.0 } else { 1.0 / judged as f64 }
+}
+
 fn success(w: &[Window]) -> Option<f64> {
     crate::record::Counts::sum(w.iter().map(|x| &x.counts)).success_rate()
 }
@@ -234,10 +247,7 @@ fn gave_up(w: &[Window]) -> Fig {
     let n: u64 = w.iter().map(|x| x.counts.gave_up).sum();
     let clients: u64 = w.iter().map(|x| x.counts.first_attempts).sum();
     let share = if clients > 0 { n as f64 / clients as f64 } else { 0.0 };
-    (
-        Some(share),
-        format!("{} ({})", crate::report::terminal::thousands(n), pct(share)),
-    )
+    (Some(share), format!("{} ({})", crate::units::thousands(n), pct(share)))
 }
 
 /// Compares a new run with a base run under the default floors; `tolerance` is
@@ -363,7 +373,9 @@ pub fn compare_with(
         fig(new_rec.figures.down_share, pct),
         Better::Lower,
         tol,
-        floors.down_share,
+        floors
+            .down_share
+            .max(one_window_share(base_rec).max(one_window_share(new_rec))),
     ));
 
     let mut steps = step_names(base);

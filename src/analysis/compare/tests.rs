@@ -185,3 +185,46 @@ fn a_floor_set_by_the_user_is_the_one_judged_and_stated() {
         c.rule_words()
     );
 }
+
+#[test]
+fn one_window_more_down_is_the_down_share_s_resolution_not_a_regression() {
+    // Six windows after the trigger: one more down window is 16.7 points.
+    let bw = run(&[
+        (100, 0, 5),
+        (100, 0, 5),
+        (0, 100, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+    ]);
+    let nw = run(&[
+        (100, 0, 5),
+        (100, 0, 5),
+        (0, 100, 5),
+        (0, 100, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+    ]);
+    let (br, nr) = (analyzed(&bw), analyzed(&nw));
+    let c = compare(&bw, &br, &nw, &nr, 0.1);
+    let down = get(&c, "down_share");
+    assert!(down.new_value.unwrap() > down.base_value.unwrap(), "{down:?}");
+    assert!(!down.regressed, "{down:?}");
+    // Two windows more is beyond it.
+    let nw = run(&[
+        (100, 0, 5),
+        (100, 0, 5),
+        (0, 100, 5),
+        (0, 100, 5),
+        (0, 100, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+        (100, 0, 5),
+    ]);
+    let nr = analyzed(&nw);
+    assert!(get(&compare(&bw, &br, &nw, &nr, 0.1), "down_share").regressed);
+}
