@@ -154,7 +154,8 @@ fn row(metric: String, base: Fig, new: Fig, better: Better, tol: f64, floor: f64
                 Better::Lower => n - b,
                 Better::Higher => b - n,
             };
-            worse > allowance(b, tol, floor)
+            // A hair above the allowance in floating point (0.5 − ⅓ against ⅙) is at it.
+            worse - allowance(b, tol, floor) > 1e-9
         }
         _ => false,
     };

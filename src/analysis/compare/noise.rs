@@ -91,9 +91,9 @@ pub fn paired(base: &[Option<f64>], new: &[Option<f64>], allowed: impl Fn(f64) -
         let (Some(b), Some(n)) = (b, n) else { continue };
         let diff = n - b;
         let allow = allowed(*b);
-        if diff > allow {
+        if diff - allow > 1e-9 {
             worse += 1;
-        } else if -diff > allow {
+        } else if -diff - allow > 1e-9 {
             better += 1;
         }
         d.push(diff);
