@@ -158,7 +158,7 @@ mod tests {
             "metric         base   new   change\n\
              recovery_time    2s    4s  +100.0%  REGRESSED\n\
              login.p99      20ms  20ms    +0.0%\n\
-             1 regression(s) (tolerance 10%; floors: latency 5ms, recovery_time 1s (one window), failures 0.1% point, down_share 1% point, retry_amplification 0.05)\n"
+             1 regression(s) (tolerance 10%; floors: latency 5ms, recovery_time 1s (one window), failures 0.1% point, down_share 1% point (at least one window), retry_amplification 0.05)\n"
         );
         let calm = Comparison {
             tolerance: 0.1,

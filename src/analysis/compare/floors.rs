@@ -104,7 +104,7 @@ impl Floors {
     pub fn words(&self, window_ms: f64) -> String {
         let ms = |v: f64| crate::units::format_duration(Duration::from_secs_f64(v.max(0.0) / 1000.0));
         format!(
-            "latency {}, recovery_time {}{}, failures {} point, down_share {} point, retry_amplification {}",
+            "latency {}, recovery_time {}{}, failures {} point, down_share {} point (at least one window), retry_amplification {}",
             ms(self.latency_ms),
             ms(self.recovery_time(window_ms)),
             if self.recovery_time_ms.is_none() {
@@ -170,7 +170,7 @@ mod tests {
         let f = Floors::default();
         assert_eq!(
             f.words(1000.0),
-            "latency 5ms, recovery_time 1s (one window), failures 0.1% point, down_share 1% point, retry_amplification 0.05"
+            "latency 5ms, recovery_time 1s (one window), failures 0.1% point, down_share 1% point (at least one window), retry_amplification 0.05"
         );
     }
 }
