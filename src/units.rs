@@ -303,6 +303,19 @@ pub fn micros(d: Duration) -> u64 {
 }
 
 /// `12.3%` with as many decimals as a share near 100 % needs to be told apart.
+/// A count as people read it: `12,345` (machine outputs keep plain numbers).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn pct(share: f64) -> String {
     let p = share * 100.0;
     if p == p.round() {

@@ -104,8 +104,20 @@ fn ci_smoke_passes_its_thresholds_and_fails_a_strict_one_with_junit() {
 #[test]
 fn a_bad_threshold_is_bad_input_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _) = ci_smoke(&["--gate", "login.p99 < fast"], &dir.path().join("x.xml"));
+    let x = dir.path().join("x.xml");
+    let (code, _) = ci_smoke(&["--gate", "login.p99 < fast"], &x);
     assert_eq!(code, Some(2));
+    // A job that always keeps junit.xml finds one, with the problem in it.
+    let xml = std::fs::read_to_string(&x).expect("a JUnit file for a bad --gate");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    assert_eq!(suite.attribute("name"), Some("stampede ci-smoke"));
+    assert_eq!(suite.attribute("errors"), Some("1"));
+    let error = doc.descendants().find(|n| n.has_tag_name("error")).unwrap();
+    assert_eq!(error.attribute("type"), Some("bad-input"));
+    let msg = error.attribute("message").unwrap();
+    assert!(msg.starts_with("--gate \"login.p99 < fast\": "), "{msg}");
+    assert!(!x.with_extension("d").exists(), "nothing ran, no report");
     let (code, _) = ci_smoke(&["--gate", "nosuchstep.p99 < 1s"], &dir.path().join("y.xml"));
     assert_eq!(code, Some(2));
 }

@@ -392,9 +392,49 @@ async fn the_brake_stops_a_collapsing_run_with_its_own_reason_and_exit_code() {
     let path = profile_file(dir.path(), &profile(t.addr, "20s", ""));
     let out = dir.path().join("out");
     let started = std::time::Instant::now();
-    let o = run_quiet(&["--abort-when", "success_rate < 5% for 750ms"], &path, &out).await;
+    let junit = dir.path().join("junit.xml");
+    let summary = dir.path().join("summary.md");
+    // `run_quiet` takes the flags of a test's whole life.
+    let leak = |p: &std::path::Path| -> &'static str { Box::leak(p.display().to_string().into_boxed_str()) };
+    let flags = [
+        "--abort-when",
+        "success_rate < 5% for 750ms",
+        "--junit",
+        leak(&junit),
+        "--summary",
+        leak(&summary),
+    ];
+    let o = run_quiet(&flags, &path, &out).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(4), "{stderr}");
+    // Every CI output names the condition, not only "interrupted".
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("(aborted: `success_rate < 5% for 750ms` held at "),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let error = doc.descendants().find(|n| n.has_tag_name("error")).unwrap();
+    assert_eq!(error.attribute("type"), Some("aborted"), "{xml}");
+    assert!(
+        error
+            .attribute("message")
+            .unwrap()
+            .starts_with("aborted: `success_rate < 5% for 750ms` held at "),
+        "{xml}"
+    );
+    // The cause, from the outcome classes: every login got a 503.
+    assert!(error.text().unwrap().contains("outcomes: http_503 "), "{xml}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.lines()
+            .next()
+            .unwrap()
+            .contains("run aborted: `success_rate < 5% for 750ms` held at "),
+        "{md}"
+    );
+    assert!(md.contains("| ` http_503 ` | "), "{md}");
     assert!(
         stderr.contains("aborted: `success_rate < 5% for 750ms` held"),
         "{stderr}"

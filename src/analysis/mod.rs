@@ -13,7 +13,7 @@ pub mod recovery;
 pub mod sweep;
 pub mod totals;
 
-pub use compare::{Comparison, compare};
+pub use compare::{Comparison, compare, compare_with};
 pub use gate::{ThresholdResult, Unit, evaluate};
 pub use recovery::{Recovery, Timeline, analyze, analyze_probed, min_requests_reachable};
 pub use sweep::{Sweep, aggregate};

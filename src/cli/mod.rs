@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::plan::Part as Shard;
 use crate::profile::Profile;
-use crate::units::{Rate, Share};
+use crate::units::Rate;
 
 /// `println!` that does not panic when stdout is closed (`stampede validate p | head`).
 macro_rules! out {
@@ -88,16 +88,7 @@ pub enum Cmd {
         out: Option<PathBuf>,
     },
     /// Compare two runs: what changed, and a non-zero exit on a regression.
-    Compare {
-        base: PathBuf,
-        new: PathBuf,
-        /// Also write both runs overlaid as an HTML page.
-        #[arg(short, long)]
-        out: Option<PathBuf>,
-        /// Allowed worsening before a change counts as a regression.
-        #[arg(long, default_value = "10%")]
-        tolerance: Share,
-    },
+    Compare(Box<compare::CompareArgs>),
     /// Run the profile at several storm intensities and seeds; report where recovery stops.
     Sweep {
         profile: PathBuf,
@@ -341,12 +332,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Validate { profile, shard, files } => validate::validate(&profile, shard, files),
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
-        Cmd::Compare {
-            base,
-            new,
-            out,
-            tolerance,
-        } => compare::compare(&base, &new, out.as_deref(), tolerance.0),
+        Cmd::Compare(args) => compare::compare(*args),
         Cmd::Sweep {
             profile,
             intensity,
@@ -359,6 +345,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             config,
             initial_online,
         } => overlay::overlay(listen, &mode, config.as_deref(), initial_online).await,
+    }
+}
+
+/// Appends a Markdown summary to `$GITHUB_STEP_SUMMARY` when that is set (a GitHub
+/// Actions job page); a file that cannot be opened is skipped, as outside Actions.
+fn append_step_summary(md: &str) {
+    if let Ok(gh) = std::env::var("GITHUB_STEP_SUMMARY")
+        && !gh.is_empty()
+    {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(&gh) {
+            let _ = writeln!(f, "{md}");
+        }
     }
 }
 

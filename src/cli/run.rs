@@ -16,29 +16,7 @@ use crate::run::stream::Stream;
 use crate::run::{RunOptions, plan_for};
 
 pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
-    let mut p = load(&args.profile)?;
-    if let Some(seed) = args.seed {
-        p.seed = seed;
-    }
-    conditions(&mut p, &args)?;
-    let shard = match &args.shard {
-        Some(spec) => Some(
-            crate::run::shard::resolve(spec, args.shards, &|k| std::env::var(k).ok()).map_err(CliError::bad_input)?,
-        ),
-        None if args.shards.is_some() => {
-            return Err(CliError::bad_input(anyhow::anyhow!("--shards goes with --shard auto")));
-        }
-        None => None,
-    };
-    if let Some(at) = args.start_at {
-        // Checked before anything starts, so a late shard sends nothing, and writes
-        // nothing that `merge` could take for its part of the run.
-        let left =
-            crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
-        // The warm-up happens before the wait, and must fit in it.
-        crate::run::start::warmup_fits(p.warmup_clients(), p.population.warmup.rate, left, at)
-            .map_err(CliError::bad_input)?;
-    }
+    let (p, shard) = prepare(&args).map_err(|e| refused(e, &args))?;
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&p));
     let mut confirmed = None;
     // With the windows on stdout, everything meant for a person goes to stderr.
@@ -101,6 +79,68 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::GateFailed { failed });
     }
     Ok(())
+}
+
+/// The profile and flags, checked before anything is sent: the profile with `--seed`,
+/// `--gate` and `--abort-when` applied, and this process's shard.
+fn prepare(args: &RunArgs) -> Result<(crate::profile::Profile, Option<crate::plan::Part>), CliError> {
+    let mut p = load(&args.profile)?;
+    if let Some(seed) = args.seed {
+        p.seed = seed;
+    }
+    conditions(&mut p, args)?;
+    let shard = match &args.shard {
+        Some(spec) => Some(
+            crate::run::shard::resolve(spec, args.shards, &|k| std::env::var(k).ok()).map_err(CliError::bad_input)?,
+        ),
+        None if args.shards.is_some() => {
+            return Err(CliError::bad_input(anyhow::anyhow!("--shards goes with --shard auto")));
+        }
+        None => None,
+    };
+    if let Some(at) = args.start_at {
+        // Checked before anything starts, so a late shard sends nothing, and writes
+        // nothing that `merge` could take for its part of the run.
+        let left =
+            crate::run::start::wait(at, std::time::SystemTime::now(), p.observe.window).map_err(CliError::bad_input)?;
+        // The warm-up happens before the wait, and must fit in it.
+        crate::run::start::warmup_fits(p.warmup_clients(), p.population.warmup.rate, left, at)
+            .map_err(CliError::bad_input)?;
+    }
+    Ok((p, shard))
+}
+
+/// A run refused for bad input (exit 2) still leaves its CI outputs where asked: a
+/// JUnit file with one case in error and a Markdown summary, both naming every problem,
+/// so that a job that always keeps them shows why. Returns the error unchanged.
+fn refused(e: CliError, args: &RunArgs) -> CliError {
+    if e.exit_code() != 2 || (args.junit.is_none() && args.summary.is_none()) {
+        return e;
+    }
+    let problems: Vec<String> = match &e {
+        CliError::BadInputs(all) => all.clone(),
+        other => vec![other.to_string().trim_end().to_string()],
+    };
+    // The profile's own name when it loads (a bad flag), else its file's.
+    let name = crate::run::load(&args.profile).map(|p| p.name).unwrap_or_else(|_| {
+        args.profile.file_stem().map_or_else(
+            || args.profile.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let outputs = [
+        (&args.junit, crate::report::junit_bad_input(&name, &problems, &now)),
+        (&args.summary, crate::report::markdown::bad_input(&name, &problems)),
+    ];
+    for (path, text) in outputs {
+        if let Some(path) = path
+            && let Err(w) = write_atomic(path, text.as_bytes())
+        {
+            eprintln!("error: {w}");
+        }
+    }
+    e
 }
 
 type Streamed = Option<Arc<Mutex<Stream>>>;
@@ -267,13 +307,6 @@ fn ci_outputs(report: &Report, junit: Option<&Path>, summary: Option<&Path>) -> 
     if let Some(path) = summary {
         write(path, &md)?;
     }
-    if let Ok(gh) = std::env::var("GITHUB_STEP_SUMMARY")
-        && !gh.is_empty()
-    {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(&gh) {
-            let _ = writeln!(f, "{md}");
-        }
-    }
+    super::append_step_summary(&md);
     Ok(())
 }

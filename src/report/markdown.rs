@@ -1,18 +1,19 @@
 //! A Markdown summary of a run for a CI job page: the verdict first, then the
 //! thresholds, then the key figures.
 
-use super::{CUT_SHORT, NOT_STARTED, Report, thresholds_failed};
+use super::terminal::thousands;
+use super::{NOT_STARTED, Report, thresholds_failed};
 use crate::analysis::Totals;
 use crate::outcome::Verdict;
 use crate::units::{fmt_ms, format_duration, pct};
 
 /// Escapes text for a Markdown table cell.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ")
 }
 
 /// Inline code that survives backticks inside.
-fn code(s: &str) -> String {
+pub(super) fn code(s: &str) -> String {
     let fence = if s.contains('`') { "``" } else { "`" };
     format!("{fence} {} {fence}", cell(s))
 }
@@ -36,6 +37,41 @@ fn icon(v: Verdict) -> &'static str {
     }
 }
 
+/// The outcome classes as a table, most frequent first, each failure class with the
+/// first example the run kept: what a CI page needs to say *why* logins failed.
+fn outcomes(report: &Report) -> String {
+    let rows = super::outcome_rows(&report.totals, &report.engine);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut m =
+        String::from("### Outcomes\n\n| outcome | count | share | first example |\n| --- | ---: | ---: | --- |\n");
+    for o in rows {
+        m.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            code(&o.class),
+            thousands(o.count),
+            o.share.map_or_else(|| "–".into(), pct),
+            o.example.as_deref().map_or_else(|| "–".into(), cell)
+        ));
+    }
+    m.push('\n');
+    m
+}
+
+/// The CI job summary of a run refused for bad input: every problem, and that nothing
+/// was sent.
+pub fn bad_input(name: &str, problems: &[String]) -> String {
+    let mut m = format!(
+        "## ❌ stampede `{}`: bad input\n\nNothing was sent and no threshold was judged.\n\n",
+        name.replace('`', "'")
+    );
+    for p in problems {
+        m.push_str(&format!("- {}\n", cell(p)));
+    }
+    m
+}
+
 /// The CI job summary of one run; None when the run was not analysed (nothing to
 /// lead with).
 pub fn markdown(report: &Report) -> Option<String> {
@@ -54,7 +90,14 @@ pub fn markdown(report: &Report) -> Option<String> {
     // An interrupted run never ends green: its verdict is only as far as it got.
     let (icon, lead) = match thresholds_failed(results) {
         Some(words) => ("❌", format!("{words} — {}", recovery.verdict_shown())),
-        None if report.cut_short() => ("⚠️", format!("run interrupted — {} so far", recovery.verdict_shown())),
+        None if report.cut_short() => (
+            "⚠️",
+            format!(
+                "run {} — {} so far",
+                super::stopped_early(report).unwrap_or_default(),
+                recovery.verdict_shown()
+            ),
+        ),
         None => (icon(recovery.verdict), recovery.verdict_shown()),
     };
     m.push_str(&format!(
@@ -68,7 +111,7 @@ pub fn markdown(report: &Report) -> Option<String> {
             results.len() - failed,
             results.len(),
             if report.cut_short() {
-                format!(" — {CUT_SHORT}")
+                format!(" — {}", super::cut_short(report))
             } else {
                 String::new()
             }
@@ -83,6 +126,7 @@ pub fn markdown(report: &Report) -> Option<String> {
         }
         m.push('\n');
     }
+    m.push_str(&outcomes(report));
     let rt = match (recovery.recovery_time(), recovery.recovery_time_from_storm_end()) {
         (Some(t), Some(s)) => format!(
             "{} after the trigger, {} after the storm",
@@ -98,8 +142,8 @@ pub fn markdown(report: &Report) -> Option<String> {
             "Logins",
             format!(
                 "{} ok, {} failed (success rate {})",
-                totals.counts.logins_ok,
-                totals.counts.logins_failed,
+                thousands(totals.counts.logins_ok),
+                thousands(totals.counts.logins_failed),
                 totals.success_rate.map_or("–".into(), pct)
             ),
         ),
@@ -107,10 +151,10 @@ pub fn markdown(report: &Report) -> Option<String> {
             "Attempts",
             format!(
                 "{} for {} clients ({} retries, {} not sent)",
-                totals.counts.attempts,
-                totals.counts.first_attempts,
-                totals.counts.retries,
-                totals.counts.throttled + totals.counts.unstarted
+                thousands(totals.counts.attempts),
+                thousands(totals.counts.first_attempts),
+                thousands(totals.counts.retries),
+                thousands(totals.counts.throttled + totals.counts.unstarted)
             ),
         ),
         (
@@ -120,7 +164,7 @@ pub fn markdown(report: &Report) -> Option<String> {
                 .retry_amplification
                 .map_or("–".into(), |a| format!("{a:.2}×")),
         ),
-        ("Clients that gave up", totals.counts.gave_up.to_string()),
+        ("Clients that gave up", thousands(totals.counts.gave_up)),
         (
             "Login latency p50 / p99 / max",
             format!(
@@ -134,7 +178,7 @@ pub fn markdown(report: &Report) -> Option<String> {
             "Down share after the trigger",
             recovery.figures.down_share.map_or("–".into(), pct),
         ),
-        ("Peak locked-out clients", recovery.figures.peak_locked_out.to_string()),
+        ("Peak locked-out clients", thousands(recovery.figures.peak_locked_out)),
         ("SLO", recovery.slo.how.clone()),
     ];
     // A connected population's figures after the recovery time: they are what it was judged on.
@@ -142,6 +186,9 @@ pub fn markdown(report: &Report) -> Option<String> {
     rows.splice(at..at, super::held::rows(report));
     if let Some(line) = recovery.probe_line() {
         rows.insert(1, ("Confirmation probe", line));
+    }
+    if let Some(why) = super::stopped_early(report) {
+        rows.insert(1, ("Stopped early", why));
     }
     m.push_str("### Key figures\n\n| | |\n| --- | --- |\n");
     for (k, v) in rows {
@@ -273,5 +320,47 @@ mod tests {
         }
         let plain = markdown(&report(60, 45, "plain", "")).unwrap();
         assert!(!plain.contains("Held") && !plain.contains("Reconnect"), "{plain}");
+    }
+
+    #[test]
+    fn the_summary_lists_outcome_classes_with_separators_and_first_examples() {
+        let mut r = report(60, 45, "storm", "");
+        r.engine
+            .stats
+            .failure_examples
+            .insert("timeout".into(), "step `auth`: no answer | within 1s".into());
+        let md = markdown(&r).unwrap();
+        assert!(md.contains("| outcome | count | share | first example |"), "{md}");
+        assert!(md.contains("| ` ok ` | 2,250 | 33.3% | – |"), "{md}");
+        assert!(
+            md.contains("| ` timeout ` | 2,250 | 33.3% | step `auth`: no answer \\| within 1s |"),
+            "{md}"
+        );
+        assert!(md.contains("| Logins | 2,250 ok, 4,500 failed"), "{md}");
+    }
+
+    #[test]
+    fn an_aborted_run_names_its_condition_in_the_headline_and_beside_the_thresholds() {
+        let r = crate::report::testkit::aborted(gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]));
+        let md = markdown(&r).unwrap();
+        assert_eq!(
+            md.lines().next().unwrap(),
+            "## ⚠️ stampede `ci-smoke`: run aborted: `success_rate < 5% for 30s` held at 42s — never-degraded so far"
+        );
+        assert!(
+            md.contains("— run aborted: `success_rate < 5% for 30s` held at 42s: the thresholds cover"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Stopped early | aborted: `success_rate < 5% for 30s` held at 42s |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn bad_input_names_every_problem() {
+        let md = bad_input("ci`smoke", &["--gate \"a|b\": no operator".into()]);
+        assert_eq!(md.lines().next().unwrap(), "## ❌ stampede `ci'smoke`: bad input");
+        assert!(md.contains("- --gate \"a\\|b\": no operator\n"), "{md}");
     }
 }

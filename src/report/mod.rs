@@ -4,6 +4,7 @@
 //! from `analysis`; this module renders them, and merges shard reports by adding their
 //! windows (`record::Window::merge`).
 
+pub mod compare;
 mod held;
 #[cfg(test)]
 mod held_tests;
@@ -21,9 +22,12 @@ mod tests;
 pub mod text;
 mod words;
 
-pub(crate) use words::{drain_line, locked_out_line, received_line, retry_after_line};
+pub(crate) use words::{
+    cut_short, drain_line, locked_out_line, outcome_lines, outcome_rows, received_line, retry_after_line,
+    stopped_early,
+};
 
-pub use junit::junit;
+pub use junit::{junit, junit_bad_input};
 pub use markdown::markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};
 

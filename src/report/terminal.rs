@@ -3,22 +3,11 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{CUT_SHORT, Report, thresholds_failed};
+use super::{Report, thresholds_failed};
 use crate::record::HistSummary;
 use crate::units::{fmt_ms, format_duration, pct};
 
-/// `12,345`
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::units::thousands;
 
 pub(super) fn hist_row(label: &str, h: &HistSummary) -> String {
     if h.count == 0 {
@@ -80,7 +69,7 @@ pub fn summary(r: &Report) -> String {
             "\n  thresholds: {passed} of {} passed{}",
             r.thresholds.len(),
             if r.cut_short() {
-                format!(" — {CUT_SHORT}")
+                format!(" — {}", super::cut_short(r))
             } else {
                 String::new()
             }
@@ -352,16 +341,16 @@ mod tests {
 
     #[test]
     fn an_aborted_run_names_its_condition_and_when_it_held() {
-        let mut r = report(60, 0, "ci-smoke", "");
-        r.interrupted = true;
-        r.stop_reason = crate::outcome::StopReason::Aborted;
-        r.abort = Some(crate::outcome::AbortFacts {
-            expr: "success_rate < 5% for 30s".into(),
-            at_ms: 42_000,
-            window: 41,
-        });
+        let mut r = crate::report::testkit::aborted(report(60, 0, "ci-smoke", ""));
+        r.thresholds = gated(r.clone(), &["retry_amplification < 5"]).thresholds;
         let s = summary(&r);
         assert!(s.contains("(aborted: `success_rate < 5% for 30s` held at 42s)"), "{s}");
+        assert!(
+            s.contains(
+                "thresholds: 1 of 1 passed — run aborted: `success_rate < 5% for 30s` held at 42s: the thresholds"
+            ),
+            "{s}"
+        );
     }
 
     #[test]

@@ -182,3 +182,16 @@ pub(crate) fn gated(mut r: Report, exprs: &[&str]) -> Report {
     r.thresholds = evaluate(&parsed, &r.windows, rec, r.plan.planned_first_attempts);
     r
 }
+
+/// `r` stopped at 42 s by the abort condition `success_rate < 5% for 30s`.
+pub(crate) fn aborted(mut r: Report) -> Report {
+    r.interrupted = true;
+    r.stop_reason = StopReason::Aborted;
+    r.abort = Some(crate::outcome::AbortFacts {
+        expr: "success_rate < 5% for 30s".into(),
+        at_ms: 42_000,
+        window: 41,
+    });
+    r.plan.ended_ms = 42_000;
+    r
+}

@@ -3,7 +3,7 @@
 
 use crate::analysis::Comparison;
 use crate::analysis::sweep::Sweep;
-use crate::units::{fmt_ms, pct};
+use crate::units::fmt_ms;
 
 /// Lays out `rows` under `head` in aligned columns, two spaces apart, each line
 /// trimmed at its end. Columns in `left` are aligned left (names), the others right
@@ -37,7 +37,9 @@ fn table<const N: usize>(head: [&str; N], rows: &[[String; N]], left: &[usize]) 
     out
 }
 
-/// Two runs side by side, one line per figure, then whether any regressed.
+/// Two runs side by side, one line per figure with its judgement, then what the
+/// windows showed of each latency that moved, how figures were judged, and whether any
+/// regressed.
 pub fn comparison(c: &Comparison) -> String {
     let body: Vec<[String; 5]> = c
         .rows
@@ -48,18 +50,31 @@ pub fn comparison(c: &Comparison) -> String {
                 r.base.clone(),
                 r.new.clone(),
                 r.change_pct.map_or("–".into(), |c| format!("{c:+.1}%")),
-                if r.regressed { "REGRESSED".into() } else { String::new() },
+                r.status().to_string(),
             ]
         })
         .collect();
     let mut out = table(["metric", "base", "new", "change", ""], &body, &[0, 4]);
+    for (metric, noise) in noise_lines(c) {
+        out.push_str(&format!("  {metric}: {noise}\n"));
+    }
     let n = c.regressions().count();
     out.push_str(&if n == 0 {
-        format!("no regression (tolerance {})\n", pct(c.tolerance))
+        format!("no regression ({})\n", c.rule_words())
     } else {
-        format!("{n} regression(s) (tolerance {})\n", pct(c.tolerance))
+        format!("{n} regression(s) ({})\n", c.rule_words())
     });
     out
+}
+
+/// What the paired windows showed, for each figure worse over the whole run: the
+/// evidence behind "within noise" or REGRESSED.
+pub fn noise_lines(c: &Comparison) -> Vec<(String, String)> {
+    c.rows
+        .iter()
+        .filter(|r| r.worse)
+        .filter_map(|r| r.noise.as_ref().map(|n| (r.metric.clone(), n.words())))
+        .collect()
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -120,6 +135,10 @@ mod tests {
             change_pct: change,
             better: Better::Lower,
             regressed,
+            worse: regressed,
+            gated: true,
+            within_noise: false,
+            noise: None,
         }
     }
 
@@ -131,19 +150,24 @@ mod tests {
                 row("recovery_time", "2s", "4s", Some(100.0), true),
                 row("login.p99", "20ms", "20ms", Some(0.0), false),
             ],
+            floors: None,
+            window_ms: 1000.0,
         };
         assert_eq!(
             comparison(&c),
             "metric         base   new   change\n\
              recovery_time    2s    4s  +100.0%  REGRESSED\n\
              login.p99      20ms  20ms    +0.0%\n\
-             1 regression(s) (tolerance 10%)\n"
+             1 regression(s) (tolerance 10%; floors: latency 5ms, recovery_time 1s (one window), failures 0.1% point, down_share 1% point (at least one window), retry_amplification 0.05)\n"
         );
         let calm = Comparison {
             tolerance: 0.1,
             rows: vec![row("verdict", "recovered", "recovered", None, false)],
+            floors: None,
+            window_ms: 1000.0,
         };
-        assert!(comparison(&calm).ends_with("no regression (tolerance 10%)\n"));
+        assert!(comparison(&calm).starts_with("metric"));
+        assert!(comparison(&calm).contains("\nno regression (tolerance 10%; floors: "));
     }
 
     fn level(intensity: f64, times: &[u64], failed_seeds: &[u64]) -> Level {

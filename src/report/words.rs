@@ -169,3 +169,79 @@ pub(crate) fn locked_out_line(r: &Report) -> Option<String> {
         parts.join(", ")
     ))
 }
+
+/// How a run stopped before its plan's end, in words every output shares: the abort
+/// condition and when it held, an interruption, or an engine failure. None when the run
+/// went to the end of its plan.
+pub(crate) fn stopped_early(r: &Report) -> Option<String> {
+    if !r.cut_short() {
+        return None;
+    }
+    Some(match (&r.abort, r.stop_reason) {
+        (Some(a), _) => format!(
+            "aborted: `{}` held at {}",
+            a.expr,
+            format_duration(Duration::from_millis(a.at_ms))
+        ),
+        (None, crate::outcome::StopReason::Failed) => "an engine failed".into(),
+        (None, _) => "interrupted".into(),
+    })
+}
+
+/// What every output says next to the thresholds of a run that stopped early: why it
+/// stopped (the abort condition by name) and what the thresholds therefore cover.
+pub(crate) fn cut_short(r: &Report) -> String {
+    match stopped_early(r) {
+        Some(why) if r.abort.is_some() => {
+            format!("run {why}: the thresholds cover only what was sent until then")
+        }
+        _ => super::CUT_SHORT.to_string(),
+    }
+}
+
+/// One outcome class of a run: how many attempts ended so, their share of all attempts,
+/// and the first failure of that class the transport kept (its words, as the terminal
+/// prints them).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutcomeRow {
+    pub class: String,
+    pub count: u64,
+    pub share: Option<f64>,
+    pub example: Option<String>,
+}
+
+/// The outcome classes, most frequent first (ties by name), each with its first example.
+pub(crate) fn outcome_rows(t: &crate::analysis::Totals, e: &super::EngineFacts) -> Vec<OutcomeRow> {
+    let sent: u64 = t.outcomes.values().sum();
+    let mut rows: Vec<OutcomeRow> = t
+        .outcomes
+        .iter()
+        .map(|(k, &count)| OutcomeRow {
+            class: k.clone(),
+            count,
+            share: (sent > 0).then(|| count as f64 / sent as f64),
+            example: e.stats.failure_examples.get(k).cloned(),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.class.cmp(&b.class)));
+    rows
+}
+
+/// The outcome classes on one line (`ok 2,298 · timeout 12`), then a line per first
+/// failure example (`first timeout: …`): the text JUnit carries beside a failure.
+pub(crate) fn outcome_lines(r: &Report) -> Vec<String> {
+    let rows = outcome_rows(&r.totals, &r.engine);
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let classes: Vec<String> = rows
+        .iter()
+        .map(|o| format!("{} {}", o.class, thousands(o.count)))
+        .collect();
+    let mut lines = vec![format!("outcomes: {}", classes.join(" · "))];
+    lines.extend(
+        rows.iter()
+            .filter_map(|o| o.example.as_ref().map(|why| format!("first {}: {why}", o.class))),
+    );
+    lines
+}

@@ -30,7 +30,10 @@ pub(super) fn before(b: &Baseline, slo: &SloUsed) -> Before {
         return Before::Unknown;
     };
     if sr == 0.0 {
-        return Before::Failed(format!("no login of {} succeeded", b.completed));
+        return Before::Failed(format!(
+            "no login of {} succeeded",
+            crate::units::thousands(b.completed)
+        ));
     }
     if b.completed < slo.min_requests.max(1) {
         return Before::Unknown;

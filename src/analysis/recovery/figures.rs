@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Health, Post, human_ms};
 use crate::record::Window;
+use crate::units::thousands;
 
 /// Clients locked out (wanting to log in, not logged in, given-up ones included), split
 /// by why: given up, an attempt in flight (the window's `in_flight_end`), or waiting on
@@ -73,14 +74,14 @@ impl LockedOut {
         Some(format!(
             "At the peak, at {}, {} clients were locked out: {} had given up, {} were waiting on a backoff (a Retry-After included) and {} had an attempt in flight. At the end of the observation {} were: {} had given up, {} waiting, {} in flight.",
             human_ms(at),
-            self.peak,
-            self.peak_gave_up,
-            self.peak_trying - self.peak_in_flight,
-            self.peak_in_flight,
-            self.end,
-            self.end_gave_up,
-            self.end_trying - self.end_in_flight,
-            self.end_in_flight
+            thousands(self.peak),
+            thousands(self.peak_gave_up),
+            thousands(self.peak_trying - self.peak_in_flight),
+            thousands(self.peak_in_flight),
+            thousands(self.end),
+            thousands(self.end_gave_up),
+            thousands(self.end_trying - self.end_in_flight),
+            thousands(self.end_in_flight)
         ))
     }
 }

@@ -396,24 +396,11 @@ fn cause(r: &Report) -> Option<String> {
 
 /// Outcome classes, most frequent first, each with the first failure of its kind.
 fn outcomes(t: &Totals, e: &EngineFacts) -> Vec<(String, String, String, String)> {
-    let sent: u64 = t.outcomes.values().sum();
-    let mut rows: Vec<(String, u64, String)> = t
-        .outcomes
-        .iter()
-        .map(|(k, v)| {
-            let share = if sent > 0 {
-                pct(*v as f64 / sent as f64)
-            } else {
-                "–".into()
-            };
-            (k.clone(), *v, share)
-        })
-        .collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    rows.into_iter()
-        .map(|(k, n, s)| {
-            let why = e.stats.failure_examples.get(&k).cloned().unwrap_or_default();
-            (k, thousands(n), s, why)
+    crate::report::words::outcome_rows(t, e)
+        .into_iter()
+        .map(|o| {
+            let share = o.share.map_or_else(|| "–".into(), pct);
+            (o.class, thousands(o.count), share, o.example.unwrap_or_default())
         })
         .collect()
 }

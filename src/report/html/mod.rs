@@ -89,6 +89,7 @@ pub fn render_compare(base: &Report, new: &Report, cmp: &Comparison) -> Result<S
                 new => &r.new,
                 change => r.change_pct.map_or("–".to_string(), |c| format!("{c:+.1}%")),
                 regressed => r.regressed,
+                status => r.status(),
             }
         })
         .collect();
@@ -98,6 +99,9 @@ pub fn render_compare(base: &Report, new: &Report, cmp: &Comparison) -> Result<S
         new => Value::from(Serde(Header::of(new))),
         rows => rows,
         tolerance => pct(cmp.tolerance),
+        rules => cmp.rule_words(),
+        notes => super::compare::profile_notes(base, new),
+        noise => super::text::noise_lines(cmp),
         regressed => cmp.any_regression(),
         data => script_json(&context! {
             kind => "compare",
