@@ -39,7 +39,10 @@ mod report;
 mod run;
 mod signal;
 mod sweep;
+mod trial;
 mod validate;
+
+pub use trial::TryArgs;
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +68,9 @@ pub enum Cmd {
         #[arg(long, value_parser = parse_shard)]
         shard: Option<Shard>,
     },
+    /// Send one client's login flow once (and its keepalive or held connection), showing
+    /// each request and answer with secrets masked. Exit 0 when it works, 1 when not.
+    Try(TryArgs),
     /// Merge the report.json of several shards of one run into one report.
     Merge {
         /// Shard reports, or directories searched for them (e.g. the shared volume).
@@ -258,6 +264,9 @@ pub enum CliError {
     /// Exit 4.
     #[error("aborted: `{expr}` held")]
     Aborted { expr: String },
+    /// `stampede try`: the flow `flow` failed, for `why`. Exit 1.
+    #[error("try failed: {flow}: {why}")]
+    TryFailed { flow: &'static str, why: String },
     /// The run finished but `failed` of its thresholds did not hold. Exit 1.
     #[error("{failed} threshold(s) failed")]
     GateFailed { failed: usize },
@@ -270,7 +279,7 @@ impl CliError {
     /// The process exit code this outcome stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::GateFailed { .. } | CliError::Regression { .. } => 1,
+            CliError::GateFailed { .. } | CliError::Regression { .. } | CliError::TryFailed { .. } => 1,
             CliError::BadInput(_) | CliError::BadInputs(_) => 2,
             CliError::CannotProceed(_) | CliError::Interrupted => 3,
             CliError::Aborted { .. } => 4,
@@ -323,7 +332,10 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
         }
         // A profile's list of problems ends with a newline of its own.
         CliError::BadInput(_) | CliError::CannotProceed(_) => eprintln!("error: {}", e.to_string().trim_end()),
-        CliError::GateFailed { .. } | CliError::Regression { .. } | CliError::Aborted { .. } => eprintln!("{e}"),
+        CliError::GateFailed { .. }
+        | CliError::Regression { .. }
+        | CliError::Aborted { .. }
+        | CliError::TryFailed { .. } => eprintln!("{e}"),
         CliError::Interrupted => {}
     }
     ExitCode::from(e.exit_code())
@@ -334,6 +346,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Run(args) => run::run(*args).await,
         Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
+        Cmd::Try(args) => trial::try_flow(args).await,
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
         Cmd::Compare {
@@ -396,6 +409,13 @@ mod tests {
         for (e, code) in [
             (CliError::GateFailed { failed: 2 }, 1),
             (CliError::Regression { tolerance: 0.1 }, 1),
+            (
+                CliError::TryFailed {
+                    flow: "login",
+                    why: "x".into(),
+                },
+                1,
+            ),
             (CliError::BadInput(anyhow!("x")), 2),
             (CliError::BadInputs(vec!["x".into()]), 2),
             (CliError::CannotProceed(anyhow!("x")), 3),

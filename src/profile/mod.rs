@@ -8,7 +8,7 @@
 
 mod budget;
 mod capture;
-mod data;
+pub mod data;
 mod depth;
 mod dist;
 mod error;
