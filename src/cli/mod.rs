@@ -32,6 +32,7 @@ macro_rules! out_raw {
 
 mod compare;
 mod confirm;
+mod init;
 mod live;
 mod merge;
 mod overlay;
@@ -42,6 +43,7 @@ mod sweep;
 mod trial;
 mod validate;
 
+pub use init::InitArgs;
 pub use trial::TryArgs;
 
 #[derive(Parser)]
@@ -71,6 +73,8 @@ pub enum Cmd {
     /// Send one client's login flow once (and its keepalive or held connection), showing
     /// each request and answer with secrets masked. Exit 0 when it works, 1 when not.
     Try(TryArgs),
+    /// Write a commented starter profile for your own login endpoint.
+    Init(InitArgs),
     /// Merge the report.json of several shards of one run into one report.
     Merge {
         /// Shard reports, or directories searched for them (e.g. the shared volume).
@@ -347,6 +351,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Run(args) => run::run(*args).await,
         Cmd::Validate { profile, shard } => validate::validate(&profile, shard),
         Cmd::Try(args) => trial::try_flow(args).await,
+        Cmd::Init(args) => init::init(args),
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
         Cmd::Compare {

@@ -19,6 +19,7 @@ mod lines;
 mod node;
 mod raw;
 mod spec;
+pub mod starter;
 mod template;
 mod trace;
 mod validate;

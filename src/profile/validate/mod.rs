@@ -104,7 +104,13 @@ pub fn parse_with(
         problems: Vec::new(),
         env,
         overlay,
-        dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        // A bare file name's parent is "": the current folder, which `canonicalize`
+        // (the data file's containment check) must be given as ".".
+        dir: path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
         slots: Vec::new(),
         seed: 1,
     };
