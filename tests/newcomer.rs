@@ -137,6 +137,46 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
     assert!(err.contains("try failed: login"), "{err}");
     assert!(!out.contains("keepalive:"), "no keepalive without a session: {out}");
 
+    // The storm of that profile stops on its first logins, before the trigger, naming why.
+    let (code, out, err) = stampede(d, &["run", "wrong.yaml", "-q", "--out", "wrong"]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("stopped by the preflight guard")
+            && err.contains(
+                "all failed with `capture` (first capture: step `auth`: capture `token`: nothing at /token in the body)"
+            ),
+        "{err}"
+    );
+    assert!(out.contains("(stopped by the preflight guard)"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("wrong/report.json")).unwrap()).unwrap();
+    assert_eq!(report["stop_reason"], "preflight");
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the stopped run's report breaks its schema: {errors:?}"
+    );
+    assert_eq!(report["preflight"]["class"], "capture");
+    assert!(
+        report["preflight"]["logins"].as_u64().unwrap() >= 20,
+        "{}",
+        report["preflight"]
+    );
+    let trigger = report["plan"]["trigger_start_ms"].as_u64().unwrap();
+    assert!(report["preflight"]["at_ms"].as_u64().unwrap() <= trigger, "{report:#}");
+    // --no-preflight storms anyway: the whole run, its thresholds failed.
+    let (code, out, err) = stampede(d, &["run", "wrong.yaml", "-q", "--no-preflight", "--out", "anyway"]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("anyway/report.json")).unwrap()).unwrap();
+    assert_eq!(report["stop_reason"], "completed", "{out}{err}");
+    assert!(report.get("preflight").is_none());
+
     let (code, out, err) = stampede(d, &["run", "my-service.yaml", "-q", "--out", "run"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -146,6 +186,7 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("run/report.json")).unwrap()).unwrap();
     assert!(report["recovery"]["verdict"].is_string(), "{}", report["recovery"]);
+    assert_eq!(report["stop_reason"], "completed", "the guard let a working flow storm");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,6 +207,16 @@ pub struct RunArgs {
     /// 30s"`. No new attempts, those in flight drain, the report is written; exit 4.
     #[arg(long = "abort-when", value_name = "EXPR for DURATION")]
     pub abort_when: Vec<String>,
+    /// The preflight guard: when the first N completed logins before the storm's trigger
+    /// all fail with one outcome class (a capture that never matches, a 401), stop the
+    /// run (exit 1) naming the class and its first example. Never fires on a success,
+    /// on two classes, or from the trigger on.
+    #[arg(long, value_name = "N", default_value_t = crate::run::guard::DEFAULT_LOGINS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub preflight: u64,
+    /// No preflight guard: storm whatever the first logins do.
+    #[arg(long, conflicts_with = "preflight")]
+    pub no_preflight: bool,
 }
 
 fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
@@ -271,6 +281,9 @@ pub enum CliError {
     /// `stampede try`: the flow `flow` failed, for `why`. Exit 1.
     #[error("try failed: {flow}: {why}")]
     TryFailed { flow: &'static str, why: String },
+    /// The preflight guard stopped the run: its first logins all failed one way. Exit 1.
+    #[error("{0}")]
+    Preflight(String),
     /// The run finished but `failed` of its thresholds did not hold. Exit 1.
     #[error("{failed} threshold(s) failed")]
     GateFailed { failed: usize },
@@ -283,7 +296,10 @@ impl CliError {
     /// The process exit code this outcome stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::GateFailed { .. } | CliError::Regression { .. } | CliError::TryFailed { .. } => 1,
+            CliError::GateFailed { .. }
+            | CliError::Regression { .. }
+            | CliError::TryFailed { .. }
+            | CliError::Preflight(_) => 1,
             CliError::BadInput(_) | CliError::BadInputs(_) => 2,
             CliError::CannotProceed(_) | CliError::Interrupted => 3,
             CliError::Aborted { .. } => 4,
@@ -339,7 +355,8 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
         CliError::GateFailed { .. }
         | CliError::Regression { .. }
         | CliError::Aborted { .. }
-        | CliError::TryFailed { .. } => eprintln!("{e}"),
+        | CliError::TryFailed { .. }
+        | CliError::Preflight(_) => eprintln!("{e}"),
         CliError::Interrupted => {}
     }
     ExitCode::from(e.exit_code())
@@ -421,6 +438,7 @@ mod tests {
                 },
                 1,
             ),
+            (CliError::Preflight("x".into()), 1),
             (CliError::BadInput(anyhow!("x")), 2),
             (CliError::BadInputs(vec!["x".into()]), 2),
             (CliError::CannotProceed(anyhow!("x")), 3),
