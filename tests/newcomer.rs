@@ -135,6 +135,14 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
         "{out}"
     );
     assert!(err.contains("try failed: login"), "{err}");
+    // Nothing captured it, and still the token in the answer is not shown.
+    assert!(
+        out.contains(r#"{"access_token":"<masked: 40 chars>","token_type":"Bearer"}"#),
+        "{out}"
+    );
+    for token in users.all_tokens.lock().unwrap().iter() {
+        assert!(!out.contains(token.as_str()), "`{token}` shown:\n{out}");
+    }
     assert!(!out.contains("keepalive:"), "no keepalive without a session: {out}");
 
     // The storm of that profile stops on its first logins, before the trigger, naming why.

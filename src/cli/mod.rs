@@ -208,9 +208,10 @@ pub struct RunArgs {
     #[arg(long = "abort-when", value_name = "EXPR for DURATION")]
     pub abort_when: Vec<String>,
     /// The preflight guard: when the first N completed logins before the storm's trigger
-    /// all fail with one outcome class (a capture that never matches, a 401), stop the
-    /// run (exit 1) naming the class and its first example. Never fires on a success,
-    /// on two classes, or from the trigger on.
+    /// all fail with one class that says the flow cannot work (`capture`, `check`, a 4xx
+    /// other than 408/429, `head`, `tls`), stop the run (exit 1) naming the class and its
+    /// first example. Never on a success, two classes, load's answers (5xx, 429,
+    /// timeouts), or from the trigger on.
     #[arg(long, value_name = "N", default_value_t = crate::run::guard::DEFAULT_LOGINS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub preflight: u64,

@@ -2,8 +2,9 @@
 //! trigger, is a flow that cannot work (a capture that never matches, a wrong path, bad
 //! credentials), not a target under load. It stops the run as the brake does (no new
 //! attempts, those in flight drain) instead of hammering the target at 0 % for the
-//! whole profile. It never judges a window that reaches the trigger, and any success
-//! or a second failure class disarms it for good.
+//! whole profile. It never judges a window that reaches the trigger, and any success,
+//! a second failure class or a class that is load's doing (5xx, 429, a timeout, a
+//! reset: what a storm is there to measure, even at baseline) disarms it for good.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +19,20 @@ pub const DEFAULT_LOGINS: u64 = 20;
 
 /// Classes that are the generator's own failures, never the target's answer.
 const GENERATOR: [&str; 2] = ["ports", "fds"];
+
+/// A class that says the flow as written cannot work against this target, whatever
+/// its load: a capture or check that does not match, a client error other than 408
+/// and 429 (a wrong path, method, body or credentials), an answer that is not HTTP, a
+/// TLS failure.
+pub fn flow_class(class: &str) -> bool {
+    match class {
+        "capture" | "check" | "head" | "tls" => true,
+        _ => class
+            .strip_prefix("http_4")
+            .and_then(|rest| rest.parse::<u16>().ok())
+            .is_some_and(|n| n != 8 && n != 29),
+    }
+}
 
 #[derive(Debug)]
 enum State {
@@ -63,7 +78,7 @@ impl Guard {
                 *self.seen.entry(class.clone()).or_default() += n;
             }
         }
-        if self.seen.contains_key("ok") || self.seen.len() > 1 {
+        if self.seen.len() > 1 || self.seen.keys().any(|c| !flow_class(c)) {
             self.state = State::Disarmed;
             return;
         }
@@ -138,6 +153,11 @@ mod tests {
             &[&[("http_401", 5)], &[("http_401", 5)], &[("http_401", 50)]],
             // Too few before the trigger.
             &[&[("http_401", 19)]],
+            // The target's load answers, even at baseline: what the storm measures.
+            &[&[("http_503", 40)]],
+            &[&[("http_429", 40)]],
+            &[&[("http_503_retry_after", 40)]],
+            &[&[("timeout", 40)]],
         ] {
             let (fired, stop) = judge(20, 2000, windows);
             assert_eq!((fired, stop), (None, 0), "{windows:?}");
@@ -145,6 +165,27 @@ mod tests {
         // Disarmed is for good: later windows that would have fired do not.
         let (fired, _) = judge(20, 60_000, &[&[("ok", 1)], &[("capture", 40)]]);
         assert_eq!(fired, None);
+    }
+
+    #[test]
+    fn only_classes_of_a_flow_that_cannot_work_stop_a_run() {
+        for c in [
+            "capture", "check", "head", "tls", "http_400", "http_401", "http_403", "http_404", "http_422",
+        ] {
+            assert!(flow_class(c), "{c}");
+        }
+        for c in [
+            "ok",
+            "http_408",
+            "http_429",
+            "http_500",
+            "http_503",
+            "http_429_retry_after",
+            "timeout",
+            "reset",
+        ] {
+            assert!(!flow_class(c), "{c}");
+        }
     }
 
     #[test]

@@ -12,6 +12,20 @@ const SHORTEST: usize = 4;
 /// Column names that hold a credential (a row's username stays readable).
 const SECRET_COLUMNS: [&str; 6] = ["pass", "secret", "token", "key", "pin", "credential"];
 
+/// JSON keys whose string value is a credential (by the key's ending, lower case): a
+/// login's answer holds its token whether or not a capture found it.
+const SECRET_KEYS: [&str; 9] = [
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "session",
+    "sessionid",
+    "session_id",
+    "key",
+    "jwt",
+];
+
 /// Headers whose value is a credential whatever it holds.
 const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
 
@@ -61,6 +75,32 @@ impl Mask {
             if let Some(v) = values.get(slot) {
                 self.add(v.to_string(), format!("{{{{{name}}}}}"));
             }
+        }
+    }
+
+    /// The string values of credential keys in a JSON body (`access_token`, `password`,
+    /// `api_key`), at any depth, shown by their length. A body that is not JSON adds
+    /// nothing.
+    pub fn json_body(&mut self, body: &[u8]) {
+        fn walk(v: &serde_json::Value, m: &mut Mask) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    for (k, v) in o {
+                        let k = k.to_ascii_lowercase();
+                        match v {
+                            serde_json::Value::String(s) if SECRET_KEYS.iter().any(|e| k.ends_with(e)) => {
+                                m.add(s.clone(), format!("<masked: {} chars>", s.chars().count()));
+                            }
+                            other => walk(other, m),
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, m)),
+                _ => {}
+            }
+        }
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+            walk(&v, self);
         }
     }
 
@@ -128,6 +168,18 @@ mod tests {
         assert_eq!(m.header("Authorization", "Bearer abcdef"), "Bearer <masked: 6 chars>");
         assert_eq!(m.header("set-cookie", "sid=xyz; Path=/"), "<masked: 15 chars>");
         assert_eq!(m.header("content-type", "text/plain"), "text/plain");
+    }
+
+    #[test]
+    fn a_token_in_a_json_answer_is_masked_whether_or_not_a_capture_took_it() {
+        let mut m = Mask::default();
+        let body = br#"{"access_token":"abcdef123456","token_type":"Bearer","user":{"api_key":"k-99999"},"n":1}"#;
+        m.json_body(body);
+        assert_eq!(
+            m.text(std::str::from_utf8(body).unwrap()),
+            r#"{"access_token":"<masked: 12 chars>","token_type":"Bearer","user":{"api_key":"<masked: 7 chars>"},"n":1}"#
+        );
+        m.json_body(b"not json");
     }
 
     #[test]

@@ -209,8 +209,12 @@ impl On<'_> {
             // Before anything is shown: the captured token is in the answer's body.
             mask.captured(&p.client.captures, v);
         }
-        let why = failure(t, &res, mask);
         let exchanges = t.take_trace();
+        for x in &exchanges {
+            mask.json_body(&x.request[body_start(&x.request)..]);
+            mask.json_body(&x.body);
+        }
+        let why = failure(t, &res, mask);
         let shown = steps
             .iter()
             .zip(&res.steps)
@@ -237,6 +241,14 @@ impl On<'_> {
             took: res.done - res.started,
         }
     }
+}
+
+/// Where a request's body begins (after its head's blank line).
+fn body_start(request: &[u8]) -> usize {
+    request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |i| i + 4)
 }
 
 /// The transport's words for a failed flow (its first example of that class: a trial's
