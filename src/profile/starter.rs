@@ -117,7 +117,7 @@ pub fn render(s: &Starter) -> Result<String, StarterError> {
     );
     line("time_scale: 1".into(), "the storm's times below are real time");
     line(
-        format!("baseline: {{ duration: {third}, rate: 10/s }}"),
+        format!("baseline: {{ duration: {third}, rate: 20/s }}"),
         "background logins, before the wave and on through the run: what healthy looks like",
     );
     line("storm:".into(), "");

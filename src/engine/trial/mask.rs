@@ -45,10 +45,11 @@ impl Mask {
             rest = &rest[i + 2..];
             let Some(end) = rest.find('}') else { break };
             let name = &rest[..end];
-            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                if let Some(v) = env(name) {
-                    m.add(v, format!("${{{name}}}"));
-                }
+            if !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && let Some(v) = env(name)
+            {
+                m.add(v, format!("${{{name}}}"));
             }
             rest = &rest[end..];
         }
@@ -109,7 +110,7 @@ impl Mask {
             return;
         }
         self.secrets.push((value, shown));
-        self.secrets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.secrets.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
     }
 
     /// `text` with every known secret replaced by its template.
