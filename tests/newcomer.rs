@@ -170,6 +170,11 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
         "the stopped run's report breaks its schema: {errors:?}"
     );
     assert_eq!(report["preflight"]["class"], "capture");
+    let page = std::fs::read_to_string(d.join("wrong/report.html")).unwrap();
+    assert!(
+        page.contains("stopped by the preflight guard: the first"),
+        "the page says why it stopped"
+    );
     assert!(
         report["preflight"]["logins"].as_u64().unwrap() >= 20,
         "{}",
