@@ -229,6 +229,10 @@ pub enum StopReason {
     /// An abort condition (`abort:`, `--abort-when`) held: sending stopped and what was
     /// in flight drained, as on a first Ctrl-C. The report's `abort` says which and when.
     Aborted,
+    /// The preflight guard stopped it: the first logins before the trigger all failed
+    /// the same way (a flow that cannot work, not a storm). The report's `preflight`
+    /// says how, with the first example.
+    Preflight,
     /// The run was refused or failed before its first attempt (the target did not
     /// answer, a host was not confirmed, the agreed start had passed): nothing was sent.
     /// The report's `stop_detail` says why; it has no windows and no verdict.
@@ -243,6 +247,22 @@ pub struct AbortFacts {
     /// Run time (ms) at the end of the last window in which it held.
     pub at_ms: u64,
     /// That window's index.
+    pub window: u32,
+}
+
+/// The preflight guard's finding: the first `logins` completed logins, all before the
+/// trigger, all failed with `class`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightFacts {
+    /// Completed logins judged (at least the guard's N: it judges whole windows).
+    pub logins: u64,
+    /// The one outcome class they all had (`capture`, `http_401`, ...).
+    pub class: String,
+    /// The transport's first example of that class, as the terminal shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    /// Run time (ms) at the end of the window that decided.
+    pub at_ms: u64,
     pub window: u32,
 }
 

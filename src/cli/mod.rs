@@ -32,6 +32,7 @@ macro_rules! out_raw {
 
 mod compare;
 mod confirm;
+mod init;
 mod live;
 mod merge;
 mod overlay;
@@ -39,7 +40,11 @@ mod report;
 mod run;
 mod signal;
 mod sweep;
+mod trial;
 mod validate;
+
+pub use init::InitArgs;
+pub use trial::TryArgs;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +75,11 @@ pub enum Cmd {
         #[arg(long)]
         files: bool,
     },
+    /// Send one client's login flow once (and its keepalive or held connection), showing
+    /// each request and answer with secrets masked. Exit 0 when it works, 1 when not.
+    Try(TryArgs),
+    /// Write a commented starter profile for your own login endpoint.
+    Init(InitArgs),
     /// Merge the report.json of several shards of one run into one report.
     Merge {
         /// Shard reports, or directories searched for them (e.g. the shared volume).
@@ -193,6 +203,17 @@ pub struct RunArgs {
     /// 30s"`. No new attempts, those in flight drain, the report is written; exit 4.
     #[arg(long = "abort-when", value_name = "EXPR for DURATION")]
     pub abort_when: Vec<String>,
+    /// The preflight guard: when the first N completed logins before the storm's trigger
+    /// all fail with one class that says the flow cannot work (`capture`, `check`, a 4xx
+    /// other than 408/429, `head`, `tls`), stop the run (exit 1) naming the class and its
+    /// first example. Never on a success, two classes, load's answers (5xx, 429,
+    /// timeouts), or from the trigger on.
+    #[arg(long, value_name = "N", default_value_t = crate::run::guard::DEFAULT_LOGINS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub preflight: u64,
+    /// No preflight guard: storm whatever the first logins do.
+    #[arg(long, conflicts_with = "preflight")]
+    pub no_preflight: bool,
 }
 
 fn parse_shard(s: &str) -> Result<Shard, crate::plan::PartError> {
@@ -254,6 +275,12 @@ pub enum CliError {
     /// Exit 4.
     #[error("aborted: `{expr}` held")]
     Aborted { expr: String },
+    /// `stampede try`: the flow `flow` failed, for `why`. Exit 1.
+    #[error("try failed: {flow}: {why}")]
+    TryFailed { flow: &'static str, why: String },
+    /// The preflight guard stopped the run: its first logins all failed one way. Exit 1.
+    #[error("{0}")]
+    Preflight(String),
     /// The run finished but `failed` of its thresholds did not hold. Exit 1.
     #[error("{failed} threshold(s) failed")]
     GateFailed { failed: usize },
@@ -266,7 +293,10 @@ impl CliError {
     /// The process exit code this outcome stands for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::GateFailed { .. } | CliError::Regression { .. } => 1,
+            CliError::GateFailed { .. }
+            | CliError::Regression { .. }
+            | CliError::TryFailed { .. }
+            | CliError::Preflight(_) => 1,
             CliError::BadInput(_) | CliError::BadInputs(_) => 2,
             CliError::CannotProceed(_) | CliError::Interrupted => 3,
             CliError::Aborted { .. } => 4,
@@ -319,7 +349,11 @@ pub fn exit(outcome: Result<(), CliError>) -> ExitCode {
         }
         // A profile's list of problems ends with a newline of its own.
         CliError::BadInput(_) | CliError::CannotProceed(_) => eprintln!("error: {}", e.to_string().trim_end()),
-        CliError::GateFailed { .. } | CliError::Regression { .. } | CliError::Aborted { .. } => eprintln!("{e}"),
+        CliError::GateFailed { .. }
+        | CliError::Regression { .. }
+        | CliError::Aborted { .. }
+        | CliError::TryFailed { .. }
+        | CliError::Preflight(_) => eprintln!("{e}"),
         CliError::Interrupted => {}
     }
     ExitCode::from(e.exit_code())
@@ -330,6 +364,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Run(args) => run::run(*args).await,
         Cmd::Validate { profile, shard, files } => validate::validate(&profile, shard, files),
+        Cmd::Try(args) => trial::try_flow(args).await,
+        Cmd::Init(args) => init::init(args),
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
         Cmd::Compare(args) => compare::compare(*args),
@@ -400,6 +436,14 @@ mod tests {
         for (e, code) in [
             (CliError::GateFailed { failed: 2 }, 1),
             (CliError::Regression { tolerance: 0.1 }, 1),
+            (
+                CliError::TryFailed {
+                    flow: "login",
+                    why: "x".into(),
+                },
+                1,
+            ),
+            (CliError::Preflight("x".into()), 1),
             (CliError::BadInput(anyhow!("x")), 2),
             (CliError::BadInputs(vec!["x".into()]), 2),
             (CliError::CannotProceed(anyhow!("x")), 3),

@@ -60,6 +60,9 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         );
         return Err(CliError::Aborted { expr: a.expr.clone() });
     }
+    if let Some(f) = &report.preflight {
+        return Err(CliError::Preflight(crate::report::terminal::preflight_line(f)));
+    }
     if report.interrupted {
         eprintln!("the run was interrupted: the report covers what was sent until then");
         return Err(CliError::Interrupted);
@@ -190,6 +193,7 @@ async fn storm(
         metrics,
         stream: stream.clone(),
         skip_drain: false,
+        preflight: (!args.no_preflight).then_some(args.preflight),
     };
     let result = crate::run::run(p, opts, &mut live).await;
     live.finish();

@@ -21,6 +21,7 @@ mod snapshot;
 mod tests;
 pub mod threads;
 pub mod timer;
+pub mod trial;
 pub mod warmup;
 
 pub use scrape::{counter_names, parse_key, parse_prometheus, selector_matches};

@@ -259,7 +259,7 @@ fn sum(all: &[Option<Snapshot>]) -> Option<Snapshot> {
 fn worse(a: StopReason, b: StopReason) -> StopReason {
     let rank = |s| match s {
         StopReason::Completed => 0,
-        StopReason::Interrupted | StopReason::Aborted => 1,
+        StopReason::Interrupted | StopReason::Aborted | StopReason::Preflight => 1,
         StopReason::Failed => 2,
         StopReason::NotStarted => 3,
     };

@@ -8,7 +8,7 @@
 
 mod budget;
 mod capture;
-mod data;
+pub mod data;
 mod depth;
 mod dist;
 mod error;
@@ -20,6 +20,7 @@ mod near;
 mod node;
 mod raw;
 mod spec;
+pub mod starter;
 mod template;
 mod trace;
 mod validate;

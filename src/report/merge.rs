@@ -280,6 +280,7 @@ impl Merger {
         if p.stop_reason != crate::outcome::StopReason::Completed {
             out.stop_reason = p.stop_reason;
             out.stop_detail = out.stop_detail.take().or_else(|| p.stop_detail.clone());
+            out.preflight = out.preflight.take().or_else(|| p.preflight.clone());
         }
         out.engine.stats.add(&p.engine.stats);
         out.engine.send_lag_ms = HistSummary::of(&merge([&out.engine.send_lag_ms, &p.engine.send_lag_ms])?);

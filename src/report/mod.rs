@@ -62,6 +62,9 @@ pub struct Report {
     /// The abort condition that stopped the run (`stop_reason: aborted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortFacts>,
+    /// What the preflight guard found when it stopped the run (`stop_reason: preflight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<crate::outcome::PreflightFacts>,
     /// What was stormed, in words: node URLs or the embedded overlay.
     pub target: String,
     /// The profile as written (`${VAR}` unexpanded: no secrets).

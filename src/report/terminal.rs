@@ -87,11 +87,28 @@ pub fn summary(r: &Report) -> String {
     s
 }
 
+/// Why the preflight guard stopped a run, and what to do: the class, its first example.
+pub fn preflight_line(f: &crate::outcome::PreflightFacts) -> String {
+    let example = match &f.example {
+        Some(e) => format!(" (first {}: {e})", f.class),
+        None => String::new(),
+    };
+    format!(
+        "stopped by the preflight guard at {}: the first {} logins before the trigger all failed with `{}`{example}; \
+         the flow cannot work as written: `stampede try PROFILE` shows each request and answer \
+         (--no-preflight storms anyway)",
+        format_duration(Duration::from_millis(f.at_ms)),
+        thousands(f.logins),
+        f.class
+    )
+}
+
 fn figures(r: &Report) -> String {
     let t = &r.totals;
     let mut s = String::new();
     let status = match (&r.abort, r.cut_short()) {
         _ if r.not_started().is_some() => "not started".to_string(),
+        _ if r.preflight.is_some() => "stopped by the preflight guard".to_string(),
         (Some(a), _) => format!(
             "aborted: `{}` held at {}",
             a.expr,

@@ -58,6 +58,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         stop_reason: StopReason::Completed,
         stop_detail: None,
         abort: None,
+        preflight: None,
         target: format!("overlay {name}"),
         profile: serde_json::json!({ "name": name, "description": description }),
         plan: PlanFacts {

@@ -44,14 +44,7 @@ impl Brake {
                     at_ms: w.start_ms.saturating_add(w.len_ms),
                     window: w.index,
                 });
-                // Never lowers a stop already raised (a second Ctrl-C stops at once).
-                self.stop.send_if_modified(|level| {
-                    let raise = *level == 0;
-                    if raise {
-                        *level = 1;
-                    }
-                    raise
-                });
+                raise_stop(&self.stop);
                 return;
             }
         }
@@ -61,6 +54,18 @@ impl Brake {
     pub fn fired(&self) -> Option<&AbortFacts> {
         self.fired.as_ref()
     }
+}
+
+/// Stops sending and drains (level 1), as a first Ctrl-C does; never lowers a stop
+/// already raised (a second Ctrl-C stops at once).
+pub(super) fn raise_stop(stop: &watch::Sender<u8>) {
+    stop.send_if_modified(|level| {
+        let raise = *level == 0;
+        if raise {
+            *level = 1;
+        }
+        raise
+    });
 }
 
 /// Does the condition's threshold hold in this window alone? A window without the

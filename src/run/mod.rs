@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod descriptors;
 mod drain;
 pub mod embedded;
+pub mod guard;
 pub mod metrics;
 pub mod metrics_server;
 mod not_started;
@@ -90,6 +91,9 @@ pub struct RunOptions {
     /// Do not watch the target drain after sending stops (`run::drain`): a sweep keeps
     /// only each run's recovery, and up to 30 s per run would add up.
     pub skip_drain: bool,
+    /// The preflight guard: stop when the first N completed logins before the trigger
+    /// all failed with one class ([`guard`]); None: no guard.
+    pub preflight: Option<u64>,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -123,7 +127,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     let plan = plan_for(p, opts.shard);
     let mut engine_opts = opts.engine.clone().unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
-    let mut tee = observe::Tee::new(p, &opts, &mut engine_opts, progress);
+    let mut tee = observe::Tee::new(p, &opts, &mut engine_opts, plan.trigger_start, progress);
     let progress: &mut dyn Progress = &mut tee;
     let threads = opts
         .threads
@@ -236,6 +240,13 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if abort.is_some() && out.stop == StopReason::Interrupted {
         out.stop = StopReason::Aborted;
     }
+    let preflight = tee.guard.as_ref().and_then(|g| g.fired().cloned()).map(|mut f| {
+        f.example = out.stats.failure_examples.get(&f.class).cloned();
+        f
+    });
+    if preflight.is_some() && out.stop == StopReason::Interrupted {
+        out.stop = StopReason::Preflight;
+    }
     let totals = Totals::of(&out.windows)?;
     let lag = HistSummary::of(&merge(out.windows.iter().map(|w| &w.send_lag_ms))?);
     let generator_failed: u64 = out.windows.iter().map(|w| w.counts.generator_failed).sum();
@@ -302,6 +313,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         stop_reason: out.stop,
         stop_detail: None,
         abort,
+        preflight,
         target: target_name,
         profile: p.raw.shown(),
         plan: plan_facts(p, &plan, window, out.ended),

@@ -44,6 +44,7 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         stop_reason: StopReason::NotStarted,
         stop_detail: Some(why.to_string()),
         abort: None,
+        preflight: None,
         target,
         profile: p.raw.shown(),
         plan: super::plan_facts(p, &plan, window, std::time::Duration::ZERO),

@@ -9,29 +9,44 @@ use tokio::sync::watch;
 
 use super::RunOptions;
 use super::abort::Brake;
+use super::guard::Guard;
 use super::metrics::Exporter;
 use super::stream::Stream;
 use crate::engine::{EngineOptions, Progress, Snapshot};
 use crate::profile::Profile;
 use crate::record::Window;
-use crate::threshold::AbortWhen;
 
 pub(super) struct Tee<'a> {
     pub inner: &'a mut dyn Progress,
     pub metrics: Option<Arc<Exporter>>,
     pub stream: Option<Arc<Mutex<Stream>>>,
     pub brake: Option<Brake>,
+    pub guard: Option<Guard>,
 }
 
 impl<'a> Tee<'a> {
     /// The observers `opts` asks for around the caller's `progress`; with abort
-    /// conditions, the engine's stop becomes the brake's.
-    pub fn new(p: &Profile, opts: &RunOptions, engine: &mut EngineOptions, progress: &'a mut dyn Progress) -> Tee<'a> {
-        let brake = (!p.abort.is_empty()).then(|| {
-            let (brake, stop) = self::brake(&p.abort, engine.stop.take());
-            engine.stop = Some(stop);
-            brake
+    /// conditions or the preflight guard, the engine's stop becomes theirs too.
+    /// `trigger`: the storm's start, before which the guard judges.
+    pub fn new(
+        p: &Profile,
+        opts: &RunOptions,
+        engine: &mut EngineOptions,
+        trigger: Duration,
+        progress: &'a mut dyn Progress,
+    ) -> Tee<'a> {
+        let stop = (!p.abort.is_empty() || opts.preflight.is_some()).then(|| {
+            let (tx, rx) = stop_channel(engine.stop.take());
+            engine.stop = Some(rx);
+            tx
         });
+        let brake = stop
+            .clone()
+            .filter(|_| !p.abort.is_empty())
+            .map(|tx| Brake::new(p.abort.clone(), tx));
+        let guard = stop
+            .zip(opts.preflight)
+            .map(|(tx, need)| Guard::new(need, trigger.as_millis() as u64, tx));
         if let Some(m) = &opts.metrics {
             m.set_slo(&p.slo);
         }
@@ -40,6 +55,7 @@ impl<'a> Tee<'a> {
             metrics: opts.metrics.clone(),
             stream: opts.stream.clone(),
             brake,
+            guard,
         }
     }
 }
@@ -70,12 +86,15 @@ impl Progress for Tee<'_> {
         if let Some(b) = &mut self.brake {
             b.window(w);
         }
+        if let Some(g) = &mut self.guard {
+            g.window(w);
+        }
     }
 }
 
-/// The brake for `conds`, and the stop the engine must watch: the caller's (Ctrl-C)
-/// passed through, raised to 1 by the brake.
-pub(super) fn brake(conds: &[AbortWhen], caller_stop: Option<watch::Receiver<u8>>) -> (Brake, watch::Receiver<u8>) {
+/// The stop the brake and the guard raise (to 1), and the one the engine must watch:
+/// the caller's (Ctrl-C) passed through.
+fn stop_channel(caller_stop: Option<watch::Receiver<u8>>) -> (Arc<watch::Sender<u8>>, watch::Receiver<u8>) {
     let (tx, rx) = watch::channel(0u8);
     let tx = Arc::new(tx);
     if let Some(mut outer) = caller_stop {
@@ -93,5 +112,5 @@ pub(super) fn brake(conds: &[AbortWhen], caller_stop: Option<watch::Receiver<u8>
             }
         });
     }
-    (Brake::new(conds.to_vec(), tx), rx)
+    (tx, rx)
 }

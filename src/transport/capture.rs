@@ -141,6 +141,15 @@ pub(super) fn judge(
     Ok((Class::Ok, None))
 }
 
+/// A kept answer's body, de-chunked when it came chunked.
+pub(super) fn body_of(kept: &Kept) -> Vec<u8> {
+    if kept.chunked {
+        dechunk(&kept.body)
+    } else {
+        kept.body.clone()
+    }
+}
+
 /// Checks the answer, then stores its captures into `values`.
 fn take(step: &Step, kept: &Kept, values: Option<&mut Values>) -> Result<(), Miss> {
     let body = if kept.chunked {

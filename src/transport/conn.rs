@@ -102,8 +102,10 @@ pub struct Conn {
     /// Received bytes not yet consumed: `buf[..filled]`.
     buf: Vec<u8>,
     filled: usize,
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
     scratch: String,
+    /// Keep every answer's head and body (a traced transport: `stampede try`).
+    pub(super) keep_all: bool,
     /// False once the connection cannot carry another request (closed, cut, or the
     /// server said `Connection: close`).
     pub(super) reusable: bool,
@@ -140,6 +142,7 @@ impl Conn {
             filled: 0,
             out: Vec::with_capacity(512),
             scratch: String::with_capacity(128),
+            keep_all: false,
             reusable: true,
             idle_since: Instant::now(),
             in_body: false,
@@ -232,12 +235,12 @@ impl Conn {
         })?;
         self.stream.write_all(&self.out).await.map_err(Failure::io)?;
         let head = self
-            .read_head(step.method == http::Method::HEAD, step.keeps_head())
+            .read_head(step.method == http::Method::HEAD, self.keep_all || step.keeps_head())
             .await?;
         self.in_body = true;
         // The body is read whole: the connection can then be reused, and a cut body shows.
         self.kept.chunked = head.framing == Framing::Chunked;
-        self.read_body(head.framing, step.keeps_body()).await?;
+        self.read_body(head.framing, self.keep_all || step.keeps_body()).await?;
         if close || head.close || self.filled > 0 {
             // Closing, or bytes beyond the answer (nothing was pipelined): not reused.
             self.reusable = false;

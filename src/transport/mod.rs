@@ -14,12 +14,14 @@ mod failure;
 pub mod http1;
 mod retry_after;
 mod tls;
+mod trace;
 mod ws;
 mod ws_upgrade;
 
 pub use conn::Conn;
 pub use failure::classify_io;
 pub use retry_after::RetryAfter;
+pub use trace::Exchange;
 pub use ws::{BeatLog, Beats, Closed, Dropped, Held, MAX_MESSAGE, reason_wait};
 
 use std::io;
@@ -93,12 +95,31 @@ pub struct Transport {
     /// choice.
     sources: Vec<IpAddr>,
     examples: Examples,
+    /// Every exchange, for `stampede try`; None in a storm.
+    tracer: Option<trace::Tracer>,
 }
 
 impl Transport {
     /// The transport for `nodes` (the profile's, resolved here) with the profile's
     /// `target` settings.
     pub async fn new(nodes: &[Node], target: &Target, seed: u64) -> Result<Arc<Transport>, TransportError> {
+        Ok(Arc::new(Transport::build(nodes, target, seed).await?))
+    }
+
+    /// A transport that keeps every request and answer of its flows ([`Self::take_trace`]):
+    /// the one `stampede try` sends its single flow through.
+    pub async fn new_traced(nodes: &[Node], target: &Target, seed: u64) -> Result<Transport, TransportError> {
+        let mut t = Transport::build(nodes, target, seed).await?;
+        t.tracer = Some(trace::Tracer::default());
+        Ok(t)
+    }
+
+    /// The exchanges kept since the last call (none unless built by [`Self::new_traced`]).
+    pub fn take_trace(&self) -> Vec<Exchange> {
+        self.tracer.as_ref().map(trace::Tracer::take).unwrap_or_default()
+    }
+
+    async fn build(nodes: &[Node], target: &Target, seed: u64) -> Result<Transport, TransportError> {
         let tls = &target.tls;
         let mut dests = Vec::new();
         let connector = if nodes.iter().any(|n| n.tls) {
@@ -140,7 +161,7 @@ impl Transport {
                 tls: name,
             });
         }
-        Ok(Arc::new(Transport {
+        Ok(Transport {
             dests,
             pick: target.pick,
             timeout: target.timeout,
@@ -151,7 +172,8 @@ impl Transport {
             tls: connector,
             sources: target.source_addresses.clone(),
             examples: Examples::default(),
-        }))
+            tracer: None,
+        })
     }
 
     /// The first message of each class of failure seen so far, by class name.
@@ -232,7 +254,9 @@ impl Transport {
                     Some(c) => c,
                     None => {
                         let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
-                        conn.insert(Conn::open(d.addr, self.source_of(vars.client), tls).await?)
+                        let c = conn.insert(Conn::open(d.addr, self.source_of(vars.client), tls).await?);
+                        c.keep_all = self.tracer.is_some();
+                        c
                     }
                 };
                 let vars = Vars {
@@ -243,6 +267,9 @@ impl Transport {
             })
             .await;
             let done = Instant::now();
+            if let Some(t) = &self.tracer {
+                t.note(&step.name, conn.as_ref());
+            }
             closing = close && matches!(r, Ok(Ok(_)));
             let (c, ra) = match r {
                 Err(_) => {

@@ -106,7 +106,8 @@ pub fn parse_with(
         problems: Vec::new(),
         env,
         overlay,
-        // `profile.yaml`'s parent is "", which names no folder to check a data path against.
+        // A bare file name's parent is "": the current folder, which `canonicalize`
+        // (the data file's containment check) must be given as ".".
         dir: path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

@@ -179,6 +179,11 @@ impl Header {
             stop_reason: match &r.abort {
                 Some(a) => format!("aborted: `{}` held", a.expr),
                 None if r.not_started().is_some() => "not started".into(),
+                None if let Some(f) = &r.preflight => format!(
+                    "stopped by the preflight guard: the first {} logins before the trigger all failed with `{}`",
+                    thousands(f.logins),
+                    f.class
+                ),
                 None => format!("{:?}", r.stop_reason).to_lowercase(),
             },
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
