@@ -37,9 +37,13 @@ mod merge;
 mod overlay;
 mod report;
 mod run;
+mod shell;
 mod signal;
 mod sweep;
 mod validate;
+
+pub use shell::man_pages;
+pub use sweep::SweepArgs;
 
 #[derive(Parser)]
 #[command(
@@ -59,10 +63,12 @@ pub enum Cmd {
     /// Storm the profile's target and write the report.
     Run(Box<RunArgs>),
     /// Check a profile and show the storm's shape without sending anything.
-    #[command(alias = "plan")]
+    #[command(visible_alias = "plan")]
     Validate {
+        /// The profile (YAML) to check.
         profile: PathBuf,
-        #[arg(long, value_parser = parse_shard)]
+        /// Show only shard I of N (e.g. 2/4, 1-based): the clients `run --shard` would send.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
     },
     /// Merge the report.json of several shards of one run into one report.
@@ -71,7 +77,7 @@ pub enum Cmd {
         #[arg(required = true)]
         reports: Vec<PathBuf>,
         /// Folder for the merged report.json, latency.hlog and report.html.
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Render the HTML report again from a run's report.json (or a sweep's sweep.json).
@@ -84,7 +90,9 @@ pub enum Cmd {
     },
     /// Compare two runs: what changed, and a non-zero exit on a regression.
     Compare {
+        /// The earlier run (the reference): a run folder or its report.json.
         base: PathBuf,
+        /// The run judged against it: a run folder or its report.json.
         new: PathBuf,
         /// Also write both runs overlaid as an HTML page.
         #[arg(short, long)]
@@ -94,18 +102,7 @@ pub enum Cmd {
         tolerance: Share,
     },
     /// Run the profile at several storm intensities and seeds; report where recovery stops.
-    Sweep {
-        profile: PathBuf,
-        /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
-        #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
-        intensity: Vec<f64>,
-        /// Seeds per intensity (the profile's seed, +1, +2, ...), 1 to 1000.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        seeds: u32,
-        /// Output folder for sweep.json [default: reports/<name>-sweep-<timestamp>/].
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Sweep(Box<SweepArgs>),
     /// Serve the reference overlay for other tools (curl, wrk, a browser).
     Overlay {
         /// Address to listen on (loopback only is wise: it is a test target).
@@ -121,13 +118,25 @@ pub enum Cmd {
         #[arg(long)]
         initial_online: Option<u64>,
     },
+    /// Print a shell completion script to stdout (e.g. `stampede completions bash`).
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page stampede(1), or write every page (one per subcommand) into DIR.
+    Man {
+        /// Folder for stampede.1, stampede-run.1, ... [default: stampede.1 to stdout].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// The profile (YAML) to storm.
     pub profile: PathBuf,
     /// Output folder [default: reports/<name>-<timestamp>/].
-    #[arg(long)]
+    #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Safety ceiling on requests per second (e.g. 5000/s). Not a pacer: delayed
     /// requests still count their latency from their intended instant.
@@ -342,18 +351,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             out,
             tolerance,
         } => compare::compare(&base, &new, out.as_deref(), tolerance.0),
-        Cmd::Sweep {
-            profile,
-            intensity,
-            seeds,
-            out,
-        } => sweep::sweep(&profile, &intensity, seeds, out).await,
+        Cmd::Sweep(args) => sweep::sweep(*args).await,
         Cmd::Overlay {
             listen,
             mode,
             config,
             initial_online,
         } => overlay::overlay(listen, &mode, config.as_deref(), initial_online).await,
+        Cmd::Completions { shell } => shell::completions(shell),
+        Cmd::Man { out } => shell::man(out.as_deref()),
     }
 }
 

@@ -190,22 +190,35 @@ fn not_started(
 /// `--gate` replaces the profile's thresholds; `--abort-when` adds to its abort
 /// conditions. Every bad expression is reported, with its flag (exit 2).
 fn conditions(p: &mut crate::profile::Profile, args: &RunArgs) -> Result<(), CliError> {
-    let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-    fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
-        CliError::BadInputs(
-            errors
-                .into_iter()
-                .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
-                .collect(),
-        )
-    }
-    if !args.gates.is_empty() {
-        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|e| bad("--gate", &args.gates, e))?;
-    }
+    gates(p, &args.gates)?;
+    let steps = step_names(p);
     let more = crate::threshold::parse_aborts(&args.abort_when, &steps)
         .map_err(|e| bad("--abort-when", &args.abort_when, e))?;
     p.abort.extend(more);
     Ok(())
+}
+
+/// `--gate` (of `run` and of `sweep`): when given, it replaces the profile's thresholds.
+/// Every bad expression is reported (exit 2).
+pub(super) fn gates(p: &mut crate::profile::Profile, gates: &[String]) -> Result<(), CliError> {
+    if !gates.is_empty() {
+        p.gate = crate::threshold::parse_all(gates, &step_names(p)).map_err(|e| bad("--gate", gates, e))?;
+    }
+    Ok(())
+}
+
+fn step_names(p: &crate::profile::Profile) -> Vec<String> {
+    p.client.login.iter().map(|s| s.name.clone()).collect()
+}
+
+/// Each bad expression of `flag`, quoted, with why.
+fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
+    CliError::BadInputs(
+        errors
+            .into_iter()
+            .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
+            .collect(),
+    )
 }
 
 /// `--metrics-listen`: the endpoint, listening before anything is sent.

@@ -6,7 +6,7 @@ use crate::units::fmt_ms;
 
 /// Escapes text for XML attributes and content. Characters XML 1.0 cannot carry at
 /// all (control characters other than tab, newline and carriage return) become U+FFFD.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -59,27 +59,7 @@ pub fn junit(report: &Report) -> String {
             fmt_ms(report.plan.end_ms as f64)
         ));
     }
-    for r in results {
-        x.push_str(&format!(
-            "    <testcase name=\"{}\" classname=\"{}.thresholds\"",
-            esc(&r.expr),
-            esc(&suite)
-        ));
-        if r.passed {
-            x.push_str(&format!(
-                ">\n      <system-out>{}: {}</system-out>\n    </testcase>\n",
-                esc(&r.metric),
-                esc(&r.measured)
-            ));
-        } else {
-            let msg = format!("{} was {}; required {}", r.metric, r.measured, r.expr);
-            x.push_str(&format!(
-                ">\n      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                esc(&msg),
-                esc(&msg)
-            ));
-        }
-    }
+    threshold_cases(&mut x, results, &suite);
     // The verdict beside the thresholds: a CI page that shows the suite's output
     // shows what the run concluded (`metastable, confirmed: recovered ...`).
     // A connected population's key figures follow it, a line each.
@@ -97,6 +77,31 @@ pub fn junit(report: &Report) -> String {
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
+}
+
+/// One test case per threshold of `suite`, a failure carrying the measured value.
+pub(super) fn threshold_cases(x: &mut String, results: &[crate::analysis::ThresholdResult], suite: &str) {
+    for r in results {
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}.thresholds\"",
+            esc(&r.expr),
+            esc(suite)
+        ));
+        if r.passed {
+            x.push_str(&format!(
+                ">\n      <system-out>{}: {}</system-out>\n    </testcase>\n",
+                esc(&r.metric),
+                esc(&r.measured)
+            ));
+        } else {
+            let msg = format!("{} was {}; required {}", r.metric, r.measured, r.expr);
+            x.push_str(&format!(
+                ">\n      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                esc(&msg),
+                esc(&msg)
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

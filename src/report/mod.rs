@@ -10,6 +10,7 @@ mod held_tests;
 mod hlog;
 pub mod html;
 pub mod junit;
+mod junit_sweep;
 pub mod markdown;
 pub mod merge;
 mod read;
@@ -24,6 +25,7 @@ mod words;
 pub(crate) use words::{drain_line, locked_out_line, retry_after_line};
 
 pub use junit::junit;
+pub use junit_sweep::{SweepSuite, junit_sweep};
 pub use markdown::markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};
 
