@@ -57,27 +57,13 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
     assert_eq!(r.runs[0].storm_clients * 20, r.runs[1].storm_clients);
 }
 
-/// A short healthy storm: a sweep of it takes seconds per run.
-const SMALL: &str = r#"name: small-sweep
-seed: 7
-target: { overlay: { preset: healthy, capacity: 2000/s, spare_slots: 100% }, timeout: 1s, connection: fresh }
-population: { simulate: 300 }
-baseline: { duration: 2s, rate: 40/s }
-storm: { waves: [ { at: 0s, share: 30%, spread: "uniform(2s)" } ] }
-client:
-  login: [ { name: auth, request: POST /login, body: '{"client": {{client}}}' } ]
-  retry: { policy: exponential, base: 200ms, cap: 1s, max_attempts: 4 }
-observe: { window: 500ms, until_recovered: 2s }
-slo: { success_rate: 95%, p99: 500ms, hold: 1s, min_requests: 5 }
-"#;
-
 /// `sweep --gate` judges every run as `run --gate` judges one: a threshold no run can
 /// meet fails in each (exit 1, each run named), one every run meets passes in each;
 /// `--junit` holds a suite per run, sweep.json each run's results, `-q` no run lines.
 #[test]
 fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
     let dir = tempfile::tempdir().unwrap();
-    let path = common::profile_file(dir.path(), SMALL);
+    let path = common::profile_file(dir.path(), &small());
     let (out, junit) = (dir.path().join("out"), dir.path().join("junit.xml"));
     let o = common::bin()
         .args(["sweep", "--intensity", "0.5,1", "--seeds", "1", "-t", "1", "-q"])
@@ -152,7 +138,7 @@ fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
 #[test]
 fn a_bad_sweep_gate_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let path = common::profile_file(dir.path(), SMALL);
+    let path = common::profile_file(dir.path(), &small());
     let o = common::bin()
         .args(["sweep", "--gate", "nonsense < 3"])
         .arg(&path)
@@ -164,4 +150,9 @@ fn a_bad_sweep_gate_is_refused_before_anything_runs() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--gate \"nonsense < 3\": unknown metric"), "{stderr}");
     assert!(!dir.path().join("out").exists());
+}
+
+/// A storm of seconds per run (the healthy overlay, a few hundred clients).
+fn small() -> String {
+    format!("name: small-sweep\nseed: 7\n{}", common::SHORT_HEALTHY_STORM)
 }

@@ -197,6 +197,11 @@ pub struct RunArgs {
     /// (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving the final values at --metrics-listen for DURATION after the run ends
+    /// (a scraper every 15 s gets them at least once; 0 = stop at the end; at most 1h).
+    /// Ctrl-C ends it at once.
+    #[arg(long, value_name = "DURATION", default_value = "30s", requires = "metrics_listen", value_parser = parse_linger)]
+    pub metrics_linger: std::time::Duration,
     /// Write each window as one JSON line as it closes (report.json's `windows`) to
     /// FILE, or to stdout with `-` (the summary then goes to stderr).
     #[arg(long, value_name = "FILE|-")]
@@ -222,6 +227,15 @@ fn parse_retry_after_cap(s: &str) -> Result<std::time::Duration, String> {
             crate::units::Dur(*range.start()),
             crate::units::Dur(*range.end())
         )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// From 0 (no linger) to an hour.
+fn parse_linger(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<crate::units::Dur>() {
+        Ok(crate::units::Dur(d)) if d <= std::time::Duration::from_secs(3600) => Ok(d),
+        Ok(_) => Err(format!("`{s}` is out of range: write from 0s to 1h")),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -43,7 +43,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     let mut confirmed = None;
     // With the windows on stdout, everything meant for a person goes to stderr.
     let to_stdout = args.stream.as_deref() == Some(Path::new("-"));
-    let (report, stream) = match storm(&p, shard, &args, &mut confirmed).await {
+    let (report, stream, metrics) = match storm(&p, shard, &args, &mut confirmed).await {
         Ok(done) => done,
         Err(Refused { error, sent: false }) => {
             return not_started(&p, shard, confirmed, error, &args, &out_dir);
@@ -72,6 +72,11 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         out!("{written}");
     }
     ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref())?;
+    if let Some(m) = &metrics
+        && !report.interrupted
+    {
+        linger(m, args.metrics_linger).await;
+    }
     if let Some(Err(e)) = streamed {
         return Err(CliError::cannot_proceed(e));
     }
@@ -105,6 +110,24 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
 
 type Streamed = Option<Arc<Mutex<Stream>>>;
 
+/// `--metrics-linger`: the exporter serves the run's final values for `d` after the
+/// run, so that a scraper whose next scrape falls after the end still gets them.
+/// Ctrl-C or SIGTERM ends the wait at once.
+async fn linger(m: &Exporter, d: std::time::Duration) {
+    if d.is_zero() {
+        return;
+    }
+    eprintln!(
+        "metrics: serving the final values at http://{}/metrics for {} (Ctrl-C ends it)",
+        m.addr(),
+        crate::units::format_duration(d)
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = wait_signal() => {}
+    }
+}
+
 /// Why [`storm`] gave no report: the error, and whether anything had been sent (then
 /// the run did start, and "could not start" would be untrue).
 struct Refused {
@@ -120,7 +143,7 @@ async fn storm(
     shard: Option<crate::plan::Part>,
     args: &RunArgs,
     confirmed: &mut Option<crate::report::Confirmed>,
-) -> Result<(Report, Streamed), Refused> {
+) -> Result<(Report, Streamed, Option<Arc<Exporter>>), Refused> {
     let fail = |error: CliError| Refused { error, sent: false };
     let plan = plan_for(p, shard);
     *confirmed = super::confirm::targets(p, &plan, &args.allow_targets).map_err(fail)?;
@@ -147,7 +170,7 @@ async fn storm(
         threads: args.threads,
         start_at: args.start_at,
         confirmed: confirmed.clone(),
-        metrics,
+        metrics: metrics.clone(),
         stream: stream.clone(),
         skip_drain: false,
     };
@@ -157,7 +180,7 @@ async fn storm(
         sent: !e.nothing_sent(),
         error: CliError::cannot_proceed(e),
     })?;
-    Ok((report, stream))
+    Ok((report, stream, metrics))
 }
 
 /// A run that could not start still leaves its outputs, so that a CI page shows why:
@@ -253,6 +276,11 @@ fn stop_on_signals() -> watch::Receiver<u8> {
         let mut level = 0u8;
         loop {
             wait_signal().await;
+            // The run is over (its engine dropped the receiver): a signal now is for
+            // what follows it (`--metrics-linger`), not a stop to announce.
+            if stop_tx.is_closed() {
+                return;
+            }
             level += 1;
             eprintln!(
                 "\n{}",

@@ -34,6 +34,7 @@ impl<'a> Tee<'a> {
         });
         if let Some(m) = &opts.metrics {
             m.set_slo(&p.slo);
+            m.set_info(&p.name, p.seed, opts.shard.unwrap_or(crate::plan::Part::WHOLE));
         }
         Tee {
             inner: progress,
