@@ -73,6 +73,14 @@ fn every_alias_shows_in_the_help() {
         let all: Vec<&str> = cmd.get_all_aliases().collect();
         let shown: Vec<&str> = cmd.get_visible_aliases().collect();
         assert_eq!(all, shown, "`{path}` has an alias its help does not show");
+        for arg in cmd.get_arguments() {
+            assert_eq!(
+                arg.get_all_aliases(),
+                arg.get_visible_aliases(),
+                "`{path} --{}` has an alias its help does not show",
+                arg.get_id()
+            );
+        }
     }
     let help = bin().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);

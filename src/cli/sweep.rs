@@ -71,9 +71,11 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
     }
     let budget = sweep::budget(&p, &intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
     out!(
-        "sweep of {}: {} intensities × {seeds} seeds = {} runs, about {} (Ctrl-C stops)",
+        "sweep of {}: {} intensit{} × {seeds} seed{} = {} runs, about {} (Ctrl-C stops)",
         p.name,
         intensities.len(),
+        if intensities.len() == 1 { "y" } else { "ies" },
+        if seeds == 1 { "" } else { "s" },
         intensities.len() as u64 * u64::from(seeds),
         format_duration(budget)
     );
