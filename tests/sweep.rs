@@ -38,6 +38,7 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
         &p,
         &[0.05, 1.0],
         1,
+        None,
         |run| seen.push((run.intensity, run.recovery.verdict)),
         &mut (),
     )
@@ -54,4 +55,104 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
     assert!(table.contains("cliff"), "{table}");
     // Intensity scaled the storm, nothing else.
     assert_eq!(r.runs[0].storm_clients * 20, r.runs[1].storm_clients);
+}
+
+/// `sweep --gate` judges every run as `run --gate` judges one: a threshold no run can
+/// meet fails in each (exit 1, each run named), one every run meets passes in each;
+/// `--junit` holds a suite per run, sweep.json each run's results, `-q` no run lines.
+#[test]
+fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::profile_file(dir.path(), &small());
+    let (out, junit) = (dir.path().join("out"), dir.path().join("junit.xml"));
+    let o = common::bin()
+        .args(["sweep", "--intensity", "0.5,1", "--seeds", "1", "-t", "1", "-q"])
+        .args(["--gate", "success_rate >= 0%", "--gate", "login.max < 1us"])
+        .arg("--junit")
+        .arg(&junit)
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    for k in ["0.5", "1"] {
+        assert!(
+            stderr.contains(&format!("intensity {k} seed 7: login.max was")),
+            "{stderr}"
+        );
+    }
+    assert!(!stderr.contains("success_rate was"), "{stderr}");
+    assert!(stderr.contains("2 threshold(s) failed"), "{stderr}");
+    assert!(
+        !stdout.contains("storm clients"),
+        "-q still wrote a line per run: {stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
+    let names: Vec<_> = suites.iter().map(|s| s.attribute("name").unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "stampede small-sweep intensity 0.5 seed 7",
+            "stampede small-sweep intensity 1 seed 7"
+        ]
+    );
+    for s in &suites {
+        assert_eq!((s.attribute("tests"), s.attribute("failures")), (Some("2"), Some("1")));
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    for run in report["runs"].as_array().unwrap() {
+        let passed: Vec<_> = run["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["passed"].clone())
+            .collect();
+        assert_eq!(passed, [true, false], "{run}");
+    }
+
+    // Thresholds every run meets: exit 0, a line per run without -q.
+    let o = common::bin()
+        .args(["sweep", "--intensity", "1", "--seeds", "1", "--threads", "1"])
+        .args(["--gate", "success_rate >= 0%"])
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("pass"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("intensity     1 seed    7:"), "{stdout}");
+}
+
+/// A bad `--gate` is refused before any run, naming the flag (exit 2), as in `run`.
+#[test]
+fn a_bad_sweep_gate_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::profile_file(dir.path(), &small());
+    let o = common::bin()
+        .args(["sweep", "--gate", "nonsense < 3"])
+        .arg(&path)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--gate \"nonsense < 3\": unknown metric"), "{stderr}");
+    assert!(!dir.path().join("out").exists());
+}
+
+/// A storm of seconds per run (the healthy overlay, a few hundred clients).
+fn small() -> String {
+    format!("name: small-sweep\nseed: 7\n{}", common::SHORT_HEALTHY_STORM)
 }

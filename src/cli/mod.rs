@@ -38,6 +38,7 @@ mod merge;
 mod overlay;
 mod report;
 mod run;
+mod shell;
 mod signal;
 mod sweep;
 mod trial;
@@ -45,6 +46,8 @@ mod validate;
 
 pub use init::InitArgs;
 pub use trial::TryArgs;
+pub use shell::man_pages;
+pub use sweep::SweepArgs;
 
 #[derive(Parser)]
 #[command(
@@ -64,10 +67,12 @@ pub enum Cmd {
     /// Storm the profile's target and write the report.
     Run(Box<RunArgs>),
     /// Check a profile and show the storm's shape without sending anything.
-    #[command(alias = "plan")]
+    #[command(visible_alias = "plan")]
     Validate {
+        /// The profile (YAML) to check.
         profile: PathBuf,
-        #[arg(long, value_parser = parse_shard)]
+        /// Show only shard I of N (e.g. 2/4, 1-based): the clients `run --shard` would send.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<Shard>,
         /// Print only the files the profile reads beside itself (data, trace, CA), one
         /// path a line, as this shell would open them: what a ConfigMap or a shard host
@@ -86,7 +91,7 @@ pub enum Cmd {
         #[arg(required = true)]
         reports: Vec<PathBuf>,
         /// Folder for the merged report.json, latency.hlog and report.html.
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Render the HTML report again from a run's report.json (or a sweep's sweep.json).
@@ -100,18 +105,7 @@ pub enum Cmd {
     /// Compare two runs: what changed, and a non-zero exit on a regression.
     Compare(Box<compare::CompareArgs>),
     /// Run the profile at several storm intensities and seeds; report where recovery stops.
-    Sweep {
-        profile: PathBuf,
-        /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
-        #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
-        intensity: Vec<f64>,
-        /// Seeds per intensity (the profile's seed, +1, +2, ...), 1 to 1000.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        seeds: u32,
-        /// Output folder for sweep.json [default: reports/<name>-sweep-<timestamp>/].
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Sweep(Box<SweepArgs>),
     /// Serve the reference overlay for other tools (curl, wrk, a browser).
     Overlay {
         /// Address to listen on (loopback only is wise: it is a test target).
@@ -127,13 +121,25 @@ pub enum Cmd {
         #[arg(long)]
         initial_online: Option<u64>,
     },
+    /// Print a shell completion script to stdout (e.g. `stampede completions bash`).
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page stampede(1), or write every page (one per subcommand) into DIR.
+    Man {
+        /// Folder for stampede.1, stampede-run.1, ... [default: stampede.1 to stdout].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// The profile (YAML) to storm.
     pub profile: PathBuf,
     /// Output folder [default: reports/<name>-<timestamp>/].
-    #[arg(long)]
+    #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Safety ceiling on requests per second (e.g. 5000/s). Not a pacer: delayed
     /// requests still count their latency from their intended instant.
@@ -194,6 +200,11 @@ pub struct RunArgs {
     /// (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving the final values at --metrics-listen for DURATION after the run ends
+    /// (a scraper every 15 s gets them at least once; 0 = stop at the end; at most 1h).
+    /// Ctrl-C ends it at once.
+    #[arg(long, value_name = "DURATION", default_value = "30s", requires = "metrics_listen", value_parser = parse_linger)]
+    pub metrics_linger: std::time::Duration,
     /// Write each window as one JSON line as it closes (report.json's `windows`) to
     /// FILE, or to stdout with `-` (the summary then goes to stderr).
     #[arg(long, value_name = "FILE|-")]
@@ -230,6 +241,15 @@ fn parse_retry_after_cap(s: &str) -> Result<std::time::Duration, String> {
             crate::units::Dur(*range.start()),
             crate::units::Dur(*range.end())
         )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// From 0 (no linger) to an hour.
+fn parse_linger(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<crate::units::Dur>() {
+        Ok(crate::units::Dur(d)) if d <= std::time::Duration::from_secs(3600) => Ok(d),
+        Ok(_) => Err(format!("`{s}` is out of range: write from 0s to 1h")),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -369,18 +389,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Merge { reports, out } => merge::merge(&reports, &out),
         Cmd::Report { input, out } => report::report(&input, out.as_deref()),
         Cmd::Compare(args) => compare::compare(*args),
-        Cmd::Sweep {
-            profile,
-            intensity,
-            seeds,
-            out,
-        } => sweep::sweep(&profile, &intensity, seeds, out).await,
+        Cmd::Sweep(args) => sweep::sweep(*args).await,
         Cmd::Overlay {
             listen,
             mode,
             config,
             initial_online,
         } => overlay::overlay(listen, &mode, config.as_deref(), initial_online).await,
+        Cmd::Completions { shell } => shell::completions(shell),
+        Cmd::Man { out } => shell::man(out.as_deref()),
     }
 }
 

@@ -21,7 +21,7 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
     let mut confirmed = None;
     // With the windows on stdout, everything meant for a person goes to stderr.
     let to_stdout = args.stream.as_deref() == Some(Path::new("-"));
-    let (report, stream) = match storm(&p, shard, &args, &mut confirmed).await {
+    let (report, stream, metrics) = match storm(&p, shard, &args, &mut confirmed).await {
         Ok(done) => done,
         Err(Refused { error, sent: false }) => {
             return not_started(&p, shard, confirmed, error, &args, &out_dir);
@@ -50,6 +50,11 @@ pub(super) async fn run(args: RunArgs) -> Result<(), CliError> {
         out!("{written}");
     }
     ci_outputs(&report, args.junit.as_deref(), args.summary.as_deref())?;
+    if let Some(m) = &metrics
+        && !report.interrupted
+    {
+        linger(m, args.metrics_linger).await;
+    }
     if let Some(Err(e)) = streamed {
         return Err(CliError::cannot_proceed(e));
     }
@@ -148,6 +153,24 @@ fn refused(e: CliError, args: &RunArgs) -> CliError {
 
 type Streamed = Option<Arc<Mutex<Stream>>>;
 
+/// `--metrics-linger`: the exporter serves the run's final values for `d` after the
+/// run, so that a scraper whose next scrape falls after the end still gets them.
+/// Ctrl-C or SIGTERM ends the wait at once.
+async fn linger(m: &Exporter, d: std::time::Duration) {
+    if d.is_zero() {
+        return;
+    }
+    eprintln!(
+        "metrics: serving the final values at http://{}/metrics for {} (Ctrl-C ends it)",
+        m.addr(),
+        crate::units::format_duration(d)
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = wait_signal() => {}
+    }
+}
+
 /// Why [`storm`] gave no report: the error, and whether anything had been sent (then
 /// the run did start, and "could not start" would be untrue).
 struct Refused {
@@ -163,7 +186,7 @@ async fn storm(
     shard: Option<crate::plan::Part>,
     args: &RunArgs,
     confirmed: &mut Option<crate::report::Confirmed>,
-) -> Result<(Report, Streamed), Refused> {
+) -> Result<(Report, Streamed, Option<Arc<Exporter>>), Refused> {
     let fail = |error: CliError| Refused { error, sent: false };
     let plan = plan_for(p, shard);
     *confirmed = super::confirm::targets(p, &plan, &args.allow_targets).map_err(fail)?;
@@ -190,7 +213,7 @@ async fn storm(
         threads: args.threads,
         start_at: args.start_at,
         confirmed: confirmed.clone(),
-        metrics,
+        metrics: metrics.clone(),
         stream: stream.clone(),
         skip_drain: false,
         preflight: (!args.no_preflight).then_some(args.preflight),
@@ -201,7 +224,7 @@ async fn storm(
         sent: !e.nothing_sent(),
         error: CliError::cannot_proceed(e),
     })?;
-    Ok((report, stream))
+    Ok((report, stream, metrics))
 }
 
 /// A run that could not start still leaves its outputs, so that a CI page shows why:
@@ -234,22 +257,35 @@ fn not_started(
 /// `--gate` replaces the profile's thresholds; `--abort-when` adds to its abort
 /// conditions. Every bad expression is reported, with its flag (exit 2).
 fn conditions(p: &mut crate::profile::Profile, args: &RunArgs) -> Result<(), CliError> {
-    let steps: Vec<String> = p.client.login.iter().map(|s| s.name.clone()).collect();
-    fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
-        CliError::BadInputs(
-            errors
-                .into_iter()
-                .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
-                .collect(),
-        )
-    }
-    if !args.gates.is_empty() {
-        p.gate = crate::threshold::parse_all(&args.gates, &steps).map_err(|e| bad("--gate", &args.gates, e))?;
-    }
+    gates(p, &args.gates)?;
+    let steps = step_names(p);
     let more = crate::threshold::parse_aborts(&args.abort_when, &steps)
         .map_err(|e| bad("--abort-when", &args.abort_when, e))?;
     p.abort.extend(more);
     Ok(())
+}
+
+/// `--gate` (of `run` and of `sweep`): when given, it replaces the profile's thresholds.
+/// Every bad expression is reported (exit 2).
+pub(super) fn gates(p: &mut crate::profile::Profile, gates: &[String]) -> Result<(), CliError> {
+    if !gates.is_empty() {
+        p.gate = crate::threshold::parse_all(gates, &step_names(p)).map_err(|e| bad("--gate", gates, e))?;
+    }
+    Ok(())
+}
+
+fn step_names(p: &crate::profile::Profile) -> Vec<String> {
+    p.client.login.iter().map(|s| s.name.clone()).collect()
+}
+
+/// Each bad expression of `flag`, quoted, with why.
+fn bad<E: std::fmt::Display>(flag: &str, exprs: &[String], errors: Vec<(usize, E)>) -> CliError {
+    CliError::BadInputs(
+        errors
+            .into_iter()
+            .map(|(i, e)| format!("{flag} {:?}: {e}", exprs[i]))
+            .collect(),
+    )
 }
 
 /// `--metrics-listen`: the endpoint, listening before anything is sent.
@@ -284,6 +320,11 @@ fn stop_on_signals() -> watch::Receiver<u8> {
         let mut level = 0u8;
         loop {
             wait_signal().await;
+            // The run is over (its engine dropped the receiver): a signal now is for
+            // what follows it (`--metrics-linger`), not a stop to announce.
+            if stop_tx.is_closed() {
+                return;
+            }
             level += 1;
             eprintln!(
                 "\n{}",

@@ -9,15 +9,55 @@ use anyhow::anyhow;
 use super::signal::wait_signal;
 use super::{CliError, default_out_dir, load};
 use crate::profile::Profile;
-use crate::report::{html, write_atomic};
+use crate::report::{SweepSuite, html, junit_sweep, write_atomic};
 use crate::run::sweep::{self, SweepReport, SweepRun};
 use crate::units::format_duration;
 
 /// Intensities one sweep may take: each is `--seeds` whole runs.
 const MAX_INTENSITIES: usize = 100;
 
-pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Option<PathBuf>) -> Result<(), CliError> {
-    let p = load(path)?;
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The profile (YAML) to sweep.
+    pub profile: PathBuf,
+    /// Storm multipliers (wave shares or trace counts), e.g. 0.5,1,1.5,2.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,1,1.5,2")]
+    pub intensity: Vec<f64>,
+    /// Seeds per intensity (the profile's seed, +1, +2, ...), 1 to 1000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub seeds: u32,
+    /// Output folder for sweep.json [default: reports/<name>-<timestamp>-sweep/].
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Engine threads of each run, as `run --threads` [default: every core; half of them
+    /// with the embedded overlay].
+    #[arg(long, short = 't', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// No line per run as it ends: only the sweep's table and where it was written.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// A threshold (repeatable) judged on every run of the sweep, as `run --gate` judges
+    /// one; replaces the profile's `gate` list. Exit 1 when it fails in any run.
+    #[arg(long = "gate", value_name = "EXPR")]
+    pub gates: Vec<String>,
+    /// Write the thresholds as JUnit XML to FILE: a test suite per run, a case per threshold.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
+    let SweepArgs {
+        profile: path,
+        intensity: intensities,
+        seeds,
+        out,
+        threads,
+        quiet,
+        gates,
+        junit,
+    } = args;
+    let mut p = load(&path)?;
+    super::run::gates(&mut p, &gates)?;
     if seeds == 0 || intensities.is_empty() {
         return Err(CliError::BadInput(anyhow!(
             "a sweep needs at least one intensity and one seed"
@@ -29,11 +69,13 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
             intensities.len()
         )));
     }
-    let budget = sweep::budget(&p, intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    let budget = sweep::budget(&p, &intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
     out!(
-        "sweep of {}: {} intensities × {seeds} seeds = {} runs, about {} (Ctrl-C stops)",
+        "sweep of {}: {} intensit{} × {seeds} seed{} = {} runs, about {} (Ctrl-C stops)",
         p.name,
         intensities.len(),
+        if intensities.len() == 1 { "y" } else { "ies" },
+        if seeds == 1 { "" } else { "s" },
         intensities.len() as u64 * u64::from(seeds),
         format_duration(budget)
     );
@@ -43,21 +85,14 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
     let done = Arc::new(Mutex::new(Vec::new()));
     let kept = done.clone();
     let each = move |r: &SweepRun| {
-        out!(
-            "  intensity {:>5} seed {:>4}: {:>6} storm clients · {} · {}",
-            r.intensity,
-            r.seed,
-            r.storm_clients,
-            r.recovery.verdict_shown(),
-            r.recovery
-                .recovery_time_ms
-                .map_or("–".into(), |ms| format_duration(Duration::from_millis(ms)))
-        );
+        if !quiet {
+            each_line(r);
+        }
         kept.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
     };
-    let mut quiet = ();
+    let mut progress = ();
     let report = tokio::select! {
-        r = sweep::sweep(&p, intensities, seeds, each, &mut quiet) => r,
+        r = sweep::sweep(&p, &intensities, seeds, threads, each, &mut progress) => r,
         _ = wait_signal() => {
             eprintln!("sweep interrupted: writing the runs that finished");
             let runs = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
@@ -69,10 +104,66 @@ pub(super) async fn sweep(path: &Path, intensities: &[f64], seeds: u32, out: Opt
     let dir = out.unwrap_or_else(|| default_sweep_dir(&p));
     write_sweep(&report, &dir)?;
     out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());
+    if let Some(file) = &junit {
+        write_junit(&report, file)?;
+    }
     if report.interrupted {
         return Err(CliError::Interrupted);
     }
-    Ok(())
+    gate(&report.runs)
+}
+
+/// One run as it ends: intensity, seed, storm size, verdict, recovery time, and the
+/// thresholds it failed.
+fn each_line(r: &SweepRun) {
+    let failed = match r.failed() {
+        0 => String::new(),
+        n => format!(" · {n} of {} thresholds failed", r.thresholds.len()),
+    };
+    out!(
+        "  intensity {:>5} seed {:>4}: {:>6} storm clients · {} · {}{failed}",
+        r.intensity,
+        r.seed,
+        r.storm_clients,
+        r.recovery.verdict_shown(),
+        r.recovery
+            .recovery_time_ms
+            .map_or("–".into(), |ms| format_duration(Duration::from_millis(ms))),
+    );
+}
+
+/// The sweep's gate: every run's thresholds must hold (exit 1 naming the runs that failed).
+fn gate(runs: &[SweepRun]) -> Result<(), CliError> {
+    let bad: Vec<&SweepRun> = runs.iter().filter(|r| r.failed() > 0).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    for r in &bad {
+        for t in r.thresholds.iter().filter(|t| !t.passed) {
+            eprintln!(
+                "intensity {} seed {}: {} was {}; required {}",
+                r.intensity, r.seed, t.metric, t.measured, t.expr
+            );
+        }
+    }
+    Err(CliError::GateFailed {
+        failed: bad.iter().map(|r| r.failed()).sum(),
+    })
+}
+
+/// `--junit FILE`: a suite per run that finished.
+fn write_junit(report: &SweepReport, file: &Path) -> Result<(), CliError> {
+    let suites: Vec<SweepSuite> = report
+        .runs
+        .iter()
+        .map(|r| SweepSuite {
+            label: format!("intensity {} seed {}", r.intensity, r.seed),
+            verdict: r.recovery.verdict_shown(),
+            thresholds: &r.thresholds,
+        })
+        .collect();
+    let xml = junit_sweep(&report.name, &suites, report.interrupted);
+    write_atomic(file, xml.as_bytes()).map_err(CliError::cannot_proceed)
 }
 
 /// sweep.json and, when it renders, sweep.html into `dir`. A page that does not render is

@@ -91,23 +91,7 @@ pub fn junit(report: &Report) -> String {
             esc(&format!("{msg}\n{why}"))
         ));
     }
-    for r in results {
-        x.push_str(&case(&r.expr, "thresholds"));
-        if r.passed {
-            x.push_str(&format!(
-                "      <system-out>{}: {}</system-out>\n    </testcase>\n",
-                esc(&r.metric),
-                esc(&r.measured)
-            ));
-        } else {
-            let msg = format!("{} was {}; required {}", r.metric, r.measured, r.expr);
-            x.push_str(&format!(
-                "      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                esc(&msg),
-                esc(&format!("{msg}\n{why}"))
-            ));
-        }
-    }
+    threshold_cases(&mut x, results, &suite, Some(&time), &why);
     // The verdict beside the thresholds: a CI page that shows the suite's output
     // shows what the run concluded (`metastable, confirmed: recovered ...`).
     // A connected population's key figures follow it, a line each, then the outcomes.
@@ -148,6 +132,41 @@ pub fn junit_bad_input(name: &str, problems: &[String], timestamp: &str) -> Stri
     ));
     x.push_str(CLOSE);
     x
+}
+
+/// One test case per threshold of `suite`, a failure carrying the measured value and
+/// `why` (the run's outcome classes and first failure examples), each case timed when
+/// `time` is given (the run's duration, in seconds).
+pub(super) fn threshold_cases(
+    x: &mut String,
+    results: &[crate::analysis::ThresholdResult],
+    suite: &str,
+    time: Option<&str>,
+    why: &str,
+) {
+    let timed = time.map_or(String::new(), |t| format!(" time=\"{t}\""));
+    for r in results {
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}.thresholds\"{timed}",
+            esc(&r.expr),
+            esc(suite)
+        ));
+        if r.passed {
+            x.push_str(&format!(
+                ">\n      <system-out>{}: {}</system-out>\n    </testcase>\n",
+                esc(&r.metric),
+                esc(&r.measured)
+            ));
+        } else {
+            let msg = format!("{} was {}; required {}", r.metric, r.measured, r.expr);
+            let text = if why.is_empty() { msg.clone() } else { format!("{msg}\n{why}") };
+            x.push_str(&format!(
+                ">\n      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                esc(&msg),
+                esc(&text)
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

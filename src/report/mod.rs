@@ -11,6 +11,7 @@ mod held_tests;
 mod hlog;
 pub mod html;
 pub mod junit;
+mod junit_sweep;
 pub mod markdown;
 pub mod merge;
 mod read;
@@ -28,6 +29,7 @@ pub(crate) use words::{
 };
 
 pub use junit::{junit, junit_bad_input};
+pub use junit_sweep::{SweepSuite, junit_sweep};
 pub use markdown::markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};
 

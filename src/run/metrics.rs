@@ -31,7 +31,8 @@ pub const BUCKETS_S: [f64; 16] = [
 
 /// Every metric family served, with its type: what a dashboard may query (and, for a
 /// connected population, `HELD_FAMILIES`).
-pub const FAMILIES: [(&str, &str); 16] = [
+pub const FAMILIES: [(&str, &str); 17] = [
+    ("stampede_run_info", "gauge"),
     ("stampede_attempts_total", "counter"),
     ("stampede_first_attempts_total", "counter"),
     ("stampede_retries_total", "counter"),
@@ -75,6 +76,8 @@ struct State {
     slo: Slo,
     /// A connected population's figures, once the run is seen to hold connections.
     held: Option<held::HeldState>,
+    /// `stampede_run_info`'s labels: profile, seed, shard.
+    info: Option<[String; 3]>,
 }
 
 /// The metrics endpoint. Dropping it stops the server.
@@ -121,6 +124,7 @@ impl Exporter {
             last_state: None,
             slo: Slo::default(),
             held: None,
+            info: None,
         }));
         let shared = state.clone();
         let render_now = Arc::new(move || render(&shared.lock().unwrap_or_else(|e| e.into_inner())));
@@ -146,6 +150,14 @@ impl Exporter {
     /// The SLO a window's state is judged against (the profile's, as written).
     pub fn set_slo(&self, slo: &Slo) {
         self.with(|s| s.slo = *slo);
+    }
+
+    /// What `stampede_run_info` names: the profile, the seed, and the shard as
+    /// `I/N` (1-based; `1/1` for a whole run), so that a dashboard can tell runs and
+    /// the shards of one run apart.
+    pub fn set_info(&self, profile: &str, seed: u64, shard: crate::plan::Part) {
+        let shard = format!("{}/{}", shard.index + 1, shard.count);
+        self.with(|s| s.info = Some([profile.to_string(), seed.to_string(), shard]));
     }
 
     pub fn update(&self, snap: &Snapshot) {
@@ -260,6 +272,7 @@ fn help(name: &str) -> &'static str {
         "stampede_in_flight" => "Attempts in flight now.",
         "stampede_locked_out" => "Clients that want to log in and are not logged in.",
         "stampede_window_state" => "1 for the last closed window's state against the SLO, 0 for the others.",
+        "stampede_run_info" => "1, labelled with the run's profile, seed and shard (I/N).",
         _ => "1 while the run drains (no new attempts).",
     }
 }
@@ -299,6 +312,12 @@ fn render(s: &State) -> String {
                 }
             }
             "stampede_windows_closed_total" => line("", s.windows as f64),
+            "stampede_run_info" => {
+                if let Some([profile, seed, shard]) = &s.info {
+                    let labels = format!("{{profile=\"{}\",seed=\"{seed}\",shard=\"{shard}\"}}", esc(profile));
+                    line(&labels, 1.0);
+                }
+            }
             "stampede_in_flight" => line("", s.in_flight as f64),
             "stampede_locked_out" => line("", s.locked_out as f64),
             "stampede_stopping" => line("", u8::from(s.stopping) as f64),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::analysis::{Recovery, Sweep, aggregate};
+use crate::analysis::{Recovery, Sweep, ThresholdResult, aggregate};
 use crate::engine::Progress;
 use crate::plan::Plan;
 use crate::profile::{Profile, StormSource};
@@ -57,6 +57,17 @@ pub struct SweepRun {
     pub seed: u64,
     pub storm_clients: u64,
     pub recovery: Recovery,
+    /// The profile's thresholds (or `--gate`'s) judged on this run alone, as `run`
+    /// judges them: a sweep's gate holds when it holds in every run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+impl SweepRun {
+    /// How many of this run's thresholds failed.
+    pub fn failed(&self) -> usize {
+        self.thresholds.iter().filter(|t| !t.passed).count()
+    }
 }
 
 /// The sweep's result as written in `sweep.json`.
@@ -81,11 +92,13 @@ pub fn budget(p: &Profile, intensities: &[f64], seeds: u32) -> Result<Duration, 
     Ok(total)
 }
 
-/// Runs every (intensity, seed) in turn; `each` is told of every run as it ends.
+/// Runs every (intensity, seed) in turn, each on `threads` engine threads (None: the
+/// run's default); `each` is told of every run as it ends.
 pub async fn sweep(
     p: &Profile,
     intensities: &[f64],
     seeds: u32,
+    threads: Option<u32>,
     mut each: impl FnMut(&SweepRun),
     progress: &mut dyn Progress,
 ) -> Result<SweepReport, RunError> {
@@ -97,6 +110,7 @@ pub async fn sweep(
             q.seed = p.seed.wrapping_add(s);
             let opts = RunOptions {
                 skip_drain: true,
+                threads,
                 ..RunOptions::default()
             };
             let r = run(&q, opts, progress).await?;
@@ -105,6 +119,7 @@ pub async fn sweep(
                 seed: q.seed,
                 storm_clients: r.plan.storm_clients,
                 recovery: r.recovery.expect("every run is analysed"),
+                thresholds: r.thresholds,
             };
             each(&one);
             runs.push(one);

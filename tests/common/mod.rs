@@ -150,6 +150,19 @@ pub fn report_of(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
 }
 
+/// A profile's body without `name`: a storm of a few seconds against the embedded
+/// healthy overlay (300 clients, 2 s of baseline, 30 % rebooting over 2 s) that recovers.
+pub const SHORT_HEALTHY_STORM: &str = r#"target: { overlay: { preset: healthy, capacity: 2000/s, spare_slots: 100% }, timeout: 1s, connection: fresh }
+population: { simulate: 300 }
+baseline: { duration: 2s, rate: 40/s }
+storm: { waves: [ { at: 0s, share: 30%, spread: "uniform(2s)" } ] }
+client:
+  login: [ { name: auth, request: POST /login, body: '{"client": {{client}}}' } ]
+  retry: { policy: exponential, base: 200ms, cap: 1s, max_attempts: 4 }
+observe: { window: 500ms, until_recovered: 2s }
+slo: { success_rate: 95%, p99: 500ms, hold: 1s, min_requests: 5 }
+"#;
+
 pub fn profile_file(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("profile.yaml");
     std::fs::write(&p, text).unwrap();
