@@ -1,7 +1,8 @@
 //! Fuzzing the profile loader and the plan (issue #10): hostile variants of every
 //! shipped profile (see `fuzz/mutate.rs`) go through `run::parse` (or `run::load` for
 //! bytes that are not UTF-8) and, when they validate, through `Plan::new`, each on its
-//! own thread under `catch_unwind` with a 5 s limit.
+//! own thread under `catch_unwind` with a 5 s limit (a case over it is re-run once
+//! alone before it counts as a hang: `fuzz/guard.rs`).
 //!
 //! A refused case is **placed** when every problem carries a line inside the file (1 to
 //! its line count + 1: the line after the last is where a missing value would go):
@@ -12,14 +13,17 @@
 //! `fuzz_long` in release with `FUZZ_CASES` (default 100,000) and writes samples of
 //! valid cases for the real binary.
 
+#[path = "fuzz/guard.rs"]
+mod guard;
 #[path = "fuzz/mutate.rs"]
 mod mutate;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use guard::{Guarded, guarded, quiet_panics};
 
 use mutate::{Gen, mutate};
 use stampede::plan::Plan;
@@ -57,10 +61,6 @@ struct Outcome {
     detail: String,
     /// A valid case's run length and target, to pick samples for the binary.
     end: Option<(Duration, bool)>,
-}
-
-thread_local! {
-    static PANIC_AT: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// The shipped profiles, their traces and data files copied beside the cases, and the
@@ -120,70 +120,66 @@ fn placed(e: &ProfileError, lines: usize) -> bool {
         .all(|p| p.line.is_some_and(|l| (1..=lines + 1).contains(&l)))
 }
 
-/// Loads and plans one case on its own thread; a panic is caught, a case over
-/// [`LIMIT`] is left running and called a hang.
-fn run_case(bytes: Vec<u8>, path: PathBuf) -> Outcome {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let got = std::panic::catch_unwind(move || {
-            let lines = bytes.split(|&b| b == b'\n').count();
-            let loaded = match std::str::from_utf8(&bytes) {
-                Ok(text) => stampede::run::parse(text, &path, &|k| (k != "UNSET_FUZZ_VAR").then(|| "fuzz".into())),
-                Err(_) => {
-                    std::fs::write(&path, &bytes).unwrap();
-                    let r = stampede::run::load(&path);
-                    let _ = std::fs::remove_file(&path);
-                    r
-                }
-            };
-            match loaded {
-                Ok(p) => {
-                    let plan = Plan::new(&p);
-                    if plan.events.len() as u64 > limits::HARD_EVENTS {
-                        return Outcome {
-                            kind: Kind::Panic,
-                            detail: format!("a plan of {} events", plan.events.len()),
-                            end: None,
-                        };
-                    }
-                    let embedded = matches!(p.target.endpoint, Endpoint::Embedded(_));
-                    Outcome {
-                        kind: Kind::Valid,
-                        detail: String::new(),
-                        end: Some((plan.end, embedded)),
-                    }
-                }
-                Err(e) if placed(&e, lines) => Outcome {
-                    kind: Kind::RefusedPlaced,
-                    detail: String::new(),
+/// Loads and plans one case.
+fn load_and_plan(bytes: &[u8], path: &Path) -> Outcome {
+    let lines = bytes.split(|&b| b == b'\n').count();
+    let loaded = match std::str::from_utf8(bytes) {
+        Ok(text) => stampede::run::parse(text, path, &|k| (k != "UNSET_FUZZ_VAR").then(|| "fuzz".into())),
+        Err(_) => {
+            std::fs::write(path, bytes).unwrap();
+            let r = stampede::run::load(path);
+            let _ = std::fs::remove_file(path);
+            r
+        }
+    };
+    match loaded {
+        Ok(p) => {
+            let plan = Plan::new(&p);
+            if plan.events.len() as u64 > limits::HARD_EVENTS {
+                return Outcome {
+                    kind: Kind::Panic,
+                    detail: format!("a plan of {} events", plan.events.len()),
                     end: None,
-                },
-                Err(e) => Outcome {
-                    kind: Kind::RefusedUnplaced,
-                    detail: e.to_string(),
-                    end: None,
-                },
+                };
             }
-        });
-        let outcome = got.unwrap_or_else(|payload| {
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let embedded = matches!(p.target.endpoint, Endpoint::Embedded(_));
             Outcome {
-                kind: Kind::Panic,
-                detail: format!("{msg} at {}", PANIC_AT.with(|p| p.borrow().clone())),
-                end: None,
+                kind: Kind::Valid,
+                detail: String::new(),
+                end: Some((plan.end, embedded)),
             }
-        });
-        let _ = tx.send(outcome);
-    });
-    rx.recv_timeout(LIMIT).unwrap_or(Outcome {
-        kind: Kind::Hang,
-        detail: String::new(),
-        end: None,
-    })
+        }
+        Err(e) if placed(&e, lines) => Outcome {
+            kind: Kind::RefusedPlaced,
+            detail: String::new(),
+            end: None,
+        },
+        Err(e) => Outcome {
+            kind: Kind::RefusedUnplaced,
+            detail: e.to_string(),
+            end: None,
+        },
+    }
+}
+
+/// One case on its own thread under [`LIMIT`] (`guard::guarded`): the outcome, the
+/// time its counted attempt took, and whether it was re-run.
+fn run_case(bytes: Vec<u8>, path: PathBuf) -> (Outcome, Duration, bool) {
+    let ran = guarded(LIMIT, Arc::new(move || load_and_plan(&bytes, &path)));
+    let outcome = match ran.end {
+        Guarded::Done(o) => o,
+        Guarded::Panicked(detail) => Outcome {
+            kind: Kind::Panic,
+            detail,
+            end: None,
+        },
+        Guarded::Hung => Outcome {
+            kind: Kind::Hang,
+            detail: format!("over {LIMIT:?} twice, or still running {:?} after the first", ran.took),
+            end: None,
+        },
+    };
+    (outcome, ran.took, ran.reran)
 }
 
 /// Where valid cases are written for the binary (`bench/fuzz.sh`).
@@ -197,23 +193,22 @@ struct Tally {
     cases: u64,
     kinds: BTreeMap<Kind, u64>,
     bad: Vec<String>,
+    /// Cases over the limit once that passed when re-run alone.
+    reran: u64,
     took: Duration,
     /// The five slowest cases: (time, case).
     slowest: Vec<(Duration, u64)>,
 }
 
 fn fuzz(cases: u64, seed: u64, dir: &Path, samples: Option<&Samples>) -> Tally {
-    // Panics are counted, not printed: the hook keeps where the last one happened.
-    std::panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
-        PANIC_AT.with(|p| *p.borrow_mut() = at);
-    }));
+    quiet_panics();
     let corpus = Corpus::new(dir, samples.is_some());
     let started = Instant::now();
     let mut tally = Tally {
         cases,
         kinds: BTreeMap::new(),
         bad: Vec::new(),
+        reran: 0,
         took: Duration::ZERO,
         slowest: Vec::new(),
     };
@@ -222,9 +217,16 @@ fn fuzz(cases: u64, seed: u64, dir: &Path, samples: Option<&Samples>) -> Tally {
     for n in 0..cases {
         let (name, bytes) = corpus.case(seed, n);
         let path = corpus.dir.join(format!("case-{n}.yaml"));
-        let case_started = Instant::now();
-        let o = run_case(bytes.clone(), path);
-        slow.push((case_started.elapsed(), n));
+        let (o, took, reran) = run_case(bytes.clone(), path);
+        if reran && o.kind != Kind::Hang {
+            tally.reran += 1;
+            if tally.bad.len() < 20 {
+                tally
+                    .bad
+                    .push(format!("case {n} (from {name}): over {LIMIT:?}, then {took:.2?} alone"));
+            }
+        }
+        slow.push((took, n));
         slow.sort_by(|a, b| b.cmp(a));
         slow.truncate(5);
         *tally.kinds.entry(o.kind).or_default() += 1;
@@ -275,6 +277,23 @@ fn table(t: &Tally) -> String {
             t.kinds.get(&k).copied().unwrap_or(0)
         ));
     }
+    let n = |k| t.kinds.get(&k).copied().unwrap_or(0);
+    out.push_str(&format!(
+        "{}\n{}\n",
+        guard::HEADER,
+        guard::row(
+            "profiles",
+            t.cases,
+            [
+                n(Kind::Valid),
+                n(Kind::RefusedPlaced),
+                n(Kind::RefusedUnplaced),
+                n(Kind::Panic),
+                n(Kind::Hang),
+                t.reran
+            ]
+        )
+    ));
     out
 }
 
@@ -335,7 +354,45 @@ fn show_case() {
     let n = var("FUZZ_SHOW", 0);
     let (name, bytes) = corpus.case(var("FUZZ_SEED", 10), n);
     println!("case {n} from {name}:\n{}", String::from_utf8_lossy(&bytes));
-    let started = Instant::now();
-    let o = run_case(bytes, dir.path().join("case.yaml"));
-    println!("{:?} in {:.2?}: {}", o.kind, started.elapsed(), o.detail);
+    let (o, took, reran) = run_case(bytes, dir.path().join("case.yaml"));
+    let again = if reran { " (re-run alone)" } else { "" };
+    println!("{:?} in {took:.2?}{again}: {}", o.kind, o.detail);
+}
+
+/// The guard's re-run: a case over the limit once is waited for and run again alone;
+/// it counts as what the second attempt ends in, re-run, and a hang only when that one
+/// is over the limit too. (The limits are generous against the sleeps: the asserts are
+/// on outcomes, not speed.)
+#[test]
+fn a_case_over_the_limit_once_is_re_run_alone_before_it_is_a_hang() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let limit = Duration::from_millis(500);
+    let slow_first = |slow_attempts: u32| {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let ran = guarded(
+            limit,
+            Arc::new(move || {
+                if counted.fetch_add(1, Ordering::SeqCst) < slow_attempts {
+                    std::thread::sleep(limit * 2);
+                }
+                7
+            }),
+        );
+        (ran, calls.load(Ordering::SeqCst))
+    };
+    let (ran, calls) = slow_first(1);
+    assert!(matches!(ran.end, Guarded::Done(7)) && ran.reran, "passed when re-run");
+    assert_eq!(calls, 2);
+    let (ran, calls) = slow_first(2);
+    assert!(
+        matches!(ran.end, Guarded::Hung) && ran.reran,
+        "over the limit twice: a hang"
+    );
+    assert_eq!(calls, 2);
+    let (ran, calls) = slow_first(0);
+    assert!(matches!(ran.end, Guarded::Done(7)) && !ran.reran);
+    assert_eq!(calls, 1);
+    let ran = guarded(limit, Arc::new(|| -> u32 { panic!("boom") }));
+    assert!(matches!(ran.end, Guarded::Panicked(ref m) if m.starts_with("boom at ")));
 }

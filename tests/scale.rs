@@ -262,3 +262,31 @@ fn a_start_instant_nearer_than_the_warmup_needs_is_refused() {
     );
     assert!(!out.exists(), "nothing ran");
 }
+
+/// `merge` streams the shards' windows, and writes what merging whole reports wrote:
+/// `tests/merge_golden/merged.json` is the output of the merge before it streamed
+/// (commit 595047a) on the two shards beside it, shard 2 one window longer than shard 1
+/// (so both the adding and the appending of windows are compared). If the report's
+/// schema grows, regenerate it with `stampede merge tests/merge_golden -o DIR` and
+/// check that the diff is the new field alone.
+#[test]
+fn merging_shard_by_window_writes_the_bytes_whole_reports_merged_into() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/merge_golden");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    let o = stampede(&["merge", golden.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let want = std::fs::read(golden.join("merged.json")).unwrap();
+    let got = std::fs::read(out.join("report.json")).unwrap();
+    assert!(
+        got == want,
+        "the merged report.json differs from the whole-report merge's:\n{}",
+        String::from_utf8_lossy(&got)
+    );
+    // The other outputs are renderings of that report: the same bytes as it renders to.
+    let merged = Report::read(&golden.join("merged.json")).unwrap();
+    assert_eq!(std::fs::read(out.join("latency.hlog")).unwrap(), merged.hlog().unwrap());
+    let page = stampede::report::html::render(&merged).unwrap();
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap() == page);
+    assert_eq!(merged.windows.len(), 10, "shard 2's last window appended");
+}

@@ -2,6 +2,7 @@
 //! the profile and its seed; it knows nothing of tokio and is tested without a clock.
 
 mod arrivals;
+mod order;
 mod part;
 
 use std::time::Duration;
@@ -206,6 +207,7 @@ impl Plan {
         };
         let trigger = p.baseline.duration;
         let storm_clients = storm(p, &mut events);
+        let storm_events = events.v.len();
         let storm_end = events
             .v
             .iter()
@@ -246,7 +248,7 @@ impl Plan {
             background += 1;
         }
         let mut events = events.v;
-        events.sort_unstable_by_key(|e| (e.at_us, e.client, e.kind));
+        order::order(&mut events, storm_events);
         Plan {
             events,
             trigger_start: trigger,

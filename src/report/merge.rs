@@ -3,15 +3,17 @@
 //! exactly (windows add: counts and histograms), then judged again as a run (recovery
 //! and thresholds from the merged windows, not from any one shard's).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::{Report, ReportError, ShardFacts};
 use crate::analysis::recovery::{ProbeSpan, wants_probe};
 use crate::analysis::{Timeline, Totals, analyze_probed, evaluate};
 use crate::profile::Slo;
-use crate::record::{HistError, HistSummary, merge};
+use crate::record::{HistError, HistSummary, Window, merge};
 use crate::threshold::Threshold;
 
 /// Why shard reports do not make one run.
@@ -101,21 +103,71 @@ pub fn gather(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ShardFacts)>, MergeErro
     Ok(found)
 }
 
-/// The checked shards merged: each report read whole in turn, its windows added to the
-/// merged run's and dropped, so that memory holds the merged run and one shard.
+/// The checked shards merged window by window: each shard's windows are added to the
+/// merged run's as they are parsed, so that memory holds the merged run (which every
+/// output is rendered from) and one window of a shard, whatever the shards' size.
+/// The shards are read one after the other into the merged windows, in `parts`' order:
+/// the sums are the ones adding whole reports gives ([`merge_parts`]), to the byte.
 pub fn merge_files(parts: &[(PathBuf, ShardFacts)]) -> Result<Report, MergeError> {
+    let sum = Rc::new(RefCell::new(Windows::default()));
     let mut merged: Option<Merger> = None;
     for (path, facts) in parts {
-        let r = Report::read(path)?;
-        if ShardFacts::of(&r) != *facts {
+        sum.borrow_mut().next_shard();
+        let into = sum.clone();
+        let read = Report::read_windows(path, move |w| into.borrow_mut().add(w));
+        let mut sum = sum.borrow_mut();
+        if let Some(e) = sum.failed.take() {
+            return Err(e.into());
+        }
+        let r = read?;
+        if ShardFacts::of(&r).with_windows(sum.at as u64, sum.out_of_place) != *facts {
             return Err(MergeError::Changed(path.clone()));
         }
         match &mut merged {
             None => merged = Some(Merger(r)),
-            Some(m) => m.add(&r)?,
+            Some(m) => m.add_head(&r)?,
         }
     }
-    merged.ok_or_else(|| MergeError::Nothing(Vec::new()))?.finish()
+    let mut m = merged.ok_or_else(|| MergeError::Nothing(Vec::new()))?;
+    m.0.windows = std::mem::take(&mut sum.borrow_mut().merged);
+    m.finish()
+}
+
+/// The merged run's windows as the shards' windows arrive, one shard after the other.
+#[derive(Default)]
+struct Windows {
+    merged: Vec<Window>,
+    /// The place of the shard's next window.
+    at: usize,
+    /// The shard's first window whose `index` is not its place.
+    out_of_place: Option<u64>,
+    /// Why a window did not add: the read stops there.
+    failed: Option<HistError>,
+}
+
+impl Windows {
+    fn next_shard(&mut self) {
+        self.at = 0;
+        self.out_of_place = None;
+    }
+
+    /// The shard's next window added to the merged one at its place, or appended when
+    /// the shard is the first to reach that place.
+    fn add(&mut self, w: Window) -> Result<(), String> {
+        if self.out_of_place.is_none() && w.index as usize != self.at {
+            self.out_of_place = Some(self.at as u64);
+        }
+        match self.merged.get_mut(self.at) {
+            Some(mine) => mine.merge(&w).map_err(|e| {
+                let said = e.to_string();
+                self.failed = Some(e);
+                said
+            })?,
+            None => self.merged.push(w),
+        }
+        self.at += 1;
+        Ok(())
+    }
 }
 
 fn find_reports(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -241,26 +293,31 @@ fn starts_agree(parts: &[(PathBuf, ShardFacts)]) -> Result<(), MergeError> {
 /// plan's whole-run figures are kept once, and the run is judged again.
 pub fn merge_parts(parts: &[Report]) -> Result<Report, MergeError> {
     let first = parts.first().ok_or_else(|| MergeError::Nothing(Vec::new()))?;
+    let mut sum = Windows::default();
+    for p in parts {
+        sum.next_shard();
+        for w in &p.windows {
+            if sum.add(w.clone()).is_err() {
+                return Err(sum.failed.take().expect("a window that does not add says why").into());
+            }
+        }
+    }
     let mut m = Merger(first.clone());
     for p in &parts[1..] {
-        m.add(p)?;
+        m.add_head(p)?;
     }
+    m.0.windows = sum.merged;
     m.finish()
 }
 
-/// A merge under way: the first shard's report, the others added to it one by one.
+/// A merge under way: the first shard's report, the others' figures added to it one by
+/// one (their windows go through [`Windows`]).
 struct Merger(Report);
 
 impl Merger {
-    fn add(&mut self, p: &Report) -> Result<(), MergeError> {
+    /// Everything of a shard's report but its windows.
+    fn add_head(&mut self, p: &Report) -> Result<(), MergeError> {
         let out = &mut self.0;
-        for (a, b) in out.windows.iter_mut().zip(&p.windows) {
-            a.merge(b)?;
-        }
-        if out.windows.len() < p.windows.len() {
-            let from = out.windows.len();
-            out.windows.extend(p.windows[from..].iter().cloned());
-        }
         // Per-shard counts add; storm_clients and background_clients are the whole
         // plan's in every shard, so they stay as they are.
         for (a, b) in out

@@ -14,6 +14,8 @@ pub mod junit;
 mod junit_sweep;
 pub mod markdown;
 pub mod merge;
+#[cfg(test)]
+mod merge_tests;
 mod read;
 pub mod terminal;
 #[cfg(test)]
@@ -84,6 +86,7 @@ pub struct Report {
     /// When the run meant to start and when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartFacts>,
+    #[serde(deserialize_with = "read::windows")]
     pub windows: Vec<Window>,
     pub totals: Totals,
     /// Whether and when the target recovered. Every report this version writes has
@@ -255,6 +258,15 @@ pub enum ReportError {
 /// next to `path` and named after it, the process and a counter (`.report.json.4711.3.tmp`):
 /// two outputs of one folder never share one, and no user's file is overwritten.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `fill` writes, through a buffer: a large output (a merged
+/// report.json of 100,000 windows is some 200 MB) is never held whole beside its data.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let err = |source| ReportError::Write {
         path: path.to_path_buf(),
@@ -264,12 +276,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
     // `create_new`: never through a file (or a link) that is already there.
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&tmp)
         .map_err(err)?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
+    let written = {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &f);
+        fill(&mut buffered).and_then(|()| buffered.flush())
+    };
+    written.and_then(|()| f.sync_all()).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(e)
     })?;
@@ -316,7 +332,10 @@ impl Report {
             source,
         })?;
         let json = dir.join("report.json");
-        write_atomic(&json, self.to_json().as_bytes())?;
+        // The same bytes as `to_json`, written as they are made.
+        write_atomic_with(&json, |f| {
+            serde_json::to_writer_pretty(f, self).map_err(std::io::Error::from)
+        })?;
         let hlog = dir.join("latency.hlog");
         write_atomic(&hlog, &self.hlog()?)?;
         let page = dir.join("report.html");

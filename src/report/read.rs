@@ -1,19 +1,22 @@
 //! Reports read back (`report`, `compare`, `merge`) through the same bounded reader as
 //! profiles: a regular file (never `/dev/zero` or a FIFO) of at most [`REPORT_BYTES`],
 //! parsed as it is read (no copy of the text, no JSON tree beside the report).
-//! `merge` first reads each shard's facts without keeping its windows ([`ShardFacts`]).
+//! `merge` first reads each shard's facts without keeping its windows ([`ShardFacts`]),
+//! then each shard's windows one at a time as they are parsed ([`Report::read_windows`]).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::{Report, ReportError, SCHEMA, StartFacts};
 use crate::outcome::StopReason;
 use crate::plan::Part;
 use crate::profile::file::{ReadError, open_limited};
+use crate::record::Window;
 
 /// The largest report read back: a run of the most windows a profile may have
 /// (100,000, `profile::limits::MAX_WINDOWS`) with a few steps writes some 180 MB.
@@ -81,6 +84,56 @@ impl Report {
         r.totals.success_rate = r.totals.counts.success_rate();
         Ok(r)
     }
+
+    /// A report read as [`Report::read`] reads it, except that its windows are handed to
+    /// `each` one by one as they are parsed, in their order, and not kept (the report
+    /// returned has none): memory holds one window of the file at a time. An `Err` from
+    /// `each` stops the read; its text is in the error returned.
+    pub fn read_windows(
+        path: &Path,
+        each: impl FnMut(Window) -> Result<(), String> + 'static,
+    ) -> Result<Report, ReportError> {
+        struct Unset;
+        impl Drop for Unset {
+            fn drop(&mut self) {
+                WINDOW_SINK.with(|s| s.borrow_mut().take());
+            }
+        }
+        WINDOW_SINK.with(|s| *s.borrow_mut() = Some(Box::new(each)));
+        let _unset = Unset;
+        Report::read(path)
+    }
+}
+
+type Sink = Box<dyn FnMut(Window) -> Result<(), String>>;
+
+thread_local! {
+    /// Where [`windows`] hands the windows of the report being read, when
+    /// [`Report::read_windows`] reads it. A report's fields are derived; this is how
+    /// one of them reaches a caller without a second copy of the report's type.
+    static WINDOW_SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+}
+
+/// `Report::windows` as it is read: collected, or handed one by one to the sink
+/// [`Report::read_windows`] set (taken out: one report has one list of windows).
+pub(super) fn windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Window>, D::Error> {
+    let Some(sink) = WINDOW_SINK.with(|s| s.borrow_mut().take()) else {
+        return Vec::<Window>::deserialize(d);
+    };
+    struct Each(Sink);
+    impl<'de> Visitor<'de> for Each {
+        type Value = Vec<Window>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of windows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while let Some(w) = seq.next_element::<Window>()? {
+                (self.0)(w).map_err(A::Error::custom)?;
+            }
+            Ok(Vec::new())
+        }
+    }
+    d.deserialize_seq(Each(sink))
 }
 
 /// What `merge` checks of a shard before it adds the shard's windows: read without
@@ -122,6 +175,16 @@ impl ShardFacts {
                 .enumerate()
                 .find(|(i, w)| w.index as usize != *i)
                 .map(|(i, _)| i as u64),
+        }
+    }
+
+    /// These facts of a report read without its windows ([`Report::read_windows`]),
+    /// with what its windows were.
+    pub fn with_windows(self, windows: u64, out_of_place: Option<u64>) -> ShardFacts {
+        ShardFacts {
+            windows,
+            out_of_place,
+            ..self
         }
     }
 
