@@ -45,9 +45,9 @@ mod trial;
 mod validate;
 
 pub use init::InitArgs;
-pub use trial::TryArgs;
 pub use shell::man_pages;
 pub use sweep::SweepArgs;
+pub use trial::TryArgs;
 
 #[derive(Parser)]
 #[command(

@@ -159,7 +159,11 @@ pub(super) fn threshold_cases(
             ));
         } else {
             let msg = format!("{} was {}; required {}", r.metric, r.measured, r.expr);
-            let text = if why.is_empty() { msg.clone() } else { format!("{msg}\n{why}") };
+            let text = if why.is_empty() {
+                msg.clone()
+            } else {
+                format!("{msg}\n{why}")
+            };
             x.push_str(&format!(
                 ">\n      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>\n",
                 esc(&msg),

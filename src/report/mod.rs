@@ -26,8 +26,7 @@ pub mod text;
 mod words;
 
 pub(crate) use words::{
-    cut_short, drain_line, locked_out_line, outcome_lines, outcome_rows, received_line, retry_after_line,
-    stopped_early,
+    cut_short, drain_line, locked_out_line, outcome_lines, outcome_rows, received_line, retry_after_line, stopped_early,
 };
 
 pub use junit::{junit, junit_bad_input};
