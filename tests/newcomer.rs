@@ -86,8 +86,13 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
     assert_eq!(code, 0, "{out}{err}");
     let profile = std::fs::read_to_string(d.join("my-service.yaml")).unwrap();
     assert!(
-        profile.contains("# ") && profile.contains("Storm your own service"),
+        profile.contains("# ") && profile.contains("docs/your-service.md"),
         "{profile}"
+    );
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/your-service.md");
+    assert!(
+        std::fs::read_to_string(docs).is_ok_and(|t| t.contains("Storm your own service")),
+        "the starter profile points at a page that tells its story"
     );
     let (code, _, err) = stampede(d, &init_args(&url, "/access_token", "my-service.yaml")).await;
     assert_eq!(code, 2, "init must not overwrite: {err}");

@@ -157,6 +157,7 @@ type Streamed = Option<Arc<Mutex<Stream>>>;
 /// run, so that a scraper whose next scrape falls after the end still gets them.
 /// Ctrl-C or SIGTERM ends the wait at once.
 async fn linger(m: &Exporter, d: std::time::Duration) {
+    RUN_OVER.store(true, std::sync::atomic::Ordering::SeqCst);
     if d.is_zero() {
         return;
     }
@@ -312,6 +313,9 @@ fn stream_to(path: &Path) -> Result<Box<dyn std::io::Write + Send>, CliError> {
     Ok(Box::new(f))
 }
 
+/// Set once the report is written: a signal after it ends the linger, it stops no run.
+static RUN_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The engine's stop level, raised by every Ctrl-C or SIGTERM: 1 sends no new attempts
 /// and waits for those in flight, 2 stops at once.
 fn stop_on_signals() -> watch::Receiver<u8> {
@@ -320,9 +324,10 @@ fn stop_on_signals() -> watch::Receiver<u8> {
         let mut level = 0u8;
         loop {
             wait_signal().await;
-            // The run is over (its engine dropped the receiver): a signal now is for
-            // what follows it (`--metrics-linger`), not a stop to announce.
-            if stop_tx.is_closed() {
+            // The run is over (its engine dropped the receiver, or its report is
+            // written while a clone of the receiver lives on): a signal now is for what
+            // follows it (`--metrics-linger`), not a stop to announce.
+            if stop_tx.is_closed() || RUN_OVER.load(std::sync::atomic::Ordering::SeqCst) {
                 return;
             }
             level += 1;

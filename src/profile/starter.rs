@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::units::Dur;
 
 /// The README section every comment points to.
-pub const README_SECTION: &str = "README.md, \"Storm your own service in five minutes\"";
+pub const README_SECTION: &str = "docs/your-service.md";
 
 /// What the starter profile is made from.
 #[derive(Debug, Clone)]

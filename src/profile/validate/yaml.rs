@@ -69,7 +69,7 @@ fn worded(e: &serde_yaml::Error, l: &serde_yaml::Location, text: &str) -> String
 /// nearest key its mapping knows (`tree`: the raw profile as read, every field of a
 /// mapping present, null when absent).
 pub(super) fn unknown_field(tree: &serde_json::Value, path: &str) -> String {
-    const PLAIN: &str = "unknown field (check its spelling and its place; see the README's profile reference)";
+    const PLAIN: &str = "unknown field (check its spelling and its place; see docs/profiles.md)";
     let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
     let mut node = tree;
     for part in parent.split('.').filter(|p| !p.is_empty()) {
