@@ -13,6 +13,7 @@ mod depth;
 mod dist;
 mod error;
 pub(crate) mod file;
+mod files;
 mod jar;
 pub mod limits;
 mod lines;
