@@ -382,17 +382,7 @@ impl<'a> Engine<'a> {
         } else {
             self.stats.throttled += 1;
         }
-        let now = Instant::now();
-        FlowResult {
-            class,
-            retry_after: None,
-            retry_after_invalid: false,
-            started: now,
-            sent: now,
-            done: now,
-            steps: Vec::new(),
-            node: 0,
-        }
+        FlowResult::unsent(class, Instant::now())
     }
 
     /// Sends one login attempt of `client`, intended at `at`.

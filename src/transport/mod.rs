@@ -79,6 +79,23 @@ pub struct FlowResult {
     pub node: usize,
 }
 
+impl FlowResult {
+    /// An attempt that never went out (unstarted, throttled, refused before a send):
+    /// its class, no steps, and every instant `now`.
+    pub fn unsent(class: Class, now: Instant) -> Self {
+        FlowResult {
+            class,
+            retry_after: None,
+            retry_after_invalid: false,
+            started: now,
+            sent: now,
+            done: now,
+            steps: Vec::new(),
+            node: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Transport {
     dests: Vec<Dest>,

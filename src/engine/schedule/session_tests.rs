@@ -44,16 +44,7 @@ fn answer(job: Job, class: Class, token: Option<&str>) -> Flowed {
         queued: job.queued,
         held: None,
         closed: Default::default(),
-        res: FlowResult {
-            class,
-            retry_after: None,
-            retry_after_invalid: false,
-            started: now,
-            sent: now,
-            done: now,
-            steps: Vec::new(),
-            node: 0,
-        },
+        res: FlowResult::unsent(class, now),
         conn: None,
         values,
     }
