@@ -16,6 +16,12 @@ pub enum UnitError {
     Rate(String),
     #[error("`{0}` is not a share: write a percentage (`35%`) or a fraction between 0 and 1")]
     Share(String),
+    /// A bare number (`2`): seconds to some readers, milliseconds to others (k6's
+    /// `timeout: 2000`). Refused wherever a duration is read; `0` alone needs no unit.
+    #[error(
+        "`{0}` has no unit: write `{0}s`, `{0}ms` or `{0}m` (a duration always carries its unit; only `0` may go without)"
+    )]
+    NoUnit(String),
     #[error("`{0}` is negative; it must be zero or more")]
     Negative(String),
     /// Beyond `Duration` (about 584 billion years): no run can use it.
@@ -26,7 +32,8 @@ pub enum UnitError {
     TooHigh(String),
 }
 
-/// A duration written with its unit. A bare number is read as seconds.
+/// A duration written with its unit. A bare number is refused ([`UnitError::NoUnit`]),
+/// in profiles, gates and flags alike, except `0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Dur(pub Duration);
 
@@ -54,8 +61,11 @@ impl FromStr for Dur {
                 .map_err(|_| UnitError::TooLong(s.to_string()))
         };
         if let Ok(secs) = t.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return fit(secs);
+            if secs == 0.0 {
+                return Ok(Dur(Duration::ZERO));
+            }
+            if secs.is_finite() {
+                return Err(UnitError::NoUnit(t.to_string()));
             }
             return Err(UnitError::Duration(s.to_string()));
         }
@@ -381,7 +391,6 @@ mod tests {
             ("250ms", 250),
             ("1.5s", 1_500),
             ("0.5m", 30_000),
-            ("10", 10_000),
             ("0", 0),
         ];
         for (text, ms) in cases {
@@ -390,6 +399,12 @@ mod tests {
         }
         for bad in ["", "abc", "-3s", "3 parsecs", "s"] {
             assert!(bad.parse::<Dur>().is_err(), "{bad} should not parse");
+        }
+        // One rule for bare numbers, in profiles, gates and flags: refused, `0` aside.
+        for bare in ["10", "2", "0.5", "1e308", "100"] {
+            let e = bare.parse::<Dur>().unwrap_err();
+            assert_eq!(e, UnitError::NoUnit(bare.into()), "{bare}");
+            assert!(e.to_string().contains(&format!("write `{bare}s`")), "{e}");
         }
     }
 
@@ -415,10 +430,9 @@ mod tests {
     #[test]
     fn durations_that_do_not_fit_are_refused_not_panicked_on() {
         for text in [
-            "1e308",
             "99999999999999999999h",
             "100000000000000000000d",
-            "18446744073709551616",
+            "18446744073709551616s",
             "300000000000000000000000s",
         ] {
             let e = std::panic::catch_unwind(|| text.parse::<Dur>()).unwrap_or_else(|_| panic!("{text} panicked"));

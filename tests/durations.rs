@@ -156,3 +156,49 @@ fn every_duration_field_is_bounded_where_it_is_parsed() {
     }
     assert!(refused > 0 && accepted > 0, "refused {refused}, accepted {accepted}");
 }
+
+/// One rule for a bare number where a duration is read (issue #24): refused, naming the
+/// units to write, in every profile field, in a gate and an abort condition of the
+/// profile, and in every duration flag. `2` is seconds to some and milliseconds to k6
+/// users; no field guesses.
+#[test]
+fn a_bare_number_is_refused_in_every_duration_field() {
+    let env = |_: &str| None;
+    for (field, from, to) in FIELDS {
+        let text = BASE.replace(from, &to.replace("{V}", "2"));
+        let e = match stampede::run::parse(&text, Path::new("d.yaml"), &env) {
+            Err(e) => e,
+            Ok(_) => panic!("{field} = 2: accepted"),
+        };
+        let hit = e.problems.iter().any(|p| {
+            p.line.is_some()
+                && (p.field.starts_with(field) || field.starts_with(&p.field) && !p.field.is_empty())
+                && p.message.contains("carries its unit")
+        });
+        assert!(hit, "{field} = 2: no placed problem about the unit:\n{e}");
+    }
+}
+
+#[test]
+fn a_bare_number_is_refused_in_every_duration_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("d.yaml");
+    std::fs::write(&profile, BASE).unwrap();
+    let p = profile.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["run", p, "--gate", "login.p99 < 100"],
+        &["run", p, "--abort-when", "success_rate < 5% for 30"],
+        &["run", p, "--retry-after-cap", "5"],
+        &["run", p, "--metrics-linger", "5"],
+        &["run", p, "--send-precision", "1"],
+    ];
+    for args in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("carries its unit"), "{args:?}: {err}");
+    }
+}

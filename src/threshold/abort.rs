@@ -13,7 +13,9 @@ use crate::units::Dur;
 pub enum AbortError {
     #[error("`{0}` has no `for DURATION`: write e.g. `success_rate < 5% for 30s`")]
     NoFor(String),
-    #[error("`{0}` is not a duration after `for`: write e.g. `30s`, `1m`, with the unit")]
+    #[error(
+        "`{0}` is not a duration after `for`: a duration always carries its unit, here as in profiles: write e.g. `30s`, `1m`"
+    )]
     BadDuration(String),
     #[error("`for {0}` must be longer than zero")]
     ZeroDuration(String),

@@ -313,7 +313,7 @@ fn bad(metric: &Metric, value: &str, expected: &'static str) -> GateError {
     }
 }
 
-const DURATION: &str = "write a duration with its unit, e.g. `800ms`, `90s`, `3m`";
+const DURATION: &str = "a duration always carries its unit, here as in profiles: write e.g. `800ms`, `90s`, `3m`";
 
 /// The longest duration a threshold or an abort's `for` may say: the longest run a
 /// profile may have (`profile::limits::RUN`, a week). Longer is a typo, and bounded here
@@ -342,8 +342,8 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
         | Metric::Latency { .. }
         | Metric::ReconnectTime
         | Metric::Held { .. } => {
-            // A bare number would be read as seconds by `Dur`, and as milliseconds by
-            // anyone used to k6: refuse to guess.
+            // A bare number is refused here as in profiles (`Dur`: `NoUnit`); a zero
+            // bound on a latency is a typo too.
             if v.parse::<f64>().is_ok() {
                 return Err(bad(metric, v, DURATION));
             }

@@ -62,7 +62,7 @@ fn errors_say_what_is_wrong_and_what_is_accepted() {
         ("recovery_time <", "has no value"),
         ("latency < 3s", "unknown metric `latency`"),
         ("login.p98 < 1s", "`p98` is not a statistic; write one of p50"),
-        ("login.p99 < 800", "write a duration with its unit"),
+        ("login.p99 < 800", "a duration always carries its unit"),
         ("login.p99 < fast", "`fast` is not a valid value for `login.p99`"),
         ("success_rate > 120%", "write a percentage"),
         ("verdict < recovered", "cannot use `<`: it takes `==`, `!=` or `in"),

@@ -110,7 +110,7 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
     let cases = [
         (
             "baseline 1e308",
-            extra("baseline: { duration: 1e308 }"),
+            extra("baseline: { duration: 99999999999999999999999h }"),
             P("baseline.duration", "168h"),
         ),
         (
@@ -130,12 +130,12 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
         ),
         (
             "until_recovered",
-            extra("observe: { until_recovered: 1e12 }"),
+            extra("observe: { until_recovered: 1000000000000s }"),
             P("observe.until_recovered", "168h"),
         ),
         (
             "confirm",
-            extra("observe: { confirm: 1e12 }"),
+            extra("observe: { confirm: 1000000000000s }"),
             P("observe.confirm", "168h"),
         ),
         (
@@ -150,7 +150,7 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
         ),
         (
             "timeout 1e19",
-            BASE.replace("] }", "], timeout: 1e19 }"),
+            BASE.replace("] }", "], timeout: 10000000000000000000s }"),
             P("target.timeout", "1ms to 1h"),
         ),
         (
@@ -158,11 +158,19 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
             BASE.replace("] }", "], timeout: 0s }"),
             P("target.timeout", "1ms to 1h"),
         ),
-        ("slo.p99", extra("slo: { p99: 1e15 }"), P("slo.p99", "to 1h")),
-        ("slo.hold", extra("slo: { hold: 1e15 }"), P("slo.hold", "168h")),
+        (
+            "slo.p99",
+            extra("slo: { p99: 1000000000000000s }"),
+            P("slo.p99", "to 1h"),
+        ),
+        (
+            "slo.hold",
+            extra("slo: { hold: 1000000000000000s }"),
+            P("slo.hold", "168h"),
+        ),
         (
             "retry.base",
-            client("  retry: { base: 1e15 }"),
+            client("  retry: { base: 1000000000000000s }"),
             P("client.retry.base", "0s to 24h"),
         ),
         (
@@ -172,7 +180,7 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
         ),
         (
             "throttle.window",
-            client("  retry: { throttle: { window: 1e16 } }"),
+            client("  retry: { throttle: { window: 10000000000000000s } }"),
             P("client.retry.throttle.window", "24h"),
         ),
         (
@@ -187,7 +195,7 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
         ),
         (
             "session.every",
-            client("  session: { keepalive: { request: POST /k }, every: 1e12 }"),
+            client("  session: { keepalive: { request: POST /k }, every: 1000000000000s }"),
             P("client.session.every", "100ms to 24h"),
         ),
         (
@@ -218,17 +226,17 @@ fn durations_rates_and_scales_out_of_range_are_placed_problems() {
         ),
         (
             "downtime 1e19",
-            extra("storm: { downtime: uniform(1e19) }"),
+            extra("storm: { downtime: uniform(10000000000000000000s) }"),
             P("storm.downtime", "8760h"),
         ),
         (
             "spread 1e19",
-            extra("storm: { waves: [ { share: 10%, spread: 'normal(sd 1e19)' } ] }"),
+            extra("storm: { waves: [ { share: 10%, spread: 'normal(sd 10000000000000000000s)' } ] }"),
             P("storm.waves[0].spread", "8760h"),
         ),
         (
             "wave at 1e19",
-            extra("storm: { waves: [ { share: 10%, at: 1e19 } ] }"),
+            extra("storm: { waves: [ { share: 10%, at: 10000000000000000000s } ] }"),
             P("storm.waves[0].at", "8760h"),
         ),
         (
