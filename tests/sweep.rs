@@ -65,11 +65,14 @@ fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::profile_file(dir.path(), &small());
     let (out, junit) = (dir.path().join("out"), dir.path().join("junit.xml"));
+    let summary = dir.path().join("summary.md");
     let o = common::bin()
         .args(["sweep", "--intensity", "0.5,1", "--seeds", "1", "-t", "1", "-q"])
         .args(["--gate", "success_rate >= 0%", "--gate", "login.max < 1us"])
         .arg("--junit")
         .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
         .arg(&path)
         .arg("-o")
         .arg(&out)
@@ -103,6 +106,16 @@ fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
     for s in &suites {
         assert_eq!((s.attribute("tests"), s.attribute("failures")), (Some("2"), Some("1")));
     }
+    // The job summary says which threshold failed in which run.
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("## ❌ stampede sweep ` small-sweep `: 2 runs, 2 of 4 thresholds failed"),
+        "{md}"
+    );
+    for k in ["0.5", "1"] {
+        assert!(md.contains(&format!("| intensity {k} seed 7 |")), "{md}");
+    }
+    assert!(md.contains("` login.max < 1us `"), "{md}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     for run in report["runs"].as_array().unwrap() {
@@ -139,17 +152,36 @@ fn a_sweep_s_gate_judges_every_run_and_writes_junit() {
 fn a_bad_sweep_gate_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::profile_file(dir.path(), &small());
+    let (junit, summary) = (dir.path().join("junit.xml"), dir.path().join("summary.md"));
     let o = common::bin()
         .args(["sweep", "--gate", "nonsense < 3"])
         .arg(&path)
         .arg("-o")
         .arg(dir.path().join("out"))
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--gate \"nonsense < 3\": unknown metric"), "{stderr}");
     assert!(!dir.path().join("out").exists());
+    // A job that always keeps its JUnit file and summary still gets them, saying why.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let error = doc
+        .descendants()
+        .find(|n| n.has_tag_name("error"))
+        .expect("an error case");
+    assert!(
+        error.attribute("message").unwrap_or_default().contains("nonsense")
+            || error.text().unwrap_or_default().contains("nonsense"),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("bad input") && md.contains("unknown metric"), "{md}");
 }
 
 /// A storm of seconds per run (the healthy overlay, a few hundred clients).

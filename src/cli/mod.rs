@@ -414,6 +414,37 @@ fn append_step_summary(md: &str) {
     }
 }
 
+/// A command refused for bad input (exit 2) still leaves its CI outputs where asked: a
+/// JUnit file with one case in error and a Markdown summary, both naming every problem,
+/// so that a job that always keeps them shows why (`run` and `sweep`).
+fn refusal_outputs(e: &CliError, profile: &Path, junit: Option<&Path>, summary: Option<&Path>) {
+    if e.exit_code() != 2 || (junit.is_none() && summary.is_none()) {
+        return;
+    }
+    let problems: Vec<String> = match e {
+        CliError::BadInputs(all) => all.clone(),
+        other => vec![other.to_string().trim_end().to_string()],
+    };
+    // The profile's own name when it loads (a bad flag), else its file's.
+    let name = crate::run::load(profile).map(|p| p.name).unwrap_or_else(|_| {
+        profile
+            .file_stem()
+            .map_or_else(|| profile.display().to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let outputs = [
+        (junit, crate::report::junit_bad_input(&name, &problems, &now)),
+        (summary, crate::report::markdown::bad_input(&name, &problems)),
+    ];
+    for (path, text) in outputs {
+        if let Some(path) = path
+            && let Err(w) = crate::report::write_atomic(path, text.as_bytes())
+        {
+            eprintln!("error: {w}");
+        }
+    }
+}
+
 /// The profile at `path`, read and validated; every problem in it is bad input.
 fn load(path: &Path) -> Result<Profile, CliError> {
     crate::run::load(path).map_err(CliError::bad_input)

@@ -118,36 +118,10 @@ fn prepare(args: &RunArgs) -> Result<(crate::profile::Profile, Option<crate::pla
     Ok((p, shard))
 }
 
-/// A run refused for bad input (exit 2) still leaves its CI outputs where asked: a
-/// JUnit file with one case in error and a Markdown summary, both naming every problem,
-/// so that a job that always keeps them shows why. Returns the error unchanged.
+/// A run refused for bad input still leaves its CI outputs where asked
+/// ([`super::refusal_outputs`]). Returns the error unchanged.
 fn refused(e: CliError, args: &RunArgs) -> CliError {
-    if e.exit_code() != 2 || (args.junit.is_none() && args.summary.is_none()) {
-        return e;
-    }
-    let problems: Vec<String> = match &e {
-        CliError::BadInputs(all) => all.clone(),
-        other => vec![other.to_string().trim_end().to_string()],
-    };
-    // The profile's own name when it loads (a bad flag), else its file's.
-    let name = crate::run::load(&args.profile).map(|p| p.name).unwrap_or_else(|_| {
-        args.profile.file_stem().map_or_else(
-            || args.profile.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        )
-    });
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let outputs = [
-        (&args.junit, crate::report::junit_bad_input(&name, &problems, &now)),
-        (&args.summary, crate::report::markdown::bad_input(&name, &problems)),
-    ];
-    for (path, text) in outputs {
-        if let Some(path) = path
-            && let Err(w) = write_atomic(path, text.as_bytes())
-        {
-            eprintln!("error: {w}");
-        }
-    }
+    super::refusal_outputs(&e, &args.profile, args.junit.as_deref(), args.summary.as_deref());
     e
 }
 

@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use super::signal::wait_signal;
 use super::{CliError, default_out_dir, load};
 use crate::profile::Profile;
-use crate::report::{SweepSuite, html, junit_sweep, write_atomic};
+use crate::report::{SweepSuite, html, junit_sweep, sweep_markdown, write_atomic};
 use crate::run::sweep::{self, SweepReport, SweepRun};
 use crate::units::format_duration;
 
@@ -43,6 +43,11 @@ pub struct SweepArgs {
     /// Write the thresholds as JUnit XML to FILE: a test suite per run, a case per threshold.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write a Markdown summary of the sweep for a CI job page to FILE: the gate's
+    /// outcome, each intensity's recoveries and every threshold that failed, with its
+    /// run (also appended to $GITHUB_STEP_SUMMARY when that is set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
@@ -55,21 +60,30 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
         quiet,
         gates,
         junit,
+        summary,
     } = args;
-    let mut p = load(&path)?;
-    super::run::gates(&mut p, &gates)?;
+    let refused = |e: CliError| {
+        super::refusal_outputs(&e, &path, junit.as_deref(), summary.as_deref());
+        e
+    };
+    let p = (|| {
+        let mut p = load(&path)?;
+        super::run::gates(&mut p, &gates)?;
+        Ok(p)
+    })()
+    .map_err(refused)?;
     if seeds == 0 || intensities.is_empty() {
-        return Err(CliError::BadInput(anyhow!(
+        return Err(refused(CliError::BadInput(anyhow!(
             "a sweep needs at least one intensity and one seed"
-        )));
+        ))));
     }
     if intensities.len() > MAX_INTENSITIES {
-        return Err(CliError::BadInput(anyhow!(
+        return Err(refused(CliError::BadInput(anyhow!(
             "--intensity: {} intensities; a sweep takes at most {MAX_INTENSITIES}",
             intensities.len()
-        )));
+        ))));
     }
-    let budget = sweep::budget(&p, &intensities, seeds).map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    let budget = sweep::budget(&p, &intensities, seeds).map_err(|e| refused(CliError::BadInput(anyhow!(e))))?;
     out!(
         "sweep of {}: {} intensit{} × {seeds} seed{} = {} runs, about {} (Ctrl-C stops)",
         p.name,
@@ -104,9 +118,7 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
     let dir = out.unwrap_or_else(|| default_sweep_dir(&p));
     write_sweep(&report, &dir)?;
     out!("  sweep: {} (and sweep.html)", dir.join("sweep.json").display());
-    if let Some(file) = &junit {
-        write_junit(&report, file)?;
-    }
+    write_ci(&report, junit.as_deref(), summary.as_deref())?;
     if report.interrupted {
         return Err(CliError::Interrupted);
     }
@@ -151,8 +163,9 @@ fn gate(runs: &[SweepRun]) -> Result<(), CliError> {
     })
 }
 
-/// `--junit FILE`: a suite per run that finished.
-fn write_junit(report: &SweepReport, file: &Path) -> Result<(), CliError> {
+/// `--junit FILE` (a suite per run that finished) and `--summary FILE` (the Markdown
+/// job summary, appended to `$GITHUB_STEP_SUMMARY` too).
+fn write_ci(report: &SweepReport, junit: Option<&Path>, summary: Option<&Path>) -> Result<(), CliError> {
     let suites: Vec<SweepSuite> = report
         .runs
         .iter()
@@ -162,8 +175,16 @@ fn write_junit(report: &SweepReport, file: &Path) -> Result<(), CliError> {
             thresholds: &r.thresholds,
         })
         .collect();
-    let xml = junit_sweep(&report.name, &suites, report.interrupted);
-    write_atomic(file, xml.as_bytes()).map_err(CliError::cannot_proceed)
+    if let Some(file) = junit {
+        let xml = junit_sweep(&report.name, &suites, report.interrupted);
+        write_atomic(file, xml.as_bytes()).map_err(CliError::cannot_proceed)?;
+    }
+    let md = sweep_markdown(&report.name, &report.sweep, &suites, report.interrupted);
+    if let Some(file) = summary {
+        write_atomic(file, md.as_bytes()).map_err(CliError::cannot_proceed)?;
+    }
+    super::append_step_summary(&md);
+    Ok(())
 }
 
 /// sweep.json and, when it renders, sweep.html into `dir`. A page that does not render is

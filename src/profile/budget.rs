@@ -111,15 +111,5 @@ pub fn storm_span(storm: &Storm) -> Option<f64> {
     (first <= last).then(|| last - first + storm.downtime.range().1.max(0.0))
 }
 
-/// A count as people read it: `237,545,889`.
-pub fn grouped(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// A count as people read it: `237,545,889` (one implementation, in `units`).
+pub use crate::units::thousands as grouped;

@@ -13,6 +13,7 @@ pub mod html;
 pub mod junit;
 mod junit_sweep;
 pub mod markdown;
+mod markdown_sweep;
 pub mod merge;
 #[cfg(test)]
 mod merge_tests;
@@ -32,6 +33,7 @@ pub(crate) use words::{
 pub use junit::{junit, junit_bad_input};
 pub use junit_sweep::{SweepSuite, junit_sweep};
 pub use markdown::markdown;
+pub use markdown_sweep::sweep_markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};
 
 use std::io::Write;

@@ -4,7 +4,7 @@
 use super::evidence::Load;
 use super::verdict::{Finding, Found, Why};
 use super::{SloUsed, Span, human_ms};
-use crate::units::pct;
+use crate::units::{pct, thousands};
 
 /// One sentence (or two) for a person: what happened and the figures behind it.
 pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Option<f64>) -> String {
@@ -56,8 +56,8 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 per_window(load.baseline),
                 human_ms(span.observed_end_ms.saturating_sub(since)),
                 since_trigger(since),
-                load.retries,
-                load.relogins
+                thousands(load.retries),
+                thousands(load.relogins)
             )
         }
         Finding::Down(shape) => {
@@ -65,7 +65,8 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
             let because = match shape {
                 Some(why) => format!(
                     "although the load rose and went back and {} retries and {} relogins came back: {why}",
-                    load.retries, load.relogins
+                    thousands(load.retries),
+                    thousands(load.relogins)
                 ),
                 None => down_because(load),
             };
@@ -78,8 +79,8 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
             format!(
                 "Improving, not recovered yet: over the last {} of the observation the locked-out clients fell from {} to {} ({:.1} a second) and success rose from {} to {} ({:.1} points a second). If the trend held, every locked-out client would be in within about {} and success would meet the SLO ({}) in about {}.",
                 human_ms(t.over_ms),
-                t.locked_out.0,
-                t.locked_out.1,
+                thousands(t.locked_out.0),
+                thousands(t.locked_out.1),
                 t.locked_out_per_s,
                 pct(t.success.0),
                 pct(t.success.1),
@@ -98,8 +99,8 @@ pub(super) fn summary(found: &Found, slo: &SloUsed, span: &Span, down_share: Opt
                 "Down or metastable: not recovered within {observed} after the trigger, down {down} of the judged time; the storm raised the fresh arrivals to {} per window (baseline {}) and they went back while {} retries and {} relogins went on, but {why}: an outage looks the same. Run with `observe.confirm` to tell them apart.",
                 per_window(load.storm),
                 per_window(load.baseline),
-                load.retries,
-                load.relogins
+                thousands(load.retries),
+                thousands(load.relogins)
             )
         }
         Finding::NotRecovered(Why::DownAtEnd(at)) => format!(
@@ -140,7 +141,7 @@ fn down_because(load: &Load) -> String {
 
 fn per_window(v: f64) -> String {
     if (v - v.round()).abs() < 0.05 {
-        format!("{v:.0}")
+        thousands(v.round().max(0.0) as u64)
     } else {
         format!("{v:.1}")
     }

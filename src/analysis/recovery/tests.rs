@@ -197,7 +197,7 @@ fn metastable_when_load_is_back_but_retries_keep_it_down() {
     assert_eq!(r.metastable_since_ms, Some(7_000));
     assert!(
         r.summary.starts_with(
-            "Metastable: the storm raised the fresh arrivals to 1000 per window (baseline 100); they were back at baseline for 10s (from 3s after the trigger), yet the target stayed down, held by 9000 retries and 0 relogins."
+            "Metastable: the storm raised the fresh arrivals to 1,000 per window (baseline 100); they were back at baseline for 10s (from 3s after the trigger), yet the target stayed down, held by 9,000 retries and 0 relogins."
         ),
         "{}",
         r.summary
