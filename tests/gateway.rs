@@ -1,6 +1,8 @@
 //! The overlay's WebSocket gateway over real sockets on 127.0.0.1:0, with
 //! tokio-tungstenite clients: each close code and HTTP status, and the metrics.
 
+mod common;
+
 #[path = "gateway/client.rs"]
 mod client;
 
@@ -285,20 +287,15 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn out_of_file_descriptors_the_accept_loop_waits_and_recovers() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new("prlimit")
-        .arg("--nofile=48")
-        .arg(env!("CARGO_BIN_EXE_stampede"))
-        .args(["overlay", "--listen", "127.0.0.1:0", "--mode", "healthy"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr: SocketAddr = first.rsplit_once("http://").unwrap().1.trim().parse().unwrap();
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=48").arg(env!("CARGO_BIN_EXE_stampede")).args([
+        "overlay",
+        "--listen",
+        "127.0.0.1:0",
+        "--mode",
+        "healthy",
+    ]);
+    let (mut child, addr) = common::spawn_overlay(cmd);
     // More connections than it has descriptors for: the kernel queues the rest.
     let mut flood = Vec::new();
     for _ in 0..80 {

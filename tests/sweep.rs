@@ -38,7 +38,7 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
         &p,
         &[0.05, 1.0],
         1,
-        None,
+        stampede::run::RunOptions::default(),
         |run| seen.push((run.intensity, run.recovery.verdict)),
         &mut (),
     )

@@ -155,6 +155,11 @@ pub struct RunArgs {
     /// stampede otherwise asks; without either, it refuses (exit 2, nothing sent).
     #[arg(long = "allow-target", value_name = "HOST[:PORT]")]
     pub allow_targets: Vec<String>,
+    /// Let the profile's `storm.actions` run: the commands it starts at instants of the
+    /// storm (`validate` lists them). Also $STAMPEDE_ALLOW_ACTIONS=1. Without it a
+    /// profile with actions is refused (exit 2, nothing sent, every command listed).
+    #[arg(long)]
+    pub allow_actions: bool,
     /// The shard count for `--shard auto`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: Option<u32>,
@@ -443,6 +448,24 @@ fn refusal_outputs(e: &CliError, profile: &Path, junit: Option<&Path>, summary: 
             eprintln!("error: {w}");
         }
     }
+}
+
+/// `--allow-actions`, or `$STAMPEDE_ALLOW_ACTIONS` set to 1, true or yes.
+fn actions_allowed(flag: bool) -> bool {
+    flag || std::env::var("STAMPEDE_ALLOW_ACTIONS")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// A profile with `storm.actions` runs only when they were allowed: refused before
+/// anything is sent otherwise, listing every command (bad input, exit 2).
+fn check_actions(p: &Profile, flag: bool) -> Result<(), CliError> {
+    if p.storm.actions.is_empty() || actions_allowed(flag) {
+        return Ok(());
+    }
+    let commands: Vec<String> = p.storm.actions.iter().map(|a| a.shown_line()).collect();
+    Err(CliError::bad_input(anyhow::anyhow!(crate::run::actions::refusal(
+        &commands
+    ))))
 }
 
 /// The profile at `path`, read and validated; every problem in it is bad input.

@@ -97,6 +97,7 @@ fn prepare(args: &RunArgs) -> Result<(crate::profile::Profile, Option<crate::pla
         p.seed = seed;
     }
     conditions(&mut p, args)?;
+    super::check_actions(&p, args.allow_actions)?;
     let shard = match &args.shard {
         Some(spec) => Some(
             crate::run::shard::resolve(spec, args.shards, &|k| std::env::var(k).ok()).map_err(CliError::bad_input)?,
@@ -192,6 +193,7 @@ async fn storm(
         stream: stream.clone(),
         skip_drain: false,
         preflight: (!args.no_preflight).then_some(args.preflight),
+        allow_actions: super::actions_allowed(args.allow_actions),
     };
     let result = crate::run::run(p, opts, &mut live).await;
     live.finish();

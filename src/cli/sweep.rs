@@ -40,6 +40,10 @@ pub struct SweepArgs {
     /// one; replaces the profile's `gate` list. Exit 1 when it fails in any run.
     #[arg(long = "gate", value_name = "EXPR")]
     pub gates: Vec<String>,
+    /// Let the profile's `storm.actions` run in every run of the sweep, as `run
+    /// --allow-actions` (also $STAMPEDE_ALLOW_ACTIONS=1).
+    #[arg(long)]
+    pub allow_actions: bool,
     /// Write the thresholds as JUnit XML to FILE: a test suite per run, a case per threshold.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -61,6 +65,7 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
         gates,
         junit,
         summary,
+        allow_actions,
     } = args;
     let refused = |e: CliError| {
         super::refusal_outputs(&e, &path, junit.as_deref(), summary.as_deref());
@@ -69,6 +74,7 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
     let p = (|| {
         let mut p = load(&path)?;
         super::run::gates(&mut p, &gates)?;
+        super::check_actions(&p, allow_actions)?;
         Ok(p)
     })()
     .map_err(refused)?;
@@ -105,8 +111,13 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
         kept.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
     };
     let mut progress = ();
+    let base = crate::run::RunOptions {
+        threads,
+        allow_actions: super::actions_allowed(allow_actions),
+        ..Default::default()
+    };
     let report = tokio::select! {
-        r = sweep::sweep(&p, &intensities, seeds, threads, each, &mut progress) => r,
+        r = sweep::sweep(&p, &intensities, seeds, base, each, &mut progress) => r,
         _ = wait_signal() => {
             eprintln!("sweep interrupted: writing the runs that finished");
             let runs = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));

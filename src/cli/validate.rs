@@ -116,6 +116,9 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>, files: bool) -> Result
     for line in held_lines(&p, plan.background_clients as u64) {
         out!("  {line}");
     }
+    for line in action_lines(&p, &plan) {
+        out!("  {line}");
+    }
     out!("  shape |{}|", sparkline(&per_window, 60));
     out!("  (plan built in {took:.2?}; nothing was sent)");
     Ok(())
@@ -124,6 +127,29 @@ pub(super) fn validate(path: &Path, shard: Option<Shard>, files: bool) -> Result
 /// What may come after sending stops: the target's drain watched, for at most
 /// `analysis::drain::bound` (30 s, or three windows), when its scrape holds series of
 /// outstanding work. None when nothing is scraped or none of the kept series is work.
+/// Every command the profile would run (`storm.actions`), when, and whether it may.
+fn action_lines(p: &crate::profile::Profile, plan: &crate::plan::Plan) -> Vec<String> {
+    let sched = crate::run::actions::schedule(p, plan);
+    if sched.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "actions: {} command{} on the target, run only with --allow-actions:",
+        sched.len(),
+        if sched.len() == 1 { "" } else { "s" }
+    )];
+    for (a, at) in sched {
+        out.push(format!(
+            "  at {} (run time {}, timeout {}): {}",
+            Dur(a.at),
+            format_duration(at),
+            format_duration(a.timeout),
+            a.shown_line()
+        ));
+    }
+    out
+}
+
 fn drain_line(p: &crate::profile::Profile) -> Option<String> {
     use crate::analysis::drain::{bound, is_work};
     let m = p.target.metrics.as_ref()?;

@@ -117,11 +117,7 @@ fn storm(p: &Profile, events: &mut Events) -> u32 {
     let mut next_id: u32 = 0;
     match &p.storm.source {
         StormSource::Waves(waves) => {
-            // The trigger is the earliest instant any wave can reboot a client.
-            let origin = waves
-                .iter()
-                .map(|w| w.at.as_secs_f64() + w.spread.range().0)
-                .fold(f64::INFINITY, f64::min);
+            let origin = storm_origin(&p.storm);
             let shares: Vec<f64> = waves.iter().map(|w| w.share.0).collect();
             let sizes = apportion(&shares, p.population.simulated);
             for (w, n) in waves.iter().zip(sizes) {
@@ -139,7 +135,7 @@ fn storm(p: &Profile, events: &mut Events) -> u32 {
             }
         }
         StormSource::Trace { events: rows, .. } => {
-            let origin = rows.iter().map(|(t, _)| t.as_secs_f64()).fold(f64::INFINITY, f64::min);
+            let origin = storm_origin(&p.storm);
             for (row, (t, n)) in rows.iter().enumerate() {
                 // Stochastic rounding keeps the expected count exact when a row stands
                 // for a fraction of a virtual client.
@@ -157,6 +153,24 @@ fn storm(p: &Profile, events: &mut Events) -> u32 {
         StormSource::None => {}
     }
     next_id
+}
+
+/// The modelled instant the trigger stands for: the earliest instant any wave can
+/// reboot a client, or a trace's first row; 0 without a storm. A modelled `at` (a
+/// wave's, an action's) is run time `trigger + (at - origin) / time_scale`.
+pub fn storm_origin(storm: &crate::profile::Storm) -> f64 {
+    let origin = match &storm.source {
+        StormSource::Waves(waves) => waves
+            .iter()
+            .map(|w| w.at.as_secs_f64() + w.spread.range().0)
+            .fold(f64::INFINITY, f64::min),
+        StormSource::Trace { events, .. } => events
+            .iter()
+            .map(|(t, _)| t.as_secs_f64())
+            .fold(f64::INFINITY, f64::min),
+        StormSource::None => 0.0,
+    };
+    if origin.is_finite() { origin } else { 0.0 }
 }
 
 /// When the run stops sending new work. With a confirmation probe, rounded up to a

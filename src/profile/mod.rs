@@ -6,6 +6,7 @@
 //! (the validated types a run reads). dist, node, template and trace parse the
 //! values that have a grammar of their own.
 
+pub mod actions;
 mod budget;
 mod capture;
 pub mod data;
@@ -26,6 +27,7 @@ mod template;
 mod trace;
 mod validate;
 
+pub use actions::Action;
 pub use budget::PlanSize;
 pub use capture::{Capture, CaptureFrom, Checks, capture_regex};
 pub use data::DataFile;

@@ -151,6 +151,15 @@ pub struct RawStorm {
     pub waves: Option<Vec<RawWave>>,
     pub trace: Option<RawTrace>,
     pub downtime: Option<Text>,
+    pub actions: Option<Vec<RawAction>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct RawAction {
+    pub at: Option<Text>,
+    pub run: Option<Vec<Text>>,
+    pub timeout: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]

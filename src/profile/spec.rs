@@ -237,6 +237,8 @@ pub struct Storm {
     pub source: StormSource,
     /// Modelled time between a reboot and its first login attempt.
     pub downtime: Dist,
+    /// Commands run on the target at instants of the storm (`storm.actions`).
+    pub actions: Vec<super::Action>,
 }
 
 #[derive(Debug, Clone)]

@@ -127,6 +127,13 @@ pub fn markdown(report: &Report) -> Option<String> {
         m.push('\n');
     }
     m.push_str(&outcomes(report));
+    if !report.actions.is_empty() {
+        m.push_str("**Actions on the target**\n\n");
+        for line in super::terminal::action_lines(report) {
+            m.push_str(&format!("- {}\n", cell(line.trim_start_matches("action "))));
+        }
+        m.push('\n');
+    }
     let rt = match (recovery.recovery_time(), recovery.recovery_time_from_storm_end()) {
         (Some(t), Some(s)) => format!(
             "{} after the trigger, {} after the storm",

@@ -352,6 +352,10 @@ impl Merger {
                 out.engine.missing_series.push(s.clone());
             }
         }
+        // Only the first shard runs the profile's actions: the run's are its.
+        if out.actions.is_empty() {
+            out.actions = p.actions.clone();
+        }
         Ok(())
     }
 

@@ -107,6 +107,11 @@ pub struct Report {
     /// in a shard or a merged report (the target counts every shard's requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_received: Option<crate::analysis::reached::Reached>,
+    /// The profile's `storm.actions` as they ran: when, how they ended, their output's
+    /// last lines. Empty without actions (and in shards other than the first, which
+    /// alone runs them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::run::actions::ActionFacts>,
 }
 
 /// How the run's targets were confirmed, as the report records it.

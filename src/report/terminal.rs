@@ -49,6 +49,9 @@ pub fn summary(r: &Report) -> String {
             .collect();
         let _ = writeln!(s, "  note: the target never exposed {}", told.join(", "));
     }
+    for line in action_lines(r) {
+        let _ = writeln!(s, "  {line}");
+    }
     if let Some(rec) = &r.recovery {
         let _ = writeln!(s, "\n  verdict: {} — {}", rec.verdict_shown(), rec.summary);
         if let Some(line) = rec.probe_line() {
@@ -85,6 +88,27 @@ pub fn summary(r: &Report) -> String {
         }
     }
     s
+}
+
+/// One line per action of the run (`storm.actions`): when it ran and how it ended, with
+/// its output's last line when it did not work.
+pub fn action_lines(r: &Report) -> Vec<String> {
+    let at = |ms: u64| format_duration(Duration::from_millis(ms));
+    r.actions
+        .iter()
+        .map(|a| {
+            let when = match a.started_ms {
+                Some(ms) => format!("at {}", at(ms)),
+                None => format!("due at {}", at(a.at_ms)),
+            };
+            let mark = if a.outcome.ok() { "✓" } else { "✗" };
+            let last = match a.output.last() {
+                Some(l) if !a.outcome.ok() => format!(" — {l}"),
+                _ => String::new(),
+            };
+            format!("action {mark} {when}: {} · {}{last}", a.command, a.outcome.words())
+        })
+        .collect()
 }
 
 /// Why the preflight guard stopped a run, and what to do: the class, its first example.

@@ -91,6 +91,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         thresholds: Vec::new(),
         after_run: None,
         target_received: None,
+        actions: Vec::new(),
     }
 }
 

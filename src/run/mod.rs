@@ -3,6 +3,7 @@
 //! and assemble the report.
 
 pub mod abort;
+pub mod actions;
 pub mod confirm;
 pub mod descriptors;
 mod drain;
@@ -53,6 +54,8 @@ pub enum RunError {
     Start(#[from] start::StartError),
     #[error(transparent)]
     Unconfirmed(#[from] confirm::ConfirmError),
+    #[error("{}", actions::refusal(.0))]
+    ActionsNotAllowed(Vec<String>),
 }
 
 impl RunError {
@@ -65,7 +68,8 @@ impl RunError {
             | RunError::Transport(_)
             | RunError::Unreachable(_)
             | RunError::Start(_)
-            | RunError::Unconfirmed(_) => true,
+            | RunError::Unconfirmed(_)
+            | RunError::ActionsNotAllowed(_) => true,
             RunError::Record(_) | RunError::Threads(_) => false,
         }
     }
@@ -94,6 +98,9 @@ pub struct RunOptions {
     /// The preflight guard: stop when the first N completed logins before the trigger
     /// all failed with one class ([`guard`]); None: no guard.
     pub preflight: Option<u64>,
+    /// The profile's `storm.actions` may run (`--allow-actions`); without it a profile
+    /// with actions is refused before anything is sent.
+    pub allow_actions: bool,
 }
 
 /// Reads, parses and validates a profile file, the embedded overlay's settings included.
@@ -121,6 +128,11 @@ pub fn plan_for(p: &Profile, shard: Option<Part>) -> Plan {
 }
 
 pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> Result<Report, RunError> {
+    if !p.storm.actions.is_empty() && !opts.allow_actions {
+        return Err(RunError::ActionsNotAllowed(
+            p.storm.actions.iter().map(|a| a.shown_line()).collect(),
+        ));
+    }
     if descriptors::needed(p, 0).is_some() {
         descriptors::raise();
     }
@@ -196,13 +208,27 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         opts.shard,
         threads.max(1),
     );
-    // The embedded overlay's timeline begins at the run's time zero, after the warm-up.
-    let on_start: Option<warmup::OnStart> = overlay.as_ref().map(|o| {
-        let clock = o.clock.clone();
-        Box::new(move |at: tokio::time::Instant| clock.start(at.into_std())) as warmup::OnStart
+    // The embedded overlay's timeline and the actions' clock begin at the run's time
+    // zero, after the warm-up. Only the first shard of a distributed run acts.
+    let acts = opts.shard.is_none_or(|s| s.index == 0) && !p.storm.actions.is_empty();
+    let (zero_tx, zero_rx) = tokio::sync::oneshot::channel();
+    let runner = acts.then(|| actions::start(actions::schedule(p, &plan), zero_rx));
+    let clock = overlay.as_ref().map(|o| o.clock.clone());
+    let on_start: Option<warmup::OnStart> = (clock.is_some() || acts).then(|| {
+        Box::new(move |at: tokio::time::Instant| {
+            if let Some(c) = clock {
+                c.start(at.into_std());
+            }
+            let _ = zero_tx.send(at);
+        }) as warmup::OnStart
     });
     engine_opts.gate = Some(warmup::StartGate::new(threads.max(1), engine_opts.start, on_start));
     let out = threads::run(p, &plan, transport, engine_opts, threads, progress).await;
+    // The run is over (completed, interrupted, braked or failed): what still runs ends.
+    let action_facts = match runner {
+        Some(r) => r.finish().await,
+        None => Vec::new(),
+    };
     // Before the embedded overlay stops: its queue is what may still be draining.
     let after_run = match (&out, &scrape) {
         (Ok(o), Some((url, keep)))
@@ -337,6 +363,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         thresholds,
         after_run,
         target_received,
+        actions: action_facts,
     })
 }
 

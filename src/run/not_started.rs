@@ -59,5 +59,6 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         thresholds: Vec::new(),
         after_run: None,
         target_received: None,
+        actions: Vec::new(),
     }
 }

@@ -92,13 +92,13 @@ pub fn budget(p: &Profile, intensities: &[f64], seeds: u32) -> Result<Duration, 
     Ok(total)
 }
 
-/// Runs every (intensity, seed) in turn, each on `threads` engine threads (None: the
-/// run's default); `each` is told of every run as it ends.
+/// Runs every (intensity, seed) in turn, each with `base`'s options (its threads, its
+/// permission for actions; no drain watch); `each` is told of every run as it ends.
 pub async fn sweep(
     p: &Profile,
     intensities: &[f64],
     seeds: u32,
-    threads: Option<u32>,
+    base: RunOptions,
     mut each: impl FnMut(&SweepRun),
     progress: &mut dyn Progress,
 ) -> Result<SweepReport, RunError> {
@@ -110,8 +110,7 @@ pub async fn sweep(
             q.seed = p.seed.wrapping_add(s);
             let opts = RunOptions {
                 skip_drain: true,
-                threads,
-                ..RunOptions::default()
+                ..base.clone()
             };
             let r = run(&q, opts, progress).await?;
             let one = SweepRun {

@@ -145,6 +145,23 @@ pub async fn run_quiet(args: &[&'static str], profile: &Path, out: &Path) -> std
     tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
 }
 
+/// Starts `cmd` (a `stampede overlay --listen 127.0.0.1:0 …`, maybe behind a wrapper
+/// such as `prlimit`) and reads the address from its first line.
+pub fn spawn_overlay(mut cmd: std::process::Command) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first.rsplit_once("http://").unwrap().1.trim().parse().unwrap();
+    (child, addr)
+}
+
 /// A run's report.json, from its output directory.
 pub fn report_of(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()

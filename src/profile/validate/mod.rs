@@ -2,6 +2,7 @@
 //! with its line and field. The sections live beside this file (target, storm,
 //! client); the helpers every section uses and the profile's top level live here.
 
+mod actions;
 mod budget;
 mod capture;
 #[cfg(test)]

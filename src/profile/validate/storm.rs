@@ -90,7 +90,12 @@ impl Validator<'_> {
             (None, Some(trace)) => self.trace(trace, pop),
             (None, None) => StormSource::None,
         };
-        Storm { source, downtime }
+        let actions = self.actions(s.actions.as_ref());
+        Storm {
+            source,
+            downtime,
+            actions,
+        }
     }
 
     fn waves(&mut self, waves: &[raw::RawWave]) -> StormSource {

@@ -59,7 +59,7 @@ struct Marks {
     verdict: String,
     headline: String,
     /// Operator actions on the embedded overlay (from the profile): when, and what.
-    actions: Vec<Action>,
+    actions: Vec<super::actions::Action>,
 }
 
 impl Marks {
@@ -93,7 +93,7 @@ impl Marks {
             }),
             verdict: rec.map_or("not analysed".into(), |x| x.verdict_shown()),
             headline: headline(r).0,
-            actions: operator_actions(r),
+            actions: super::actions::marks(r),
         }
     }
 }
@@ -116,48 +116,6 @@ fn health(r: &Report) -> (Vec<u8>, Vec<String>) {
         }
     }
     (health, reason)
-}
-
-#[derive(Serialize)]
-struct Action {
-    at: f64,
-    label: String,
-}
-
-// TODO(run): report.plan.operator_actions — read a typed field once the run writes
-// one; digging in the raw profile by path breaks silently if the profile's keys move.
-/// The overlay's timed operator actions as the profile wrote them
-/// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots`, `shed`,
-/// `drop_connections` or `restart_gateway`).
-fn operator_actions(r: &Report) -> Vec<Action> {
-    let Some(list) = r.profile.pointer("/target/overlay/actions").and_then(|a| a.as_array()) else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter_map(|a| {
-            let at = a.get("at").and_then(|v| match v {
-                serde_json::Value::String(s) => s.parse::<crate::units::Dur>().ok(),
-                serde_json::Value::Number(n) => n.as_f64().map(crate::units::Dur::from_secs_f64),
-                _ => None,
-            })?;
-            let label = if let Some(n) = a.get("inject_mega_supernodes").and_then(|v| v.as_u64()) {
-                format!("operator: +{n} mega-supernodes")
-            } else if let Some(on) = a.get("shed").and_then(|v| v.as_bool()) {
-                format!("operator: shedding {}", if on { "on" } else { "off" })
-            } else if let Some(share) = a.get("drop_connections") {
-                let share = share.as_str().map_or_else(|| share.to_string(), str::to_string);
-                format!("operator: drop {share} of connections")
-            } else if let Some(node) = a.get("restart_gateway").and_then(|v| v.as_u64()) {
-                format!("operator: restart gateway node {node}")
-            } else {
-                "operator action".to_string()
-            };
-            Some(Action {
-                at: at.as_secs_f64(),
-                label,
-            })
-        })
-        .collect()
 }
 
 #[derive(Serialize)]

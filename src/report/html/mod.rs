@@ -8,6 +8,7 @@
 //! 600-window run stays well under 2 MB. Charts are drawn by uPlot (MIT, vendored in
 //! `assets/`), inlined with the page's own script and style.
 
+mod actions;
 mod data;
 mod echo;
 mod header;
