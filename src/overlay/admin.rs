@@ -22,6 +22,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/admin/mega-supernodes", post(mega))
         .route("/admin/shed", post(shed))
+        .route("/admin/admission", post(admission))
         .route("/admin/drop-connections", post(drop_connections))
         .route("/admin/restart-gateway", post(restart_gateway))
         .route_layer(axum::middleware::from_fn_with_state(shared, guard))
@@ -187,6 +188,22 @@ async fn shed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     };
     s.model().set_shed(b.enabled);
     json(StatusCode::OK, format!("{{\"shed\":{}}}", b.enabled))
+}
+
+/// Sets login admission control from now on: a body such as `{"rate": "50/s"}`,
+/// `{"from": "50/s", "step": "25/s", "every": "10s"}`, `{"buckets": 4, "every": "30s"}`
+/// or `{"off": true}`. Answers what is in force.
+async fn admission(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let a = match parse::<super::config::Admission>(&body) {
+        Ok(a) => a,
+        Err(r) => return bad_request(r),
+    };
+    if let Some(why) = a.problem() {
+        return bad_request(format!("admission: {why}"));
+    }
+    let now = s.now().unwrap_or_default();
+    s.model().set_admission(a, now);
+    json(StatusCode::OK, format!("{{\"admission\":\"{a}\"}}"))
 }
 
 #[cfg(test)]

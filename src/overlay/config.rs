@@ -117,6 +117,10 @@ pub struct Action {
     /// Restart this gateway node: each of its connections is closed with 1012.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_gateway: Option<u32>,
+    /// Set the login admission control from now on (a limit, a ramp from now, buckets
+    /// opening from now, or `off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission: Option<Admission>,
 }
 
 /// What an action does, once validated.
@@ -126,6 +130,7 @@ pub enum ActionKind {
     Shed(bool),
     DropConnections(Share),
     RestartGateway(u32),
+    Admission(Admission),
 }
 
 impl Action {
@@ -141,7 +146,8 @@ impl Action {
                 .shed
                 .map(ActionKind::Shed)
                 .or(self.drop_connections.map(ActionKind::DropConnections))
-                .or(self.restart_gateway.map(ActionKind::RestartGateway)),
+                .or(self.restart_gateway.map(ActionKind::RestartGateway))
+                .or(self.admission.map(ActionKind::Admission)),
         }
     }
 
@@ -152,6 +158,7 @@ impl Action {
             ("shed", self.shed.is_some()),
             ("drop_connections", self.drop_connections.is_some()),
             ("restart_gateway", self.restart_gateway.is_some()),
+            ("admission", self.admission.is_some()),
         ];
         given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
     }
@@ -223,6 +230,9 @@ pub struct OverlayConfig {
     /// The WebSocket gateway (`GET /gateway`): what an upgrade costs, how overload is
     /// answered, the heartbeat timeout, the nodes.
     pub gateway: GatewayConfig,
+    /// Login admission control from overlay start (`off`: none); operator actions and
+    /// `POST /admin/admission` change it.
+    pub admission: Admission,
 }
 
 /// The admin endpoints' bearer token. Debug output never shows it.
@@ -265,6 +275,7 @@ impl Default for OverlayConfig {
             idle_timeout: Dur::from_secs_f64(60.0),
             admin_token: None,
             gateway: GatewayConfig::default(),
+            admission: Admission::Off,
         }
     }
 }
@@ -436,9 +447,11 @@ pub fn from_profile(
     })
 }
 
+mod admission;
 mod gateway;
 mod validate;
 
+pub use admission::{Admission, MAX_BUCKETS};
 pub use gateway::{GatewayConfig, MAX_GATEWAY_NODES, Overload};
 
 #[cfg(test)]

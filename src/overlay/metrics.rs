@@ -112,6 +112,25 @@ fn gauges(o: &mut String, s: &Snapshot) {
         bool_f(s.promotion_suspended),
     );
     gauge(o, "overlay_shed", "1 while optional work is shed.", bool_f(s.shed));
+    gauge(
+        o,
+        "overlay_admission_limit_per_second",
+        "Admission control's login limit now (0: no rate limit).",
+        s.admission_limit.unwrap_or(0.0),
+    );
+    let (open, buckets) = s.admission_buckets.unwrap_or((0, 0));
+    gauge(
+        o,
+        "overlay_admission_buckets_open",
+        "Admission buckets open now (0 when not admitting by bucket).",
+        f64::from(open),
+    );
+    gauge(
+        o,
+        "overlay_admission_buckets",
+        "Admission buckets in all (0 when not admitting by bucket).",
+        f64::from(buckets),
+    );
 }
 
 /// What happened so far: logins by result, rejections by reason, promotions.
@@ -140,6 +159,7 @@ fn counters(o: &mut String, s: &Snapshot) {
             (&reason(Reject::QueueFull), st.rejected_queue_full as f64),
             (&reason(Reject::Expired), st.rejected_expired as f64),
             (&reason(Reject::NoSlot), st.rejected_no_slot as f64),
+            (&reason(Reject::Admission), st.rejected_admission as f64),
         ],
     );
     metric(

@@ -235,10 +235,20 @@ pub(super) fn json(status: StatusCode, body: String) -> Response {
 }
 
 pub(super) fn unavailable(shared: &Shared, reason: Reject) -> Response {
+    unavailable_after(shared, reason, None)
+}
+
+/// A 503 whose Retry-After is `wait` (whole seconds, rounded up, at least 1) when the
+/// overlay knows when to come back (a closed admission bucket), else the configured one.
+fn unavailable_after(shared: &Shared, reason: Reject, wait: Option<Duration>) -> Response {
+    let retry_after = match wait {
+        Some(w) => HeaderValue::from(w.as_secs_f64().ceil().max(1.0) as u64),
+        None => shared.retry_after.clone(),
+    };
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [
-            (header::RETRY_AFTER, shared.retry_after.clone()),
+            (header::RETRY_AFTER, retry_after),
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
         ],
         format!("{{\"error\":\"{}\"}}", reason.as_str()),
@@ -255,9 +265,13 @@ async fn login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         return setup_login(&s, client);
     };
     let (tx, rx) = oneshot::channel();
-    let queued = s.model().enqueue(client, now, tx);
+    let (queued, wait) = {
+        let mut m = s.model();
+        let queued = m.enqueue(client, now, tx);
+        (queued, m.admission_wait())
+    };
     if let Err((reason, _)) = queued {
-        return unavailable(&s, reason);
+        return unavailable_after(&s, reason, wait);
     }
     match rx.await {
         Ok(LoginResult::Ok { supernode }) => {

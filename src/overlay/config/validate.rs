@@ -84,6 +84,9 @@ impl OverlayConfig {
             bad("initial_online", format!("must be at most {MAX_INITIAL_ONLINE}"));
         }
         self.gateway.problems(&mut bad);
+        if let Some(why) = self.admission.problem() {
+            bad("admission", why);
+        }
         self.action_problems(&mut bad);
         out
     }
@@ -95,8 +98,8 @@ impl OverlayConfig {
             match a.what()[..] {
                 [] => bad(
                     &format!("actions[{i}]"),
-                    "does nothing: give inject_mega_supernodes (with slots), shed, drop_connections or \
-                     restart_gateway"
+                    "does nothing: give inject_mega_supernodes (with slots), shed, drop_connections, \
+                     restart_gateway or admission"
                         .into(),
                 ),
                 [_] => {}
@@ -122,6 +125,9 @@ impl OverlayConfig {
             }
             if let Some(s) = a.drop_connections {
                 share_ok(bad, &p("drop_connections"), s);
+            }
+            if let Some(why) = a.admission.and_then(|a| a.problem()) {
+                bad(&p("admission"), why);
             }
             if let Some(node) = a.restart_gateway
                 && node >= self.gateway.nodes

@@ -83,7 +83,7 @@ impl Gateway {
             match a {
                 ActionKind::DropConnections(share) => self.table.drop_share(share.0),
                 ActionKind::RestartGateway(node) => self.table.restart(node),
-                ActionKind::InjectMega { .. } | ActionKind::Shed(_) => 0,
+                ActionKind::InjectMega { .. } | ActionKind::Shed(_) | ActionKind::Admission(_) => 0,
             };
         }
     }

@@ -18,7 +18,9 @@
 //! The model is generic over the ticket `T` a queued login carries (a reply channel in
 //! the server, anything in tests) and hands it back with the login's result.
 
+mod admission;
 mod failures;
+mod stats;
 #[cfg(test)]
 mod storm_tests;
 mod supernodes;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use strum::IntoStaticStr;
 
 use self::failures::FailureWindow;
+pub use self::stats::{Snapshot, Stats};
 pub use self::supernodes::MegaRefused;
 use self::supernodes::{MegaBudget, Supernode};
 use super::config::{ActionKind, Allocation, OverlayConfig, QueuePolicy};
@@ -46,6 +49,8 @@ pub enum Reject {
     QueueFull,
     /// The bounded queue dropped it: its client had waited longer than `client_timeout`.
     Expired,
+    /// Admission control (`admission`) did not let it in: it never reached the queue.
+    Admission,
     /// The login server did the work but no supernode had a free slot.
     NoSlot,
 }
@@ -64,57 +69,6 @@ pub enum LoginResult {
     Rejected(Reject),
     /// A resume (never a login) whose session was gone when its turn came.
     SessionLost,
-}
-
-/// Cumulative counters (Prometheus counters).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Logins the login server did the work for (throughput), successful or not.
-    pub completed: u64,
-    /// Completed logins that answered 200.
-    pub ok: u64,
-    /// Completed logins whose client had already waited longer than `client_timeout`.
-    pub wasted: u64,
-    pub rejected_queue_full: u64,
-    pub rejected_expired: u64,
-    pub rejected_no_slot: u64,
-    pub keepalive_ok: u64,
-    pub keepalive_gone: u64,
-    pub leaves: u64,
-    /// Sessions lost because their supernode disappeared.
-    pub orphaned: u64,
-    pub promotions: u64,
-    pub shutdowns_leave: u64,
-    pub shutdowns_self: u64,
-    pub mega_injected: u64,
-    /// Resumes (gateway upgrades) the login server did the work for.
-    pub resumes: u64,
-    /// Resumes refused: the bounded queue was full, or they waited past `client_timeout`.
-    pub resumes_rejected: u64,
-}
-
-impl Stats {
-    pub fn rejected(&self) -> u64 {
-        self.rejected_queue_full + self.rejected_expired + self.rejected_no_slot
-    }
-}
-
-/// Gauges and counters at one instant, for /metrics.
-#[derive(Debug, Clone, Copy)]
-pub struct Snapshot {
-    pub now: Duration,
-    pub stats: Stats,
-    pub queue_depth: usize,
-    pub online: usize,
-    pub up: usize,
-    pub supernodes: usize,
-    pub mega_supernodes: usize,
-    pub warming: usize,
-    pub slots_total: u64,
-    pub slots_free: u64,
-    pub failure_ratio: f64,
-    pub promotion_suspended: bool,
-    pub shed: bool,
 }
 
 struct Pending<T> {
@@ -180,6 +134,9 @@ pub struct Model<T> {
     shed: bool,
     actions: Vec<(Duration, ActionKind)>,
     next_action: usize,
+    admission: admission::Gate,
+    /// When the last login turned away by bucket may try again (for its Retry-After).
+    admission_wait: Option<Duration>,
     /// Due actions on the gateway's connections, for the server to carry out.
     gateway_due: Vec<ActionKind>,
     /// Clients whose supernode went since the last `take_orphans`.
@@ -244,6 +201,8 @@ impl<T> Model<T> {
             shed: false,
             actions,
             next_action: 0,
+            admission: admission::Gate::new(config.admission, Duration::ZERO, mix64(config.seed)),
+            admission_wait: None,
             gateway_due: Vec::new(),
             orphans: Vec::new(),
             stats: Stats::default(),
@@ -259,7 +218,24 @@ impl<T> Model<T> {
     /// from a later `tick` with the result.
     pub fn enqueue(&mut self, client: u64, now: Duration, ticket: T) -> Result<(), (Reject, T)> {
         self.up.insert(client);
+        self.admission_wait = None;
+        if let Err(wait) = self.admission.admit(client, now) {
+            self.stats.rejected_admission += 1;
+            self.admission_wait = wait;
+            return Err((Reject::Admission, ticket));
+        }
         self.admit(client, now, ticket, false)
+    }
+
+    /// The wait to tell the login `enqueue` just turned away by admission bucket: until
+    /// its bucket opens (None: the configured Retry-After).
+    pub fn admission_wait(&self) -> Option<Duration> {
+        self.admission_wait
+    }
+
+    /// Sets admission control from `now` on (an operator's action or admin call).
+    pub fn set_admission(&mut self, spec: crate::overlay::config::Admission, now: Duration) {
+        self.admission = admission::Gate::new(spec, now, self.seed_hash);
     }
 
     /// A gateway upgrade arrives: it waits for the login server like a login, at
@@ -344,6 +320,7 @@ impl<T> Model<T> {
                     self.add_mega(count, slots);
                 }
                 ActionKind::Shed(on) => self.set_shed(on),
+                ActionKind::Admission(a) => self.set_admission(a, at),
                 ActionKind::DropConnections(_) | ActionKind::RestartGateway(_) => self.gateway_due.push(kind),
             }
         }
@@ -487,6 +464,14 @@ impl<T> Model<T> {
             failure_ratio: self.window.ratio(now),
             promotion_suspended: self.promotion_suspended(now),
             shed: self.shed,
+            admission_limit: self.admission.limit(now),
+            admission_buckets: self
+                .admission
+                .open_buckets(now)
+                .map(|open| match self.admission.spec() {
+                    crate::overlay::config::Admission::Buckets { count, .. } => (open, count),
+                    _ => (open, open),
+                }),
         }
     }
 }
