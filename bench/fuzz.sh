@@ -95,5 +95,5 @@ grep -Eqx '101|124|137' "$codes" && status=1
 echo
 echo "fuzz, per family ($(( (SECONDS - started) / 60 )) min in all):"
 grep -m1 '^  family ' "$log" || true
-grep -E '^  (profiles|flags|data|reports|answers) ' "$log" || true
+grep -E '^  (profiles|flags|data|reports|answers) ' "$log" | awk '!seen[$0]++' || true
 exit "$status"
