@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod h2_hostile;
 pub mod hostile;
 
 use std::collections::HashMap;
