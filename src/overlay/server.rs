@@ -22,6 +22,7 @@ use super::config::OverlayConfig;
 use super::gateway::table::Cause;
 use super::gateway::{self, Gateway};
 use super::model::{LoginResult, Model, Reject};
+use super::serve::Conns;
 use super::tokens::{TokenError, Tokens};
 use super::{admin, conn, metrics};
 
@@ -34,6 +35,7 @@ pub struct Shared {
     tokens: Tokens,
     pub(super) config: OverlayConfig,
     pub(super) gateway: Gateway,
+    pub(super) conns: Arc<Conns>,
 }
 
 impl Shared {
@@ -45,6 +47,7 @@ impl Shared {
             tokens: Tokens::default(),
             gateway: Gateway::new(&config.gateway, config.seed, config.retry_after_secs()),
             config,
+            conns: Arc::default(),
         }
     }
 
@@ -351,6 +354,7 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.model().snapshot(s.token_now());
     let mut text = metrics::render(&snap, s.config.allocation, s.config.queue);
     gateway::metrics::render(&mut text, &s.gateway.table.snapshot());
+    s.conns.render(&mut text);
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))],
         text,
