@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::h2_hostile::{
-    ACK, END_HEADERS, END_STREAM, Frame, Mode, PREFACE, Server, Stats, TOKEN_BODY, frame, kind, read_frame, serve,
-    settings,
+    ACK, END_HEADERS, END_STREAM, Frame, Mode, Server, Stats, TOKEN_BODY, frames_until, kind, ping, raw, read_frame,
+    request, serve,
 };
 use h2::Reason;
 use std::sync::atomic::Ordering::Relaxed;
@@ -35,44 +35,6 @@ async fn lets_go(stats: &Stats) {
         "the server still serves {} connection(s) after its client left",
         stats.open.load(Relaxed)
     );
-}
-
-/// A frame-level client: the preface and an empty SETTINGS sent.
-async fn raw(addr: SocketAddr) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let mut hello = PREFACE.to_vec();
-    hello.extend(settings(&[]));
-    tcp.write_all(&hello).await.unwrap();
-    tcp
-}
-
-/// A request's HEADERS (GET / or POST / over http), HPACK-encoded without the dynamic table.
-fn request(stream: u32, post: bool, flags: u8) -> Vec<u8> {
-    let mut block = vec![if post { 0x83 } else { 0x82 }, 0x86, 0x84, 0x41, 9];
-    block.extend_from_slice(b"127.0.0.1");
-    let mut out = Vec::new();
-    frame(&mut out, kind::HEADERS, END_HEADERS | flags, stream, &block);
-    out
-}
-
-fn ping(flags: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    frame(&mut out, kind::PING, flags, 0, b"stampede");
-    out
-}
-
-/// Frames until (and with) the first one `until` accepts; at most 100,000.
-async fn frames_until(tcp: &mut TcpStream, until: impl Fn(&Frame) -> bool) -> Vec<Frame> {
-    let mut seen = Vec::new();
-    for _ in 0..100_000 {
-        let f = read_frame(tcp).await.unwrap();
-        let done = until(&f);
-        seen.push(f);
-        if done {
-            return seen;
-        }
-    }
-    panic!("no such frame among 100,000");
 }
 
 /// An `h2` client connected with prior knowledge, its connection driven in a task.
@@ -115,7 +77,9 @@ async fn exchange(
 async fn answer_head(mode: Mode) -> (Server, TcpStream, Frame) {
     let server = start(mode).await;
     let mut tcp = raw(server.addr).await;
-    tcp.write_all(&request(1, false, END_STREAM)).await.unwrap();
+    tcp.write_all(&request(1, false, false, "/login", END_STREAM))
+        .await
+        .unwrap();
     let mut seen = frames_until(&mut tcp, |f| f.kind == kind::HEADERS).await;
     (server, tcp, seen.pop().unwrap())
 }
@@ -215,7 +179,7 @@ async fn flow_stall_closes_the_window_and_never_opens_it() {
     assert_eq!(first.payload, [0, 4, 0, 0, 0, 0], "SETTINGS_INITIAL_WINDOW_SIZE = 0");
     // A POST whose body waits for the window, then a PING: the server handles frames in
     // order, so everything it had to say about the POST comes before the PING's ACK.
-    let mut out = request(1, true, 0);
+    let mut out = request(1, true, false, "/login", 0);
     out.extend(ping(0));
     tcp.write_all(&out).await.unwrap();
     let seen = frames_until(&mut tcp, |f| f.kind == kind::PING && f.flags & ACK != 0).await;
@@ -290,7 +254,7 @@ async fn no_ping_ack_answers_requests_but_no_ping() {
     // On the wire: a PING, then a request; the answer comes, the PING's ACK never before it.
     let mut tcp = raw(server.addr).await;
     let mut out = ping(0);
-    out.extend(request(1, false, END_STREAM));
+    out.extend(request(1, false, false, "/login", END_STREAM));
     tcp.write_all(&out).await.unwrap();
     let seen = frames_until(&mut tcp, |f| f.kind == kind::DATA && f.flags & END_STREAM != 0).await;
     assert!(!seen.iter().any(|f| f.kind == kind::PING), "{seen:?}");

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::h2_hostile::{END_HEADERS, END_STREAM, PREFACE, frame, kind, read_frame, settings};
+use common::h2_hostile::{ACK, END_STREAM, frame, frames_until, kind, raw, read_frame, request};
 use stampede::overlay::{self, OverlayConfig, OverlayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -124,31 +124,13 @@ async fn logins_over_h2c_and_http1_share_one_port_and_one_model() {
 async fn a_drain_sends_goaway_closes_http1_and_keeps_accepting() {
     let o = start().await;
     // An HTTP/2 connection read frame by frame, with a login answered on it.
-    let mut h2 = TcpStream::connect(o.addr).await.unwrap();
-    let mut hello = PREFACE.to_vec();
-    hello.extend(settings(&[]));
-    // POST, http, :path /login and :authority as literals (name indexes 4 and 1).
-    let mut block = vec![0x83, 0x86, 0x04, 6];
-    block.extend_from_slice(b"/login");
-    block.extend_from_slice(&[0x01, 7]);
-    block.extend_from_slice(b"overlay");
-    frame(&mut hello, kind::HEADERS, END_HEADERS, 1, &block);
-    frame(&mut hello, kind::DATA, END_STREAM, 1, b"{\"client\":1}");
-    h2.write_all(&hello).await.unwrap();
-    loop {
-        let f = read_frame(&mut h2).await.unwrap();
-        if f.kind == kind::SETTINGS && f.flags == 0 {
-            let mut ack = Vec::new();
-            frame(&mut ack, kind::SETTINGS, 1, 0, &[]);
-            h2.write_all(&ack).await.unwrap();
-        }
-        if f.kind == kind::HEADERS {
-            assert_eq!((f.stream, f.payload[0]), (1, 0x88), ":status 200: {f:?}");
-        }
-        if f.kind == kind::DATA && f.flags & END_STREAM != 0 {
-            break;
-        }
-    }
+    let mut h2 = raw(o.addr).await;
+    let mut login = request(1, true, false, "/login", 0);
+    frame(&mut login, kind::DATA, END_STREAM, 1, b"{\"client\":1}");
+    h2.write_all(&login).await.unwrap();
+    let seen = frames_until(&mut h2, |f| f.kind == kind::DATA && f.flags & END_STREAM != 0).await;
+    let head = seen.iter().find(|f| f.kind == kind::HEADERS).unwrap();
+    assert_eq!((head.stream, head.payload[0]), (1, 0x88), ":status 200: {head:?}");
     // An HTTP/1.1 connection kept alive after its login.
     let mut h1 = TcpStream::connect(o.addr).await.unwrap();
     assert!(
@@ -168,9 +150,9 @@ async fn a_drain_sends_goaway_closes_http1_and_keeps_accepting() {
     while let Ok(f) = read_frame(&mut h2).await {
         if f.kind == kind::GOAWAY {
             goaways.push(f.payload);
-        } else if f.kind == kind::PING && f.flags == 0 {
+        } else if f.kind == kind::PING && f.flags & ACK == 0 {
             let mut ack = Vec::new();
-            frame(&mut ack, kind::PING, 1, 0, &f.payload);
+            frame(&mut ack, kind::PING, ACK, 0, &f.payload);
             let _ = h2.write_all(&ack).await;
         }
     }

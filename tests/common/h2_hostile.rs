@@ -374,3 +374,60 @@ async fn well_formed(mode: Mode, tcp: TcpStream, stats: &Arc<Stats>) -> std::io:
     }
     Ok(())
 }
+
+// The client side, frame by frame: what the tests read the servers with.
+
+/// A frame-level client: connected, the preface and an empty SETTINGS sent.
+pub async fn raw(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    hello(&mut tcp).await;
+    tcp
+}
+
+/// Sends the preface and an empty SETTINGS on `s`.
+pub async fn hello<S: AsyncWrite + Unpin>(s: &mut S) {
+    let mut hello = PREFACE.to_vec();
+    hello.extend(settings(&[]));
+    s.write_all(&hello).await.unwrap();
+}
+
+/// A request's HEADERS: GET or POST `path`, `:authority` 127.0.0.1, HPACK-encoded as
+/// literals without the dynamic table.
+pub fn request(stream: u32, post: bool, https: bool, path: &str, flags: u8) -> Vec<u8> {
+    let method = if post { 0x83 } else { 0x82 };
+    let scheme = if https { 0x87 } else { 0x86 };
+    let mut block = vec![method, scheme, 0x04, path.len() as u8]; // :path, name index 4
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 9]); // :authority, name index 1
+    block.extend_from_slice(b"127.0.0.1");
+    let mut out = Vec::new();
+    frame(&mut out, kind::HEADERS, END_HEADERS | flags, stream, &block);
+    out
+}
+
+pub fn ping(flags: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame(&mut out, kind::PING, flags, 0, b"stampede");
+    out
+}
+
+/// Frames until (and with) the first one `until` accepts; at most 100,000. The
+/// server's SETTINGS and PINGs are acknowledged on the way, as a client does.
+pub async fn frames_until<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, until: impl Fn(&Frame) -> bool) -> Vec<Frame> {
+    let mut seen = Vec::new();
+    for _ in 0..100_000 {
+        let f = read_frame(s).await.unwrap();
+        if matches!(f.kind, kind::SETTINGS | kind::PING) && f.flags & ACK == 0 {
+            let mut ack = Vec::new();
+            let payload = if f.kind == kind::PING { &f.payload[..] } else { &[] };
+            frame(&mut ack, f.kind, ACK, 0, payload);
+            let _ = s.write_all(&ack).await;
+        }
+        let done = until(&f);
+        seen.push(f);
+        if done {
+            return seen;
+        }
+    }
+    panic!("no such frame among 100,000");
+}

@@ -5,6 +5,7 @@
 pub mod gateway;
 pub mod h2_hostile;
 pub mod hostile;
+pub mod nginx;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
