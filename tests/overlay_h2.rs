@@ -198,3 +198,26 @@ async fn a_drained_h2_client_sees_goaway_and_its_next_stream_fails_cleanly() {
     let e = send.clone().ready().await.err();
     assert!(e.is_some(), "a drained connection takes no new stream");
 }
+
+/// `actions: [{ at, drain: true }]` is the same drain at an instant of the overlay's
+/// timeline: a profile's embedded overlay reloads mid-run.
+#[tokio::test]
+async fn a_drain_action_sends_goaway_at_its_instant() {
+    let config = OverlayConfig::from_yaml_str("actions: [{ at: 300ms, drain: true }]\n").unwrap();
+    let o = overlay::spawn(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut h2 = raw(o.addr).await;
+    let mut login = request(1, true, false, "/login", 0);
+    frame(&mut login, kind::DATA, END_STREAM, 1, b"{\"client\":1}");
+    h2.write_all(&login).await.unwrap();
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        frames_until(&mut h2, |f| f.kind == kind::GOAWAY),
+    )
+    .await;
+    let seen = got.expect("no GOAWAY within 10 s of a drain due at 300 ms");
+    assert!(
+        seen.iter().any(|f| f.kind == kind::DATA),
+        "the login was answered first"
+    );
+    assert_eq!(&seen.last().unwrap().payload[4..8], [0, 0, 0, 0], "NO_ERROR");
+}

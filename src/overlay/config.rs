@@ -95,8 +95,8 @@ pub struct SelfShutdown {
 }
 
 /// An operator action at a time from overlay start. Exactly one of
-/// `inject_mega_supernodes` (with `slots`), `shed`, `drop_connections` or
-/// `restart_gateway` is given.
+/// `inject_mega_supernodes` (with `slots`), `shed`, `drop_connections`,
+/// `restart_gateway` or `drain` is given.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Action {
@@ -117,6 +117,10 @@ pub struct Action {
     /// Restart this gateway node: each of its connections is closed with 1012.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_gateway: Option<u32>,
+    /// `true`: drain every open HTTP connection, as a gateway's reload does (GOAWAY to
+    /// HTTP/2 ones, a close to HTTP/1.1 ones), as `POST /admin/drain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<bool>,
 }
 
 /// What an action does, once validated.
@@ -126,6 +130,7 @@ pub enum ActionKind {
     Shed(bool),
     DropConnections(Share),
     RestartGateway(u32),
+    Drain,
 }
 
 impl Action {
@@ -141,7 +146,8 @@ impl Action {
                 .shed
                 .map(ActionKind::Shed)
                 .or(self.drop_connections.map(ActionKind::DropConnections))
-                .or(self.restart_gateway.map(ActionKind::RestartGateway)),
+                .or(self.restart_gateway.map(ActionKind::RestartGateway))
+                .or(self.drain.filter(|on| *on).map(|_| ActionKind::Drain)),
         }
     }
 
@@ -152,6 +158,7 @@ impl Action {
             ("shed", self.shed.is_some()),
             ("drop_connections", self.drop_connections.is_some()),
             ("restart_gateway", self.restart_gateway.is_some()),
+            ("drain", self.drain.is_some()),
         ];
         given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
     }

@@ -38,7 +38,8 @@
 //! - `POST /admin/drain` → 200 `{"draining":n}`: every open HTTP connection (n, the
 //!   one asking included) drains as at a gateway's reload: an HTTP/2 one gets a GOAWAY
 //!   (NO_ERROR) and finishes the streams it has, an HTTP/1.1 one closes after the
-//!   answer in progress; new connections are served as before.
+//!   answer in progress; new connections are served as before. The action
+//!   `{ at, drain: true }` does the same at an instant of the overlay's timeline.
 //! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
 //!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
 //!   operator who listens beyond loopback).
