@@ -128,7 +128,7 @@ struct Action {
 // one; digging in the raw profile by path breaks silently if the profile's keys move.
 /// The overlay's timed operator actions as the profile wrote them
 /// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots`, `shed`,
-/// `drop_connections` or `restart_gateway`).
+/// `drop_connections`, `restart_gateway` or `drain`).
 fn operator_actions(r: &Report) -> Vec<Action> {
     let Some(list) = r.profile.pointer("/target/overlay/actions").and_then(|a| a.as_array()) else {
         return Vec::new();
@@ -149,6 +149,8 @@ fn operator_actions(r: &Report) -> Vec<Action> {
                 format!("operator: drop {share} of connections")
             } else if let Some(node) = a.get("restart_gateway").and_then(|v| v.as_u64()) {
                 format!("operator: restart gateway node {node}")
+            } else if a.get("drain").and_then(|v| v.as_bool()) == Some(true) {
+                "operator: drain (GOAWAY to every HTTP/2 connection)".to_string()
             } else {
                 "operator action".to_string()
             };
