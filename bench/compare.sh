@@ -9,25 +9,46 @@
 #
 #   bench/compare.sh                    # 10 s per measurement, 3 rounds
 #   SECS=5 ROUNDS=3 bench/compare.sh    # quicker
+#   PARTS=h2 bench/compare.sh           # only the HTTP/2 rows (PARTS: http1, h2; default both)
+#   STAMPEDE=target/debug/stampede ...  # that binary, no release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
-PORT=${PORT:-18080}
-TLS_PORT=${TLS_PORT:-18443}
-OVERLAY_PORT=${OVERLAY_PORT:-18081}
+# A port, or, when something uses it now (another load test's ephemeral ports can take
+# any port on a busy loopback), a free one the kernel picks.
+port_or_free() {
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+    print(f"port {sys.argv[1]} is in use: {s.getsockname()[1]} instead", file=sys.stderr)
+print(s.getsockname()[1])
+PY
+}
+PORT=$(port_or_free "${PORT:-18080}")
+TLS_PORT=$(port_or_free "${TLS_PORT:-18443}")
+OVERLAY_PORT=$(port_or_free "${OVERLAY_PORT:-18081}")
+H2_PORT=$(port_or_free "${H2_PORT:-18082}")
+H2_TLS_PORT=$(port_or_free "${H2_TLS_PORT:-18444}")
+PARTS=${PARTS:-http1,h2}
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx || ! need taskset || ! need openssl || ! [ -x /usr/bin/time ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light util-linux time openssl >/dev/null
+export PATH="$PATH:/usr/sbin"
+if ! need wrk || ! need nginx || ! need h2load || ! need taskset || ! need openssl || ! [ -x /usr/bin/time ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light nghttp2-client util-linux time openssl >/dev/null
 fi
 need oha || cargo install oha --locked
-cargo build --release -q
-bin=target/release/stampede
+[ -n "${STAMPEDE:-}" ] || cargo build --release -q
+bin=${STAMPEDE:-target/release/stampede}
 
 # The trivial target (bench/nginx.sh), answering 200 to everything, over TLS 1.3 too
 # (P-256, no resumption: every fresh login a full handshake).
@@ -46,11 +67,11 @@ nginx_start "$work/nginx" "
 url="http://127.0.0.1:$PORT/login"
 tls_url="https://localhost:$TLS_PORT/login"
 
-# A stampede profile offering `rate`/s for SECS.
-profile() { # name rate connection max_connections max_in_flight [node]
+# A stampede profile offering `rate`/s for SECS (`http`: 2 for HTTP/2; unset, 1.1).
+profile() { # name rate connection max_connections max_in_flight [node] [http]
   cat > "$work/$1.yaml" <<YAML
 name: $1
-target: { nodes: ["${6:-http://127.0.0.1:$PORT}"], timeout: 2s, connection: $3, max_connections: $4, max_in_flight: $5, tls: { verify: false } }
+target: { nodes: ["${6:-http://127.0.0.1:$PORT}"]${7:+, http: $7}, timeout: 2s, connection: $3, max_connections: $4, max_in_flight: $5, tls: { verify: false } }
 population: { simulate: 1 }
 baseline: { duration: ${SECS}s, rate: $2/s }
 client:
@@ -140,6 +161,7 @@ compare() { # label peer-name st-lines-var peer-lines-var rate-goal cpu-goal
   row "$1 CPU/request (us) vs $2" "$sc" "$pc" "$(ratio "$pc" "$sc")" "$6" "peer/stampede"
 }
 
+if part http1; then
 echo "keep-alive, $CONNS connections, ${SECS}s each, $ROUNDS rounds ..." >&2
 W=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -277,6 +299,11 @@ LUA
 sleep 1
 ov_rps=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$work/login.lua" "http://127.0.0.1:$OVERLAY_PORT/login" | awk '/Requests\/sec/ {print int($2)}')
 row "reference overlay logins/s (wrk as client)" "$ov_rps" "-" "-" ">= 20,000" ""
+fi
+
+if part h2; then
+. bench/h2.sh
+fi
 
 echo
 printf '%-50s %10s %10s %8s  %-15s %s\n' "figure" "stampede" "peer" "ratio" "goal" "notes (cpu tool/target busy)"

@@ -27,3 +27,19 @@ CONF
   nginx -c "$dir/nginx.conf" -p "$dir"
   sleep 0.5
 }
+
+# The listen lines of a server that speaks HTTP/2, as the installed nginx spells them:
+# `listen ADDR http2;` before 1.25.1, `listen ADDR;` and one `http2 on;` from 1.25.1 on.
+# Each argument is one listen line's address and parameters (`ssl` for TLS + ALPN h2).
+#
+#   nginx_h2_listen "127.0.0.1:18082" "127.0.0.1:18443 ssl"
+nginx_h2_listen() {
+  local v; v=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+  local l
+  if [ "$(printf '%s\n1.25.1\n' "$v" | sort -V | head -1)" = 1.25.1 ]; then
+    for l in "$@"; do echo "    listen $l;"; done
+    echo "    http2 on;"
+  else
+    for l in "$@"; do echo "    listen $l http2;"; done
+  fi
+}

@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/admin/admission", post(admission))
         .route("/admin/drop-connections", post(drop_connections))
         .route("/admin/restart-gateway", post(restart_gateway))
+        .route("/admin/drain", post(drain))
         .route_layer(axum::middleware::from_fn_with_state(shared, guard))
 }
 
@@ -166,6 +167,12 @@ async fn restart_gateway(State(s): State<Arc<Shared>>, body: Bytes) -> Response 
     }
     let dropped = s.gateway.table.restart(b.node);
     json(StatusCode::OK, format!("{{\"dropped\":{dropped}}}"))
+}
+
+/// Drains every open HTTP connection: GOAWAY to HTTP/2 ones, a close to HTTP/1.1 ones.
+async fn drain(State(s): State<Arc<Shared>>) -> Response {
+    let draining = s.conns.drain();
+    json(StatusCode::OK, format!("{{\"draining\":{draining}}}"))
 }
 
 async fn mega(State(s): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -95,8 +95,8 @@ pub struct SelfShutdown {
 }
 
 /// An operator action at a time from overlay start. Exactly one of
-/// `inject_mega_supernodes` (with `slots`), `shed`, `drop_connections` or
-/// `restart_gateway` is given.
+/// `inject_mega_supernodes` (with `slots`), `shed`, `drop_connections`,
+/// `restart_gateway` or `drain` is given.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Action {
@@ -121,6 +121,10 @@ pub struct Action {
     /// opening from now, or `off`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admission: Option<Admission>,
+    /// `true`: drain every open HTTP connection, as a gateway's reload does (GOAWAY to
+    /// HTTP/2 ones, a close to HTTP/1.1 ones), as `POST /admin/drain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<bool>,
 }
 
 /// What an action does, once validated.
@@ -131,6 +135,7 @@ pub enum ActionKind {
     DropConnections(Share),
     RestartGateway(u32),
     Admission(Admission),
+    Drain,
 }
 
 impl Action {
@@ -147,7 +152,8 @@ impl Action {
                 .map(ActionKind::Shed)
                 .or(self.drop_connections.map(ActionKind::DropConnections))
                 .or(self.restart_gateway.map(ActionKind::RestartGateway))
-                .or(self.admission.map(ActionKind::Admission)),
+                .or(self.admission.map(ActionKind::Admission))
+                .or(self.drain.filter(|on| *on).map(|_| ActionKind::Drain)),
         }
     }
 
@@ -159,6 +165,7 @@ impl Action {
             ("drop_connections", self.drop_connections.is_some()),
             ("restart_gateway", self.restart_gateway.is_some()),
             ("admission", self.admission.is_some()),
+            ("drain", self.drain.is_some()),
         ];
         given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
     }

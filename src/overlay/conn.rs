@@ -16,22 +16,27 @@
 //! (a body sent a byte at a time would hold the connection). So the socket enforces
 //! them: a read or write still pending at the deadline fails, and hyper drops the
 //! connection. The requests on it tell the socket when one is being handled.
+//!
+//! An HTTP/2 connection carries many requests at once and its own frames (SETTINGS,
+//! PING, WINDOW_UPDATE) between them: it waits for nothing while any request on it is
+//! handled, and once idle its bytes do not start the header-read clock, so that it is
+//! closed `idle_timeout` after its last answer (a client that keeps it must use it).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
@@ -55,6 +60,10 @@ pub struct ConnClock {
     first_byte: AtomicU64,
     /// Close with an RST (SO_LINGER 0) rather than a FIN when the socket is dropped.
     reset: AtomicBool,
+    /// Requests being handled (more than one on HTTP/2).
+    busy: AtomicU32,
+    /// HTTP/2: its bytes between requests are frames of its own, not a request's start.
+    multiplexed: AtomicBool,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -69,6 +78,8 @@ impl ConnClock {
             // A new connection owes its first request at once: nothing to keep alive yet.
             first_byte: AtomicU64::new(0),
             reset: AtomicBool::new(false),
+            busy: AtomicU32::new(0),
+            multiplexed: AtomicBool::new(false),
         }
     }
 
@@ -90,9 +101,14 @@ impl ConnClock {
     }
 
     fn bytes_read(&self) {
-        if self.first_byte.load(Relaxed) == NEVER {
+        if self.first_byte.load(Relaxed) == NEVER && !self.multiplexed.load(Relaxed) {
             self.first_byte.store(self.since_accept(), Relaxed);
         }
+    }
+
+    /// The connection speaks HTTP/2 (see the module's text).
+    pub fn multiplexed(&self) {
+        self.multiplexed.store(true, Relaxed);
     }
 
     /// The connection was upgraded: from now on it has no deadline here.
@@ -112,7 +128,8 @@ impl ConnClock {
 
     /// The connection is handling a request (its head and body are in) until the guard drops.
     pub fn handling(self: &Arc<Self>) -> Handling {
-        self.waiting_since.store(NEVER, Relaxed);
+        self.busy.fetch_add(1, SeqCst);
+        self.waiting_since.store(NEVER, SeqCst);
         self.first_byte.store(NEVER, Relaxed);
         Handling(self.clone())
     }
@@ -122,14 +139,20 @@ pub struct Handling(Arc<ConnClock>);
 
 impl Drop for Handling {
     fn drop(&mut self) {
-        if self.0.held_open() {
+        let c = &self.0;
+        if c.busy.fetch_sub(1, SeqCst) > 1 || c.held_open() {
+            return; // another request on it is still handled
+        }
+        let now = c.since_accept();
+        c.waiting_since.store(now, SeqCst);
+        if c.busy.load(SeqCst) > 0 {
+            // One began meanwhile (HTTP/2), and may have stored NEVER before us.
+            c.waiting_since.store(NEVER, SeqCst);
             return;
         }
-        let now = self.0.since_accept();
-        self.0.waiting_since.store(now, Relaxed);
         // Bytes of a pipelined request came while handling: its time starts now.
-        if self.0.first_byte.load(Relaxed) != NEVER {
-            self.0.first_byte.store(now, Relaxed);
+        if c.first_byte.load(Relaxed) != NEVER {
+            c.first_byte.store(now, Relaxed);
         }
     }
 }
@@ -176,6 +199,12 @@ impl Guarded {
             ))),
             other => other,
         }
+    }
+}
+
+impl Guarded {
+    pub fn clock(&self) -> &Arc<ConnClock> {
+        &self.clock
     }
 }
 
@@ -266,6 +295,8 @@ impl Listener for GuardedListener {
     async fn accept(&mut self) -> (Guarded, SocketAddr) {
         // axum's accept: it retries, and waits out a lack of file descriptors.
         let (tcp, addr) = Listener::accept(&mut self.inner).await;
+        // An answer is one small write; HTTP/2's frames must not wait for an ACK either.
+        let _ = tcp.set_nodelay(true);
         let io = Guarded {
             tcp,
             clock: Arc::new(ConnClock::new()),
@@ -285,15 +316,6 @@ impl Listener for GuardedListener {
 pub struct Peer {
     pub addr: SocketAddr,
     pub clock: Arc<ConnClock>,
-}
-
-impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            clock: stream.io().clock.clone(),
-        }
-    }
 }
 
 /// Middleware: reads the body whole while the read deadline still runs, then marks the
@@ -322,4 +344,43 @@ fn too_large() -> Response {
         format!("a body is at most {MAX_BODY} bytes\n"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timeouts = Timeouts {
+        header_read: Duration::from_secs(5),
+        idle: Duration::from_secs(60),
+    };
+
+    #[tokio::test]
+    async fn an_http2_connection_waits_for_nothing_while_any_stream_is_handled() {
+        let clock = Arc::new(ConnClock::new());
+        clock.multiplexed();
+        let (a, b) = (clock.handling(), clock.handling());
+        drop(a);
+        assert_eq!(clock.deadline(&T), None, "a stream is still handled");
+        clock.bytes_read(); // a PING or a WINDOW_UPDATE between requests
+        drop(b);
+        let idle = clock.deadline(&T).unwrap();
+        clock.bytes_read();
+        assert_eq!(
+            clock.deadline(&T),
+            Some(idle),
+            "its own frames do not start a request's clock"
+        );
+        assert!(idle - clock.accepted >= T.idle);
+    }
+
+    #[tokio::test]
+    async fn an_http1_connection_owes_its_next_request_from_its_first_byte() {
+        let clock = Arc::new(ConnClock::new());
+        drop(clock.handling());
+        let idle = clock.deadline(&T).unwrap();
+        clock.bytes_read();
+        let head = clock.deadline(&T).unwrap();
+        assert!(head < idle, "header_read (5 s) from the first byte, not idle (60 s)");
+    }
 }

@@ -35,11 +35,17 @@
 //!   `POST /admin/restart-gateway {"node":n}` → 200 `{"dropped":n}`: node n's
 //!   connections (client id mod `gateway.nodes`) close with 1012 `retry after 2`. 400
 //!   for a share outside 0..=1 or a node not below `gateway.nodes`.
+//! - `POST /admin/drain` → 200 `{"draining":n}`: every open HTTP connection (n, the
+//!   one asking included) drains as at a gateway's reload: an HTTP/2 one gets a GOAWAY
+//!   (NO_ERROR) and finishes the streams it has, an HTTP/1.1 one closes after the
+//!   answer in progress; new connections are served as before. The action
+//!   `{ at, drain: true }` does the same at an instant of the overlay's timeline.
 //! - `/admin/*` answer loopback peers; others get 403 unless `admin_token` is set and
 //!   they send it as `Authorization: Bearer <token>` ([`listen_warning`] says so to an
 //!   operator who listens beyond loopback).
 //!
-//! Bad input is answered 400 with a one-line reason, unknown paths 404. Bodies are at
+//! HTTP/1.1 and HTTP/2 over cleartext (h2c, prior knowledge) share one port (`serve`);
+//! there is no TLS listener, so no h2 over TLS here. Bad input is answered 400 with a one-line reason, unknown paths 404. Bodies are at
 //! most 64 KiB (413). A connection that keeps the server waiting is closed: a request
 //! must arrive within `header_read_timeout`, and a kept-alive connection may wait
 //! `idle_timeout` for its next request (`conn`).
@@ -51,6 +57,7 @@ mod conn;
 pub mod gateway;
 pub mod metrics;
 pub mod model;
+mod serve;
 mod server;
 mod tokens;
 
@@ -75,7 +82,7 @@ pub struct OverlayHandle {
     /// The overlay's clock: start it when it was spawned held ([`spawn_held`]).
     pub clock: Arc<Clock>,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<()>>,
     processing: Option<JoinHandle<()>>,
     shared: Arc<server::Shared>,
 }
@@ -140,15 +147,9 @@ async fn spawn_with(config: OverlayConfig, listen: SocketAddr, clock: Clock) -> 
     let addr = listener.local_addr()?;
     let clock = Arc::new(clock);
     let shared = Arc::new(server::Shared::new(config, clock.clone()));
-    let app = server::router(shared.clone()).into_make_service_with_connect_info::<conn::Peer>();
+    let app = server::router(shared.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(serve::run(listener, app, shared.conns.clone(), stopped));
     let processing = tokio::spawn(server::run_processing(shared.clone()));
     Ok(OverlayHandle {
         addr,

@@ -18,10 +18,11 @@ use serde::de::{self, Deserializer, Visitor};
 use tokio::sync::oneshot;
 
 use super::clock::Clock;
-use super::config::OverlayConfig;
+use super::config::{ActionKind, OverlayConfig};
 use super::gateway::table::Cause;
 use super::gateway::{self, Gateway};
 use super::model::{LoginResult, Model, Reject};
+use super::serve::Conns;
 use super::tokens::{TokenError, Tokens};
 use super::{admin, conn, metrics};
 
@@ -34,6 +35,7 @@ pub struct Shared {
     tokens: Tokens,
     pub(super) config: OverlayConfig,
     pub(super) gateway: Gateway,
+    pub(super) conns: Arc<Conns>,
 }
 
 impl Shared {
@@ -45,6 +47,7 @@ impl Shared {
             tokens: Tokens::default(),
             gateway: Gateway::new(&config.gateway, config.seed, config.retry_after_secs()),
             config,
+            conns: Arc::default(),
         }
     }
 
@@ -72,7 +75,16 @@ impl Shared {
             m.take_orphans(&mut orphans);
             m.take_gateway_actions(&mut actions);
         }
-        self.gateway.apply(&mut orphans, &mut actions);
+        self.apply_due(&mut orphans, &mut actions);
+    }
+
+    /// Carries out what the model handed over: a due drain here (the HTTP
+    /// connections), the rest in the gateway.
+    fn apply_due(&self, orphans: &mut Vec<u64>, actions: &mut Vec<ActionKind>) {
+        if actions.contains(&ActionKind::Drain) {
+            self.conns.drain();
+        }
+        self.gateway.apply(orphans, actions);
     }
 
     /// The client a bearer token stands for, or why not (the 401's reason). A held
@@ -130,7 +142,7 @@ pub async fn run_processing(shared: Arc<Shared>) {
         for (ticket, result) in done.drain(..) {
             let _ = ticket.send(result); // the client may have gone; nothing to do then
         }
-        shared.gateway.apply(&mut orphans, &mut actions);
+        shared.apply_due(&mut orphans, &mut actions);
         if now >= next_sweep {
             shared.gateway.table.sweep(now, shared.gateway.heartbeat_timeout());
             next_sweep = now + shared.gateway.sweep_every();
@@ -365,6 +377,7 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let snap = s.model().snapshot(s.token_now());
     let mut text = metrics::render(&snap, s.config.allocation, s.config.queue);
     gateway::metrics::render(&mut text, &s.gateway.table.snapshot());
+    s.conns.render(&mut text);
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))],
         text,

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod h2_hostile;
 pub mod hostile;
+pub mod nginx;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -325,3 +325,17 @@ fn gateway_settings_have_defaults_names_and_checked_bounds() {
         "{c}"
     );
 }
+
+#[test]
+fn a_drain_action_is_true_or_left_out() {
+    let c = OverlayConfig::from_yaml_str("actions: [{ at: 10s, drain: true }]\n").unwrap();
+    assert_eq!(c.actions[0].kind(), Some(ActionKind::Drain));
+    let e = OverlayConfig::from_yaml_str("actions: [{ at: 10s, drain: false }]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("actions[0].drain") && e.contains("must be true"), "{e}");
+    let e = OverlayConfig::from_yaml_str("actions: [{ at: 10s, drain: true, shed: true }]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not several"), "{e}");
+}

@@ -99,7 +99,7 @@ impl OverlayConfig {
                 [] => bad(
                     &format!("actions[{i}]"),
                     "does nothing: give inject_mega_supernodes (with slots), shed, drop_connections, \
-                     restart_gateway or admission"
+                     restart_gateway, admission or drain"
                         .into(),
                 ),
                 [_] => {}
@@ -122,6 +122,12 @@ impl OverlayConfig {
                 }
             } else if a.slots.is_some() {
                 bad(&p("slots"), "only goes with inject_mega_supernodes".into());
+            }
+            if a.drain == Some(false) {
+                bad(
+                    &p("drain"),
+                    "must be true: a drain cannot be undone (leave the action out)".into(),
+                );
             }
             if let Some(s) = a.drop_connections {
                 share_ok(bad, &p("drop_connections"), s);

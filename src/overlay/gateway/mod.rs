@@ -83,7 +83,8 @@ impl Gateway {
             match a {
                 ActionKind::DropConnections(share) => self.table.drop_share(share.0),
                 ActionKind::RestartGateway(node) => self.table.restart(node),
-                ActionKind::InjectMega { .. } | ActionKind::Shed(_) | ActionKind::Admission(_) => 0,
+                // The HTTP connections' drain is the accept loop's (`Shared::apply_due`).
+                ActionKind::InjectMega { .. } | ActionKind::Shed(_) | ActionKind::Admission(_) | ActionKind::Drain => 0,
             };
         }
     }

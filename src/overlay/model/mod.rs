@@ -321,7 +321,9 @@ impl<T> Model<T> {
                 }
                 ActionKind::Shed(on) => self.set_shed(on),
                 ActionKind::Admission(a) => self.set_admission(a, at),
-                ActionKind::DropConnections(_) | ActionKind::RestartGateway(_) => self.gateway_due.push(kind),
+                ActionKind::DropConnections(_) | ActionKind::RestartGateway(_) | ActionKind::Drain => {
+                    self.gateway_due.push(kind)
+                }
             }
         }
 
@@ -438,8 +440,8 @@ impl<T> Model<T> {
         out.append(&mut self.orphans);
     }
 
-    /// Moves into `out` the configured gateway actions (`drop_connections`,
-    /// `restart_gateway`) that came due since the last call, in order.
+    /// Moves into `out` the configured connection actions (`drop_connections`,
+    /// `restart_gateway`, `drain`) that came due since the last call, in order.
     pub fn take_gateway_actions(&mut self, out: &mut Vec<ActionKind>) {
         out.append(&mut self.gateway_due);
     }

@@ -49,7 +49,7 @@ pub(super) struct Action {
 // one; digging in the raw profile by path breaks silently if the profile's keys move.
 /// The overlay's timed operator actions as the profile wrote them
 /// (`target.overlay.actions[]`: `at` plus `inject_mega_supernodes`/`slots`, `shed`,
-/// `drop_connections`, `restart_gateway` or `admission`).
+/// `drop_connections`, `restart_gateway`, `drain` or `admission`).
 fn operator_actions(r: &Report) -> Vec<Action> {
     let Some(list) = r.profile.pointer("/target/overlay/actions").and_then(|a| a.as_array()) else {
         return Vec::new();
@@ -70,6 +70,8 @@ fn operator_actions(r: &Report) -> Vec<Action> {
                 format!("operator: drop {share} of connections")
             } else if let Some(node) = a.get("restart_gateway").and_then(|v| v.as_u64()) {
                 format!("operator: restart gateway node {node}")
+            } else if a.get("drain").and_then(|v| v.as_bool()) == Some(true) {
+                "operator: drain (GOAWAY to every HTTP/2 connection)".to_string()
             } else if let Some(adm) = a.get("admission") {
                 match serde_json::from_value::<crate::overlay::config::Admission>(adm.clone()) {
                     Ok(adm) => format!("operator: admission {adm}"),

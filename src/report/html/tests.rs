@@ -359,10 +359,15 @@ fn the_gateway_s_operator_actions_are_named_on_the_charts() {
     r.profile = serde_json::json!({ "target": { "overlay": { "actions": [
         { "at": "20s", "drop_connections": "30%" },
         { "at": "24s", "restart_gateway": 1 },
+        { "at": "26s", "drain": true },
     ] } } });
     let data: serde_json::Value = serde_json::from_str(data_block(&render(&r).unwrap())).unwrap();
     let actions = &data["run"]["marks"]["actions"];
     assert_eq!(actions[0]["label"], "operator: drop 30% of connections");
     assert_eq!(actions[1]["label"], "operator: restart gateway node 1");
     assert_eq!(actions[1]["at"], 24.0);
+    assert_eq!(
+        actions[2]["label"],
+        "operator: drain (GOAWAY to every HTTP/2 connection)"
+    );
 }
