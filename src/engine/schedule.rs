@@ -438,7 +438,8 @@ impl<'a> Engine<'a> {
             started: Instant::now(),
             queued: Duration::ZERO,
         };
-        if !pooled {
+        // HTTP/2 multiplexes: a flow is a stream, and the transport finds its connection.
+        if !pooled || self.transport.multiplexes() {
             self.starts.push((job, None));
             return;
         }

@@ -158,6 +158,13 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     };
     engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(&nodes, &p.target, p.seed).await?;
+    transport.ping_held_every(
+        p.client
+            .session
+            .as_ref()
+            .filter(|s| s.keepalive.is_some())
+            .map(|s| s.every),
+    );
     preflight(&nodes, p.target.timeout).await?;
     let target_counters = match &engine_opts.scrape {
         Some((url, _)) => series::declared_counters(url, p.target.timeout).await,

@@ -1,0 +1,168 @@
+//! HTTP/2 (`target.http: 2`) against servers in the test: h2c with prior knowledge, one
+//! connection per client carrying its login flow and keepalives as streams, a shared
+//! pool that keeps to the server's SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY and resets
+//! as their own classes, ALPN over TLS.
+
+mod common;
+#[path = "h2/raw.rs"]
+mod raw;
+#[path = "h2/server.rs"]
+mod server;
+
+use std::time::Duration;
+
+use stampede::run::{RunOptions, run};
+
+/// A profile of `clients` clients logging in at once with `flow` under `target`.
+fn profile(target: &str, clients: u32, flow: &str, session: &str) -> stampede::profile::Profile {
+    let text = format!(
+        r#"
+name: h2
+seed: 5
+target: {{ {target} }}
+population: {{ simulate: {clients} }}
+storm:
+  waves: [ {{ at: 0s, share: 100%, spread: "uniform(200ms)" }} ]
+client:
+  login:
+{flow}
+  retry: {{ policy: none }}
+{session}
+observe: {{ window: 250ms, until_recovered: 1s }}
+"#
+    );
+    stampede::run::parse(&text, std::path::Path::new("h2.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const FLOW: &str = r#"    - name: auth
+      request: POST /login
+      body: "{{client}}"
+      capture: { token: { json: /access_token } }
+    - name: join
+      request: POST /join
+      body: "{{client}}"
+      headers: { authorization: "Bearer {{token}}" }"#;
+
+const KEEPALIVE: &str = r#"  session:
+    keepalive: { request: POST /keepalive, headers: { authorization: "Bearer {{token}}" } }
+    every: 300ms
+    initially_online: false"#;
+
+async fn storm(p: &stampede::profile::Profile) -> stampede::report::Report {
+    tokio::time::timeout(Duration::from_secs(40), run(p, RunOptions::default(), &mut ()))
+        .await
+        .expect("bounded")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_client_holds_one_connection_for_its_flow_and_keepalives_with_captures_carried() {
+    let (addr, seen) = server::serve(100, Duration::ZERO).await;
+    let p = profile(
+        &format!(r#"nodes: ["http://{addr}"], http: 2, timeout: 2s"#),
+        20,
+        FLOW,
+        KEEPALIVE,
+    );
+    let r = storm(&p).await;
+    let o = &r.totals.outcomes;
+    assert_eq!(o.get("ok"), Some(&20), "{o:?}");
+    assert_eq!(
+        seen.connections(),
+        20,
+        "one connection per client: {:?}",
+        seen.streams.lock().unwrap()
+    );
+    let streams = seen.streams.lock().unwrap().clone();
+    assert!(
+        streams.iter().all(|&n| n >= 3),
+        "the login's two steps and at least one keepalive on each client's own connection: {streams:?}"
+    );
+    assert_eq!(seen.bad_bearer.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(seen.good_bearer.load(std::sync::atomic::Ordering::SeqCst) >= 40);
+}
+
+const LOGIN: &str = r#"    - { name: auth, request: POST /login, body: "{{client}}" }"#;
+
+async fn outcomes_against(
+    mode: raw::Mode,
+    target: &str,
+    clients: u32,
+) -> (
+    std::collections::BTreeMap<String, u64>,
+    raw::Raw,
+    stampede::report::Report,
+) {
+    let server = raw::serve(mode).await;
+    let p = profile(
+        &format!(r#"nodes: ["http://{}"], http: 2, {target}"#, server.addr),
+        clients,
+        LOGIN,
+        "",
+    );
+    let r = storm(&p).await;
+    (r.totals.outcomes.clone(), server, r)
+}
+
+#[tokio::test]
+async fn streams_above_a_goaways_last_stream_id_are_sent_again_at_once_and_none_fails() {
+    // One shared connection: its first 6 streams are held, 3 answered, then GOAWAY
+    // with the third's id as last-stream-id: the other 3 were never processed.
+    let (o, server, _) = outcomes_against(
+        raw::Mode::Goaway(6),
+        "connection: reuse, max_connections: 1, timeout: 3s",
+        12,
+    )
+    .await;
+    assert_eq!(
+        o.get("ok"),
+        Some(&12),
+        "the unprocessed streams were retried, not failed: {o:?}"
+    );
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one reconnect"
+    );
+    assert_eq!(
+        server.streams.load(std::sync::atomic::Ordering::SeqCst),
+        12 + 3,
+        "each of the 3 unprocessed streams sent again once"
+    );
+}
+
+#[tokio::test]
+async fn server_resets_are_classed_by_their_code() {
+    for (code, class) in [
+        (0x7, "refused_stream"),
+        (0xb, "enhance_your_calm"),
+        (0x2, "stream_reset"),
+    ] {
+        let (o, _, _) = outcomes_against(raw::Mode::Reset(code), "timeout: 2s", 4).await;
+        assert_eq!(o.get(class), Some(&4), "RST_STREAM {code:#x}: {o:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_whose_ping_goes_unanswered_is_ping_timeout_not_a_slow_answer() {
+    let (o, _, r) = outcomes_against(raw::Mode::Silent, "timeout: 1s", 3).await;
+    assert_eq!(o.get("ping_timeout"), Some(&3), "{o:?}");
+    let why = &r.engine.stats.failure_examples["ping_timeout"];
+    assert!(why.contains("PING"), "{why}");
+}
+
+#[tokio::test]
+async fn a_header_block_over_the_clients_limit_is_its_own_class() {
+    let over = 3 * stampede::transport::MAX_HEADER_LIST as usize;
+    let (o, _, r) = outcomes_against(raw::Mode::BigHeaders(over), "timeout: 2s", 3).await;
+    assert_eq!(
+        o.get("h2_headers_too_big"),
+        Some(&3),
+        "{o:?} {:?}",
+        r.engine.stats.failure_examples
+    );
+    // Within the limit, the same server's answer is a login.
+    let (o, _, _) = outcomes_against(raw::Mode::BigHeaders(16 << 10), "timeout: 2s", 3).await;
+    assert_eq!(o.get("ok"), Some(&3), "{o:?}");
+}

@@ -1,0 +1,109 @@
+//! A test-only HTTP/2 server built with the `h2` crate's server side, on 127.0.0.1:0:
+//! it counts connections and streams per connection and answers a login flow
+//! (`/login` gives `tok-CLIENT`, `/join` and `/keepalive` want it back as a bearer).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+
+#[derive(Default)]
+pub struct Seen {
+    /// Streams each connection carried, by connection in accept order.
+    pub streams: Mutex<Vec<usize>>,
+    /// `/join` and `/keepalive` requests whose bearer matched the client's token, and not.
+    pub good_bearer: AtomicUsize,
+    pub bad_bearer: AtomicUsize,
+    /// Streams open at once (the most seen), all connections together.
+    pub open: AtomicUsize,
+    pub most_open: AtomicUsize,
+}
+
+impl Seen {
+    pub fn connections(&self) -> usize {
+        self.streams.lock().unwrap().len()
+    }
+}
+
+/// `max_streams`: the SETTINGS_MAX_CONCURRENT_STREAMS advertised; `hold`: how long
+/// each answer waits (for streams to pile up).
+pub async fn serve(max_streams: u32, hold: Duration) -> (SocketAddr, Arc<Seen>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seen = s.clone();
+            tokio::spawn(async move {
+                let mut conn = match h2::server::Builder::new()
+                    .max_concurrent_streams(max_streams)
+                    .handshake::<_, Bytes>(tcp)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(_) => return,
+                };
+                let index = {
+                    let mut l = seen.streams.lock().unwrap();
+                    l.push(0);
+                    l.len() - 1
+                };
+                while let Some(Ok((req, respond))) = conn.accept().await {
+                    seen.streams.lock().unwrap()[index] += 1;
+                    let seen = seen.clone();
+                    tokio::spawn(answer(req, respond, seen, hold));
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn answer(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    seen: Arc<Seen>,
+    hold: Duration,
+) {
+    let open = seen.open.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.most_open.fetch_max(open, Ordering::SeqCst);
+    let (head, mut body) = req.into_parts();
+    let mut got = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+        got.extend_from_slice(&chunk);
+    }
+    tokio::time::sleep(hold).await;
+    let client = String::from_utf8_lossy(&got).to_string();
+    let bearer = head
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let (status, text) = match head.uri.path() {
+        "/login" => (StatusCode::OK, format!(r#"{{"access_token":"tok-{client}"}}"#)),
+        "/join" | "/keepalive" => {
+            let good =
+                bearer.starts_with("Bearer tok-") && (client.is_empty() || bearer == format!("Bearer tok-{client}"));
+            let counter = if good { &seen.good_bearer } else { &seen.bad_bearer };
+            counter.fetch_add(1, Ordering::SeqCst);
+            (
+                if good { StatusCode::OK } else { StatusCode::UNAUTHORIZED },
+                String::new(),
+            )
+        }
+        _ => (StatusCode::NOT_FOUND, String::new()),
+    };
+    seen.open.fetch_sub(1, Ordering::SeqCst);
+    let res = Response::builder().status(status).body(()).unwrap();
+    if let Ok(mut send) = respond.send_response(res, text.is_empty())
+        && !text.is_empty()
+    {
+        let _ = send.send_data(Bytes::from(text), true);
+    }
+}
