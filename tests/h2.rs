@@ -166,3 +166,28 @@ async fn a_header_block_over_the_clients_limit_is_its_own_class() {
     let (o, _, _) = outcomes_against(raw::Mode::BigHeaders(16 << 10), "timeout: 2s", 3).await;
     assert_eq!(o.get("ok"), Some(&3), "{o:?}");
 }
+
+#[tokio::test]
+async fn over_tls_alpn_h2_is_required_and_a_server_without_it_is_h2_not_negotiated() {
+    let tls = |addr| format!(r#"nodes: ["https://{addr}"], http: 2, timeout: 2s, tls: {{ verify: false }}"#);
+    let (addr, seen) = server::serve_tls(&[b"h2", b"http/1.1"]).await;
+    let r = storm(&profile(&tls(addr), 5, FLOW, "")).await;
+    assert_eq!(r.totals.outcomes.get("ok"), Some(&5), "{:?}", r.totals.outcomes);
+    assert_eq!(seen.connections(), 5, "one TLS connection per client, h2 on each");
+
+    // A server that offers only http/1.1 (it refuses the handshake with
+    // no_application_protocol), and one that ignores ALPN (it selects nothing).
+    for offered in [&[b"http/1.1".as_slice()][..], &[]] {
+        let (addr, seen) = server::serve_tls(offered).await;
+        let r = storm(&profile(&tls(addr), 5, FLOW, "")).await;
+        assert_eq!(
+            r.totals.outcomes.get("h2_not_negotiated"),
+            Some(&5),
+            "{:?}",
+            r.totals.outcomes
+        );
+        assert_eq!(seen.connections(), 0, "nothing spoken after a TLS handshake without h2");
+        let why = &r.engine.stats.failure_examples["h2_not_negotiated"];
+        assert!(why.contains("ALPN `h2`") && why.contains("target.http: 1.1"), "{why}");
+    }
+}

@@ -31,6 +31,34 @@ impl Seen {
 /// `max_streams`: the SETTINGS_MAX_CONCURRENT_STREAMS advertised; `hold`: how long
 /// each answer waits (for streams to pile up).
 pub async fn serve(max_streams: u32, hold: Duration) -> (SocketAddr, Arc<Seen>) {
+    serve_with(max_streams, hold, None).await
+}
+
+/// Over TLS with a self-signed certificate for 127.0.0.1, offering `alpn`.
+pub async fn serve_tls(alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    serve_with(
+        100,
+        Duration::ZERO,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    )
+    .await
+}
+
+async fn serve_with(
+    max_streams: u32,
+    hold: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Arc<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
@@ -38,29 +66,46 @@ pub async fn serve(max_streams: u32, hold: Duration) -> (SocketAddr, Arc<Seen>) 
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let seen = s.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let mut conn = match h2::server::Builder::new()
-                    .max_concurrent_streams(max_streams)
-                    .handshake::<_, Bytes>(tcp)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(_) => return,
-                };
-                let index = {
-                    let mut l = seen.streams.lock().unwrap();
-                    l.push(0);
-                    l.len() - 1
-                };
-                while let Some(Ok((req, respond))) = conn.accept().await {
-                    seen.streams.lock().unwrap()[index] += 1;
-                    let seen = seen.clone();
-                    tokio::spawn(answer(req, respond, seen, hold));
+                match tls {
+                    None => connection(tcp, max_streams, hold, seen).await,
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(tcp).await {
+                            connection(s, max_streams, hold, seen).await;
+                        }
+                    }
                 }
             });
         }
     });
     (addr, seen)
+}
+
+async fn connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    io: S,
+    max_streams: u32,
+    hold: Duration,
+    seen: Arc<Seen>,
+) {
+    let mut conn = match h2::server::Builder::new()
+        .max_concurrent_streams(max_streams)
+        .handshake::<_, Bytes>(io)
+        .await
+    {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let index = {
+        let mut l = seen.streams.lock().unwrap();
+        l.push(0);
+        l.len() - 1
+    };
+    while let Some(Ok((req, respond))) = conn.accept().await {
+        seen.streams.lock().unwrap()[index] += 1;
+        let seen = seen.clone();
+        tokio::spawn(answer(req, respond, seen, hold));
+    }
 }
 
 async fn answer(

@@ -235,22 +235,43 @@ impl Transport {
     /// ALPN when `https://` (the server must select `h2`), the h2 handshake.
     async fn open_h2(&self, h2: &H2, d: &Dest, client: u64) -> Result<Link, Failure> {
         let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
-        let io = Io::open(d.addr, self.source_of(client), tls).await?;
+        let io = Io::open(d.addr, self.source_of(client), tls)
+            .await
+            .map_err(|f| if refused_alpn(&f) { not_negotiated(None) } else { f })?;
         if let Io::Tls(s) = &io {
             match s.get_ref().1.alpn_protocol() {
                 Some(b"h2") => {}
-                other => {
-                    let chose = other.map_or("none".to_string(), |p| format!("`{}`", String::from_utf8_lossy(p)));
-                    return Err(Failure {
-                        class: Class::H2NotNegotiated,
-                        cause: Cause::H2(format!(
-                            "the server did not take ALPN `h2` (it chose {chose}): it does not speak HTTP/2 over TLS; \
-                             write `target.http: 1.1` to storm it over HTTP/1.1"
-                        )),
-                    });
-                }
+                other => return Err(not_negotiated(other)),
             }
         }
         Link::start(io, h2.tally.clone(), h2.ping_every(), self.timeout).await
+    }
+}
+
+/// The server offered none of our ALPN protocols and said so (`no_application_protocol`,
+/// RFC 7301 §3.2): a server that does not speak HTTP/2 over TLS.
+fn refused_alpn(f: &Failure) -> bool {
+    let Cause::Io(e) = &f.cause else { return false };
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+            )
+        })
+}
+
+/// `http: 2` over TLS and the server did not select `h2` (`chose`: what it selected).
+fn not_negotiated(chose: Option<&[u8]>) -> Failure {
+    let chose = chose.map_or("none of the protocols offered".to_string(), |p| {
+        format!("`{}`", String::from_utf8_lossy(p))
+    });
+    Failure {
+        class: Class::H2NotNegotiated,
+        cause: Cause::H2(format!(
+            "the server did not take ALPN `h2` (it chose {chose}): it does not speak HTTP/2 over TLS; \
+             write `target.http: 1.1` to storm it over HTTP/1.1"
+        )),
     }
 }
