@@ -108,7 +108,7 @@ async fn outcomes_against(
 async fn streams_above_a_goaways_last_stream_id_are_sent_again_at_once_and_none_fails() {
     // One shared connection: its first 6 streams are held, 3 answered, then GOAWAY
     // with the third's id as last-stream-id: the other 3 were never processed.
-    let (o, server, _) = outcomes_against(
+    let (o, server, r) = outcomes_against(
         raw::Mode::Goaway(6),
         "connection: reuse, max_connections: 1, timeout: 3s",
         12,
@@ -130,6 +130,35 @@ async fn streams_above_a_goaways_last_stream_id_are_sent_again_at_once_and_none_
         12 + 3,
         "each of the 3 unprocessed streams sent again once"
     );
+    let h2 = r.totals.h2.as_ref().expect("an h2 run's totals carry its connections");
+    assert_eq!((h2.connects, h2.streams, h2.goaway_retried), (2, 15, 3), "{h2:?}");
+    assert_eq!(
+        h2.drops.get("goaway/NO_ERROR"),
+        Some(&1),
+        "the drop counted by its code: {h2:?}"
+    );
+    assert!(
+        r.windows.iter().all(|w| w.h2.is_some()),
+        "every window of an h2 run carries its figures"
+    );
+    assert!(
+        r.windows.iter().any(|w| w.h2.as_ref().unwrap().drops.len() == 1),
+        "the drop sits in one window"
+    );
+    assert_eq!(r.protocol, "h2c");
+    let summary = stampede::report::terminal::summary(&r);
+    assert!(
+        summary.contains("3 sent again after a GOAWAY · dropped: goaway/NO_ERROR 1"),
+        "{summary}"
+    );
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../src/report/report.schema.json")).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    let problems: Vec<String> = v
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "the h2 report keeps to the schema: {problems:?}");
 }
 
 #[tokio::test]

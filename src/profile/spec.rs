@@ -75,6 +75,19 @@ pub struct Target {
     pub source_addresses: Vec<std::net::IpAddr>,
 }
 
+impl Target {
+    /// The protocol the flows speak, as reports name it: `http/1.1`, `h2` (over
+    /// `https://`, ALPN) or `h2c` (over `http://`, prior knowledge).
+    pub fn protocol(&self) -> &'static str {
+        let tls = matches!(&self.endpoint, Endpoint::Nodes(n) if n.iter().any(|n| n.tls));
+        match self.http {
+            HttpVersion::Http1 => "http/1.1",
+            HttpVersion::Http2 | HttpVersion::Auto if tls => "h2",
+            HttpVersion::Http2 | HttpVersion::Auto => "h2c",
+        }
+    }
+}
+
 /// How `https://` nodes are trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSpec {

@@ -322,6 +322,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         abort,
         preflight,
         target: target_name,
+        protocol: p.target.protocol().into(),
         profile: p.raw.shown(),
         plan: plan_facts(p, &plan, window, out.ended),
         engine: EngineFacts {

@@ -37,6 +37,7 @@ const ACK: u8 = 0x1;
 
 pub struct Raw {
     pub addr: SocketAddr,
+    /// HTTP/2 connections (the preflight's bare connect is not one).
     pub connections: Arc<AtomicUsize>,
     pub streams: Arc<AtomicUsize>,
 }
@@ -49,10 +50,9 @@ pub async fn serve(mode: Mode) -> Raw {
     let (c, s) = (connections.clone(), streams.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let first = c.fetch_add(1, Ordering::SeqCst) == 0;
-            let s = s.clone();
+            let (c, s) = (c.clone(), s.clone());
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(20), connection(tcp, mode, first, s)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(20), connection(tcp, mode, c, s)).await;
             });
         }
     });
@@ -119,9 +119,15 @@ fn big_headers(stream: u32, size: usize) -> Vec<u8> {
     out
 }
 
-async fn connection(mut tcp: TcpStream, mode: Mode, first: bool, streams: Arc<AtomicUsize>) -> std::io::Result<()> {
+async fn connection(
+    mut tcp: TcpStream,
+    mode: Mode,
+    connections: Arc<AtomicUsize>,
+    streams: Arc<AtomicUsize>,
+) -> std::io::Result<()> {
     let mut preface = [0u8; 24];
     tcp.read_exact(&mut preface).await?;
+    let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
     tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await?;
     let mut held = Vec::new();
     loop {
