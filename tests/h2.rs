@@ -220,3 +220,52 @@ async fn over_tls_alpn_h2_is_required_and_a_server_without_it_is_h2_not_negotiat
         assert!(why.contains("ALPN `h2`") && why.contains("target.http: 1.1"), "{why}");
     }
 }
+
+#[tokio::test]
+async fn a_window_that_never_opens_is_a_flow_stall_not_a_plain_timeout() {
+    // A body over the 64 KiB a stream may send before the server's SETTINGS (window 0)
+    // arrive: the rest waits for a WINDOW_UPDATE that never comes.
+    let server = raw::serve(raw::Mode::Stall).await;
+    let flow = format!(
+        "    - {{ name: auth, request: POST /login, body: '{}' }}",
+        "x".repeat(100_000)
+    );
+    let p = profile(
+        &format!(r#"nodes: ["http://{}"], http: 2, timeout: 1s"#, server.addr),
+        3,
+        &flow,
+        "",
+    );
+    let r = storm(&p).await;
+    let o = &r.totals.outcomes;
+    assert_eq!(o.get("h2_flow_stall"), Some(&3), "{o:?}");
+    let why = &r.engine.stats.failure_examples["h2_flow_stall"];
+    assert!(why.contains("flow-control window"), "{why}");
+}
+
+#[tokio::test]
+async fn a_settings_flood_ends_the_connection_as_its_own_class() {
+    let (o, _, r) = outcomes_against(raw::Mode::SettingsFlood(500), "timeout: 2s", 3).await;
+    assert_eq!(o.get("h2_settings_flood"), Some(&3), "{o:?}");
+    let h2 = r.totals.h2.as_ref().unwrap();
+    assert_eq!(h2.drops.get("h2_settings_flood"), Some(&3), "{h2:?}");
+    // A few SETTINGS are what any server sends: no flood.
+    let (o, _, _) = outcomes_against(raw::Mode::SettingsFlood(5), "timeout: 1s", 2).await;
+    assert_eq!(o.get("h2_settings_flood"), None, "{o:?}");
+}
+
+#[tokio::test]
+async fn a_shared_pool_keeps_to_the_servers_max_concurrent_streams() {
+    let (addr, seen) = server::serve(2, Duration::from_millis(100)).await;
+    let p = profile(
+        &format!(r#"nodes: ["http://{addr}"], http: 2, connection: reuse, max_connections: 1, timeout: 5s"#),
+        10,
+        LOGIN,
+        "",
+    );
+    let r = storm(&p).await;
+    assert_eq!(r.totals.outcomes.get("ok"), Some(&10), "{:?}", r.totals.outcomes);
+    assert_eq!(seen.connections(), 1, "one shared connection");
+    let most = seen.most_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 2, "streams multiplexed up to the server's limit and not beyond");
+}

@@ -22,6 +22,10 @@ pub enum Mode {
     Silent,
     /// Answers with a header block of this many bytes.
     BigHeaders(usize),
+    /// Advertises a stream window of 0 and never opens it: no request body goes out.
+    Stall,
+    /// Sends this many SETTINGS frames right after its preface.
+    SettingsFlood(usize),
 }
 
 const DATA: u8 = 0x0;
@@ -128,7 +132,15 @@ async fn connection(
     let mut preface = [0u8; 24];
     tcp.read_exact(&mut preface).await?;
     let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
-    tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await?;
+    match mode {
+        // SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0.
+        Mode::Stall => tcp.write_all(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 0])).await?,
+        Mode::SettingsFlood(n) => {
+            let flood: Vec<u8> = (0..n).flat_map(|_| frame(SETTINGS, 0, 0, &[])).collect();
+            tcp.write_all(&flood).await?;
+        }
+        _ => tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await?,
+    }
     let mut held = Vec::new();
     loop {
         let mut head = [0u8; 9];
@@ -160,7 +172,7 @@ async fn connection(
                     }
                     Mode::Goaway(_) => answer(id),
                     Mode::Reset(code) => frame(RST_STREAM, 0, id, &code.to_be_bytes()),
-                    Mode::Silent => continue,
+                    Mode::Silent | Mode::Stall | Mode::SettingsFlood(_) => continue,
                     Mode::BigHeaders(size) => big_headers(id, size),
                 };
                 tcp.write_all(&out).await?;

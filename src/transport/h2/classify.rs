@@ -12,6 +12,8 @@ use crate::transport::failure::classify_io;
 /// last-stream-id is the caller's to tell apart: h2 fails it with the GOAWAY's error).
 pub(super) fn class_of(e: &h2::Error) -> Class {
     if let Some(io) = e.get_io() {
+        // The flood's own error, where h2 passes it on as it is (streams are told by
+        // the connection's `flooded`: h2 gives them only the error's words).
         if io.get_ref().is_some_and(|inner| inner.is::<Flood>()) {
             return Class::H2SettingsFlood;
         }

@@ -1,6 +1,7 @@
 //! One HTTP/2 connection: its handshake, its driver task, and a request sent on it as
 //! a stream.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use h2::client::{Builder, SendRequest};
 use tokio::sync::Notify;
 
 use super::classify::{class_of, goaway_name};
-use super::sniff::{Seen, Sniff};
+use super::sniff::{self, Seen, Sniff};
 use super::{MAX_HEADER_LIST, Tally};
 use crate::outcome::Class;
 use crate::transport::capture::{KeepRefused, Kept};
@@ -103,7 +104,11 @@ impl Link {
                 }
             };
             let end = tokio::select! {
-                r = &mut conn => r.err().map(|e| class_of(&e)),
+                r = &mut conn => r.err().map(|e| if s.seen.flooded.load(Ordering::Acquire) {
+                    Class::H2SettingsFlood
+                } else {
+                    class_of(&e)
+                }),
                 _ = s.kill.notified() => Some(Class::PingTimeout),
                 _ = pinger => Some(Class::PingTimeout),
             };
@@ -219,6 +224,9 @@ impl Link {
         // loses a GOAWAY's debug data).
         if self.state.ended.get() == Some(&Class::PingTimeout) {
             return self.failed_plain(Class::PingTimeout, "the connection's PING went unanswered");
+        }
+        if self.state.seen.flooded.load(Ordering::Acquire) {
+            return self.failed_plain(Class::H2SettingsFlood, &sniff::Flood.to_string());
         }
         StreamError::Failed(h2_failure(e))
     }

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ pub(super) struct Seen {
     goaway_code: AtomicU32,
     /// SETTINGS and PING frames received (a figure for the reason of a flood).
     pub control: AtomicU64,
+    /// The connection was ended for a flood (h2 keeps only the words of the read's
+    /// error, so its streams are told by this).
+    pub flooded: AtomicBool,
 }
 
 const NONE: u32 = u32::MAX;
@@ -41,6 +44,7 @@ impl Default for Seen {
             goaway_last: AtomicU32::new(NONE),
             goaway_code: AtomicU32::new(NONE),
             control: AtomicU64::new(0),
+            flooded: AtomicBool::new(false),
         }
     }
 }
@@ -135,7 +139,11 @@ impl<S> Sniff<S> {
             self.window = (now, 0);
         }
         self.window.1 += 1;
-        if self.window.1 > FLOOD { Err(Flood) } else { Ok(()) }
+        if self.window.1 > FLOOD {
+            self.seen.flooded.store(true, Ordering::Release);
+            return Err(Flood);
+        }
+        Ok(())
     }
 }
 
