@@ -269,3 +269,20 @@ async fn a_shared_pool_keeps_to_the_servers_max_concurrent_streams() {
     let most = seen.most_open.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(most, 2, "streams multiplexed up to the server's limit and not beyond");
 }
+
+#[tokio::test]
+async fn auto_speaks_what_the_servers_alpn_chose_and_the_report_names_it() {
+    let auto = |addr| format!(r#"nodes: ["https://{addr}"], http: auto, timeout: 2s, tls: {{ verify: false }}"#);
+    let (addr, seen) = server::serve_tls(&[b"h2", b"http/1.1"]).await;
+    let r = storm(&profile(&auto(addr), 4, FLOW, "")).await;
+    assert_eq!(r.totals.outcomes.get("ok"), Some(&4), "{:?}", r.totals.outcomes);
+    assert_eq!(r.protocol, "h2");
+    assert!(seen.total_streams() >= 8, "the flows went over h2");
+
+    let (addr, requests) = server::serve_tls_http1().await;
+    let r = storm(&profile(&auto(addr), 4, LOGIN, "")).await;
+    assert_eq!(r.totals.outcomes.get("ok"), Some(&4), "{:?}", r.totals.outcomes);
+    assert_eq!(r.protocol, "http/1.1");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert!(r.totals.h2.is_none(), "no HTTP/2 figures for a run that spoke HTTP/1.1");
+}

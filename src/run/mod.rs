@@ -158,6 +158,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     };
     engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(&nodes, &p.target, p.seed).await?;
+    let protocol = transport.protocol();
     transport.ping_held_every(
         p.client
             .session
@@ -322,7 +323,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         abort,
         preflight,
         target: target_name,
-        protocol: p.target.protocol().into(),
+        protocol: protocol.into(),
         profile: p.raw.shown(),
         plan: plan_facts(p, &plan, window, out.ended),
         engine: EngineFacts {

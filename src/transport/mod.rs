@@ -60,6 +60,8 @@ struct Dest {
     base_path: String,
     /// For `https://` nodes: the name the certificate must carry (SNI).
     tls: Option<ServerName<'static>>,
+    /// Flows to this node speak HTTP/2 (`http: 2`, or `auto` and its ALPN chose `h2`).
+    h2: bool,
 }
 
 /// The result of one request or flow.
@@ -206,7 +208,11 @@ impl Transport {
                 host,
                 base_path: n.base_path.clone(),
                 tls: name,
+                h2: target.http == HttpVersion::Http2,
             });
+        }
+        if target.http == HttpVersion::Auto {
+            h2::settle_auto(&mut dests, connector.as_ref().map(|t| &t.0)).await;
         }
         Ok(Transport {
             dests,
@@ -230,39 +236,6 @@ impl Transport {
         })
     }
 
-    /// The protocol the flows speak: `http/1.1`, `h2` (over TLS) or `h2c`.
-    pub fn protocol(&self) -> &'static str {
-        match &self.h2 {
-            None => "http/1.1",
-            Some(_) if self.tls.is_some() => "h2",
-            Some(_) => "h2c",
-        }
-    }
-
-    /// Whether every flow is a stream on a multiplexed connection (HTTP/2): flows then
-    /// start at once, never queued for a connection of the engine's pool.
-    pub fn multiplexes(&self) -> bool {
-        self.h2.is_some()
-    }
-
-    /// HTTP/2: held connections are PINGed every `every` (the keepalive interval).
-    pub fn ping_held_every(&self, every: Option<Duration>) {
-        if let Some(h2) = &self.h2 {
-            h2.ping_held_every(every);
-        }
-    }
-
-    /// HTTP/2: what the connections did since the last call (connects, streams, drops
-    /// by cause, streams retried after a GOAWAY); nothing under HTTP/1.1.
-    pub fn take_h2_events(&self) -> H2Events {
-        self.h2.as_ref().map(|h| h.tally.take()).unwrap_or_default()
-    }
-
-    /// HTTP/2: connections open now.
-    pub fn h2_open(&self) -> usize {
-        self.h2.as_ref().map_or(0, h2::H2::open_now)
-    }
-
     /// The first message of each class of failure seen so far, by class name.
     pub fn failure_examples(&self) -> std::collections::BTreeMap<String, String> {
         self.examples.list()
@@ -280,7 +253,7 @@ impl Transport {
     /// Whether login attempts take their connection from the engine's pool (HTTP/1.1
     /// `reuse`; HTTP/2 pools its own connections).
     pub fn reuses(&self) -> bool {
-        self.mode == ConnMode::Reuse && self.h2.is_none()
+        self.mode == ConnMode::Reuse && !self.multiplexes()
     }
 
     /// Which node a request of `client` goes to (`failover_index` is the client's own
@@ -324,7 +297,7 @@ impl Transport {
         fresh: bool,
         started: Instant,
     ) -> (FlowResult, Option<Conn>) {
-        if let Some(h2) = &self.h2 {
+        if let Some(h2) = self.h2.as_ref().filter(|_| self.dests[vars.node].h2) {
             return (self.flow_h2(h2, steps, vars, values, fresh, started).await, None);
         }
         let node = vars.node;

@@ -26,6 +26,10 @@ impl Seen {
     pub fn connections(&self) -> usize {
         self.streams.lock().unwrap().len()
     }
+
+    pub fn total_streams(&self) -> usize {
+        self.streams.lock().unwrap().iter().sum()
+    }
 }
 
 /// `max_streams`: the SETTINGS_MAX_CONCURRENT_STREAMS advertised; `hold`: how long
@@ -36,6 +40,11 @@ pub async fn serve(max_streams: u32, hold: Duration) -> (SocketAddr, Arc<Seen>) 
 
 /// Over TLS with a self-signed certificate for 127.0.0.1, offering `alpn`.
 pub async fn serve_tls(alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
+    serve_with(100, Duration::ZERO, Some(acceptor(alpn))).await
+}
+
+/// TLS with a self-signed certificate for 127.0.0.1, offering `alpn`.
+fn acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let mut config =
@@ -46,12 +55,7 @@ pub async fn serve_tls(alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
             .with_single_cert(vec![cert.cert.der().clone()], key)
             .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    serve_with(
-        100,
-        Duration::ZERO,
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-    )
-    .await
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 async fn serve_with(
@@ -151,4 +155,33 @@ async fn answer(
     {
         let _ = send.send_data(Bytes::from(text), true);
     }
+}
+
+/// Over TLS offering only `http/1.1`, answering HTTP/1.1 (`/login` with a token):
+/// what `http: auto` must fall back to.
+pub async fn serve_tls_http1() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    let acceptor = acceptor(&[b"http/1.1"]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let n = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, n) = (acceptor.clone(), n.clone());
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else { return };
+                let mut buf = Vec::new();
+                while super::common::read_request(&mut s, &mut buf).await {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let body = r#"{"access_token":"t"}"#;
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    if s.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, requests)
 }

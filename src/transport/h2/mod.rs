@@ -160,28 +160,58 @@ impl H2 {
         }
     }
 
-    /// Connections held now (fresh: clients holding one; reuse: open pool slots).
-    pub fn open_now(&self) -> usize {
-        if self.reuse {
-            self.pool
-                .iter()
-                .flatten()
-                .filter(|s| {
-                    s.try_lock()
-                        .map(|l| l.as_ref().is_some_and(Link::usable))
-                        .unwrap_or(true)
-                })
-                .count()
-        } else {
-            self.held().values().filter(|l| l.usable()).count()
-        }
-    }
-
     pub fn streamed(&self) {
         self.tally.streams.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn retried(&self) {
         self.tally.goaway_retried.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl super::Transport {
+    /// The protocol the flows speak: `h2` (TLS, ALPN) or `h2c` where nodes speak
+    /// HTTP/2, else `http/1.1` (also `auto` when the nodes' ALPN chose it).
+    pub fn protocol(&self) -> &'static str {
+        match self.dests.iter().find(|d| d.h2) {
+            None => "http/1.1",
+            Some(d) if d.tls.is_some() => "h2",
+            Some(_) => "h2c",
+        }
+    }
+
+    /// Whether every flow is a stream on a multiplexed connection (HTTP/2): flows then
+    /// start at once, never queued for a connection of the engine's pool.
+    pub fn multiplexes(&self) -> bool {
+        self.h2.is_some() && self.dests.iter().any(|d| d.h2)
+    }
+
+    /// HTTP/2: held connections are PINGed every `every` (the keepalive interval).
+    pub fn ping_held_every(&self, every: Option<Duration>) {
+        if let Some(h2) = &self.h2 {
+            h2.ping_held_every(every);
+        }
+    }
+
+    /// HTTP/2: what the connections did since the last call (connects, streams, drops
+    /// by cause, streams sent again after a GOAWAY); nothing under HTTP/1.1.
+    pub fn take_h2_events(&self) -> H2Events {
+        self.h2.as_ref().map(|h| h.tally.take()).unwrap_or_default()
+    }
+}
+
+/// `http: auto`: one TLS handshake per `https://` node before the run, offering `h2`
+/// and `http/1.1`, settles what its flows speak (a server's choice does not change
+/// from one connection to the next, and a storm's first attempts must not pay for
+/// finding out). A node that cannot be reached is left to HTTP/1.1: the run's
+/// preflight says why.
+pub(super) async fn settle_auto(dests: &mut [super::Dest], tls: Option<&tokio_rustls::TlsConnector>) {
+    for d in dests.iter_mut() {
+        let Some(name) = &d.tls else { continue };
+        let Some(connector) = tls else { continue };
+        let open = super::conn::Io::open(d.addr, None, Some((connector, name)));
+        if let Ok(Ok(super::conn::Io::Tls(s))) = tokio::time::timeout(Duration::from_secs(10), open).await {
+            d.h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+        }
     }
 }
