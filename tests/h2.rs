@@ -286,3 +286,43 @@ async fn auto_speaks_what_the_servers_alpn_chose_and_the_report_names_it() {
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 4);
     assert!(r.totals.h2.is_none(), "no HTTP/2 figures for a run that spoke HTTP/1.1");
 }
+
+#[tokio::test]
+async fn a_goaway_to_every_connection_is_one_drop_each_by_code_and_the_clients_reconnect() {
+    let (addr, seen) = server::serve(100, Duration::ZERO).await;
+    let p = profile(
+        &format!(r#"nodes: ["http://{addr}"], http: 2, timeout: 2s"#),
+        10,
+        FLOW,
+        &KEEPALIVE.replace("every: 300ms", "every: 150ms"),
+    );
+    let drain = seen.clone();
+    tokio::spawn(async move {
+        // After every client logged in and holds its connection: a reload.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drain.drain.send_modify(|n| *n += 1);
+    });
+    let r = storm(&p).await;
+    assert_eq!(r.totals.outcomes.get("ok"), Some(&10), "{:?}", r.totals.outcomes);
+    assert_eq!(r.totals.counts.keepalives_failed, 0, "no keepalive lost to the drain");
+    let h2 = r.totals.h2.as_ref().unwrap();
+    assert_eq!(
+        h2.drops.get("goaway/NO_ERROR"),
+        Some(&10),
+        "every held connection dropped once: {h2:?}"
+    );
+    assert_eq!(
+        seen.connections(),
+        20,
+        "each client reconnected once: {:?}",
+        seen.streams.lock().unwrap()
+    );
+    assert_eq!(h2.connects, 20);
+    let wave = r
+        .windows
+        .iter()
+        .position(|w| w.h2.as_ref().is_some_and(|h| !h.drops.is_empty()))
+        .unwrap();
+    let reconnects: u64 = r.windows[wave..].iter().map(|w| w.h2.as_ref().unwrap().connects).sum();
+    assert_eq!(reconnects, 10, "the reconnect wave follows the drain");
+}

@@ -331,6 +331,11 @@ impl<'a> Engine<'a> {
                 self.rec.count(at, Counter::Reboot);
                 // Rendered with the values the client held, then dropped with its process.
                 let values = self.sessions.end(client);
+                if !online || self.on_reboot.is_empty() {
+                    // Its connection goes with the process (with one, the on-reboot
+                    // requests still go on it, and its next login replaces it).
+                    self.transport.client_gone(client as u64);
+                }
                 if online && !self.on_reboot.is_empty() {
                     self.stats.on_reboot_sent += 1;
                     let vars = session_vars(&self.transport, client, c);

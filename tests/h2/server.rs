@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-#[derive(Default)]
 pub struct Seen {
     /// Streams each connection carried, by connection in accept order.
     pub streams: Mutex<Vec<usize>>,
@@ -20,6 +19,22 @@ pub struct Seen {
     /// Streams open at once (the most seen), all connections together.
     pub open: AtomicUsize,
     pub most_open: AtomicUsize,
+    /// Each send makes every connection open then send a graceful GOAWAY (what
+    /// `nginx -s reload` does); connections opened after it are not drained.
+    pub drain: tokio::sync::watch::Sender<u32>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            streams: Mutex::default(),
+            good_bearer: AtomicUsize::new(0),
+            bad_bearer: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            most_open: AtomicUsize::new(0),
+            drain: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Seen {
@@ -105,10 +120,20 @@ async fn connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         l.push(0);
         l.len() - 1
     };
-    while let Some(Ok((req, respond))) = conn.accept().await {
-        seen.streams.lock().unwrap()[index] += 1;
-        let seen = seen.clone();
-        tokio::spawn(answer(req, respond, seen, hold));
+    let mut drain = seen.drain.subscribe();
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            next = conn.accept() => {
+                let Some(Ok((req, respond))) = next else { break };
+                seen.streams.lock().unwrap()[index] += 1;
+                tokio::spawn(answer(req, respond, seen.clone(), hold));
+            }
+            _ = drain.changed(), if !draining => {
+                draining = true;
+                conn.graceful_shutdown();
+            }
+        }
     }
 }
 

@@ -152,8 +152,8 @@ impl H2 {
         Ok(l)
     }
 
-    /// The client's connection ends with its session (a failed login): closed once no
-    /// stream needs it.
+    /// The client's connection ends with its session (a failed login, a reboot): closed
+    /// once no stream needs it.
     pub fn forget(&self, client: u64) {
         if !self.reuse {
             self.held().remove(&client);
@@ -184,6 +184,13 @@ impl super::Transport {
     /// start at once, never queued for a connection of the engine's pool.
     pub fn multiplexes(&self) -> bool {
         self.h2.is_some() && self.dests.iter().any(|d| d.h2)
+    }
+
+    /// A client rebooted: HTTP/2 closes its connection (once no stream needs it).
+    pub fn client_gone(&self, client: u64) {
+        if let Some(h2) = &self.h2 {
+            h2.forget(client);
+        }
     }
 
     /// HTTP/2: held connections are PINGed every `every` (the keepalive interval).
