@@ -50,5 +50,11 @@ mod tests {
             "h2c: 20 connections · 80 streams (4.0 per connection) · 3 sent again after a GOAWAY · dropped: goaway/NO_ERROR 20"
         );
         assert!(crate::report::terminal::summary(&r).contains("  h2c: 20 connections"));
+        let page = crate::report::html::render(&r).unwrap();
+        assert!(
+            page.contains("<th>protocol</th><td>h2c</td>"),
+            "the page names the protocol"
+        );
+        assert!(page.contains("h2c: 20 connections"), "and the connections");
     }
 }
