@@ -326,3 +326,28 @@ async fn a_goaway_to_every_connection_is_one_drop_each_by_code_and_the_clients_r
     let reconnects: u64 = r.windows[wave..].iter().map(|w| w.h2.as_ref().unwrap().connects).sum();
     assert_eq!(reconnects, 10, "the reconnect wave follows the drain");
 }
+
+#[tokio::test]
+async fn a_server_that_closes_a_held_connection_without_a_goaway_is_a_drop_and_the_client_reconnects() {
+    let server = raw::serve(raw::Mode::CloseAfterAnswer).await;
+    let p = profile(
+        &format!(r#"nodes: ["http://{}"], http: 2, timeout: 2s"#, server.addr),
+        5,
+        LOGIN,
+        "  session: { keepalive: { request: POST /keepalive }, every: 300ms, initially_online: false }",
+    );
+    let r = storm(&p).await;
+    let h2 = r.totals.h2.as_ref().unwrap();
+    assert!(r.totals.counts.keepalives_ok > 5, "{:?}", r.totals.counts);
+    assert!(h2.connects > 5, "the clients reconnected for their keepalives: {h2:?}");
+    // The last connections may close after the run's books did.
+    assert!(
+        h2.dropped() + 5 >= h2.connects,
+        "every connection the server closed is a drop: {h2:?}"
+    );
+    assert_eq!(
+        h2.drops.get("closed"),
+        Some(&h2.dropped()),
+        "a FIN is not a reset: {h2:?}"
+    );
+}

@@ -26,6 +26,8 @@ pub enum Mode {
     Stall,
     /// Sends this many SETTINGS frames right after its preface.
     SettingsFlood(usize),
+    /// Answers the first stream, then closes the connection without a GOAWAY.
+    CloseAfterAnswer,
 }
 
 const DATA: u8 = 0x0;
@@ -171,6 +173,16 @@ async fn connection(
                         return Ok(());
                     }
                     Mode::Goaway(_) => answer(id),
+                    Mode::CloseAfterAnswer => {
+                        tcp.write_all(&answer(id)).await?;
+                        // A FIN, not a reset: what the client sent is read first (a
+                        // socket closed with unread bytes sends RST).
+                        tcp.shutdown().await?;
+                        let mut sink = [0u8; 4096];
+                        let drain = async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} };
+                        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+                        return Ok(());
+                    }
                     Mode::Reset(code) => frame(RST_STREAM, 0, id, &code.to_be_bytes()),
                     Mode::Silent | Mode::Stall | Mode::SettingsFlood(_) => continue,
                     Mode::BigHeaders(size) => big_headers(id, size),

@@ -35,6 +35,9 @@ struct State {
 pub struct Link {
     send: SendRequest<Bytes>,
     state: Arc<State>,
+    /// Alive while anything holds the link (a client, a pool slot, a stream): a
+    /// connection that ends with none left was closed by this side, not dropped.
+    _held: Arc<()>,
 }
 
 /// How far a stream got before it failed or its deadline passed.
@@ -91,6 +94,8 @@ impl Link {
             kill: Notify::new(),
         });
         let s = state.clone();
+        let held = Arc::new(());
+        let holders = Arc::downgrade(&held);
         tokio::spawn(async move {
             let pinger = async {
                 let Some(every) = ping_every else {
@@ -103,10 +108,16 @@ impl Link {
                     }
                 }
             };
+            // A close without a GOAWAY (h2 says EOF as an io error): its drop is named
+            // `closed`, not `reset`, which is a TCP reset.
+            let mut closed = false;
             let end = tokio::select! {
                 r = &mut conn => r.err().map(|e| if s.seen.flooded.load(Ordering::Acquire) {
                     Class::H2SettingsFlood
                 } else {
+                    closed = e.get_io().is_some_and(|io| {
+                        matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe)
+                    });
                     class_of(&e)
                 }),
                 _ = s.kill.notified() => Some(Class::PingTimeout),
@@ -123,11 +134,18 @@ impl Link {
             let _ = s.ended.set(class);
             match (goaway, end) {
                 (Some((_, code)), _) => tally.dropped(goaway_name(code)),
+                (None, Some(_)) if closed => tally.dropped("closed".into()),
                 (None, Some(c)) => tally.dropped(c.to_string()),
+                // Ended cleanly while a client still held it: the server closed it.
+                (None, None) if holders.strong_count() > 0 => tally.dropped("closed".into()),
                 (None, None) => {}
             }
         });
-        Ok(Link { send, state })
+        Ok(Link {
+            send,
+            state,
+            _held: held,
+        })
     }
 
     /// Still open, and no GOAWAY received: a new stream may go on it.
