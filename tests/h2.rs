@@ -351,3 +351,19 @@ async fn a_server_that_closes_a_held_connection_without_a_goaway_is_a_drop_and_t
         "a FIN is not a reset: {h2:?}"
     );
 }
+
+#[tokio::test]
+async fn a_stream_lost_to_a_goaway_with_an_error_code_is_goaway_and_its_drop_is_named_by_the_code() {
+    let (o, _, r) = outcomes_against(raw::Mode::GoawayError(0x2), "timeout: 2s", 3).await;
+    assert_eq!(
+        o.get("goaway"),
+        Some(&3),
+        "at or below the last-stream-id: not sent again: {o:?}"
+    );
+    let h2 = r.totals.h2.as_ref().unwrap();
+    assert_eq!(h2.goaway_retried, 0, "{h2:?}");
+    assert_eq!(h2.drops.get("goaway/INTERNAL_ERROR"), Some(&3), "{h2:?}");
+    // ENHANCE_YOUR_CALM in a GOAWAY is the server's brake, its own class.
+    let (o, _, _) = outcomes_against(raw::Mode::GoawayError(0xb), "timeout: 2s", 3).await;
+    assert_eq!(o.get("enhance_your_calm"), Some(&3), "{o:?}");
+}

@@ -28,6 +28,9 @@ pub enum Mode {
     SettingsFlood(usize),
     /// Answers the first stream, then closes the connection without a GOAWAY.
     CloseAfterAnswer,
+    /// Sends GOAWAY with this code and the first stream's id as last-stream-id, never
+    /// answers it, and closes.
+    GoawayError(u32),
 }
 
 const DATA: u8 = 0x0;
@@ -173,6 +176,13 @@ async fn connection(
                         return Ok(());
                     }
                     Mode::Goaway(_) => answer(id),
+                    Mode::GoawayError(code) => {
+                        let mut goaway = id.to_be_bytes().to_vec();
+                        goaway.extend(code.to_be_bytes());
+                        tcp.write_all(&frame(GOAWAY, 0, 0, &goaway)).await?;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        return Ok(());
+                    }
                     Mode::CloseAfterAnswer => {
                         tcp.write_all(&answer(id)).await?;
                         // A FIN, not a reset: what the client sent is read first (a

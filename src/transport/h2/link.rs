@@ -232,10 +232,21 @@ impl Link {
     /// `id` None, never given one), else its class; the connection's own end (a PING
     /// timeout) overrides what h2 says of the stream.
     fn failed(&self, e: &h2::Error, id: Option<u32>) -> StreamError {
-        if let Some((last, _)) = self.state.seen.goaway()
-            && id.is_none_or(|id| id > last)
-        {
-            return StreamError::Unprocessed;
+        if let Some((last, code)) = self.state.seen.goaway() {
+            if id.is_none_or(|id| id > last) {
+                return StreamError::Unprocessed;
+            }
+            // At or below the last-stream-id, under a GOAWAY that says something went
+            // wrong: lost to it, whatever h2 saw last (often the close that followed).
+            if code == u32::from(h2::Reason::ENHANCE_YOUR_CALM) {
+                return self.failed_plain(
+                    Class::EnhanceYourCalm,
+                    &format!("the server sent {}", goaway_name(code)),
+                );
+            }
+            if code != u32::from(h2::Reason::NO_ERROR) {
+                return self.failed_plain(Class::GoAway, &format!("the server sent {}", goaway_name(code)));
+            }
         }
         // This side dropped the connection (its PING went unanswered): h2 only says the
         // stream was cut. Otherwise the stream's own error says most (the connection's
