@@ -175,8 +175,12 @@ async fn server_resets_are_classed_by_their_code() {
 
 #[tokio::test]
 async fn a_connection_whose_ping_goes_unanswered_is_ping_timeout_not_a_slow_answer() {
-    let (o, _, r) = outcomes_against(raw::Mode::Silent, "timeout: 1s", 3).await;
+    let (o, _, r) = outcomes_against(raw::Mode::Silent, "timeout: 2s", 3).await;
     assert_eq!(o.get("ping_timeout"), Some(&3), "{o:?}");
+    // The same silence on the stream with PINGs answered: the server is slow, the
+    // connection alive.
+    let (slow, _, _) = outcomes_against(raw::Mode::Unanswered, "timeout: 1s", 3).await;
+    assert_eq!(slow.get("timeout"), Some(&3), "{slow:?}");
     let why = &r.engine.stats.failure_examples["ping_timeout"];
     assert!(why.contains("PING"), "{why}");
 }

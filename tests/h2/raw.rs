@@ -20,6 +20,8 @@ pub enum Mode {
     Reset(u32),
     /// Never answers a stream or a PING.
     Silent,
+    /// Answers PINGs, never a stream: a live connection to a slow server.
+    Unanswered,
     /// Answers with a header block of this many bytes.
     BigHeaders(usize),
     /// Advertises a stream window of 0 and never opens it: no request body goes out.
@@ -194,7 +196,7 @@ async fn connection(
                         return Ok(());
                     }
                     Mode::Reset(code) => frame(RST_STREAM, 0, id, &code.to_be_bytes()),
-                    Mode::Silent | Mode::Stall | Mode::SettingsFlood(_) => continue,
+                    Mode::Silent | Mode::Unanswered | Mode::Stall | Mode::SettingsFlood(_) => continue,
                     Mode::BigHeaders(size) => big_headers(id, size),
                 };
                 tcp.write_all(&out).await?;

@@ -159,12 +159,15 @@ impl Transport {
                 })
                 .await?;
             h2.streamed();
-            let half = self.timeout / 2;
+            // A stream that waited a third of its timeout PINGs its connection, and
+            // gives the PONG until four fifths of it: the rest is margin for a loaded
+            // generator, so that a dead connection is not reported as a slow answer.
+            let (after, within) = (self.timeout / 3, self.timeout * 7 / 15);
             let r = tokio::select! {
                 r = link.exchange(req.to_h2(), req.body.clone(), keep, kept, progress) => r,
-                c = link.watch(half, half - half / 5) => Err(StreamError::Failed(Failure {
+                c = link.watch(after, within) => Err(StreamError::Failed(Failure {
                     class: c,
-                    cause: Cause::H2(format!("the connection's PING went unanswered for {}", crate::units::Dur(half - half / 5))),
+                    cause: Cause::H2(format!("the connection's PING went unanswered for {}", crate::units::Dur(within))),
                 })),
             };
             match r {
