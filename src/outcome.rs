@@ -64,6 +64,27 @@ pub enum Class {
     HeartbeatTimeout,
     /// The server sent pings faster than a client answers them (more than 100 a second).
     PingFlood,
+    /// `target.http: 2` over `https://`: the server did not select ALPN `h2`.
+    H2NotNegotiated,
+    /// A stream lost to a GOAWAY with an error code, at or below its last-stream-id
+    /// (the server may have processed it). Streams above it are retried, not counted.
+    GoAway,
+    /// RST_STREAM REFUSED_STREAM: the server did not process the stream.
+    RefusedStream,
+    /// RST_STREAM or GOAWAY with ENHANCE_YOUR_CALM: the server's own brake.
+    EnhanceYourCalm,
+    /// RST_STREAM with any other code.
+    StreamReset,
+    /// The connection's PING was not answered within `target.timeout`.
+    PingTimeout,
+    /// The server broke HTTP/2 (a bad frame, a frame too big, a bad header block).
+    H2Protocol,
+    /// A stream's or the connection's flow-control window stayed shut until the timeout.
+    H2FlowStall,
+    /// A header block over the client's limit (an HPACK bomb, endless CONTINUATION).
+    H2HeadersTooBig,
+    /// SETTINGS or PING frames faster than any keepalive would send them.
+    H2SettingsFlood,
 }
 
 impl Class {
@@ -113,6 +134,16 @@ impl fmt::Display for Class {
             Class::WsUtf8 => f.write_str("ws_utf8"),
             Class::HeartbeatTimeout => f.write_str("heartbeat_timeout"),
             Class::PingFlood => f.write_str("ping_flood"),
+            Class::H2NotNegotiated => f.write_str("h2_not_negotiated"),
+            Class::GoAway => f.write_str("goaway"),
+            Class::RefusedStream => f.write_str("refused_stream"),
+            Class::EnhanceYourCalm => f.write_str("enhance_your_calm"),
+            Class::StreamReset => f.write_str("stream_reset"),
+            Class::PingTimeout => f.write_str("ping_timeout"),
+            Class::H2Protocol => f.write_str("h2_protocol"),
+            Class::H2FlowStall => f.write_str("h2_flow_stall"),
+            Class::H2HeadersTooBig => f.write_str("h2_headers_too_big"),
+            Class::H2SettingsFlood => f.write_str("h2_settings_flood"),
         }
     }
 }

@@ -202,7 +202,7 @@ fn the_exporter_lingers_with_the_final_values_until_ctrl_c() {
     assert_eq!(
         sample(
             &text,
-            "stampede_run_info{profile=\"linger \\\"x\\\"\",seed=\"11\",shard=\"1/1\"}"
+            "stampede_run_info{profile=\"linger \\\"x\\\"\",seed=\"11\",shard=\"1/1\",protocol=\"http/1.1\"}"
         ),
         1.0
     );

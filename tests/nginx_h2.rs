@@ -92,27 +92,21 @@ fn the_http2_switch_follows_the_nginx_version() {
 }
 
 /// The shipped reload example (bench/h2-reload.sh runs it) loads and plans with its
-/// port set. Until the HTTP/2 client is in, the one problem allowed is that
-/// `target.http` is unknown; every other field must already be right.
+/// port set, and speaks HTTP/2.
 #[test]
 fn the_reload_example_profile_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/examples/nginx-h2-reload.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let env = |name: &str| (name == "NGINX_H2C_PORT").then(|| "18082".to_string());
-    match stampede::run::parse(&text, &path, &env) {
-        Ok(p) => {
-            let plan = stampede::plan::Plan::new(&p);
-            assert!(plan.first_logins() > 0 && plan.end.as_secs() < 170, "{:?}", plan.end);
-            assert!(!p.description.is_empty());
-        }
-        Err(e) => {
-            let e = e.to_string();
-            assert!(
-                e.contains("1 problem") && e.contains("target.http: unknown field"),
-                "{e}"
-            );
-        }
-    }
+    let p = stampede::run::parse(&text, &path, &env).unwrap_or_else(|e| panic!("{e}"));
+    let plan = stampede::plan::Plan::new(&p);
+    assert!(plan.first_logins() > 0 && plan.end.as_secs() < 170, "{:?}", plan.end);
+    assert!(!p.description.is_empty());
+    assert_eq!(
+        p.target.http,
+        stampede::profile::HttpVersion::Http2,
+        "the example storms over HTTP/2"
+    );
     // Without the port the profile says which variable it needs.
     let e = stampede::run::parse(&text, &path, &|_| None).unwrap_err().to_string();
     assert!(e.contains("NGINX_H2C_PORT"), "{e}");

@@ -40,6 +40,9 @@ pub struct Totals {
     /// A connected population's figures (`client.session.connect`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<super::held::HeldTotals>,
+    /// An HTTP/2 run's connections, over the whole run; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<crate::record::H2Window>,
 }
 
 impl Totals {
@@ -63,6 +66,9 @@ impl Totals {
         t.service_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.service_ms))?);
         t.retry_after_ms = HistSummary::of(&merge(windows.iter().map(|w| &w.retry_after_ms))?);
         t.held = super::held::HeldTotals::of(windows)?;
+        for h in windows.iter().filter_map(|w| w.h2.as_ref()) {
+            *t.h2.get_or_insert_default() += h;
+        }
         let names: Vec<String> = windows
             .iter()
             .find(|w| !w.steps.is_empty())

@@ -22,6 +22,7 @@ use crate::transport::{Conn, FlowResult, Transport};
 use crate::units::micros;
 
 mod answers;
+mod h2;
 mod held;
 mod plan_end;
 #[cfg(test)]
@@ -110,10 +111,16 @@ impl<'a> Engine<'a> {
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
             sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies),
             heap: BinaryHeap::new(),
-            rec: Recorder::new(
-                p.observe.window,
-                p.client.login.iter().map(|s| s.name.clone()).collect(),
-            ),
+            rec: {
+                let mut rec = Recorder::new(
+                    p.observe.window,
+                    p.client.login.iter().map(|s| s.name.clone()).collect(),
+                );
+                if transport.multiplexes() {
+                    rec.record_h2();
+                }
+                rec
+            },
             login: p.client.login.clone().into(),
             keepalive: p
                 .client
@@ -256,6 +263,7 @@ impl<'a> Engine<'a> {
         self.last_housekeeping = now;
         self.rec.set_locked_out(now, self.locked_out);
         self.held_books(now);
+        self.h2_books(now);
         let closed = self.rec.close_ready(self.close_cap.map_or(now, |cap| now.min(cap)));
         for w in self.rec.closed_tail(closed) {
             progress.window(w);
@@ -271,6 +279,7 @@ impl<'a> Engine<'a> {
     /// What the run recorded, once it has drained (or given up on the drain).
     pub fn finish(mut self, ended: Duration, stop: StopReason, started_at: SystemTime) -> EngineOutput {
         self.count_waiting();
+        self.h2_books(ended.saturating_sub(Duration::from_micros(1)));
         let mut rec = self.rec;
         // The gauge as it stands after the drain, in the last window of the run.
         rec.set_locked_out(ended.saturating_sub(Duration::from_micros(1)), self.locked_out);
@@ -322,6 +331,11 @@ impl<'a> Engine<'a> {
                 self.rec.count(at, Counter::Reboot);
                 // Rendered with the values the client held, then dropped with its process.
                 let values = self.sessions.end(client);
+                if !online || self.on_reboot.is_empty() {
+                    // Its connection goes with the process (with one, the on-reboot
+                    // requests still go on it, and its next login replaces it).
+                    self.transport.client_gone(client as u64);
+                }
                 if online && !self.on_reboot.is_empty() {
                     self.stats.on_reboot_sent += 1;
                     let vars = session_vars(&self.transport, client, c);
@@ -438,7 +452,8 @@ impl<'a> Engine<'a> {
             started: Instant::now(),
             queued: Duration::ZERO,
         };
-        if !pooled {
+        // HTTP/2 multiplexes: a flow is a stream, and the transport finds its connection.
+        if !pooled || self.transport.multiplexes() {
             self.starts.push((job, None));
             return;
         }

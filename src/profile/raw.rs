@@ -78,6 +78,8 @@ pub struct RawTarget {
     pub pick: Option<Text>,
     pub timeout: Option<Text>,
     pub connection: Option<Text>,
+    /// `1.1` (the default), `2` or `auto`: the HTTP version the login flow speaks.
+    pub http: Option<Text>,
     pub max_connections: Option<Text>,
     pub max_in_flight: Option<Text>,
     pub metrics: Option<RawMetrics>,

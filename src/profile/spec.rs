@@ -61,6 +61,8 @@ pub struct Target {
     /// Per request.
     pub timeout: Duration,
     pub connection: ConnMode,
+    /// The HTTP version the flows speak (`target.http`).
+    pub http: HttpVersion,
     /// Pool size in `reuse` mode.
     pub max_connections: usize,
     /// Safety ceiling on attempts in flight; beyond it attempts are counted as unstarted.
@@ -71,6 +73,19 @@ pub struct Target {
     /// The source addresses clients connect from, expanded (ranges to their
     /// addresses); each client keeps one, `id mod len`. Empty: the kernel chooses.
     pub source_addresses: Vec<std::net::IpAddr>,
+}
+
+impl Target {
+    /// The protocol the flows speak, as reports name it: `http/1.1`, `h2` (over
+    /// `https://`, ALPN) or `h2c` (over `http://`, prior knowledge).
+    pub fn protocol(&self) -> &'static str {
+        let tls = matches!(&self.endpoint, Endpoint::Nodes(n) if n.iter().any(|n| n.tls));
+        match self.http {
+            HttpVersion::Http1 => "http/1.1",
+            HttpVersion::Http2 | HttpVersion::Auto if tls => "h2",
+            HttpVersion::Http2 | HttpVersion::Auto => "h2c",
+        }
+    }
 }
 
 /// How `https://` nodes are trusted.
@@ -122,6 +137,22 @@ pub enum ConnMode {
     Fresh,
     /// A shared pool of keep-alive connections.
     Reuse,
+}
+
+/// The HTTP version of the login flow, its keepalives and on-reboot requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
+pub enum HttpVersion {
+    /// HTTP/1.1: the crate's own client (one request in flight per connection).
+    #[default]
+    #[strum(serialize = "1.1")]
+    Http1,
+    /// HTTP/2 only: ALPN `h2` over `https://` (a server that does not take it fails the
+    /// attempt, `h2_not_negotiated`), h2c with prior knowledge over `http://`.
+    #[strum(serialize = "2")]
+    Http2,
+    /// Over `https://`: offer `h2` and `http/1.1`, speak what the server picks.
+    #[strum(serialize = "auto")]
+    Auto,
 }
 
 #[derive(Debug, Clone)]

@@ -34,6 +34,15 @@ impl Tally for BTreeMap<String, String> {
     }
 }
 
+/// Counts by name: each name's counts add.
+impl Tally for BTreeMap<String, u64> {
+    fn tally(&mut self, other: &Self) {
+        for (k, v) in other {
+            self.entry(k.clone()).or_default().tally(v);
+        }
+    }
+}
+
 /// Messages: all of them, in order.
 impl Tally for Vec<String> {
     fn tally(&mut self, other: &Self) {

@@ -5,6 +5,7 @@
 //! of the attempt: a window is what the users who wanted to log in then lived through.
 
 pub(crate) mod counts;
+mod h2;
 mod held;
 mod hist;
 mod recorder;
@@ -12,6 +13,7 @@ mod stats;
 mod window;
 
 pub use counts::{Counts, Tally, as_totals};
+pub use h2::H2Window;
 pub use held::{HeldCounts, HeldWindow};
 pub use hist::{HistError, HistSummary, SIGFIG, decode, encode, merge, new_hist};
 pub use recorder::{AttemptRecord, Counter, Recorder};

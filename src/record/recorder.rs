@@ -126,6 +126,8 @@ pub struct Recorder {
     /// A connected population: every window carries `held`, and the gauges (connected,
     /// should be online) carry over from window to window.
     pub(super) held: Option<(u64, u64)>,
+    /// An HTTP/2 run: every window carries `h2`, with zeros where nothing happened.
+    h2: bool,
 }
 
 impl Recorder {
@@ -141,7 +143,18 @@ impl Recorder {
             in_flight: 0,
             locked_out: 0,
             held: None,
+            h2: false,
         }
+    }
+
+    /// The run speaks HTTP/2: its windows carry the connections' figures.
+    pub fn record_h2(&mut self) {
+        self.h2 = true;
+    }
+
+    /// The HTTP/2 figures of the window holding `t`.
+    pub fn h2_at(&mut self, t: Duration) -> &mut super::H2Window {
+        self.live_mut(t).w.h2.get_or_insert_default()
     }
 
     pub fn window_len(&self) -> Duration {
@@ -164,6 +177,9 @@ impl Recorder {
                 let mut h = super::held::LiveHeld::new();
                 (h.w.connected, h.w.online) = (connected, online);
                 l.held = Some(h);
+            }
+            if self.h2 {
+                l.w.h2 = Some(Default::default());
             }
             self.live.push_back(l);
         }

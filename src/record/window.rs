@@ -58,6 +58,9 @@ pub struct Window {
     /// A connected population's figures (`client.session.connect`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<HeldWindow>,
+    /// An HTTP/2 run's connections (`target.http: 2`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<super::H2Window>,
 }
 
 impl Window {
@@ -85,6 +88,11 @@ impl Window {
         match (&mut self.held, &other.held) {
             (Some(mine), Some(theirs)) => mine.merge(theirs)?,
             (None, Some(theirs)) => self.held = Some(theirs.clone()),
+            _ => {}
+        }
+        match (&mut self.h2, &other.h2) {
+            (Some(mine), Some(theirs)) => *mine += theirs,
+            (None, Some(theirs)) => self.h2 = Some(theirs.clone()),
             _ => {}
         }
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {

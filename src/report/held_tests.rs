@@ -157,6 +157,16 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
         Class::PingFlood,
         Class::Head,
         Class::Fds,
+        Class::H2NotNegotiated,
+        Class::GoAway,
+        Class::RefusedStream,
+        Class::EnhanceYourCalm,
+        Class::StreamReset,
+        Class::PingTimeout,
+        Class::H2Protocol,
+        Class::H2FlowStall,
+        Class::H2HeadersTooBig,
+        Class::H2SettingsFlood,
     ];
     for c in &all {
         match c {
@@ -183,7 +193,17 @@ fn the_schema_allows_every_class_a_held_connection_can_have() {
             | Class::HeartbeatTimeout
             | Class::PingFlood
             | Class::Head
-            | Class::Fds => {}
+            | Class::Fds
+            | Class::H2NotNegotiated
+            | Class::GoAway
+            | Class::RefusedStream
+            | Class::EnhanceYourCalm
+            | Class::StreamReset
+            | Class::PingTimeout
+            | Class::H2Protocol
+            | Class::H2FlowStall
+            | Class::H2HeadersTooBig
+            | Class::H2SettingsFlood => {}
         }
     }
     let mut v = serde_json::to_value(super::testkit::held_report(30, 25, "classes")).unwrap();

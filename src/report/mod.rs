@@ -5,6 +5,7 @@
 //! windows (`record::Window::merge`).
 
 pub mod compare;
+mod h2;
 mod held;
 #[cfg(test)]
 mod held_tests;
@@ -72,6 +73,10 @@ pub struct Report {
     pub preflight: Option<crate::outcome::PreflightFacts>,
     /// What was stormed, in words: node URLs or the embedded overlay.
     pub target: String,
+    /// The protocol the flows spoke: `http/1.1`, `h2` (TLS, ALPN) or `h2c` (prior
+    /// knowledge). Reports from before HTTP/2 spoke HTTP/1.1.
+    #[serde(default = "http1")]
+    pub protocol: String,
     /// The profile as written (`${VAR}` unexpanded: no secrets).
     pub profile: serde_json::Value,
     pub plan: PlanFacts,
@@ -127,6 +132,10 @@ pub enum Confirmed {
     /// Outside loopback and not confirmed: the run was refused and nothing was sent
     /// (`stop_reason: not-started`).
     NotConfirmed { hosts: Vec<String> },
+}
+
+fn http1() -> String {
+    "http/1.1".into()
 }
 
 fn loopback() -> Confirmed {

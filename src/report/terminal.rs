@@ -231,6 +231,9 @@ fn figures(r: &Report) -> String {
             thousands(t.counts.relogins)
         );
     }
+    if let Some(line) = super::h2::line(r) {
+        let _ = writeln!(s, "  {line}");
+    }
     if let Some(block) = super::held::terminal_block(r) {
         s.push_str(&block);
     }

@@ -60,6 +60,7 @@ pub(crate) fn report(n: usize, heal_at: usize, name: &str, description: &str) ->
         abort: None,
         preflight: None,
         target: format!("overlay {name}"),
+        protocol: "http/1.1".into(),
         profile: serde_json::json!({ "name": name, "description": description }),
         plan: PlanFacts {
             window_ms: 1000,

@@ -76,8 +76,8 @@ struct State {
     slo: Slo,
     /// A connected population's figures, once the run is seen to hold connections.
     held: Option<held::HeldState>,
-    /// `stampede_run_info`'s labels: profile, seed, shard.
-    info: Option<[String; 3]>,
+    /// `stampede_run_info`'s labels: profile, seed, shard, protocol.
+    info: Option<[String; 4]>,
 }
 
 /// The metrics endpoint. Dropping it stops the server.
@@ -154,10 +154,11 @@ impl Exporter {
 
     /// What `stampede_run_info` names: the profile, the seed, and the shard as
     /// `I/N` (1-based; `1/1` for a whole run), so that a dashboard can tell runs and
-    /// the shards of one run apart.
-    pub fn set_info(&self, profile: &str, seed: u64, shard: crate::plan::Part) {
+    /// the shards of one run apart; and the protocol the flows speak (`http/1.1`,
+    /// `h2`, `h2c`).
+    pub fn set_info(&self, profile: &str, seed: u64, shard: crate::plan::Part, protocol: &str) {
         let shard = format!("{}/{}", shard.index + 1, shard.count);
-        self.with(|s| s.info = Some([profile.to_string(), seed.to_string(), shard]));
+        self.with(|s| s.info = Some([profile.to_string(), seed.to_string(), shard, protocol.to_string()]));
     }
 
     pub fn update(&self, snap: &Snapshot) {
@@ -272,7 +273,9 @@ fn help(name: &str) -> &'static str {
         "stampede_in_flight" => "Attempts in flight now.",
         "stampede_locked_out" => "Clients that want to log in and are not logged in.",
         "stampede_window_state" => "1 for the last closed window's state against the SLO, 0 for the others.",
-        "stampede_run_info" => "1, labelled with the run's profile, seed and shard (I/N).",
+        "stampede_run_info" => {
+            "1, labelled with the run's profile, seed, shard (I/N) and protocol (http/1.1, h2, h2c)."
+        }
         _ => "1 while the run drains (no new attempts).",
     }
 }
@@ -313,8 +316,11 @@ fn render(s: &State) -> String {
             }
             "stampede_windows_closed_total" => line("", s.windows as f64),
             "stampede_run_info" => {
-                if let Some([profile, seed, shard]) = &s.info {
-                    let labels = format!("{{profile=\"{}\",seed=\"{seed}\",shard=\"{shard}\"}}", esc(profile));
+                if let Some([profile, seed, shard, protocol]) = &s.info {
+                    let labels = format!(
+                        "{{profile=\"{}\",seed=\"{seed}\",shard=\"{shard}\",protocol=\"{protocol}\"}}",
+                        esc(profile)
+                    );
                     line(&labels, 1.0);
                 }
             }

@@ -170,6 +170,14 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     };
     engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(&nodes, &p.target, p.seed).await?;
+    let protocol = transport.protocol();
+    transport.ping_held_every(
+        p.client
+            .session
+            .as_ref()
+            .filter(|s| s.keepalive.is_some())
+            .map(|s| s.every),
+    );
     preflight(&nodes, p.target.timeout).await?;
     let target_counters = match &engine_opts.scrape {
         Some((url, _)) => series::declared_counters(url, p.target.timeout).await,
@@ -341,6 +349,7 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
         abort,
         preflight,
         target: target_name,
+        protocol: protocol.into(),
         profile: p.raw.shown(),
         plan: plan_facts(p, &plan, window, out.ended),
         engine: EngineFacts {

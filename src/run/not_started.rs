@@ -46,6 +46,7 @@ pub fn not_started(p: &Profile, shard: Option<Part>, confirmed: Option<Confirmed
         abort: None,
         preflight: None,
         target,
+        protocol: p.target.protocol().into(),
         profile: p.raw.shown(),
         plan: super::plan_facts(p, &plan, window, std::time::Duration::ZERO),
         engine: EngineFacts::default(),

@@ -49,7 +49,12 @@ impl<'a> Tee<'a> {
             .map(|(tx, need)| Guard::new(need, trigger.as_millis() as u64, tx));
         if let Some(m) = &opts.metrics {
             m.set_slo(&p.slo);
-            m.set_info(&p.name, p.seed, opts.shard.unwrap_or(crate::plan::Part::WHOLE));
+            m.set_info(
+                &p.name,
+                p.seed,
+                opts.shard.unwrap_or(crate::plan::Part::WHOLE),
+                p.target.protocol(),
+            );
         }
         Tee {
             inner: progress,

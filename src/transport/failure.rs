@@ -47,6 +47,8 @@ pub(super) enum Cause {
     /// The request head composed from captured values and cookies would be this long,
     /// over [`super::http1::MAX_REQUEST_HEAD`].
     RequestTooLong(usize),
+    /// An HTTP/2 stream or connection failed (h2's words, or ours).
+    H2(String),
 }
 
 impl Failure {
@@ -102,6 +104,7 @@ impl std::fmt::Display for Cause {
             Cause::Bad(b) => write!(f, "{b}"),
             Cause::ClosedEarly => f.write_str("the server closed the connection before a whole answer"),
             Cause::CutBody => f.write_str("the server closed the connection in the middle of the body"),
+            Cause::H2(why) => f.write_str(why),
             Cause::RequestTooLong(n) => write!(
                 f,
                 "the request head would be {n} bytes, over the {} a request may have (captured values or cookies too long): not sent",
@@ -136,6 +139,16 @@ impl Examples {
                 Class::Fds => 9,
                 Class::Head => 10,
                 Class::TimeoutMidAnswer => 11,
+                Class::H2NotNegotiated => 12,
+                Class::GoAway => 13,
+                Class::RefusedStream => 14,
+                Class::EnhanceYourCalm => 15,
+                Class::StreamReset => 16,
+                Class::PingTimeout => 17,
+                Class::H2Protocol => 18,
+                Class::H2FlowStall => 19,
+                Class::H2HeadersTooBig => 20,
+                Class::H2SettingsFlood => 21,
                 _ => return,
             };
         // A plain load first: in a failure storm the bit is set, and threads sharing

@@ -11,6 +11,7 @@
 mod capture;
 mod conn;
 mod failure;
+mod h2;
 pub mod http1;
 mod retry_after;
 mod tls;
@@ -20,6 +21,7 @@ mod ws_upgrade;
 
 pub use conn::Conn;
 pub use failure::classify_io;
+pub use h2::{H2Events, MAX_HEADER_LIST};
 pub use retry_after::RetryAfter;
 pub use trace::Exchange;
 pub use ws::{BeatLog, Beats, Closed, Dropped, Held, MAX_MESSAGE, reason_wait};
@@ -34,7 +36,7 @@ use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 
 use crate::outcome::{Class, StepResult};
-use crate::profile::{ConnMode, Node, Pick, Step, Target, Values, Vars};
+use crate::profile::{ConnMode, HttpVersion, Node, Pick, Step, Target, Values, Vars};
 use crate::rng::{Stream, draw};
 use failure::Examples;
 use tls::{Tls, connector};
@@ -58,6 +60,8 @@ struct Dest {
     base_path: String,
     /// For `https://` nodes: the name the certificate must carry (SNI).
     tls: Option<ServerName<'static>>,
+    /// Flows to this node speak HTTP/2 (`http: 2`, or `auto` and its ALPN chose `h2`).
+    h2: bool,
 }
 
 /// The result of one request or flow.
@@ -94,6 +98,27 @@ impl FlowResult {
             node: 0,
         }
     }
+
+    /// A flow that went out: its class, the Retry-After of the answer that decided it,
+    /// its (started, sent, done) instants, its steps, and its node.
+    fn finished(
+        class: Class,
+        retry_after: Option<RetryAfter>,
+        (started, sent, done): (Instant, Instant, Instant),
+        steps: Vec<StepResult>,
+        node: usize,
+    ) -> Self {
+        FlowResult {
+            class,
+            retry_after: retry_after.and_then(|r| r.wait(SystemTime::now)),
+            retry_after_invalid: retry_after == Some(RetryAfter::Invalid),
+            started,
+            sent,
+            done,
+            steps,
+            node,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -114,6 +139,8 @@ pub struct Transport {
     examples: Examples,
     /// Every exchange, for `stampede try`; None in a storm.
     tracer: Option<trace::Tracer>,
+    /// `target.http: 2`: the HTTP/2 connections; None speaks HTTP/1.1.
+    h2: Option<h2::H2>,
 }
 
 impl Transport {
@@ -139,8 +166,13 @@ impl Transport {
     async fn build(nodes: &[Node], target: &Target, seed: u64) -> Result<Transport, TransportError> {
         let tls = &target.tls;
         let mut dests = Vec::new();
+        let alpn: &[&[u8]] = match target.http {
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 => &[b"h2"],
+            HttpVersion::Auto => &[b"h2", b"http/1.1"],
+        };
         let connector = if nodes.iter().any(|n| n.tls) {
-            Some(Tls(connector(tls)?))
+            Some(Tls(connector(tls, alpn)?))
         } else {
             None
         };
@@ -176,7 +208,11 @@ impl Transport {
                 host,
                 base_path: n.base_path.clone(),
                 tls: name,
+                h2: target.http == HttpVersion::Http2,
             });
+        }
+        if target.http == HttpVersion::Auto {
+            h2::settle_auto(&mut dests, connector.as_ref().map(|t| &t.0)).await;
         }
         Ok(Transport {
             dests,
@@ -190,6 +226,13 @@ impl Transport {
             sources: target.source_addresses.clone(),
             examples: Examples::default(),
             tracer: None,
+            h2: (target.http != HttpVersion::Http1).then(|| {
+                h2::H2::new(
+                    target.connection == ConnMode::Reuse,
+                    nodes.len(),
+                    target.max_connections.max(1),
+                )
+            }),
         })
     }
 
@@ -207,9 +250,10 @@ impl Transport {
         self.max_connections
     }
 
-    /// Whether login attempts take their connection from the pool.
+    /// Whether login attempts take their connection from the engine's pool (HTTP/1.1
+    /// `reuse`; HTTP/2 pools its own connections).
     pub fn reuses(&self) -> bool {
-        self.mode == ConnMode::Reuse
+        self.mode == ConnMode::Reuse && !self.multiplexes()
     }
 
     /// Which node a request of `client` goes to (`failover_index` is the client's own
@@ -253,6 +297,9 @@ impl Transport {
         fresh: bool,
         started: Instant,
     ) -> (FlowResult, Option<Conn>) {
+        if let Some(h2) = self.h2.as_ref().filter(|_| self.dests[vars.node].h2) {
+            return (self.flow_h2(h2, steps, vars, values, fresh, started).await, None);
+        }
         let node = vars.node;
         let d = &self.dests[node];
         let mut results = Vec::with_capacity(steps.len());
@@ -308,28 +355,13 @@ impl Transport {
                     });
                     (class, None)
                 }
-                Ok(Err(f)) => {
-                    self.examples.note(f.class, || f.cause.to_string());
-                    (f.class, None)
-                }
+                Ok(Err(f)) => self.failed(&f),
                 Ok(Ok((status, ra))) => {
                     let kept = &conn.as_ref().expect("it answered").kept;
-                    let d = (d.host.as_str(), d.base_path.as_str());
-                    match capture::judge(step, answered(step, status, ra), kept, d, vars, values.as_deref_mut()) {
-                        Ok(judged) => judged,
-                        Err(miss) => {
-                            self.examples.note(miss.class, || miss.reason);
-                            (miss.class, None)
-                        }
-                    }
+                    self.judged(step, status, ra, kept, d, vars, values.as_deref_mut())
                 }
             };
-            let began = if results.is_empty() { started } else { step_start };
-            results.push(StepResult {
-                class: c,
-                latency: done - began,
-                service: done - step_start,
-            });
+            push_step(&mut results, c, started, step_start, done);
             step_start = done;
             if !c.is_ok() {
                 class = c;
@@ -361,19 +393,50 @@ impl Transport {
             c
         });
         (
-            FlowResult {
-                class,
-                retry_after: retry_after.and_then(|r| r.wait(SystemTime::now)),
-                retry_after_invalid: retry_after == Some(RetryAfter::Invalid),
-                started,
-                sent,
-                done: step_start,
-                steps: results,
-                node,
-            },
+            FlowResult::finished(class, retry_after, (started, sent, step_start), results, node),
             conn,
         )
     }
+
+    /// A step that failed before a whole answer: its class, its first example kept.
+    fn failed(&self, f: &failure::Failure) -> (Class, Option<RetryAfter>) {
+        self.examples.note(f.class, || f.cause.to_string());
+        (f.class, None)
+    }
+
+    /// An answer's class: its status against the step's `expect`, then (for a status
+    /// accepted) its checks and captures; cookies stored whatever the status.
+    #[allow(clippy::too_many_arguments)]
+    fn judged(
+        &self,
+        step: &Step,
+        status: u16,
+        ra: Option<RetryAfter>,
+        kept: &capture::Kept,
+        d: &Dest,
+        vars: Vars<'_>,
+        values: Option<&mut Values>,
+    ) -> (Class, Option<RetryAfter>) {
+        let d = (d.host.as_str(), d.base_path.as_str());
+        match capture::judge(step, answered(step, status, ra), kept, d, vars, values) {
+            Ok(judged) => judged,
+            Err(miss) => {
+                self.examples.note(miss.class, || miss.reason);
+                (miss.class, None)
+            }
+        }
+    }
+}
+
+/// Notes a step's result: its latency counts from the attempt's start (the intended
+/// instant's clock) for the first step, from its own start after.
+fn push_step(results: &mut Vec<StepResult>, class: Class, started: Instant, step_start: Instant, done: Instant) {
+    let began = if results.is_empty() { started } else { step_start };
+    results.push(StepResult {
+        class,
+        latency: done - began,
+        service: done - step_start,
+    });
 }
 
 /// The class of an answer, and the `Retry-After` that matters: a 429 or 503's. One whose

@@ -37,7 +37,9 @@ pub(super) fn classify_tls(e: &io::Error) -> Class {
 /// The client side of TLS for the run. Session resumption is off: a rebooted machine
 /// has no session to resume, so every fresh connection pays the full handshake, as the
 /// storm it stands for would.
-pub(super) fn connector(spec: &TlsSpec) -> Result<TlsConnector, TransportError> {
+/// `alpn`: the protocols offered, in order of preference (`http/1.1` alone, `h2`, or
+/// both under `http: auto`).
+pub(super) fn connector(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<TlsConnector, TransportError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -66,7 +68,7 @@ pub(super) fn connector(spec: &TlsSpec) -> Result<TlsConnector, TransportError> 
             .with_no_client_auth()
     };
     config.resumption = rustls::client::Resumption::disabled();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsConnector::from(Arc::new(config)))
 }
 

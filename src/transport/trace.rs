@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use super::Conn;
-use super::capture::body_of;
+use super::capture::{Kept, body_of};
 
 /// One step's request and answer, as bytes on the wire (secrets in clear: the caller
 /// masks them before anything is shown).
@@ -35,6 +35,25 @@ impl Tracer {
             head: conn.map(|c| c.kept.head.clone()).unwrap_or_default(),
             body: conn.map(|c| body_of(&c.kept)).unwrap_or_default(),
         };
+        self.push(x);
+    }
+
+    /// Notes one step's HTTP/2 exchange: the request as composed, the answer's head
+    /// with its protocol on the status line (`HTTP/2 200`).
+    pub fn note_h2(&self, step: &str, request: &[u8], kept: &Kept) {
+        let head = match kept.head.strip_prefix(b"HTTP/1.1 ") {
+            Some(rest) => [b"HTTP/2 ".as_slice(), rest].concat(),
+            None => kept.head.clone(),
+        };
+        self.push(Exchange {
+            step: step.to_string(),
+            request: request.to_vec(),
+            head,
+            body: body_of(kept),
+        });
+    }
+
+    fn push(&self, x: Exchange) {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(x);
     }
 

@@ -7,10 +7,12 @@ use std::time::Duration;
 use super::Validator;
 use crate::profile::file::read_limited;
 use crate::profile::spec::{
-    ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, MetricsScrape, Pick, Population, Received, Target, TlsSpec,
+    ClientSpec, ConnMode, Derived, DerivedOp, Endpoint, HttpVersion, MetricsScrape, Pick, Population, Received, Target,
+    TlsSpec,
 };
 use crate::profile::{Node, Vars};
 use crate::profile::{limits, raw};
+use strum::VariantNames;
 
 impl Validator<'_> {
     pub(super) fn target(&mut self, raw: Option<&raw::RawTarget>, population: &Population) -> Option<Target> {
@@ -22,6 +24,7 @@ impl Validator<'_> {
         let endpoint = self.endpoint(t, timeout, population);
         let pick = self.choice("target.pick", &t.pick, Pick::RoundRobin);
         let connection = self.choice("target.connection", &t.connection, ConnMode::Fresh);
+        let http = self.http(t, endpoint.as_ref());
         let max_connections = self.value("target.max_connections", &t.max_connections, 256usize);
         let max_in_flight = self.value("target.max_in_flight", &t.max_in_flight, 20_000usize);
         if max_connections == 0 {
@@ -51,12 +54,52 @@ impl Validator<'_> {
             pick,
             timeout,
             connection,
+            http,
             max_connections,
             max_in_flight,
             metrics,
             tls,
             source_addresses,
         })
+    }
+
+    /// `target.http`: `1.1`, `2` or `auto`; `auto` only where ALPN can choose (every
+    /// node `https://`): over `http://` nothing negotiates, and a run that says `auto`
+    /// would not know which protocol it measured.
+    fn http(&mut self, t: &raw::RawTarget, endpoint: Option<&Endpoint>) -> HttpVersion {
+        let field = "target.http";
+        let Some(crate::units::Text(s)) = &t.http else {
+            return HttpVersion::default();
+        };
+        let v = match s.trim() {
+            "2.0" => HttpVersion::Http2,
+            s => match s.parse::<HttpVersion>() {
+                Ok(v) => v,
+                Err(_) => {
+                    self.err(
+                        field,
+                        format!(
+                            "`{s}` is not one of: {} (HTTP/3 is not spoken)",
+                            HttpVersion::VARIANTS.join(", ")
+                        ),
+                    );
+                    return HttpVersion::default();
+                }
+            },
+        };
+        let plain = match endpoint {
+            Some(Endpoint::Nodes(nodes)) => nodes.iter().any(|n| !n.tls),
+            Some(Endpoint::Embedded(_)) => true,
+            None => false,
+        };
+        if v == HttpVersion::Auto && plain {
+            self.err(
+                field,
+                "`auto` needs `https://` nodes (ALPN chooses the protocol there); over `http://` \
+                 write `2` (h2c with prior knowledge) or `1.1`",
+            );
+        }
+        v
     }
 
     /// `target.metrics.received`: a series selector (required), and a step.

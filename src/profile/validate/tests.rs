@@ -179,3 +179,43 @@ fn the_warmup_rate_is_checked_with_its_line() {
         assert!(e.contains("w.yaml:8: population.warmup"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn http_takes_its_three_versions_and_refuses_others_and_auto_in_the_clear() {
+    use crate::profile::HttpVersion;
+    let p = parse(GOOD, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.target.http,
+        HttpVersion::Http1,
+        "1.1 unless the profile says otherwise"
+    );
+    for (written, want) in [
+        ("2", HttpVersion::Http2),
+        ("'2'", HttpVersion::Http2),
+        ("1.1", HttpVersion::Http1),
+    ] {
+        let text = GOOD.replace("connection: fresh", &format!("connection: fresh\n  http: {written}"));
+        let p = parse(&text, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{written}: {e}"));
+        assert_eq!(p.target.http, want, "{written}");
+    }
+    let tls = GOOD.replace("http://127.0.0.1:8080", "https://localhost:8443");
+    let text = tls.replace("connection: fresh", "connection: fresh\n  http: auto");
+    let p = parse(&text, Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.target.http, HttpVersion::Auto);
+
+    let refused = |written: &str| {
+        let bad = GOOD.replace("connection: fresh", &format!("connection: fresh\n  http: {written}"));
+        let e = parse(&bad, Path::new("p.yaml"), &no_env).unwrap_err();
+        let problem = e
+            .problems
+            .iter()
+            .find(|p| p.field == "target.http")
+            .expect("target.http named");
+        (problem.message.clone(), e.to_string())
+    };
+    let (message, whole) = refused("3");
+    assert!(message.contains("`3` is not one of: 1.1, 2, auto"), "{message}");
+    assert!(whole.contains("p.yaml:8"), "placed on its line: {whole}");
+    let (message, _) = refused("auto");
+    assert!(message.contains("needs `https://`"), "{message}");
+}

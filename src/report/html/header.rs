@@ -59,6 +59,8 @@ pub(super) struct Header {
     description: String,
     seed: u64,
     target: String,
+    /// The protocol the flows spoke (`http/1.1`, `h2`, `h2c`).
+    protocol: String,
     started_at: String,
     interrupted: bool,
     /// Nothing was sent: no charts, and none of the words of a run that ran.
@@ -155,6 +157,7 @@ impl Header {
             verdict_class = "bad";
         }
         let mut figures = super::held::figures(r);
+        figures.extend(crate::report::h2::line(r).map(|l| ("connections".to_string(), l)));
         figures.extend(rec.map_or(Vec::new(), recovery_figures));
         let t = &r.totals;
         figures.push(("success rate".into(), t.success_rate.map_or("–".into(), pct)));
@@ -172,6 +175,7 @@ impl Header {
             description: r.description.clone(),
             seed: r.seed,
             target: r.target.clone(),
+            protocol: r.protocol.clone(),
             started_at: r.started_at.clone(),
             interrupted: r.cut_short() && r.not_started().is_none(),
             not_started: r.not_started().is_some(),
