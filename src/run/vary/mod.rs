@@ -9,11 +9,14 @@ use std::str::FromStr;
 
 use serde_yaml::Value;
 
+use self::doc::{Seg, all_paths, child, near, scalar_text, segments, set, yaml_value};
+
 use super::sweep::{IntensityError, at_intensity};
 use crate::analysis::map::MapAxis;
-use crate::profile::near::edits;
 use crate::profile::{Problem, Profile};
 use crate::units::{Dur, Rate, Share};
+
+mod doc;
 
 /// Axes one map may have.
 pub const MAX_AXES: usize = 2;
@@ -100,108 +103,6 @@ pub fn parse_vary(spec: &str) -> Result<AxisSpec, VaryError> {
     })
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// `storm.waves[0].share` → storm, waves, 0, share.
-fn segments(path: &str) -> Option<Vec<Seg>> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-        if name.is_empty() {
-            return None;
-        }
-        out.push(Seg::Key(name.to_string()));
-        while let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
-            out.push(Seg::Index(r[..end].parse().ok()?));
-            rest = &r[end + 1..];
-        }
-        if !rest.is_empty() {
-            return None;
-        }
-    }
-    Some(out)
-}
-
-fn child<'a>(v: &'a Value, s: &Seg) -> Option<&'a Value> {
-    match s {
-        Seg::Key(k) => v.as_mapping()?.get(k.as_str()),
-        Seg::Index(i) => v.as_sequence()?.get(*i),
-    }
-}
-
-/// Sets `path` to `value` in `doc`: every step but the last must exist; the last may be
-/// a key the profile leaves to its default. False when the path does not lead there.
-fn set(doc: &mut Value, path: &[Seg], value: Value) -> bool {
-    let Some((last, parents)) = path.split_last() else {
-        return false;
-    };
-    let mut v = doc;
-    for s in parents {
-        let next = match s {
-            Seg::Key(k) => v.as_mapping_mut().and_then(|m| m.get_mut(k.as_str())),
-            Seg::Index(i) => v.as_sequence_mut().and_then(|q| q.get_mut(*i)),
-        };
-        match next {
-            Some(n) => v = n,
-            None => return false,
-        }
-    }
-    match (last, v) {
-        (Seg::Key(k), Value::Mapping(m)) => {
-            m.insert(Value::String(k.clone()), value);
-            true
-        }
-        (Seg::Index(i), Value::Sequence(q)) if *i < q.len() => {
-            q[*i] = value;
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Every path in `doc`, to suggest the nearest to one that is not there.
-fn all_paths(v: &Value, at: &str, out: &mut Vec<String>) {
-    match v {
-        Value::Mapping(m) => {
-            for (k, c) in m {
-                let Some(k) = k.as_str() else { continue };
-                let p = if at.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{at}.{k}")
-                };
-                out.push(p.clone());
-                all_paths(c, &p, out);
-            }
-        }
-        Value::Sequence(q) => {
-            for (i, c) in q.iter().enumerate() {
-                let p = format!("{at}[{i}]");
-                out.push(p.clone());
-                all_paths(c, &p, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn near(doc: &Value, path: &str) -> String {
-    let mut paths = Vec::new();
-    all_paths(doc, "", &mut paths);
-    paths.sort_by_key(|p| (edits(path, p), p.len()));
-    paths.truncate(3);
-    if paths.is_empty() {
-        String::new()
-    } else {
-        format!("; nearest: {}", paths.join(", "))
-    }
-}
-
 /// A value's magnitude: a number, a share (`10%` → 0.1), a rate (per second) or a
 /// duration (seconds).
 pub fn magnitude(v: &str) -> Option<f64> {
@@ -216,15 +117,6 @@ pub fn magnitude(v: &str) -> Option<f64> {
         .or_else(|| t.contains('/').then(|| Rate::from_str(&t).ok().map(|r| r.0)).flatten())
         .or_else(|| Dur::from_str(&t).ok().map(|d| d.0.as_secs_f64()))
         .filter(|x| x.is_finite())
-}
-
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 fn problems(ps: &[Problem]) -> String {
@@ -419,11 +311,6 @@ impl Grid {
     }
 }
 
-/// A value as a profile would hold it: `300` a number, `10%` a string.
-fn yaml_value(v: &str) -> Value {
-    serde_yaml::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
-}
-
 type Parse<'a> = dyn Fn(&Value) -> Result<Profile, Vec<Problem>> + 'a;
 
 /// One `--vary` axis checked against the document: the path is there (or a key its
@@ -466,10 +353,15 @@ fn field_axis(
             return Err(no_path());
         }
         if let Err(ps) = parse(&d) {
-            if ps
-                .iter()
-                .any(|p| p.field == path && p.message.starts_with("unknown field"))
-            {
+            // The profile's own keys say `unknown field` at the path; the overlay's
+            // settings say it at the parent, naming the key.
+            let unknown = |p: &Problem| {
+                (p.field == path && p.message.starts_with("unknown field"))
+                    || path.rsplit_once('.').is_some_and(|(parent, key)| {
+                        p.field == parent && p.message.starts_with(&format!("unknown field `{key}`"))
+                    })
+            };
+            if ps.iter().any(unknown) {
                 return Err(no_path());
             }
             errors.push(VaryError::Value {
