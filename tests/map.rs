@@ -237,3 +237,43 @@ fn a_bad_axis_is_refused_naming_the_path_or_the_point() {
     let e = refused(&["--gate", "metastable_share < lots"]);
     assert!(e.contains("--gate \"metastable_share < lots\""), "{e}");
 }
+
+/// Ctrl-C after the first run leaves the map so far: that run's cell and report, the
+/// other points `not-run`, `interrupted` set, exit 3.
+#[test]
+fn ctrl_c_leaves_the_map_so_far() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::profile_file(dir.path(), &small());
+    let out = dir.path().join("out");
+    let mut child = common::bin()
+        .args(["sweep", "--seeds", "1", "-t", "1"])
+        .args(["--vary", "storm.waves[0].share=10%,20%,30%"])
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("storm clients"))
+        .expect("a first run ends");
+    assert!(first.contains("storm.waves[0].share=10% seed 7"), "{first}");
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(3), "interrupted: {rest:?}");
+    let sweep = json(&out.join("sweep.json"));
+    assert_eq!(sweep["interrupted"], true);
+    let cells = sweep["map"]["cells"].as_array().unwrap();
+    let runs = sweep["runs"].as_array().unwrap().len();
+    assert!((1..3).contains(&runs), "{runs} runs");
+    assert_ne!(cells[0]["verdict"], "not-run");
+    assert_eq!(cells[2]["verdict"], "not-run");
+    assert!(out.join(cells[0]["runs"][0]["report"].as_str().unwrap()).exists());
+}

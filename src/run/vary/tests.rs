@@ -90,7 +90,11 @@ fn every_point_is_validated_and_a_bad_one_named() {
         "{e:?}"
     );
     let e = build(vec![field("storm.waves[2].share=10%")]).unwrap_err();
-    assert!(e[0].to_string().contains("nearest: storm.waves[0].share, storm.waves[1].share"), "{e:?}");
+    assert!(
+        e[0].to_string()
+            .contains("nearest: storm.waves[0].share, storm.waves[1].share"),
+        "{e:?}"
+    );
 }
 
 #[test]
