@@ -45,12 +45,22 @@ fn a_map_s_cells_are_the_single_runs_they_stand_for() {
         ])
         .arg("--junit")
         .arg(&junit)
+        .arg("--summary")
+        .arg(dir.path().join("summary.md"))
         .arg(&path)
         .arg("-o")
         .arg(&out)
         .output()
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    // The job page: the gate's outcome, the map, the sweep-level threshold that failed.
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(
+        md.starts_with("## ❌ stampede sweep ` small-map `: 4 runs, 1 of 6 thresholds failed"),
+        "{md}"
+    );
+    assert!(md.contains("| 2000/s | never-degraded | never-degraded |"), "{md}");
+    assert!(md.contains("| the sweep | "), "{md}");
     assert!(
         stdout.starts_with(
             "map of small-map: storm.waves[0].share (10%, 60%) × target.overlay.capacity (50/s, 2000/s) = 4 points × 1 seed = 4 runs, about"
@@ -236,6 +246,8 @@ fn a_bad_axis_is_refused_naming_the_path_or_the_point() {
     assert!(e.contains("client.retry.jitter=sideways: client.retry.jitter:"), "{e}");
     let e = refused(&["--gate", "metastable_share < lots"]);
     assert!(e.contains("--gate \"metastable_share < lots\""), "{e}");
+    let e = refused(&["--gate", "metastable_shares < 10%"]);
+    assert!(e.contains("a sweep also takes metastable_share and cliff"), "{e}");
 }
 
 /// Ctrl-C after the first run leaves the map so far: that run's cell and report, the

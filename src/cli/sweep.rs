@@ -87,7 +87,17 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<(), CliError> {
         let text = crate::profile::read_profile(&path).map_err(CliError::bad_input)?;
         let env = |k: &str| std::env::var(k).ok();
         let mut p = crate::run::parse(&text, &path, &env).map_err(CliError::bad_input)?;
-        super::run::gates(&mut p, &run_gates)?;
+        super::run::gates(&mut p, &run_gates).map_err(|e| match e {
+            CliError::BadInputs(all) => CliError::BadInputs(
+                all.into_iter()
+                    .map(|m| match m.contains("unknown metric") {
+                        true => format!("{m}; a sweep also takes metastable_share and cliff, judged on the whole map"),
+                        false => m,
+                    })
+                    .collect(),
+            ),
+            e => e,
+        })?;
         super::check_actions(&p, allow_actions)?;
         let mut axes = Vec::new();
         match (&intensity, vary.is_empty()) {
