@@ -154,6 +154,63 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_level_gates_are_a_suite_of_their_own_and_count_in_the_totals() {
+        let ok = [result("recovery_time < 3m", true)];
+        let runs = [SweepSuite {
+            label: "intensity 1 seed 7".into(),
+            verdict: "recovered".into(),
+            thresholds: &ok,
+        }];
+        let mut cliff = result("cliff > 2x", false);
+        cliff.metric = "cliff".into();
+        cliff.measured = "1.5x (intensity=1.5)".into();
+        let xml = junit_sweep("s", &runs, &[cliff.clone()], false);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert_eq!(
+            (root.attribute("tests"), root.attribute("failures")),
+            (Some("2"), Some("1"))
+        );
+        let last = root.children().filter(|n| n.has_tag_name("testsuite")).last().unwrap();
+        assert_eq!(last.attribute("name"), Some("stampede s sweep gates"));
+        let failure = last.descendants().find(|n| n.has_tag_name("failure")).unwrap();
+        assert_eq!(
+            failure.attribute("message"),
+            Some("cliff was 1.5x (intensity=1.5); required cliff > 2x")
+        );
+
+        // A map: one case per point, failed when any of its runs failed a threshold.
+        let bad = [result("recovery_time < 3m", false)];
+        let points = [
+            MapCase {
+                label: "share=10%".into(),
+                verdict: "recovered 2s".into(),
+                runs: vec![(7, &ok[..]), (8, &ok[..])],
+            },
+            MapCase {
+                label: "share=40%".into(),
+                verdict: "metastable".into(),
+                runs: vec![(7, &ok[..]), (8, &bad[..])],
+            },
+        ];
+        let xml = junit_map("s", &points, &[cliff], false);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert_eq!(
+            (root.attribute("tests"), root.attribute("failures")),
+            (Some("3"), Some("2"))
+        );
+        let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+        assert_eq!(cases.len(), 3);
+        assert!(!cases[0].descendants().any(|n| n.has_tag_name("failure")));
+        let failure = cases[1].descendants().find(|n| n.has_tag_name("failure")).unwrap();
+        assert_eq!(
+            failure.attribute("message"),
+            Some("seed 8: recovery_time was 1m; required recovery_time < 3m")
+        );
+    }
+
+    #[test]
     fn a_suite_per_run_and_the_failures_counted_across_them() {
         let ok = [result("recovery_time < 3m", true)];
         let bad = [result("recovery_time < 3m", false)];

@@ -1,6 +1,8 @@
 //! Finding the cliff: the same profile at several storm intensities, each with several
 //! seeds. Intensity multiplies the storm: every wave's share (or every trace row's
-//! count); 1 is the profile as written.
+//! count); 1 is the profile as written. More generally a sweep runs the points of a
+//! [`Grid`] (`--vary` over profile fields, intensity being one such axis) and keeps
+//! each run's report, so that its map links every cell to the runs behind it.
 
 use std::path::Path;
 use std::time::Duration;
