@@ -171,7 +171,7 @@ mod tests {
             (root.attribute("tests"), root.attribute("failures")),
             (Some("2"), Some("1"))
         );
-        let last = root.children().filter(|n| n.has_tag_name("testsuite")).last().unwrap();
+        let last = root.children().rfind(|n| n.has_tag_name("testsuite")).unwrap();
         assert_eq!(last.attribute("name"), Some("stampede s sweep gates"));
         let failure = last.descendants().find(|n| n.has_tag_name("failure")).unwrap();
         assert_eq!(
