@@ -34,11 +34,12 @@ slo: { success_rate: 90%, p99: 900ms, hold: 4s }
 "#,
     );
     let mut seen = Vec::new();
+    let grid = stampede::run::vary::Grid::intensities(&p, &[0.05, 1.0]).unwrap();
     let r = sweep(
-        &p,
-        &[0.05, 1.0],
+        &grid,
         1,
         stampede::run::RunOptions::default(),
+        None,
         |run| seen.push((run.intensity, run.recovery.verdict)),
         &mut (),
     )

@@ -8,6 +8,8 @@ pub mod compare;
 pub mod drain;
 pub mod gate;
 pub mod held;
+pub mod map;
+pub mod map_gate;
 pub mod reached;
 pub mod recovery;
 pub mod sweep;

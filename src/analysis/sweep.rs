@@ -43,7 +43,8 @@ pub struct Sweep {
     pub safe_up_to: Option<f64>,
 }
 
-fn median(sorted: &[u64]) -> Option<u64> {
+/// The median of sorted values (the mean of the middle two of an even count).
+pub(super) fn median(sorted: &[u64]) -> Option<u64> {
     let n = sorted.len();
     match n {
         0 => None,

@@ -18,7 +18,7 @@ mod files;
 mod jar;
 pub mod limits;
 mod lines;
-mod near;
+pub mod near;
 mod node;
 mod raw;
 mod spec;

@@ -4,16 +4,33 @@
 
 use super::junit_sweep::SweepSuite;
 use super::markdown::{cell, code};
+use crate::analysis::ThresholdResult;
+use crate::analysis::map::Map;
 use crate::analysis::sweep::Sweep;
 use crate::units::{fmt_ms, thousands};
 
 /// The summary of sweep `name` over `runs` (the runs that finished), aggregated as `s`.
-pub fn sweep_markdown(name: &str, s: &Sweep, runs: &[SweepSuite], interrupted: bool) -> String {
-    let failed: Vec<(&SweepSuite, &crate::analysis::ThresholdResult)> = runs
+/// With a `map` over `--vary` axes, the map's table replaces the table by intensity; the
+/// sweep-level `gates` count with the runs' thresholds.
+pub fn sweep_markdown(
+    name: &str,
+    s: &Sweep,
+    map: Option<&Map>,
+    runs: &[SweepSuite],
+    gates: &[ThresholdResult],
+    interrupted: bool,
+) -> String {
+    let sweep_gates = SweepSuite {
+        label: "the sweep".into(),
+        verdict: String::new(),
+        thresholds: gates,
+    };
+    let failed: Vec<(&SweepSuite, &ThresholdResult)> = runs
         .iter()
+        .chain(std::iter::once(&sweep_gates))
         .flat_map(|r| r.thresholds.iter().filter(|t| !t.passed).map(move |t| (r, t)))
         .collect();
-    let judged: usize = runs.iter().map(|r| r.thresholds.len()).sum();
+    let judged: usize = runs.iter().map(|r| r.thresholds.len()).sum::<usize>() + gates.len();
     let (mark, outcome) = match (interrupted, failed.len(), judged) {
         (true, ..) => ("❌", "interrupted: the runs it never made were not judged".to_string()),
         (false, 0, 0) => ("✅", "no thresholds to judge".to_string()),
@@ -31,34 +48,38 @@ pub fn sweep_markdown(name: &str, s: &Sweep, runs: &[SweepSuite], interrupted: b
         code(name),
         thousands(runs.len() as u64)
     );
-    let at = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |x| format!("intensity {x}"));
-    m.push_str(&format!(
-        "Always recovered up to: **{}** · first failure at: **{}** · cliff (most runs fail) at: **{}**\n\n",
-        at(s.safe_up_to),
-        at(s.first_failure),
-        at(s.cliff)
-    ));
-    m.push_str("| intensity | runs | recovered | median recovery | range | not recovered (seeds) |\n");
-    m.push_str("| ---: | ---: | ---: | ---: | --- | --- |\n");
-    let ms = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| fmt_ms(v as f64));
-    for l in &s.levels {
-        let range = match (l.min_recovery_ms, l.max_recovery_ms) {
-            (Some(a), Some(b)) => format!("{} – {}", ms(Some(a)), ms(Some(b))),
-            _ => "–".into(),
-        };
-        let seeds: Vec<String> = l.failed_seeds.iter().map(u64::to_string).collect();
-        let not = if seeds.is_empty() {
-            "0".to_string()
-        } else {
-            format!("{} ({})", l.not_recovered, seeds.join(", "))
-        };
+    if let Some(grid) = map.filter(|g| g.axes.iter().any(|a| a.path != "intensity")) {
+        m.push_str(&super::text_map::map_markdown(grid));
+    } else {
+        let at = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |x| format!("intensity {x}"));
         m.push_str(&format!(
-            "| {} | {} | {} | {} | {range} | {not} |\n",
-            l.intensity,
-            l.runs,
-            l.recovered,
-            ms(l.median_recovery_ms)
+            "Always recovered up to: **{}** · first failure at: **{}** · cliff (most runs fail) at: **{}**\n\n",
+            at(s.safe_up_to),
+            at(s.first_failure),
+            at(s.cliff)
         ));
+        m.push_str("| intensity | runs | recovered | median recovery | range | not recovered (seeds) |\n");
+        m.push_str("| ---: | ---: | ---: | ---: | --- | --- |\n");
+        let ms = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| fmt_ms(v as f64));
+        for l in &s.levels {
+            let range = match (l.min_recovery_ms, l.max_recovery_ms) {
+                (Some(a), Some(b)) => format!("{} – {}", ms(Some(a)), ms(Some(b))),
+                _ => "–".into(),
+            };
+            let seeds: Vec<String> = l.failed_seeds.iter().map(u64::to_string).collect();
+            let not = if seeds.is_empty() {
+                "0".to_string()
+            } else {
+                format!("{} ({})", l.not_recovered, seeds.join(", "))
+            };
+            m.push_str(&format!(
+                "| {} | {} | {} | {} | {range} | {not} |\n",
+                l.intensity,
+                l.runs,
+                l.recovered,
+                ms(l.median_recovery_ms)
+            ));
+        }
     }
     if !failed.is_empty() {
         m.push_str(
@@ -127,7 +148,7 @@ mod tests {
             cliff: Some(4.0),
             safe_up_to: Some(1.0),
         };
-        let md = sweep_markdown("patch-tuesday", &s, &runs, false);
+        let md = sweep_markdown("patch-tuesday", &s, None, &runs, &[], false);
         assert!(
             md.starts_with("## ❌ stampede sweep ` patch-tuesday `: 2 runs, 1 of 2 thresholds failed"),
             "{md}"
@@ -138,11 +159,11 @@ mod tests {
             md.contains("| intensity 4 seed 1 | metastable | ` recovery_time < 3m ` | not recovered (metastable) |"),
             "{md}"
         );
-        let passed = sweep_markdown("p", &s, &runs[..1], false);
+        let passed = sweep_markdown("p", &s, None, &runs[..1], &[], false);
         assert!(
             passed.starts_with("## ✅") && !passed.contains("Thresholds that failed"),
             "{passed}"
         );
-        assert!(sweep_markdown("p", &s, &runs, true).contains("interrupted"));
+        assert!(sweep_markdown("p", &s, None, &runs, &[], true).contains("interrupted"));
     }
 }

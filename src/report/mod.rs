@@ -25,6 +25,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 pub mod text;
+pub mod text_map;
 mod words;
 
 pub(crate) use words::{
@@ -32,7 +33,7 @@ pub(crate) use words::{
 };
 
 pub use junit::{junit, junit_bad_input};
-pub use junit_sweep::{SweepSuite, junit_sweep};
+pub use junit_sweep::{MapCase, SweepSuite, junit_map, junit_sweep};
 pub use markdown::markdown;
 pub use markdown_sweep::sweep_markdown;
 pub use read::{REPORT_BYTES, ShardFacts, read_json};

@@ -19,6 +19,7 @@ pub mod shard;
 pub mod start;
 pub mod stream;
 pub mod sweep;
+pub mod vary;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

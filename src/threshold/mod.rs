@@ -5,8 +5,10 @@
 //! `analysis::gate`.
 
 mod abort;
+mod map;
 
 pub use abort::{AbortError, AbortWhen, parse_abort, parse_aborts};
+pub use map::{MapGate, MapMetric, parse_map_gate};
 
 use std::fmt;
 use std::str::FromStr;
@@ -225,7 +227,7 @@ pub fn parse_all(exprs: &[String], step_names: &[String]) -> Result<Vec<Threshol
     if errors.is_empty() { Ok(ok) } else { Err(errors) }
 }
 
-fn split_op(expr: &str) -> Option<(&str, Op, &str)> {
+pub(crate) fn split_op(expr: &str) -> Option<(&str, Op, &str)> {
     let at = expr.find(['<', '>', '=', '!'])?;
     let rest = &expr[at..];
     let (op, len) = if rest.starts_with("<=") {
@@ -305,6 +307,14 @@ fn parse_metric(name: &str, steps: Option<&[String]>) -> Result<Metric, GateErro
     })
 }
 
+pub(crate) fn bad_value(metric: &str, value: &str, expected: &'static str) -> GateError {
+    GateError::BadValue {
+        metric: metric.to_string(),
+        value: value.to_string(),
+        expected,
+    }
+}
+
 fn bad(metric: &Metric, value: &str, expected: &'static str) -> GateError {
     GateError::BadValue {
         metric: metric.to_string(),
@@ -319,10 +329,19 @@ const DURATION: &str = "a duration always carries its unit, here as in profiles:
 /// profile may have (`profile::limits::RUN`, a week). Longer is a typo, and bounded here
 /// it cannot wrap where it is compared.
 pub const LONGEST: Duration = Duration::from_secs(7 * 86_400);
-const SHARE: &str = "write a percentage (`99%`) or a fraction between 0 and 1";
-const NUMBER: &str = "write a number of 0 or more, e.g. `3` or `2.5x`";
+pub(crate) const SHARE: &str = "write a percentage (`99%`) or a fraction between 0 and 1";
+pub(crate) const NUMBER: &str = "write a number of 0 or more, e.g. `3` or `2.5x`";
 const COUNT: &str = "write a whole number, e.g. `100`";
 const GAVE_UP: &str = "write a count of clients (`100`) or a share of them (`1%`)";
+
+/// A multiplier of 0 or more, `x` optional: `3`, `2.5x`.
+pub(crate) fn multiplier(v: &str) -> Option<f64> {
+    v.trim_end_matches(['x', '×'])
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
 
 fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
     let share = || {
@@ -356,14 +375,7 @@ fn parse_bound(metric: &Metric, v: &str) -> Result<Bound, GateError> {
             }
         }
         Metric::SuccessRate | Metric::AchievedRate | Metric::DownShare | Metric::ConnectedShare => share(),
-        Metric::RetryAmplification => v
-            .trim_end_matches(['x', '×'])
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .map(Bound::Number)
-            .ok_or_else(|| bad(metric, v, NUMBER)),
+        Metric::RetryAmplification => multiplier(v).map(Bound::Number).ok_or_else(|| bad(metric, v, NUMBER)),
         Metric::GaveUp if v.ends_with('%') => share().map_err(|_| bad(metric, v, GAVE_UP)),
         Metric::GaveUp => count().map_err(|_| bad(metric, v, GAVE_UP)),
         Metric::PeakLockedOut => count(),

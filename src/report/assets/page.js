@@ -234,7 +234,7 @@
     // A run that could not start has no charts on its page: nothing was sent.
     if (D.kind === "run") { if (document.getElementById("time-charts")) drawRun(D.run, D.curves); }
     else if (D.kind === "compare") drawCompare(D);
-    else if (D.kind === "sweep") drawSweep(D);
+    else if (D.kind === "sweep") { if (document.getElementById("sweep-charts")) drawSweep(D); }
   }
 
   function drawAll() {

@@ -13,6 +13,7 @@ mod data;
 mod echo;
 mod header;
 mod held;
+mod map;
 mod story;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use self::data::{Curves, RunData, latency_groups, step_groups};
 use self::header::Header;
 use super::{CUT_SHORT, Report};
 use crate::analysis::Comparison;
+use crate::analysis::map::Map;
 use crate::analysis::sweep::Sweep;
 use crate::record::HistError;
 use crate::units::{fmt_ms, pct};
@@ -114,8 +116,9 @@ pub fn render_compare(base: &Report, new: &Report, cmp: &Comparison) -> Result<S
     render_page("compare.html", page)
 }
 
-/// A sweep: recovery time against storm intensity, the cliff marked.
-pub fn render_sweep(sweep: &Sweep, title: &str) -> Result<String, HtmlError> {
+/// A sweep: its map as a heatmap when it has one, and recovery time against storm
+/// intensity (the cliff marked) when intensity is its only axis.
+pub fn render_sweep(sweep: &Sweep, map: Option<&Map>, title: &str) -> Result<String, HtmlError> {
     let secs = |v: Option<u64>| v.map(|ms| ms as f64 / 1000.0);
     let levels: Vec<_> = sweep
         .levels
@@ -147,6 +150,8 @@ pub fn render_sweep(sweep: &Sweep, title: &str) -> Result<String, HtmlError> {
         cliff => sweep.cliff,
         first_failure => sweep.first_failure,
         safe_up_to => sweep.safe_up_to,
+        map => map.filter(|m| !m.cells.is_empty()).map(map::heatmap),
+        by_intensity => map.is_none_or(|m| m.axes.len() == 1 && m.axes[0].path == "intensity"),
         data => script_json(&context! {
             kind => "sweep",
             levels => levels,
