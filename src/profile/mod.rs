@@ -9,6 +9,7 @@
 pub mod actions;
 mod budget;
 mod capture;
+mod choices;
 pub mod data;
 mod depth;
 mod dist;
