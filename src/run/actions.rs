@@ -42,7 +42,8 @@ pub struct ActionFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<u64>,
     pub outcome: ActionOutcome,
-    /// The last lines of its output (stdout and stderr interleaved as they came).
+    /// The last lines of its output: stdout and stderr interleaved in the order their reads
+    /// returned (two pipes, so lines written close together may swap).
     #[serde(default)]
     pub output: Vec<String>,
 }
