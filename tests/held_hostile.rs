@@ -16,6 +16,9 @@ enum Gw {
     BadAccept,
     /// A frame whose header claims 2 MiB (over the client's 1 MiB limit).
     HugeFrame,
+    /// The same frame in the very write that carries the `101`: the client reads both at
+    /// once, and the connection was still made (a drop, never a failed connect).
+    HugeFrameWithHead,
     /// A binary message in 64 KiB fragments that never ends (a gigabyte, and more).
     EndlessFragments,
     /// A text frame that is not UTF-8.
@@ -98,11 +101,16 @@ async fn serve_one(mut s: TcpStream, gw: Gw) {
     let head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
     );
-    if s.write_all(head.as_bytes()).await.is_err() {
+    let mut head = head.into_bytes();
+    if let Gw::HugeFrameWithHead = gw {
+        head.extend_from_slice(&[0x82, 127]);
+        head.extend_from_slice(&(2u64 << 20).to_be_bytes());
+    }
+    if s.write_all(&head).await.is_err() {
         return;
     }
     match gw {
-        Gw::Html200 | Gw::BadAccept => tokio::time::sleep(Duration::from_secs(1)).await,
+        Gw::Html200 | Gw::BadAccept | Gw::HugeFrameWithHead => tokio::time::sleep(Duration::from_secs(1)).await,
         Gw::HugeFrame => {
             let mut f = vec![0x82, 127];
             f.extend_from_slice(&(2u64 << 20).to_be_bytes());
@@ -218,6 +226,7 @@ async fn each_hostile_gateway_is_a_named_class_and_the_run_goes_on() {
         (Gw::Html200, "http_200"),
         (Gw::BadAccept, "ws_handshake"),
         (Gw::HugeFrame, "drop ws_too_big"),
+        (Gw::HugeFrameWithHead, "drop ws_too_big"),
         (Gw::EndlessFragments, "drop ws_too_big"),
         (Gw::BadUtf8, "drop ws_utf8"),
         (Gw::PingFlood, "drop ping_flood"),
@@ -232,6 +241,13 @@ async fn each_hostile_gateway_is_a_named_class_and_the_run_goes_on() {
         // A failed connect is not a connection: nothing dropped that never connected.
         if !class.starts_with("drop") {
             assert!(!seen.keys().any(|k| k.starts_with("drop")), "{gw:?}: {seen:?}");
+        } else {
+            // And a connection that was made and then dropped is not a failed connect.
+            let bare = class.trim_start_matches("drop ");
+            assert!(
+                !seen.contains_key(bare),
+                "{gw:?}: {bare} as a connect outcome in {seen:?}"
+            );
         }
         // Bounded: a gigabyte of fragments is refused at 1 MiB per client.
         assert!(peak_rss_mib() < 400, "{gw:?}: peak RSS {} MiB", peak_rss_mib());

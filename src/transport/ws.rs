@@ -43,6 +43,10 @@ fn config() -> WebSocketConfig {
 /// A client's held WebSocket.
 pub struct Held {
     ws: WebSocketStream<Io>,
+    /// What the connect's last poll read already (a frame that came with the 101):
+    /// the connection is established, so this is the held connection's first event,
+    /// a drop if it is an error, never a failed connect.
+    early: Option<Result<Message, Class>>,
 }
 
 impl std::fmt::Debug for Held {
@@ -227,11 +231,14 @@ impl Transport {
             // Whatever waited on this socket so far (this connect) is not its holder:
             // a waker left registered would keep the connect's whole state alive.
             let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
-            match ws.poll_next_unpin(&mut cx) {
-                std::task::Poll::Pending | std::task::Poll::Ready(Some(Ok(_))) => Ok(ws),
-                std::task::Poll::Ready(Some(Err(e))) => Err(classify(&e)),
-                std::task::Poll::Ready(None) => Err(Class::Reset),
-            }
+            // The upgrade was accepted: the connection is up, and whatever came with
+            // the 101 (a message, or a frame too big) is the held connection's.
+            let early = match ws.poll_next_unpin(&mut cx) {
+                std::task::Poll::Pending => None,
+                std::task::Poll::Ready(Some(m)) => Some(m.map_err(|e| classify(&e))),
+                std::task::Poll::Ready(None) => Some(Err(Class::Reset)),
+            };
+            Ok((ws, early))
         })
         .await;
         let done = Instant::now();
@@ -243,7 +250,7 @@ impl Transport {
                 (Class::Timeout, None)
             }
             Ok(Err(class)) => (class, None),
-            Ok(Ok(ws)) => (Class::Ok, Some(Held { ws })),
+            Ok(Ok((ws, early))) => (Class::Ok, Some(Held { ws, early })),
         };
         let res = FlowResult {
             class,
@@ -275,6 +282,30 @@ impl Held {
         let mut pending: Option<Instant> = None;
         let (mut pings, mut pings_since) = (0u32, Instant::now());
         let mut proven = false;
+        match self.early.take() {
+            None | Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Pong(_))) => {
+                proven = true;
+                beats.with(|b| b.messages += 1);
+            }
+            Some(Ok(Message::Close(f))) => {
+                let c = closed(f.as_ref(), from_reason);
+                return Dropped {
+                    class: Class::WsClose(c.code.unwrap_or(1005)),
+                    closed: c,
+                    at: Instant::now(),
+                    proven,
+                };
+            }
+            Some(Err(class)) => {
+                return Dropped {
+                    class,
+                    closed: Closed::default(),
+                    at: Instant::now(),
+                    proven,
+                };
+            }
+        }
         loop {
             let end = |class: Class, closed: Closed| Dropped {
                 class,
