@@ -374,6 +374,10 @@ async fn the_stream_is_one_json_line_per_window_and_adds_up_to_the_report() {
             (0..windows.len() as u64).collect::<Vec<_>>(),
             "in order, once each"
         );
+        assert!(
+            lines.iter().all(|w| w["protocol"] == "http/1.1"),
+            "each line names the protocol that ran"
+        );
         let first: u64 = lines.iter().map(|w| w["first_attempts"].as_u64().unwrap()).sum();
         assert_eq!(first, report["totals"]["first_attempts"].as_u64().unwrap());
         assert!(first > 300, "{first}");

@@ -28,6 +28,12 @@ pub(crate) fn line(r: &Report) -> Option<String> {
     Some(s)
 }
 
+/// The Markdown summary's and the JUnit output's row: the same line under the name of
+/// the protocol that ran; nothing for an HTTP/1.1 run.
+pub(crate) fn rows(r: &Report) -> Vec<(&'static str, String)> {
+    line(r).map(|l| ("Connections (HTTP/2)", l)).into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -56,5 +62,15 @@ mod tests {
             "the page names the protocol"
         );
         assert!(page.contains("h2c: 20 connections"), "and the connections");
+        let md = crate::report::markdown::markdown(&r).unwrap();
+        assert!(
+            md.contains("| Connections (HTTP/2) | h2c: 20 connections · 80 streams"),
+            "the Markdown summary: {md}"
+        );
+        let xml = crate::report::junit::junit(&r);
+        assert!(
+            xml.contains("&#10;Connections (HTTP/2): h2c: 20 connections"),
+            "the JUnit output: {xml}"
+        );
     }
 }

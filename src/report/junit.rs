@@ -98,6 +98,7 @@ pub fn junit(report: &Report) -> String {
     if let Some(rec) = &report.recovery {
         let held: String = super::held::rows(report)
             .into_iter()
+            .chain(super::h2::rows(report))
             .map(|(k, v)| format!("\n{k}: {v}"))
             .chain(super::received_line(report).map(|l| format!("\n{l}")))
             .collect();

@@ -190,7 +190,10 @@ pub fn markdown(report: &Report) -> Option<String> {
     ];
     // A connected population's figures after the recovery time: they are what it was judged on.
     let at = rows.len().min(2);
-    rows.splice(at..at, super::held::rows(report));
+    rows.splice(
+        at..at,
+        super::held::rows(report).into_iter().chain(super::h2::rows(report)),
+    );
     if let Some(line) = recovery.probe_line() {
         rows.insert(1, ("Confirmation probe", line));
     }

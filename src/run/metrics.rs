@@ -161,6 +161,17 @@ impl Exporter {
         self.with(|s| s.info = Some([profile.to_string(), seed.to_string(), shard, protocol.to_string()]));
     }
 
+    /// The protocol that runs, once the transport knows it (`auto` over https settles
+    /// on `h2` or `http/1.1` by a handshake before the run; until then the label is
+    /// the profile's).
+    pub fn set_protocol(&self, protocol: &str) {
+        self.with(|s| {
+            if let Some(info) = &mut s.info {
+                info[3] = protocol.to_string();
+            }
+        });
+    }
+
     pub fn update(&self, snap: &Snapshot) {
         self.with(|s| {
             s.counts = snap.counts;

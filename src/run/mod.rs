@@ -172,6 +172,12 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     engine_opts.scrape = p.target.metrics.as_ref().map(|m| series::scrape(m, &nodes[0]));
     let transport = Transport::new(&nodes, &p.target, p.seed).await?;
     let protocol = transport.protocol();
+    if let Some(m) = &opts.metrics {
+        m.set_protocol(protocol);
+    }
+    if let Some(s) = &opts.stream {
+        s.lock().unwrap_or_else(|p| p.into_inner()).set_protocol(protocol);
+    }
     transport.ping_held_every(
         p.client
             .session

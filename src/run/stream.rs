@@ -2,6 +2,8 @@
 //! report.json's `windows`), flushed per line, for a pipe. Windows closed during the
 //! run go out as they close; the last ones, which close only when the run ends, go out
 //! from the finished report, so every window of the report is streamed exactly once.
+//! Each line also names the protocol that ran (`"protocol": "h2c"`), once the
+//! transport knows it, so a consumer of the stream alone can tell an HTTP/2 run.
 
 use std::io::Write;
 use std::sync::mpsc;
@@ -30,6 +32,18 @@ pub struct Stream {
     next: u32,
     /// A window that could not be encoded; nothing more is sent after it.
     failed: Option<StreamError>,
+    /// The protocol the run speaks (`http/1.1`, `h2`, `h2c`), set when the transport
+    /// is up: every window comes after that.
+    protocol: Option<&'static str>,
+}
+
+/// One line: the window's fields, and the protocol beside them.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
+    #[serde(flatten)]
+    window: &'a Window,
 }
 
 impl std::fmt::Debug for Stream {
@@ -59,7 +73,13 @@ impl Stream {
             writer: Some(writer),
             next: 0,
             failed: None,
+            protocol: None,
         })
+    }
+
+    /// Names the protocol on every line from now on.
+    pub fn set_protocol(&mut self, protocol: &'static str) {
+        self.protocol = Some(protocol);
     }
 
     /// Hands a closed window to the writer, unless it was written already.
@@ -68,7 +88,10 @@ impl Stream {
             return;
         }
         let index = w.index;
-        let mut line = match serde_json::to_vec(w) {
+        let mut line = match serde_json::to_vec(&Line {
+            protocol: self.protocol,
+            window: w,
+        }) {
             Ok(l) => l,
             Err(source) => {
                 self.failed = Some(StreamError::Encode { index, source });
@@ -152,6 +175,26 @@ mod tests {
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let back: Vec<Window> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(back, vec![win(0), win(1), win(2)]);
+        assert!(
+            !text.contains("protocol"),
+            "none named before the transport is up: {text}"
+        );
+    }
+
+    #[test]
+    fn each_line_names_the_protocol_once_it_is_known() {
+        let buf = Shared::default();
+        let mut s = Stream::new(Box::new(buf.clone())).unwrap();
+        s.set_protocol("h2c");
+        s.finish(&[win(0), win(1)]).unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        for (i, l) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["protocol"], "h2c", "{l}");
+            assert_eq!(v["index"], i as u64, "{l}");
+            // Still a window for a reader that knows only windows.
+            assert_eq!(serde_json::from_value::<Window>(v).unwrap(), win(i as u32));
+        }
     }
 
     #[test]
