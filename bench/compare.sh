@@ -157,7 +157,7 @@ compare() { # label peer-name st-lines-var peer-lines-var rate-goal cpu-goal
   local -n st_lines=$3 peer_lines=$4
   local sr pr sc pc
   sr=$(col 1 "${st_lines[@]}"); pr=$(col 1 "${peer_lines[@]}"); sc=$(col 2 "${st_lines[@]}"); pc=$(col 2 "${peer_lines[@]}")
-  row "$1 logins/s vs $2" "$sr" "$pr" "$(ratio "$sr" "$pr")" "$5" "st $(load_note "${st_lines[@]}") · $2 $(load_note "${peer_lines[@]}")"
+  row "$1 ${UNIT:-logins}/s vs $2" "$sr" "$pr" "$(ratio "$sr" "$pr")" "$5" "st $(load_note "${st_lines[@]}") · $2 $(load_note "${peer_lines[@]}")"
   row "$1 CPU/request (us) vs $2" "$sc" "$pc" "$(ratio "$pc" "$sc")" "$6" "peer/stampede"
 }
 

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
 # The HTTP/2 drain end to end (issue #25): nginx serves h2c, stampede holds 2,000 client
-# connections to it (profiles/examples/nginx-h2-reload.yaml), and `nginx -s reload` at a
-# fixed instant of the run sends a GOAWAY to every one of them. The report
-# (reports/h2-reload/ by default) should show the drops at that instant and the
-# reconnect wave after it.
+# connections to it (profiles/examples/nginx-h2-reload.yaml), and at the trigger (10 s
+# in) the profile's action runs `nginx -s reload`, which sends a GOAWAY to every one of
+# them. The report (reports/h2-reload/ by default) shows the drops at that instant and
+# the reconnect wave after it.
 #
-#   bench/h2-reload.sh                      # reload 10 s after the run's time zero
-#   RELOAD_AT=15 PORT=18090 bench/h2-reload.sh
+#   bench/h2-reload.sh
+#   PORT=18090 OUT=/tmp/r bench/h2-reload.sh
 #
-# The run's time zero is fixed in advance with --start-at, so the reload lands at
-# RELOAD_AT on the report's time axis (within the few milliseconds `sleep` takes).
 # Needs a stampede that speaks HTTP/2 (`target.http: 2`); another one says so and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-18082}
-RELOAD_AT=${RELOAD_AT:-10}
 OUT=${OUT:-reports/h2-reload}
 BIN=${STAMPEDE:-target/release/stampede}
 profile=profiles/examples/nginx-h2-reload.yaml
@@ -26,7 +23,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] ||
 export PATH="$PATH:/usr/sbin"
 [ -n "${STAMPEDE:-}" ] || cargo build --release -q --bin stampede
 
-export NGINX_H2C_PORT=$PORT
+export NGINX_H2C_PORT=$PORT NGINX_PREFIX=$work/nginx
 if ! "$BIN" validate "$profile" >/dev/null 2>"$work/validate.err"; then
   if grep -q "target.http: unknown field" "$work/validate.err"; then
     echo "stampede: no HTTP/2 in this build ($BIN does not know target.http)"
@@ -39,18 +36,8 @@ fi
 . bench/nginx.sh
 nginx_start "$work/nginx" "$(nginx_h2_listen "127.0.0.1:$PORT backlog=16384")
     location / { default_type application/json; return 200 '{\"access_token\":\"t\"}'; }"
-reload() { nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -s reload; }
-
-zero=$(( $(date +%s) + 5 ))   # time for the start-up and the warm-up's 2,000 logins
-"$BIN" run "$profile" --start-at "$zero" --out "$OUT" > "$work/run.out" 2>&1 &
-run_pid=$!
-python3 -c "import time,sys; time.sleep(max(0, float(sys.argv[1]) - time.time()))" "$((zero + RELOAD_AT))"
-reload
-at=$(python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.3f}')" "$zero")
-echo "nginx -s reload at t=${at}s of the run"
 status=0
-wait "$run_pid" || status=$?
-cat "$work/run.out"
+"$BIN" run "$profile" --allow-actions --out "$OUT" || status=$?
 # Every non-zero figure in report.json whose name mentions a GOAWAY, by window.
 python3 - "$OUT/report.json" <<'PY'
 import json, sys
@@ -68,6 +55,9 @@ for path, v in found:
     print(f"  {path} = {v}")
 if not found:
     print("  no GOAWAY figure in the report: did the reload reach the connections?")
+r = json.load(open(sys.argv[1]))
+for a in r.get("actions", []):
+    print(f"  action {a['command']}: {a['outcome']} at {a.get('started_ms')} ms")
 PY
 echo "run exit code: $status; report in $OUT/"
 exit "$status"

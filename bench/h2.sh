@@ -72,7 +72,7 @@ fi
 h2_compare() { # label peer-name peer-lines-var rate-goal cpu-goal
   local -n peer=$3
   if [ -n "$st_h2" ]; then
-    compare "$1" "$2" S "$3" "$4" "$5"
+    UNIT=${UNIT:-streams} compare "$1" "$2" S "$3" "$4" "$5"
   else
     row "$1 streams/s: $2" "-" "$(col 1 "${peer[@]}")" "-" "$4" "$2 $(load_note "${peer[@]}"); no HTTP/2 in this stampede"
     row "$1 CPU/request (us): $2" "-" "$(col 2 "${peer[@]}")" "-" "$5" ""
@@ -134,5 +134,5 @@ for r in $(seq "$ROUNDS"); do
   st_h2_run h2tls
   echo "  round $r: h2load ${H[-1]} ($hc conns) | oha ${O[-1]} ($oc conns) | stampede $(st_last)" >&2
 done
-h2_compare "HTTP/2 new TLS+h2 connections" "h2load -r" H "-" "-"
+UNIT=connections h2_compare "HTTP/2 new TLS+h2 connections" "h2load -r" H "-" "-"
 row "HTTP/2 new TLS+h2 connections: oha --http2" "-" "-" "-" ">= 1.0x" "oha --disable-keepalive opened $oc connections for $(nth "${O[-1]}" 1)/s over ${SECS}s: HTTP/2 kept alive, no figure"

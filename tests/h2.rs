@@ -371,3 +371,47 @@ async fn a_stream_lost_to_a_goaway_with_an_error_code_is_goaway_and_its_drop_is_
     let (o, _, _) = outcomes_against(raw::Mode::GoawayError(0xb), "timeout: 2s", 3).await;
     assert_eq!(o.get("enhance_your_calm"), Some(&3), "{o:?}");
 }
+
+/// After a GOAWAY, `reconnect: at-once` (the default) brings every client back at the
+/// drop, though its next keepalive is seconds away; `next-request` waits for it.
+#[tokio::test]
+async fn a_dropped_client_comes_back_at_once_or_on_its_next_request_as_the_profile_says() {
+    for (choice, at_once) in [("", true), ("    reconnect: next-request\n", false)] {
+        let (addr, seen) = server::serve(100, Duration::ZERO).await;
+        let session = format!("{}\n{choice}", KEEPALIVE.replace("every: 300ms", "every: 20s"));
+        let p = profile(
+            &format!(r#"nodes: ["http://{addr}"], http: 2, timeout: 2s"#),
+            10,
+            FLOW,
+            &session,
+        );
+        let drain = seen.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            drain.drain.send_modify(|n| *n += 1);
+        });
+        let r = storm(&p).await;
+        let h2 = r.totals.h2.as_ref().unwrap();
+        assert_eq!(h2.drops.get("goaway/NO_ERROR"), Some(&10), "{choice}: {h2:?}");
+        let wave = r
+            .windows
+            .iter()
+            .position(|w| w.h2.as_ref().is_some_and(|h| !h.drops.is_empty()))
+            .unwrap();
+        // The drop's window and the next (250 ms each).
+        let soon: u64 = r.windows[wave..(wave + 2).min(r.windows.len())]
+            .iter()
+            .map(|w| w.h2.as_ref().unwrap().connects)
+            .sum();
+        if at_once {
+            assert_eq!(soon, 10, "every client back within 500 ms of its drop");
+            assert_eq!(seen.connections(), 20, "once each");
+            assert_eq!(r.totals.counts.keepalives_ok, 10, "each came back with its keepalive");
+            assert_eq!(r.totals.counts.keepalives_failed, 0);
+        } else {
+            // Their keepalives are up to 20 s away, past the run's end.
+            assert_eq!(soon, 0, "nobody came back before its next request");
+            assert_eq!(seen.connections(), 10);
+        }
+    }
+}

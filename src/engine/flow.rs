@@ -34,6 +34,10 @@ pub(super) enum JobKind {
         client: u32,
         epoch: u16,
         intended: Duration,
+        /// Sent at once after the client's HTTP/2 connection dropped, on a new one: a
+        /// one-off, its answer schedules no further keepalive (the client's own round
+        /// goes on at its phase).
+        redial: bool,
     },
     /// Fire and forget: a rebooting machine does not wait for the answer.
     OnReboot,

@@ -33,6 +33,8 @@ enum TimerKind {
     /// A retry, after the wait that `Wait` says set it.
     Retry(Wait),
     Keepalive,
+    /// An HTTP/2 client's keepalive at once after its connection dropped (a one-off).
+    Redial,
     /// A held client's next connect after a drop or a failed connect.
     Reconnect(Wait),
 }
@@ -307,7 +309,7 @@ impl<'a> Engine<'a> {
             match kind {
                 TimerKind::Retry(Wait::RetryAfter) => self.stats.waiting_retry_after += 1,
                 TimerKind::Retry(Wait::Backoff) => self.stats.waiting_backoff += 1,
-                TimerKind::Keepalive | TimerKind::Reconnect(_) => {}
+                TimerKind::Keepalive | TimerKind::Redial | TimerKind::Reconnect(_) => {}
             }
         }
     }
@@ -368,7 +370,7 @@ impl<'a> Engine<'a> {
                 }
             }
             TimerKind::Reconnect(_) => self.reconnect_due(client, epoch, at, now),
-            TimerKind::Keepalive => {
+            TimerKind::Keepalive | TimerKind::Redial => {
                 if c.phase != Phase::LoggedIn || c.epoch != epoch {
                     return;
                 }
@@ -381,6 +383,7 @@ impl<'a> Engine<'a> {
                     client,
                     epoch,
                     intended: at,
+                    redial: kind == TimerKind::Redial,
                 };
                 self.dispatch(kind, self.keepalive.clone(), vars, self.sessions.copy(client), true);
             }

@@ -29,6 +29,23 @@ pub enum ConnMode {
     Reuse,
 }
 
+/// When a client whose HTTP/2 connection dropped (a GOAWAY, a reset, a PING not
+/// answered) connects again.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Reconnect {
+    /// At the drop: its keepalive goes out at once on a new connection, as a client
+    /// that holds its connection for pushes would come back (the reconnect storm).
+    #[default]
+    AtOnce,
+    /// On its next request (its next keepalive), as a browser's idle connection would:
+    /// the wave spreads over `client.session.every`.
+    NextRequest,
+}
+
 /// The HTTP version of the login flow, its keepalives and on-reboot requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
 pub enum HttpVersion {

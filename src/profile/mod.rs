@@ -43,8 +43,8 @@ pub use raw::{RawProfile, admin_token_env};
 pub use spec::{
     AdaptiveThrottle, Arrivals, Baseline, ClientSpec, ConnMode, Connect, DEFAULT_NOISE, DEFAULT_TOLERATE, Derived,
     DerivedOp, Endpoint, Heartbeat, HeartbeatSend, HttpVersion, Jitter, MetricsScrape, Observe, Pick, Population,
-    Profile, Received, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target, TlsSpec,
-    Warmup, Wave,
+    Profile, Received, Reconnect, RetryBudget, RetryKind, RetryPolicy, Session, Slo, Step, Storm, StormSource, Target,
+    TlsSpec, Warmup, Wave,
 };
 pub use template::{Template, Values, Vars};
 pub use trace::parse_trace;

@@ -289,6 +289,8 @@ pub struct RawSession {
     pub keepalive: Option<RawStep>,
     pub every: Option<Text>,
     pub initially_online: Option<Text>,
+    /// HTTP/2: `at-once` (default) or `next-request`, after a dropped connection.
+    pub reconnect: Option<Text>,
     /// A held connection per online client (a WebSocket), instead of keepalives.
     pub connect: Option<RawConnect>,
 }

@@ -113,7 +113,7 @@ pub enum Endpoint {
     Nodes(Vec<Node>),
 }
 
-pub use super::choices::{ConnMode, HttpVersion, Pick};
+pub use super::choices::{ConnMode, HttpVersion, Pick, Reconnect};
 
 #[derive(Debug, Clone)]
 pub struct MetricsScrape {
@@ -396,6 +396,8 @@ pub struct Session {
     pub connect: Option<Connect>,
     /// Clients 0..simulated are logged in when the run starts.
     pub initially_online: bool,
+    /// HTTP/2: when a client whose connection dropped connects again.
+    pub reconnect: Reconnect,
 }
 
 /// A held connection: after its login, each online client opens its own WebSocket and

@@ -125,6 +125,19 @@ http {{
         panic!("nginx found no free pair of ports in 5 tries");
     }
 
+    /// The folder nginx runs in (`-p`), its `nginx.conf` inside: what an action that
+    /// reloads it names.
+    #[allow(dead_code)]
+    pub fn prefix(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The nginx binary's folder, for a PATH on which an action finds `nginx`.
+    #[allow(dead_code)]
+    pub fn bin_dir(&self) -> &Path {
+        self.bin.parent().unwrap_or(Path::new("/"))
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         command(&self.bin, self.dir.path(), args)
     }

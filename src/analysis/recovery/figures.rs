@@ -72,9 +72,13 @@ impl LockedOut {
     pub fn words(&self) -> Option<String> {
         let at = self.peak_at_ms?;
         Some(format!(
-            "At the peak, at {}, {} clients were locked out: {} had given up, {} were waiting on a backoff (a Retry-After included) and {} had an attempt in flight. At the end of the observation {} were: {} had given up, {} waiting, {} in flight.",
+            "At the peak, at {}, {} locked out: {} had given up, {} were waiting on a backoff (a Retry-After included) and {} had an attempt in flight. At the end of the observation {} were: {} had given up, {} waiting, {} in flight.",
             human_ms(at),
-            thousands(self.peak),
+            if self.peak == 1 {
+                "1 client was".to_string()
+            } else {
+                format!("{} clients were", thousands(self.peak))
+            },
             thousands(self.peak_gave_up),
             thousands(self.peak_trying - self.peak_in_flight),
             thousands(self.peak_in_flight),

@@ -38,7 +38,8 @@ impl Engine<'_> {
                 client,
                 epoch,
                 intended,
-            } => self.keepalive_done(client, epoch, intended, f.res.class.is_ok(), f.values),
+                redial,
+            } => self.keepalive_done(client, epoch, intended, f.res.class.is_ok(), f.values, redial),
         }
     }
 
@@ -49,6 +50,7 @@ impl Engine<'_> {
         intended: Duration,
         ok: bool,
         values: Option<Box<Values>>,
+        redial: bool,
     ) {
         let now = self.start.elapsed();
         let c = &mut self.clients[(client / self.part.count) as usize];
@@ -58,6 +60,9 @@ impl Engine<'_> {
         if ok {
             self.sessions.hold(client, values);
             self.rec.count(intended, Counter::KeepaliveOk);
+            if redial {
+                return;
+            }
             let every = self
                 .p
                 .client

@@ -63,7 +63,7 @@ impl Engine<'_> {
             let waiting = match kind {
                 TimerKind::Retry(_) => c.phase == Phase::Wanting,
                 TimerKind::Reconnect(_) => c.phase == Phase::Connecting,
-                TimerKind::Keepalive => false,
+                TimerKind::Keepalive | TimerKind::Redial => false,
             };
             if waiting && c.epoch == *epoch {
                 c.phase = Phase::GaveUp;

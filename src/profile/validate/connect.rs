@@ -53,6 +53,7 @@ impl Validator<'_> {
             every,
             connect,
             initially_online: self.value("client.session.initially_online", &s.initially_online, true),
+            reconnect: self.choice("client.session.reconnect", &s.reconnect, Default::default()),
         }
     }
 

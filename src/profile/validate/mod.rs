@@ -29,7 +29,7 @@ use std::time::Duration;
 use strum::VariantNames;
 
 use super::depth::{MAX_DEPTH, too_deep};
-use super::spec::{Arrivals, Baseline, ClientSpec, Observe, Profile, Slo};
+use super::spec::{Arrivals, Baseline, ClientSpec, HttpVersion, Observe, Profile, Slo};
 use super::{Lines, Problem, ProfileError, RawProfile, Template, limits};
 use crate::threshold::{AbortWhen, Threshold, parse_aborts, parse_all};
 use crate::units::{Dur, Rate, Share, Text, UnitError};
@@ -402,6 +402,22 @@ impl Validator<'_> {
             self.err(
                 "client.session.initially_online",
                 "needs population.simulate above zero",
+            );
+        }
+        // A choice that does nothing is a trap: only an HTTP/2 client's keepalives ride a
+        // connection of its own, which a server can drop.
+        if raw
+            .client
+            .as_ref()
+            .and_then(|c| c.session.as_ref())
+            .is_some_and(|s| s.reconnect.is_some())
+            && target.as_ref().is_some_and(|t| t.http == HttpVersion::Http1)
+        {
+            self.err(
+                "client.session.reconnect",
+                "only an HTTP/2 client (`target.http: 2`) holds a connection its keepalives ride; \
+                 over HTTP/1.1 each keepalive takes a connection from the pool, and a held \
+                 WebSocket (`connect`) always comes back under `client.retry`",
             );
         }
         let gate = self.gate(raw.gate.as_deref().unwrap_or_default(), &client);

@@ -219,3 +219,44 @@ fn http_takes_its_three_versions_and_refuses_others_and_auto_in_the_clear() {
     let (message, _) = refused("auto");
     assert!(message.contains("needs `https://`"), "{message}");
 }
+
+#[test]
+fn reconnect_is_at_once_by_default_takes_its_two_names_and_only_under_http2() {
+    use crate::profile::Reconnect;
+    let with = |http: &str, reconnect: &str| {
+        GOOD.replace("connection: fresh", &format!("connection: fresh\n  http: {http}"))
+            .replace(
+                "  retry: {",
+                &format!(
+                    "  session:\n    keepalive: {{ request: POST /keepalive }}\n    every: 10s\n{reconnect}  retry: {{"
+                ),
+            )
+    };
+    let p = parse(&with("2", ""), Path::new("p.yaml"), &no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.client.session.unwrap().reconnect, Reconnect::AtOnce);
+    let p = parse(
+        &with("2", "    reconnect: next-request\n"),
+        Path::new("p.yaml"),
+        &no_env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.client.session.unwrap().reconnect, Reconnect::NextRequest);
+    let e = parse(&with("2", "    reconnect: later\n"), Path::new("p.yaml"), &no_env).unwrap_err();
+    let m = &e
+        .problems
+        .iter()
+        .find(|p| p.field == "client.session.reconnect")
+        .unwrap()
+        .message;
+    assert!(m.contains("at-once, next-request"), "{m}");
+    // A choice that would do nothing under HTTP/1.1 is refused, on its line.
+    let e = parse(&with("1.1", "    reconnect: at-once\n"), Path::new("p.yaml"), &no_env).unwrap_err();
+    let m = &e
+        .problems
+        .iter()
+        .find(|p| p.field == "client.session.reconnect")
+        .unwrap()
+        .message;
+    assert!(m.contains("only an HTTP/2 client"), "{m}");
+    assert!(e.to_string().contains("p.yaml:"), "{e}");
+}

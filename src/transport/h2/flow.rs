@@ -247,7 +247,8 @@ impl Transport {
                 other => return Err(not_negotiated(other)),
             }
         }
-        Link::start(io, h2.tally.clone(), h2.ping_every(), self.timeout).await
+        let owner = (!h2.reuse).then_some(client);
+        Link::start(io, h2.tally.clone(), h2.ping_every(), self.timeout, owner).await
     }
 }
 

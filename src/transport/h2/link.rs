@@ -76,11 +76,14 @@ fn builder() -> Builder {
 impl Link {
     /// The h2 handshake on `io` (its ALPN already checked), and its driver spawned.
     /// `ping_every`: a held connection's PING interval, answered within `timeout`.
+    /// `owner`: the client whose own connection this is (`connection: fresh`): when the
+    /// server drops it while something still holds it, the client is named for a redial.
     pub async fn start(
         io: Io,
         tally: Arc<Tally>,
         ping_every: Option<Duration>,
         timeout: Duration,
+        owner: Option<u64>,
     ) -> Result<Link, Failure> {
         let seen = Arc::new(Seen::default());
         let (send, mut conn) = builder()
@@ -132,6 +135,13 @@ impl Link {
                 (None, None) => Class::Ok,
             };
             let _ = s.ended.set(class);
+            // Ended while its client still had it: the server dropped it (we end a
+            // connection only by letting go of every handle).
+            if holders.strong_count() > 0
+                && let Some(c) = owner
+            {
+                tally.redial(c);
+            }
             match (goaway, end) {
                 (Some((_, code)), _) => tally.dropped(goaway_name(code)),
                 (None, Some(_)) if closed => tally.dropped("closed".into()),

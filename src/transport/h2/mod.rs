@@ -38,6 +38,9 @@ pub struct Tally {
     streams: AtomicU64,
     goaway_retried: AtomicU64,
     drops: Mutex<Vec<(Instant, String)>>,
+    /// Clients whose own connection the server dropped while they held it: their
+    /// engine brings them back (`client.session.reconnect: at-once`).
+    redials: Mutex<Vec<u64>>,
 }
 
 /// What happened since the last drain.
@@ -55,6 +58,23 @@ pub struct H2Events {
 }
 
 impl Tally {
+    fn redial(&self, client: u64) {
+        self.redials.lock().unwrap_or_else(|p| p.into_inner()).push(client);
+    }
+
+    /// The clients of one engine (`client % count == index`) whose connection dropped
+    /// since its last call; the others stay for their own engines.
+    pub fn take_redials(&self, index: u32, count: u32) -> Vec<u64> {
+        let mut all = self.redials.lock().unwrap_or_else(|p| p.into_inner());
+        if all.is_empty() {
+            return Vec::new();
+        }
+        let mine = |c: &u64| c % u64::from(count.max(1)) == u64::from(index);
+        let taken: Vec<u64> = all.iter().copied().filter(mine).collect();
+        all.retain(|c| !mine(c));
+        taken
+    }
+
     fn dropped(&self, why: String) {
         self.drops
             .lock()
@@ -198,6 +218,15 @@ impl super::Transport {
         if let Some(h2) = &self.h2 {
             h2.ping_held_every(every);
         }
+    }
+
+    /// HTTP/2: the clients of engine part `index` of `count` whose own connection the
+    /// server dropped since the last call (never a pool's: no client holds one).
+    pub fn take_redials(&self, index: u32, count: u32) -> Vec<u64> {
+        self.h2
+            .as_ref()
+            .map(|h| h.tally.take_redials(index, count))
+            .unwrap_or_default()
     }
 
     /// HTTP/2: what the connections did since the last call (connects, streams, drops
