@@ -241,22 +241,19 @@ fn reconnect_is_at_once_by_default_takes_its_two_names_and_only_under_http2() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.client.session.unwrap().reconnect, Reconnect::NextRequest);
-    let e = parse(&with("2", "    reconnect: later\n"), Path::new("p.yaml"), &no_env).unwrap_err();
-    let m = &e
-        .problems
-        .iter()
-        .find(|p| p.field == "client.session.reconnect")
-        .unwrap()
-        .message;
+    let refused = |http: &str, reconnect: &str| {
+        let e = parse(&with(http, reconnect), Path::new("p.yaml"), &no_env).unwrap_err();
+        let p = e
+            .problems
+            .iter()
+            .find(|p| p.field == "client.session.reconnect")
+            .unwrap();
+        (p.message.clone(), e.to_string())
+    };
+    let (m, _) = refused("2", "    reconnect: later\n");
     assert!(m.contains("at-once, next-request"), "{m}");
     // A choice that would do nothing under HTTP/1.1 is refused, on its line.
-    let e = parse(&with("1.1", "    reconnect: at-once\n"), Path::new("p.yaml"), &no_env).unwrap_err();
-    let m = &e
-        .problems
-        .iter()
-        .find(|p| p.field == "client.session.reconnect")
-        .unwrap()
-        .message;
+    let (m, whole) = refused("1.1", "    reconnect: at-once\n");
     assert!(m.contains("only an HTTP/2 client"), "{m}");
-    assert!(e.to_string().contains("p.yaml:"), "{e}");
+    assert!(whole.contains("p.yaml:"), "{whole}");
 }
