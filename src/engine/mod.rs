@@ -200,6 +200,7 @@ pub async fn run(
     e.stats.warmup = warm;
     // Engines sharing a start wait for it together: a send before it would be early.
     warmup::until(e.start, progress).await;
+    e.transport.clock_started();
     let started_at = SystemTime::now();
     e.start_sessions();
     let scraper = opts

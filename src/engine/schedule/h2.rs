@@ -24,6 +24,10 @@ impl Engine<'_> {
         w.streams += ev.streams;
         w.goaway_retried += ev.goaway_retried;
         for (at, why) in ev.drops {
+            // A connection the warm-up opened and lost before the clock started.
+            if at < self.start {
+                continue;
+            }
             let t = at.saturating_duration_since(self.start);
             *self.rec.h2_at(t).drops.entry(why).or_default() += 1;
         }

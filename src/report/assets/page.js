@@ -42,6 +42,8 @@
     if (hasData(own)) load.push({ label: "gave up", values: own, colour: C.c5 });
     if (hasData(silenced)) load.push({ label: "silenced by the probe (right axis)", values: silenced, colour: C.c5, dash: [2, 2], right: true, points: true });
     timeChart(tc, { title: "Login load", sub: "per second: first attempts vs retries vs completed logins (retry amplification is the gap)", t: run.t, series: load, runs: runs, height: 250 });
+    // An HTTP/2 run's connections: a drain's GOAWAY wave and the reconnects after it.
+    if (run.h2) S.drawH2(tc, run, runs);
 
     timeChart(tc, {
       title: "Success rate", sub: "completed logins that succeeded, per window", t: run.t, fmt: fmtPct,

@@ -160,6 +160,9 @@ pub(super) struct RunData {
     /// A connected population's series (the page's first chart); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     held: Option<super::held::HeldSeries>,
+    /// An HTTP/2 run's connections; absent under HTTP/1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h2: Option<super::h2::H2Series>,
 }
 
 /// A Prometheus counter by its name (`_total`): a running total whose chart is flat
@@ -295,6 +298,7 @@ impl RunData {
                 p99_ms: r3(x.slo.p99_ms),
             }),
             held: super::held::HeldSeries::of(r, ws),
+            h2: super::h2::H2Series::of(r, ws),
         })
     }
 }

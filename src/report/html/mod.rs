@@ -11,6 +11,7 @@
 mod actions;
 mod data;
 mod echo;
+mod h2;
 mod header;
 mod held;
 mod map;
@@ -37,6 +38,7 @@ const PAGE_JS: &str = concat!(
     include_str!("../assets/charts.js"),
     include_str!("../assets/marks.js"),
     include_str!("../assets/held.js"),
+    include_str!("../assets/h2.js"),
     include_str!("../assets/page.js"),
 );
 const PAGE_CSS: &str = include_str!("../assets/stampede.css");

@@ -8,7 +8,7 @@ fn ok_report() -> Report {
 }
 
 /// The JSON block's text, as the page script reads it.
-fn data_block(page: &str) -> &str {
+pub(super) fn data_block(page: &str) -> &str {
     let open = r#"<script type="application/json" id="stampede-data">"#;
     let start = page.find(open).expect("the page has a data block") + open.len();
     let len = page[start..].find("</script>").expect("the block is closed");

@@ -41,6 +41,9 @@ pub struct Tally {
     /// Clients whose own connection the server dropped while they held it: their
     /// engine brings them back (`client.session.reconnect: at-once`).
     redials: Mutex<Vec<u64>>,
+    /// The run's clock has started: until then connections and streams are the
+    /// warm-up's (its logins are not in the windows, nor are their connections).
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// What happened since the last drain.
@@ -58,6 +61,21 @@ pub struct H2Events {
 }
 
 impl Tally {
+    fn counting(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, n: &AtomicU64) {
+        if self.counting() {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// From now on connections and streams are the run's.
+    pub fn start(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
     fn redial(&self, client: u64) {
         self.redials.lock().unwrap_or_else(|p| p.into_inner()).push(client);
     }
@@ -159,7 +177,7 @@ impl H2 {
                 return Ok(l.clone());
             }
             let l = open().await?;
-            self.tally.connects.fetch_add(1, Ordering::Relaxed);
+            self.tally.count(&self.tally.connects);
             *slot = Some(l.clone());
             return Ok(l);
         }
@@ -167,7 +185,7 @@ impl H2 {
             return Ok(l.clone());
         }
         let l = open().await?;
-        self.tally.connects.fetch_add(1, Ordering::Relaxed);
+        self.tally.count(&self.tally.connects);
         self.held().insert(client, l.clone());
         Ok(l)
     }
@@ -181,11 +199,11 @@ impl H2 {
     }
 
     pub fn streamed(&self) {
-        self.tally.streams.fetch_add(1, Ordering::Relaxed);
+        self.tally.count(&self.tally.streams);
     }
 
     pub fn retried(&self) {
-        self.tally.goaway_retried.fetch_add(1, Ordering::Relaxed);
+        self.tally.count(&self.tally.goaway_retried);
     }
 }
 
@@ -217,6 +235,14 @@ impl super::Transport {
     pub fn ping_held_every(&self, every: Option<Duration>) {
         if let Some(h2) = &self.h2 {
             h2.ping_held_every(every);
+        }
+    }
+
+    /// The run's clock starts: HTTP/2 connections and streams count from here (the
+    /// warm-up's logins are not in the windows, nor their connections).
+    pub fn clock_started(&self) {
+        if let Some(h2) = &self.h2 {
+            h2.tally.start();
         }
     }
 
