@@ -87,5 +87,9 @@ mod tests {
         assert_eq!(h["goaway_retried"][20], 40.0 / len_s);
         assert_eq!(h["streams"][3], 8.0 / len_s);
         assert!(page.contains("drawH2"), "the page draws it");
+        assert!(
+            page.contains("2,000 HTTP&#x2f;2 connections dropped by the server"),
+            "the storm's card says it"
+        );
     }
 }

@@ -61,12 +61,28 @@ fn storm(r: &Report, rec: &Recovery, after: &[&Window]) -> Chapter {
     let warmup = crate::report::terminal::warmup_line(&r.engine.stats.warmup)
         .map(|w| format!("Warm-up: {w}. "))
         .unwrap_or_default();
-    let mut storm = format!(
-        "{warmup}{} clients rebooted and came to log in between {} and {}",
-        thousands(r.plan.storm_clients),
-        fmt_ms(rec.trigger_start_ms as f64),
-        fmt_ms(rec.storm_end_ms as f64)
-    );
+    let mut storm = match r.actions.first() {
+        // No client rebooted: the trigger was an action on the target (a reload, a
+        // restart), and the storm is what the clients did after it.
+        Some(a) if r.plan.storm_clients == 0 => format!(
+            "{warmup}The trigger was an action on the target at {}: `{}`",
+            fmt_ms(a.started_ms.unwrap_or(a.at_ms) as f64),
+            a.command
+        ),
+        _ => format!(
+            "{warmup}{} clients rebooted and came to log in between {} and {}",
+            thousands(r.plan.storm_clients),
+            fmt_ms(rec.trigger_start_ms as f64),
+            fmt_ms(rec.storm_end_ms as f64)
+        ),
+    };
+    if let Some(h2) = r.totals.h2.as_ref().filter(|h| !h.drops.is_empty()) {
+        let drops: u64 = h2.drops.values().sum();
+        storm.push_str(&format!(
+            "; {} HTTP/2 connections dropped by the server",
+            thousands(drops)
+        ));
+    }
     if let Some((v, at)) = peak(after, &|w| per_s(w, w.counts.attempts)) {
         let retries = after.iter().map(|w| w.counts.retries).sum::<u64>();
         storm.push_str(&format!(
