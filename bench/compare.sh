@@ -63,6 +63,8 @@ nginx_start "$work/nginx" "
     ssl_protocols TLSv1.3;
     ssl_session_tickets off;
     ssl_session_cache off;
+    location = /token { default_type application/json; add_header Set-Cookie \"sid=s-4f9a1c2e7b; Path=/; HttpOnly\"; return 200 '{\"session\":\"t-4f9a1c2e7b\"}'; }
+    location = /join { return 204; }
     location / { return 200 \"ok\\n\"; }"
 url="http://127.0.0.1:$PORT/login"
 tls_url="https://localhost:$TLS_PORT/login"
@@ -110,14 +112,54 @@ PY
 overflows() { awk '/^TcpExt:/ {if (!h) {for(i=1;i<=NF;i++) if ($i=="ListenOverflows") c=i; h=1} else print $c}' /proc/net/netstat; }
 # Runs a generator pinned to `cpus`, timed; leaves its CPU time in $work/cpu, and both
 # cores' busy share and the listen-queue overflows during the run in $work/busy.
+# The generator's user and system time come from `perf stat` (its user_time and
+# system_time, the child's rusage in ns) where perf works, else from /usr/bin/time.
+PERF=""
+if need perf && perf stat -x, -e user_time,system_time -o /dev/null true 2>/dev/null; then PERF=1; fi
 timed() { # cpus cmd...
   local cpus=$1; shift
   local s0 o0; s0=$(snap); o0=$(overflows)
-  taskset -c "$cpus" /usr/bin/time -f "%U %S" -o "$work/cpu" "$@"
+  basename "$1" > "$work/tool"
+  if [ -n "$PERF" ]; then
+    taskset -c "$cpus" perf stat -x, -e user_time,system_time -o "$work/perf" "$@"
+    awk -F, '$3 == "user_time" {u = $1 + 0} $3 == "system_time" {s = $1 + 0} END {printf "%.6f %.6f\n", u / 1e9, s / 1e9}' "$work/perf" > "$work/cpu"
+  else
+    taskset -c "$cpus" /usr/bin/time -f "%U %S" -o "$work/cpu" "$@"
+  fi
   echo "$(busy "$s0" "$(snap)") $(( $(overflows) - o0 ))" > "$work/busy"
 }
-# CPU microseconds per request, from the last timed run and its request count.
-cpu_per() { python3 -c "import sys; u,s=map(float,open(sys.argv[1]).read().split()[-2:]); n=float(sys.argv[2]); print(round((u+s)*1e6/n,2) if n else 0)" "$work/cpu" "$1"; }
+# CPU microseconds per request, from the last timed run and its request count; the
+# user/system split goes to $work/splits under the current SECTION, for the closing
+# table.
+SECTION=""
+cpu_per() {
+  python3 - "$work/cpu" "$1" "$work/splits" "$SECTION" "$(cat "$work/tool" 2>/dev/null)" <<'PY'
+import sys
+u, s = map(float, open(sys.argv[1]).read().split()[-2:])
+n = float(sys.argv[2])
+if n:
+    with open(sys.argv[3], "a") as f:
+        f.write(f"{sys.argv[4]}|{sys.argv[5]}|{u * 1e6 / n:.3f}|{s * 1e6 / n:.3f}\n")
+print(round((u + s) * 1e6 / n, 2) if n else 0)
+PY
+}
+# The closing table: user and system µs per request, medians per section and tool.
+splits_table() {
+  [ -s "$work/splits" ] || return 0
+  echo
+  echo "user vs system CPU per request (us, medians of the rounds; $( [ -n "$PERF" ] && echo "perf stat user_time/system_time" || echo "/usr/bin/time" ))"
+  python3 - "$work/splits" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    sec, tool, u, s = line.rstrip("\n").split("|")
+    rows.setdefault((sec, tool), []).append((float(u), float(s)))
+print(f"{'section':<44} {'tool':<10} {'user':>8} {'system':>8} {'user %':>7}")
+for (sec, tool), v in rows.items():
+    u = statistics.median(x[0] for x in v); s = statistics.median(x[1] for x in v)
+    print(f"{sec:<44} {tool:<10} {u:8.2f} {s:8.2f} {100 * u / (u + s) if u + s else 0:6.0f}%")
+PY
+}
 # Each prints "requests/s cpu-us-per-request p99-ms tool-busy% target-busy%
 # listen-overflows".
 wrk_run() { # cpus threads [wrk args]
@@ -162,6 +204,7 @@ compare() { # label peer-name st-lines-var peer-lines-var rate-goal cpu-goal
 }
 
 if part http1; then
+SECTION="keep-alive"
 echo "keep-alive, $CONNS connections, ${SECS}s each, $ROUNDS rounds ..." >&2
 W=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -176,6 +219,50 @@ done
 compare "keep-alive" wrk S W ">= 1.0x" ">= 1.0x"
 compare "keep-alive" oha S O ">= 1.2x" ">= 1.0x"
 
+# The storm's own bookkeeping (issue #27): the shipped token flow's two steps (a data
+# file's row in the body, the session captured from the JSON answer and sent as a
+# Bearer header, a cookie jar per client) against the same two requests with constant
+# values, keep-alive, flat out: CPU per login (two requests) with and without.
+SECTION="keep-alive token flow"
+echo "keep-alive token flow (data file, capture, cookies) vs the same requests plain ..." >&2
+cp profiles/users.csv "$work/users.csv"
+flow_profile() { # name bookkeeping(yes|no) rate
+  local data="" body='{"user":"user0001","password":"pw"}' capture="" bearer="t-4f9a1c2e7b" cookies=""
+  if [ "$2" = yes ]; then
+    data="  data: users.csv"
+    body='{"user":"{{data.username}}","password":"{{data.password}}"}'
+    capture=", capture: { session: { json: /session } }"
+    bearer="{{session}}"
+    cookies="  cookies: true"
+  fi
+  cat > "$work/$1.yaml" <<YAML
+name: $1
+target: { nodes: ["http://127.0.0.1:$PORT"], timeout: 2s, connection: reuse, max_connections: $CONNS, max_in_flight: $((CONNS * 4)) }
+population: { simulate: 200 }
+baseline: { duration: ${SECS}s, rate: $3/s }
+client:
+$data
+$cookies
+  login:
+    - { name: auth, request: POST /token, body: '$body'$capture, expect: 200 }
+    - { name: join, request: POST /join, headers: { authorization: "Bearer $bearer" }, expect: 204 }
+  retry: { policy: none }
+observe: { window: 1s, until_recovered: 0s }
+YAML
+  echo "$work/$1.yaml"
+}
+half=$(( $(col 1 "${S[@]}") * 13 / 20 ))
+fp=$(flow_profile flowplain no "$half"); ft=$(flow_profile flowtoken yes "$half")
+P=(); T=()
+for r in $(seq "$ROUNDS"); do
+  P+=("$(st_run 0 "$fp" "$work/fp")"); T+=("$(st_run 0 "$ft" "$work/ft")")
+  echo "  round $r: plain ${P[-1]} | token flow ${T[-1]}" >&2
+done
+pc=$(col 2 "${P[@]}"); tc=$(col 2 "${T[@]}")
+row "token flow logins/s vs the same requests plain" "$(col 1 "${T[@]}")" "$(col 1 "${P[@]}")" "$(ratio "$(col 1 "${T[@]}")" "$(col 1 "${P[@]}")")" "-" "st $(load_note "${T[@]}") · plain $(load_note "${P[@]}")"
+row "token flow CPU/login (us) vs plain" "$tc" "$pc" "$(ratio "$tc" "$pc")" "<= 1.2x" "stampede/stampede-plain; a login is two requests"
+
+SECTION="fresh connection per login"
 echo "fresh connection per login (wrk and oha: the server closes first) ..." >&2
 W=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -197,6 +284,7 @@ row "fresh p99 (ms) vs wrk" "$sp" "$wp" "$(ratio "$sp" "$wp")" "<= 2.0x" "stampe
 schedule() { # out
   echo "$(field "$1" "round(r['engine']['send_lag_ms']['p50']*1000,1)") $(field "$1" "round(100*r['totals']['attempts']/max(1,r['plan']['planned_first_attempts']),3)") $(field "$1" "r['totals']['latency_ms']['p50']") $(field "$1" "r['totals']['service_ms']['p50']") $(field "$1" "round(r['engine']['send_lag_ms']['p99']*1000,1)")"
 }
+SECTION="constant 5,000/s"
 echo "constant 5,000/s, keep-alive (stampede exact, and with --send-precision 1ms) ..." >&2
 O=(); S=(); L=(); C=(); CL=()
 p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)))
@@ -216,6 +304,7 @@ row "5,000/s latency p50 (ms) vs oha corrected" "$sl" "$ol" "$(ratio "$sl" "$ol"
 row "5,000/s send lag p50 (us)" "$(col 1 "${L[@]}")" "-" "-" "< 20" "p99 $(col 5 "${L[@]}") us"
 row "5,000/s achieved / planned (%)" "$(col 2 "${L[@]}")" "-" "-" "100 +- 0.1" "with 1ms: $(col 2 "${CL[@]}")"
 
+SECTION="fresh TLS 1.3"
 echo "fresh TLS 1.3 handshake per login ..." >&2
 O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -230,6 +319,7 @@ compare "fresh TLS" oha S O "-" "-"
 # The same handshakes at a rate the target keeps up with (half what it served): the
 # generators' CPU per login, not two tools waiting on one saturated nginx.
 tls_rate=$(( $(col 1 "${O[@]}") / 2 ))
+SECTION="fresh TLS 1.3 at ${tls_rate}/s"
 echo "fresh TLS 1.3 at a constant ${tls_rate}/s ..." >&2
 O=(); S=()
 p=$(profile tlsrate "$tls_rate" fresh "$CONNS" "$CONNS" "https://localhost:$TLS_PORT")
@@ -240,6 +330,7 @@ for r in $(seq "$ROUNDS"); do
 done
 compare "fresh TLS at ${tls_rate}/s" "oha -q $tls_rate" S O "-" ">= 1.0x"
 
+SECTION="two generator threads"
 echo "two generator threads (both cores, the target shares one) ..." >&2
 W=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -254,6 +345,7 @@ done
 compare "-t 2 keep-alive" "wrk -t2" S W "-" ">= 1.0x"
 compare "-t 2 keep-alive" "oha" S O "-" ">= 1.0x"
 
+SECTION="20,000/s"
 echo "schedule fidelity at 20,000/s ..." >&2
 p=$(profile fidelity 20000 reuse 256 20000)
 F=()
@@ -305,8 +397,19 @@ if part h2; then
 . bench/h2.sh
 fi
 
+# Connected clients (PARTS=held, not in the default run: it raises kernel limits and
+# takes minutes): bench/held.sh's table, stampede beside Tsung and Artillery against
+# one WebSocket target: CPU per heartbeat, user-space memory per held client.
+if part held; then
+  echo "connected clients (bench/held.sh, N=${HELD_N:-15000}) ..." >&2
+  N=${HELD_N:-15000} BIG=0 HOLD=${HELD_HOLD:-30} STAMPEDE="$bin" bash bench/held.sh > "$work/held.out" 2>&1 || true
+  held_table=$(sed -n '/^figure\|^tool\|^clients/,$p' "$work/held.out")
+fi
+
 echo
 printf '%-50s %10s %10s %8s  %-15s %s\n' "figure" "stampede" "peer" "ratio" "goal" "notes (cpu tool/target busy)"
 printf '%s\n' "${rows[@]}"
+splits_table
+if [ -n "${held_table:-}" ]; then echo; echo "connected clients (bench/held.sh):"; echo "$held_table"; fi
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F), load average before: $LOAD0"

@@ -89,6 +89,7 @@ st_h2_run() { # out
 for mode in h2c tls; do
   node=$h2_node
   [ "$mode" = tls ] && node=$h2_tls_node
+  SECTION="HTTP/2 $mode keep-alive"
   echo "HTTP/2 keep-alive over $mode, $CONNS connections x 1 stream, ${SECS}s each, $ROUNDS rounds ..." >&2
   H=(); O=(); S=()
   for r in $(seq "$ROUNDS"); do
@@ -105,6 +106,7 @@ for mode in h2c tls; do
   h2_compare "HTTP/2 $mode keep-alive" "oha --http2" O ">= 1.0x" "-"
 done
 
+SECTION="HTTP/2 h2c 8x8"
 echo "HTTP/2 h2c multiplexed, 8 connections x 8 streams ..." >&2
 H=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
@@ -122,6 +124,7 @@ h2_compare "HTTP/2 h2c 8x8 multiplexed" "oha --http2" O "-" "-"
 
 H2_TLS_RATE=${H2_TLS_RATE:-3000}
 n=$(( H2_TLS_RATE * SECS < 15000 ? H2_TLS_RATE * SECS : 15000 ))
+SECTION="HTTP/2 new TLS connections"
 echo "HTTP/2 new TLS connection (ALPN h2) per request, h2load at ${H2_TLS_RATE}/s ..." >&2
 H=(); O=(); S=()
 for r in $(seq "$ROUNDS"); do
