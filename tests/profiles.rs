@@ -7,8 +7,8 @@ use std::path::Path;
 fn every_shipped_profile_is_valid_and_plans() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
     let mut seen = 0;
-    // The examples' profiles too (their node ports come from the environment, as the
-    // scripts that run them set it).
+    // The examples' profiles too (their node ports and nginx's folder come from the
+    // environment, as the scripts that run them set it).
     let entries = std::fs::read_dir(&dir)
         .unwrap()
         .chain(std::fs::read_dir(dir.join("examples")).unwrap());
@@ -16,6 +16,7 @@ fn every_shipped_profile_is_valid_and_plans() {
         std::env::var(k)
             .ok()
             .or_else(|| k.ends_with("_PORT").then(|| "18082".to_string()))
+            .or_else(|| (k == "NGINX_PREFIX").then(|| "/etc/nginx".to_string()))
     };
     for entry in entries {
         let path = entry.unwrap().path();

@@ -28,6 +28,9 @@ struct State {
     ping: tokio::sync::Mutex<Option<h2::PingPong>>,
     /// A stream's PING went unanswered: the driver drops the connection.
     kill: Notify,
+    /// Streams sent on it: a connection that carried more than the one that opened it
+    /// was in use, and its client comes back at once when it drops.
+    streams: std::sync::atomic::AtomicU32,
 }
 
 /// A handle on one connection: cheap to clone, one per stream in flight.
@@ -95,6 +98,7 @@ impl Link {
             ended: OnceLock::new(),
             ping: tokio::sync::Mutex::new(conn.ping_pong()),
             kill: Notify::new(),
+            streams: Default::default(),
         });
         let s = state.clone();
         let held = Arc::new(());
@@ -136,8 +140,12 @@ impl Link {
             };
             let _ = s.ended.set(class);
             // Ended while its client still had it: the server dropped it (we end a
-            // connection only by letting go of every handle).
+            // connection only by letting go of every handle). It comes back at once if
+            // the connection was in use (it carried a stream besides the one that opened
+            // it), as a held WebSocket does when it carried a message: a server that
+            // closes after every answer paces the client at its keepalives, not in a loop.
             if holders.strong_count() > 0
+                && s.streams.load(Ordering::Relaxed) >= 2
                 && let Some(c) = owner
             {
                 tally.redial(c);
@@ -175,6 +183,7 @@ impl Link {
         progress: &mut Progress,
     ) -> Result<(u16, Option<RetryAfter>), StreamError> {
         let mut send = self.send.clone().ready().await.map_err(|e| self.failed(&e, None))?;
+        self.state.streams.fetch_add(1, Ordering::Relaxed);
         let (answer, mut stream) = send
             .send_request(req, body.is_empty())
             .map_err(|e| self.failed(&e, None))?;
