@@ -223,7 +223,6 @@ compare "keep-alive" oha S O ">= 1.2x" ">= 1.0x"
 # file's row in the body, the session captured from the JSON answer and sent as a
 # Bearer header, a cookie jar per client) against the same two requests with constant
 # values, keep-alive, flat out: CPU per login (two requests) with and without.
-SECTION="keep-alive token flow"
 echo "keep-alive token flow (data file, capture, cookies) vs the same requests plain ..." >&2
 cp profiles/users.csv "$work/users.csv"
 flow_profile() { # name bookkeeping(yes|no) rate
@@ -255,7 +254,10 @@ half=$(( $(col 1 "${S[@]}") * 13 / 20 ))
 fp=$(flow_profile flowplain no "$half"); ft=$(flow_profile flowtoken yes "$half")
 P=(); T=()
 for r in $(seq "$ROUNDS"); do
-  P+=("$(st_run 0 "$fp" "$work/fp")"); T+=("$(st_run 0 "$ft" "$work/ft")")
+  SECTION="two requests per login, plain"
+  P+=("$(st_run 0 "$fp" "$work/fp")")
+  SECTION="two requests per login, token flow"
+  T+=("$(st_run 0 "$ft" "$work/ft")")
   echo "  round $r: plain ${P[-1]} | token flow ${T[-1]}" >&2
 done
 pc=$(col 2 "${P[@]}"); tc=$(col 2 "${T[@]}")
@@ -289,9 +291,11 @@ echo "constant 5,000/s, keep-alive (stampede exact, and with --send-precision 1m
 O=(); S=(); L=(); C=(); CL=()
 p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)))
 for r in $(seq "$ROUNDS"); do
+  SECTION="constant 5,000/s"
   O+=("$(oha_run 0 -q 5000 --latency-correction "$url")")
   S+=("$(st_run 0 "$p" "$work/rate5k")")
   L+=("$(schedule "$work/rate5k")")
+  SECTION="constant 5,000/s, --send-precision 1ms"
   C+=("$(st_run 0 "$p" "$work/rate5k-1ms" --send-precision 1ms)")
   CL+=("$(schedule "$work/rate5k-1ms")")
   echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved%/latency-p50/service-p50/lag-p99-us ${L[-1]} | 1ms ${C[-1]} ${CL[-1]}" >&2

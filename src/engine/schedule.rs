@@ -111,7 +111,8 @@ impl<'a> Engine<'a> {
             start: opts.start.unwrap_or_else(Instant::now),
             // Only this part's clients: client `id` lives at `id / part.count`.
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
-            sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies),
+            sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies)
+                .keeping(p.client.session.is_some() || !p.client.on_reboot.is_empty()),
             heap: BinaryHeap::new(),
             rec: {
                 let mut rec = Recorder::new(

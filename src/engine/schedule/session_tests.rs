@@ -104,3 +104,27 @@ async fn a_reboot_and_a_failed_keepalive_each_end_the_session() {
     assert!(matches!(relogin.kind, JobKind::Login { .. }));
     assert_eq!(token(&relogin), None, "the relogin starts from an empty session");
 }
+
+/// A flow whose values nothing reads after the login (no session, no on-reboot
+/// requests) keeps none of them: every login of a long run would otherwise stay in the
+/// map, its token and cookie jar with it, to the run's end.
+#[tokio::test]
+async fn without_a_session_or_on_reboot_requests_no_login_keeps_its_values() {
+    let text = PROFILE.split("  session:").next().unwrap().to_string();
+    let p: Profile = crate::run::parse(&text, std::path::Path::new("s.yaml"), &|_| None).unwrap();
+    assert!(p.client.session.is_none() && p.client.on_reboot.is_empty());
+    let Endpoint::Nodes(nodes) = &p.target.endpoint else {
+        unreachable!("the profile names a node")
+    };
+    let transport = Transport::new(nodes, &p.target, p.seed).await.unwrap();
+    let plan = Plan::new(&p);
+    let mut e = Engine::new(&p, &plan, Arc::clone(&transport), &EngineOptions::default());
+    e.plan_event(0, EventKind::Login, Duration::from_secs(1), Duration::from_secs(1));
+    let login = dispatched(&mut e);
+    assert!(
+        login.values.is_some(),
+        "the login itself has its values (cookies, captures)"
+    );
+    e.complete(answer(login, Class::Ok, Some("t")));
+    assert!(!e.sessions.holds(0), "nothing after the login reads them: not kept");
+}
