@@ -295,7 +295,10 @@ async fn engine_threads_split_the_clients_and_merge_back_exactly() {
         one.totals.counts.keepalives_ok as f64,
         three.totals.counts.keepalives_ok as f64,
     );
-    assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.1, "{k1} against {k3}");
+    // Not exact: a keepalive answered late schedules the next from its answer, so a
+    // loaded machine sends fewer in either run (4,875 against 4,260 seen under the full
+    // suite); three times as many is what this guards against.
+    assert!(k1 > 300.0 && (k3 / k1 - 1.0).abs() < 0.35, "{k1} against {k3}");
 }
 
 #[tokio::test]
