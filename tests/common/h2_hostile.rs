@@ -218,8 +218,9 @@ fn ok_head() -> Vec<u8> {
     block
 }
 
-/// An HPACK integer with an `n`-bit prefix whose first byte carries `flags`.
-fn hpack_int(out: &mut Vec<u8>, flags: u8, n: u8, mut v: usize) {
+/// An HPACK integer with an `n`-bit prefix whose first byte carries `flags` (RFC 7541
+/// §5.1).
+pub fn hpack_int(out: &mut Vec<u8>, flags: u8, n: u8, mut v: usize) {
     let max = (1usize << n) - 1;
     if v < max {
         out.push(flags | v as u8);

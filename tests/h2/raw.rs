@@ -75,10 +75,8 @@ pub async fn serve(mode: Mode) -> Raw {
 }
 
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut f = vec![len[1], len[2], len[3], kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
+    let mut f = Vec::with_capacity(9 + payload.len());
+    crate::common::h2_hostile::frame(&mut f, kind, flags, stream, payload);
     f
 }
 
@@ -89,22 +87,6 @@ fn answer(stream: u32) -> Vec<u8> {
     out
 }
 
-/// An HPACK integer with an `n`-bit prefix (RFC 7541 §5.1).
-fn integer(out: &mut Vec<u8>, first: u8, n: u32, mut v: usize) {
-    let max = (1usize << n) - 1;
-    if v < max {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    v -= max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
-}
-
 /// `:status 200` and literal headers (not indexed) of 8 KiB each up to `size` bytes,
 /// in HEADERS and CONTINUATION frames of 16 KiB, then the body.
 fn big_headers(stream: u32, size: usize) -> Vec<u8> {
@@ -113,9 +95,9 @@ fn big_headers(stream: u32, size: usize) -> Vec<u8> {
     while block.len() < size {
         let name = format!("x-bomb-{i}");
         block.push(0x00);
-        integer(&mut block, 0, 7, name.len());
+        crate::common::h2_hostile::hpack_int(&mut block, 0, 7, name.len());
         block.extend_from_slice(name.as_bytes());
-        integer(&mut block, 0, 7, 8192);
+        crate::common::h2_hostile::hpack_int(&mut block, 0, 7, 8192);
         block.extend(std::iter::repeat_n(b'a', 8192));
         i += 1;
     }
