@@ -2,6 +2,8 @@
 //! buckets, from the config, an operator action and the admin API, each answered 503
 //! with Retry-After before the queue, and counted in /metrics.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,17 +35,7 @@ async fn login(c: &reqwest::Client, addr: SocketAddr, client: u64) -> (u16, Opti
 }
 
 async fn metric(c: &reqwest::Client, addr: SocketAddr, name: &str) -> f64 {
-    let text = c
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    common::sample(&common::metrics_page(c, &format!("http://{addr}")).await, name)
 }
 
 async fn admin(c: &reqwest::Client, addr: SocketAddr, body: &str) -> (u16, String) {

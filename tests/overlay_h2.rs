@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::h2_hostile::{ACK, END_STREAM, frame, frames_until, kind, raw, read_frame, request};
+use common::sample as metric;
 use stampede::overlay::{self, OverlayConfig, OverlayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -82,12 +83,6 @@ async fn http1(tcp: &mut TcpStream, path: &str, body: &str) -> String {
             }
         }
     }
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 #[tokio::test]

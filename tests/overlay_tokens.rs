@@ -2,6 +2,8 @@
 //! keepalive, join and leave take it as Bearer and answer 401 for one that is unknown,
 //! replaced by a later login, or revoked by a leave. The body form still works.
 
+mod common;
+
 use std::time::Duration;
 
 use stampede::overlay::{self, OverlayConfig};
@@ -69,11 +71,6 @@ async fn a_held_overlay_hands_online_clients_tokens_and_nothing_else() {
             .body(format!(r#"{{"client":{c}}}"#))
             .send()
     };
-    let metric = |text: &str, name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-    };
     for c in 0..10 {
         let r = login(c).await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "online client {c}");
@@ -90,26 +87,16 @@ async fn a_held_overlay_hands_online_clients_tokens_and_nothing_else() {
     let r = login(500).await.unwrap();
     assert_eq!(r.status().as_u16(), 503);
     assert!(r.text().await.unwrap().contains("not_started"));
-    let m = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(metric(&m, "overlay_logins_ok_total"), 0.0, "no login was processed");
-    assert_eq!(metric(&m, "overlay_clients_online"), 10.0);
+    let m = common::metrics_page(&http, &base).await;
+    assert_eq!(
+        common::sample(&m, "overlay_logins_ok_total"),
+        0.0,
+        "no login was processed"
+    );
+    assert_eq!(common::sample(&m, "overlay_clients_online"), 10.0);
     o.clock.start(std::time::Instant::now());
     let r = login(500).await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "running: the queue serves it");
-    let m = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(metric(&m, "overlay_logins_ok_total"), 1.0);
+    let m = common::metrics_page(&http, &base).await;
+    assert_eq!(common::sample(&m, "overlay_logins_ok_total"), 1.0);
 }

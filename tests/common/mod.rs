@@ -214,3 +214,22 @@ pub async fn read_request<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut 
         }
     }
 }
+
+/// One sample's value on a Prometheus text page: the line `NAME VALUE`, NAME with its
+/// labels as the page writes them (`overlay_logins_rejected_total{reason="admission"}`).
+pub fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// The `/metrics` page under `base` (`http://127.0.0.1:PORT`).
+pub async fn metrics_page(c: &reqwest::Client, base: &str) -> String {
+    c.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
