@@ -153,6 +153,10 @@ pub const TIMEOUT_MIDANSWER: &str = "timeout_midanswer";
 /// Both timeout classes by name, for analyses that read report.json's outcome maps.
 pub const TIMEOUT_CLASSES: [&str; 2] = ["timeout", TIMEOUT_MIDANSWER];
 
+/// A flow's steps' results, inline up to two (most login flows): no allocation per
+/// request for them (#27).
+pub type Steps = smallvec::SmallVec<[StepResult; 2]>;
+
 /// The result of one step of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepResult {

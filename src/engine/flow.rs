@@ -73,8 +73,9 @@ pub(super) struct Flowed {
     pub conn: Option<Conn>,
     pub values: Option<Box<Values>>,
     pub queued: Duration,
-    /// A connect's connection, ready to hold.
-    pub held: Option<Held>,
+    /// A connect's connection, ready to hold. Boxed: inline, its size was every
+    /// completion's, copied at each move of one.
+    pub held: Option<Box<Held>>,
     /// A connect's close by the server (its code and named wait).
     pub closed: Closed,
 }
@@ -92,10 +93,10 @@ pub(super) struct NodePool {
 impl NodePool {
     /// The job with a connection (idle, or none: it opens one) if fewer than `max` are
     /// in use; otherwise it queues until one is handed back.
-    pub fn check_out(&mut self, job: Job, max: usize) -> Option<(Job, Option<Conn>)> {
+    pub fn check_out(&mut self, job: Job, max: usize, now: Instant) -> Option<(Job, Option<Conn>)> {
         if self.busy < max {
             self.busy += 1;
-            let conn = take_idle(&mut self.idle, job.started);
+            let conn = take_idle(&mut self.idle, now);
             Some((job, conn))
         } else {
             self.waiting.push_back(job);
@@ -103,16 +104,15 @@ impl NodePool {
         }
     }
 
-    /// A pooled flow ended, handing back its connection if reusable; the next job
-    /// waiting, if any, goes with a connection.
-    pub fn check_in(&mut self, conn: Option<Conn>) -> Option<(Job, Option<Conn>)> {
+    /// A pooled flow ended at `now`, handing back its connection if reusable; the next
+    /// job waiting, if any, goes with a connection.
+    pub fn check_in(&mut self, conn: Option<Conn>, now: Instant) -> Option<(Job, Option<Conn>)> {
         self.busy = self.busy.saturating_sub(1);
         if let Some(c) = conn {
             self.idle.push(c);
         }
         let mut job = self.waiting.pop_front()?;
         self.busy += 1;
-        let now = Instant::now();
         job.queued = now.saturating_duration_since(job.started);
         let conn = take_idle(&mut self.idle, now);
         Some((job, conn))
@@ -147,14 +147,19 @@ pub(super) fn poll_completions<F: Future<Output = Flowed>>(
     out: &mut Vec<Flowed>,
     max: usize,
 ) -> Poll<()> {
-    let began = std::time::Instant::now();
+    // Each completion carries its end instant: the batch's time is read from them, no
+    // clock read of its own per completion.
+    let began = Instant::now();
     while out.len() < max {
         match flows.poll_next_unpin(cx) {
-            Poll::Ready(Some(f)) => out.push(f),
+            Poll::Ready(Some(f)) => {
+                let done = f.res.done;
+                out.push(f);
+                if done.saturating_duration_since(began) >= timer::RESOLUTION {
+                    break;
+                }
+            }
             Poll::Ready(None) | Poll::Pending => break,
-        }
-        if began.elapsed() >= timer::RESOLUTION {
-            break;
         }
     }
     if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
@@ -171,7 +176,8 @@ pub(super) async fn run_job(
     conn: Option<Conn>,
 ) -> Flowed {
     if let (Some(l), JobKind::Login { .. } | JobKind::Connect { .. }) = (limiter, job.kind) {
-        l.until_ready().await;
+        // Boxed: only a run with a ceiling pays for its wait's state.
+        Box::pin(l.until_ready()).await;
     }
     let mut values = job.values;
     if let (JobKind::Connect { .. }, Some(spec)) = (job.kind, connect) {
@@ -179,7 +185,9 @@ pub(super) async fn run_job(
             values: values.as_deref(),
             ..job.vars
         };
-        let (res, closed, held) = t.connect_held(spec, vars, job.started).await;
+        // Boxed: a held connect (TLS, the upgrade) is large and rare; inline, it would
+        // make every request's future as large (copied whole into the flow set).
+        let (res, closed, held) = Box::pin(t.connect_held(spec, vars, job.started)).await;
         return Flowed {
             kind: job.kind,
             pooled: false,
@@ -187,7 +195,7 @@ pub(super) async fn run_job(
             conn: None,
             values,
             queued: job.queued,
-            held,
+            held: held.map(Box::new),
             closed,
         };
     }

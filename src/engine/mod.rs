@@ -325,7 +325,9 @@ async fn drive(
         {
             d.stop_level = *s.borrow_and_update();
         }
-        let now = e.start.elapsed();
+        // The pass's one clock read (see `Engine::clock`).
+        e.clock = Instant::now();
+        let now = e.clock.saturating_duration_since(e.start);
         let now_us = now.as_micros() as u64;
         if d.stopped_at.is_none() && d.stop_level >= 1 {
             d.stopped_at = Some(now.min(d.plan_end));

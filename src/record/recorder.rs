@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use super::counts::Counts;
 use super::hist::{HistSummary, micros, new_hist, rec};
 use super::window::{StepWindow, Window};
-use crate::outcome::{Class, StepResult};
+use crate::outcome::Class;
 
 /// `Retry-After` waits are recorded up to this (µs, an hour): a target may send any
 /// number, and a histogram tracking 10^19 µs would cost a megabyte a window.
@@ -24,7 +24,7 @@ pub struct AttemptRecord {
     pub send_lag: Duration,
     pub latency: Duration,
     pub service: Duration,
-    pub steps: Vec<StepResult>,
+    pub steps: crate::outcome::Steps,
 }
 
 struct StepHists {
@@ -380,6 +380,7 @@ pub enum Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::StepResult;
 
     fn attempt(intended_ms: u64, first: bool, class: Class, latency_ms: u64) -> AttemptRecord {
         AttemptRecord {
@@ -389,7 +390,7 @@ mod tests {
             send_lag: Duration::from_micros(50),
             latency: Duration::from_millis(latency_ms),
             service: Duration::from_millis(latency_ms.min(5)),
-            steps: vec![StepResult {
+            steps: smallvec::smallvec![StepResult {
                 class,
                 latency: Duration::from_millis(latency_ms),
                 service: Duration::from_millis(latency_ms.min(5)),

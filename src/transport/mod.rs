@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime};
 use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 
-use crate::outcome::{Class, StepResult};
+use crate::outcome::{Class, StepResult, Steps};
 use crate::profile::{ConnMode, HttpVersion, Node, Pick, Step, Target, Values, Vars};
 use crate::rng::{Stream, draw};
 use failure::Examples;
@@ -78,7 +78,7 @@ pub struct FlowResult {
     /// (fresh). Service time counts from here.
     pub sent: Instant,
     pub done: Instant,
-    pub steps: Vec<StepResult>,
+    pub steps: Steps,
     /// Index of the node used.
     pub node: usize,
 }
@@ -94,7 +94,7 @@ impl FlowResult {
             started: now,
             sent: now,
             done: now,
-            steps: Vec::new(),
+            steps: Steps::new(),
             node: 0,
         }
     }
@@ -105,7 +105,7 @@ impl FlowResult {
         class: Class,
         retry_after: Option<RetryAfter>,
         (started, sent, done): (Instant, Instant, Instant),
-        steps: Vec<StepResult>,
+        steps: Steps,
         node: usize,
     ) -> Self {
         FlowResult {
@@ -298,11 +298,15 @@ impl Transport {
         started: Instant,
     ) -> (FlowResult, Option<Conn>) {
         if let Some(h2) = self.h2.as_ref().filter(|_| self.dests[vars.node].h2) {
-            return (self.flow_h2(h2, steps, vars, values, fresh, started).await, None);
+            // Boxed: kept out of every HTTP/1.1 flow's future (see the open below).
+            return (
+                Box::pin(self.flow_h2(h2, steps, vars, values, fresh, started)).await,
+                None,
+            );
         }
         let node = vars.node;
         let d = &self.dests[node];
-        let mut results = Vec::with_capacity(steps.len());
+        let mut results = Steps::new();
         let mut retry_after: Option<RetryAfter> = None;
         let mut class = Class::Ok;
         let sent = Instant::now();
@@ -310,15 +314,26 @@ impl Transport {
         let mut deadline = sent + self.timeout;
         // The server was asked to close and answered: its close is on its way.
         let mut closing = false;
+        // The steps' deadline: the connection's own timer when it has one, moved on per
+        // step (see `Conn::timer`).
+        let mut timer = conn
+            .as_mut()
+            .and_then(|c| c.timer.take())
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
         for (i, step) in steps.iter().enumerate() {
             deadline = step_start + self.timeout;
+            timer.as_mut().reset(deadline);
             let close = fresh && i + 1 == steps.len();
-            let r = tokio::time::timeout_at(deadline, async {
+            let exchange = async {
                 let c = match &mut conn {
                     Some(c) => c,
                     None => {
                         let tls = self.tls.as_ref().map(|t| &t.0).zip(d.tls.as_ref());
-                        let c = conn.insert(Conn::open(d.addr, self.source_of(vars.client), tls).await?);
+                        // Boxed: the open (a TLS handshake's state most of all) is large,
+                        // and an inline one would make every flow's future that large,
+                        // copied whole into the flow set at each push.
+                        let open = Box::pin(Conn::open(d.addr, self.source_of(vars.client), tls));
+                        let c = conn.insert(open.await?);
                         c.keep_all = self.tracer.is_some();
                         c
                     }
@@ -328,8 +343,12 @@ impl Transport {
                     ..vars
                 };
                 c.exchange(step, d, vars, close).await
-            })
-            .await;
+            };
+            let r = tokio::select! {
+                biased;
+                r = exchange => Ok(r),
+                () = timer.as_mut() => Err(()),
+            };
             let done = Instant::now();
             if let Some(t) = &self.tracer {
                 t.note(&step.name, conn.as_ref());
@@ -390,6 +409,7 @@ impl Transport {
         }
         let conn = conn.filter(|c| c.reusable && !fresh).map(|mut c| {
             c.idle_since = step_start;
+            c.timer = Some(timer);
             c
         });
         (
@@ -430,7 +450,7 @@ impl Transport {
 
 /// Notes a step's result: its latency counts from the attempt's start (the intended
 /// instant's clock) for the first step, from its own start after.
-fn push_step(results: &mut Vec<StepResult>, class: Class, started: Instant, step_start: Instant, done: Instant) {
+fn push_step(results: &mut Steps, class: Class, started: Instant, step_start: Instant, done: Instant) {
     let began = if results.is_empty() { started } else { step_start };
     results.push(StepResult {
         class,

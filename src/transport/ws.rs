@@ -259,7 +259,7 @@ impl Transport {
             started,
             sent,
             done,
-            steps: vec![StepResult {
+            steps: smallvec::smallvec![StepResult {
                 class,
                 latency: done - started,
                 service: done - sent,

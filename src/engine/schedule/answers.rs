@@ -6,8 +6,10 @@ use super::*;
 
 impl Engine<'_> {
     pub fn complete(&mut self, f: Flowed) {
+        // The answer's own end: what it leads to goes from there.
+        self.clock = self.clock.max(f.res.done);
         if f.pooled
-            && let Some(start) = self.pools[f.res.node].check_in(f.conn)
+            && let Some(start) = self.pools[f.res.node].check_in(f.conn, self.clock)
         {
             self.starts.push(start);
         }
@@ -32,7 +34,7 @@ impl Engine<'_> {
                 resume,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.connect_done(client, epoch, intended, resume, f.res, f.closed, f.held);
+                self.connect_done(client, epoch, intended, resume, f.res, f.closed, f.held.map(|h| *h));
             }
             JobKind::Keepalive {
                 client,
@@ -52,7 +54,7 @@ impl Engine<'_> {
         values: Option<Box<Values>>,
         redial: bool,
     ) {
-        let now = self.start.elapsed();
+        let now = self.clock.saturating_duration_since(self.start);
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch || c.phase != Phase::LoggedIn {
             return;
@@ -140,7 +142,7 @@ impl Engine<'_> {
             steps,
         });
         let (retry_after, cut) = self.retry_after(intended, res.retry_after, res.retry_after_invalid);
-        let now = self.start.elapsed();
+        let now = self.clock.saturating_duration_since(self.start);
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch {
             // Sent before the client rebooted: counted as an attempt, but nobody waits

@@ -171,7 +171,7 @@ impl Engine<'_> {
         closed: Closed,
         held: Option<Held>,
     ) {
-        let now = self.start.elapsed();
+        let now = self.clock.saturating_duration_since(self.start);
         let latency = res.done.saturating_duration_since(self.start + intended);
         self.rec.connect_done(now, res.class, latency, resume);
         let p = self.p;
@@ -284,6 +284,8 @@ impl Engine<'_> {
 
     /// A held connection dropped (the future that held it ended).
     pub fn held_dropped(&mut self, client: u32, epoch: u16, d: Dropped) {
+        // The drop's own instant: what it leads to goes from there (see `Engine::clock`).
+        self.clock = self.clock.max(d.at);
         let now = d.at.saturating_duration_since(self.start);
         let c = &mut self.clients[(client / self.part.count) as usize];
         if c.epoch != epoch || c.phase != Phase::Connected {

@@ -64,7 +64,7 @@ impl Transport {
     ) -> FlowResult {
         let node = vars.node;
         let d = &self.dests[node];
-        let mut results = Vec::with_capacity(steps.len());
+        let mut results = crate::outcome::Steps::new();
         let mut class = Class::Ok;
         let mut retry_after = None;
         let sent = Instant::now();
