@@ -8,7 +8,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use crate::engine::warmup::StartGate;
@@ -45,15 +44,13 @@ pub async fn run(
     threads: u32,
     progress: &mut dyn Progress,
 ) -> Result<EngineOutput, ThreadsError> {
-    if threads <= 1 {
-        // The engine's one task does all the I/O; tokio's per-task budget would only
-        // make it yield every 128 socket operations. The engine keeps what it recorded
-        // through a panic in its loop; one outside it still yields a report.
-        let run = tokio::task::unconstrained(engine::run(p, plan, transport, opts, progress));
-        let out = AssertUnwindSafe(run).catch_unwind().await;
-        return Ok(out
-            .unwrap_or_else(|panic| EngineOutput::failed(format!("the engine panicked: {}", panic_message(&*panic)))));
-    }
+    // One engine too runs on a thread of its own, on a current-thread runtime: inside
+    // the command's task, every wake-up of the engine (each socket's readiness) polled
+    // the whole task above it (the command's select over signals and outputs) on the
+    // multi-thread scheduler, about 5 % of the generator's user time per request
+    // (measured, #27). tokio's per-task budget is off (`unconstrained`): the engine's
+    // one task does all the I/O and would yield every 128 socket operations.
+    let threads = threads.max(1);
     // Every engine warms up its clients, then they start together: a little after the
     // last warm-up ended (`warmup::LEAD`), or at the agreed instant.
     let gate = opts
