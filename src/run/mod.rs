@@ -137,7 +137,8 @@ pub async fn run(p: &Profile, opts: RunOptions, progress: &mut dyn Progress) -> 
     if descriptors::needed(p, 0).is_some() {
         descriptors::raise();
     }
-    let plan = plan_for(p, opts.shard);
+    // Shared with the engine thread (see `threads::run`).
+    let plan = Arc::new(plan_for(p, opts.shard));
     let mut engine_opts = opts.engine.clone().unwrap_or_default();
     engine_opts.part = opts.shard.unwrap_or(Part::WHOLE);
     let mut tee = observe::Tee::new(p, &opts, &mut engine_opts, plan.trigger_start, progress);

@@ -235,15 +235,16 @@ fn store_cookies(kept: &Kept, host: &str, path: &str, values: Option<&mut Values
     let Some(values) = values else {
         return;
     };
-    let mut headers = [httparse::EMPTY_HEADER; super::http1::MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut headers);
-    if r.parse(&kept.head).is_err() {
+    let mut fields = super::http1::head_fields();
+    let mut r = httparse::Response::new(&mut []);
+    if super::http1::parse_response(&mut r, &kept.head, &mut fields).is_err() {
         return;
     }
-    let now = super::http1::unix_now();
+    let mut now = None;
     let host = super::http1::host_name(host);
     for h in r.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
         if let Ok(v) = std::str::from_utf8(h.value) {
+            let now = *now.get_or_insert_with(super::http1::unix_now);
             values.jar.set(v, host, path, now);
         }
     }
@@ -255,9 +256,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// The first header `name` of a head, as text.
 fn header(head: &[u8], name: &str) -> Option<String> {
-    let mut headers = [httparse::EMPTY_HEADER; super::http1::MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut headers);
-    r.parse(head).ok()?;
+    let mut fields = super::http1::head_fields();
+    let mut r = httparse::Response::new(&mut []);
+    super::http1::parse_response(&mut r, head, &mut fields).ok()?;
     r.headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))

@@ -59,7 +59,9 @@ pub fn compose(
         && let Some(jar) = vars.values.map(|v| &v.jar).filter(|j| !j.is_empty())
     {
         let path = std::mem::take(scratch);
-        if jar.header(scratch, host_name(host), &path, unix_now()) {
+        // The clock only for cookies that can expire: a read per request otherwise.
+        let now = if jar.expiring() { unix_now() } else { 0 };
+        if jar.header(scratch, host_name(host), &path, now) {
             out.extend_from_slice(b"cookie: ");
             push_clean(out, scratch);
             out.extend_from_slice(b"\r\n");
@@ -190,14 +192,31 @@ impl BadResponse {
     }
 }
 
+/// Room for a head's fields, left uninitialised for the parser to fill: initialising
+/// 64 empty headers (2 KiB) on every answer was a third of `parse_head`'s time
+/// (measured, #27).
+pub type HeadFields<'b> = [std::mem::MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
+
+/// Fresh room for a head's fields.
+pub fn head_fields<'b>() -> HeadFields<'b> {
+    [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+/// Parses a response head into `r`, its fields into `fields`.
+pub fn parse_response<'h, 'b>(
+    r: &mut httparse::Response<'h, 'b>,
+    buf: &'b [u8],
+    fields: &'h mut HeadFields<'b>,
+) -> httparse::Result<usize> {
+    httparse::ParserConfig::default().parse_response_with_uninit_headers(r, buf, fields)
+}
+
 /// Reads a response head from the start of `buf`: `Ok(None)` until all of it has
 /// arrived. Informational (1xx) heads are returned like any other; the caller skips them.
 pub fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, BadResponse> {
-    // Left uninitialised for the parser to fill: initialising 64 empty headers (2 KiB)
-    // on every answer was a third of this function's time (measured, #27).
-    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut headers = head_fields();
     let mut r = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, buf, &mut headers) {
+    let len = match parse_response(&mut r, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(BadResponse::HeadTooLong),
         Ok(httparse::Status::Partial) => return Ok(None),
