@@ -199,8 +199,17 @@ compare() { # label peer-name st-lines-var peer-lines-var rate-goal cpu-goal
   local -n st_lines=$3 peer_lines=$4
   local sr pr sc pc
   sr=$(col 1 "${st_lines[@]}"); pr=$(col 1 "${peer_lines[@]}"); sc=$(col 2 "${st_lines[@]}"); pc=$(col 2 "${peer_lines[@]}")
-  row "$1 ${UNIT:-logins}/s vs $2" "$sr" "$pr" "$(ratio "$sr" "$pr")" "$5" "st $(load_note "${st_lines[@]}") · $2 $(load_note "${peer_lines[@]}")"
-  row "$1 CPU/request (us) vs $2" "$sc" "$pc" "$(ratio "$pc" "$sc")" "$6" "peer/stampede"
+  row "$1 ${UNIT:-logins}/s vs $2" "$sr" "$pr" "$(ratio "$sr" "$pr")" "$5" "st $(load_note "${st_lines[@]}") · $2 $(load_note "${peer_lines[@]}"); paired $(paired 1 st_lines peer_lines)"
+  row "$1 CPU/request (us) vs $2" "$sc" "$pc" "$(ratio "$pc" "$sc")" "$6" "peer/stampede; paired $(paired 2 peer_lines st_lines)"
+}
+# The median of the rounds' own ratios (column `col` of a's line over b's of the same
+# round): a round the host disturbed for one tool moves the ratio of the medians, less
+# this one. Printed beside it.
+paired() { # col a-lines-var b-lines-var
+  local -n a_lines=$2 b_lines=$3
+  local v=() i
+  for i in "${!a_lines[@]}"; do v+=("$(nth "${a_lines[$i]}" "$1")/$(nth "${b_lines[$i]}" "$1")"); done
+  python3 -c "import statistics,sys; r=[float(a)/float(b) for a,b in (x.split('/') for x in sys.argv[1:]) if float(b)]; print(f'{statistics.median(r):.2f}x' if r else '-')" "${v[@]}"
 }
 
 if part http1; then
@@ -262,7 +271,7 @@ for r in $(seq "$ROUNDS"); do
 done
 pc=$(col 2 "${P[@]}"); tc=$(col 2 "${T[@]}")
 row "token flow logins/s vs the same requests plain" "$(col 1 "${T[@]}")" "$(col 1 "${P[@]}")" "$(ratio "$(col 1 "${T[@]}")" "$(col 1 "${P[@]}")")" "-" "st $(load_note "${T[@]}") · plain $(load_note "${P[@]}")"
-row "token flow CPU/login (us) vs plain" "$tc" "$pc" "$(ratio "$tc" "$pc")" "<= 1.2x" "stampede/stampede-plain; a login is two requests"
+row "token flow CPU/login (us) vs plain" "$tc" "$pc" "$(ratio "$tc" "$pc")" "<= 1.2x" "stampede/stampede-plain; a login is two requests; paired $(paired 2 T P)"
 
 SECTION="fresh connection per login"
 echo "fresh connection per login (wrk and oha: the server closes first) ..." >&2
