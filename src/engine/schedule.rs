@@ -104,6 +104,7 @@ impl<'a> Engine<'a> {
                 .max(p.population.simulated as usize);
         let part = opts.part;
         let share = opts.share.max(1);
+        let start = opts.start.unwrap_or_else(Instant::now);
         Engine {
             p,
             plan,
@@ -113,8 +114,8 @@ impl<'a> Engine<'a> {
             end: plan.end,
             silenced: false,
             close_cap: None,
-            start: opts.start.unwrap_or_else(Instant::now),
-            clock: opts.start.unwrap_or_else(Instant::now),
+            start,
+            clock: start,
             // Only this part's clients: client `id` lives at `id / part.count`.
             clients: vec![ClientState::default(); n_clients.div_ceil(part.count as usize)],
             sessions: Sessions::new(p.client.captures.len(), p.client.data.clone(), p.client.cookies)
