@@ -76,6 +76,8 @@ pub fn junit(report: &Report) -> String {
         let stopped = super::stopped_early(report).unwrap_or_default();
         let kind = if report.abort.is_some() {
             "aborted"
+        } else if report.stop_reason == crate::outcome::StopReason::Preflight {
+            "preflight"
         } else {
             "interrupted"
         };
@@ -309,6 +311,29 @@ mod tests {
             )
         );
         assert!(!xml.contains("run interrupted"), "{xml}");
+    }
+
+    #[test]
+    fn a_run_the_preflight_guard_stopped_says_so_not_interrupted() {
+        let r = crate::report::testkit::preflighted(with("ci-smoke", vec![result("success_rate > 95%", false, "0%")]));
+        let xml = junit(&r);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let error = doc.descendants().find(|n| n.has_tag_name("error")).unwrap();
+        assert_eq!(error.attribute("type"), Some("preflight"));
+        let msg = error.attribute("message").unwrap();
+        assert!(
+            msg.starts_with(
+                "stopped by the preflight guard at 1s: the first 77 logins before the trigger all failed with `capture`"
+            ),
+            "{msg}"
+        );
+        let case = error.parent().unwrap();
+        assert!(
+            case.attribute("name")
+                .unwrap()
+                .starts_with("run stopped by the preflight guard at 1s")
+        );
+        assert!(!xml.contains("interrupted"), "{xml}");
     }
 
     #[test]

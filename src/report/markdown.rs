@@ -368,6 +368,20 @@ mod tests {
     }
 
     #[test]
+    fn a_run_the_preflight_guard_stopped_names_the_guard_and_the_class() {
+        let r = crate::report::testkit::preflighted(gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"]));
+        let md = markdown(&r).unwrap();
+        assert!(
+            md.contains(
+                "| Stopped early | stopped by the preflight guard at 1s: the first 77 logins before the trigger all failed with `capture` |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("— run stopped by the preflight guard at 1s"), "{md}");
+        assert!(!md.contains("interrupted"), "{md}");
+    }
+
+    #[test]
     fn bad_input_names_every_problem() {
         let md = bad_input("ci`smoke", &["--gate \"a|b\": no operator".into()]);
         assert_eq!(md.lines().next().unwrap(), "## ❌ stampede `ci'smoke`: bad input");

@@ -198,3 +198,18 @@ pub(crate) fn aborted(mut r: Report) -> Report {
     r.plan.ended_ms = 42_000;
     r
 }
+
+/// `r` as the preflight guard stops one: its first 77 logins before the trigger all
+/// failed with `capture`, decided at 1 s.
+pub(crate) fn preflighted(mut r: Report) -> Report {
+    r.stop_reason = StopReason::Preflight;
+    r.preflight = Some(crate::outcome::PreflightFacts {
+        logins: 77,
+        class: "capture".into(),
+        example: Some("step `auth`: capture `token`: nothing at /token in the body".into()),
+        at_ms: 1_000,
+        window: 0,
+    });
+    r.plan.ended_ms = 1_000;
+    r
+}

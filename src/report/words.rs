@@ -171,13 +171,22 @@ pub(crate) fn locked_out_line(r: &Report) -> Option<String> {
 }
 
 /// How a run stopped before its plan's end, in words every output shares: the abort
-/// condition and when it held, an interruption, or an engine failure. None when the run
-/// went to the end of its plan.
+/// condition and when it held, the preflight guard and the class it stopped on, an
+/// interruption, or an engine failure. None when the run went to the end of its plan.
 pub(crate) fn stopped_early(r: &Report) -> Option<String> {
     if !r.cut_short() {
         return None;
     }
     Some(match (&r.abort, r.stop_reason) {
+        (None, crate::outcome::StopReason::Preflight) => match &r.preflight {
+            Some(f) => format!(
+                "stopped by the preflight guard at {}: the first {} logins before the trigger all failed with `{}`",
+                format_duration(Duration::from_millis(f.at_ms)),
+                thousands(f.logins),
+                f.class
+            ),
+            None => "stopped by the preflight guard".into(),
+        },
         (Some(a), _) => format!(
             "aborted: `{}` held at {}",
             a.expr,
@@ -192,7 +201,7 @@ pub(crate) fn stopped_early(r: &Report) -> Option<String> {
 /// stopped (the abort condition by name) and what the thresholds therefore cover.
 pub(crate) fn cut_short(r: &Report) -> String {
     match stopped_early(r) {
-        Some(why) if r.abort.is_some() => {
+        Some(why) if r.abort.is_some() || r.stop_reason == crate::outcome::StopReason::Preflight => {
             format!("run {why}: the thresholds cover only what was sent until then")
         }
         _ => super::CUT_SHORT.to_string(),

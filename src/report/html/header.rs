@@ -63,6 +63,9 @@ pub(super) struct Header {
     protocol: String,
     started_at: String,
     interrupted: bool,
+    /// Beside the thresholds of a run that stopped early: why (an abort condition, the
+    /// preflight guard) and what they therefore cover, as JUnit and the summary say it.
+    cut_short: String,
     /// Nothing was sent: no charts, and none of the words of a run that ran.
     not_started: bool,
     /// Why nothing worked, for a run where no login succeeded or the target was never
@@ -178,6 +181,7 @@ impl Header {
             protocol: r.protocol.clone(),
             started_at: r.started_at.clone(),
             interrupted: r.cut_short() && r.not_started().is_none(),
+            cut_short: crate::report::words::cut_short(r),
             not_started: r.not_started().is_some(),
             cause: cause(r),
             stop_reason: match &r.abort {

@@ -24,7 +24,7 @@ use minijinja::{Environment, Value, context};
 
 use self::data::{Curves, RunData, latency_groups, step_groups};
 use self::header::Header;
-use super::{CUT_SHORT, Report};
+use super::Report;
 use crate::analysis::Comparison;
 use crate::analysis::map::Map;
 use crate::analysis::sweep::Sweep;
@@ -176,7 +176,6 @@ fn render_page(name: &str, ctx: Value) -> Result<String, HtmlError> {
     env.add_global("page_js", Value::from_safe_string(PAGE_JS.into()));
     env.add_global("page_css", Value::from_safe_string(PAGE_CSS.into()));
     env.add_global("version", env!("CARGO_PKG_VERSION"));
-    env.add_global("cut_short", CUT_SHORT);
     Ok(env.get_template(name)?.render(ctx)?)
 }
 

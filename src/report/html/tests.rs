@@ -83,6 +83,23 @@ fn an_interrupted_run_says_so_next_to_its_thresholds() {
     let card = &page[page.find(r#"<section class="verdict"#).unwrap()..];
     let card = &card[..card.find("</section>").unwrap()];
     assert!(card.contains(note), "{card}");
+    // An abort and the preflight guard are named there, as in JUnit and the summary.
+    for (r, why) in [
+        (
+            crate::report::testkit::aborted(gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"])),
+            "run aborted: `success_rate &lt; 5% for 30s` held at 42s: the thresholds cover",
+        ),
+        (
+            crate::report::testkit::preflighted(gated(report(60, 0, "ci-smoke", ""), &["retry_amplification < 5"])),
+            "run stopped by the preflight guard at 1s: the first 77 logins before the trigger all failed with `capture`",
+        ),
+    ] {
+        let page = render(&r).unwrap();
+        let card = &page[page.find(r#"<section class="verdict"#).unwrap()..];
+        let card = &card[..card.find("</section>").unwrap()];
+        assert!(card.contains(why), "{card}");
+        assert!(!page.contains("interrupted"), "{why}");
+    }
 }
 
 #[test]
