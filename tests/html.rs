@@ -306,7 +306,7 @@ fn render_report_files() {
             .map(|(i, r)| ((i + 1) as f64, r.seed, r.recovery.clone().unwrap()))
             .collect();
         let sweep = stampede::analysis::aggregate(&runs);
-        pages.push(("sweep".into(), html::render_sweep(&sweep, None, "look").unwrap()));
+        pages.push(("sweep".into(), html::render_sweep(&sweep, None, &[], "look").unwrap()));
     }
     for (stem, page) in pages {
         let o = open(&page, &dir, &stem);

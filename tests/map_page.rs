@@ -77,12 +77,32 @@ fn the_map_page_colours_each_point_by_its_verdict_and_draws_the_edge() {
             (vec![2, 1], run(1, Metastable, false, None)),
         ],
     );
-    let page = html::render_sweep(&aggregate(&[]), Some(&m), "map").unwrap();
+    // The sweep-level gates, judged on this map as `sweep --gate` judges them: one
+    // passes, one fails; both are on the page beside the verdict.
+    let gates: Vec<_> = ["metastable_share < 50%", "metastable_share < 10%"]
+        .iter()
+        .map(|g| stampede::threshold::parse_map_gate(g).unwrap().unwrap())
+        .collect();
+    let judged = stampede::analysis::map_gate::judge(&m, &gates);
+    let page = html::render_sweep(&aggregate(&[]), Some(&m), &judged, "map").unwrap();
     let (_tmp, dir) = workdir();
     let o = open(&page.replace("</body>", PROBE), &dir, "map");
     eprintln!("screenshot: {}", o.screenshot.display());
     assert_eq!(body_attr(&o.dom, "data-errors").as_deref(), Some(""), "script errors");
     assert!(o.dom.contains("Cliff at 2x the profile's storm.waves[0].share"));
+    let card = &o.dom[o.dom.find(r#"<section class="verdict"#).unwrap()..];
+    let card = &card[..card.find("</section>").unwrap()];
+    assert!(card.contains("1 of 2 sweep gates failed"), "{card}");
+    assert!(
+        card.contains(r#"<li class="pass"><span class="mark">✓</span>"#)
+            && card.contains("<code>metastable_share &lt; 50%</code>"),
+        "{card}"
+    );
+    assert!(
+        card.contains(r#"<li class="fail"><span class="mark">✗</span>"#)
+            && card.contains("<code>metastable_share &lt; 10%</code>"),
+        "{card}"
+    );
     let cells: serde_json::Value = serde_json::from_str(&unescape(&body_attr(&o.dom, "data-cells").unwrap())).unwrap();
     let cells = cells.as_array().unwrap();
     // Row by row: 200/s first, then 100/s.

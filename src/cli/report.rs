@@ -15,7 +15,7 @@ pub(super) fn report(input: &Path, out: Option<&Path>) -> Result<(), CliError> {
         let s: SweepReport = crate::report::read_json(&file)
             .with_context(|| format!("{} is not a stampede sweep", file.display()))
             .map_err(CliError::BadInput)?;
-        html::render_sweep(&s.sweep, s.map.as_ref(), &s.name)
+        html::render_sweep(&s.sweep, s.map.as_ref(), &s.gates, &s.name)
     } else {
         html::render(&Report::read(&file).map_err(CliError::bad_input)?)
     };

@@ -345,7 +345,7 @@ fn write_sweep(report: &SweepReport, dir: &Path) -> Result<(), CliError> {
     let json = serde_json::to_string_pretty(report).expect("a sweep serializes");
     std::fs::create_dir_all(dir).map_err(CliError::cannot_proceed)?;
     write_atomic(&dir.join("sweep.json"), json.as_bytes()).map_err(CliError::cannot_proceed)?;
-    match html::render_sweep(&report.sweep, report.map.as_ref(), &report.name) {
+    match html::render_sweep(&report.sweep, report.map.as_ref(), &report.gates, &report.name) {
         Ok(page) => write_atomic(&dir.join("sweep.html"), page.as_bytes()).map_err(CliError::cannot_proceed)?,
         Err(e) => eprintln!("warning: cannot render sweep.html: {e}"),
     }

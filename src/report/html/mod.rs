@@ -119,8 +119,14 @@ pub fn render_compare(base: &Report, new: &Report, cmp: &Comparison) -> Result<S
 }
 
 /// A sweep: its map as a heatmap when it has one, and recovery time against storm
-/// intensity (the cliff marked) when intensity is its only axis.
-pub fn render_sweep(sweep: &Sweep, map: Option<&Map>, title: &str) -> Result<String, HtmlError> {
+/// intensity (the cliff marked) when intensity is its only axis; its sweep-level gates
+/// (`metastable_share`, `cliff`) beside the verdict, as a run's thresholds are.
+pub fn render_sweep(
+    sweep: &Sweep,
+    map: Option<&Map>,
+    gates: &[crate::analysis::ThresholdResult],
+    title: &str,
+) -> Result<String, HtmlError> {
     let secs = |v: Option<u64>| v.map(|ms| ms as f64 / 1000.0);
     let levels: Vec<_> = sweep
         .levels
@@ -153,6 +159,8 @@ pub fn render_sweep(sweep: &Sweep, map: Option<&Map>, title: &str) -> Result<Str
         first_failure => sweep.first_failure,
         safe_up_to => sweep.safe_up_to,
         map => map.filter(|m| !m.cells.is_empty()).map(map::heatmap),
+        gates => gates.iter().map(|t| context! { expr => &t.expr, passed => t.passed, measured => &t.measured }).collect::<Vec<_>>(),
+        gates_failed => super::thresholds_failed(gates).map(|w| w.replace("thresholds", "sweep gates")),
         by_intensity => map.is_none_or(|m| m.axes.len() == 1 && m.axes[0].path == "intensity"),
         data => script_json(&context! {
             kind => "sweep",

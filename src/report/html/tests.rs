@@ -233,7 +233,7 @@ fn compare_and_sweep_render() {
         .map(|(seed, &(k, heal))| (k, seed as u64, report(120, heal, "s", "").recovery.unwrap()))
         .collect();
     let sweep = aggregate(&runs);
-    let page = render_sweep(&sweep, None, "<b>bold</b>").unwrap();
+    let page = render_sweep(&sweep, None, &[], "<b>bold</b>").unwrap();
     assert!(page.contains("Cliff at intensity 3"), "{}", &page[..3000]);
     assert!(page.contains("&lt;b&gt;bold&lt;&#x2f;b&gt;"));
     let v: serde_json::Value = serde_json::from_str(data_block(&page)).unwrap();
