@@ -70,12 +70,12 @@ url="http://127.0.0.1:$PORT/login"
 tls_url="https://localhost:$TLS_PORT/login"
 
 # A stampede profile offering `rate`/s for SECS (`http`: 2 for HTTP/2; unset, 1.1).
-profile() { # name rate connection max_connections max_in_flight [node] [http]
+profile() { # name rate connection max_connections max_in_flight [node] [http] [arrivals]
   cat > "$work/$1.yaml" <<YAML
 name: $1
 target: { nodes: ["${6:-http://127.0.0.1:$PORT}"]${7:+, http: $7}, timeout: 2s, connection: $3, max_connections: $4, max_in_flight: $5, tls: { verify: false } }
 population: { simulate: 1 }
-baseline: { duration: ${SECS}s, rate: $2/s }
+baseline: { duration: ${SECS}s, rate: $2/s${8:+, arrivals: $8} }
 client:
   login: [ { name: get, request: GET /login } ]
   retry: { policy: none }
@@ -298,7 +298,9 @@ schedule() { # out
 SECTION="constant 5,000/s"
 echo "constant 5,000/s, keep-alive (stampede exact, and with --send-precision 1ms) ..." >&2
 O=(); S=(); L=(); C=(); CL=()
-p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)))
+# Uniform arrivals, one every 200 µs: the constant rate `oha -q` sends (Poisson gaps
+# would be a different schedule from the peer's, and cheaper: the close ones merge).
+p=$(profile rate5k 5000 reuse "$CONNS" $((CONNS * 4)) "http://127.0.0.1:$PORT" "" uniform)
 for r in $(seq "$ROUNDS"); do
   SECTION="constant 5,000/s"
   O+=("$(oha_run 0 -q 5000 --latency-correction "$url")")
