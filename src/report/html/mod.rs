@@ -160,7 +160,10 @@ pub fn render_sweep(
         safe_up_to => sweep.safe_up_to,
         map => map.filter(|m| !m.cells.is_empty()).map(map::heatmap),
         gates => gates.iter().map(|t| context! { expr => &t.expr, passed => t.passed, measured => &t.measured }).collect::<Vec<_>>(),
-        gates_failed => super::thresholds_failed(gates).map(|w| w.replace("thresholds", "sweep gates")),
+        gates_failed => match gates.iter().filter(|t| !t.passed).count() {
+            0 => None,
+            n => Some(format!("{n} of {} sweep gates failed", gates.len())),
+        },
         by_intensity => map.is_none_or(|m| m.axes.len() == 1 && m.axes[0].path == "intensity"),
         data => script_json(&context! {
             kind => "sweep",
