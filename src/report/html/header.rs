@@ -184,14 +184,10 @@ impl Header {
             cut_short: crate::report::words::cut_short(r),
             not_started: r.not_started().is_some(),
             cause: cause(r),
-            stop_reason: match &r.abort {
-                Some(a) => format!("aborted: `{}` held", a.expr),
-                None if r.not_started().is_some() => "not started".into(),
-                None if let Some(f) = &r.preflight => format!(
-                    "stopped by the preflight guard: the first {} logins before the trigger all failed with `{}`",
-                    thousands(f.logins),
-                    f.class
-                ),
+            // The words every output shares for a run that stopped early.
+            stop_reason: match crate::report::words::stopped_early(r) {
+                _ if r.not_started().is_some() => "not started".into(),
+                Some(why) => why,
                 None => format!("{:?}", r.stop_reason).to_lowercase(),
             },
             shard: r.shard.map(|s| format!("{} of {}", s.index, s.count)),
