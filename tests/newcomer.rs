@@ -177,7 +177,7 @@ async fn init_validate_try_and_run_against_ones_own_login_service() {
     assert_eq!(report["preflight"]["class"], "capture");
     let page = std::fs::read_to_string(d.join("wrong/report.html")).unwrap();
     assert!(
-        page.contains("stopped by the preflight guard: the first"),
+        page.contains("stopped by the preflight guard at ") && page.contains(": the first "),
         "the page says why it stopped"
     );
     assert!(
