@@ -3,7 +3,7 @@
 //! `Set-Cookie` parsed by the `cookie` crate. One jar per virtual client, held with its
 //! captured values and dropped with them when the client reboots.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
 /// A stored cookie. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Jar {
         if c.name().len() + c.value().len() > MAX_COOKIE {
             return;
         }
-        let host = host.to_ascii_lowercase();
+        let host = lower(host);
         let (domain, host_only) = match c.domain().map(|d| d.trim_start_matches('.').to_ascii_lowercase()) {
             Some(d) if !d.is_empty() => {
                 if !domain_match(&host, &d) {
@@ -67,7 +67,7 @@ impl Jar {
                 }
                 (d, false)
             }
-            _ => (host, true),
+            _ => (host.into_owned(), true),
         };
         let path = match c.path() {
             Some(p) if p.starts_with('/') => p.to_string(),
@@ -109,14 +109,15 @@ impl Jar {
     /// Writes the `Cookie` header's value for a request to `host` and `path` at `now`;
     /// false (nothing written) when no cookie applies.
     pub fn header(&self, out: &mut String, host: &str, path: &str, now: i64) -> bool {
-        let host = host.to_ascii_lowercase();
+        let host = lower(host);
+        let host = host.as_ref();
         let path = path.split('?').next().unwrap_or(path);
         let mut any = false;
         for c in &self.cookies {
             let domain_ok = if c.host_only {
                 host == c.domain
             } else {
-                domain_match(&host, &c.domain)
+                domain_match(host, &c.domain)
             };
             if !domain_ok || !path_match(path, &c.path) || c.expires.is_some_and(|e| e <= now) {
                 continue;
@@ -124,10 +125,21 @@ impl Jar {
             if any {
                 out.push_str("; ");
             }
-            let _ = write!(out, "{}={}", c.name, c.value);
+            out.push_str(&c.name);
+            out.push('=');
+            out.push_str(&c.value);
             any = true;
         }
         any
+    }
+}
+
+/// A host name in lower case, copied only when it is not already (it is, nearly always).
+fn lower(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
     }
 }
 
