@@ -13,8 +13,11 @@
 //! p50 25 µs at 5,000/s. So the timer fires that much ahead of the deadline (learned
 //! from each wake-up, at most 40 µs) and spins the rest: send lag p50 0–1 µs, latency
 //! p50 0.056–0.062 ms against 0.073–0.080 (nginx, 3 interleaved rounds), for about 5 µs
-//! more CPU per request at 5,000/s (one wake-up per send) and 1 µs at 20,000/s; the
-//! same at saturation, where completions wake the loop first. (An earlier spin over the
+//! more CPU per request at 5,000/s on a Poisson schedule and 1 µs at 20,000/s; the
+//! same at saturation, where completions wake the loop first. On a uniform 5,000/s
+//! (oha's schedule) the lead costs nothing net (81.7 µs per request with it, 83.4
+//! without: the spin's user time replaces system time); what an exact send costs there
+//! is the cross-core wake-ups it causes (docs/performance.md, "The night's run"). (An earlier spin over the
 //! whole of each 20 µs pass doubled the CPU; this one is bounded by the lead.)
 
 use std::time::{Duration, Instant};
