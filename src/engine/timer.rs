@@ -17,8 +17,9 @@
 //! same at saturation, where completions wake the loop first. On a uniform 5,000/s
 //! (oha's schedule) the lead costs nothing net (81.7 µs per request with it, 83.4
 //! without: the spin's user time replaces system time); what an exact send costs there
-//! is the cross-core wake-ups it causes (docs/performance.md, "The night's run"). (An earlier spin over the
-//! whole of each 20 µs pass doubled the CPU; this one is bounded by the lead.)
+//! is the cross-core wake-ups it causes (docs/performance.md, "The night's run"). (An
+//! earlier spin over the whole of each 20 µs pass doubled the CPU; this one is bounded
+//! by the lead.)
 
 use std::time::{Duration, Instant};
 
