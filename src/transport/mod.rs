@@ -13,6 +13,7 @@ mod conn;
 mod failure;
 mod h2;
 pub mod http1;
+mod json_pointer;
 mod retry_after;
 mod tls;
 mod trace;
