@@ -115,6 +115,9 @@ impl Live {
 /// attempts intended in them are in flight, and are closed, in order, once none are.
 pub struct Recorder {
     len: Duration,
+    /// `len` in µs: a window's index is a u64 division, not `as_micros`' u128 one (a
+    /// library call, three of them per request).
+    len_us: u64,
     steps: Vec<String>,
     live: VecDeque<Live>,
     first_live: u32,
@@ -135,6 +138,7 @@ impl Recorder {
         assert!(!window.is_zero(), "validation rejects a zero window");
         Recorder {
             len: window,
+            len_us: (window.as_micros() as u64).max(1),
             steps,
             live: VecDeque::new(),
             first_live: 0,
@@ -162,7 +166,7 @@ impl Recorder {
     }
 
     fn index_of(&self, t: Duration) -> u32 {
-        (t.as_micros() / self.len.as_micros()) as u32
+        ((t.as_secs() * 1_000_000 + t.subsec_micros() as u64) / self.len_us) as u32
     }
 
     pub(super) fn live_mut(&mut self, t: Duration) -> &mut Live {
