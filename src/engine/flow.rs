@@ -1,19 +1,15 @@
 //! Flows: one client's requests (a login, a keepalive, an on-reboot call) as a future
-//! that the engine's one task polls, and the keep-alive pools that pooled flows take
-//! their connection from.
+//! that one of the engine's runners polls (`runners`), and the keep-alive pools that
+//! pooled flows take their connection from.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-use super::timer;
 use crate::client::ClientState;
 use crate::profile::Connect;
 use crate::profile::{DataFile, Step, Values, Vars};
@@ -135,34 +131,6 @@ pub(super) fn limiter(max_rate: Option<f64>, share: u32) -> Option<DefaultDirect
     // A ceiling, not a budget: at most 10 ms worth of requests in a burst.
     let burst = NonZeroU32::new((r.get() / 100).max(1)).expect("at least 1");
     Some(RateLimiter::direct(Quota::per_second(r).allow_burst(burst)))
-}
-
-/// Polls the flow set for completions: at most `max` of them, and for about the
-/// timer's resolution at most (a completion may carry CPU work, a TLS handshake say,
-/// and the schedule must not wait behind a long batch of them). Only ever returns
-/// pending when none is ready (the waker is then registered).
-pub(super) fn poll_completions<F: Future<Output = Flowed>>(
-    flows: &mut FuturesUnordered<F>,
-    cx: &mut Context<'_>,
-    out: &mut Vec<Flowed>,
-    max: usize,
-) -> Poll<()> {
-    // Each completion carries its end instant: the batch's time is read from them, no
-    // clock read of its own per completion.
-    let began = Instant::now();
-    while out.len() < max {
-        match flows.poll_next_unpin(cx) {
-            Poll::Ready(Some(f)) => {
-                let done = f.res.done;
-                out.push(f);
-                if done.saturating_duration_since(began) >= timer::RESOLUTION {
-                    break;
-                }
-            }
-            Poll::Ready(None) | Poll::Pending => break,
-        }
-    }
-    if out.is_empty() { Poll::Pending } else { Poll::Ready(()) }
 }
 
 /// One flow. It borrows the transport and the limiter, which outlive the flow set: a

@@ -1,19 +1,21 @@
 //! The open-model scheduler. One task owns the plan cursor, a heap of due timers
 //! (retries, keepalives), every client's compact state, the connection pools, the
 //! requests in flight and the recorder: no locks and no channels on the hot path. Each
-//! flow is a future polled by that task (a `FuturesUnordered`), so a completion is
-//! handled where it lands, without a task spawn or a cross-thread wake-up.
+//! flow runs on a runner, a long-lived future polled by that task (in a
+//! `FuturesUnordered`), so a completion is handled where it lands, without a task
+//! spawn or a cross-thread wake-up.
 //! Attempts are fired at their intended instants; the engine never slows its schedule
 //! down: it measures its own send lag and counts what it could not start.
 //!
 //! `schedule` is what the task does with each event, `flow` the flows and pools it
-//! polls, `scrape` the target's metrics beside it, `timer` its precise wake-up,
+//! polls, `runners` what runs them, `scrape` the target's metrics beside it, `timer` its precise wake-up,
 //! `threads` runs one engine per thread, and `warmup` logs the online clients in
 //! before time zero and fixes that instant for the engines side by side.
 
 mod deciding;
 mod flow;
 pub mod probe;
+mod runners;
 mod schedule;
 mod scrape;
 mod snapshot;
@@ -44,8 +46,9 @@ use crate::plan::{Part, Plan};
 use crate::profile::Profile;
 use crate::record::{EngineStats, Window};
 use crate::transport::Transport;
-use flow::{Flowed, poll_completions, run_job};
+use flow::{Flowed, run_job};
 use probe::{ProbeBoard, ProbeRun, Seat};
+use runners::{Runners, poll_completions, runner};
 use schedule::Engine;
 use scrape::{Scraped, scrape_loop};
 
@@ -312,6 +315,7 @@ async fn drive(
     let transport = e.transport.clone();
     let held_spec = e.held_spec();
     let connect = held_spec.as_ref().map(|(c, _)| *c);
+    let runners = Runners::default();
     let mut flows = FuturesUnordered::new();
     let mut completed: Vec<Flowed> = Vec::new();
     // The held connections: one future each, polled by this same loop.
@@ -386,14 +390,17 @@ async fn drive(
         }
         let wake_us = d.arm(e, now_us);
         for (job, conn) in e.starts.drain(..) {
-            flows.push(run_job(&transport, limiter.as_ref(), connect, job, conn));
+            let flow = |job, conn| run_job(&transport, limiter.as_ref(), connect, job, conn);
+            let make = |r| runner(&runners, r, flow);
+            runners::start(&runners, &mut flows, make, job, conn);
         }
         if let Some((spec, beats)) = &held_spec {
             for s in e.held_starts() {
                 held.push(hold(s, spec, beats));
             }
         }
-        d.wait(e, &mut flows, &mut completed, &mut held, wake_us).await;
+        d.wait(e, (&mut flows, &runners), &mut completed, &mut held, wake_us)
+            .await;
     }
 }
 
@@ -425,10 +432,10 @@ impl Driver {
 
     /// Waits for the first of: a stop signal, completions, a held connection's drop, a
     /// scrape, the wake-up.
-    async fn wait<F: std::future::Future<Output = Flowed>, H: std::future::Future<Output = HeldEnd>>(
+    async fn wait<F: std::future::Future<Output = ()>, H: std::future::Future<Output = HeldEnd>>(
         &mut self,
         e: &mut Engine<'_>,
-        flows: &mut FuturesUnordered<F>,
+        (flows, runners): (&mut FuturesUnordered<F>, &Runners),
         completed: &mut Vec<Flowed>,
         held: &mut FuturesUnordered<H>,
         wake_us: u64,
@@ -454,7 +461,7 @@ impl Driver {
                     _ => *stop = None,
                 }
             }
-            () = std::future::poll_fn(|cx| poll_completions(flows, cx, completed, 512)) => {
+            () = std::future::poll_fn(|cx| poll_completions(flows, runners, cx, completed, 512)) => {
                 for f in completed.drain(..) {
                     e.complete(f);
                 }
