@@ -8,9 +8,10 @@
 //! down: it measures its own send lag and counts what it could not start.
 //!
 //! `schedule` is what the task does with each event, `flow` the flows and pools it
-//! polls, `runners` what runs them, `scrape` the target's metrics beside it, `timer` its precise wake-up,
-//! `threads` runs one engine per thread, and `warmup` logs the online clients in
-//! before time zero and fixes that instant for the engines side by side.
+//! polls, `runners` what runs them, `scrape` the target's metrics beside it, `timer`
+//! its precise wake-up, `threads` runs one engine per thread, and `warmup` logs the
+//! online clients in before time zero and fixes that instant for the engines side by
+//! side.
 
 mod deciding;
 mod flow;
