@@ -114,8 +114,10 @@ impl Tally {
 #[derive(Debug)]
 pub(super) struct H2 {
     reuse: bool,
-    /// `fresh`: each online client's own connection, by client id.
-    held: Mutex<HashMap<u64, Link>>,
+    /// `fresh`: each online client's own connection, by client id. A slot, locked while
+    /// its connection is opened: two streams of one client that find it gone (a
+    /// keepalive and the redial after a GOAWAY, say) open one connection, not two.
+    held: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Option<Link>>>>>,
     /// `reuse`: per node, `max_connections` slots (None until first used, or dropped).
     pool: Vec<Vec<tokio::sync::Mutex<Option<Link>>>>,
     next: AtomicUsize,
@@ -151,7 +153,7 @@ impl H2 {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Link>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<tokio::sync::Mutex<Option<Link>>>>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -181,12 +183,16 @@ impl H2 {
             *slot = Some(l.clone());
             return Ok(l);
         }
-        if !fresh_login && let Some(l) = self.held().get(&client).filter(|l| l.usable()) {
+        let slot = self.held().entry(client).or_default().clone();
+        let mut slot = slot.lock().await;
+        if !fresh_login && let Some(l) = slot.as_ref().filter(|l| l.usable()) {
             return Ok(l.clone());
         }
         let l = open().await?;
         self.tally.count(&self.tally.connects);
-        self.held().insert(client, l.clone());
+        // A slot forgotten meanwhile (the client's session ended) keeps it no longer
+        // than this stream needs it.
+        *slot = Some(l.clone());
         Ok(l)
     }
 
